@@ -1,0 +1,59 @@
+/*
+ * common: the few helpers every vigil module shares — logging in the journald
+ * format with secrets redacted, wall/monotonic clocks and RFC 3339 times,
+ * directory creation and fsync. Prefix: vg_.
+ *
+ * Error convention for the whole tree: int return, 0 OK, negative errno-style
+ * (FFmpeg's AVERROR values already are).
+ */
+#ifndef VIGIL_COMMON_H
+#define VIGIL_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h> /* LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG */
+
+#define VG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define vg_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- logging ----
+ * Lines go to stderr as "<N>message" (sd-daemon priority prefix, understood by
+ * journald). A camera line always carries "camera=ID: ". Every string handed to
+ * vg_log_add_secret() is replaced by "***" in every line, so credentials that
+ * slip into a library message (an RTSP URL in an FFmpeg error) are never printed.
+ * Thread-safe; each line is written with one write(2). */
+void vg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vg_log_cam(int prio, const char *camera, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vg_log_set_level(int max_prio);   /* default LOG_INFO */
+void vg_log_add_secret(const char *s); /* copies s; empty/NULL ignored */
+void vg_log_clear_secrets(void);
+/* Writes s with every secret and every URL userinfo ("user:pass@") replaced. */
+void vg_redact(const char *s, char *out, size_t outlen);
+/* Route FFmpeg's av_log through vg_log (redacted). Safe to call more than once. */
+void vg_log_capture_ffmpeg(void);
+
+/* ---- time ---- all wall times are Unix microseconds UTC (int64). */
+int64_t vg_now_us(void);  /* CLOCK_REALTIME */
+int64_t vg_mono_us(void); /* CLOCK_MONOTONIC */
+/* Parses RFC 3339 with any offset ("2026-11-23T07:00:00+07:00", fraction optional,
+ * "Z" or "z") or Unix seconds (integer or fractional). Returns 0 or -EINVAL. */
+int vg_time_parse(const char *s, int64_t *out_us);
+/* Formats as RFC 3339 UTC, "2026-11-23T00:34:48.123456Z"; the fraction is printed
+ * only when non-zero (milliseconds when that is exact, else microseconds).
+ * buf needs VG_TIME_LEN bytes. Returns buf. */
+#define VG_TIME_LEN 40
+char *vg_time_format(int64_t us, char *buf, size_t len);
+
+/* ---- files ---- */
+int vg_mkdir_p(const char *path, int mode); /* 0 or -errno */
+int vg_fsync_dir(const char *dir);          /* 0 or -errno */
+int vg_fsync_parent(const char *path);      /* fsync of path's directory */
+/* Reads a whole small file (<= 1 MiB) into a NUL-terminated malloc'd buffer; caller frees.
+ * Trailing newlines are stripped. 0 or -errno. */
+int vg_read_small_file(const char *path, char **out);
+
+/* ---- sha256 (libsodium) ---- */
+void vg_hex(const uint8_t *bin, size_t n, char *out /* 2n+1 */);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * Clocks and RFC 3339. Wall times are Unix microseconds UTC everywhere in vigil;
+ * these are the only conversions to and from text.
+ */
+#include "common/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t vg_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t vg_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int vg_time_parse(const char *s, int64_t *out_us)
+{
+    if (!s || !*s) return -EINVAL;
+    /* Unix seconds, optionally fractional. */
+    const char *p = s;
+    if (*p == '-' || isdigit((unsigned char)*p)) {
+        char *end;
+        errno = 0;
+        long long sec = strtoll(s, &end, 10);
+        if (*end == 0 && errno == 0 && end != s) {
+            *out_us = (int64_t)sec * 1000000;
+            return 0;
+        }
+        if (*end == '.' && errno == 0 && end != s) {
+            const char *f = end + 1;
+            int64_t frac = 0, scale = 100000;
+            int nd = 0;
+            while (isdigit((unsigned char)*f)) {
+                if (scale) frac += (*f - '0') * scale, scale /= 10;
+                f++, nd++;
+            }
+            if (*f == 0 && nd > 0) {
+                *out_us = (int64_t)sec * 1000000 + (sec < 0 ? -frac : frac);
+                return 0;
+            }
+        }
+    }
+    /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm) */
+    int Y, M, D, h, m, sec;
+    size_t len = strlen(s);
+    if (len < 20) return -EINVAL;
+    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||
+        digits(s + 17, 2, &sec))
+        return -EINVAL;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -EINVAL;
+    p = s + 19;
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int64_t scale = 100000;
+        int nd = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (scale) frac += (*p - '0') * scale, scale /= 10;
+            p++, nd++;
+        }
+        if (!nd) return -EINVAL;
+    }
+    int off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -EINVAL;
+        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -EINVAL;
+    }
+    if (*p) return -EINVAL;
+    struct tm tm = {0};
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    /* Reject dates timegm normalised (Feb 30th). */
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != D && sec != 60) return -EINVAL;
+    *out_us = ((int64_t)t - off) * 1000000 + frac;
+    return 0;
+}
+
+char *vg_time_format(int64_t us, char *buf, size_t len)
+{
+    int64_t sec = us / 1000000, frac = us % 1000000;
+    if (frac < 0) frac += 1000000, sec -= 1;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac == 0)
+        snprintf(buf, len, "%sZ", base);
+    else if (frac % 1000 == 0)
+        snprintf(buf, len, "%s.%03dZ", base, (int)(frac / 1000));
+    else
+        snprintf(buf, len, "%s.%06dZ", base, (int)frac);
+    return buf;
+}

@@ -1,0 +1,97 @@
+/*
+ * config: the YAML configuration (libyaml), validated whole. Prefix: config_.
+ *
+ * config_load() parses the main file and every file its `include:` glob names,
+ * and either returns a complete, valid config or fails with "FILE:LINE: message"
+ * in err. Unknown keys, duplicate camera ids, bad ids ([a-z0-9_-]), bad enums,
+ * bad sizes and unreadable password files are errors. Secrets (camera
+ * passwords, password_file contents) live only in config_camera.password and
+ * are registered with vg_log_add_secret() so no log line can carry them.
+ */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    CONFIG_SITE_SECURITY,
+    CONFIG_SITE_ONE_STOP_SHOP,
+    CONFIG_SITE_TRAFFIC,
+    CONFIG_SITE_FOREST,
+    CONFIG_SITE_OTHER,
+} config_site;
+
+typedef enum { CONFIG_ROLE_VIEWER = 1, CONFIG_ROLE_INVESTIGATOR = 2, CONFIG_ROLE_ADMIN = 3 } config_role;
+typedef enum { CONFIG_SOURCE_FFMPEG, CONFIG_SOURCE_NATIVE } config_source;
+
+typedef struct config_pool {
+    char *id;
+    char *path;
+    uint64_t max_bytes;       /* 0 = no quota. "2TiB", "16MB", "500MiB", plain bytes */
+    uint64_t min_free_bytes;  /* 0 = none. "4MB" */
+    double min_free_pct;      /* 0 = none. "5%" */
+    char *file;               /* where it was defined */
+    int line;
+} config_pool;
+
+typedef struct config_camera {
+    char *id;          /* [a-z0-9_-]{1,64}, unique */
+    char *name;        /* default: id */
+    char *district;    /* default: "" */
+    config_site site;  /* default: other */
+    char *url;         /* rtsp://host[:port]/path, without credentials */
+    char *username;    /* NULL if none */
+    char *password;    /* NULL if none; from password: or password_file: */
+    char *password_file;
+    bool tcp;          /* transport: tcp (default) | udp */
+    bool enabled;      /* default true */
+    char *pool;        /* pool id; default: the first pool */
+    int retention_days;   /* default: the top-level retention_days */
+    config_source source; /* source: ffmpeg (default) | native */
+    char *file;        /* where it was defined */
+    int line;
+} config_camera;
+
+typedef struct config_token {
+    char *name;
+    config_role role;
+    uint8_t sha256[32]; /* token_sha256 (hex in YAML) or sha256 of token_file contents */
+} config_token;
+
+typedef struct config {
+    char *path;            /* the main file */
+    char *listen;          /* "127.0.0.1:8080" (default) */
+    char *index_path;      /* index: */
+    int segment_seconds;   /* default 60, 1..3600 */
+    int retention_days;    /* default 30 (0 = keep until space runs out) */
+    char *include;         /* glob or NULL */
+    char *web_root;        /* web: directory of the console, optional */
+    config_pool *pools;    /* at least one */
+    size_t npools;
+    config_camera *cameras;
+    size_t ncameras;
+    bool auth_enabled;     /* an auth: section was present */
+    config_token *tokens;
+    size_t ntokens;
+} config;
+
+/* Loads and validates. On failure returns negative errno-style and writes
+ * "FILE:LINE: message" into err. On success *out is owned by the caller. */
+int config_load(const char *path, config **out, char *err, size_t errlen);
+void config_free(config **cfg);
+
+const config_camera *config_find_camera(const config *cfg, const char *id);
+const config_pool *config_find_pool(const config *cfg, const char *id);
+/* The pool a camera records to (its pool: or the first). */
+const config_pool *config_camera_pool(const config *cfg, const config_camera *cam);
+/* true when a and b would record the same way (url, credentials, transport, pool,
+ * source, enabled); name/district/site/retention changes do not need a restart. */
+bool config_camera_needs_restart(const config_camera *a, const config_camera *b);
+const char *config_site_name(config_site s);
+const char *config_role_name(config_role r);
+/* "2TiB" -> bytes; "5%" handled by caller. 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * index: the SQLite index of segments and events. Prefix: index_.
+ *
+ * One writer thread owns the only write connection (WAL mode) and commits the
+ * queued changes in batches (every ~250 ms or 256 items). Writers never block
+ * on disk: index_segment_begin() and friends queue and return. Readers open
+ * their own read-only connections (index_reader), one per thread.
+ * The schema is versioned (PRAGMA user_version) and migrated on open.
+ *
+ * Segment ids are assigned at index_segment_begin() from an in-memory counter
+ * (max(id)+1 at open), so the caller can refer to a segment before its row is
+ * committed.
+ */
+#ifndef VIGIL_INDEX_H
+#define VIGIL_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct index_db index_db;
+typedef struct index_reader index_reader;
+
+#define INDEX_ID_MAX 65
+#define INDEX_PATH_MAX 512
+
+typedef struct index_segment {
+    int64_t id;
+    char camera[INDEX_ID_MAX];
+    int64_t start_us;
+    int64_t end_us;         /* end so far while open */
+    int64_t run_start_us;   /* start of the continuous run this segment belongs to */
+    char pool[INDEX_ID_MAX];
+    char path[INDEX_PATH_MAX]; /* relative to the pool's path */
+    int64_t bytes;
+    int open;               /* 1 while being written */
+    int has_sha256;
+    uint8_t sha256[32];
+    char codec[16];         /* "h264", "hevc"; audio in audio_codec ("aac", "pcm_mulaw", "") */
+    char audio_codec[16];
+    int width, height;
+} index_segment;
+
+/* One fragment (moof+mdat) of a segment file. Fragment tables are kept apart
+ * from the hot segment rows (segment_fragments table, one BLOB per segment). */
+typedef struct index_fragment {
+    uint64_t offset;   /* of the moof in the file */
+    uint32_t size;     /* moof + mdat */
+    uint32_t flags;    /* bit 0: starts with a keyframe */
+    int64_t start_us;  /* wall time of its first video frame */
+    int64_t end_us;
+} index_fragment;
+
+typedef struct index_event {
+    int64_t id;
+    int64_t time_us;
+    char camera[INDEX_ID_MAX]; /* "" for daemon-wide events */
+    char type[32];  /* online, offline, codec_change, segment_recovered, ... */
+    char detail[512];
+} index_event;
+
+/* ---- the writer ---- */
+
+/* Opens (creating and migrating) the index and starts the writer thread.
+ * 0 or negative errno-style; *out owned by caller, free with index_close(). */
+int index_open(const char *path, index_db **out);
+/* Commits everything queued, stops the writer thread, frees. Accepts NULL. */
+void index_close(index_db **db);
+
+/* Queues the row of a newly created segment (open=1). s->id is ignored; the
+ * assigned id is returned (> 0). */
+int64_t index_segment_begin(index_db *db, const index_segment *s);
+/* Queues a progress update of an open segment (its end so far and bytes),
+ * plus the fragment just written (may be NULL). */
+void index_segment_progress(index_db *db, int64_t id, int64_t end_us, int64_t bytes,
+                            const index_fragment *frag);
+/* Queues the close: final end, size, SHA-256; open=0. */
+void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t bytes,
+                          const uint8_t sha256[32]);
+/* Queues an event. camera may be NULL. */
+void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
+                     const char *detail);
+/* Blocks until everything queued before the call is committed. 0 or negative. */
+int index_flush(index_db *db);
+/* Removes segment rows (and their fragment tables) synchronously, in one
+ * transaction; the caller deletes the files afterwards. 0 or negative. */
+int index_segments_delete(index_db *db, const int64_t *ids, size_t n);
+/* Queue depth and last commit latency, for metrics. */
+void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us);
+
+/* ---- readers (one per thread) ---- */
+
+int index_reader_open(const char *path, index_reader **out);
+void index_reader_close(index_reader **r);
+
+/* Callbacks return 0 to continue, non-zero to stop (the query then returns it). */
+typedef int (*index_segment_cb)(const index_segment *s, void *arg);
+typedef int (*index_event_cb)(const index_event *e, void *arg);
+
+/* Segments of camera overlapping [start_us, end_us) (start_us < end && end_us > start),
+ * ordered by start. Pass INT64_MIN/INT64_MAX for open bounds. */
+int index_query_segments(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                         index_segment_cb cb, void *arg);
+/* One segment by id. 0, -ENOENT, or negative. */
+int index_get_segment(index_reader *r, int64_t id, index_segment *out);
+/* Fragment table of a segment (for an open one: the fragments committed so far),
+ * in file order; *out malloc'd (caller frees), *n entries (0 is possible). */
+int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **out, size_t *n);
+/* Events in [start_us, end_us), camera NULL for all, ordered by time. */
+int index_query_events(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                       index_event_cb cb, void *arg);
+/* Segments still marked open (for crash reconciliation at start). */
+int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
+
+#endif
