@@ -51,7 +51,7 @@ void vg_log_clear_secrets(void)
     pthread_mutex_unlock(&secrets_lock);
 }
 
-/* Replaces "scheme://user:pass@" userinfo with "scheme://***@". */
+/* Replaces the userinfo of "scheme://user:pass@host" with "***". */
 static void scrub_userinfo(char *s)
 {
     char *p = s;

@@ -1,0 +1,133 @@
+/* Unit tests of common/: RFC 3339 parsing and formatting, secret redaction,
+ * mkdir_p. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+
+static void test_parse_rfc3339(void **state)
+{
+    (void)state;
+    int64_t us;
+    assert_int_equal(vg_time_parse("2026-11-23T00:00:00Z", &us), 0);
+    assert_true(us == INT64_C(1795392000) * 1000000);
+    /* +07:00 is seven hours ahead of UTC: the same instant. */
+    int64_t us2;
+    assert_int_equal(vg_time_parse("2026-11-23T07:00:00+07:00", &us2), 0);
+    assert_true(us == us2);
+    assert_int_equal(vg_time_parse("2026-11-22T19:30:00-04:30", &us2), 0);
+    assert_true(us == us2);
+    assert_int_equal(vg_time_parse("2026-11-23T00:00:00.25Z", &us2), 0);
+    assert_true(us2 - us == 250000);
+    assert_int_equal(vg_time_parse("2026-11-23t00:00:00.000001z", &us2), 0);
+    assert_true(us2 - us == 1);
+}
+
+static void test_parse_unix(void **state)
+{
+    (void)state;
+    int64_t us;
+    assert_int_equal(vg_time_parse("1795392000", &us), 0);
+    assert_true(us == INT64_C(1795392000) * 1000000);
+    assert_int_equal(vg_time_parse("1795392000.5", &us), 0);
+    assert_true(us == INT64_C(1795392000) * 1000000 + 500000);
+    assert_int_equal(vg_time_parse("0", &us), 0);
+    assert_true(us == 0);
+}
+
+static void test_parse_rejects(void **state)
+{
+    (void)state;
+    int64_t us;
+    const char *bad[] = {"", "yesterday", "2026-11-23", "2026-11-23T00:00:00",
+                         "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-23T25:00:00Z",
+                         "2026-11-23T00:00:00+7", "2026-11-23T00:00:00Zjunk", "12abc",
+                         "2026-11-23T00:00:00.Z", "1.", NULL};
+    for (int i = 0; bad[i]; i++) {
+        if (vg_time_parse(bad[i], &us) != -EINVAL) fail_msg("accepted '%s'", bad[i]);
+    }
+    assert_int_equal(vg_time_parse(NULL, &us), -EINVAL);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    char b[VG_TIME_LEN];
+    int64_t base = INT64_C(1795392000) * 1000000;
+    assert_string_equal(vg_time_format(base, b, sizeof(b)), "2026-11-23T00:00:00Z");
+    assert_string_equal(vg_time_format(base + 123000, b, sizeof(b)),
+                        "2026-11-23T00:00:00.123Z");
+    assert_string_equal(vg_time_format(base + 123456, b, sizeof(b)),
+                        "2026-11-23T00:00:00.123456Z");
+    assert_string_equal(vg_time_format(-1, b, sizeof(b)), "1969-12-31T23:59:59.999999Z");
+    /* round trip */
+    int64_t back;
+    assert_int_equal(vg_time_parse(vg_time_format(base + 7, b, sizeof(b)), &back), 0);
+    assert_true(back == base + 7);
+}
+
+static void test_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    vg_log_clear_secrets();
+    vg_redact("open rtsp://admin:hunter2@10.0.0.1/x failed", out, sizeof(out));
+    assert_string_equal(out, "open rtsp://***@10.0.0.1/x failed");
+    vg_log_add_secret("hunter2");
+    vg_redact("password hunter2 and again hunter2.", out, sizeof(out));
+    assert_string_equal(out, "password *** and again ***.");
+    vg_redact("rtsp://10.0.0.1:554/path no userinfo", out, sizeof(out));
+    assert_string_equal(out, "rtsp://10.0.0.1:554/path no userinfo");
+    vg_log_clear_secrets();
+}
+
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/vg-common-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    char p[512];
+    snprintf(p, sizeof(p), "%s/a/b/c", tmpl);
+    assert_int_equal(vg_mkdir_p(p, 0755), 0);
+    assert_int_equal(vg_mkdir_p(p, 0755), 0); /* exists: fine */
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(vg_fsync_parent(p), 0);
+    char f[600];
+    snprintf(f, sizeof(f), "%s/file", p);
+    FILE *fp = fopen(f, "w");
+    assert_non_null(fp);
+    fputs("token\n\n", fp);
+    fclose(fp);
+    char *s = NULL;
+    assert_int_equal(vg_read_small_file(f, &s), 0);
+    assert_string_equal(s, "token");
+    free(s);
+    char under[700];
+    snprintf(under, sizeof(under), "%s/sub", f);
+    assert_int_equal(vg_mkdir_p(under, 0755), -ENOTDIR);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
+        cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_format),
+        cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
