@@ -1,0 +1,36 @@
+/*
+ * Internals shared by the files of the index module (writer.c, reader.c,
+ * schema.c). Not part of the contract; other modules include index/index.h only.
+ */
+#ifndef VIGIL_INDEX_INTERNAL_H
+#define VIGIL_INDEX_INTERNAL_H
+
+#include "index/index.h"
+
+#include <sqlite3.h>
+
+/* Current schema version: the number of entries of the migrations array. */
+int index__schema_version(void);
+/* Brings the schema of a write connection up to date, in one transaction.
+ * 0 or negative errno-style (logged). */
+int index__migrate(sqlite3 *db, const char *path);
+/* Reads PRAGMA user_version and refuses files that carry no vigil schema or a
+ * newer one than this build knows. 0 or negative (logged). */
+int index__check_version(sqlite3 *db, const char *path, int *version);
+
+/* Translates an SQLite result code to negative errno-style. For
+ * SQLITE_CANTOPEN the OS errno of db (if any) is used. */
+int index__errno(sqlite3 *db, int rc);
+/* Logs "index: PATH: WHAT: sqlite message" and returns index__errno(). */
+int index__fail(sqlite3 *db, int rc, const char *path, const char *what);
+
+/* A fragment in the segment_fragments.frags BLOB: 32 bytes little-endian,
+ * offset u64, size u32, flags u32, start_us i64, end_us i64. */
+#define INDEX__FRAG_BYTES 32
+void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES]);
+void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f);
+
+/* Busy timeout of every connection, in milliseconds. */
+#define INDEX__BUSY_MS 5000
+
+#endif

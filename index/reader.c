@@ -1,0 +1,277 @@
+/*
+ * Read-only connections to the index, one per thread (the HTTP loop's thread
+ * pool workers, vigilctl). WAL lets them read a consistent snapshot while the
+ * writer thread commits; each statement is prepared once per reader and kept.
+ *
+ * A query runs one statement, so it reads one snapshot; the callback is called
+ * while the statement is active and may use the reader for other queries
+ * (they use other statements), but not for the same query.
+ */
+#include "index/index_internal.h"
+
+#include "common/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    ST_SEGMENTS,
+    ST_SEGMENT,
+    ST_FRAGMENTS,
+    ST_EVENTS_ALL,
+    ST_EVENTS_CAMERA,
+    ST_OPEN,
+    ST_COUNT
+};
+
+/* Columns of every segment query, in the order row_to_segment() reads them. */
+#define SEG_COLS                                                                             \
+    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "  \
+    "audio_codec, width, height"
+
+/* Overlap of [?2, ?3) on camera ?1, a range scan of segments_camera_start:
+ * start_us is bounded below by ?2 minus the longest segment ever indexed (read
+ * in the same statement, hence the same snapshot; see schema.c). ?2 arrives
+ * clamped so the subtraction cannot overflow. */
+static const char *const sqls[ST_COUNT] = {
+    [ST_SEGMENTS] = "SELECT " SEG_COLS " FROM segments "
+                    "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
+                    "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
+                    "ORDER BY start_us",
+    [ST_SEGMENT] = "SELECT " SEG_COLS " FROM segments WHERE id = ?1",
+    [ST_FRAGMENTS] = "SELECT frags FROM segment_fragments WHERE segment_id = ?1",
+    [ST_EVENTS_ALL] = "SELECT id, time_us, camera, type, detail FROM events "
+                      "WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id",
+    [ST_EVENTS_CAMERA] = "SELECT id, time_us, camera, type, detail FROM events "
+                         "WHERE camera = ?3 AND time_us >= ?1 AND time_us < ?2 "
+                         "ORDER BY time_us, id",
+    [ST_OPEN] = "SELECT " SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
+};
+
+struct index_reader {
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* Times far outside any real recording but far from int64 overflow too. */
+#define TIME_MIN (-(INT64_C(1) << 61))
+#define TIME_MAX (INT64_C(1) << 61)
+
+static int64_t clamp_time(int64_t t)
+{
+    return t < TIME_MIN ? TIME_MIN : t > TIME_MAX ? TIME_MAX : t;
+}
+
+int index_reader_open(const char *path, index_reader **out)
+{
+    int ret = 0;
+    index_reader *r = NULL;
+    *out = NULL;
+
+    r = calloc(1, sizeof(*r));
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return -ENOMEM;
+    }
+    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ret = index__fail(r->db, rc, path, "opening read-only");
+        goto out;
+    }
+    sqlite3_extended_result_codes(r->db, 1);
+    sqlite3_busy_timeout(r->db, INDEX__BUSY_MS);
+    int version = 0;
+    if ((ret = index__check_version(r->db, path, &version)) < 0) goto out;
+    if (version == 0) {
+        vg_log(LOG_ERR, "index: %s: not a vigil index (no schema)", path);
+        ret = -EBADMSG;
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+out:
+    index_reader_close(&r);
+    return ret;
+}
+
+void index_reader_close(index_reader **pr)
+{
+    index_reader *r = pr ? *pr : NULL;
+    if (!r) return;
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(r->st[i]);
+    if (r->db) sqlite3_close(r->db);
+    free(r->path);
+    free(r);
+    *pr = NULL;
+}
+
+/* The cached statement i, prepared on first use, or NULL (logged; *err set). */
+static sqlite3_stmt *stmt(index_reader *r, int i, int *err)
+{
+    if (!r->st[i]) {
+        int rc = sqlite3_prepare_v3(r->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
+                                    NULL);
+        if (rc != SQLITE_OK) {
+            *err = index__fail(r->db, rc, r->path, "preparing a query");
+            return NULL;
+        }
+    }
+    return r->st[i];
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    snprintf(dst, len, "%s", s ? (const char *)s : "");
+}
+
+static void row_to_segment(sqlite3_stmt *st, index_segment *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->id = sqlite3_column_int64(st, 0);
+    col_str(st, 1, s->camera, sizeof(s->camera));
+    s->start_us = sqlite3_column_int64(st, 2);
+    s->end_us = sqlite3_column_int64(st, 3);
+    s->run_start_us = sqlite3_column_int64(st, 4);
+    col_str(st, 5, s->pool, sizeof(s->pool));
+    col_str(st, 6, s->path, sizeof(s->path));
+    s->bytes = sqlite3_column_int64(st, 7);
+    s->open = sqlite3_column_int(st, 8) != 0;
+    const void *sha = sqlite3_column_blob(st, 9);
+    if (sha && sqlite3_column_bytes(st, 9) == 32) {
+        s->has_sha256 = 1;
+        memcpy(s->sha256, sha, 32);
+    }
+    col_str(st, 10, s->codec, sizeof(s->codec));
+    col_str(st, 11, s->audio_codec, sizeof(s->audio_codec));
+    s->width = sqlite3_column_int(st, 12);
+    s->height = sqlite3_column_int(st, 13);
+}
+
+/* Steps st to the end, handing each row to cb as a segment. */
+static int each_segment(index_reader *r, sqlite3_stmt *st, index_segment_cb cb, void *arg)
+{
+    index_segment s;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        row_to_segment(st, &s);
+        if ((ret = cb(&s, arg)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying segments");
+    done(st);
+    return ret;
+}
+
+int index_query_segments(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                         index_segment_cb cb, void *arg)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_SEGMENTS, &ret);
+    if (!st) return ret;
+    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clamp_time(start_us));
+    sqlite3_bind_int64(st, 3, clamp_time(end_us));
+    return each_segment(r, st, cb, arg);
+}
+
+int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_OPEN, &ret);
+    if (!st) return ret;
+    return each_segment(r, st, cb, arg);
+}
+
+int index_get_segment(index_reader *r, int64_t id, index_segment *out)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_SEGMENT, &ret);
+    if (!st) return ret;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        row_to_segment(st, out);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = index__fail(r->db, rc, r->path, "reading a segment");
+    done(st);
+    return ret;
+}
+
+int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **out, size_t *n)
+{
+    int ret = 0;
+    index_fragment *frags = NULL;
+    size_t count = 0;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt(r, ST_FRAGMENTS, &ret);
+    if (!st) return ret;
+    sqlite3_bind_int64(st, 1, segment_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const uint8_t *blob = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        if (len % INDEX__FRAG_BYTES) {
+            vg_log(LOG_ERR, "index: %s: fragment table of segment %lld has a bad size (%zu)",
+                   r->path, (long long)segment_id, len);
+            ret = -EBADMSG;
+            goto out;
+        }
+        count = len / INDEX__FRAG_BYTES;
+        if (count) {
+            frags = malloc(count * sizeof(*frags));
+            if (!frags) {
+                ret = -ENOMEM;
+                goto out;
+            }
+            for (size_t i = 0; i < count; i++)
+                index__unpack_fragment(blob + i * INDEX__FRAG_BYTES, &frags[i]);
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = index__fail(r->db, rc, r->path, "reading a fragment table");
+        goto out;
+    }
+    *out = frags;
+    *n = count;
+    frags = NULL;
+out:
+    free(frags);
+    done(st);
+    return ret;
+}
+
+int index_query_events(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                       index_event_cb cb, void *arg)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, camera ? ST_EVENTS_CAMERA : ST_EVENTS_ALL, &ret);
+    if (!st) return ret;
+    sqlite3_bind_int64(st, 1, start_us);
+    sqlite3_bind_int64(st, 2, end_us);
+    if (camera) sqlite3_bind_text(st, 3, camera, -1, SQLITE_STATIC);
+    index_event e;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&e, 0, sizeof(e));
+        e.id = sqlite3_column_int64(st, 0);
+        e.time_us = sqlite3_column_int64(st, 1);
+        col_str(st, 2, e.camera, sizeof(e.camera));
+        col_str(st, 3, e.type, sizeof(e.type));
+        col_str(st, 4, e.detail, sizeof(e.detail));
+        if ((ret = cb(&e, arg)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying events");
+    done(st);
+    return ret;
+}

@@ -1,0 +1,220 @@
+/*
+ * The schema of the index and its migrations, plus the helpers every file of
+ * the module shares (SQLite error translation, the fragment BLOB layout).
+ *
+ * The schema version is PRAGMA user_version: the number of migrations applied.
+ * A migration is one SQL script appended to migrations[]; index__migrate() runs
+ * the missing ones in order inside one write transaction, so a file is either
+ * at the old version or at the new one. Never edit a released migration; add
+ * the next one.
+ *
+ * Hot and bulky data are kept apart. segments holds one small row per segment
+ * and the covering index segments_camera_start (camera, start_us, end_us, open,
+ * bytes) answers "what overlaps [a, b) on camera X" from the index alone; only
+ * the rows that match are read from the table. The fragment table of a segment
+ * (what clip assembly needs) lives in segment_fragments, one BLOB per segment.
+ *
+ * The overlap query is start_us < :end AND end_us > :start; on its own the
+ * second term is not a range on the index, so the scan would start at the first
+ * segment of the camera. It is bounded with start_us >= :start - max_segment_us,
+ * where meta.max_segment_us is the longest duration (end - start) any segment
+ * row has ever had. The writer raises it in the same transaction as the row
+ * change that exceeds it (begin, progress, finish), and readers read it inside
+ * the overlap statement itself, so a reader's snapshot always carries a bound
+ * that holds for every row it can see. A measured value rather than a constant
+ * (segment_seconds is at most 3600, plus the wait for a keyframe) keeps the
+ * scan tight with one-minute segments and stays correct if a segment ever runs
+ * long (a camera without keyframes, a recovered file).
+ */
+#include "index/index_internal.h"
+
+#include "common/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char v1_sql[] =
+    "CREATE TABLE meta (\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  value INTEGER NOT NULL\n"
+    ") WITHOUT ROWID;\n"
+    "INSERT INTO meta (key, value) VALUES ('max_segment_us', 0);\n"
+    "CREATE TABLE segments (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  camera TEXT NOT NULL,\n"
+    "  start_us INTEGER NOT NULL,\n"
+    "  end_us INTEGER NOT NULL,\n"
+    "  run_start_us INTEGER NOT NULL,\n"
+    "  pool TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  bytes INTEGER NOT NULL DEFAULT 0,\n"
+    "  open INTEGER NOT NULL DEFAULT 1,\n"
+    "  sha256 BLOB,\n"
+    "  codec TEXT NOT NULL DEFAULT '',\n"
+    "  audio_codec TEXT NOT NULL DEFAULT '',\n"
+    "  width INTEGER NOT NULL DEFAULT 0,\n"
+    "  height INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "CREATE INDEX segments_camera_start ON segments (camera, start_us, end_us, open, bytes);\n"
+    /* Tiny: only the segments being written (one per camera) are in it. */
+    "CREATE INDEX segments_open ON segments (id) WHERE open = 1;\n"
+    "CREATE TABLE segment_fragments (\n"
+    "  segment_id INTEGER PRIMARY KEY,\n"
+    "  frags BLOB NOT NULL\n"
+    ");\n"
+    "CREATE TABLE events (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  time_us INTEGER NOT NULL,\n"
+    "  camera TEXT NOT NULL DEFAULT '',\n"
+    "  type TEXT NOT NULL,\n"
+    "  detail TEXT NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE INDEX events_time ON events (time_us);\n"
+    "CREATE INDEX events_camera_time ON events (camera, time_us);\n";
+
+/* migrations[i] takes a file from version i to version i + 1. Append only. */
+static const char *const migrations[] = {
+    v1_sql,
+};
+
+int index__schema_version(void)
+{
+    return (int)VG_ARRAY_SIZE(migrations);
+}
+
+int index__errno(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_CANTOPEN: {
+        int e = db ? sqlite3_system_errno(db) : 0;
+        return e > 0 ? -e : -ENOENT;
+    }
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return -EBADMSG;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    case SQLITE_TOOBIG:
+        return -E2BIG;
+    case SQLITE_INTERRUPT:
+        return -EINTR;
+    case SQLITE_RANGE:
+    case SQLITE_MISUSE:
+        return -EINVAL;
+    default:
+        return -EIO;
+    }
+}
+
+int index__fail(sqlite3 *db, int rc, const char *path, const char *what)
+{
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if ((rc & 0xff) == SQLITE_NOTADB)
+        vg_log(LOG_ERR, "index: %s: %s: not an SQLite database (%s)", path, what, msg);
+    else
+        vg_log(LOG_ERR, "index: %s: %s: %s (sqlite %d)", path, what, msg, rc);
+    return index__errno(db, rc);
+}
+
+int index__check_version(sqlite3 *db, const char *path, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        ret = index__fail(db, rc, path, "reading the schema version");
+        goto out;
+    }
+    int v = sqlite3_column_int(st, 0);
+    if (v > index__schema_version()) {
+        vg_log(LOG_ERR, "index: %s: schema version %d is newer than this build knows (%d)",
+               path, v, index__schema_version());
+        ret = -EPROTONOSUPPORT;
+        goto out;
+    }
+    *version = v;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int exec(sqlite3 *db, const char *path, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : index__fail(db, rc, path, what);
+}
+
+int index__migrate(sqlite3 *db, const char *path)
+{
+    int ret = exec(db, path, "BEGIN IMMEDIATE", "starting the migration");
+    if (ret < 0) return ret;
+    int v = 0;
+    ret = index__check_version(db, path, &v);
+    if (ret < 0) goto out;
+    for (int i = v; i < index__schema_version(); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "migrating to schema version %d", i + 1);
+        ret = exec(db, path, migrations[i], what);
+        if (ret < 0) goto out;
+    }
+    if (v < index__schema_version()) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", index__schema_version());
+        ret = exec(db, path, sql, "setting the schema version");
+        if (ret < 0) goto out;
+        vg_log(LOG_INFO, "index: %s: schema migrated from version %d to %d", path, v,
+               index__schema_version());
+    }
+    ret = exec(db, path, "COMMIT", "committing the migration");
+out:
+    if (ret < 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES])
+{
+    put_le(out, f->offset, 8);
+    put_le(out + 8, f->size, 4);
+    put_le(out + 12, f->flags, 4);
+    put_le(out + 16, (uint64_t)f->start_us, 8);
+    put_le(out + 24, (uint64_t)f->end_us, 8);
+}
+
+void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f)
+{
+    f->offset = get_le(in, 8);
+    f->size = (uint32_t)get_le(in + 8, 4);
+    f->flags = (uint32_t)get_le(in + 12, 4);
+    f->start_us = (int64_t)get_le(in + 16, 8);
+    f->end_us = (int64_t)get_le(in + 24, 8);
+}

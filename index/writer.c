@@ -1,0 +1,652 @@
+/*
+ * The writer side of the index: one thread owns the only write connection and
+ * commits what the rest of the daemon queues, in batches.
+ *
+ * Callers (the segmenter of every camera, storage, the supervisor) must never
+ * wait for the disk, so index_segment_begin() and friends only append an
+ * operation to a mutex-protected FIFO and return. The writer thread takes the
+ * whole queue when it is 250 ms old, holds 256 operations, or someone waits
+ * (index_flush(), index_segments_delete()), applies it in one transaction and
+ * commits: with WAL and synchronous=NORMAL a commit is an append to the WAL
+ * without fsync, so 800 cameras cost a few commits per second, not hundreds.
+ *
+ * Repeated progress reports of one segment that are still queued are merged
+ * into the first one (last end/size wins, fragments are concatenated in order);
+ * this matters when the disk is slow and the queue grows.
+ *
+ * Waiting callers queue an operation carrying a waiter on their own stack; the
+ * writer fills in the result after the commit of the batch that held it and
+ * broadcasts done_cv. Because the queue is FIFO, that commit covers everything
+ * queued before.
+ *
+ * A failed statement is logged and skipped (the rest of the batch commits); a
+ * failed BEGIN/COMMIT is retried a few times and then the batch is dropped and
+ * logged. Either way the failure is reported to the next index_flush() and
+ * counted; startup reconciliation in storage/ repairs what the index missed.
+ */
+#include "index/index_internal.h"
+
+#include "common/common.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH_US 250000
+#define BATCH_OPS 256
+#define COMMIT_ATTEMPTS 3
+#define PEND_SLOTS 1024 /* power of two */
+
+typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH } op_kind;
+
+typedef struct waiter {
+    int done;
+    int err;
+} waiter;
+
+typedef struct op {
+    struct op *next;
+    op_kind kind;
+    waiter *w; /* borrowed from the waiting caller, or NULL */
+    int64_t id, end_us, bytes;
+    union {
+        index_segment seg; /* OP_BEGIN */
+        struct {           /* OP_PROGRESS: packed fragments to append */
+            uint8_t *frags;
+            size_t len, cap;
+        } prog;
+        struct { /* OP_FINISH */
+            int has_sha256;
+            uint8_t sha256[32];
+        } fin;
+        index_event ev; /* OP_EVENT */
+        struct {        /* OP_DELETE */
+            int64_t *ids;
+            size_t n;
+        } del;
+    } u;
+} op;
+
+/* Slot of the table of queued progress operations, by segment id. op == NULL
+ * means "seen, do not merge" (the segment was finished since). */
+typedef struct pend_slot {
+    int64_t id; /* 0 = free */
+    op *op;
+} pend_slot;
+
+struct index_db {
+    char *path;
+    sqlite3 *db; /* used by the writer thread only (after open) */
+    pthread_t thread;
+    int thread_started;
+    _Atomic int64_t next_id;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* wakes the writer */
+    pthread_cond_t done_cv; /* wakes waiters */
+    op *head, *tail;
+    size_t n;
+    int64_t first_us; /* monotonic time the oldest queued op was queued */
+    int urgent;       /* someone waits: commit now */
+    int stop;
+    int busy;         /* the writer holds a batch */
+    pend_slot pend[PEND_SLOTS];
+    size_t npend;
+    int64_t last_commit_us;
+    uint64_t failures;
+    int last_err;
+
+    /* writer thread only */
+    int64_t max_segment_us;
+    sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
+        *st_del_frag, *st_max;
+};
+
+static void op_free(op *o)
+{
+    if (!o) return;
+    if (o->kind == OP_PROGRESS) free(o->u.prog.frags);
+    if (o->kind == OP_DELETE) free(o->u.del.ids);
+    free(o);
+}
+
+/* ---- the queue (callers' side) ---- */
+
+static pend_slot *pend_find(index_db *db, int64_t id, int insert)
+{
+    size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 54) & (PEND_SLOTS - 1);
+    for (size_t k = 0; k < PEND_SLOTS; k++, i = (i + 1) & (PEND_SLOTS - 1)) {
+        if (db->pend[i].id == id) return &db->pend[i];
+        if (db->pend[i].id == 0) {
+            if (!insert || db->npend >= PEND_SLOTS / 2) return NULL;
+            db->pend[i].id = id;
+            db->pend[i].op = NULL;
+            db->npend++;
+            return &db->pend[i];
+        }
+    }
+    return NULL;
+}
+
+static void pend_clear(index_db *db)
+{
+    if (db->npend) memset(db->pend, 0, sizeof(db->pend));
+    db->npend = 0;
+}
+
+/* Appends o; called with mu held. Takes ownership of o. */
+static void enqueue_locked(index_db *db, op *o)
+{
+    o->next = NULL;
+    if (db->tail)
+        db->tail->next = o;
+    else
+        db->head = o;
+    db->tail = o;
+    if (db->n++ == 0) db->first_us = vg_mono_us();
+    if (o->w) db->urgent = 1;
+    if (db->n == 1 || db->n >= BATCH_OPS || db->urgent) pthread_cond_signal(&db->cv);
+}
+
+static void enqueue(index_db *db, op *o)
+{
+    pthread_mutex_lock(&db->mu);
+    enqueue_locked(db, o);
+    pthread_mutex_unlock(&db->mu);
+}
+
+/* Queues o (which carries w) and waits for the commit of its batch. Returns the
+ * result for o, or the error of any batch that failed meanwhile. */
+static int enqueue_wait(index_db *db, op *o, waiter *w)
+{
+    w->done = 0;
+    w->err = 0;
+    o->w = w;
+    pthread_mutex_lock(&db->mu);
+    uint64_t failures = db->failures;
+    enqueue_locked(db, o);
+    while (!w->done) pthread_cond_wait(&db->done_cv, &db->mu);
+    int ret = w->err;
+    if (ret == 0 && db->failures != failures) ret = db->last_err;
+    pthread_mutex_unlock(&db->mu);
+    return ret;
+}
+
+static op *op_new(op_kind kind)
+{
+    op *o = calloc(1, sizeof(*o));
+    if (!o) vg_log(LOG_ERR, "index: out of memory queueing an operation");
+    if (o) o->kind = kind;
+    return o;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+int64_t index_segment_begin(index_db *db, const index_segment *s)
+{
+    op *o = op_new(OP_BEGIN);
+    if (!o) return -ENOMEM;
+    o->u.seg = *s;
+    int64_t id = atomic_fetch_add(&db->next_id, 1);
+    o->id = o->u.seg.id = id;
+    o->u.seg.open = 1;
+    enqueue(db, o); /* o belongs to the writer now */
+    return id;
+}
+
+void index_segment_progress(index_db *db, int64_t id, int64_t end_us, int64_t bytes,
+                            const index_fragment *frag)
+{
+    uint8_t packed[INDEX__FRAG_BYTES];
+    if (frag) index__pack_fragment(frag, packed);
+    pthread_mutex_lock(&db->mu);
+    pend_slot *p = pend_find(db, id, 1);
+    op *o = p ? p->op : NULL;
+    if (!o) {
+        o = op_new(OP_PROGRESS);
+        if (!o) goto out;
+        o->id = id;
+        enqueue_locked(db, o);
+        if (p) p->op = o;
+    }
+    o->end_us = end_us;
+    o->bytes = bytes;
+    if (frag) {
+        if (o->u.prog.len + INDEX__FRAG_BYTES > o->u.prog.cap) {
+            size_t cap = o->u.prog.cap ? 2 * o->u.prog.cap : 4 * INDEX__FRAG_BYTES;
+            uint8_t *n = realloc(o->u.prog.frags, cap);
+            if (!n) {
+                vg_log(LOG_ERR, "index: out of memory queueing a fragment of segment %lld",
+                       (long long)id);
+                goto out;
+            }
+            o->u.prog.frags = n;
+            o->u.prog.cap = cap;
+        }
+        memcpy(o->u.prog.frags + o->u.prog.len, packed, INDEX__FRAG_BYTES);
+        o->u.prog.len += INDEX__FRAG_BYTES;
+    }
+out:
+    pthread_mutex_unlock(&db->mu);
+}
+
+void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t bytes,
+                          const uint8_t sha256[32])
+{
+    op *o = op_new(OP_FINISH);
+    if (!o) return;
+    o->id = id;
+    o->end_us = end_us;
+    o->bytes = bytes;
+    if (sha256) {
+        o->u.fin.has_sha256 = 1;
+        memcpy(o->u.fin.sha256, sha256, 32);
+    }
+    pthread_mutex_lock(&db->mu);
+    pend_slot *p = pend_find(db, id, 0);
+    if (p) p->op = NULL; /* later progress must not be merged before the finish */
+    enqueue_locked(db, o);
+    pthread_mutex_unlock(&db->mu);
+}
+
+void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
+                     const char *detail)
+{
+    op *o = op_new(OP_EVENT);
+    if (!o) return;
+    o->u.ev.time_us = time_us;
+    copy_str(o->u.ev.camera, sizeof(o->u.ev.camera), camera);
+    copy_str(o->u.ev.type, sizeof(o->u.ev.type), type);
+    copy_str(o->u.ev.detail, sizeof(o->u.ev.detail), detail);
+    enqueue(db, o);
+}
+
+int index_flush(index_db *db)
+{
+    waiter w;
+    op *o = op_new(OP_FLUSH);
+    if (!o) return -ENOMEM;
+    return enqueue_wait(db, o, &w);
+}
+
+int index_segments_delete(index_db *db, const int64_t *ids, size_t n)
+{
+    waiter w;
+    if (n == 0) return 0;
+    op *o = op_new(OP_DELETE);
+    if (!o) return -ENOMEM;
+    o->u.del.ids = malloc(n * sizeof(*ids));
+    if (!o->u.del.ids) {
+        op_free(o);
+        return -ENOMEM;
+    }
+    memcpy(o->u.del.ids, ids, n * sizeof(*ids));
+    o->u.del.n = n;
+    pthread_mutex_lock(&db->mu);
+    pend_clear(db); /* progress queued after the delete must stay after it */
+    pthread_mutex_unlock(&db->mu);
+    return enqueue_wait(db, o, &w);
+}
+
+void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us)
+{
+    pthread_mutex_lock(&db->mu);
+    if (queue_depth) *queue_depth = db->n;
+    if (last_commit_us) *last_commit_us = db->last_commit_us;
+    pthread_mutex_unlock(&db->mu);
+}
+
+/* ---- the writer thread ---- */
+
+static int step_done(index_db *db, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    int ret = rc == SQLITE_DONE ? 0 : index__fail(db->db, rc, db->path, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Raises meta.max_segment_us (in the current transaction) if dur exceeds it. */
+static int bump_max(index_db *db, int64_t dur)
+{
+    if (dur <= db->max_segment_us) return 0;
+    sqlite3_bind_int64(db->st_max, 1, dur);
+    int ret = step_done(db, db->st_max, "updating max_segment_us");
+    if (ret == 0) db->max_segment_us = dur;
+    return ret;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+/* Runs an UPDATE ... RETURNING start_us; *found tells whether the row exists. */
+static int update_returning(index_db *db, sqlite3_stmt *st, int64_t *start_us, int *found,
+                            const char *what)
+{
+    int rc;
+    *found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *start_us = sqlite3_column_int64(st, 0);
+        *found = 1;
+    }
+    int ret = rc == SQLITE_DONE ? 0 : index__fail(db->db, rc, db->path, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static int apply_op(index_db *db, op *o)
+{
+    int ret = 0, found = 0;
+    int64_t start_us = 0;
+    switch (o->kind) {
+    case OP_BEGIN: {
+        const index_segment *s = &o->u.seg;
+        sqlite3_stmt *st = db->st_insert;
+        sqlite3_bind_int64(st, 1, s->id);
+        bind_text(st, 2, s->camera);
+        sqlite3_bind_int64(st, 3, s->start_us);
+        sqlite3_bind_int64(st, 4, s->end_us);
+        sqlite3_bind_int64(st, 5, s->run_start_us);
+        bind_text(st, 6, s->pool);
+        bind_text(st, 7, s->path);
+        sqlite3_bind_int64(st, 8, s->bytes);
+        bind_text(st, 9, s->codec);
+        bind_text(st, 10, s->audio_codec);
+        sqlite3_bind_int(st, 11, s->width);
+        sqlite3_bind_int(st, 12, s->height);
+        ret = step_done(db, st, "inserting a segment");
+        if (ret == 0) ret = bump_max(db, s->end_us - s->start_us);
+        break;
+    }
+    case OP_PROGRESS:
+    case OP_FINISH: {
+        sqlite3_stmt *st = o->kind == OP_PROGRESS ? db->st_progress : db->st_finish;
+        sqlite3_bind_int64(st, 1, o->id);
+        sqlite3_bind_int64(st, 2, o->end_us);
+        sqlite3_bind_int64(st, 3, o->bytes);
+        if (o->kind == OP_FINISH && o->u.fin.has_sha256)
+            sqlite3_bind_blob(st, 4, o->u.fin.sha256, 32, SQLITE_STATIC);
+        ret = update_returning(db, st, &start_us, &found, "updating a segment");
+        if (ret < 0) break;
+        if (!found) {
+            vg_log(LOG_WARNING, "index: %s: %s of unknown segment %lld ignored", db->path,
+                   o->kind == OP_PROGRESS ? "progress" : "finish", (long long)o->id);
+            break;
+        }
+        ret = bump_max(db, o->end_us - start_us);
+        if (ret == 0 && o->kind == OP_PROGRESS && o->u.prog.len) {
+            sqlite3_bind_int64(db->st_append, 1, o->id);
+            sqlite3_bind_blob(db->st_append, 2, o->u.prog.frags, (int)o->u.prog.len,
+                              SQLITE_STATIC);
+            ret = step_done(db, db->st_append, "appending fragments");
+        }
+        break;
+    }
+    case OP_EVENT:
+        sqlite3_bind_int64(db->st_event, 1, o->u.ev.time_us);
+        bind_text(db->st_event, 2, o->u.ev.camera);
+        bind_text(db->st_event, 3, o->u.ev.type);
+        bind_text(db->st_event, 4, o->u.ev.detail);
+        ret = step_done(db, db->st_event, "inserting an event");
+        break;
+    case OP_DELETE:
+        for (size_t i = 0; i < o->u.del.n && ret == 0; i++) {
+            sqlite3_bind_int64(db->st_del_seg, 1, o->u.del.ids[i]);
+            ret = step_done(db, db->st_del_seg, "deleting a segment");
+            if (ret < 0) break;
+            sqlite3_bind_int64(db->st_del_frag, 1, o->u.del.ids[i]);
+            ret = step_done(db, db->st_del_frag, "deleting a fragment table");
+        }
+        break;
+    case OP_FLUSH:
+        break;
+    }
+    return ret;
+}
+
+static int exec(index_db *db, const char *sql)
+{
+    int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : index__fail(db->db, rc, db->path, sql);
+}
+
+/* Applies and commits a batch, retrying a failed transaction. Per-operation
+ * errors go to the operation's waiter and *op_err. Returns the transaction's
+ * error (the batch was dropped) or 0. */
+static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *commit_us)
+{
+    int64_t saved_max = db->max_segment_us;
+    int err = 0;
+    for (int attempt = 1;; attempt++) {
+        int64_t t0 = vg_mono_us();
+        *op_err = 0;
+        err = exec(db, "BEGIN IMMEDIATE");
+        for (op *o = batch; o && err == 0; o = o->next) {
+            if (o->w) o->w->err = 0;
+            int r = apply_op(db, o);
+            if (r == 0) continue;
+            if (sqlite3_get_autocommit(db->db)) {
+                err = r; /* SQLite rolled the whole transaction back */
+                break;
+            }
+            *op_err = r;
+            if (o->w) o->w->err = r;
+        }
+        if (err == 0) err = exec(db, "COMMIT");
+        if (err == 0) {
+            *commit_us = vg_mono_us() - t0;
+            return 0;
+        }
+        if (!sqlite3_get_autocommit(db->db)) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+        db->max_segment_us = saved_max;
+        if (attempt >= COMMIT_ATTEMPTS) {
+            vg_log(LOG_ERR, "index: %s: dropping a batch of %zu operations after %d failed "
+                   "attempts", db->path, n, attempt);
+            return err;
+        }
+        usleep(100000 * attempt);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    index_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        while (!db->head && !db->stop) pthread_cond_wait(&db->cv, &db->mu);
+        if (!db->head) break; /* stopping, and everything is committed */
+        while (!db->stop && !db->urgent && db->n < BATCH_OPS) {
+            int64_t deadline = db->first_us + BATCH_US;
+            if (vg_mono_us() >= deadline) break;
+            struct timespec ts = {.tv_sec = deadline / 1000000,
+                                  .tv_nsec = (long)(deadline % 1000000) * 1000};
+            pthread_cond_timedwait(&db->cv, &db->mu, &ts);
+        }
+        op *batch = db->head;
+        size_t n = db->n;
+        db->head = db->tail = NULL;
+        db->n = 0;
+        db->urgent = 0;
+        pend_clear(db);
+        pthread_mutex_unlock(&db->mu);
+
+        int op_err = 0;
+        int64_t commit_us = 0;
+        int err = apply_batch(db, batch, n, &op_err, &commit_us);
+
+        pthread_mutex_lock(&db->mu);
+        if (err == 0) db->last_commit_us = commit_us;
+        if (err < 0 || op_err < 0) {
+            db->failures++;
+            db->last_err = err < 0 ? err : op_err;
+        }
+        for (op *o = batch; o; o = o->next) {
+            if (!o->w) continue;
+            if (err < 0) o->w->err = err;
+            o->w->done = 1; /* the waiter may return at once: forget it */
+            o->w = NULL;
+        }
+        pthread_cond_broadcast(&db->done_cv);
+        pthread_mutex_unlock(&db->mu);
+        while (batch) {
+            op *next = batch->next;
+            op_free(batch);
+            batch = next;
+        }
+        pthread_mutex_lock(&db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
+/* ---- open / close ---- */
+
+static int prepare(index_db *db, sqlite3_stmt **st, const char *sql)
+{
+    int rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return rc == SQLITE_OK ? 0 : index__fail(db->db, rc, db->path, sql);
+}
+
+static int query_int64(index_db *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(db, &st, sql);
+    if (ret < 0) return ret;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        ret = index__fail(db->db, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, db->path, sql);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int index_open(const char *path, index_db **out)
+{
+    int ret = 0;
+    index_db *db = NULL;
+    pthread_condattr_t ca;
+    *out = NULL;
+
+    db = calloc(1, sizeof(*db));
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* vg_mono_us() deadlines */
+    pthread_cond_init(&db->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&db->done_cv, NULL);
+
+    /* One connection, used by this thread until the writer starts, then by the
+     * writer only: no SQLite mutex needed. */
+    int rc = sqlite3_open_v2(path, &db->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        ret = index__fail(db->db, rc, path, "opening");
+        goto out;
+    }
+    sqlite3_extended_result_codes(db->db, 1);
+    sqlite3_busy_timeout(db->db, INDEX__BUSY_MS);
+    int64_t ignored;
+    /* The first read of the file: a file that is not a database fails here. */
+    if ((ret = query_int64(db, "PRAGMA user_version", &ignored)) < 0) goto out;
+    if ((ret = exec(db, "PRAGMA journal_mode = WAL")) < 0) goto out;
+    if ((ret = exec(db, "PRAGMA synchronous = NORMAL")) < 0) goto out;
+    if ((ret = index__migrate(db->db, path)) < 0) goto out;
+
+    int64_t next_id = 1;
+    if ((ret = query_int64(db, "SELECT coalesce(max(id), 0) + 1 FROM segments", &next_id)) < 0)
+        goto out;
+    atomic_store(&db->next_id, next_id);
+    if ((ret = query_int64(db, "SELECT value FROM meta WHERE key = 'max_segment_us'",
+                           &db->max_segment_us)) < 0)
+        goto out;
+
+    if ((ret = prepare(db, &db->st_insert,
+                       "INSERT INTO segments (id, camera, start_us, end_us, run_start_us, pool, "
+                       "path, bytes, open, codec, audio_codec, width, height) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)")) < 0 ||
+        (ret = prepare(db, &db->st_progress,
+                       "UPDATE segments SET end_us = ?2, bytes = ?3 WHERE id = ?1 "
+                       "RETURNING start_us")) < 0 ||
+        (ret = prepare(db, &db->st_finish,
+                       "UPDATE segments SET end_us = ?2, bytes = ?3, sha256 = ?4, open = 0 "
+                       "WHERE id = ?1 RETURNING start_us")) < 0 ||
+        (ret = prepare(db, &db->st_append,
+                       "INSERT INTO segment_fragments (segment_id, frags) VALUES (?1, ?2) "
+                       "ON CONFLICT (segment_id) DO UPDATE "
+                       "SET frags = CAST(frags || excluded.frags AS BLOB)")) < 0 ||
+        (ret = prepare(db, &db->st_event,
+                       "INSERT INTO events (time_us, camera, type, detail) "
+                       "VALUES (?1, ?2, ?3, ?4)")) < 0 ||
+        (ret = prepare(db, &db->st_del_seg, "DELETE FROM segments WHERE id = ?1")) < 0 ||
+        (ret = prepare(db, &db->st_del_frag,
+                       "DELETE FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
+        (ret = prepare(db, &db->st_max,
+                       "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0)
+        goto out;
+
+    rc = pthread_create(&db->thread, NULL, writer_main, db);
+    if (rc != 0) {
+        vg_log(LOG_ERR, "index: %s: cannot start the writer thread: %s", path, strerror(rc));
+        ret = -rc;
+        goto out;
+    }
+    db->thread_started = 1;
+    *out = db;
+    db = NULL;
+out:
+    index_close(&db);
+    return ret;
+}
+
+void index_close(index_db **pdb)
+{
+    index_db *db = pdb ? *pdb : NULL;
+    if (!db) return;
+    if (db->thread_started) {
+        pthread_mutex_lock(&db->mu);
+        db->stop = 1;
+        pthread_cond_signal(&db->cv);
+        pthread_mutex_unlock(&db->mu);
+        pthread_join(db->thread, NULL);
+    }
+    assert(!db->head);
+    sqlite3_finalize(db->st_insert);
+    sqlite3_finalize(db->st_progress);
+    sqlite3_finalize(db->st_finish);
+    sqlite3_finalize(db->st_append);
+    sqlite3_finalize(db->st_event);
+    sqlite3_finalize(db->st_del_seg);
+    sqlite3_finalize(db->st_del_frag);
+    sqlite3_finalize(db->st_max);
+    if (db->db) {
+        int rc = sqlite3_close(db->db);
+        if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");
+    }
+    pthread_cond_destroy(&db->done_cv);
+    pthread_cond_destroy(&db->cv);
+    pthread_mutex_destroy(&db->mu);
+    free(db->path);
+    free(db);
+    *pdb = NULL;
+}
