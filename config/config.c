@@ -56,6 +56,8 @@ typedef struct loader {
     dev_t main_dev;
     ino_t main_ino;
     int include_line;
+    char **secrets; /* token_file contents, registered on success */
+    size_t nsecrets;
 } loader;
 
 /* ---- small helpers ---- */
@@ -222,14 +224,15 @@ static const char *read_error(int ret)
 
 /* Reads a secret file (password_file, token_file): trailing CR/LF stripped, non-empty,
  * no NUL bytes. On error writes a message (never the contents) at line. */
-static int read_secret(loader *L, int line, const char *what, const char *path, char **out)
+static int read_secret(loader *L, int line, const char *what, const char *path,
+                       const char *shown, char **out)
 {
     char *buf = NULL;
     size_t len = 0;
     char pb[80];
     int ret = read_regular(path, CONFIG__MAX_SECRET, &buf, &len);
     if (ret < 0) {
-        fail(L, line, "cannot read %s '%s': %s", what, printable(path, pb, sizeof(pb)),
+        fail(L, line, "cannot read %s '%s': %s", what, printable(shown, pb, sizeof(pb)),
              read_error(ret));
         return ret;
     }
@@ -237,11 +240,18 @@ static int read_secret(loader *L, int line, const char *what, const char *path, 
     if (!len || strlen(buf) != len) {
         sodium_memzero(buf, len);
         free(buf);
-        return fail(L, line, "%s '%s' %s", what, printable(path, pb, sizeof(pb)),
+        return fail(L, line, "%s '%s' %s", what, printable(shown, pb, sizeof(pb)),
                     !len ? "is empty" : "contains a NUL byte");
     }
     *out = buf;
     return 0;
+}
+
+static void free_secret(char *s)
+{
+    if (!s) return;
+    sodium_memzero(s, strlen(s));
+    free(s);
 }
 
 /* ---- typed values ---- */
@@ -557,12 +567,19 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
         char what[140];
         snprintf(what, sizeof(what), "token '%s': token_file", nb);
         if ((ret = get_path(L, file, what, &path)) < 0) return ret;
-        ret = read_secret(L, line_of(file), "token_file", path, &tok);
+        ret = read_secret(L, line_of(file), "token_file", path, clean_scalar(file), &tok);
         free(path);
         if (ret < 0) return ret;
         crypto_hash_sha256(t->sha256, (const unsigned char *)tok, strlen(tok));
-        sodium_memzero(tok, strlen(tok));
-        free(tok);
+        /* registered as a log secret with the passwords once the load succeeds */
+        char **ns = realloc(L->secrets, (L->nsecrets + 1) * sizeof(*ns));
+        if (!ns) {
+            sodium_memzero(tok, strlen(tok));
+            free(tok);
+            return -ENOMEM;
+        }
+        L->secrets = ns;
+        L->secrets[L->nsecrets++] = tok;
     }
     for (size_t i = 0; i + 1 < cfg->ntokens; i++)
         if (!sodium_memcmp(cfg->tokens[i].sha256, t->sha256, 32))
@@ -711,7 +728,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     if ((pwn || pwfn) && !c->username)
         return fail(L, line_of(pwn ? pwn : pwfn), "camera '%s': password needs a username", id);
     if (pwfn && (ret = read_secret(L, line_of(pwfn), "password_file", c->password_file,
-                                   &c->password)) < 0)
+                                   clean_scalar(pwfn), &c->password)) < 0)
         return ret;
     if (!c->name && !(c->name = strdup(id))) return -ENOMEM;
     if (!c->district && !(c->district = strdup(""))) return -ENOMEM;
@@ -952,24 +969,20 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
     if (include_written && (ret = parse_includes(&L, include_written)) < 0) goto out;
 
     for (size_t i = 0; i < cfg->ncameras; i++) vg_log_add_secret(cfg->cameras[i].password);
+    for (size_t i = 0; i < L.nsecrets; i++) vg_log_add_secret(L.secrets[i]);
     *out = cfg;
     cfg = NULL;
 out:
     if (loaded) yaml_document_delete(&doc);
     if (ret < 0 && !L.failed && err && errlen)
         snprintf(err, errlen, "%s:1: %s", path, strerror(-ret));
+    for (size_t i = 0; i < L.nsecrets; i++) free_secret(L.secrets[i]);
+    free(L.secrets);
     free(include_written);
     free(L.dispdir);
     free(L.basedir);
     config_free(&cfg);
     return ret;
-}
-
-static void free_secret(char *s)
-{
-    if (!s) return;
-    sodium_memzero(s, strlen(s));
-    free(s);
 }
 
 void config_free(config **pcfg)
