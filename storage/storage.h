@@ -58,5 +58,14 @@ int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
 int storage_segment_close(storage_segment **seg, int64_t end_us);
 int64_t storage_segment_id(const storage_segment *seg);
 int64_t storage_segment_bytes(const storage_segment *seg);
+/* Absolute path of the segment's file (borrowed, valid until close). */
+const char *storage_segment_path(const storage_segment *seg);
+
+/* 1 if the pool is usable, 0 if not (wrong/missing identity), -ENOENT if unknown. */
+int storage_pool_usable(const storage *st, const char *pool);
+/* Directory of a pool (borrowed), NULL if unknown. */
+const char *storage_pool_path(const storage *st, const char *pool);
+/* Number of pools; *usable (may be NULL) gets how many are usable. */
+size_t storage_pool_count(const storage *st, size_t *usable);
 
 #endif

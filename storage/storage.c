@@ -1,0 +1,470 @@
+/*
+ * storage: pools and segment files.
+ *
+ * A pool is checked once at open: its identity file must name it, or the
+ * directory must be empty (a fresh pool, which then gets its identity file);
+ * anything else means a wrong or missing mount, so the pool is marked unusable
+ * (logged and evented) instead of being written to. After open the pool table
+ * is read-only, so camera threads create and write segments without locks.
+ *
+ * A segment is written in Moonfire's order: O_EXCL create and queue the open
+ * row; append whole fragments, each with one pwrite (a short write is retried,
+ * a failed one is cut back so the file always ends on a whole fragment and the
+ * running SHA-256 matches its bytes); at close fsync the file, then its
+ * directory (and any directory this segment created), then queue the close.
+ */
+#include "storage/storage.h"
+
+#include "common/common.h"
+#include "storage/storage_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IDENTITY_NAME ".vigil-pool"
+
+typedef struct storage_pool {
+    char *id;
+    char *path;
+    bool usable;
+} storage_pool;
+
+struct storage {
+    storage_pool *pools;
+    size_t npools;
+    index_db *idx; /* borrowed */
+};
+
+struct storage_segment {
+    storage *st;
+    int fd;
+    int64_t id;
+    uint64_t bytes;
+    int64_t end_us;
+    int new_dirs; /* how many directory levels this segment created (fsynced at close) */
+    char camera[INDEX_ID_MAX];
+    char abspath[PATH_MAX];
+    char pool_path[PATH_MAX];
+    crypto_hash_sha256_state sha;
+};
+
+/* ---- pools ---- */
+
+/* 1 if dir holds nothing (besides . and ..), 0 if it holds something, -errno. */
+static int dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -errno;
+    int empty = 1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        empty = 0;
+        break;
+    }
+    closedir(d);
+    return empty;
+}
+
+static int write_identity(const char *path, const char *id)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf), "vigil-pool %s\n", id);
+    int r = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    if (write(fd, buf, (size_t)n) != n) {
+        r = errno ? -errno : -EIO;
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        r = -errno;
+        goto out;
+    }
+out:
+    close(fd);
+    if (r == 0) r = vg_fsync_parent(path);
+    else unlink(path);
+    return r;
+}
+
+static void pool_unavailable(storage *st, storage_pool *p, const char *why)
+{
+    p->usable = false;
+    char detail[PATH_MAX + 1024];
+    snprintf(detail, sizeof(detail), "pool %s (%s): %s", p->id, p->path, why);
+    vg_log(LOG_ERR, "storage: %s; not writing to it", detail);
+    if (st->idx) index_event_add(st->idx, vg_now_us(), NULL, "pool_unavailable", detail);
+}
+
+/* Checks (or initialises) one pool; marks it usable or not. Never fails. */
+static void pool_check(storage *st, storage_pool *p)
+{
+    char idpath[PATH_MAX], want[256], why[512];
+    char *have = NULL;
+    snprintf(want, sizeof(want), "vigil-pool %s", p->id);
+    if (snprintf(idpath, sizeof(idpath), "%s/" IDENTITY_NAME, p->path) >= (int)sizeof(idpath)) {
+        pool_unavailable(st, p, "path too long");
+        goto out;
+    }
+    int r = vg_mkdir_p(p->path, 0755);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot create directory: %s", strerror(-r));
+        pool_unavailable(st, p, why);
+        goto out;
+    }
+    r = vg_read_small_file(idpath, &have);
+    if (r == 0) {
+        if (strcmp(have, want) == 0) {
+            p->usable = true;
+        } else {
+            snprintf(why, sizeof(why), "identity file says \"%.100s\", expected \"%.100s\"", have,
+                     want);
+            pool_unavailable(st, p, why);
+        }
+        goto out;
+    }
+    if (r != -ENOENT) {
+        snprintf(why, sizeof(why), "cannot read identity file: %s", strerror(-r));
+        pool_unavailable(st, p, why);
+        goto out;
+    }
+    r = dir_is_empty(p->path);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot list directory: %s", strerror(-r));
+        pool_unavailable(st, p, why);
+        goto out;
+    }
+    if (r == 0) {
+        pool_unavailable(st, p, "identity file missing and directory not empty (wrong mount?)");
+        goto out;
+    }
+    r = write_identity(idpath, p->id);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot write identity file: %s", strerror(-r));
+        pool_unavailable(st, p, why);
+        goto out;
+    }
+    vg_log(LOG_NOTICE, "storage: initialised new pool %s at %s", p->id, p->path);
+    p->usable = true;
+out:
+    free(have);
+}
+
+int storage_open(const config *cfg, index_db *idx, storage **out)
+{
+    int r = 0;
+    storage *st = NULL;
+    *out = NULL;
+    if (sodium_init() < 0) return -EIO;
+    st = calloc(1, sizeof(*st));
+    if (!st) return -ENOMEM;
+    st->idx = idx;
+    st->pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*st->pools));
+    if (!st->pools) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->npools; i++) {
+        storage_pool *p = &st->pools[i];
+        p->id = strdup(cfg->pools[i].id);
+        p->path = strdup(cfg->pools[i].path);
+        st->npools++;
+        if (!p->id || !p->path) {
+            r = -ENOMEM;
+            goto out;
+        }
+        pool_check(st, p);
+    }
+    *out = st;
+    st = NULL;
+out:
+    storage_close(&st);
+    return r;
+}
+
+void storage_close(storage **stp)
+{
+    if (!stp || !*stp) return;
+    storage *st = *stp;
+    for (size_t i = 0; i < st->npools; i++) {
+        free(st->pools[i].id);
+        free(st->pools[i].path);
+    }
+    free(st->pools);
+    free(st);
+    *stp = NULL;
+}
+
+static const storage_pool *find_pool(const storage *st, const char *id)
+{
+    for (size_t i = 0; i < st->npools; i++)
+        if (strcmp(st->pools[i].id, id) == 0) return &st->pools[i];
+    return NULL;
+}
+
+int storage_pool_usable(const storage *st, const char *pool)
+{
+    const storage_pool *p = find_pool(st, pool);
+    if (!p) return -ENOENT;
+    return p->usable ? 1 : 0;
+}
+
+const char *storage_pool_path(const storage *st, const char *pool)
+{
+    const storage_pool *p = find_pool(st, pool);
+    return p ? p->path : NULL;
+}
+
+size_t storage_pool_count(const storage *st, size_t *usable)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->npools; i++) n += st->pools[i].usable;
+    if (usable) *usable = n;
+    return st->npools;
+}
+
+/* ---- paths ---- */
+
+int storage_segment_relpath(const char *camera, int64_t start_us, char *out, size_t len)
+{
+    int64_t sec = start_us / 1000000, frac = start_us % 1000000;
+    if (frac < 0) frac += 1000000, sec -= 1;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!camera || !*camera || strchr(camera, '/')) return -EINVAL;
+    if (!gmtime_r(&t, &tm)) return -EINVAL;
+    int n = snprintf(out, len, "%s/%04d/%02d/%02d/%02d/%04d%02d%02dT%02d%02d%02d.%06dZ.mp4", camera,
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    if (n < 0 || (size_t)n >= len) return -ENAMETOOLONG;
+    return 0;
+}
+
+int storage_abspath(const storage *st, const char *pool, const char *relpath, char *out,
+                    size_t len)
+{
+    const storage_pool *p = find_pool(st, pool);
+    if (!p) return -ENOENT;
+    int n = snprintf(out, len, "%s/%s", p->path, relpath);
+    if (n < 0 || (size_t)n >= len) return -ENAMETOOLONG;
+    return 0;
+}
+
+/* ---- segments ---- */
+
+/* The disk is full. Issue 4 adds the emergency purge here (delete the oldest
+ * segments of the pool through the index, then return 0 so the write is
+ * retried once); until then the write fails with -ENOSPC. */
+int storage__on_enospc(storage *st, const char *pool_path)
+{
+    (void)st;
+    (void)pool_path;
+    return -ENOSPC;
+}
+
+/* mkdir -p of dir below pool; returns how many levels were created, or -errno. */
+static int mkdirs_counted(const char *pool_path, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) return 0;
+    int created = 0;
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    size_t base = strlen(pool_path);
+    for (char *p = tmp + base + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) == 0) created++;
+        else if (errno != EEXIST) return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) == 0) created++;
+    else if (errno != EEXIST) return -errno;
+    return created;
+}
+
+int storage_segment_create(storage *st, const storage_segment_info *info,
+                           storage_segment **out)
+{
+    int r = 0;
+    storage_segment *seg = NULL;
+    const storage_pool *pool = NULL;
+    char rel[INDEX_PATH_MAX] = "", dir[PATH_MAX];
+    *out = NULL;
+
+    if (info->pool) {
+        pool = find_pool(st, info->pool);
+        if (!pool) {
+            r = -ENOENT;
+            goto out;
+        }
+    } else {
+        for (size_t i = 0; i < st->npools && !pool; i++)
+            if (st->pools[i].usable) pool = &st->pools[i];
+        if (!pool) {
+            r = -ENODEV;
+            goto out;
+        }
+    }
+    if (!pool->usable) {
+        r = -ENODEV;
+        goto out;
+    }
+    r = storage_segment_relpath(info->camera, info->start_us, rel, sizeof(rel));
+    if (r < 0) goto out;
+    seg = calloc(1, sizeof(*seg));
+    if (!seg) {
+        r = -ENOMEM;
+        goto out;
+    }
+    seg->fd = -1;
+    seg->st = st;
+    seg->end_us = info->start_us;
+    snprintf(seg->camera, sizeof(seg->camera), "%s", info->camera);
+    snprintf(seg->pool_path, sizeof(seg->pool_path), "%s", pool->path);
+    if (snprintf(seg->abspath, sizeof(seg->abspath), "%s/%s", pool->path, rel) >=
+        (int)sizeof(seg->abspath)) {
+        r = -ENAMETOOLONG;
+        goto out;
+    }
+    snprintf(dir, sizeof(dir), "%s", seg->abspath);
+    *strrchr(dir, '/') = 0;
+    r = mkdirs_counted(pool->path, dir);
+    if (r < 0) goto out;
+    seg->new_dirs = r;
+    seg->fd = open(seg->abspath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (seg->fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    crypto_hash_sha256_init(&seg->sha);
+
+    index_segment row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.camera, sizeof(row.camera), "%s", info->camera);
+    row.start_us = info->start_us;
+    row.end_us = info->start_us;
+    row.run_start_us = info->run_start_us;
+    snprintf(row.pool, sizeof(row.pool), "%s", pool->id);
+    snprintf(row.path, sizeof(row.path), "%s", rel);
+    row.open = 1;
+    snprintf(row.codec, sizeof(row.codec), "%s", info->codec ? info->codec : "");
+    snprintf(row.audio_codec, sizeof(row.audio_codec), "%s",
+             info->audio_codec ? info->audio_codec : "");
+    row.width = info->width;
+    row.height = info->height;
+    seg->id = st->idx ? index_segment_begin(st->idx, &row) : 0;
+    if (st->idx && seg->id <= 0) {
+        r = seg->id < 0 ? (int)seg->id : -EIO;
+        unlink(seg->abspath);
+        goto out;
+    }
+    *out = seg;
+    seg = NULL;
+    r = 0;
+out:
+    if (r < 0)
+        vg_log_cam(LOG_ERR, info->camera, "storage: cannot create segment %s: %s", rel,
+                   strerror(-r));
+    if (seg) {
+        if (seg->fd >= 0) close(seg->fd);
+        free(seg);
+    }
+    return r;
+}
+
+int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
+                           index_fragment *frag, int64_t end_us)
+{
+    int r = 0;
+    size_t done = 0;
+    int retried = 0;
+    while (done < len) {
+        ssize_t n = pwrite(seg->fd, buf + done, len - done, (off_t)(seg->bytes + done));
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        r = n < 0 ? -errno : -EIO;
+        if (r == -ENOSPC && !retried) {
+            retried = 1;
+            if (storage__on_enospc(seg->st, seg->pool_path) == 0) continue;
+        }
+        break;
+    }
+    if (r < 0) {
+        /* Cut back to the last whole fragment so the file and its hash agree. */
+        if (done && ftruncate(seg->fd, (off_t)seg->bytes) != 0)
+            vg_log_cam(LOG_ERR, seg->camera, "storage: cannot truncate %s: %m", seg->abspath);
+        vg_log_cam(LOG_ERR, seg->camera, "storage: write to %s failed: %s", seg->abspath,
+                   strerror(-r));
+        return r;
+    }
+    crypto_hash_sha256_update(&seg->sha, buf, len);
+    if (frag) {
+        frag->offset = seg->bytes;
+        frag->size = (uint32_t)len;
+    }
+    seg->bytes += len;
+    if (frag) {
+        seg->end_us = end_us;
+        if (seg->st->idx)
+            index_segment_progress(seg->st->idx, seg->id, end_us, (int64_t)seg->bytes, frag);
+    }
+    return 0;
+}
+
+int storage_segment_close(storage_segment **segp, int64_t end_us)
+{
+    if (!segp || !*segp) return 0;
+    storage_segment *seg = *segp;
+    int r = 0;
+    uint8_t sha[32];
+    char dir[PATH_MAX];
+    if (fsync(seg->fd) != 0) r = -errno;
+    if (close(seg->fd) != 0 && r == 0) r = -errno;
+    /* The file's directory, then every directory this segment created up to the pool. */
+    snprintf(dir, sizeof(dir), "%s", seg->abspath);
+    for (int level = 0; level <= seg->new_dirs; level++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) break;
+        *slash = 0;
+        int fr = vg_fsync_dir(dir);
+        if (fr < 0 && r == 0) r = fr;
+    }
+    crypto_hash_sha256_final(&seg->sha, sha);
+    if (r < 0)
+        vg_log_cam(LOG_ERR, seg->camera, "storage: fsync of %s failed: %s", seg->abspath,
+                   strerror(-r));
+    if (seg->st->idx) index_segment_finish(seg->st->idx, seg->id, end_us, (int64_t)seg->bytes, sha);
+    free(seg);
+    *segp = NULL;
+    return r;
+}
+
+int64_t storage_segment_id(const storage_segment *seg)
+{
+    return seg->id;
+}
+
+int64_t storage_segment_bytes(const storage_segment *seg)
+{
+    return (int64_t)seg->bytes;
+}
+
+const char *storage_segment_path(const storage_segment *seg)
+{
+    return seg->abspath;
+}

@@ -1,0 +1,26 @@
+/* A recording stand-in for index/ so storage and ingest can be tested alone. */
+#ifndef VIGIL_FAKE_INDEX_H
+#define VIGIL_FAKE_INDEX_H
+
+#include "index/index.h"
+
+#define FAKE_MAX 4096
+
+typedef struct fake_index {
+    int64_t next_id;
+    index_segment segs[256]; /* by id - 1 */
+    int nsegs;
+    index_fragment frags[FAKE_MAX];
+    int64_t frag_seg[FAKE_MAX];
+    int nfrags;
+    int nfinished;
+    index_event events[64];
+    int nevents;
+} fake_index;
+
+/* The fake is a global; (index_db *)&fake_db passes as the handle. */
+extern fake_index fake_db;
+void fake_index_reset(void);
+int fake_index_count_events(const char *type);
+
+#endif
