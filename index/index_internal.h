@@ -30,6 +30,9 @@ int index__fail(sqlite3 *db, int rc, const char *path, const char *what);
 void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES]);
 void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f);
 
+/* The overlap query of index_query_segments() (for the query-plan test). */
+extern const char index__sql_overlap[];
+
 /* Busy timeout of every connection, in milliseconds. */
 #define INDEX__BUSY_MS 5000
 

@@ -35,11 +35,14 @@ enum {
  * start_us is bounded below by ?2 minus the longest segment ever indexed (read
  * in the same statement, hence the same snapshot; see schema.c). ?2 arrives
  * clamped so the subtraction cannot overflow. */
+const char index__sql_overlap[] =
+    "SELECT " SEG_COLS " FROM segments "
+    "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
+    "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
+    "ORDER BY start_us";
+
 static const char *const sqls[ST_COUNT] = {
-    [ST_SEGMENTS] = "SELECT " SEG_COLS " FROM segments "
-                    "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
-                    "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
-                    "ORDER BY start_us",
+    [ST_SEGMENTS] = index__sql_overlap,
     [ST_SEGMENT] = "SELECT " SEG_COLS " FROM segments WHERE id = ?1",
     [ST_FRAGMENTS] = "SELECT frags FROM segment_fragments WHERE segment_id = ?1",
     [ST_EVENTS_ALL] = "SELECT id, time_us, camera, type, detail FROM events "

@@ -1,0 +1,676 @@
+/*
+ * Unit tests of index/: schema and migrations, the writer's queue and batches,
+ * the readers' queries (overlap boundaries, events), deletion, flush, a reader
+ * running while the writer commits, bad files, and the query plan of the
+ * overlap query. Every test works on a fresh file in its own temp directory.
+ */
+#include "index/index.h"
+#include "index/index_internal.h"
+
+#include "common/common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define S (INT64_C(1000000))
+#define T0 (INT64_C(1763881200) * S) /* 2025-11-23T07:00:00Z */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-test-index-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/index.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(suffixes); i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static index_segment make_seg(const char *camera, int64_t start_us, int64_t end_us)
+{
+    index_segment s;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.camera, sizeof(s.camera), "%s", camera);
+    s.start_us = start_us;
+    s.end_us = end_us;
+    s.run_start_us = start_us;
+    snprintf(s.pool, sizeof(s.pool), "main");
+    snprintf(s.path, sizeof(s.path), "%s/%lld.mp4", camera, (long long)start_us);
+    snprintf(s.codec, sizeof(s.codec), "h264");
+    snprintf(s.audio_codec, sizeof(s.audio_codec), "aac");
+    s.width = 1920;
+    s.height = 1080;
+    return s;
+}
+
+/* Adds a closed segment [start, end) and returns its id. */
+static int64_t add_closed(index_db *db, const char *camera, int64_t start_us, int64_t end_us)
+{
+    index_segment s = make_seg(camera, start_us, start_us);
+    int64_t id = index_segment_begin(db, &s);
+    assert_true(id > 0);
+    uint8_t sha[32];
+    memset(sha, (int)(id & 0xff), sizeof(sha));
+    index_segment_finish(db, id, end_us, 1000 * id, sha);
+    return id;
+}
+
+/* Collects segment ids. */
+typedef struct ids {
+    int64_t v[64];
+    size_t n;
+} ids;
+
+static int collect_seg(const index_segment *s, void *arg)
+{
+    ids *c = arg;
+    assert_true(c->n < VG_ARRAY_SIZE(c->v));
+    c->v[c->n++] = s->id;
+    return 0;
+}
+
+static ids query(index_reader *r, const char *camera, int64_t start, int64_t end)
+{
+    ids c = {.n = 0};
+    assert_int_equal(index_query_segments(r, camera, start, end, collect_seg, &c), 0);
+    return c;
+}
+
+static int64_t pragma_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- schema ---- */
+
+static void test_fresh_and_reopen(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    int64_t a = add_closed(db, "cam1", T0, T0 + 60 * S);
+    int64_t b = add_closed(db, "cam1", T0 + 60 * S, T0 + 120 * S);
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 2);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), index__schema_version());
+    index_close(&db);
+    assert_null(db);
+    index_close(&db); /* NULL is fine */
+
+    /* Reopen: no migration runs again, data is kept, ids continue after max(id). */
+    assert_int_equal(index_open(f->path, &db), 0);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), index__schema_version());
+    index_segment s = make_seg("cam2", T0, T0);
+    assert_int_equal(index_segment_begin(db, &s), 3);
+    assert_int_equal(index_flush(db), 0);
+    index_close(&db);
+
+    index_reader *r = NULL;
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    ids c = query(r, "cam1", INT64_MIN, INT64_MAX);
+    assert_int_equal(c.n, 2);
+    index_reader_close(&r);
+    assert_null(r);
+    index_reader_close(&r);
+    /* WAL mode is a property of the file. */
+    assert_int_equal(pragma_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"),
+                     1);
+}
+
+/* ---- segments ---- */
+
+static void test_round_trip(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    index_segment s = make_seg("cam1", T0, T0);
+    s.id = 999; /* ignored */
+    s.run_start_us = T0 - 3600 * S;
+    int64_t id = index_segment_begin(db, &s);
+    assert_int_equal(id, 1);
+    index_fragment fr[3];
+    for (int i = 0; i < 3; i++) {
+        fr[i].offset = 1000 + (uint64_t)i * 50000 + ((uint64_t)1 << 40); /* > 32 bits */
+        fr[i].size = 50000 + (uint32_t)i;
+        fr[i].flags = i == 1 ? 0 : 1;
+        fr[i].start_us = T0 + i * 2 * S;
+        fr[i].end_us = T0 + (i + 1) * 2 * S;
+    }
+    index_segment_progress(db, id, T0 + 2 * S, 51000, &fr[0]);
+    index_segment_progress(db, id, T0 + 3 * S, 60000, NULL); /* no fragment */
+    assert_int_equal(index_flush(db), 0);
+
+    /* Open: visible, listed as open, fragments so far. */
+    index_segment g;
+    assert_int_equal(index_get_segment(r, id, &g), 0);
+    assert_int_equal(g.id, id);
+    assert_string_equal(g.camera, "cam1");
+    assert_true(g.start_us == T0);
+    assert_true(g.end_us == T0 + 3 * S);
+    assert_true(g.run_start_us == T0 - 3600 * S);
+    assert_string_equal(g.pool, "main");
+    assert_string_equal(g.path, s.path);
+    assert_int_equal(g.bytes, 60000);
+    assert_int_equal(g.open, 1);
+    assert_int_equal(g.has_sha256, 0);
+    assert_string_equal(g.codec, "h264");
+    assert_string_equal(g.audio_codec, "aac");
+    assert_int_equal(g.width, 1920);
+    assert_int_equal(g.height, 1080);
+    ids open = {.n = 0};
+    assert_int_equal(index_query_open_segments(r, collect_seg, &open), 0);
+    assert_int_equal(open.n, 1);
+    index_fragment *got = NULL;
+    size_t n = 0;
+    assert_int_equal(index_get_fragments(r, id, &got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(&got[0], &fr[0], sizeof(fr[0]));
+    free(got);
+
+    index_segment_progress(db, id, T0 + 4 * S, 101000, &fr[1]);
+    index_segment_progress(db, id, T0 + 6 * S, 151000, &fr[2]);
+    uint8_t sha[32];
+    for (int i = 0; i < 32; i++) sha[i] = (uint8_t)(i * 7);
+    index_segment_finish(db, id, T0 + 6 * S, 151002, sha);
+    assert_int_equal(index_flush(db), 0);
+
+    assert_int_equal(index_get_segment(r, id, &g), 0);
+    assert_int_equal(g.open, 0);
+    assert_int_equal(g.bytes, 151002);
+    assert_true(g.end_us == T0 + 6 * S);
+    assert_int_equal(g.has_sha256, 1);
+    assert_memory_equal(g.sha256, sha, 32);
+    open.n = 0;
+    assert_int_equal(index_query_open_segments(r, collect_seg, &open), 0);
+    assert_int_equal(open.n, 0);
+    assert_int_equal(index_get_fragments(r, id, &got, &n), 0);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(got[i].offset == fr[i].offset);
+        assert_int_equal(got[i].size, fr[i].size);
+        assert_int_equal(got[i].flags, fr[i].flags);
+        assert_true(got[i].start_us == fr[i].start_us);
+        assert_true(got[i].end_us == fr[i].end_us);
+    }
+    free(got);
+
+    /* Unknown ids. */
+    assert_int_equal(index_get_segment(r, 12345, &g), -ENOENT);
+    got = (index_fragment *)&g;
+    n = 7;
+    assert_int_equal(index_get_fragments(r, 12345, &got, &n), 0);
+    assert_null(got);
+    assert_int_equal(n, 0);
+
+    /* The longest duration seen bounds the overlap scan. */
+    assert_int_equal(pragma_int(f->path, "SELECT value FROM meta WHERE key = 'max_segment_us'"),
+                     6 * S);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+/* Many progress reports of one segment queued at once are merged in order. */
+static void test_progress_coalesced(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_segment s = make_seg("cam1", T0, T0);
+    int64_t a = index_segment_begin(db, &s);
+    s = make_seg("cam2", T0, T0);
+    int64_t b = index_segment_begin(db, &s);
+    for (int i = 0; i < 100; i++) {
+        index_fragment fr = {.offset = (uint64_t)i * 10, .size = 10, .flags = 1,
+                             .start_us = T0 + i * S, .end_us = T0 + (i + 1) * S};
+        index_segment_progress(db, a, fr.end_us, (i + 1) * 10, &fr);
+        fr.offset += 5;
+        index_segment_progress(db, b, fr.end_us, (i + 1) * 20, &fr);
+    }
+    index_segment_finish(db, a, T0 + 100 * S, 1000, NULL);
+    /* After the finish: must not be merged into the progress before it. */
+    index_segment_progress(db, a, T0 + 101 * S, 1010, NULL);
+    assert_int_equal(index_flush(db), 0);
+    size_t depth = 99;
+    int64_t commit_us = -1;
+    index_writer_stats(db, &depth, &commit_us);
+    assert_int_equal(depth, 0);
+    assert_true(commit_us >= 0);
+
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    index_segment g;
+    assert_int_equal(index_get_segment(r, a, &g), 0);
+    assert_int_equal(g.bytes, 1010);
+    assert_int_equal(g.open, 0);
+    assert_int_equal(g.has_sha256, 0); /* finish without a hash */
+    assert_int_equal(index_get_segment(r, b, &g), 0);
+    assert_int_equal(g.bytes, 2000);
+    assert_int_equal(g.open, 1);
+    index_fragment *fr = NULL;
+    size_t n = 0;
+    assert_int_equal(index_get_fragments(r, b, &fr, &n), 0);
+    assert_int_equal(n, 100);
+    for (size_t i = 0; i < n; i++) assert_true(fr[i].offset == i * 10 + 5);
+    free(fr);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+static int stop_at_first(const index_segment *s, void *arg)
+{
+    (void)s;
+    ++*(int *)arg;
+    return 42;
+}
+
+static void test_overlap_boundaries(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    int64_t a = add_closed(db, "cam1", T0, T0 + 60 * S);
+    int64_t b = add_closed(db, "cam1", T0 + 60 * S, T0 + 120 * S);
+    int64_t c = add_closed(db, "cam1", T0 + 120 * S, T0 + 180 * S);
+    int64_t other = add_closed(db, "cam10", T0, T0 + 180 * S);
+    (void)other;
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    ids q = query(r, "cam1", T0 + 60 * S, T0 + 120 * S); /* exactly b: touching ones out */
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], b);
+    q = query(r, "cam1", T0 + 60 * S - 1, T0 + 60 * S + 1); /* straddles a|b */
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.v[0], a);
+    assert_int_equal(q.v[1], b);
+    q = query(r, "cam1", INT64_MIN, INT64_MAX); /* open bounds, ordered by start */
+    assert_int_equal(q.n, 3);
+    assert_int_equal(q.v[0], a);
+    assert_int_equal(q.v[1], b);
+    assert_int_equal(q.v[2], c);
+    q = query(r, "cam1", INT64_MIN, T0); /* ends where a starts */
+    assert_int_equal(q.n, 0);
+    q = query(r, "cam1", INT64_MIN, T0 + 1);
+    assert_int_equal(q.n, 1);
+    q = query(r, "cam1", T0 + 180 * S, INT64_MAX); /* starts where c ends */
+    assert_int_equal(q.n, 0);
+    q = query(r, "cam1", T0 + 180 * S - 1, INT64_MAX);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], c);
+    q = query(r, "cam1", T0 + 30 * S, T0 + 30 * S + 1); /* inside a */
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], a);
+    /* start == end: the contract's formula (start_us < end && end_us > start)
+     * finds the segment around that instant. */
+    q = query(r, "cam1", T0 + 90 * S, T0 + 90 * S);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], b);
+    q = query(r, "cam", INT64_MIN, INT64_MAX); /* no prefix matching */
+    assert_int_equal(q.n, 0);
+
+    /* A much longer segment (an open one still growing) is found from deep
+     * inside it: the scan bound follows the longest segment. */
+    index_segment s = make_seg("cam1", T0 + 200 * S, T0 + 200 * S);
+    int64_t d = index_segment_begin(db, &s);
+    index_segment_progress(db, d, T0 + 200 * S + 3 * 3600 * S, 1, NULL);
+    assert_int_equal(index_flush(db), 0);
+    q = query(r, "cam1", T0 + 200 * S + 3 * 3600 * S - 1, INT64_MAX);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], d);
+
+    /* A callback stops the query with its value. */
+    int calls = 0;
+    assert_int_equal(index_query_segments(r, "cam1", INT64_MIN, INT64_MAX, stop_at_first, &calls),
+                     42);
+    assert_int_equal(calls, 1);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+/* The overlap query is a range search of the covering index: no table scan, no
+ * sort, the bound on start_us from both sides. */
+static void test_overlap_query_plan(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_close(&db);
+
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", index__sql_overlap);
+    assert_int_equal(sqlite3_open_v2(f->path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+    int range = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 3);
+        print_message("plan: %s\n", d);
+        if (strstr(d, "SEARCH segments USING INDEX segments_camera_start "
+                      "(camera=? AND start_us>? AND start_us<?)"))
+            range = 1;
+        assert_null(strstr(d, "SCAN segments"));
+        assert_null(strstr(d, "TEMP B-TREE"));
+    }
+    assert_int_equal(range, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+}
+
+/* ---- events ---- */
+
+typedef struct evs {
+    index_event v[16];
+    size_t n;
+} evs;
+
+static int collect_ev(const index_event *e, void *arg)
+{
+    evs *c = arg;
+    assert_true(c->n < VG_ARRAY_SIZE(c->v));
+    c->v[c->n++] = *e;
+    return 0;
+}
+
+static void test_events(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_event_add(db, T0 + 2 * S, "cam1", "offline", "connection refused");
+    index_event_add(db, T0, "cam1", "online", "");
+    index_event_add(db, T0 + 1 * S, NULL, "startup", "vigild 0.1");
+    index_event_add(db, T0 + 3 * S, "cam2", "codec_change", "h264 -> hevc");
+    index_event_add(db, T0 + 2 * S, "cam2", "online", NULL);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    evs c = {.n = 0};
+    assert_int_equal(index_query_events(r, NULL, INT64_MIN, INT64_MAX, collect_ev, &c), 0);
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.v[0].type, "online");
+    assert_string_equal(c.v[1].type, "startup");
+    assert_string_equal(c.v[1].camera, ""); /* daemon-wide */
+    assert_string_equal(c.v[1].detail, "vigild 0.1");
+    /* Same time: in insertion order. */
+    assert_string_equal(c.v[2].camera, "cam1");
+    assert_string_equal(c.v[2].detail, "connection refused");
+    assert_string_equal(c.v[3].camera, "cam2");
+    assert_string_equal(c.v[3].detail, "");
+    assert_true(c.v[4].time_us == T0 + 3 * S);
+    assert_true(c.v[0].id > 0);
+
+    c.n = 0;
+    assert_int_equal(index_query_events(r, "cam1", INT64_MIN, INT64_MAX, collect_ev, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.v[0].type, "online");
+    assert_string_equal(c.v[1].type, "offline");
+
+    c.n = 0; /* [start, end): start included, end excluded */
+    assert_int_equal(index_query_events(r, NULL, T0 + 1 * S, T0 + 3 * S, collect_ev, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.v[0].type, "startup");
+
+    c.n = 0;
+    assert_int_equal(index_query_events(r, "cam2", T0 + 3 * S, T0 + 3 * S + 1, collect_ev, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.v[0].type, "codec_change");
+
+    c.n = 0;
+    assert_int_equal(index_query_events(r, "nope", INT64_MIN, INT64_MAX, collect_ev, &c), 0);
+    assert_int_equal(c.n, 0);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+/* ---- deletion, flush ---- */
+
+static void test_delete(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    index_segment s = make_seg("cam1", T0, T0);
+    int64_t a = index_segment_begin(db, &s);
+    index_fragment fr = {.offset = 0, .size = 10, .flags = 1, .start_us = T0, .end_us = T0 + S};
+    index_segment_progress(db, a, T0 + S, 10, &fr);
+    index_segment_finish(db, a, T0 + S, 10, NULL);
+    int64_t b = add_closed(db, "cam1", T0 + S, T0 + 2 * S);
+    int64_t c = add_closed(db, "cam1", T0 + 2 * S, T0 + 3 * S);
+    /* No flush: the delete is queued after them and waits for its commit. */
+    int64_t del[] = {a, c, 777};
+    assert_int_equal(index_segments_delete(db, del, VG_ARRAY_SIZE(del)), 0);
+    assert_int_equal(index_segments_delete(db, NULL, 0), 0);
+    index_segment g;
+    assert_int_equal(index_get_segment(r, a, &g), -ENOENT);
+    assert_int_equal(index_get_segment(r, c, &g), -ENOENT);
+    assert_int_equal(index_get_segment(r, b, &g), 0);
+    ids q = query(r, "cam1", INT64_MIN, INT64_MAX);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.v[0], b);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM segment_fragments"), 0);
+
+    /* A late progress report of a deleted segment leaves nothing behind. */
+    index_segment_progress(db, a, T0 + 2 * S, 20, &fr);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM segment_fragments"), 0);
+    assert_int_equal(index_get_segment(r, a, &g), -ENOENT);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+static void test_flush(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    assert_int_equal(index_flush(db), 0); /* nothing queued */
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    /* Queued, the batch would wait up to 250 ms; after index_flush() a reader
+     * sees it at once. */
+    index_event_add(db, T0, "cam1", "online", "");
+    evs c = {.n = 0};
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_query_events(r, NULL, INT64_MIN, INT64_MAX, collect_ev, &c), 0);
+    assert_int_equal(c.n, 1);
+
+    /* More than a batch. */
+    for (int i = 0; i < 1000; i++) index_event_add(db, T0 + i, "cam2", "test", "");
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM events"), 1001);
+
+    /* Without a flush, the batch still commits within ~250 ms. */
+    index_event_add(db, T0, "cam3", "online", "");
+    int seen = 0;
+    for (int i = 0; i < 200 && !seen; i++) {
+        usleep(10000);
+        seen = (int)pragma_int(f->path, "SELECT count(*) FROM events WHERE camera = 'cam3'");
+    }
+    assert_int_equal(seen, 1);
+
+    /* index_close() commits what is queued. */
+    index_event_add(db, T0, "cam4", "online", "");
+    index_reader_close(&r);
+    index_close(&db);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM events WHERE camera = 'cam4'"), 1);
+}
+
+/* ---- a reader while the writer commits ---- */
+
+typedef struct writer_arg {
+    index_db *db;
+    int64_t id;
+    int rounds;
+} writer_arg;
+
+static void *writer_thread(void *p)
+{
+    writer_arg *w = p;
+    for (int i = 1; i <= w->rounds; i++) {
+        index_fragment fr = {.offset = (uint64_t)i, .size = 1, .flags = 1,
+                             .start_us = T0 + (i - 1) * 1000, .end_us = T0 + i * 1000};
+        index_segment_progress(w->db, w->id, fr.end_us, i, &fr);
+        index_event_add(w->db, T0 + i, "cam1", "tick", "");
+        if (i % 50 == 0) index_flush(w->db);
+    }
+    index_segment_finish(w->db, w->id, T0 + w->rounds * 1000, w->rounds, NULL);
+    index_flush(w->db);
+    return NULL;
+}
+
+static void test_concurrent_reader(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_segment s = make_seg("cam1", T0, T0);
+    writer_arg w = {.db = db, .id = index_segment_begin(db, &s), .rounds = 2000};
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, writer_thread, &w), 0);
+    int64_t last_bytes = 0;
+    int open = 1;
+    int64_t deadline = vg_mono_us() + 60 * S;
+    int reads = 0;
+    while (open && vg_mono_us() < deadline) {
+        reads++;
+        index_segment g;
+        assert_int_equal(index_get_segment(r, w.id, &g), 0);
+        assert_true(g.bytes >= last_bytes); /* never goes back */
+        last_bytes = g.bytes;
+        open = g.open;
+        index_fragment *fr = NULL;
+        size_t n = 0;
+        assert_int_equal(index_get_fragments(r, w.id, &fr, &n), 0);
+        /* Each commit holds the update and its fragments together. */
+        if (!open) assert_int_equal(n, (size_t)w.rounds);
+        for (size_t k = 0; k < n; k++) assert_true(fr[k].offset == k + 1);
+        free(fr);
+        ids q = query(r, "cam1", T0, T0 + 1);
+        assert_int_equal(q.n, g.end_us > T0 ? 1 : 0); /* empty until the first progress */
+    }
+    pthread_join(t, NULL);
+    print_message("%d reads while writing\n", reads);
+    assert_int_equal(open, 0);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM events"), w.rounds);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+/* ---- bad files ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_bad_files(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+
+    /* No file yet: the writer creates it, a reader says so. */
+    assert_int_equal(index_reader_open(f->path, &r), -ENOENT);
+    assert_null(r);
+
+    /* Not a database. */
+    char text[4096];
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = 0;
+    write_file(f->path, text);
+    assert_int_equal(index_open(f->path, &db), -EBADMSG);
+    assert_null(db);
+    assert_int_equal(index_reader_open(f->path, &r), -EBADMSG);
+    assert_null(r);
+    unlink(f->path);
+
+    /* An SQLite file without our schema: a reader refuses it. */
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c, "CREATE TABLE t (a)", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(index_reader_open(f->path, &r), -EBADMSG);
+    /* A newer schema than this build knows: both refuse. */
+    assert_int_equal(sqlite3_exec(c, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(c);
+    assert_int_equal(index_open(f->path, &db), -EPROTONOSUPPORT);
+    assert_int_equal(index_reader_open(f->path, &r), -EPROTONOSUPPORT);
+    assert_null(db);
+    assert_null(r);
+
+    /* A directory that does not exist. */
+    assert_true(index_open("/nonexistent-vigil-dir/index.db", &db) < 0);
+    assert_null(db);
+}
+
+int main(void)
+{
+    vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_boundaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_query_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
