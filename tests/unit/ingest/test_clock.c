@@ -97,7 +97,7 @@ static int64_t run_drift(int ppm, int seconds)
             /* Accumulated error stays below the 0.5 s limit (+ one window) while in the run. */
             assert_in_range(wall - (BASE + real + 20000) + 510000, 0, 1020000);
         }
-        if (ppm <= 500 && i == 25 * seconds - 1) {
+        if (abs(ppm) <= 500 && i == 25 * seconds - 1) {
             /* Slewed: the error stays within ~ppm x window. */
             int64_t e = wall - (BASE + real + 20000);
             assert_in_range(e + 5000, 0, 10000);
