@@ -1,0 +1,29 @@
+"""Runs the playwright-core scripts of tests/browser/ against Debian's chromium,
+installing playwright-core from npm into tests/browser/node_modules the first
+time (no browser download: Debian's /usr/bin/chromium is used)."""
+import json
+import os
+import subprocess
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser")
+
+
+def ensure():
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=HERE,
+                       check=True, timeout=300)
+
+
+def run(script, *args, timeout=120):
+    """Returns (exit code, parsed JSON of the last stdout line or None, stderr)."""
+    ensure()
+    r = subprocess.run(["node", os.path.join(HERE, script)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout)
+    out = None
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    if lines:
+        try:
+            out = json.loads(lines[-1])
+        except ValueError:
+            out = None
+    return r.returncode, out, r.stderr
