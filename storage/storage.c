@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,15 @@ typedef struct storage_pool {
     char *id;
     char *path;
     bool usable;
+    _Atomic int64_t used_bytes; /* segment bytes on the pool (issue 4: retention) */
 } storage_pool;
 
 struct storage {
     storage_pool *pools;
     size_t npools;
     index_db *idx; /* borrowed */
+    storage__enospc_fn enospc; /* issue 4: the emergency purge (storage/retention.c) */
+    void *enospc_opaque;
 };
 
 struct storage_segment {
@@ -55,6 +59,7 @@ struct storage_segment {
     char camera[INDEX_ID_MAX];
     char abspath[PATH_MAX];
     char pool_path[PATH_MAX];
+    storage_pool *pool;
     crypto_hash_sha256_state sha;
 };
 
@@ -263,14 +268,26 @@ int storage_abspath(const storage *st, const char *pool, const char *relpath, ch
 
 /* ---- segments ---- */
 
-/* The disk is full. Issue 4 adds the emergency purge here (delete the oldest
- * segments of the pool through the index, then return 0 so the write is
- * retried once); until then the write fails with -ENOSPC. */
+/* The disk is full: run the emergency purge registered by storage/retention.c
+ * (it deletes the oldest unlocked segments of the pool through the index, then
+ * returns 0 so the write is retried once); without one the write fails. */
 int storage__on_enospc(storage *st, const char *pool_path)
 {
-    (void)st;
-    (void)pool_path;
-    return -ENOSPC;
+    if (!st->enospc) return -ENOSPC;
+    return st->enospc(st->enospc_opaque, pool_path);
+}
+
+void storage__set_enospc_handler(storage *st, storage__enospc_fn fn, void *opaque)
+{
+    st->enospc = fn;
+    st->enospc_opaque = opaque;
+}
+
+int64_t storage__pool_used_add(storage *st, const char *pool, int64_t delta)
+{
+    storage_pool *p = (storage_pool *)find_pool(st, pool);
+    if (!p) return -ENOENT;
+    return atomic_fetch_add(&p->used_bytes, delta) + delta;
 }
 
 /* mkdir -p of dir below pool; returns how many levels were created, or -errno. */
@@ -333,6 +350,7 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
     seg->end_us = info->start_us;
     snprintf(seg->camera, sizeof(seg->camera), "%s", info->camera);
     snprintf(seg->pool_path, sizeof(seg->pool_path), "%s", pool->path);
+    seg->pool = (storage_pool *)pool;
     if (snprintf(seg->abspath, sizeof(seg->abspath), "%s/%s", pool->path, rel) >=
         (int)sizeof(seg->abspath)) {
         r = -ENAMETOOLONG;
@@ -418,6 +436,7 @@ int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
         frag->size = (uint32_t)len;
     }
     seg->bytes += len;
+    atomic_fetch_add(&seg->pool->used_bytes, (int64_t)len);
     if (frag) {
         seg->end_us = end_us;
         if (seg->st->idx)
