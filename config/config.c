@@ -471,6 +471,7 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
     FOR_PAIRS(L, m, k, v)
     {
         char what[140];
+        if (!k) continue; /* check_keys() made sure keys are strings */
         snprintf(what, sizeof(what), "pool '%s': %s", id, k);
         if (!strcmp(k, "path")) {
             ret = get_path(L, v, what, &p->path);
@@ -671,6 +672,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     FOR_PAIRS(L, m, k, v)
     {
         char what[140];
+        if (!k) continue; /* check_keys() made sure keys are strings */
         snprintf(what, sizeof(what), "camera '%s': %s", id, k);
         if (!strcmp(k, "name")) {
             ret = get_str(L, v, what, false, &c->name);
@@ -827,6 +829,7 @@ static int parse_main(loader *L, yaml_node_t *root)
 
     FOR_PAIRS(L, root, k, v)
     {
+        if (!k) continue;
         if (!strcmp(k, "listen")) ret = parse_listen(L, v);
         else if (!strcmp(k, "index")) ret = get_path(L, v, "index", &cfg->index_path);
         else if (!strcmp(k, "segment_seconds"))

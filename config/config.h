@@ -86,8 +86,9 @@ const config_camera *config_find_camera(const config *cfg, const char *id);
 const config_pool *config_find_pool(const config *cfg, const char *id);
 /* The pool a camera records to (its pool: or the first). */
 const config_pool *config_camera_pool(const config *cfg, const config_camera *cam);
-/* true when a and b would record the same way (url, credentials, transport, pool,
- * source, enabled); name/district/site/retention changes do not need a restart. */
+/* true when a and b would NOT record the same way, i.e. they differ in url,
+ * credentials (username, password), transport, pool, source or enabled; changes
+ * of name/district/site/retention_days alone do not need a restart. */
 bool config_camera_needs_restart(const config_camera *a, const config_camera *b);
 const char *config_site_name(config_site s);
 const char *config_role_name(config_role r);
