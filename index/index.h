@@ -111,4 +111,52 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
 /* Segments still marked open (for crash reconciliation at start). */
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
 
+/* ---- evidence locks and retention queries (index/locks.c) ----
+ * A lock keeps [start_us, end_us) of a camera from retention until until_us
+ * (0: until released) or its release. Lock changes are rare and also made by
+ * vigilctl in another process, so each call opens its own connection to path;
+ * the change and its event (lock_created / lock_released, detail naming who
+ * and why) commit in one transaction. */
+typedef struct index_lock {
+    int64_t id;
+    char camera[INDEX_ID_MAX];
+    int64_t start_us, end_us;
+    char reason[256];
+    char created_by[64];
+    int64_t created_us;
+    int64_t until_us;    /* 0: until released */
+    int64_t released_us; /* 0: not released */
+    char released_by[64];
+} index_lock;
+
+/* Inserts l (id is assigned and written back; created_us 0 means now).
+ * -EINVAL for an empty camera/reason or end <= start. */
+int index_lock_create(const char *path, index_lock *l);
+/* Releases lock id. 0, -ENOENT (unknown), -EALREADY (already released). */
+int index_lock_release(const char *path, int64_t id, const char *who, const char *why);
+typedef int (*index_lock_cb)(const index_lock *l, void *arg);
+/* Locks of camera (NULL: all) by id; all = 0 lists only those in force at now_us. */
+int index_locks_list(const char *path, const char *camera, int all, int64_t now_us,
+                     index_lock_cb cb, void *arg);
+/* 1 if lock l protects [start_us, end_us) of camera at now_us, else 0. */
+int index_lock_covers(const index_lock *l, const char *camera, int64_t start_us, int64_t end_us,
+                      int64_t now_us);
+
+/* Retention's own read-only connection (one thread). */
+typedef struct index_retention index_retention;
+int index_retention_open(const char *path, index_retention **out);
+void index_retention_close(index_retention **r);
+/* Sum of the bytes of every segment of pool (open ones: so far). */
+int index_retention_pool_bytes(index_retention *r, const char *pool, int64_t *bytes);
+/* Closed segments of pool after (after_start_us, after_id), oldest first, at most limit. */
+int index_retention_oldest(index_retention *r, const char *pool, int64_t after_start_us,
+                           int64_t after_id, int limit, index_segment_cb cb, void *arg);
+/* Closed segments of camera that ended before before_us, after (after_start_us,
+ * after_id), oldest first, at most limit. */
+int index_retention_expired(index_retention *r, const char *camera, int64_t before_us,
+                            int64_t after_start_us, int64_t after_id, int limit,
+                            index_segment_cb cb, void *arg);
+/* Locks in force at now_us; *out malloc'd (caller frees), *n entries. */
+int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, size_t *n);
+
 #endif

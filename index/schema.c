@@ -73,9 +73,29 @@ static const char v1_sql[] =
     "CREATE INDEX events_time ON events (time_us);\n"
     "CREATE INDEX events_camera_time ON events (camera, time_us);\n";
 
+/* Issue 4 (storage/retention.c, index/locks.c): evidence locks, and the
+ * per-pool order retention deletes in (oldest first across a pool's cameras),
+ * covering so the pool's byte count and the victim scan read the index only. */
+static const char v2_sql[] =
+    "CREATE TABLE locks (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  camera TEXT NOT NULL,\n"
+    "  start_us INTEGER NOT NULL,\n"
+    "  end_us INTEGER NOT NULL,\n"
+    "  reason TEXT NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  created_us INTEGER NOT NULL,\n"
+    "  until_us INTEGER,\n"    /* NULL: until released */
+    "  released_us INTEGER,\n" /* NULL: active */
+    "  released_by TEXT\n"
+    ");\n"
+    "CREATE INDEX locks_active ON locks (camera, start_us) WHERE released_us IS NULL;\n"
+    "CREATE INDEX segments_pool_start ON segments (pool, start_us, open, bytes);\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
+    v2_sql,
 };
 
 int index__schema_version(void)
