@@ -16,19 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    ST_SEGMENTS,
-    ST_SEGMENT,
-    ST_FRAGMENTS,
-    ST_EVENTS_ALL,
-    ST_EVENTS_CAMERA,
-    ST_OPEN,
-    ST_COUNT
-};
+enum { ST_SEGMENTS, ST_SEGMENT, ST_FRAGMENTS, ST_EVENTS_ALL, ST_EVENTS_CAMERA, ST_OPEN, ST_COUNT };
 
 /* Columns of every segment query, in the order row_to_segment() reads them. */
-#define SEG_COLS                                                                             \
-    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "  \
+#define SEG_COLS                                                                                   \
+    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "         \
     "audio_codec, width, height"
 
 /* Overlap of [?2, ?3) on camera ?1, a range scan of segments_camera_start:
@@ -104,7 +96,8 @@ void index_reader_close(index_reader **pr)
 {
     index_reader *r = pr ? *pr : NULL;
     if (!r) return;
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(r->st[i]);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(r->st[i]);
     if (r->db) sqlite3_close(r->db);
     free(r->path);
     free(r);
@@ -115,8 +108,7 @@ void index_reader_close(index_reader **pr)
 static sqlite3_stmt *stmt(index_reader *r, int i, int *err)
 {
     if (!r->st[i]) {
-        int rc = sqlite3_prepare_v3(r->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
-                                    NULL);
+        int rc = sqlite3_prepare_v3(r->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL);
         if (rc != SQLITE_OK) {
             *err = index__fail(r->db, rc, r->path, "preparing a query");
             return NULL;

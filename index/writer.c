@@ -95,7 +95,7 @@ struct index_db {
     int64_t first_us; /* monotonic time the oldest queued op was queued */
     int urgent;       /* someone waits: commit now */
     int stop;
-    int busy;         /* the writer holds a batch */
+    int busy; /* the writer holds a batch */
     pend_slot pend[PEND_SLOTS];
     size_t npend;
     int64_t last_commit_us;
@@ -171,7 +171,8 @@ static int enqueue_wait(index_db *db, op *o, waiter *w)
     pthread_mutex_lock(&db->mu);
     uint64_t failures = db->failures;
     enqueue_locked(db, o);
-    while (!w->done) pthread_cond_wait(&db->done_cv, &db->mu);
+    while (!w->done)
+        pthread_cond_wait(&db->done_cv, &db->mu);
     int ret = w->err;
     if (ret == 0 && db->failures != failures) ret = db->last_err;
     pthread_mutex_unlock(&db->mu);
@@ -391,8 +392,7 @@ static int apply_op(index_db *db, op *o)
         ret = bump_max(db, o->end_us - start_us);
         if (ret == 0 && o->kind == OP_PROGRESS && o->u.prog.len) {
             sqlite3_bind_int64(db->st_append, 1, o->id);
-            sqlite3_bind_blob(db->st_append, 2, o->u.prog.frags, (int)o->u.prog.len,
-                              SQLITE_STATIC);
+            sqlite3_bind_blob(db->st_append, 2, o->u.prog.frags, (int)o->u.prog.len, SQLITE_STATIC);
             ret = step_done(db, db->st_append, "appending fragments");
         }
         break;
@@ -455,8 +455,10 @@ static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *
         if (!sqlite3_get_autocommit(db->db)) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
         db->max_segment_us = saved_max;
         if (attempt >= COMMIT_ATTEMPTS) {
-            vg_log(LOG_ERR, "index: %s: dropping a batch of %zu operations after %d failed "
-                   "attempts", db->path, n, attempt);
+            vg_log(LOG_ERR,
+                   "index: %s: dropping a batch of %zu operations after %d failed "
+                   "attempts",
+                   db->path, n, attempt);
             return err;
         }
         usleep(100000 * attempt);
@@ -468,7 +470,8 @@ static void *writer_main(void *arg)
     index_db *db = arg;
     pthread_mutex_lock(&db->mu);
     for (;;) {
-        while (!db->head && !db->stop) pthread_cond_wait(&db->cv, &db->mu);
+        while (!db->head && !db->stop)
+            pthread_cond_wait(&db->cv, &db->mu);
         if (!db->head) break; /* stopping, and everything is committed */
         while (!db->stop && !db->urgent && db->n < BATCH_OPS) {
             int64_t deadline = db->first_us + BATCH_US;
@@ -557,9 +560,8 @@ int index_open(const char *path, index_db **out)
 
     /* One connection, used by this thread until the writer starts, then by the
      * writer only: no SQLite mutex needed. */
-    int rc = sqlite3_open_v2(path, &db->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         ret = index__fail(db->db, rc, path, "opening");
         goto out;

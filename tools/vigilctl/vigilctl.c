@@ -36,7 +36,7 @@ typedef struct vctl {
 typedef struct command {
     const char *name;
     const char *summary;
-    const char *usage; /* printed by `vigilctl CMD --help` */
+    const char *usage;                          /* printed by `vigilctl CMD --help` */
     int (*run)(vctl *v, int argc, char **argv); /* argv[0] is the command name */
 } command;
 
@@ -98,8 +98,9 @@ static int vctl_reader(vctl *v, index_reader **out)
 static int parse_time_opt(const char *cmd, const char *opt, const char *s, int64_t *out)
 {
     if (vg_time_parse(s, out) < 0)
-        return usage_error(cmd, "%s: '%s' is neither RFC 3339 (2026-11-23T07:00:00+07:00) nor "
-                                "Unix seconds",
+        return usage_error(cmd,
+                           "%s: '%s' is neither RFC 3339 (2026-11-23T07:00:00+07:00) nor "
+                           "Unix seconds",
                            opt, s);
     return 0;
 }
@@ -280,7 +281,8 @@ static void print_help(FILE *f)
                "  -h, --help         this help; `vigilctl COMMAND --help` for a command\n"
                "\n"
                "Commands:\n");
-    for (const command *k = commands; k->name; k++) fprintf(f, "  %-10s %s\n", k->name, k->summary);
+    for (const command *k = commands; k->name; k++)
+        fprintf(f, "  %-10s %s\n", k->name, k->summary);
     fprintf(f, "\nExit status: 0 OK, 1 error, 2 bad usage.\n");
 }
 

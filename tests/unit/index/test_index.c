@@ -212,7 +212,8 @@ static void test_round_trip(void **state)
     index_segment_progress(db, id, T0 + 4 * S, 101000, &fr[1]);
     index_segment_progress(db, id, T0 + 6 * S, 151000, &fr[2]);
     uint8_t sha[32];
-    for (int i = 0; i < 32; i++) sha[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 32; i++)
+        sha[i] = (uint8_t)(i * 7);
     index_segment_finish(db, id, T0 + 6 * S, 151002, sha);
     assert_int_equal(index_flush(db), 0);
 
@@ -263,8 +264,11 @@ static void test_progress_coalesced(void **state)
     s = make_seg("cam2", T0, T0);
     int64_t b = index_segment_begin(db, &s);
     for (int i = 0; i < 100; i++) {
-        index_fragment fr = {.offset = (uint64_t)i * 10, .size = 10, .flags = 1,
-                             .start_us = T0 + i * S, .end_us = T0 + (i + 1) * S};
+        index_fragment fr = {.offset = (uint64_t)i * 10,
+                             .size = 10,
+                             .flags = 1,
+                             .start_us = T0 + i * S,
+                             .end_us = T0 + (i + 1) * S};
         index_segment_progress(db, a, fr.end_us, (i + 1) * 10, &fr);
         fr.offset += 5;
         index_segment_progress(db, b, fr.end_us, (i + 1) * 20, &fr);
@@ -292,7 +296,8 @@ static void test_progress_coalesced(void **state)
     size_t n = 0;
     assert_int_equal(index_get_fragments(r, b, &fr, &n), 0);
     assert_int_equal(n, 100);
-    for (size_t i = 0; i < n; i++) assert_true(fr[i].offset == i * 10 + 5);
+    for (size_t i = 0; i < n; i++)
+        assert_true(fr[i].offset == i * 10 + 5);
     free(fr);
     index_reader_close(&r);
     index_close(&db);
@@ -523,7 +528,8 @@ static void test_flush(void **state)
     assert_int_equal(c.n, 1);
 
     /* More than a batch. */
-    for (int i = 0; i < 1000; i++) index_event_add(db, T0 + i, "cam2", "test", "");
+    for (int i = 0; i < 1000; i++)
+        index_event_add(db, T0 + i, "cam2", "test", "");
     assert_int_equal(index_flush(db), 0);
     assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM events"), 1001);
 
@@ -555,8 +561,11 @@ static void *writer_thread(void *p)
 {
     writer_arg *w = p;
     for (int i = 1; i <= w->rounds; i++) {
-        index_fragment fr = {.offset = (uint64_t)i, .size = 1, .flags = 1,
-                             .start_us = T0 + (i - 1) * 1000, .end_us = T0 + i * 1000};
+        index_fragment fr = {.offset = (uint64_t)i,
+                             .size = 1,
+                             .flags = 1,
+                             .start_us = T0 + (i - 1) * 1000,
+                             .end_us = T0 + i * 1000};
         index_segment_progress(w->db, w->id, fr.end_us, i, &fr);
         index_event_add(w->db, T0 + i, "cam1", "tick", "");
         if (i % 50 == 0) index_flush(w->db);
@@ -595,7 +604,8 @@ static void test_concurrent_reader(void **state)
         assert_int_equal(index_get_fragments(r, w.id, &fr, &n), 0);
         /* Fragments are committed with their progress report, in order. */
         if (!open) assert_int_equal(n, (size_t)w.rounds);
-        for (size_t k = 0; k < n; k++) assert_true(fr[k].offset == k + 1);
+        for (size_t k = 0; k < n; k++)
+            assert_true(fr[k].offset == k + 1);
         free(fr);
         ids q = query(r, "cam1", T0, T0 + 1);
         /* Empty until the first progress report (a later snapshot than g's). */

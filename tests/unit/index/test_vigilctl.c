@@ -48,10 +48,12 @@ static void test_segment_json(void **state)
 
     s.open = 0;
     s.has_sha256 = 1;
-    for (int i = 0; i < 32; i++) s.sha256[i] = (uint8_t)(0xa0 + i);
+    for (int i = 0; i < 32; i++)
+        s.sha256[i] = (uint8_t)(0xa0 + i);
     j = vigilctl_segment_json(&s, "/srv/pool/"); /* no double slash */
     assert_non_null(strstr(j, "\"path\":\"/srv/pool/cam1/"));
-    assert_non_null(strstr(j, "\"sha256\":\"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\"}"));
+    assert_non_null(strstr(
+        j, "\"sha256\":\"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\"}"));
     free(j);
 
     j = vigilctl_segment_json(&s, NULL); /* pool not in the config */
@@ -69,8 +71,9 @@ static void test_event_json(void **state)
     snprintf(e.type, sizeof(e.type), "offline");
     snprintf(e.detail, sizeof(e.detail), "say \"hi\"\n\tback\\slash");
     char *j = vigilctl_event_json(&e);
-    assert_string_equal(j, "{\"time\":\"2025-11-23T07:00:00.000001Z\",\"camera\":\"cam1\","
-                           "\"type\":\"offline\",\"detail\":\"say \\\"hi\\\"\\n\\tback\\\\slash\"}");
+    assert_string_equal(j,
+                        "{\"time\":\"2025-11-23T07:00:00.000001Z\",\"camera\":\"cam1\","
+                        "\"type\":\"offline\",\"detail\":\"say \\\"hi\\\"\\n\\tback\\\\slash\"}");
     free(j);
 
     e.camera[0] = 0; /* daemon-wide */
@@ -99,14 +102,15 @@ static int setup(void **state)
     snprintf(e->index, sizeof(e->index), "%s/index.db", e->dir);
     FILE *f = fopen(e->config, "w");
     assert_non_null(f);
-    fprintf(f, "index: %s\n"
-               "storage:\n"
-               "  pools:\n"
-               "    - id: main\n"
-               "      path: %s/pool\n"
-               "cameras:\n"
-               "  - id: cam1\n"
-               "    url: rtsp://127.0.0.1:8554/cam1\n",
+    fprintf(f,
+            "index: %s\n"
+            "storage:\n"
+            "  pools:\n"
+            "    - id: main\n"
+            "      path: %s/pool\n"
+            "cameras:\n"
+            "  - id: cam1\n"
+            "    url: rtsp://127.0.0.1:8554/cam1\n",
             e->index, e->dir);
     fclose(f);
     *state = e;
@@ -166,18 +170,20 @@ static void test_vigilctl_binary(void **state)
 
     /* Read while the writer is open. */
     assert_int_equal(run(e, "segments cam1", out, sizeof(out)), 0);
-    snprintf(want, sizeof(want),
-             "{\"camera\":\"cam1\",\"start\":\"2025-11-23T07:00:00Z\",\"end\":\"2025-11-23T07:01:00Z\","
-             "\"path\":\"%s/pool/cam1/2025/11/23/07/1763881200000000.mp4\",\"bytes\":1000,"
-             "\"sha256\":\"abababababababababababababababababababababababababababababababab\"}\n"
-             "{\"camera\":\"cam1\",\"start\":\"2025-11-23T07:01:00Z\",\"end\":\"2025-11-23T07:01:02Z\","
-             "\"path\":\"%s/pool/cam1/2025/11/23/07/1763881260000000.mp4\",\"bytes\":500,"
-             "\"sha256\":null}\n",
-             e->dir, e->dir);
+    snprintf(
+        want, sizeof(want),
+        "{\"camera\":\"cam1\",\"start\":\"2025-11-23T07:00:00Z\",\"end\":\"2025-11-23T07:01:00Z\","
+        "\"path\":\"%s/pool/cam1/2025/11/23/07/1763881200000000.mp4\",\"bytes\":1000,"
+        "\"sha256\":\"abababababababababababababababababababababababababababababababab\"}\n"
+        "{\"camera\":\"cam1\",\"start\":\"2025-11-23T07:01:00Z\",\"end\":\"2025-11-23T07:01:02Z\","
+        "\"path\":\"%s/pool/cam1/2025/11/23/07/1763881260000000.mp4\",\"bytes\":500,"
+        "\"sha256\":null}\n",
+        e->dir, e->dir);
     assert_string_equal(out, want);
 
     /* Bounds: RFC 3339 with an offset, Unix seconds. */
-    assert_int_equal(run(e, "segments cam1 --start 2025-11-23T14:01:00+07:00", out, sizeof(out)), 0);
+    assert_int_equal(run(e, "segments cam1 --start 2025-11-23T14:01:00+07:00", out, sizeof(out)),
+                     0);
     assert_null(strstr(out, "\"bytes\":1000"));
     assert_non_null(strstr(out, "\"bytes\":500"));
     assert_int_equal(run(e, "segments --end 1763881260 cam1", out, sizeof(out)), 0);
