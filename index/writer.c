@@ -170,6 +170,9 @@ static int enqueue_wait(index_db *db, op *o, waiter *w)
     o->w = w;
     pthread_mutex_lock(&db->mu);
     uint64_t failures = db->failures;
+    /* Progress queued after a delete must stay after it (not be merged into
+     * a report queued before). */
+    if (o->kind == OP_DELETE) pend_clear(db);
     enqueue_locked(db, o);
     while (!w->done)
         pthread_cond_wait(&db->done_cv, &db->mu);
@@ -292,9 +295,6 @@ int index_segments_delete(index_db *db, const int64_t *ids, size_t n)
     }
     memcpy(o->u.del.ids, ids, n * sizeof(*ids));
     o->u.del.n = n;
-    pthread_mutex_lock(&db->mu);
-    pend_clear(db); /* progress queued after the delete must stay after it */
-    pthread_mutex_unlock(&db->mu);
     return enqueue_wait(db, o, &w);
 }
 
