@@ -68,4 +68,66 @@ const char *storage_pool_path(const storage *st, const char *pool);
 /* Number of pools; *usable (may be NULL) gets how many are usable. */
 size_t storage_pool_count(const storage *st, size_t *usable);
 
+/* ---- retention (storage/retention.c, issue 4) ----
+ * Keeps every pool under its quota (max_bytes) and above its free-space floor
+ * (min_free, or a small implicit reserve), and deletes footage older than its
+ * camera's retention_days; the oldest closed, unlocked, unpinned segments go
+ * first, through the index first (no row ever names a deleted file). Runs on a
+ * thread of its own every interval; a write that hits ENOSPC runs an emergency
+ * purge of its pool on the writing thread and retries once. */
+typedef struct storage_retention storage_retention;
+
+typedef struct storage_retention_report {
+    uint64_t deleted_segments;
+    int64_t deleted_bytes;
+    uint64_t skipped_locked, skipped_pinned;
+    int errors;
+} storage_retention_report;
+
+typedef struct storage_pool_usage {
+    int usable;
+    int64_t used_bytes;      /* bytes of its segments, open ones included */
+    int64_t max_bytes;       /* 0: no quota */
+    int64_t free_bytes;      /* statvfs, available to us */
+    int64_t total_bytes;
+    int64_t floor_bytes;     /* free-space floor retention keeps */
+    uint64_t deleted_segments, deleted_bytes; /* by retention since start */
+    uint64_t enospc;         /* emergency purges */
+} storage_pool_usage;
+
+/* true while segment_id must not be deleted (a download uses it). Thread-safe. */
+typedef int (*storage_pin_fn)(void *opaque, int64_t segment_id);
+
+/* Starts retention over st's pools with cfg's limits: sets each pool's byte
+ * count from the index (call after storage_reconcile(), before cameras start),
+ * registers the ENOSPC purge and, when interval_ms > 0, starts the thread.
+ * st, idx borrowed (must outlive it); cfg is copied. 0 or negative. */
+int storage_retention_start(storage *st, index_db *idx, const config *cfg, int interval_ms,
+                            storage_retention **out);
+/* Stops the thread, unregisters the purge, frees. Accepts NULL. */
+void storage_retention_stop(storage_retention **rt);
+/* New limits and retention days after a config reload (copied). */
+int storage_retention_set_config(storage_retention *rt, const config *cfg);
+/* Segments for which pinned() is true are skipped. Call before cameras start. */
+void storage_retention_set_pin_check(storage_retention *rt, storage_pin_fn pinned, void *opaque);
+/* One pass now (what the thread does every interval). out may be NULL. 0 or negative. */
+int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retention_report *out);
+/* Usage of a pool for metrics. 0 or -ENOENT. */
+int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out);
+
+/* ---- startup reconciliation (storage/reconcile.c, issue 4) ----
+ * Run once at start, before retention and cameras: every open row is cut back
+ * to its last whole fragment (file truncated, SHA-256 recomputed, end from the
+ * fragments, row closed; event segment_recovered); rows whose file is gone are
+ * deleted (segment_missing); files in a pool the index does not know are
+ * indexed (segment_indexed) or, if unparseable, moved to <pool>/quarantine/
+ * (segment_quarantined). 0 or negative (a single bad file is not an error). */
+typedef struct storage_reconcile_report {
+    unsigned recovered, missing, indexed, quarantined, removed_empty;
+    int64_t truncated_bytes;
+} storage_reconcile_report;
+/* cfg gives the pools and the index path (a reader is opened on it). */
+int storage_reconcile(storage *st, index_db *idx, const config *cfg,
+                      storage_reconcile_report *out);
+
 #endif
