@@ -1,0 +1,719 @@
+/*
+ * The segmenter: frames with pts only, in decode order, become fragmented-MP4
+ * segment files.
+ *
+ * Frames are buffered until the next keyframe (a GOP), because RTP carries no
+ * decode times: at a GOP boundary the buffered pictures' pts are sorted and
+ * shifted by the largest reorder delay seen in the run, which gives decode
+ * times that increase strictly and never pass the pts (B-frames), and stay
+ * continuous across GOPs and segments. The GOP then goes through libavformat's
+ * mov muxer (frag_custom + empty_moov + default_base_moof) writing into an
+ * AVIOContext of ours, av_write_frame(oc, NULL) cuts one moof+mdat, and that
+ * buffer is handed to storage with a single write, so a file always ends on a
+ * whole fragment. Audio is queued and written into the fragment whose video
+ * covers it.
+ *
+ * Wall times come from ingest/clock: the first fragment of a run is held
+ * until 2 s of stream are buffered (the probe burst has then passed and the
+ * clock is locked), and consecutive fragments and segments share their
+ * boundaries exactly: a segment's end is the wall time of the keyframe that
+ * starts the next one. Every file starts with a keyframe; each file's
+ * timestamps start at 0 (video decode time).
+ */
+#include "ingest/segmenter.h"
+
+#include "common/common.h"
+#include "ingest/clock.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <libavformat/avformat.h>
+#include <libavutil/intreadwrite.h>
+#include <libavutil/mathematics.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SETTLE_US 2000000      /* stream buffered before the first fragment of a run */
+#define FRAG_CAP_US 3000000    /* a GOP longer than this is cut (not for a segment's first) */
+#define REORDER_LOOKAHEAD 6    /* pictures after a cut point needed to derive decode times */
+#define MIN_FRAG_US 900000     /* shorter GOPs are merged into one fragment */
+#define AVIO_BUF 65536
+
+typedef struct pending {
+    AVPacket *pkt;  /* owned; pts in the stream's time base, no dts */
+    int64_t pts_us; /* pts in microseconds of stream time */
+} pending;
+
+typedef struct pqueue {
+    pending *v;
+    size_t n, cap;
+} pqueue;
+
+struct ingest_segmenter {
+    char camera[INDEX_ID_MAX];
+    char *pool;
+    int segment_seconds;
+    storage *st;
+    index_db *idx;
+    double stagger;
+    bool first_rotation_done;
+
+    /* streams of the current run */
+    AVCodecParameters *vpar, *apar;
+    AVRational vtb, atb;
+    bool in_run;
+    bool warned_audio;
+
+    ingest_clock clock;
+    bool waiting_key;
+    bool clock_locked;
+    int64_t run_start_us;
+    int64_t shift;     /* reorder delay, video time base */
+    int64_t last_vdts; /* video time base, INT64_MIN: none yet in this run */
+    int64_t last_vdur;
+    pqueue vq, aq;
+
+    /* the open segment */
+    storage_segment *seg;
+    AVFormatContext *oc;
+    int a_index;                 /* audio stream index in oc, -1 none */
+    int64_t seg_start_us;
+    int64_t seg_origin_vdts;     /* video dts at the segment's first frame */
+    int64_t seg_last_adts;       /* audio dts written last (file time base), INT64_MIN none */
+    int64_t next_frag_start_us;  /* end of the last fragment */
+    int64_t carry_start_us;      /* after a rotation: the next segment's start, else INT64_MIN */
+    bool create_failing;
+    uint8_t *buf;
+    size_t len, cap;
+    int write_error;
+
+    ingest_segmenter_stats stats;
+};
+
+/* ---- small helpers ---- */
+
+static int pq_push(pqueue *q, AVPacket *pkt, int64_t pts_us)
+{
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 64;
+        pending *nv = realloc(q->v, nc * sizeof(*nv));
+        if (!nv) return -ENOMEM;
+        q->v = nv;
+        q->cap = nc;
+    }
+    q->v[q->n++] = (pending){.pkt = pkt, .pts_us = pts_us};
+    return 0;
+}
+
+/* Frees the first n entries and shifts the rest down. */
+static void pq_drop(pqueue *q, size_t n)
+{
+    if (n > q->n) n = q->n;
+    for (size_t i = 0; i < n; i++) av_packet_free(&q->v[i].pkt);
+    memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
+    q->n -= n;
+}
+
+static void pq_free(pqueue *q)
+{
+    pq_drop(q, q->n);
+    free(q->v);
+    *q = (pqueue){0};
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+double ingest_segmenter_stagger(const char *camera)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = camera; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    return 0.5 + (double)(h % 1000) / 1000.0;
+}
+
+static const char *codec_name(const AVCodecParameters *par)
+{
+    return par ? avcodec_get_name(par->codec_id) : "";
+}
+
+/* ---- the muxer's output: a growing buffer ---- */
+
+static int avio_write_cb(void *opaque, uint8_t *data, int size)
+{
+    ingest_segmenter *s = opaque;
+    if (s->len + (size_t)size > s->cap) {
+        size_t nc = s->cap ? s->cap : 256 * 1024;
+        while (nc < s->len + (size_t)size) nc *= 2;
+        uint8_t *nb = realloc(s->buf, nc);
+        if (!nb) {
+            s->write_error = AVERROR(ENOMEM);
+            return AVERROR(ENOMEM);
+        }
+        s->buf = nb;
+        s->cap = nc;
+    }
+    memcpy(s->buf + s->len, data, (size_t)size);
+    s->len += (size_t)size;
+    return size;
+}
+
+static void mux_free(ingest_segmenter *s)
+{
+    if (!s->oc) return;
+    if (s->oc->pb) {
+        av_freep(&s->oc->pb->buffer);
+        avio_context_free(&s->oc->pb);
+    }
+    avformat_free_context(s->oc);
+    s->oc = NULL;
+}
+
+/* A muxer for a new segment; its init segment (ftyp+moov) is left in s->buf. */
+static int mux_open(ingest_segmenter *s)
+{
+    int r = 0;
+    AVDictionary *opts = NULL;
+    uint8_t *iobuf = NULL;
+    AVStream *st;
+    s->len = 0;
+    s->write_error = 0;
+    r = avformat_alloc_output_context2(&s->oc, NULL, "mp4", NULL);
+    if (r < 0) goto out;
+    iobuf = av_malloc(AVIO_BUF);
+    if (!iobuf) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    s->oc->pb = avio_alloc_context(iobuf, AVIO_BUF, 1, s, NULL, avio_write_cb, NULL);
+    if (!s->oc->pb) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    iobuf = NULL;
+    s->oc->flags |= AVFMT_FLAG_BITEXACT; /* no encoder string that changes with the build */
+
+    if (!(st = avformat_new_stream(s->oc, NULL))) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    if ((r = avcodec_parameters_copy(st->codecpar, s->vpar)) < 0) goto out;
+    st->codecpar->codec_tag =
+        s->vpar->codec_id == AV_CODEC_ID_HEVC ? MKTAG('h', 'v', 'c', '1') : 0;
+    st->time_base = s->vtb;
+    s->a_index = -1;
+    if (s->apar) {
+        if (!(st = avformat_new_stream(s->oc, NULL))) {
+            r = AVERROR(ENOMEM);
+            goto out;
+        }
+        if ((r = avcodec_parameters_copy(st->codecpar, s->apar)) < 0) goto out;
+        st->codecpar->codec_tag = 0;
+        st->time_base = s->atb;
+        s->a_index = st->index;
+    }
+    av_dict_set(&opts, "movflags", "+frag_custom+empty_moov+default_base_moof+skip_trailer", 0);
+    r = avformat_write_header(s->oc, &opts);
+    if (r < 0) goto out;
+    avio_flush(s->oc->pb);
+    if (s->write_error) r = s->write_error;
+out:
+    av_free(iobuf);
+    av_dict_free(&opts);
+    if (r < 0) {
+        vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot start the MP4 muxer: %s", av_err2str(r));
+        mux_free(s);
+    }
+    return r;
+}
+
+/* ---- segments ---- */
+
+static void segment_close(ingest_segmenter *s, int64_t end_us)
+{
+    if (!s->seg) {
+        mux_free(s);
+        return;
+    }
+    s->len = 0;
+    if (s->oc) {
+        av_write_trailer(s->oc);
+        avio_flush(s->oc->pb);
+    }
+    if (s->len) storage_segment_append(s->seg, s->buf, s->len, NULL, 0);
+    s->len = 0;
+    int64_t bytes = storage_segment_bytes(s->seg);
+    storage_segment_close(&s->seg, end_us);
+    mux_free(s);
+    vg_log_cam(LOG_DEBUG, s->camera, "segmenter: closed segment of %.3f s, %lld bytes",
+               (double)(end_us - s->seg_start_us) / 1e6, (long long)bytes);
+}
+
+/* Opens the muxer and the file of a new segment starting at start_us. */
+static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vdts)
+{
+    int r = mux_open(s);
+    if (r < 0) return r;
+    storage_segment_info info = {
+        .camera = s->camera, .pool = s->pool, .start_us = start_us,
+        .run_start_us = s->run_start_us, .codec = codec_name(s->vpar),
+        .audio_codec = s->apar ? codec_name(s->apar) : "",
+        .width = s->vpar->width, .height = s->vpar->height,
+    };
+    r = storage_segment_create(s->st, &info, &s->seg);
+    if (r == -EEXIST) { /* same start microsecond as an existing file: take the next one */
+        info.start_us++;
+        r = storage_segment_create(s->st, &info, &s->seg);
+    }
+    if (r < 0) goto out;
+    r = storage_segment_append(s->seg, s->buf, s->len, NULL, 0);
+    if (r < 0) goto out;
+    s->seg_start_us = info.start_us;
+    s->seg_origin_vdts = origin_vdts;
+    s->seg_last_adts = INT64_MIN;
+    s->next_frag_start_us = info.start_us;
+    s->stats.segments++;
+    if (s->create_failing)
+        vg_log_cam(LOG_NOTICE, s->camera, "segmenter: writing again");
+    s->create_failing = false;
+out:
+    s->len = 0;
+    if (r < 0) {
+        if (s->seg) storage_segment_close(&s->seg, start_us);
+        mux_free(s);
+        if (!s->create_failing)
+            vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot open a segment (%s); dropping "
+                       "frames until it works", av_err2str(r));
+        s->create_failing = true;
+    }
+    return r;
+}
+
+static int write_pkt(ingest_segmenter *s, const AVPacket *src, int stream, int64_t pts,
+                     int64_t dts, int64_t dur, AVRational tb)
+{
+    AVPacket *p = av_packet_clone(src);
+    if (!p) return AVERROR(ENOMEM);
+    av_packet_free_side_data(p);
+    p->stream_index = stream;
+    p->pts = pts;
+    p->dts = dts;
+    p->duration = dur;
+    av_packet_rescale_ts(p, tb, s->oc->streams[stream]->time_base);
+    int r = av_write_frame(s->oc, p);
+    av_packet_free(&p);
+    return r;
+}
+
+/*
+ * Writes the first n buffered pictures (and the audio before the boundary) as
+ * one fragment. With final set, n must be all of them and the fragment ends
+ * one frame after the last picture. clk is the mapping their wall times use.
+ */
+static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const ingest_clock *clk)
+{
+    int r = 0;
+    pqueue *vq = &s->vq, *aq = &s->aq;
+    size_t m = vq->n;
+    int64_t *sorted = NULL, *dts = NULL;
+    size_t na = 0; /* audio frames consumed */
+    assert(n <= m && n > 0);
+    assert(!final || n == m);
+
+    sorted = malloc(m * sizeof(*sorted));
+    dts = malloc((n + 1) * sizeof(*dts));
+    if (!sorted || !dts) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    for (size_t i = 0; i < m; i++) sorted[i] = vq->v[i].pkt->pts;
+    qsort(sorted, m, sizeof(*sorted), cmp_i64);
+    /* Decode times: the k-th smallest pts, shifted by the reorder delay. */
+    for (size_t k = 0; k < n; k++)
+        if (sorted[k] - vq->v[k].pkt->pts > s->shift) s->shift = sorted[k] - vq->v[k].pkt->pts;
+    int64_t prev = s->last_vdts;
+    for (size_t k = 0; k <= n && k < m; k++) {
+        int64_t d = sorted[k] - s->shift;
+        if (prev != INT64_MIN && d <= prev) d = prev + 1;
+        dts[k] = prev = d;
+    }
+    int64_t frame_dur = s->last_vdur > 0 ? s->last_vdur : av_rescale_q(40000, AV_TIME_BASE_Q, s->vtb);
+    if (n >= 2) frame_dur = (dts[n - 1] - dts[0]) / (int64_t)(n - 1);
+    if (frame_dur <= 0) frame_dur = 1;
+    if (n == m) dts[n] = dts[n - 1] + frame_dur;
+
+    /* Fragment bounds in stream time: [sorted[0], boundary). */
+    int64_t boundary_pts = n < m ? sorted[n] : sorted[m - 1] + frame_dur;
+    int64_t boundary_us = av_rescale_q(boundary_pts, s->vtb, AV_TIME_BASE_Q);
+    int64_t end_us = ingest_clock_wall(clk, boundary_us);
+
+    if (!s->seg) {
+        int64_t start_us = s->carry_start_us != INT64_MIN
+                               ? s->carry_start_us
+                               : ingest_clock_wall(clk, av_rescale_q(sorted[0], s->vtb,
+                                                                     AV_TIME_BASE_Q));
+        s->carry_start_us = INT64_MIN;
+        if (s->run_start_us == INT64_MIN) s->run_start_us = start_us;
+        if (segment_open(s, start_us, dts[0]) < 0) {
+            s->stats.frames_dropped += n;
+            while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) na++;
+            goto done; /* dropped; the next keyframe tries again */
+        }
+    }
+    int64_t vorigin = s->seg_origin_vdts;
+    for (size_t k = 0; k < n; k++) {
+        AVPacket *pkt = vq->v[k].pkt;
+        int64_t pts = pkt->pts;
+        if (pts < dts[k]) pts = dts[k]; /* only after a clamp; keeps pts >= dts */
+        r = write_pkt(s, pkt, 0, pts - vorigin, dts[k] - vorigin, dts[k + 1] - dts[k], s->vtb);
+        if (r < 0) {
+            vg_log_cam(LOG_WARNING, s->camera, "segmenter: video frame refused: %s",
+                       av_err2str(r));
+            s->stats.frames_dropped++;
+            r = 0;
+            continue;
+        }
+        s->stats.frames_written++;
+    }
+    /* Audio up to the boundary, strictly increasing, not before the file's start. */
+    if (s->a_index >= 0) {
+        int64_t aorigin = av_rescale_q(vorigin, s->vtb, s->atb);
+        int64_t dflt = s->apar->frame_size > 0 ? s->apar->frame_size : 1024;
+        while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) {
+            AVPacket *pkt = aq->v[na].pkt;
+            int64_t t = pkt->pts - aorigin;
+            int64_t dur = na + 1 < aq->n ? aq->v[na + 1].pkt->pts - pkt->pts : dflt;
+            if (dur <= 0 || dur > 4 * dflt) dur = dflt;
+            if (t >= 0 && (s->seg_last_adts == INT64_MIN || t > s->seg_last_adts)) {
+                r = write_pkt(s, pkt, s->a_index, t, t, dur, s->atb);
+                if (r == 0) {
+                    s->seg_last_adts = t;
+                    s->stats.frames_written++;
+                } else {
+                    s->stats.frames_dropped++;
+                }
+                r = 0;
+            } else {
+                s->stats.frames_dropped++;
+            }
+            na++;
+        }
+    } else {
+        while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) na++;
+    }
+    /* Cut the fragment and write it with one write. */
+    s->len = 0;
+    r = av_write_frame(s->oc, NULL); /* 1: flushed */
+    avio_flush(s->oc->pb);
+    if (r < 0 || s->write_error) {
+        vg_log_cam(LOG_ERR, s->camera, "segmenter: muxer failed: %s",
+                   av_err2str(r < 0 ? r : s->write_error));
+        segment_close(s, s->next_frag_start_us);
+        r = 0;
+        goto done;
+    }
+    r = 0;
+    if (s->len) {
+        index_fragment frag = {
+            .flags = (vq->v[0].pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0,
+            .start_us = s->next_frag_start_us,
+            .end_us = end_us,
+        };
+        if (storage_segment_append(s->seg, s->buf, s->len, &frag, end_us) < 0) {
+            /* Logged by storage; the file still ends on a whole fragment. Close it. */
+            segment_close(s, s->next_frag_start_us);
+        } else {
+            s->next_frag_start_us = end_us;
+            s->stats.fragments++;
+            s->stats.last_wall_us = end_us;
+        }
+    }
+    s->len = 0;
+done:
+    s->last_vdts = dts[n - 1];
+    s->last_vdur = frame_dur;
+    pq_drop(vq, n);
+    pq_drop(aq, na);
+out:
+    free(sorted);
+    free(dts);
+    return r;
+}
+
+/* Writes everything buffered and closes the segment (end of run). */
+static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
+{
+    if (s->vq.n) flush_fragment(s, s->vq.n, true, clk);
+    if (s->seg) segment_close(s, s->next_frag_start_us);
+    pq_drop(&s->vq, s->vq.n);
+    pq_drop(&s->aq, s->aq.n);
+    s->waiting_key = true;
+}
+
+static void reset_run_state(ingest_segmenter *s)
+{
+    ingest_clock_init(&s->clock);
+    s->waiting_key = true;
+    s->clock_locked = false;
+    s->shift = 0;
+    s->last_vdts = INT64_MIN;
+    s->last_vdur = 0;
+    s->run_start_us = INT64_MIN;
+    s->carry_start_us = INT64_MIN;
+}
+
+/* ---- public ---- */
+
+int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **out)
+{
+    int r = 0;
+    ingest_segmenter *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s) return -ENOMEM;
+    snprintf(s->camera, sizeof(s->camera), "%s", p->camera);
+    if (p->pool && !(s->pool = strdup(p->pool))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    s->segment_seconds = p->segment_seconds > 0 ? p->segment_seconds : 60;
+    s->st = p->st;
+    s->idx = p->idx;
+    s->stagger = ingest_segmenter_stagger(p->camera);
+    s->a_index = -1;
+    reset_run_state(s);
+    *out = s;
+    s = NULL;
+out:
+    ingest_segmenter_close(&s);
+    return r;
+}
+
+void ingest_segmenter_end_run(ingest_segmenter *s)
+{
+    if (!s->in_run) return;
+    finish_run(s, &s->clock);
+    s->in_run = false;
+}
+
+void ingest_segmenter_close(ingest_segmenter **sp)
+{
+    if (!sp || !*sp) return;
+    ingest_segmenter *s = *sp;
+    ingest_segmenter_end_run(s);
+    mux_free(s);
+    pq_free(&s->vq);
+    pq_free(&s->aq);
+    avcodec_parameters_free(&s->vpar);
+    avcodec_parameters_free(&s->apar);
+    free(s->buf);
+    free(s->pool);
+    free(s);
+    *sp = NULL;
+}
+
+static bool params_differ(const AVCodecParameters *a, const AVCodecParameters *b)
+{
+    return a->codec_id != b->codec_id || a->width != b->width || a->height != b->height ||
+           a->extradata_size != b->extradata_size ||
+           (a->extradata_size && memcmp(a->extradata, b->extradata, (size_t)a->extradata_size));
+}
+
+int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *video,
+                               AVRational video_tb, const AVCodecParameters *audio,
+                               AVRational audio_tb)
+{
+    int r = 0;
+    AVCodecParameters *v = NULL, *a = NULL;
+    if (!video || (video->codec_id != AV_CODEC_ID_H264 && video->codec_id != AV_CODEC_ID_HEVC))
+        return AVERROR(EINVAL);
+    ingest_segmenter_end_run(s);
+    if (!(v = avcodec_parameters_alloc()) || (r = avcodec_parameters_copy(v, video)) < 0) {
+        r = r < 0 ? r : AVERROR(ENOMEM);
+        goto out;
+    }
+    if (audio && audio->codec_id == AV_CODEC_ID_AAC) {
+        if (!(a = avcodec_parameters_alloc()) || (r = avcodec_parameters_copy(a, audio)) < 0) {
+            r = r < 0 ? r : AVERROR(ENOMEM);
+            goto out;
+        }
+    } else if (audio && !s->warned_audio) {
+        vg_log_cam(LOG_NOTICE, s->camera,
+                   "segmenter: %s audio cannot be stored in MP4 by this FFmpeg; recording "
+                   "video only", avcodec_get_name(audio->codec_id));
+        s->warned_audio = true;
+    }
+    if (s->vpar && params_differ(s->vpar, v)) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "%s %dx%d -> %s %dx%d%s", codec_name(s->vpar),
+                 s->vpar->width, s->vpar->height, codec_name(v), v->width, v->height,
+                 s->vpar->codec_id == v->codec_id && s->vpar->width == v->width &&
+                         s->vpar->height == v->height
+                     ? " (parameter sets)"
+                     : "");
+        vg_log_cam(LOG_NOTICE, s->camera, "segmenter: codec change: %s", detail);
+        if (s->idx) index_event_add(s->idx, vg_now_us(), s->camera, "codec_change", detail);
+    }
+    avcodec_parameters_free(&s->vpar);
+    avcodec_parameters_free(&s->apar);
+    s->vpar = v;
+    s->apar = a;
+    v = a = NULL;
+    s->vtb = video_tb;
+    s->atb = audio_tb;
+    reset_run_state(s);
+    s->in_run = true;
+out:
+    avcodec_parameters_free(&v);
+    avcodec_parameters_free(&a);
+    return r;
+}
+
+/* Builds Annex B extradata from the parameter sets of a keyframe, for a
+ * source that gave none (no sprop-parameter-sets in the SDP). */
+static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_t n)
+{
+    bool hevc = s->vpar->codec_id == AV_CODEC_ID_HEVC;
+    uint8_t *ed = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
+    size_t len = 0;
+    if (!ed) return;
+    size_t i = 0;
+    while (i + 3 <= n) {
+        /* find a start code */
+        if (!(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)) {
+            i++;
+            continue;
+        }
+        size_t start = i + 3, end = start;
+        while (end + 3 <= n && !(d[end] == 0 && d[end + 1] == 0 && (d[end + 2] == 1 ||
+                                 (d[end + 2] == 0 && end + 3 < n && d[end + 3] == 1))))
+            end++;
+        if (end + 3 > n) end = n;
+        if (start < n) {
+            int type = hevc ? (d[start] >> 1) & 0x3f : d[start] & 0x1f;
+            bool ps = hevc ? (type >= 32 && type <= 34) : (type == 7 || type == 8);
+            if (ps) {
+                memcpy(ed + len, "\0\0\0\1", 4);
+                memcpy(ed + len + 4, d + start, end - start);
+                len += 4 + end - start;
+            }
+        }
+        i = end;
+    }
+    if (len) {
+        av_freep(&s->vpar->extradata);
+        s->vpar->extradata = ed;
+        s->vpar->extradata_size = (int)len;
+        vg_log_cam(LOG_INFO, s->camera, "segmenter: parameter sets taken from the first keyframe");
+    } else {
+        av_free(ed);
+    }
+}
+
+/*
+ * Called after each picture is queued. A keyframe becomes a fragment boundary
+ * once REORDER_LOOKAHEAD pictures after it have arrived (an open GOP's leading
+ * pictures follow it in decode order with earlier pts, and decode times need
+ * them). Short GOPs are merged up to MIN_FRAG_US; the first fragment of a run
+ * waits for the clock to settle; a GOP longer than FRAG_CAP_US is cut inside
+ * (never a segment's first fragment, so every file starts with a keyframe).
+ */
+static int maybe_cut(ingest_segmenter *s)
+{
+    pqueue *vq = &s->vq;
+    if (vq->n <= REORDER_LOOKAHEAD + 1) return 0;
+    size_t j = vq->n - 1 - REORDER_LOOKAHEAD;
+    int64_t span = vq->v[j].pts_us - vq->v[0].pts_us;
+    if (vq->v[j].pkt->flags & AV_PKT_FLAG_KEY) {
+        if (span < MIN_FRAG_US) return 0;
+        if (!s->clock_locked) {
+            if (span < SETTLE_US) return 0;
+            ingest_clock_lock(&s->clock);
+            s->clock_locked = true;
+        }
+        int64_t kf_wall = ingest_clock_wall(&s->clock, vq->v[j].pts_us);
+        int64_t target = (int64_t)s->segment_seconds * 1000000;
+        if (!s->first_rotation_done) target = (int64_t)((double)target * s->stagger);
+        bool rotate = s->seg && kf_wall - s->seg_start_us >= target;
+        int r = flush_fragment(s, j, false, &s->clock);
+        if (rotate && s->seg) {
+            s->carry_start_us = s->next_frag_start_us;
+            segment_close(s, s->next_frag_start_us);
+            s->first_rotation_done = true;
+        }
+        return r;
+    }
+    if (s->seg && span > FRAG_CAP_US) return flush_fragment(s, j, false, &s->clock);
+    return 0;
+}
+
+int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
+{
+    int r = 0;
+    AVPacket *pkt = NULL;
+    if (!s->in_run) return AVERROR(EINVAL);
+    if (f->audio && !s->apar) goto out; /* not recorded */
+    AVRational tb = f->audio ? s->atb : s->vtb;
+    int64_t pts_us = av_rescale_q(f->pts, tb, AV_TIME_BASE_Q);
+
+    if (f->audio) {
+        if (s->waiting_key) {
+            s->stats.frames_dropped++;
+            goto out;
+        }
+    } else {
+        ingest_clock before = s->clock;
+        int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
+        if ((cr & INGEST_CLOCK_NEW_RUN) && !s->waiting_key) {
+            /* Jump or drift: close what we have under the old mapping; new run. */
+            vg_log_cam(LOG_NOTICE, s->camera, "segmenter: timestamp discontinuity; new run");
+            finish_run(s, &before);
+            ingest_clock tmp = s->clock;
+            reset_run_state(s);
+            s->clock = tmp;
+        }
+        if (s->waiting_key) {
+            if (!f->key) {
+                s->stats.frames_dropped++;
+                goto out;
+            }
+            s->waiting_key = false;
+            if (s->vpar->extradata_size == 0 && f->data) extradata_from_keyframe(s, f->data, f->size);
+        }
+    }
+
+    if (!(pkt = av_packet_alloc())) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    if (f->pkt) {
+        if ((r = av_packet_ref(pkt, f->pkt)) < 0) goto out;
+    } else {
+        if ((r = av_new_packet(pkt, (int)f->size)) < 0) goto out;
+        memcpy(pkt->data, f->data, f->size);
+    }
+    pkt->pts = f->pts;
+    pkt->dts = AV_NOPTS_VALUE;
+    pkt->flags = (!f->audio && f->key) ? AV_PKT_FLAG_KEY : 0;
+
+    if (f->audio) {
+        r = pq_push(&s->aq, pkt, pts_us);
+        if (r == 0) pkt = NULL;
+        goto out;
+    }
+
+    if ((r = pq_push(&s->vq, pkt, pts_us)) < 0) goto out;
+    pkt = NULL;
+    r = maybe_cut(s);
+out:
+    av_packet_free(&pkt);
+    return r;
+}
+
+void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out)
+{
+    *out = s->stats;
+}

@@ -1,0 +1,77 @@
+/*
+ * ingest segmenter: access units in, fragmented-MP4 segment files out.
+ * Prefix: ingest_segmenter_.
+ *
+ * Both camera sources (libavformat's RTSP demuxer and the native RTSP client)
+ * feed this interface, so it takes what RTP gives: codec parameters and frames
+ * in decode order with a presentation time only. It derives decode times,
+ * assigns wall-clock times (ingest/clock.h), cuts a fragment per GOP and a
+ * segment at the first keyframe after segment_seconds, and writes through
+ * storage/ (one write per fragment) with the index told as it goes.
+ *
+ * Not thread-safe: one segmenter per camera, used by that camera's thread.
+ */
+#ifndef VIGIL_INGEST_SEGMENTER_H
+#define VIGIL_INGEST_SEGMENTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavcodec/avcodec.h>
+
+#include "index/index.h"
+#include "storage/storage.h"
+
+typedef struct ingest_segmenter ingest_segmenter;
+
+typedef struct ingest_segmenter_params {
+    const char *camera;   /* copied */
+    const char *pool;     /* copied; NULL: the first usable pool */
+    int segment_seconds;  /* rotation period; the first rotation is staggered per camera */
+    storage *st;          /* borrowed */
+    index_db *idx;        /* borrowed; may be NULL (no events) */
+} ingest_segmenter_params;
+
+/* One access unit. Video: H.264/H.265 in Annex B (start codes) or length-prefixed
+ * matching the extradata's format; one whole picture. Audio: one AAC frame
+ * (raw, no ADTS) or a run of G.711 samples. */
+typedef struct ingest_frame {
+    int audio;             /* 0: video, 1: audio */
+    const uint8_t *data;   /* borrowed (copied unless pkt is given) */
+    size_t size;
+    AVPacket *pkt;         /* optional: a packet holding data; referenced, not taken */
+    int64_t pts;           /* presentation time in the stream's time base */
+    int key;               /* video: a keyframe (IDR/IRAP) */
+    int64_t recv_us;       /* wall clock when it was received */
+} ingest_frame;
+
+typedef struct ingest_segmenter_stats {
+    uint64_t frames_written, frames_dropped, segments, fragments;
+    int64_t last_wall_us;  /* wall time of the last frame written, 0 = none */
+} ingest_segmenter_stats;
+
+int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **out);
+/* Ends the run (if any) and frees. Accepts NULL. */
+void ingest_segmenter_close(ingest_segmenter **s);
+
+/* Starts a run with these streams (copied). video: H.264 or H.265 (required);
+ * audio: AAC, else NULL (G.711 is not storable in MP4 by FFmpeg 5.1: logged once
+ * and left out). Ends the previous run first; when the codec, size or extradata
+ * differ from the previous run's, queues a codec_change event. 0 or negative. */
+int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *video,
+                               AVRational video_tb, const AVCodecParameters *audio,
+                               AVRational audio_tb);
+/* Feeds one frame. Frames before the run's first keyframe are dropped. Storage
+ * failures are logged and the frames dropped (recording resumes at the next
+ * keyframe), so the return is negative only for programming errors / ENOMEM. */
+int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f);
+/* Writes what is buffered and closes the open segment (fsync, indexed). The
+ * next frame needs a new start_run. */
+void ingest_segmenter_end_run(ingest_segmenter *s);
+void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out);
+
+/* The first segment's length factor for a camera, in [0.5, 1.5): spreads the
+ * rotations of many cameras started together. */
+double ingest_segmenter_stagger(const char *camera);
+
+#endif
