@@ -1,0 +1,215 @@
+/*
+ * Access control of the HTTP API: the route -> role table, bearer-token
+ * lookup by SHA-256 in constant time, and the loopback-only rule without an
+ * auth: section. See auth.h for the policy and the access_token= trade-off.
+ *
+ * The table is matched on path segments (empty segments skipped, so
+ * "//metrics" and "/metrics/" need what "/metrics" needs); the router matches
+ * the same normalized path, so a spelling the table does not know is not
+ * served as an API route either. Everything here is pure (no I/O, no
+ * allocation) so the 401/403 matrix is unit-tested without a server.
+ */
+#include "serve/auth.h"
+
+#include "common/common.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* A pattern is a '/'-separated list of segments: "*" matches one segment,
+ * a trailing "**" any number (zero included). method NULL: any method. */
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    int role;
+} route;
+
+static const route routes[] = {
+    {"GET", "/healthz", SERVE_AUTH_OPEN},
+    {"HEAD", "/healthz", SERVE_AUTH_OPEN},
+    {NULL, "/metrics/**", CONFIG_ROLE_ADMIN},
+    {NULL, "/api/audit/**", CONFIG_ROLE_ADMIN},
+    {NULL, "/api/reload/**", CONFIG_ROLE_ADMIN},
+    {NULL, "/api/config/**", CONFIG_ROLE_ADMIN},
+    {NULL, "/api/events/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/locks/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/exports/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/cameras/*/export/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/cameras/*/export.mp4", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/cameras/*/events/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/cameras/*/locks/**", CONFIG_ROLE_INVESTIGATOR},
+    /* cameras, recordings, coverage, clip.mp4, snapshot.jpg, and unknown API paths */
+    {NULL, "/api/**", CONFIG_ROLE_VIEWER},
+    {NULL, "/api", CONFIG_ROLE_VIEWER},
+};
+
+/* Next non-empty segment of [*p, end): sets *s, *n and advances *p. false at the end. */
+static bool next_seg(const char **p, const char *end, const char **s, size_t *n)
+{
+    while (*p < end && **p == '/') (*p)++;
+    if (*p >= end) return false;
+    *s = *p;
+    while (*p < end && **p != '/' && **p != '?') (*p)++;
+    *n = (size_t)(*p - *s);
+    if (*p < end && **p == '?') *p = end; /* a query string ends the path */
+    return *n > 0;
+}
+
+static bool match(const char *pattern, const char *path, size_t plen)
+{
+    const char *pp = pattern, *pend = pattern + strlen(pattern);
+    const char *q = path, *qend = path + plen;
+    const char *ps, *qs;
+    size_t pn, qn;
+    for (;;) {
+        bool hp = next_seg(&pp, pend, &ps, &pn);
+        if (hp && pn == 2 && !memcmp(ps, "**", 2)) return true;
+        bool hq = next_seg(&q, qend, &qs, &qn);
+        if (!hp || !hq) return hp == hq;
+        if (pn == 1 && *ps == '*') continue;
+        if (pn != qn || memcmp(ps, qs, pn) != 0) return false;
+    }
+}
+
+int serve_auth_route(const char *method, size_t mlen, const char *path, size_t plen)
+{
+    for (size_t i = 0; i < VG_ARRAY_SIZE(routes); i++) {
+        const route *r = &routes[i];
+        if (r->method && (strlen(r->method) != mlen || memcmp(r->method, method, mlen) != 0))
+            continue;
+        if (match(r->pattern, path, plen)) return r->role;
+    }
+    /* Not the API: the web console's static files (no footage, no data). */
+    return SERVE_AUTH_OPEN;
+}
+
+const config_token *serve_auth_lookup(const config *cfg, const char *token, size_t len)
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    const config_token *found = NULL;
+    if (!cfg || !token || len == 0) return NULL;
+    crypto_hash_sha256(h, (const unsigned char *)token, len);
+    /* Every token is compared, whatever matched before. */
+    for (size_t i = 0; i < cfg->ntokens; i++) {
+        int eq = sodium_memcmp(h, cfg->tokens[i].sha256, sizeof(h)) == 0;
+        if (eq) found = &cfg->tokens[i];
+    }
+    sodium_memzero(h, sizeof(h));
+    return found;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the value of access_token in query into out. Length, or -1
+ * when absent, malformed or too long. */
+static int query_token(const char *q, size_t qlen, char *out, size_t outlen)
+{
+    static const char key[] = "access_token=";
+    const size_t klen = sizeof(key) - 1;
+    const char *end = q + qlen;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pend = amp ? amp : end;
+        if ((size_t)(pend - q) >= klen && !memcmp(q, key, klen)) {
+            size_t n = 0;
+            for (const char *p = q + klen; p < pend; p++) {
+                int c = (unsigned char)*p;
+                if (c == '%') {
+                    if (pend - p < 3) return -1;
+                    int hi = hexval(p[1]), lo = hexval(p[2]);
+                    if (hi < 0 || lo < 0) return -1;
+                    c = hi * 16 + lo;
+                    p += 2;
+                }
+                if (n + 1 >= outlen) return -1;
+                out[n++] = (char)c;
+            }
+            out[n] = 0;
+            return (int)n;
+        }
+        q = pend + 1;
+    }
+    return -1;
+}
+
+void serve_auth_check(const config *cfg, int need, const char *authz, size_t authz_len,
+                      const char *query, size_t query_len, serve_auth_result *out)
+{
+    char buf[512];
+    const char *tok = NULL;
+    size_t tlen = 0;
+    out->status = 0;
+    out->name = "";
+    out->role = 0;
+    if (!cfg->auth_enabled) {
+        out->name = "anonymous";
+        out->role = CONFIG_ROLE_ADMIN;
+        return;
+    }
+    if (authz) {
+        /* "Bearer" (any case), whitespace, token, optional trailing whitespace */
+        if (authz_len > 7 && !strncasecmp(authz, "Bearer", 6) && (authz[6] == ' ' || authz[6] == '\t')) {
+            tok = authz + 7;
+            tlen = authz_len - 7;
+            while (tlen && (*tok == ' ' || *tok == '\t')) tok++, tlen--;
+            while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t')) tlen--;
+        }
+    } else if (query) {
+        int n = query_token(query, query_len, buf, sizeof(buf));
+        if (n > 0) {
+            tok = buf;
+            tlen = (size_t)n;
+        }
+    }
+    const config_token *t = tok ? serve_auth_lookup(cfg, tok, tlen) : NULL;
+    sodium_memzero(buf, sizeof(buf));
+    if (t) {
+        out->name = t->name;
+        out->role = t->role;
+    }
+    if (need == SERVE_AUTH_OPEN) return;
+    if (!t)
+        out->status = 401;
+    else if ((int)t->role < need)
+        out->status = 403;
+}
+
+/* true for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost". */
+static bool host_is_loopback(const char *host, size_t n)
+{
+    char h[64];
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') host++, n -= 2;
+    if (n == 0 || n >= sizeof(h)) return false;
+    memcpy(h, host, n);
+    h[n] = 0;
+    if (!strcasecmp(h, "localhost")) return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, h, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, h, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+bool serve_auth_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen)
+{
+    if (cfg->auth_enabled) return true;
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (colon && host_is_loopback(listen, (size_t)(colon - listen))) return true;
+    snprintf(err, errlen,
+             "%s: listen: %s is not a loopback address and there is no auth: section; "
+             "add auth.tokens or listen on 127.0.0.1",
+             cfg->path ? cfg->path : "config", listen ? listen : "(none)");
+    return false;
+}

@@ -1,0 +1,67 @@
+/*
+ * serve/auth: who may call which route (issue 5). Prefix: serve_auth_.
+ *
+ * Tokens: the client presents "Authorization: Bearer TOKEN" or, where a
+ * browser cannot set headers (<video src>, <img src>, <a download>), the
+ * query parameter access_token=TOKEN. The SHA-256 of what was presented is
+ * compared with every configured token_sha256 in constant time
+ * (sodium_memcmp, no early exit), so neither the response time nor the log
+ * tells how close a guess was. The token itself is never stored, logged or
+ * echoed; only its configured name is (audit, logs).
+ *
+ * Trade-off of access_token=: a token in a URL can end up in browser history,
+ * in a proxy's access log or in a Referer header. vigil never logs query
+ * strings, answers with "Referrer-Policy: no-referrer", and the console only
+ * uses it for media elements; deployments that cannot accept the risk give
+ * the console's users viewer tokens only (they cannot lock, export or read
+ * the audit trail) and revoke them by config reload.
+ *
+ * Roles are ordered: viewer < investigator < admin, and every route needs
+ * one minimum role, looked up in one table (serve_auth_route()):
+ *   open         GET /healthz; the web console's static files (no footage)
+ *   viewer       /api/cameras..., recordings/coverage, clip.mp4, snapshot.jpg
+ *   investigator /api/events, /api/locks, /api/exports, /api/cameras/{id}/export
+ *   admin        /metrics, /api/audit, /api/reload, /api/config
+ * Unknown /api/ paths need viewer (so a scan without a token learns nothing,
+ * 401) and then 404 in the router.
+ *
+ * Without an auth: section every request is treated as admin ("anonymous"):
+ * the daemon then refuses to listen on anything but loopback
+ * (serve_auth_listen_allowed()).
+ */
+#ifndef VIGIL_SERVE_AUTH_H
+#define VIGIL_SERVE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+
+#define SERVE_AUTH_OPEN 0 /* minimum role of an open route */
+
+/* The minimum role (config_role or SERVE_AUTH_OPEN) of method + path (path
+ * without the query string). */
+int serve_auth_route(const char *method, size_t mlen, const char *path, size_t plen);
+
+typedef struct serve_auth_result {
+    int status;          /* 0: allowed; 401: no or unknown token; 403: role too low */
+    const char *name;    /* token name (borrowed from cfg), "anonymous" without auth:,
+                          * "" when unauthenticated */
+    config_role role;    /* the caller's role (0 when unauthenticated) */
+} serve_auth_result;
+
+/* Decides a request. authz: the Authorization header value (may be NULL);
+ * query: the query string without '?' (may be NULL). cfg borrowed. */
+void serve_auth_check(const config *cfg, int need, const char *authz, size_t authz_len,
+                      const char *query, size_t query_len, serve_auth_result *out);
+
+/* Finds the token whose SHA-256 matches token[0..len); NULL when none does.
+ * Constant time in the number of tokens. */
+const config_token *serve_auth_lookup(const config *cfg, const char *token, size_t len);
+
+/* Whether listen ("HOST:PORT") may be used with cfg: always with an auth:
+ * section, else only on a loopback address (127.0.0.0/8, ::1, localhost).
+ * On false, err says why. */
+bool serve_auth_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * serve: the HTTP API on the daemon's libuv loop (libh2o), clip assembly and
+ * snapshots. Prefix: serve_.
+ *
+ * Endpoints (times in queries: RFC 3339 with any offset, or Unix seconds;
+ * in responses: RFC 3339 UTC; errors: JSON {"error": "..."} with 400 for a
+ * malformed request, 404 for an unknown camera or no footage, 416 for an
+ * unsatisfiable range, 503 when the index cannot be read):
+ *
+ *   GET /api/cameras[?district=&site=]
+ *   GET /api/cameras/{id}/recordings?start=&end=    (default: the last 24 h)
+ *   GET /api/cameras/{id}/clip.mp4?start=&end=
+ *   GET /api/cameras/{id}/snapshot.jpg?at=
+ *
+ * A clip is a virtual file computed from the index: the first segment's
+ * ftyp+moov (with an mehd carrying the clip's duration), a sidx listing every
+ * fragment (so players can seek without reading the whole file), then each
+ * fragment's moof with its sequence number and tfdt rewritten so the timeline
+ * is continuous from 0 (the last one cut at `end`), followed by the mdat bytes
+ * read straight from the segment files. Its length is known before the first
+ * byte (Content-Length, Range, If-Range, ETag all work) and a download holds a
+ * fixed buffer plus ~32 bytes per fragment. Response headers of a clip:
+ *   X-Clip-Start, X-Clip-End   the wall-clock range actually covered (UTC)
+ *   X-Clip-Truncated           present when the clip stops before `end`:
+ *                              "gap" (footage is missing after X-Clip-End) or
+ *                              "codec_change" (the stream changed format); the
+ *                              rest can be fetched with start=X-Clip-End.
+ * Segments used by a download are pinned (see serve_segment_pinned()) until
+ * the download ends or the client goes away.
+ *
+ * All serve_* functions except serve_segment_pinned() run on the loop thread.
+ */
+#ifndef VIGIL_SERVE_H
+#define VIGIL_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "ingest/ingest.h"
+#include "storage/storage.h"
+
+typedef struct serve_ctx serve_ctx;
+
+/* Live statistics of one camera; 0 or negative (e.g. -ENOENT when the camera
+ * is not running). Called on the loop thread. */
+typedef int (*serve_camera_stats_fn)(void *opaque, const char *camera_id, ingest_stats *out);
+
+typedef struct serve_config {
+    const char *listen;       /* "127.0.0.1:8080", "[::1]:0"; NULL: cfg->listen */
+    const char *index_path;   /* NULL: cfg->index_path; serve opens its own readers */
+    const config *cfg;        /* borrowed; replace with serve_set_config() on reload */
+    const storage *st;        /* borrowed, may be NULL: paths then come from cfg's pools.
+                               * storage_abspath() is called from worker threads. */
+    serve_camera_stats_fn camera_stats; /* may be NULL: every camera is then "offline" */
+    void *camera_stats_opaque;
+} serve_config;
+
+/* Binds the listen address and starts serving on loop. The strings of c are
+ * copied; cfg and st are borrowed. 0 or negative errno-style (-EADDRINUSE...);
+ * *out is owned by the caller and released with serve_stop(). */
+int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out);
+/* The bound port (useful with port 0). */
+int serve_port(const serve_ctx *s);
+/* Switches to a reloaded config (borrowed; the old one may be freed after). */
+void serve_set_config(serve_ctx *s, const config *cfg);
+/* Stops listening, closes idle connections, aborts downloads in progress and
+ * frees everything once the last connection has closed; the caller keeps
+ * running the loop until uv_run() returns. Takes ownership; *s is set to NULL.
+ * Accepts NULL. */
+void serve_stop(serve_ctx **s);
+
+/* true while a download uses segment id; retention must not delete it then.
+ * Thread-safe; s may be NULL (nothing pinned). Storage/retention call this
+ * through a callback so the dependency stays one-way. */
+bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id);
+/* Number of downloads in progress and pinned segments, for metrics. */
+void serve_stats(const serve_ctx *s, uint64_t *downloads, uint64_t *pinned_segments);
+
+#endif
