@@ -159,4 +159,33 @@ int index_retention_expired(index_retention *r, const char *camera, int64_t befo
 /* Locks in force at now_us; *out malloc'd (caller frees), *n entries. */
 int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, size_t *n);
 
+/* ---- the audit trail (index/audit.c, issue 5) ----
+ * Every footage access (clip, snapshot, export), lock change and config
+ * reload. token is the token's name ("local": vigilctl on the server,
+ * "daemon": a SIGHUP), never a secret; start_us/end_us 0 when not applicable. */
+typedef struct index_audit {
+    int64_t id;
+    int64_t time_us;
+    char token[64];
+    char action[32];           /* clip, snapshot, export, lock_create, lock_release,
+                                * config_reload, config_reload_failed, ... */
+    char camera[INDEX_ID_MAX]; /* "" when not about one camera */
+    int64_t start_us, end_us;
+    char detail[512];
+} index_audit;
+
+/* Fills a (time: now); NULL strings read as "". */
+void index_audit_fill(index_audit *a, const char *token, const char *action, const char *camera,
+                      int64_t start_us, int64_t end_us, const char *detail);
+/* Queues a row through the writer thread (the daemon; never blocks). a is copied. */
+void index_audit_add(index_db *db, const index_audit *a);
+/* Writes a row in a connection of its own (vigilctl), committed on return.
+ * 0 or negative (-EPROTONOSUPPORT: the index predates the audit table). */
+int index_audit_add_direct(const char *path, const index_audit *a);
+typedef int (*index_audit_cb)(const index_audit *a, void *arg);
+/* Rows in [start_us, end_us) (camera NULL: all), oldest first; limit > 0 keeps
+ * the newest limit rows. Opens its own read-only connection. */
+int index_audit_list(const char *path, const char *camera, int64_t start_us, int64_t end_us,
+                     int64_t limit, index_audit_cb cb, void *arg);
+
 #endif

@@ -36,4 +36,8 @@ extern const char index__sql_overlap[];
 /* Busy timeout of every connection, in milliseconds. */
 #define INDEX__BUSY_MS 5000
 
+/* audit.c: the audit row INSERT (?1..?7) and its binding, shared with the writer. */
+extern const char index__sql_audit_insert[];
+void index__audit_bind(sqlite3_stmt *st, const index_audit *a);
+
 #endif

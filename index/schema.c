@@ -92,10 +92,26 @@ static const char v2_sql[] =
     "CREATE INDEX locks_active ON locks (camera, start_us) WHERE released_us IS NULL;\n"
     "CREATE INDEX segments_pool_start ON segments (pool, start_us, open, bytes);\n";
 
+/* Issue 5 (index/audit.c): the audit trail of footage access, lock and config
+ * changes; start_us/end_us NULL when the action has no time range. */
+static const char v3_sql[] =
+    "CREATE TABLE audit (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  time_us INTEGER NOT NULL,\n"
+    "  token TEXT NOT NULL,\n"
+    "  action TEXT NOT NULL,\n"
+    "  camera TEXT NOT NULL DEFAULT '',\n"
+    "  start_us INTEGER,\n"
+    "  end_us INTEGER,\n"
+    "  detail TEXT NOT NULL DEFAULT ''\n"
+    ");\n"
+    "CREATE INDEX audit_time ON audit (time_us);\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
     v2_sql,
+    v3_sql,
 };
 
 int index__schema_version(void)

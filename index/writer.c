@@ -43,7 +43,7 @@
 #define COMMIT_ATTEMPTS 3
 #define PEND_SLOTS 1024 /* power of two */
 
-typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH } op_kind;
+typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT } op_kind;
 
 typedef struct waiter {
     int done;
@@ -66,6 +66,7 @@ typedef struct op {
             uint8_t sha256[32];
         } fin;
         index_event ev; /* OP_EVENT */
+        index_audit au; /* OP_AUDIT */
         struct {        /* OP_DELETE */
             int64_t *ids;
             size_t n;
@@ -105,7 +106,7 @@ struct index_db {
     /* writer thread only */
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
-        *st_del_frag, *st_max;
+        *st_del_frag, *st_max, *st_audit;
 };
 
 static void op_free(op *o)
@@ -274,6 +275,14 @@ void index_event_add(index_db *db, int64_t time_us, const char *camera, const ch
     enqueue(db, o);
 }
 
+void index_audit_add(index_db *db, const index_audit *a)
+{
+    op *o = op_new(OP_AUDIT);
+    if (!o) return;
+    o->u.au = *a;
+    enqueue(db, o);
+}
+
 int index_flush(index_db *db)
 {
     waiter w;
@@ -412,6 +421,10 @@ static int apply_op(index_db *db, op *o)
             sqlite3_bind_int64(db->st_del_frag, 1, o->u.del.ids[i]);
             ret = step_done(db, db->st_del_frag, "deleting a fragment table");
         }
+        break;
+    case OP_AUDIT:
+        index__audit_bind(db->st_audit, &o->u.au);
+        ret = step_done(db, db->st_audit, "inserting an audit row");
         break;
     case OP_FLUSH:
         break;
@@ -604,7 +617,8 @@ int index_open(const char *path, index_db **out)
         (ret = prepare(db, &db->st_del_frag,
                        "DELETE FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_max,
-                       "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0)
+                       "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0 ||
+        (ret = prepare(db, &db->st_audit, index__sql_audit_insert)) < 0)
         goto out;
 
     rc = pthread_create(&db->thread, NULL, writer_main, db);
@@ -641,6 +655,7 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_del_seg);
     sqlite3_finalize(db->st_del_frag);
     sqlite3_finalize(db->st_max);
+    sqlite3_finalize(db->st_audit);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");

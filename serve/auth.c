@@ -49,10 +49,12 @@ static const route routes[] = {
 /* Next non-empty segment of [*p, end): sets *s, *n and advances *p. false at the end. */
 static bool next_seg(const char **p, const char *end, const char **s, size_t *n)
 {
-    while (*p < end && **p == '/') (*p)++;
+    while (*p < end && **p == '/')
+        (*p)++;
     if (*p >= end) return false;
     *s = *p;
-    while (*p < end && **p != '/' && **p != '?') (*p)++;
+    while (*p < end && **p != '/' && **p != '?')
+        (*p)++;
     *n = (size_t)(*p - *s);
     if (*p < end && **p == '?') *p = end; /* a query string ends the path */
     return *n > 0;
@@ -157,11 +159,14 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
     }
     if (authz) {
         /* "Bearer" (any case), whitespace, token, optional trailing whitespace */
-        if (authz_len > 7 && !strncasecmp(authz, "Bearer", 6) && (authz[6] == ' ' || authz[6] == '\t')) {
+        if (authz_len > 7 && !strncasecmp(authz, "Bearer", 6) &&
+            (authz[6] == ' ' || authz[6] == '\t')) {
             tok = authz + 7;
             tlen = authz_len - 7;
-            while (tlen && (*tok == ' ' || *tok == '\t')) tok++, tlen--;
-            while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t')) tlen--;
+            while (tlen && (*tok == ' ' || *tok == '\t'))
+                tok++, tlen--;
+            while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
+                tlen--;
         }
     } else if (query) {
         int n = query_token(query, query_len, buf, sizeof(buf));

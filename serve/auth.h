@@ -44,10 +44,10 @@
 int serve_auth_route(const char *method, size_t mlen, const char *path, size_t plen);
 
 typedef struct serve_auth_result {
-    int status;          /* 0: allowed; 401: no or unknown token; 403: role too low */
-    const char *name;    /* token name (borrowed from cfg), "anonymous" without auth:,
-                          * "" when unauthenticated */
-    config_role role;    /* the caller's role (0 when unauthenticated) */
+    int status;       /* 0: allowed; 401: no or unknown token; 403: role too low */
+    const char *name; /* token name (borrowed from cfg), "anonymous" without auth:,
+                       * "" when unauthenticated */
+    config_role role; /* the caller's role (0 when unauthenticated) */
 } serve_auth_result;
 
 /* Decides a request. authz: the Authorization header value (may be NULL);

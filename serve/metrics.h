@@ -36,19 +36,19 @@ void serve_metrics_count_request(serve_metrics *m, int status);
 void serve_metrics_count_reload(serve_metrics *m, int ok);
 
 typedef struct serve_metrics_camera {
-    const char *id;   /* borrowed */
-    int running;      /* 0: stats not available (disabled, not started) */
+    const char *id; /* borrowed */
+    int running;    /* 0: stats not available (disabled, not started) */
     ingest_stats st;
 } serve_metrics_camera;
 
 typedef struct serve_metrics_pool {
-    const char *id;   /* borrowed */
-    int have_usage;   /* 0: retention not running, usage unknown */
+    const char *id; /* borrowed */
+    int have_usage; /* 0: retention not running, usage unknown */
     storage_pool_usage u;
 } serve_metrics_pool;
 
 typedef struct serve_metrics_input {
-    int64_t now_us;                 /* wall clock, for seconds since last frame */
+    int64_t now_us; /* wall clock, for seconds since last frame */
     int64_t uptime_us;
     const serve_metrics_camera *cameras;
     size_t ncameras;
