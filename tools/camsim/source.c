@@ -1,0 +1,416 @@
+/*
+ * Encoders and fan-out. Encoding is what costs CPU, so it happens once per
+ * distinct variant: one always-running live pipeline per video variant
+ * (videotestsrc with a moving ball, wall clock and running time burned in ->
+ * x264/x265 -> parser -> appsink) and one per audio codec (audiotestsrc ticks ->
+ * AAC or G.711 mu-law -> appsink). Twenty mounts of one variant cost one encoder.
+ *
+ * Each RTSP client media owns a "feed": the appsink callbacks hand every encoded
+ * buffer to all attached feeds, and a feed pushes a shallow copy (the memory is
+ * shared, only the metadata is copied) into its media's appsrc. A feed starts at
+ * the next video keyframe (the parsers repeat SPS/PPS/VPS in-band before every
+ * keyframe) and retimes buffers into its own pipeline's clock: the capture time
+ * of that keyframe becomes the media's "now", and every later buffer, audio or
+ * video, keeps its capture-time distance from it. Encoders and media pipelines
+ * run on the same system clock, so there is no drift, audio and video stay in
+ * sync, and a client that joins late sees timestamps that start near zero and
+ * advance in real time, exactly like a freshly opened camera session.
+ *
+ * Locking: a source's lock protects its feed list and is held while pushing, so
+ * after camsim_feed_detach() returns no encoder thread touches the feed. A feed's
+ * own lock protects its timing state (video and audio arrive on two threads).
+ */
+#include "tools/camsim/camsim.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <string.h>
+
+struct camsim_source {
+    char *key;
+    gboolean is_video;
+    GstElement *pipeline;
+    GstElement *sink;
+    guint bus_watch;
+    GMutex lock;
+    GPtrArray *feeds; /* camsim_feed*, one reference each */
+    gint got_first;   /* atomic */
+};
+
+struct camsim_feed {
+    char *mount;
+    GstElement *vsrc, *asrc; /* refs */
+    const gint *stalled;     /* the mount's flag, borrowed */
+    gint64 stall_after_ns;   /* 0 = never */
+    gint expired;            /* atomic: stall_after reached, silent for good */
+
+    GMutex lock;
+    camsim_source *video, *audio; /* set while attached */
+    gboolean started;             /* delta is valid */
+    gboolean flowing;             /* video is being sent (not waiting for a keyframe) */
+    gint64 delta;                 /* media time = capture time - delta */
+    gint64 start_abs;             /* capture time of the first keyframe sent */
+    GstCaps *vcaps, *acaps;       /* caps last set on the appsrcs */
+};
+
+static GHashTable *sources; /* key -> camsim_source*, main thread only */
+
+/* ---- feeds ---- */
+
+static void feed_free(gpointer p)
+{
+    camsim_feed *f = p;
+    g_free(f->mount);
+    gst_clear_object(&f->vsrc);
+    gst_clear_object(&f->asrc);
+    gst_clear_caps(&f->vcaps);
+    gst_clear_caps(&f->acaps);
+    g_mutex_clear(&f->lock);
+}
+
+camsim_feed *camsim_feed_new(const char *mount, GstElement *vsrc, GstElement *asrc,
+                             const gint *stalled, double stall_after)
+{
+    camsim_feed *f = g_atomic_rc_box_new0(camsim_feed);
+    f->mount = g_strdup(mount);
+    f->vsrc = gst_object_ref(vsrc);
+    f->asrc = asrc ? gst_object_ref(asrc) : NULL;
+    f->stalled = stalled;
+    f->stall_after_ns = (gint64)(stall_after * GST_SECOND);
+    g_mutex_init(&f->lock);
+    return f;
+}
+
+camsim_feed *camsim_feed_ref(camsim_feed *f)
+{
+    return g_atomic_rc_box_acquire(f);
+}
+
+void camsim_feed_unref(camsim_feed *f)
+{
+    if (f) g_atomic_rc_box_release_full(f, feed_free);
+}
+
+gboolean camsim_feed_silent(camsim_feed *f)
+{
+    return g_atomic_int_get(f->stalled) || g_atomic_int_get(&f->expired);
+}
+
+static void source_add_feed(camsim_source *s, camsim_feed *f)
+{
+    g_mutex_lock(&s->lock);
+    g_ptr_array_add(s->feeds, camsim_feed_ref(f));
+    g_mutex_unlock(&s->lock);
+}
+
+static void source_remove_feed(camsim_source *s, camsim_feed *f)
+{
+    g_mutex_lock(&s->lock);
+    gboolean found = g_ptr_array_remove_fast(s->feeds, f);
+    g_mutex_unlock(&s->lock);
+    if (found) camsim_feed_unref(f);
+}
+
+void camsim_feed_attach(camsim_feed *f, camsim_source *video, camsim_source *audio)
+{
+    g_mutex_lock(&f->lock);
+    f->video = video;
+    f->audio = f->asrc ? audio : NULL;
+    g_mutex_unlock(&f->lock);
+    source_add_feed(video, f);
+    if (f->asrc && audio) source_add_feed(audio, f);
+}
+
+void camsim_feed_detach(camsim_feed *f)
+{
+    g_mutex_lock(&f->lock);
+    camsim_source *v = f->video, *a = f->audio;
+    f->video = f->audio = NULL;
+    g_mutex_unlock(&f->lock);
+    if (v) source_remove_feed(v, f);
+    if (a) source_remove_feed(a, f);
+}
+
+/* Running time of the media pipeline that src belongs to, 0 before it runs. */
+static gint64 media_now(GstElement *src)
+{
+    GstClock *clock = gst_element_get_clock(src);
+    if (!clock) return 0;
+    GstClockTime now = gst_clock_get_time(clock);
+    GstClockTime base = gst_element_get_base_time(src);
+    gst_object_unref(clock);
+    return now > base ? (gint64)(now - base) : 0;
+}
+
+static void set_caps_if_new(GstElement *appsrc, GstCaps **last, GstCaps *caps)
+{
+    if (*last == caps || !caps) return;
+    gst_caps_replace(last, caps);
+    gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
+}
+
+/* Called with the source lock held. pts/dts are capture times on the system clock
+ * (absolute, ns); dts < 0 when the buffer has none. */
+static void feed_push(camsim_feed *f, gboolean video, GstBuffer *buf, GstCaps *caps, gint64 pts,
+                      gint64 dts)
+{
+    g_mutex_lock(&f->lock);
+    gint64 ts = dts >= 0 ? dts : pts;
+
+    if (video && f->started && f->stall_after_ns > 0 && !g_atomic_int_get(&f->expired) &&
+        ts - f->start_abs >= f->stall_after_ns) {
+        camsim_log("%s: stall_after reached for one client, going silent\n", f->mount);
+        g_atomic_int_set(&f->expired, 1);
+    }
+    if (camsim_feed_silent(f)) {
+        f->flowing = FALSE; /* resume at the next keyframe */
+        goto out;
+    }
+    if (video) {
+        if (!f->flowing && GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) goto out;
+    } else if (!f->flowing) {
+        goto out; /* audio follows video */
+    }
+
+    gboolean first = !f->started;
+    gint64 delta = first ? ts - media_now(f->vsrc) : f->delta;
+    gint64 mpts = pts - delta, mdts = dts >= 0 ? dts - delta : -1;
+    if (mpts < 0) goto out; /* audio captured before the first keyframe */
+
+    GstBuffer *out = gst_buffer_copy(buf);
+    GST_BUFFER_PTS(out) = (GstClockTime)mpts;
+    GST_BUFFER_DTS(out) = mdts >= 0 ? (GstClockTime)mdts : GST_CLOCK_TIME_NONE;
+    GstElement *appsrc = video ? f->vsrc : f->asrc;
+    set_caps_if_new(appsrc, video ? &f->vcaps : &f->acaps, caps);
+    GstFlowReturn ret = gst_app_src_push_buffer(GST_APP_SRC(appsrc), out);
+    if (ret == GST_FLOW_OK && video) {
+        if (first) {
+            f->started = TRUE;
+            f->delta = delta;
+            f->start_abs = ts;
+        }
+        f->flowing = TRUE;
+    }
+out:
+    g_mutex_unlock(&f->lock);
+}
+
+/* ---- sources ---- */
+
+static gint64 to_abs(const GstSegment *seg, GstClockTime t, GstClockTime base)
+{
+    guint64 rt = 0;
+    if (!GST_CLOCK_TIME_IS_VALID(t)) return -1;
+    int sign = gst_segment_to_running_time_full(seg, GST_FORMAT_TIME, t, &rt);
+    if (sign > 0) return (gint64)(base + rt);
+    if (sign < 0) return (gint64)base - (gint64)rt;
+    return -1;
+}
+
+static GstFlowReturn on_new_sample(GstAppSink *sink, gpointer data)
+{
+    camsim_source *s = data;
+    GstSample *sample = gst_app_sink_pull_sample(sink);
+    if (!sample) return GST_FLOW_FLUSHING;
+
+    GstBuffer *buf = gst_sample_get_buffer(sample);
+    GstCaps *caps = gst_sample_get_caps(sample);
+    const GstSegment *seg = gst_sample_get_segment(sample);
+    GstClockTime base = gst_element_get_base_time(GST_ELEMENT(sink));
+    gint64 pts = to_abs(seg, GST_BUFFER_PTS(buf), base);
+    gint64 dts = to_abs(seg, GST_BUFFER_DTS(buf), base);
+    if (pts < 0 && dts >= 0) pts = dts;
+
+    if (!g_atomic_int_get(&s->got_first)) {
+        gchar *c = caps ? gst_caps_to_string(caps) : g_strdup("(none)");
+        camsim_log("encoder %s: first buffer, caps %s\n", s->key, c);
+        g_free(c);
+        g_atomic_int_set(&s->got_first, 1);
+    }
+    if (pts >= 0 && buf) {
+        g_mutex_lock(&s->lock);
+        for (guint i = 0; i < s->feeds->len; i++)
+            feed_push(g_ptr_array_index(s->feeds, i), s->is_video, buf, caps, pts, dts);
+        g_mutex_unlock(&s->lock);
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+}
+
+static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data)
+{
+    camsim_source *s = data;
+    (void)bus;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+        GError *e = NULL;
+        gchar *dbg = NULL;
+        if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) gst_message_parse_error(msg, &e, &dbg);
+        camsim_log("encoder %s failed: %s (%s)\n", s->key, e ? e->message : "end of stream",
+                   dbg ? dbg : "");
+        g_clear_error(&e);
+        g_free(dbg);
+        /* A dead encoder makes a fleet of silent cameras that nobody asked for. */
+        exit(1);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean have_element(const char *name)
+{
+    GstElementFactory *f = gst_element_factory_find(name);
+    if (!f) return FALSE;
+    gst_object_unref(f);
+    return TRUE;
+}
+
+static camsim_source *source_start(const char *key, gboolean is_video, const char *launch,
+                                   char **err)
+{
+    GError *gerr = NULL;
+    GstElement *pipeline = gst_parse_launch(launch, &gerr);
+    if (!pipeline || gerr) {
+        *err = g_strdup_printf("encoder %s: %s", key, gerr ? gerr->message : "parse failed");
+        g_clear_error(&gerr);
+        gst_clear_object(&pipeline);
+        return NULL;
+    }
+    camsim_source *s = g_new0(camsim_source, 1);
+    s->key = g_strdup(key);
+    s->is_video = is_video;
+    s->pipeline = pipeline;
+    s->sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    g_mutex_init(&s->lock);
+    s->feeds = g_ptr_array_new();
+    g_assert(s->sink);
+
+    GstAppSinkCallbacks cb = {0};
+    cb.new_sample = on_new_sample;
+    gst_app_sink_set_callbacks(GST_APP_SINK(s->sink), &cb, s, NULL);
+    g_object_set(s->sink, "sync", FALSE, "max-buffers", 8, "drop", FALSE, NULL);
+
+    GstBus *bus = gst_element_get_bus(pipeline);
+    s->bus_watch = gst_bus_add_watch(bus, on_bus, s);
+    gst_object_unref(bus);
+
+    if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+        *err = g_strdup_printf("encoder %s: cannot start pipeline", key);
+        /* left in the table: stop_all frees it */
+    }
+    camsim_log("encoder %s: %s\n", key, launch);
+    g_hash_table_insert(sources, s->key, s);
+    return *err ? NULL : s;
+}
+
+static void ensure_table(void)
+{
+    if (!sources) sources = g_hash_table_new(g_str_hash, g_str_equal);
+}
+
+camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
+{
+    ensure_table();
+    char *key = camsim_spec_video_key(sp);
+    camsim_source *s = g_hash_table_lookup(sources, key);
+    if (s) {
+        g_free(key);
+        return s;
+    }
+    /* A moving ball, the wall clock and the running time: every frame differs and a
+     * human looking at a recording can tell when it was captured. I420 straight
+     * from the source so the encoder needs no conversion. */
+    char *enc;
+    if (sp->codec == CAMSIM_CODEC_H265) {
+        enc = g_strdup_printf(
+            "x265enc speed-preset=ultrafast log-level=error bitrate=%d key-int-max=%d "
+            "option-string=\"bframes=%d:b-adapt=0:open-gop=0:scenecut=0:frame-threads=1:"
+            "pools=1:rc-lookahead=%d\" ! video/x-h265,stream-format=byte-stream ! "
+            "h265parse config-interval=-1 ! video/x-h265,stream-format=byte-stream,alignment=au",
+            sp->bitrate, sp->gop, sp->bframes, sp->bframes + 1);
+    } else {
+        enc = g_strdup_printf(
+            "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=false "
+            "threads=1 option-string=\"scenecut=0:bframes=%d\" ! "
+            "video/x-h264,stream-format=byte-stream ! h264parse config-interval=-1 ! "
+            "video/x-h264,stream-format=byte-stream,alignment=au",
+            sp->bitrate, sp->gop, sp->bframes, sp->bframes);
+    }
+    int font = sp->height >= 720 ? 24 : sp->height >= 360 ? 16 : 10;
+    char *launch = g_strdup_printf(
+        "videotestsrc is-live=true pattern=ball ! "
+        "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
+        "clockoverlay text=\"camsim %s\" time-format=\"%%Y-%%m-%%d %%H:%%M:%%S\" "
+        "halignment=left valignment=top shaded-background=true font-desc=\"Sans %d\" ! "
+        "timeoverlay halignment=right valignment=bottom shaded-background=true "
+        "font-desc=\"Sans %d\" ! %s ! appsink name=sink",
+        sp->width, sp->height, sp->fps, key, font, font, enc);
+    s = source_start(key, TRUE, launch, err);
+    g_free(launch);
+    g_free(enc);
+    g_free(key);
+    return s;
+}
+
+camsim_source *camsim_source_audio(camsim_audio a, char **err)
+{
+    ensure_table();
+    if (a == CAMSIM_AUDIO_NONE) return NULL;
+    const char *key = a == CAMSIM_AUDIO_AAC ? "audio=aac" : "audio=pcmu";
+    camsim_source *s = g_hash_table_lookup(sources, key);
+    if (s) return s;
+    char *launch;
+    if (a == CAMSIM_AUDIO_AAC) {
+        /* 16 kHz mono AAC-LC at 32 kbit/s, the usual camera microphone. */
+        const char *enc = have_element("avenc_aac") ? "avenc_aac bitrate=32000"
+                                                    : "voaacenc bitrate=32000";
+        launch = g_strdup_printf(
+            "audiotestsrc is-live=true wave=ticks samplesperbuffer=1024 ! "
+            "audio/x-raw,rate=16000,channels=1 ! audioconvert ! %s ! aacparse ! "
+            "audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=sink",
+            enc);
+    } else {
+        /* G.711 mu-law, 8 kHz mono, 20 ms per buffer. */
+        launch = g_strdup("audiotestsrc is-live=true wave=ticks samplesperbuffer=160 ! "
+                          "audio/x-raw,format=S16LE,rate=8000,channels=1 ! mulawenc ! "
+                          "appsink name=sink");
+    }
+    s = source_start(key, FALSE, launch, err);
+    g_free(launch);
+    return s;
+}
+
+gboolean camsim_sources_ready(void)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    if (!sources) return TRUE;
+    g_hash_table_iter_init(&it, sources);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (!g_atomic_int_get(&((camsim_source *)v)->got_first)) return FALSE;
+    return TRUE;
+}
+
+void camsim_sources_stop_all(void)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    if (!sources) return;
+    g_hash_table_iter_init(&it, sources);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        camsim_source *s = v;
+        gst_element_set_state(s->pipeline, GST_STATE_NULL);
+        g_source_remove(s->bus_watch);
+        g_mutex_lock(&s->lock);
+        for (guint i = 0; i < s->feeds->len; i++)
+            camsim_feed_unref(g_ptr_array_index(s->feeds, i));
+        g_ptr_array_set_size(s->feeds, 0);
+        g_mutex_unlock(&s->lock);
+        g_ptr_array_free(s->feeds, TRUE);
+        gst_object_unref(s->sink);
+        gst_object_unref(s->pipeline);
+        g_mutex_clear(&s->lock);
+        g_free(s->key);
+        g_free(s);
+    }
+    g_hash_table_destroy(sources);
+    sources = NULL;
+}
