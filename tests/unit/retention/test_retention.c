@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "index/index.h"
 #include "storage/storage.h"
+#include "storage/retention_internal.h"
 #include "storage/storage_internal.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,6 +283,168 @@ static void t_enospc_hook(void **state)
     assert_int_equal(storage__on_enospc(f->st, poolpath), -ENOSPC);
 }
 
+
+/* ---- reconcile ---- */
+
+static uint8_t *media;
+static size_t media_len;
+static storage__mp4_scan media_scan;
+
+/* A real fragmented MP4 (one fragment per second), made once by ffmpeg. */
+static int load_media(void)
+{
+    char path[PATH_MAX], cmd[PATH_MAX + 512];
+    snprintf(path, sizeof(path), "%s/media.mp4", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc=size=160x120:rate=25 "
+             "-t 5 -c:v libx264 -g 25 -preset ultrafast -movflags "
+             "+frag_keyframe+empty_moov+default_base_moof -f mp4 '%s'",
+             path);
+    if (system(cmd) != 0) return -1;
+    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) return -1;
+    media_len = (size_t)sb.st_size;
+    media = malloc(media_len);
+    if (read(fd, media, media_len) != (ssize_t)media_len) return -1;
+    int r = storage__mp4_scan_fd(fd, media_len, &media_scan);
+    close(fd);
+    unlink(path);
+    return r;
+}
+
+static void write_file(const char *abs, const uint8_t *buf, size_t len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", abs);
+    *strrchr(dir, '/') = 0;
+    assert_int_equal(vg_mkdir_p(dir, 0755), 0);
+    int fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+static int get_cb(const index_segment *s, void *arg)
+{
+    *(index_segment *)arg = *s;
+    return 1;
+}
+
+static void t_scan(void **state)
+{
+    (void)state;
+    assert_int_equal(load_media(), 0);
+    assert_int_equal(media_scan.nfrags, 5);
+    assert_string_equal(media_scan.codec, "h264");
+    assert_int_equal(media_scan.width, 160);
+    /* ffmpeg's mfra trailer is not a fragment (vigil's files carry none): drop it. */
+    assert_true(media_scan.valid_end <= media_len);
+    media_len = media_scan.valid_end;
+    for (size_t i = 0; i < media_scan.nfrags; i++) {
+        assert_true(media_scan.frags[i].key);
+        /* 25 frames of 1/25 s each */
+        assert_int_equal(media_scan.frags[i].dur * 25, (uint64_t)media_scan.timescale * 25);
+    }
+}
+
+static void t_reconcile(void **state)
+{
+    fixture *f = *state;
+    const storage__mp4_scan *m = &media_scan;
+    char rel[512], abs[PATH_MAX + 600];
+    /* 1. An open row, 3 fragments indexed, 4 whole in the file + half of the 5th. */
+    index_segment row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.camera, sizeof(row.camera), "cam1");
+    row.start_us = row.end_us = row.run_start_us = T0;
+    snprintf(row.pool, sizeof(row.pool), "main");
+    storage_segment_relpath("cam1", T0, rel, sizeof(rel));
+    snprintf(row.path, sizeof(row.path), "%s", rel);
+    int64_t id = index_segment_begin(f->idx, &row);
+    for (int i = 0; i < 3; i++) {
+        index_fragment fr = {.offset = m->frags[i].offset, .size = m->frags[i].size, .flags = 1,
+                             .start_us = T0 + i * SEC, .end_us = T0 + (i + 1) * SEC};
+        index_segment_progress(f->idx, id, fr.end_us, (int64_t)(fr.offset + fr.size), &fr);
+    }
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    size_t crash_len = (size_t)(m->frags[4].offset + m->frags[4].size / 2);
+    write_file(abs, media, crash_len);
+    /* 2. An open row without a file. */
+    row.start_us = row.end_us = row.run_start_us = T0 + 100 * SEC;
+    storage_segment_relpath("cam1", row.start_us, row.path, sizeof(row.path));
+    int64_t gone = index_segment_begin(f->idx, &row);
+    /* 3. A closed row without a file. */
+    int64_t closed_gone = make_segment(f, "cam2", T0 + 200 * SEC, T0 + 210 * SEC, 1000);
+    storage_segment_relpath("cam2", T0 + 200 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    assert_int_equal(unlink(abs), 0);
+    /* 4. A whole file nobody indexed, and 5. garbage with a segment's name. */
+    storage_segment_relpath("cam2", T0 + 300 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+    storage_segment_relpath("cam2", T0 + 400 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, (const uint8_t *)"not an mp4 at all", 17);
+    assert_int_equal(index_flush(f->idx), 0);
+
+    storage_reconcile_report rep;
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.recovered, 1);
+    assert_int_equal(rep.missing, 2);
+    assert_int_equal(rep.indexed, 1);
+    assert_int_equal(rep.quarantined, 1);
+    assert_int_equal(rep.truncated_bytes, (int64_t)(crash_len - m->frags[3].offset - m->frags[3].size));
+
+    index_reader *r = NULL;
+    index_segment s;
+    assert_int_equal(index_reader_open(dbpath, &r), 0);
+    assert_int_equal(index_get_segment(r, id, &s), 0);
+    assert_int_equal(s.open, 0);
+    assert_int_equal(s.bytes, (int64_t)(m->frags[3].offset + m->frags[3].size));
+    assert_int_equal(s.end_us, T0 + 4 * SEC);
+    uint8_t sha[32];
+    crypto_hash_sha256(sha, media, (size_t)s.bytes);
+    assert_true(s.has_sha256);
+    assert_memory_equal(sha, s.sha256, 32);
+    storage_segment_relpath("cam1", T0, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    struct stat sb;
+    assert_int_equal(stat(abs, &sb), 0);
+    assert_int_equal(sb.st_size, s.bytes);
+    index_fragment *frags = NULL;
+    size_t nf = 0;
+    assert_int_equal(index_get_fragments(r, id, &frags, &nf), 0);
+    assert_int_equal(nf, 4);
+    assert_int_equal(frags[3].end_us, T0 + 4 * SEC);
+    free(frags);
+    assert_int_equal(index_get_segment(r, gone, &s), -ENOENT);
+    assert_int_equal(index_get_segment(r, closed_gone, &s), -ENOENT);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(index_query_segments(r, "cam2", T0 + 300 * SEC, T0 + 301 * SEC, get_cb, &s), 1);
+    assert_int_equal(s.start_us, T0 + 300 * SEC);
+    assert_int_equal(s.end_us, T0 + 305 * SEC);
+    assert_int_equal(s.bytes, (int64_t)media_len);
+    assert_int_equal(s.open, 0);
+    assert_string_equal(s.codec, "h264");
+    ev_count = 0;
+    ev_types[0] = 0;
+    assert_int_equal(index_query_events(r, NULL, INT64_MIN, INT64_MAX, ev_cb, NULL), 0);
+    index_reader_close(&r);
+    assert_non_null(strstr(ev_types, "segment_recovered"));
+    assert_non_null(strstr(ev_types, "segment_missing"));
+    assert_non_null(strstr(ev_types, "segment_indexed"));
+    assert_non_null(strstr(ev_types, "segment_quarantined"));
+    snprintf(abs, sizeof(abs), "%s/quarantine", poolpath);
+    assert_int_equal(access(abs, F_OK), 0);
+    /* A second pass finds nothing to do. */
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.recovered + rep.missing + rep.indexed + rep.quarantined, 0);
+    storage__mp4_scan_free(&media_scan);
+    free(media);
+    media = NULL;
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_WARNING);
@@ -290,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_lock_events_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(t_age, setup, teardown),
         cmocka_unit_test_setup_teardown(t_enospc_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reconcile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
