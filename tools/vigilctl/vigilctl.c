@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ static int finish_listing(int ret)
     return EXIT_SUCCESS;
 }
 
-enum { OPT_START = 1000, OPT_END, OPT_CAMERA };
+enum { OPT_START = 1000, OPT_END, OPT_CAMERA, OPT_REASON, OPT_UNTIL, OPT_ALL };
 
 /* Shared getopt handling of --help and the errors getopt reports. Returns -1
  * to go on with c, or an exit status. */
@@ -233,6 +234,132 @@ static int cmd_events(vctl *v, int argc, char **argv)
     return finish_listing(index_query_events(r, camera, start, end, print_event, NULL));
 }
 
+/* ---- evidence locks (issue 4) ---- */
+
+static char *lock_json(const index_lock *l)
+{
+    char a[VG_TIME_LEN], b[VG_TIME_LEN], c[VG_TIME_LEN], u[VG_TIME_LEN], r[VG_TIME_LEN];
+    json_t *o = json_pack("{sI ss ss ss ss ss ss so so so}", "id", (json_int_t)l->id, "camera",
+                          l->camera, "start", vg_time_format(l->start_us, a, sizeof(a)), "end",
+                          vg_time_format(l->end_us, b, sizeof(b)), "reason", l->reason,
+                          "created_by", l->created_by, "created",
+                          vg_time_format(l->created_us, c, sizeof(c)), "until",
+                          l->until_us ? json_string(vg_time_format(l->until_us, u, sizeof(u)))
+                                      : json_null(),
+                          "released",
+                          l->released_us
+                              ? json_string(vg_time_format(l->released_us, r, sizeof(r)))
+                              : json_null(),
+                          "released_by",
+                          l->released_us ? json_string(l->released_by) : json_null());
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return line;
+}
+
+static int print_lock(const index_lock *l, void *arg)
+{
+    (void)arg;
+    return print_line(lock_json(l));
+}
+
+static int lock_failed(const char *what, const char *path, int ret)
+{
+    fprintf(stderr, "vigilctl: %s: %s\n", what,
+            ret == -EPROTONOSUPPORT ? "the index predates locks (start vigild once)"
+            : ret == -ENOENT        ? "no such lock"
+            : ret == -EALREADY      ? "already released"
+                                    : strerror(-ret));
+    (void)path;
+    return EXIT_FAILURE;
+}
+
+static int cmd_lock(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"reason", required_argument, NULL, OPT_REASON},
+                                         {"until", required_argument, NULL, OPT_UNTIL},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "lock";
+    const char *reason = NULL;
+    index_lock l;
+    int c, ret;
+    memset(&l, 0, sizeof(l));
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+        if (c == OPT_REASON) reason = optarg;
+        if (c == OPT_UNTIL && (ret = parse_time_opt(cmd, "--until", optarg, &l.until_us)))
+            return ret;
+    }
+    if (argc - optind != 3) return usage_error(cmd, "lock: CAMERA START END are required");
+    if (!reason || !*reason) return usage_error(cmd, "lock: --reason is required");
+    if (strlen(argv[optind]) >= sizeof(l.camera) || strlen(reason) >= sizeof(l.reason))
+        return usage_error(cmd, "lock: camera id or reason too long");
+    snprintf(l.camera, sizeof(l.camera), "%s", argv[optind]);
+    snprintf(l.reason, sizeof(l.reason), "%s", reason);
+    if ((ret = parse_time_opt(cmd, "START", argv[optind + 1], &l.start_us)) ||
+        (ret = parse_time_opt(cmd, "END", argv[optind + 2], &l.end_us)))
+        return ret;
+    if (l.start_us >= l.end_us) return usage_error(cmd, "lock: START must be before END");
+    /* Run on the server by someone with the config: "local" (issue 5 names tokens). */
+    snprintf(l.created_by, sizeof(l.created_by), "local");
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) return ret;
+    if (!config_find_camera(cfg, l.camera))
+        fprintf(stderr, "vigilctl: note: camera '%s' is not in the config\n", l.camera);
+    if ((ret = index_lock_create(cfg->index_path, &l)) < 0)
+        return lock_failed("lock", cfg->index_path, ret);
+    return finish_listing(print_lock(&l, NULL));
+}
+
+static int cmd_unlock(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"reason", required_argument, NULL, OPT_REASON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "unlock";
+    const char *reason = "";
+    int c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+        if (c == OPT_REASON) reason = optarg;
+    }
+    if (argc - optind != 1) return usage_error(cmd, "unlock: one lock ID is required");
+    char *end;
+    long long id = strtoll(argv[optind], &end, 10);
+    if (*end || id <= 0) return usage_error(cmd, "unlock: '%s' is not a lock id", argv[optind]);
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) return ret;
+    if ((ret = index_lock_release(cfg->index_path, id, "local", reason)) < 0)
+        return lock_failed("unlock", cfg->index_path, ret);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_locks(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"all", no_argument, NULL, OPT_ALL},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "locks";
+    const char *camera = NULL;
+    int all = 0, c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+        if (c == OPT_CAMERA) camera = optarg;
+        if (c == OPT_ALL) all = 1;
+    }
+    if (optind != argc) return usage_error(cmd, "locks: unexpected argument '%s'", argv[optind]);
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) return ret;
+    ret = index_locks_list(cfg->index_path, camera, all, vg_now_us(), print_lock, NULL);
+    if (ret < 0 && ret != -ENOMEM) return lock_failed("locks", cfg->index_path, ret);
+    return finish_listing(ret);
+}
+
 /* ---- the table ---- */
 
 static const command commands[] = {
@@ -260,6 +387,30 @@ static const command commands[] = {
      "\n"
      "T is RFC 3339 (2026-11-23T07:00:00+07:00, 2026-11-23T00:00:00Z) or Unix seconds.\n",
      cmd_events},
+    {"lock", "protect a camera's footage in [start, end) from retention",
+     "Usage: vigilctl [OPTIONS] lock CAMERA START END --reason TEXT [--until T]\n"
+     "\n"
+     "Creates an evidence lock: retention deletes nothing of CAMERA that overlaps\n"
+     "[START, END) until T (default: until `vigilctl unlock`). Prints the lock as JSON;\n"
+     "the lock_created event records who (\"local\") and why.\n"
+     "\n"
+     "  --reason TEXT  why (case number...), required\n"
+     "  --until T      the lock lapses at T\n"
+     "\n"
+     "T is RFC 3339 (2026-11-23T07:00:00+07:00, 2026-11-23T00:00:00Z) or Unix seconds.\n",
+     cmd_lock},
+    {"locks", "list evidence locks (in force, or --all)",
+     "Usage: vigilctl [OPTIONS] locks [--camera C] [--all]\n"
+     "\n"
+     "Prints the locks in force (with --all: every lock ever made), one JSON object per\n"
+     "line: {\"id\",\"camera\",\"start\",\"end\",\"reason\",\"created_by\",\"created\",\"until\",\n"
+     "\"released\",\"released_by\"}.\n",
+     cmd_locks},
+    {"unlock", "release an evidence lock",
+     "Usage: vigilctl [OPTIONS] unlock ID [--reason TEXT]\n"
+     "\n"
+     "Releases lock ID (see `vigilctl locks`); the lock_released event records who and why.\n",
+     cmd_unlock},
     {NULL, NULL, NULL, NULL},
 };
 
