@@ -856,7 +856,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
     if (n == 8 && memcmp(p, "/healthz", 8) == 0) {
-        send_body(req, 200, "application/json", "{\"ok\":true}", 11);
+        send_json(req, 200, json_pack("{s:b,s:I,s:I}", "ok", 1, "downloads", (json_int_t)s->ndownloads,
+                                      "pinned_segments", (json_int_t)serve__pins_count(s->pins)));
         return 0;
     }
     if (n < 4 || memcmp(p, "/api", 4) != 0 || (n > 4 && p[4] != '/')) return -1;
@@ -962,6 +963,11 @@ static void on_listener_close_early(uv_handle_t *h)
 static void maybe_finish_stop(serve_ctx *s)
 {
     if (!s->stopping || s->listener_open || s->nconns || s->njobs || s->ndownloads) return;
+    /* h2o_context_request_shutdown() armed HTTP/2's GOAWAY resend timer; with
+     * no connection left it has nothing to do, and a linked entry would trip
+     * h2o_timeout_dispose()'s assertion. */
+    if (h2o_timeout_is_linked(&s->h2o.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&s->h2o.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&s->h2o);
     h2o_config_dispose(&s->globalconf);
     free_ctx(s);
@@ -1067,6 +1073,11 @@ void serve_stop(serve_ctx **sp)
 bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id)
 {
     return s && serve__pins_has(s->pins, segment_id);
+}
+
+int serve_pin_check(void *s, int64_t segment_id)
+{
+    return serve_segment_pinned(s, segment_id);
 }
 
 void serve_stats(const serve_ctx *s, uint64_t *downloads, uint64_t *pinned_segments)

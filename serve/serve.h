@@ -11,6 +11,8 @@
  *   GET /api/cameras/{id}/recordings?start=&end=    (default: the last 24 h)
  *   GET /api/cameras/{id}/clip.mp4?start=&end=
  *   GET /api/cameras/{id}/snapshot.jpg?at=
+ *   GET /healthz   {"ok":true,"downloads":N,"pinned_segments":N}
+ *   anything else: the console's files from cfg->web_root, when set.
  *
  * A clip is a virtual file computed from the index: the first segment's
  * ftyp+moov (with an mehd carrying the clip's duration), a sidx listing every
@@ -75,6 +77,9 @@ void serve_stop(serve_ctx **s);
  * Thread-safe; s may be NULL (nothing pinned). Storage/retention call this
  * through a callback so the dependency stays one-way. */
 bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id);
+/* The same, shaped as storage_pin_fn: storage_retention_set_pin_check(rt,
+ * serve_pin_check, serve_ctx). Stop retention before serve_stop(). */
+int serve_pin_check(void *serve_ctx, int64_t segment_id);
 /* Number of downloads in progress and pinned segments, for metrics. */
 void serve_stats(const serve_ctx *s, uint64_t *downloads, uint64_t *pinned_segments);
 
