@@ -1,0 +1,24 @@
+/*
+ * The daemon's state: what main wires together and hands to the HTTP server.
+ */
+#ifndef VIGIL_DAEMON_H
+#define VIGIL_DAEMON_H
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "daemon/supervisor.h"
+#include "index/index.h"
+#include "storage/storage.h"
+
+typedef struct vigil_daemon {
+    uv_loop_t loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    config *cfg;       /* owned */
+    index_db *idx;     /* owned */
+    storage *st;       /* owned */
+    supervisor sup;    /* the cameras */
+    int stopping;
+} vigil_daemon;
+
+#endif

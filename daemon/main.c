@@ -1,0 +1,187 @@
+/*
+ * vigild: the recorder. Loads the config, opens the index and the storage
+ * pools, starts a session per enabled camera and runs the libuv loop until
+ * SIGTERM/SIGINT; then every camera is asked to stop at once, each is joined
+ * (closing its open segment: fsync, indexed), and the index is flushed.
+ * Everything else lives in the modules; main only wires them together.
+ */
+#include "common/common.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "daemon/supervisor.h"
+#include "index/index.h"
+#include "storage/storage.h"
+
+#include <getopt.h>
+#include <libavformat/avformat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning]\n");
+}
+
+static int parse_level(const char *s)
+{
+    if (strcmp(s, "debug") == 0) return LOG_DEBUG;
+    if (strcmp(s, "info") == 0) return LOG_INFO;
+    if (strcmp(s, "notice") == 0) return LOG_NOTICE;
+    if (strcmp(s, "warning") == 0) return LOG_WARNING;
+    if (strcmp(s, "error") == 0) return LOG_ERR;
+    return -1;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    vigil_daemon *d = h->data;
+    if (signum == SIGHUP) {
+        vg_log(LOG_NOTICE, "vigild: SIGHUP: reload not yet supported");
+        return;
+    }
+    if (d->stopping) return;
+    d->stopping = 1;
+    vg_log(LOG_NOTICE, "vigild: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    uv_stop(&d->loop);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    int level = LOG_INFO, r, ret = 1;
+    char err[1024];
+    vigil_daemon d;
+    storage_retention *retention = NULL; /* issue 4 */
+    memset(&d, 0, sizeof(d));
+    bool loop_ready = false;
+
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': cfg_path = optarg; break;
+        case 'l':
+            if ((level = parse_level(optarg)) < 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!cfg_path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    vg_log_set_level(level);
+    vg_log_capture_ffmpeg();
+    if (level >= LOG_DEBUG) av_log_set_level(AV_LOG_WARNING);
+    avformat_network_init();
+
+    err[0] = 0;
+    r = config_load(cfg_path, &d.cfg, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "%s\n", err[0] ? err : "cannot load the config");
+        ret = 2;
+        goto out;
+    }
+    {
+        /* The index's directory is ours to create, like a pool's. */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", d.cfg->index_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            if ((r = vg_mkdir_p(dir, 0755)) < 0)
+                vg_log(LOG_WARNING, "vigild: cannot create %s: %s", dir, strerror(-r));
+        }
+    }
+    r = index_open(d.cfg->index_path, &d.idx);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: cannot open the index %s: %s", d.cfg->index_path, strerror(-r));
+        goto out;
+    }
+    r = storage_open(d.cfg, d.idx, &d.st);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: cannot open storage: %s", strerror(-r));
+        goto out;
+    }
+    /* Startup reconciliation, then retention (storage/, issue 4), before the
+     * cameras start: open segments of a crash are closed, and the pools' byte
+     * counts come from a consistent index. */
+    storage_reconcile_report rec;
+    r = storage_reconcile(d.st, d.idx, d.cfg, &rec);
+    if (r < 0) vg_log(LOG_ERR, "vigild: reconciliation incomplete: %s", strerror(-r));
+    r = storage_retention_start(d.st, d.idx, d.cfg, 1000, &retention);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: cannot start retention: %s", strerror(-r));
+        goto out;
+    }
+
+    r = uv_loop_init(&d.loop);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: uv_loop_init: %s", uv_strerror(r));
+        goto out;
+    }
+    loop_ready = true;
+    uv_signal_t *sigs[] = {&d.sig_term, &d.sig_int, &d.sig_hup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(sigs); i++) {
+        uv_signal_init(&d.loop, sigs[i]);
+        sigs[i]->data = &d;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+
+    r = supervisor_start(&d.sup, d.cfg, d.st, d.idx);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: cannot start cameras: %s", strerror(-r));
+        goto out;
+    }
+
+    /* The HTTP server (serve/) starts here on d.loop, given d.cfg, d.idx, d.st
+     * and supervisor_camera_stats(&d.sup, ...) for live camera state. */
+
+    char pools[1024] = "";
+    size_t pl = 0;
+    for (size_t i = 0; i < d.cfg->npools && pl < sizeof(pools); i++) {
+        int u = storage_pool_usable(d.st, d.cfg->pools[i].id);
+        pl += (size_t)snprintf(pools + pl, sizeof(pools) - pl, "%s%s=%s%s", i ? ", " : "",
+                               d.cfg->pools[i].id, d.cfg->pools[i].path,
+                               u == 1 ? "" : " (UNUSABLE)");
+    }
+    vg_log(LOG_NOTICE, "vigild: recording %zu cameras, index %s, pools %s", d.sup.nrunning,
+           d.cfg->index_path, pools);
+    sd_notify(0, "READY=1");
+
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    ret = 0;
+out:
+    supervisor_stop(&d.sup);
+    storage_retention_stop(&retention); /* after the cameras: no ENOSPC purge can run */
+    if (loop_ready) {
+        uv_walk(&d.loop, close_walk_cb, NULL);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+    }
+    storage_close(&d.st);
+    index_close(&d.idx);
+    config_free(&d.cfg);
+    avformat_network_deinit();
+    if (ret == 0) vg_log(LOG_NOTICE, "vigild: stopped");
+    return ret;
+}

@@ -1,0 +1,469 @@
+/*
+ * Camera sessions through libavformat's RTSP demuxer: one thread per camera.
+ *
+ * The thread connects (credentials go into the URL, percent-encoded, and the
+ * URL is never logged by us; FFmpeg's own lines pass the redacting logger),
+ * probes briefly, picks the first H.264/H.265 video and AAC/G.711 audio
+ * stream, and feeds every packet with its receive time to the segmenter. An
+ * interrupt callback aborts any blocking call on a stop request or when no
+ * packet came for 10 s (a stall). After a failure it waits with exponential
+ * backoff (1 s doubling to 30 s, +-20 % jitter, back to 1 s after a run of at
+ * least 30 s) on a condition variable, so a stop request ends the wait at once.
+ *
+ * Events: `online` when streams are set up, `offline` with the reason once
+ * per outage (each retry is only logged).
+ */
+#include "ingest/ingest.h"
+
+#include "common/common.h"
+#include "ingest/segmenter.h"
+
+#include <errno.h>
+#include <libavformat/avformat.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STALL_US 10000000
+#define BACKOFF_MIN_US 1000000
+#define BACKOFF_MAX_US 30000000
+#define BACKOFF_RESET_US 30000000
+#define STATS_WINDOW_US 5000000
+
+struct ingest_camera {
+    char id[INDEX_ID_MAX];
+    char *url;      /* with credentials: never logged */
+    bool tcp;
+    char *pool;
+    int segment_seconds;
+    storage *st;
+    index_db *idx;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock; /* guards stats and the wait */
+    pthread_cond_t cond;
+    atomic_bool stop;
+    atomic_bool stalled;          /* the interrupt fired because nothing came */
+    atomic_int_fast64_t activity_mono_us;
+
+    ingest_stats stats;           /* under lock */
+    int64_t win_start_us;         /* fps/bitrate window (thread only) */
+    uint64_t win_frames, win_bytes;
+    unsigned rng;
+};
+
+const char *ingest_state_name(ingest_state s)
+{
+    switch (s) {
+    case INGEST_CONNECTING: return "connecting";
+    case INGEST_RECORDING: return "recording";
+    case INGEST_OFFLINE: return "offline";
+    case INGEST_DISABLED: return "disabled";
+    }
+    return "unknown";
+}
+
+/* ---- URL ---- */
+
+static void pct_encode(const char *in, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+/* rtsp://host/path + user/pass -> rtsp://user:pass@host/path (malloc'd). */
+static char *url_with_credentials(const char *url, const char *user, const char *pass)
+{
+    const char *sep = strstr(url, "://");
+    if (!user || !*user || !sep) return strdup(url);
+    char u[256 * 3 + 1], p[256 * 3 + 1];
+    pct_encode(user, u, sizeof(u));
+    pct_encode(pass ? pass : "", p, sizeof(p));
+    size_t n = strlen(url) + strlen(u) + strlen(p) + 4;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    snprintf(out, n, "%.*s://%s%s%s@%s", (int)(sep - url), url, u, pass ? ":" : "", pass ? p : "",
+             sep + 3);
+    return out;
+}
+
+/* ---- state and stats ---- */
+
+static void set_state(ingest_camera *c, ingest_state s, const char *err)
+{
+    pthread_mutex_lock(&c->lock);
+    c->stats.state = s;
+    if (err) snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", err);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void event(ingest_camera *c, const char *type, const char *detail)
+{
+    if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
+}
+
+static int interrupt_cb(void *opaque)
+{
+    ingest_camera *c = opaque;
+    if (atomic_load(&c->stop)) return 1;
+    if (vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US) {
+        atomic_store(&c->stalled, true);
+        return 1;
+    }
+    return 0;
+}
+
+static void touch(ingest_camera *c)
+{
+    atomic_store(&c->activity_mono_us, vg_mono_us());
+}
+
+/* The offline reason for an error. */
+static void reason_for(ingest_camera *c, int err, bool playing, char *out, size_t len)
+{
+    if (atomic_load(&c->stalled)) {
+        snprintf(out, len, "%s", playing ? "stalled" : "unreachable");
+    } else if (err == AVERROR_HTTP_UNAUTHORIZED || err == AVERROR_HTTP_FORBIDDEN) {
+        snprintf(out, len, "auth_failed");
+    } else if (err == AVERROR_HTTP_NOT_FOUND) {
+        snprintf(out, len, "not_found");
+    } else if (err == AVERROR(ETIMEDOUT)) {
+        snprintf(out, len, "%s", playing ? "stalled" : "unreachable");
+    } else if (err == AVERROR(ECONNREFUSED) || err == AVERROR(EHOSTUNREACH) ||
+               err == AVERROR(ENETUNREACH) || err == AVERROR(EIO) || err == AVERROR_EOF ||
+               err == AVERROR(ECONNRESET) || err == AVERROR(EPIPE) ||
+               err == AVERROR(ECONNABORTED) || err == AVERROR(EHOSTDOWN) ||
+               err == AVERROR(ENOTCONN)) {
+        snprintf(out, len, "unreachable");
+    } else {
+        char e[AV_ERROR_MAX_STRING_SIZE];
+        av_strerror(err, e, sizeof(e));
+        snprintf(out, len, "error: %s", e);
+    }
+}
+
+static void count_packet(ingest_camera *c, const AVPacket *pkt, bool video, int64_t now_us,
+                         const ingest_segmenter *seg)
+{
+    ingest_segmenter_stats ss;
+    ingest_segmenter_get_stats(seg, &ss);
+    if (video) c->win_frames++;
+    c->win_bytes += (uint64_t)pkt->size;
+    pthread_mutex_lock(&c->lock);
+    c->stats.frames_received++;
+    c->stats.frames_written = ss.frames_written;
+    c->stats.frames_dropped = ss.frames_dropped;
+    c->stats.last_frame_us = now_us;
+    int64_t dt = now_us - c->win_start_us;
+    if (dt >= STATS_WINDOW_US) {
+        c->stats.fps = (double)c->win_frames * 1e6 / (double)dt;
+        c->stats.bitrate_bps = (int64_t)((double)c->win_bytes * 8e6 / (double)dt);
+        c->win_start_us = now_us;
+        c->win_frames = c->win_bytes = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- one connection ---- */
+
+/*
+ * Connects and records until an error or a stop. Returns 0 on stop, else the
+ * error; *online is set once the streams were set up, *played_us to how long.
+ */
+static int session(ingest_camera *c, ingest_segmenter *seg, bool *online, int64_t *played_us,
+                   char *reason, size_t reason_len)
+{
+    int r = 0;
+    AVFormatContext *ic = NULL;
+    AVDictionary *opts = NULL;
+    AVPacket *pkt = NULL;
+    AVCodecParameters *vpar = NULL;
+    int64_t t_online = 0;
+    bool playing = false;
+    *online = false;
+    *played_us = 0;
+    reason[0] = 0;
+    atomic_store(&c->stalled, false);
+    touch(c);
+
+    if (!(ic = avformat_alloc_context()) || !(pkt = av_packet_alloc())) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    ic->interrupt_callback.callback = interrupt_cb;
+    ic->interrupt_callback.opaque = c;
+    av_dict_set(&opts, "rtsp_transport", c->tcp ? "tcp" : "udp", 0);
+    av_dict_set(&opts, "timeout", "10000000", 0); /* socket I/O, us */
+    av_dict_set(&opts, "probesize", "500000", 0);
+    av_dict_set(&opts, "analyzeduration", "1000000", 0);
+    av_dict_set(&opts, "allowed_media_types", "video+audio", 0);
+    if (!c->tcp) av_dict_set(&opts, "max_delay", "500000", 0);
+    r = avformat_open_input(&ic, c->url, NULL, &opts);
+    if (r < 0) goto fail;
+    r = avformat_find_stream_info(ic, NULL);
+    if (r < 0) goto fail;
+
+    int vi = -1, ai = -1;
+    for (unsigned i = 0; i < ic->nb_streams; i++) {
+        const AVCodecParameters *par = ic->streams[i]->codecpar;
+        if (vi < 0 && par->codec_type == AVMEDIA_TYPE_VIDEO) vi = (int)i;
+        if (ai < 0 && par->codec_type == AVMEDIA_TYPE_AUDIO &&
+            (par->codec_id == AV_CODEC_ID_AAC || par->codec_id == AV_CODEC_ID_PCM_MULAW ||
+             par->codec_id == AV_CODEC_ID_PCM_ALAW))
+            ai = (int)i;
+    }
+    if (vi < 0 || (ic->streams[vi]->codecpar->codec_id != AV_CODEC_ID_H264 &&
+                   ic->streams[vi]->codecpar->codec_id != AV_CODEC_ID_HEVC)) {
+        vg_log_cam(LOG_WARNING, c->id, "video codec %s is not recorded (H.264/H.265 only)",
+                   vi < 0 ? "(none)" : avcodec_get_name(ic->streams[vi]->codecpar->codec_id));
+        snprintf(reason, reason_len, "unsupported codec");
+        r = AVERROR_PATCHWELCOME;
+        goto out;
+    }
+    AVStream *vs = ic->streams[vi], *as = ai >= 0 ? ic->streams[ai] : NULL;
+    if (!(vpar = avcodec_parameters_alloc()) || avcodec_parameters_copy(vpar, vs->codecpar) < 0) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    r = ingest_segmenter_start_run(seg, vpar, vs->time_base, as ? as->codecpar : NULL,
+                                   as ? as->time_base : (AVRational){1, 1});
+    if (r < 0) goto fail;
+
+    AVRational fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s %dx%d %.4gfps%s%s", avcodec_get_name(vpar->codec_id),
+             vpar->width, vpar->height, fr.den ? av_q2d(fr) : 0.0, as ? " +" : "",
+             as ? avcodec_get_name(as->codecpar->codec_id) : "");
+    vg_log_cam(LOG_NOTICE, c->id, "online: %s (%s)", detail, c->tcp ? "tcp" : "udp");
+    event(c, "online", detail);
+    *online = true;
+    t_online = vg_mono_us();
+    pthread_mutex_lock(&c->lock);
+    c->stats.state = INGEST_RECORDING;
+    snprintf(c->stats.codec, sizeof(c->stats.codec), "%s", avcodec_get_name(vpar->codec_id));
+    snprintf(c->stats.audio_codec, sizeof(c->stats.audio_codec), "%s",
+             as ? avcodec_get_name(as->codecpar->codec_id) : "");
+    c->stats.width = vpar->width;
+    c->stats.height = vpar->height;
+    c->stats.last_error[0] = 0;
+    pthread_mutex_unlock(&c->lock);
+    c->win_start_us = vg_now_us();
+    c->win_frames = c->win_bytes = 0;
+
+    playing = true;
+    touch(c);
+    while (!atomic_load(&c->stop)) {
+        r = av_read_frame(ic, pkt);
+        if (r < 0) break;
+        int64_t now = vg_now_us();
+        touch(c);
+        bool video = pkt->stream_index == vi;
+        if ((!video && pkt->stream_index != ai) || pkt->pts == AV_NOPTS_VALUE) {
+            av_packet_unref(pkt);
+            continue;
+        }
+        if (video) {
+            /* New parameter sets in band: a new run with the new extradata. */
+            size_t sz = 0;
+            uint8_t *ed = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &sz);
+            if (ed && sz && ((size_t)vpar->extradata_size != sz ||
+                             memcmp(vpar->extradata, ed, sz) != 0)) {
+                av_freep(&vpar->extradata);
+                vpar->extradata = av_mallocz(sz + AV_INPUT_BUFFER_PADDING_SIZE);
+                if (vpar->extradata) {
+                    memcpy(vpar->extradata, ed, sz);
+                    vpar->extradata_size = (int)sz;
+                } else {
+                    vpar->extradata_size = 0;
+                }
+                ingest_segmenter_start_run(seg, vpar, vs->time_base,
+                                           as ? as->codecpar : NULL,
+                                           as ? as->time_base : (AVRational){1, 1});
+            }
+        }
+        ingest_frame f = {.audio = !video, .data = pkt->data, .size = (size_t)pkt->size,
+                          .pkt = pkt, .pts = pkt->pts,
+                          .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = now};
+        ingest_segmenter_write(seg, &f);
+        count_packet(c, pkt, video, now, seg);
+        av_packet_unref(pkt);
+    }
+    *played_us = vg_mono_us() - t_online;
+    if (atomic_load(&c->stop)) {
+        r = 0;
+        goto out;
+    }
+fail:
+    if (atomic_load(&c->stop)) {
+        r = 0;
+        goto out;
+    }
+    if (!reason[0]) reason_for(c, r, playing, reason, reason_len);
+out:
+    if (*online && t_online && !*played_us) *played_us = vg_mono_us() - t_online;
+    ingest_segmenter_end_run(seg);
+    avcodec_parameters_free(&vpar);
+    av_dict_free(&opts);
+    av_packet_free(&pkt);
+    avformat_close_input(&ic);
+    avformat_free_context(ic);
+    return r;
+}
+
+/* Sleeps us or until a stop request. */
+static void wait_or_stop(ingest_camera *c, int64_t us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (us % 1000000) * 1000;
+    ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&c->lock);
+    while (!atomic_load(&c->stop))
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *camera_thread(void *arg)
+{
+    ingest_camera *c = arg;
+    ingest_segmenter *seg = NULL;
+    ingest_segmenter_params sp = {.camera = c->id, .pool = c->pool,
+                                  .segment_seconds = c->segment_seconds, .st = c->st,
+                                  .idx = c->idx};
+    int64_t backoff = BACKOFF_MIN_US;
+    bool offline_reported = false;
+    char reason[160];
+    if (ingest_segmenter_open(&sp, &seg) < 0) {
+        vg_log_cam(LOG_ERR, c->id, "cannot create the segmenter");
+        set_state(c, INGEST_OFFLINE, "error: out of memory");
+        goto out;
+    }
+    while (!atomic_load(&c->stop)) {
+        bool online = false;
+        int64_t played = 0;
+        set_state(c, INGEST_CONNECTING, NULL);
+        int r = session(c, seg, &online, &played, reason, sizeof(reason));
+        if (atomic_load(&c->stop) || r == 0) break;
+        if (online) offline_reported = false;
+        if (played >= BACKOFF_RESET_US) backoff = BACKOFF_MIN_US;
+        set_state(c, INGEST_OFFLINE, reason);
+        if (!offline_reported) {
+            vg_log_cam(LOG_WARNING, c->id, "offline: %s", reason);
+            event(c, "offline", reason);
+            offline_reported = true;
+        }
+        /* +-20 % jitter */
+        c->rng = c->rng * 1103515245u + 12345u;
+        double j = 0.8 + 0.4 * (double)((c->rng >> 8) % 10001) / 10000.0;
+        int64_t delay = (int64_t)((double)backoff * j);
+        vg_log_cam(LOG_INFO, c->id, "connection failed (%s); retrying in %.1f s", reason,
+                   (double)delay / 1e6);
+        wait_or_stop(c, delay);
+        backoff = backoff * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : backoff * 2;
+        pthread_mutex_lock(&c->lock);
+        c->stats.reconnects++;
+        pthread_mutex_unlock(&c->lock);
+    }
+out:
+    ingest_segmenter_close(&seg); /* closes the open segment: fsync, indexed */
+    set_state(c, INGEST_OFFLINE, NULL);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+static void camera_free(ingest_camera *c)
+{
+    if (!c) return;
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c->url);
+    free(c->pool);
+    free(c);
+}
+
+int ingest_camera_start(const ingest_params *p, ingest_camera **out)
+{
+    int r = 0;
+    ingest_camera *c = NULL;
+    pthread_condattr_t ca;
+    *out = NULL;
+    if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
+    if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    snprintf(c->id, sizeof(c->id), "%s", p->camera->id);
+    c->url = url_with_credentials(p->camera->url, p->camera->username, p->camera->password);
+    c->pool = p->pool ? strdup(p->pool) : NULL;
+    if (!c->url || (p->pool && !c->pool)) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (p->camera->password) vg_log_add_secret(p->camera->password);
+    c->tcp = p->camera->tcp;
+    c->segment_seconds = p->segment_seconds;
+    c->st = p->st;
+    c->idx = p->idx;
+    c->stats.state = INGEST_CONNECTING;
+    c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
+    if (p->camera->source == CONFIG_SOURCE_NATIVE)
+        vg_log_cam(LOG_NOTICE, c->id, "native RTSP source not available yet; using FFmpeg");
+    vg_log_cam(LOG_INFO, c->id, "starting (%s, %s)", p->camera->url, c->tcp ? "tcp" : "udp");
+    r = pthread_create(&c->thread, NULL, camera_thread, c);
+    if (r != 0) {
+        r = -r;
+        goto out;
+    }
+    c->thread_started = true;
+    *out = c;
+    c = NULL;
+out:
+    camera_free(c);
+    return r;
+}
+
+void ingest_camera_request_stop(ingest_camera *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    atomic_store(&c->stop, true);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void ingest_camera_stop(ingest_camera **cp)
+{
+    if (!cp || !*cp) return;
+    ingest_camera *c = *cp;
+    ingest_camera_request_stop(c);
+    if (c->thread_started) pthread_join(c->thread, NULL);
+    camera_free(c);
+    *cp = NULL;
+}
+
+void ingest_camera_get_stats(ingest_camera *c, ingest_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    pthread_mutex_unlock(&c->lock);
+}
