@@ -15,15 +15,22 @@
 #include "common/common.h"
 #include "config/config.h"
 #include "index/index.h"
+#include "serve/auth.h"
+#include "serve/clipfile.h"
 #include "tools/vigilctl/vigilctl_format.h"
+#include "tools/vigilctl/vigilctl_http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sodium.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 #define DEFAULT_CONFIG "/etc/vigil/vigil.yaml"
@@ -133,7 +140,22 @@ static int finish_listing(int ret)
     return EXIT_SUCCESS;
 }
 
-enum { OPT_START = 1000, OPT_END, OPT_CAMERA, OPT_REASON, OPT_UNTIL, OPT_ALL };
+enum {
+    OPT_START = 1000,
+    OPT_END,
+    OPT_CAMERA,
+    OPT_REASON,
+    OPT_UNTIL,
+    OPT_ALL,
+    OPT_LIMIT,
+    OPT_URL,
+    OPT_TOKEN,
+    OPT_TOKEN_FILE,
+    OPT_OFFLINE
+};
+
+static void audit_local(const config *cfg, const char *action, const char *camera,
+                        int64_t start_us, int64_t end_us, const char *detail);
 
 /* Shared getopt handling of --help and the errors getopt reports. Returns -1
  * to go on with c, or an exit status. */
@@ -310,6 +332,9 @@ static int cmd_lock(vctl *v, int argc, char **argv)
         fprintf(stderr, "vigilctl: note: camera '%s' is not in the config\n", l.camera);
     if ((ret = index_lock_create(cfg->index_path, &l)) < 0)
         return lock_failed("lock", cfg->index_path, ret);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "{\"lock\":%lld}", (long long)l.id);
+    audit_local(cfg, "lock_create", l.camera, l.start_us, l.end_us, detail);
     return finish_listing(print_lock(&l, NULL));
 }
 
@@ -334,6 +359,9 @@ static int cmd_unlock(vctl *v, int argc, char **argv)
     if ((ret = vctl_config(v, &cfg))) return ret;
     if ((ret = index_lock_release(cfg->index_path, id, "local", reason)) < 0)
         return lock_failed("unlock", cfg->index_path, ret);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "{\"lock\":%lld}", id);
+    audit_local(cfg, "lock_release", NULL, 0, 0, detail);
     return EXIT_SUCCESS;
 }
 
@@ -358,6 +386,417 @@ static int cmd_locks(vctl *v, int argc, char **argv)
     ret = index_locks_list(cfg->index_path, camera, all, vg_now_us(), print_lock, NULL);
     if (ret < 0 && ret != -ENOMEM) return lock_failed("locks", cfg->index_path, ret);
     return finish_listing(ret);
+}
+
+/* ---- service commands (issue 5): config check, audit, status, cameras, clip ---- */
+
+/* The audit row of something vigilctl did on the server (token "local"). A
+ * failure is reported but does not fail the command: the action is done. */
+static void audit_local(const config *cfg, const char *action, const char *camera, int64_t start_us,
+                        int64_t end_us, const char *detail)
+{
+    index_audit a;
+    index_audit_fill(&a, "local", action, camera, start_us, end_us, detail);
+    int ret = index_audit_add_direct(cfg->index_path, &a);
+    if (ret < 0)
+        fprintf(stderr, "vigilctl: note: not audited (%s)\n",
+                ret == -EPROTONOSUPPORT ? "the index predates the audit trail; start vigild once"
+                                        : strerror(-ret));
+}
+
+static int cmd_config(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *cmd = "config";
+    int c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+    if (argc - optind != 1 || strcmp(argv[optind], "check") != 0)
+        return usage_error(cmd, "config: the only action is 'check'");
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) return ret; /* prints FILE:LINE: message */
+    char err[512];
+    if (!serve_auth_listen_allowed(cfg, cfg->listen, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl: %s\n", err);
+        return EXIT_FAILURE;
+    }
+    size_t enabled = 0;
+    for (size_t i = 0; i < cfg->ncameras; i++)
+        enabled += cfg->cameras[i].enabled;
+    printf("%s: OK: %zu cameras (%zu enabled), %zu pools, %s\n", cfg->path, cfg->ncameras, enabled,
+           cfg->npools, cfg->auth_enabled ? "auth on" : "no auth (loopback only)");
+    return finish_listing(0);
+}
+
+static char *audit_json(const index_audit *a)
+{
+    char t[VG_TIME_LEN], s[VG_TIME_LEN], e[VG_TIME_LEN];
+    bool range = a->start_us || a->end_us;
+    json_t *o =
+        json_pack("{sI ss ss ss so so so ss}", "id", (json_int_t)a->id, "time",
+                  vg_time_format(a->time_us, t, sizeof(t)), "token", a->token, "action", a->action,
+                  "camera", a->camera[0] ? json_string(a->camera) : json_null(), "start",
+                  range ? json_string(vg_time_format(a->start_us, s, sizeof(s))) : json_null(),
+                  "end", range ? json_string(vg_time_format(a->end_us, e, sizeof(e))) : json_null(),
+                  "detail", a->detail);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return line;
+}
+
+static int print_audit(const index_audit *a, void *arg)
+{
+    (void)arg;
+    return print_line(audit_json(a));
+}
+
+static int cmd_audit(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"start", required_argument, NULL, OPT_START},
+                                         {"end", required_argument, NULL, OPT_END},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "audit";
+    const char *camera = NULL;
+    int64_t start = INT64_MIN, end = INT64_MAX, limit = 0;
+    int c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+        if (c == OPT_CAMERA) camera = optarg;
+        if (c == OPT_START && (ret = parse_time_opt(cmd, "--start", optarg, &start))) return ret;
+        if (c == OPT_END && (ret = parse_time_opt(cmd, "--end", optarg, &end))) return ret;
+        if (c == OPT_LIMIT) {
+            char *e;
+            limit = strtoll(optarg, &e, 10);
+            if (*e || limit <= 0) return usage_error(cmd, "audit: --limit must be a count");
+        }
+    }
+    if (optind != argc) return usage_error(cmd, "audit: unexpected argument '%s'", argv[optind]);
+    if (start >= end) return usage_error(cmd, "audit: --start must be before --end");
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) return ret;
+    ret = index_audit_list(cfg->index_path, camera, start, end, limit, print_audit, NULL);
+    if (ret == -ENOENT || ret == -EPROTONOSUPPORT) {
+        fprintf(stderr, "vigilctl: %s has no audit trail yet (start vigild once)\n",
+                cfg->index_path);
+        return EXIT_FAILURE;
+    }
+    return finish_listing(ret);
+}
+
+/* --url / --token / --token-file shared by the commands that talk to vigild. */
+typedef struct api_opts {
+    const char *url;
+    char *token; /* malloc'd */
+    char base[160];
+} api_opts;
+
+static int api_opt(const char *cmd, int c, api_opts *a)
+{
+    if (c == OPT_URL) a->url = optarg;
+    if (c == OPT_TOKEN) {
+        free(a->token);
+        a->token = strdup(optarg);
+    }
+    if (c == OPT_TOKEN_FILE) {
+        free(a->token);
+        a->token = NULL;
+        if (vg_read_small_file(optarg, &a->token) < 0)
+            return usage_error(cmd, "%s: --token-file: cannot read '%s'", cmd, optarg);
+    }
+    return 0;
+}
+
+static void api_resolve(api_opts *a, const config *cfg)
+{
+    if (!a->token && getenv("VIGIL_TOKEN")) a->token = strdup(getenv("VIGIL_TOKEN"));
+    if (a->url)
+        snprintf(a->base, sizeof(a->base), "%s", a->url);
+    else
+        vigilctl_http_base(cfg->listen, a->base, sizeof(a->base));
+    size_t n = strlen(a->base);
+    while (n > 0 && a->base[n - 1] == '/')
+        a->base[--n] = 0;
+}
+
+static void api_free(api_opts *a)
+{
+    if (a->token) sodium_memzero(a->token, strlen(a->token));
+    free(a->token);
+    a->token = NULL;
+}
+
+/* Last recorded instant of camera per the index (0: nothing in the last 7 days). */
+static int last_end_cb(const index_segment *s, void *arg)
+{
+    int64_t *end = arg;
+    if (s->end_us > *end) *end = s->end_us;
+    return 0;
+}
+
+static int64_t last_recorded(index_reader *r, const char *camera)
+{
+    int64_t end = 0;
+    if (r)
+        index_query_segments(r, camera, vg_now_us() - INT64_C(7) * 86400 * 1000000, INT64_MAX,
+                             last_end_cb, &end);
+    return end;
+}
+
+/* The cameras as the config and the index know them (no daemon needed). */
+static json_t *cameras_offline(vctl *v, const config *cfg)
+{
+    index_reader *r = NULL;
+    if (vctl_reader(v, &r)) r = NULL; /* no index yet: no last_recorded */
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < cfg->ncameras; i++) {
+        const config_camera *cc = &cfg->cameras[i];
+        const config_pool *p = config_camera_pool(cfg, cc);
+        int64_t last = last_recorded(r, cc->id);
+        char t[VG_TIME_LEN];
+        json_array_append_new(
+            arr, json_pack("{ss ss ss ss sb ss* so}", "id", cc->id, "name",
+                           cc->name ? cc->name : cc->id, "district",
+                           cc->district ? cc->district : "", "site", config_site_name(cc->site),
+                           "enabled", cc->enabled, "pool", p ? p->id : NULL, "last_recorded",
+                           last ? json_string(vg_time_format(last, t, sizeof(t))) : json_null()));
+    }
+    return arr;
+}
+
+/* GET path from vigild into a JSON value. Returns the HTTP status or negative. */
+static int api_get_json(const api_opts *a, const char *path, json_t **out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int st = vigilctl_http_get(a->base, path, a->token, -1, &body, &len, 10000);
+    if (st == 200) {
+        *out = json_loadb(body, len, 0, NULL);
+        if (!*out) st = -EPROTO;
+    }
+    free(body);
+    return st;
+}
+
+static int cmd_status(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
+                                         {"token", required_argument, NULL, OPT_TOKEN},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "status";
+    api_opts a = {0};
+    int c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) goto out;
+        if ((ret = api_opt(cmd, c, &a))) goto out;
+    }
+    ret = optind != argc ? usage_error(cmd, "status: unexpected argument '%s'", argv[optind]) : 0;
+    const config *cfg;
+    if (ret || (ret = vctl_config(v, &cfg))) goto out;
+    api_resolve(&a, cfg);
+
+    json_t *health = NULL, *cams = NULL, *o = json_object();
+    int hs = api_get_json(&a, "/healthz", &health);
+    json_object_set_new(o, "url", json_string(a.base));
+    json_object_set_new(o, "daemon", json_string(hs == 200 ? "running" : "unreachable"));
+    size_t enabled = 0, recording = 0;
+    for (size_t i = 0; i < cfg->ncameras; i++)
+        enabled += cfg->cameras[i].enabled;
+    json_object_set_new(o, "cameras", json_integer((json_int_t)cfg->ncameras));
+    json_object_set_new(o, "enabled", json_integer((json_int_t)enabled));
+    if (hs == 200) {
+        json_object_set(o, "downloads", json_object_get(health, "downloads"));
+        json_object_set(o, "pinned_segments", json_object_get(health, "pinned_segments"));
+        int cs = api_get_json(&a, "/api/cameras", &cams);
+        size_t i;
+        json_t *cam;
+        if (cs == 200) {
+            json_array_foreach(cams, i, cam)
+            {
+                const char *s = json_string_value(json_object_get(cam, "state"));
+                if (s && !strcmp(s, "recording")) recording++;
+            }
+            json_object_set_new(o, "recording", json_integer((json_int_t)recording));
+        } else {
+            json_object_set_new(o, "recording", json_null());
+            json_object_set_new(o, "note",
+                                json_string(cs == 401 || cs == 403
+                                                ? "camera states need a viewer token"
+                                                : "camera states unavailable"));
+        }
+    } else {
+        json_object_set_new(o, "recording", json_integer(0));
+    }
+    ret = finish_listing(print_line(o ? json_dumps(o, JSON_COMPACT) : NULL));
+    if (ret == 0 && hs != 200) ret = 3; /* as systemctl status: not running */
+    json_decref(o);
+    json_decref(health);
+    json_decref(cams);
+out:
+    api_free(&a);
+    return ret;
+}
+
+static int cmd_cameras(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
+                                         {"token", required_argument, NULL, OPT_TOKEN},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"offline", no_argument, NULL, OPT_OFFLINE},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "cameras";
+    api_opts a = {0};
+    int c, ret, offline = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) goto out;
+        if ((ret = api_opt(cmd, c, &a))) goto out;
+        if (c == OPT_OFFLINE) offline = 1;
+    }
+    ret = optind != argc ? usage_error(cmd, "cameras: unexpected argument '%s'", argv[optind]) : 0;
+    const config *cfg;
+    if (ret || (ret = vctl_config(v, &cfg))) goto out;
+    api_resolve(&a, cfg);
+    json_t *arr = NULL;
+    int st = offline ? 0 : api_get_json(&a, "/api/cameras", &arr);
+    if (st == 401 || st == 403) {
+        fprintf(stderr, "vigilctl: %s: %s; showing the config and the index\n", a.base,
+                st == 401 ? "a viewer token is needed (--token-file, VIGIL_TOKEN)"
+                          : "the token may not list cameras");
+    } else if (st != 200 && !offline) {
+        fprintf(stderr,
+                "vigilctl: vigild is not reachable at %s; showing the config and the "
+                "index\n",
+                a.base);
+    }
+    if (st != 200) arr = cameras_offline(v, cfg);
+    size_t i;
+    json_t *cam;
+    ret = arr ? 0 : -ENOMEM;
+    json_array_foreach(arr, i, cam)
+    {
+        if ((ret = print_line(json_dumps(cam, JSON_COMPACT))) < 0) break;
+    }
+    json_decref(arr);
+    ret = finish_listing(ret);
+out:
+    api_free(&a);
+    return ret;
+}
+
+static int cmd_clip(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"url", required_argument, NULL, OPT_URL},
+                                         {"token", required_argument, NULL, OPT_TOKEN},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "clip";
+    const char *output = NULL;
+    api_opts a = {0};
+    int64_t start, end;
+    int c, ret, fd = -1;
+    char tmp[4096] = "";
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) goto out;
+        if ((ret = api_opt(cmd, c, &a))) goto out;
+        if (c == 'o') output = optarg;
+    }
+    ret = 0;
+    if (argc - optind != 3)
+        ret = usage_error(cmd, "clip: CAMERA START END are required");
+    else if (!output)
+        ret = usage_error(cmd, "clip: -o FILE is required");
+    else if (strlen(argv[optind]) >= INDEX_ID_MAX)
+        ret = usage_error(cmd, "clip: '%s' is not a camera id", argv[optind]);
+    if (ret || (ret = parse_time_opt(cmd, "START", argv[optind + 1], &start)) ||
+        (ret = parse_time_opt(cmd, "END", argv[optind + 2], &end)))
+        goto out;
+    if (start >= end) {
+        ret = usage_error(cmd, "clip: START must be before END");
+        goto out;
+    }
+    const char *camera = argv[optind];
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) goto out;
+    /* Written next to the target and renamed at the end: no half clip under FILE. */
+    snprintf(tmp, sizeof(tmp), "%s.part", output);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "vigilctl: %s: %s\n", tmp, strerror(errno));
+        tmp[0] = 0;
+        ret = EXIT_FAILURE;
+        goto out;
+    }
+    serve_clipfile_info info = {0};
+    if (a.url || a.token) {
+        char path[512];
+        api_resolve(&a, cfg);
+        snprintf(path, sizeof(path), "/api/cameras/%s/clip.mp4?start=%lld.%06lld&end=%lld.%06lld",
+                 camera, (long long)(start / 1000000), (long long)(start % 1000000),
+                 (long long)(end / 1000000), (long long)(end % 1000000));
+        int st = vigilctl_http_get(a.base, path, a.token, fd, NULL, NULL, 30000);
+        if (st != 200) {
+            fprintf(stderr, "vigilctl: clip: %s: %s%s\n", a.base, st < 0 ? strerror(-st) : "HTTP ",
+                    st == 401   ? "401 (token missing or unknown)"
+                    : st == 403 ? "403 (the token's role may not fetch clips)"
+                    : st == 404 ? "404 (no footage of that camera in the range)"
+                    : st > 0    ? "error"
+                                : "");
+            ret = EXIT_FAILURE;
+            goto out;
+        }
+    } else {
+        /* On the server: straight from the index and the segment files. */
+        ret = serve_clipfile_write(cfg, camera, start, end, fd, &info);
+        if (ret < 0) {
+            fprintf(stderr, "vigilctl: clip: %s\n",
+                    ret == -ENOENT ? "no footage of that camera in the range" : strerror(-ret));
+            ret = EXIT_FAILURE;
+            goto out;
+        }
+        char detail[128];
+        snprintf(detail, sizeof(detail), "{\"bytes\":%llu,\"via\":\"vigilctl\"}",
+                 (unsigned long long)info.bytes);
+        audit_local(cfg, "clip", camera, start, end, detail);
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        fprintf(stderr, "vigilctl: %s: %s\n", tmp, strerror(errno));
+        ret = EXIT_FAILURE;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, output) < 0) {
+        fprintf(stderr, "vigilctl: %s: %s\n", output, strerror(errno));
+        ret = EXIT_FAILURE;
+        goto out;
+    }
+    tmp[0] = 0;
+    if (!a.url && !a.token) {
+        char s[VG_TIME_LEN], e[VG_TIME_LEN];
+        fprintf(stderr, "vigilctl: %s: %llu bytes, %s .. %s%s%s\n", output,
+                (unsigned long long)info.bytes, vg_time_format(info.start_us, s, sizeof(s)),
+                vg_time_format(info.end_us, e, sizeof(e)), info.truncated ? ", truncated: " : "",
+                info.truncated ? info.truncated : "");
+    }
+    ret = EXIT_SUCCESS;
+out:
+    if (fd >= 0) close(fd);
+    if (tmp[0]) unlink(tmp);
+    api_free(&a);
+    return ret;
 }
 
 /* ---- the table ---- */
@@ -411,6 +850,61 @@ static const command commands[] = {
      "\n"
      "Releases lock ID (see `vigilctl locks`); the lock_released event records who and why.\n",
      cmd_unlock},
+    {"status", "is vigild running, how many cameras record",
+     "Usage: vigilctl [OPTIONS] status [--url URL] [--token-file F | --token T]\n"
+     "\n"
+     "Asks the running vigild (GET /healthz, /api/cameras) and prints one JSON object:\n"
+     "{\"url\",\"daemon\",\"cameras\",\"enabled\",\"recording\",\"downloads\",...}.\n"
+     "Exit status 3 when vigild does not answer (as systemctl status).\n"
+     "\n"
+     "  --url URL         vigild's API (default: http:// + the config's listen:)\n"
+     "  --token-file F    a viewer (or higher) token, read from F; or VIGIL_TOKEN=...\n"
+     "  --token T         the same on the command line (visible in ps: prefer the others)\n",
+     cmd_status},
+    {"cameras", "list the cameras and their live state",
+     "Usage: vigilctl [OPTIONS] cameras [--url URL] [--token-file F | --token T] [--offline]\n"
+     "\n"
+     "Prints one JSON object per camera line, as GET /api/cameras returns them (live\n"
+     "state, codec, fps, bitrate). When vigild does not answer, or with --offline, from\n"
+     "the config and the index: {\"id\",\"name\",\"district\",\"site\",\"enabled\",\"pool\",\n"
+     "\"last_recorded\"}. Credentials are never printed.\n"
+     "\n"
+     "  --url, --token-file, --token   as for status\n",
+     cmd_cameras},
+    {"clip", "write the footage of a camera in [start, end) to an MP4 file",
+     "Usage: vigilctl [OPTIONS] clip CAMERA START END -o FILE [--url URL] [--token-file F]\n"
+     "\n"
+     "Writes one MP4 of CAMERA from START to END (fragmented, plays everywhere) to FILE,\n"
+     "via FILE.part renamed at the end. On the server (no --url/--token) it is assembled\n"
+     "straight from the index and the segment files and audited as token \"local\";\n"
+     "with --url or a token it is downloaded from vigild's API (audited there).\n"
+     "The clip stops early at a gap or a codec change (printed on stderr).\n"
+     "\n"
+     "  -o, --output FILE  where to write (required)\n"
+     "  --url, --token-file, --token   download through the HTTP API\n"
+     "\n"
+     "START, END: RFC 3339 (2026-11-23T07:00:00+07:00) or Unix seconds.\n",
+     cmd_clip},
+    {"audit", "print the audit trail (footage access, locks, config changes)",
+     "Usage: vigilctl [OPTIONS] audit [--camera C] [--start T] [--end T] [--limit N]\n"
+     "\n"
+     "Prints the audit rows in [start, end), oldest first, one JSON object per line:\n"
+     "{\"id\",\"time\",\"token\",\"action\",\"camera\",\"start\",\"end\",\"detail\"}.\n"
+     "token is the name of the API token (\"local\": vigilctl on the server, \"daemon\":\n"
+     "a SIGHUP reload); actions: clip, snapshot, export, lock_create, lock_release,\n"
+     "config_reload, config_reload_failed.\n"
+     "\n"
+     "  --camera C  only rows about camera C\n"
+     "  --start T   from T;  --end T  until T, exclusive\n"
+     "  --limit N   only the newest N rows\n",
+     cmd_audit},
+    {"config", "check a configuration file (config check)",
+     "Usage: vigilctl [OPTIONS] config check\n"
+     "\n"
+     "Loads and validates the configuration given with --config (and its include:\n"
+     "drop-ins) exactly as vigild does at start and on reload. Prints a summary and\n"
+     "exits 0, or prints FILE:LINE: message and exits 1. ExecStartPre= runs it.\n",
+     cmd_config},
     {NULL, NULL, NULL, NULL},
 };
 
