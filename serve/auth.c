@@ -64,8 +64,8 @@ static bool match(const char *pattern, const char *path, size_t plen)
 {
     const char *pp = pattern, *pend = pattern + strlen(pattern);
     const char *q = path, *qend = path + plen;
-    const char *ps, *qs;
-    size_t pn, qn;
+    const char *ps = NULL, *qs = NULL; /* set by next_seg(); -O2 cannot tell */
+    size_t pn = 0, qn = 0;
     for (;;) {
         bool hp = next_seg(&pp, pend, &ps, &pn);
         if (hp && pn == 2 && !memcmp(ps, "**", 2)) return true;
