@@ -60,7 +60,10 @@ struct serve_ctx {
     size_t nreaders;
     uint64_t nconns, njobs, ndownloads;
     download *downloads; /* list, for shutdown */
-    bool stopping;
+    struct conn *conns;  /* list, for shutdown */
+    uv_timer_t kill_timer;
+    bool stopping, finishing;
+    bool *stopped; /* serve_stop_wait()'s flag, set when freed */
 };
 
 typedef struct handler {
@@ -71,6 +74,7 @@ typedef struct handler {
 typedef struct conn {
     uv_tcp_t tcp; /* first: h2o gives the handle back to the close callback */
     serve_ctx *s;
+    struct conn *prev, *next;
 } conn;
 
 /* ---- small pure helpers (unit-tested) ---- */
@@ -888,6 +892,11 @@ static void on_conn_close(uv_handle_t *h)
 {
     conn *c = (conn *)h;
     serve_ctx *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (s->conns == c)
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
     free(c);
     s->nconns--;
     maybe_finish_stop(s);
@@ -908,6 +917,9 @@ static void on_accept(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     s->nconns++;
+    c->next = s->conns;
+    if (c->next) c->next->prev = c;
+    s->conns = c;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
     h2o_accept(&s->accept_ctx, sock);
 }
@@ -941,6 +953,7 @@ static int parse_listen(const char *l, struct sockaddr_storage *ss)
 
 static void free_ctx(serve_ctx *s)
 {
+    if (s->stopped) *s->stopped = true;
     for (size_t i = 0; i < s->nreaders; i++) index_reader_close(&s->readers[i]);
     pthread_mutex_destroy(&s->readers_mu);
     serve__pins_free(&s->pins);
@@ -960,9 +973,28 @@ static void on_listener_close_early(uv_handle_t *h)
     free_ctx(vg_container_of((uv_tcp_t *)h, serve_ctx, listener));
 }
 
+static void on_kill_timer_close(uv_handle_t *h)
+{
+    free_ctx(vg_container_of((uv_timer_t *)h, serve_ctx, kill_timer));
+}
+
+/* Stop's grace period is over: connections still open (a client that does
+ * not read, so h2o never proceeds) are shut down under h2o; the failed write
+ * makes h2o close them the normal way, which frees their downloads. */
+static void on_kill_timer(uv_timer_t *t)
+{
+    serve_ctx *s = vg_container_of(t, serve_ctx, kill_timer);
+    for (conn *c = s->conns; c; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_RDWR);
+    }
+}
+
 static void maybe_finish_stop(serve_ctx *s)
 {
-    if (!s->stopping || s->listener_open || s->nconns || s->njobs || s->ndownloads) return;
+    if (!s->stopping || s->finishing || s->listener_open || s->nconns || s->njobs || s->ndownloads)
+        return;
+    s->finishing = true;
     /* h2o_context_request_shutdown() armed HTTP/2's GOAWAY resend timer; with
      * no connection left it has nothing to do, and a linked entry would trip
      * h2o_timeout_dispose()'s assertion. */
@@ -970,7 +1002,7 @@ static void maybe_finish_stop(serve_ctx *s)
         h2o_timeout_unlink(&s->h2o.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&s->h2o);
     h2o_config_dispose(&s->globalconf);
-    free_ctx(s);
+    uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
 }
 
 int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
@@ -1021,6 +1053,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         uv_close((uv_handle_t *)&s->listener, on_listener_close_early);
         return ret;
     }
+    uv_timer_init(loop, &s->kill_timer);
     struct sockaddr_storage bound;
     int blen = sizeof(bound);
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
@@ -1062,12 +1095,22 @@ void serve_stop(serve_ctx **sp)
     if (!s) return;
     *sp = NULL;
     s->stopping = true;
+    uv_timer_start(&s->kill_timer, on_kill_timer, 2000, 2000);
     uv_close((uv_handle_t *)&s->listener, on_listener_close);
     h2o_context_request_shutdown(&s->h2o);
     for (download *d = s->downloads; d; d = d->next) {
         d->aborted = true;
         dl_try_send(d);
     }
+}
+
+void serve_stop_wait(serve_ctx **sp, uv_loop_t *loop)
+{
+    bool stopped = false;
+    if (!*sp) return;
+    (*sp)->stopped = &stopped;
+    serve_stop(sp);
+    while (!stopped) uv_run(loop, UV_RUN_ONCE);
 }
 
 bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id)

@@ -67,11 +67,15 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out);
 int serve_port(const serve_ctx *s);
 /* Switches to a reloaded config (borrowed; the old one may be freed after). */
 void serve_set_config(serve_ctx *s, const config *cfg);
-/* Stops listening, closes idle connections, aborts downloads in progress and
- * frees everything once the last connection has closed; the caller keeps
+/* Stops listening, closes idle connections, aborts downloads in progress
+ * (connections still open after 2 s are shut down) and frees everything once
+ * the last connection has closed; the caller keeps
  * running the loop until uv_run() returns. Takes ownership; *s is set to NULL.
  * Accepts NULL. */
 void serve_stop(serve_ctx **s);
+/* serve_stop(), then runs loop (UV_RUN_ONCE) until serve has freed itself:
+ * for a daemon's shutdown path, after uv_run() has returned. Accepts NULL. */
+void serve_stop_wait(serve_ctx **s, uv_loop_t *loop);
 
 /* true while a download uses segment id; retention must not delete it then.
  * Thread-safe; s may be NULL (nothing pinned). Storage/retention call this

@@ -369,6 +369,19 @@ class HttpApi(unittest.TestCase):
         wait_for(lambda: self.srv.json("/healthz")[1]["downloads"] == 0, 10, what="download freed")
         self.assertEqual(self.srv.json("/healthz")[1]["pinned_segments"], 0)
 
+    def test_stop_with_stalled_download(self):
+        srv = Server(self.cfg, os.path.join(self.dir, "serve-stop.log"))
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.clip_url("big", T0, T0 + 24)).encode())
+        self.assertIn(b"200 OK", s.recv(4096))
+        time.sleep(0.3)
+        t0 = time.time()
+        self.assertEqual(srv.stop(), 0)  # frees the download it had to abort (ASan: no leak)
+        self.assertLess(time.time() - t0, 10 * SLOW)
+        s.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
