@@ -19,6 +19,8 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "serve/serve.h"
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning]\n");
@@ -61,6 +63,7 @@ int main(int argc, char **argv)
     char err[1024];
     vigil_daemon d;
     storage_retention *retention = NULL; /* issue 4 */
+    serve_ctx *http = NULL;              /* issue 3 */
     memset(&d, 0, sizeof(d));
     bool loop_ready = false;
 
@@ -147,14 +150,21 @@ int main(int argc, char **argv)
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
+    /* HTTP (serve/) before the cameras: retention consults its pins. */
+    serve_config sc = {.cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
+                       .camera_stats_opaque = &d.sup};
+    r = serve_start(&d.loop, &sc, &http);
+    if (r < 0) {
+        vg_log(LOG_ERR, "vigild: cannot serve HTTP on %s: %s", d.cfg->listen, strerror(-r));
+        goto out;
+    }
+    storage_retention_set_pin_check(retention, serve_pin_check, http);
+
     r = supervisor_start(&d.sup, d.cfg, d.st, d.idx);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot start cameras: %s", strerror(-r));
         goto out;
     }
-
-    /* The HTTP server (serve/) starts here on d.loop, given d.cfg, d.idx, d.st
-     * and supervisor_camera_stats(&d.sup, ...) for live camera state. */
 
     char pools[1024] = "";
     size_t pl = 0;
@@ -174,6 +184,7 @@ out:
     supervisor_stop(&d.sup);
     storage_retention_stop(&retention); /* after the cameras: no ENOSPC purge can run */
     if (loop_ready) {
+        serve_stop_wait(&http, &d.loop); /* after retention: nothing asks for pins now */
         uv_walk(&d.loop, close_walk_cb, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
         uv_loop_close(&d.loop);
