@@ -379,7 +379,10 @@ static int mount_add(camsim_server *s, camsim_spec *spec, char **err)
     const char *apay = m->spec.audio == CAMSIM_AUDIO_AAC    ? "rtpmp4gpay name=pay1 pt=97"
                        : m->spec.audio == CAMSIM_AUDIO_PCMU ? "rtppcmupay name=pay1 pt=0"
                                                             : NULL;
-    gchar *launch = g_strdup_printf("( appsrc name=vsrc ! %s name=pay0 pt=96 config-interval=-1 "
+    /* The encoders put SPS/PPS (and VPS) in-band before every IDR, so every client
+     * starts with them whenever it joins; a payloader repeating them too would only
+     * send each set twice. */
+    gchar *launch = g_strdup_printf("( appsrc name=vsrc ! %s name=pay0 pt=96 config-interval=0 "
                                     "%s%s )",
                                     vpay, apay ? "appsrc name=asrc ! " : "", apay ? apay : "");
     m->factory = gst_rtsp_media_factory_new();

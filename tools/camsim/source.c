@@ -323,14 +323,13 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
         enc = g_strdup_printf(
             "x265enc speed-preset=ultrafast log-level=error bitrate=%d key-int-max=%d "
             "option-string=\"bframes=%d:b-adapt=0:open-gop=0:scenecut=0:frame-threads=1:"
-            "pools=1:rc-lookahead=%d\" ! video/x-h265,stream-format=byte-stream ! "
-            "h265parse config-interval=-1 ! video/x-h265,stream-format=byte-stream,alignment=au",
+            "pools=1:rc-lookahead=%d:repeat-headers=1:aud=0:info=0\" ! "
+            "video/x-h265,stream-format=byte-stream,alignment=au",
             sp->bitrate, sp->gop, sp->bframes, sp->bframes + 1);
     } else {
         enc = g_strdup_printf(
-            "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=false "
+            "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=false aud=false "
             "threads=1 option-string=\"scenecut=0:bframes=%d\" ! "
-            "video/x-h264,stream-format=byte-stream ! h264parse config-interval=-1 ! "
             "video/x-h264,stream-format=byte-stream,alignment=au",
             sp->bitrate, sp->gop, sp->bframes, sp->bframes);
     }
