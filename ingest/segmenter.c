@@ -73,6 +73,7 @@ struct ingest_segmenter {
     int64_t shift;     /* reorder delay, video time base */
     int64_t last_vdts; /* video time base, INT64_MIN: none yet in this run */
     int64_t last_vdur;
+    int64_t pts_floor; /* largest pts among the pictures already given decode times */
     pqueue vq, aq;
 
     /* the open segment */
@@ -123,10 +124,16 @@ static void pq_free(pqueue *q)
     *q = (pqueue){0};
 }
 
-static int cmp_i64(const void *a, const void *b)
+typedef struct pts_ref {
+    int64_t pts;
+    size_t idx; /* decode order */
+} pts_ref;
+
+static int cmp_pts_ref(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    const pts_ref *x = a, *y = b;
+    if (x->pts != y->pts) return x->pts < y->pts ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 double ingest_segmenter_stagger(const char *camera)
@@ -320,6 +327,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
     pqueue *vq = &s->vq, *aq = &s->aq;
     size_t m = vq->n;
     int64_t *sorted = NULL, *dts = NULL;
+    pts_ref *order = NULL;
     size_t na = 0; /* audio frames consumed */
     assert(n <= m && n > 0);
     assert(!final || n == m);
@@ -330,8 +338,27 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
         r = AVERROR(ENOMEM);
         goto out;
     }
-    for (size_t i = 0; i < m; i++) sorted[i] = vq->v[i].pkt->pts;
-    qsort(sorted, m, sizeof(*sorted), cmp_i64);
+    /* Presentation times must be unique (a decoder outputs frames by pts): sort
+     * the buffered pictures by (pts, decode order) and move a duplicate one tick
+     * after its predecessor. Sources sometimes stamp two pictures alike. */
+    order = malloc(m * sizeof(*order));
+    if (!order) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    for (size_t i = 0; i < m; i++) order[i] = (pts_ref){vq->v[i].pkt->pts, i};
+    qsort(order, m, sizeof(*order), cmp_pts_ref);
+    int64_t floor = s->pts_floor;
+    for (size_t i = 0; i < m; i++) {
+        int64_t p = order[i].pts;
+        if (floor != INT64_MIN && p <= floor) {
+            p = floor + 1;
+            vq->v[order[i].idx].pkt->pts = p;
+            vg_log_cam(LOG_DEBUG, s->camera, "segmenter: duplicate pts moved by %lld ticks",
+                       (long long)(p - order[i].pts));
+        }
+        sorted[i] = floor = p;
+    }
     /* Decode times: the k-th smallest pts, shifted by the reorder delay. */
     for (size_t k = 0; k < n; k++)
         if (sorted[k] - vq->v[k].pkt->pts > s->shift) s->shift = sorted[k] - vq->v[k].pkt->pts;
@@ -436,9 +463,11 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
 done:
     s->last_vdts = dts[n - 1];
     s->last_vdur = frame_dur;
+    s->pts_floor = sorted[n - 1];
     pq_drop(vq, n);
     pq_drop(aq, na);
 out:
+    free(order);
     free(sorted);
     free(dts);
     return r;
@@ -462,6 +491,7 @@ static void reset_run_state(ingest_segmenter *s)
     s->shift = 0;
     s->last_vdts = INT64_MIN;
     s->last_vdur = 0;
+    s->pts_floor = INT64_MIN;
     s->run_start_us = INT64_MIN;
     s->carry_start_us = INT64_MIN;
 }
