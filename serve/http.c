@@ -16,6 +16,8 @@
  * soon as any in-flight read returns.
  */
 #include "serve/serve.h"
+#include "serve/auth.h"
+#include "serve/metrics.h"
 #include "serve/serve_internal.h"
 
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include "common/common.h"
 
 #define DL_BUF (2u << 20)
+#define DL_FIRST (128u << 10) /* the first read is small: time to first byte */
 #define MAX_READERS 8
 #define MAX_CLIP_US (24LL * 3600 * 1000000)
 #define MAX_QUERY_US (366LL * 24 * 3600 * 1000000)
@@ -54,6 +57,12 @@ struct serve_ctx {
     const storage *st;
     serve_camera_stats_fn camera_stats;
     void *camera_stats_opaque;
+    index_db *idx;                /* audit rows, index metrics; may be NULL */
+    storage_retention *retention; /* pool metrics; may be NULL */
+    int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
+    void *reload_opaque;
+    serve_metrics *metrics;
+    int64_t started_us;
     serve__pins *pins;
     pthread_mutex_t readers_mu;
     index_reader *readers[MAX_READERS];
@@ -169,6 +178,9 @@ static const char *reason_of(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 422: return "Unprocessable Content";
     case 206: return "Partial Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
@@ -253,6 +265,16 @@ static json_t *json_time(int64_t us)
 
 /* ---- readers ---- */
 
+/* Queues an audit row (never blocks: the index writer's queue). */
+static void audit(serve_ctx *s, const char *who, const char *action, const char *camera,
+                  int64_t start_us, int64_t end_us, const char *detail)
+{
+    if (!s->idx) return;
+    index_audit a;
+    index_audit_fill(&a, who, action, camera, start_us, end_us, detail);
+    index_audit_add(s->idx, &a);
+}
+
 static int reader_get(serve_ctx *s, index_reader **out)
 {
     pthread_mutex_lock(&s->readers_mu);
@@ -296,7 +318,7 @@ static int abspath(void *opaque, const char *pool, const char *rel, char *out, s
 
 /* ---- jobs: work on the thread pool for one request ---- */
 
-enum job_kind { JOB_RECORDINGS, JOB_CLIP, JOB_SNAPSHOT };
+enum job_kind { JOB_RECORDINGS, JOB_CLIP, JOB_SNAPSHOT, JOB_AUDIT };
 
 typedef struct job job;
 
@@ -311,6 +333,8 @@ struct job {
     h2o_req_t *req; /* NULL once h2o freed the request */
     anchor *anchor;
     enum job_kind kind;
+    char who[64]; /* the token's name, for the audit trail */
+    int64_t limit;
     char camera[INDEX_ID_MAX];
     int64_t start_us, end_us, at_us;
     int err;
@@ -391,10 +415,35 @@ static void job_recordings(job *j, index_reader *r)
     if (!j->json) j->err = -ENOMEM;
 }
 
+static int on_audit_row(const index_audit *a, void *arg)
+{
+    json_t *arr = arg;
+    json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:s}", "id", (json_int_t)a->id, "time",
+                          json_time(a->time_us), "token", a->token, "action", a->action, "camera",
+                          a->camera[0] ? json_string(a->camera) : json_null(), "start",
+                          a->start_us || a->end_us ? json_time(a->start_us) : json_null(), "end",
+                          a->start_us || a->end_us ? json_time(a->end_us) : json_null(), "detail",
+                          a->detail);
+    return json_array_append_new(arr, o) == 0 ? 0 : -ENOMEM;
+}
+
+/* GET /api/audit: its own connection per query (index/audit.c), no reader. */
+static void job_audit(job *j)
+{
+    j->json = json_array();
+    j->err = j->json ? index_audit_list(j->s->index_path, j->camera[0] ? j->camera : NULL,
+                                        j->start_us, j->end_us, j->limit, on_audit_row, j->json)
+                     : -ENOMEM;
+}
+
 static void job_work(uv_work_t *w)
 {
     job *j = vg_container_of(w, job, work);
     index_reader *r = NULL;
+    if (j->kind == JOB_AUDIT) {
+        job_audit(j);
+        return;
+    }
     if ((j->err = reader_get(j->s, &r)) < 0) {
         j->err = -EAGAIN; /* 503 */
         return;
@@ -406,6 +455,8 @@ static void job_work(uv_work_t *w)
     case JOB_CLIP:
         j->err = serve__clip_open(r, abspath, j->s, j->s->pins, j->camera, j->start_us, j->end_us,
                                   &j->clip);
+        break;
+    case JOB_AUDIT: /* handled above */
         break;
     case JOB_SNAPSHOT:
         j->err = serve__snapshot(r, abspath, j->s, j->camera, j->at_us, &j->jpeg, &j->jpeg_len,
@@ -442,7 +493,7 @@ static void job_done(uv_work_t *w, int status)
     snprintf(what, sizeof(what), "for camera %s in that range", j->camera);
     if (j->err < 0) {
         send_errno(req, j->err, what);
-    } else if (j->kind == JOB_RECORDINGS) {
+    } else if (j->kind == JOB_RECORDINGS || j->kind == JOB_AUDIT) {
         send_json(req, 200, j->json);
         j->json = NULL;
     } else if (j->kind == JOB_SNAPSHOT) {
@@ -451,6 +502,7 @@ static void job_done(uv_work_t *w, int status)
         snprintf(cd, sizeof(cd), "inline; filename=\"%s_%s.jpg\"", j->camera, t);
         add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
         send_body(req, 200, "image/jpeg", j->jpeg, j->jpeg_len);
+        audit(j->s, j->who, "snapshot", j->camera, j->frame_us, j->frame_us, NULL);
     } else {
         start_download(j);
     }
@@ -492,6 +544,7 @@ struct download {
     bool in_write;       /* h2o has a buffer of ours and has not proceeded yet */
     bool finished;       /* the final h2o_send was made */
     bool aborted;
+    bool sent_any;       /* a first (small) buffer was read */
     uv_work_t work;
     download *prev, *next;
 };
@@ -518,8 +571,8 @@ static void dl_fill_work(uv_work_t *w)
 {
     download *d = vg_container_of(w, download, work);
     int b = d->filling;
-    uint64_t n = d->end - d->pos;
-    if (n > DL_BUF) n = DL_BUF;
+    uint64_t n = d->end - d->pos, cap = d->sent_any ? DL_BUF : DL_FIRST;
+    if (n > cap) n = cap;
     d->fill_err = serve__clip_read(d->clip, d->pos, d->buf[b], (size_t)n);
     d->len[b] = (size_t)n;
 }
@@ -538,6 +591,7 @@ static void dl_fill_done(uv_work_t *w, int status)
     if (d->fill_err == 0) {
         d->pos += d->len[b];
         d->ready = b;
+        d->sent_any = true;
     }
     dl_try_send(d);
 }
@@ -673,6 +727,13 @@ static void start_download(job *j)
         snprintf(hv, sizeof(hv), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, ci->length);
         add_header(req, H2O_TOKEN_CONTENT_RANGE, hv);
     }
+    /* One audit row per download, not per range a player asks for: whole
+     * requests and ranges starting at byte 0. */
+    if (first == 0) {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "{\"bytes\":%" PRIu64 "}", ci->length);
+        audit(s, j->who, "clip", j->camera, ci->start_us, ci->end_us, detail);
+    }
     ssize_t ni = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
     if (ni >= 0 && status == 200 &&
         etag_matches(req->headers.entries[ni].value.base, req->headers.entries[ni].value.len, ci->etag)) {
@@ -789,8 +850,8 @@ static void handle_cameras(serve_ctx *s, h2o_req_t *req)
     send_json(req, 200, arr);
 }
 
-static void handle_camera_path(serve_ctx *s, h2o_req_t *req, const char *id, size_t idlen,
-                               const char *what, size_t wlen)
+static void handle_camera_path(serve_ctx *s, h2o_req_t *req, const char *who, const char *id,
+                               size_t idlen, const char *what, size_t wlen)
 {
     char cam[INDEX_ID_MAX];
     if (idlen == 0 || idlen >= sizeof(cam)) {
@@ -847,8 +908,115 @@ static void handle_camera_path(serve_ctx *s, h2o_req_t *req, const char *id, siz
         return;
     }
     j->kind = kind;
+    snprintf(j->who, sizeof(j->who), "%s", who);
     strcpy(j->camera, cam);
     j->start_us = start, j->end_us = end, j->at_us = at;
+    queue_job(s, req, j);
+}
+
+/* Access control (serve/auth.h): false when the request was answered (401/403). */
+static bool authorize(serve_ctx *s, h2o_req_t *req, serve_auth_result *au)
+{
+    int need = serve_auth_route(req->method.base, req->method.len, req->path_normalized.base,
+                                req->path_normalized.len);
+    ssize_t hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    const char *q = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
+    size_t qlen = q ? req->path.len - req->query_at - 1 : 0;
+    serve_auth_check(s->cfg, need, hi >= 0 ? req->headers.entries[hi].value.base : NULL,
+                     hi >= 0 ? req->headers.entries[hi].value.len : 0, q, qlen, au);
+    if (au->status == 0) return true;
+    if (au->status == 401) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"vigil\"");
+        send_error(req, 401, "a valid bearer token is required");
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "token '%s' (%s) may not use this route; it needs %s", au->name,
+                 config_role_name(au->role), config_role_name((config_role)need));
+        send_error(req, 403, msg);
+    }
+    return false;
+}
+
+static void handle_metrics(serve_ctx *s, h2o_req_t *req)
+{
+    size_t nc = s->cfg ? s->cfg->ncameras : 0, np = s->cfg ? s->cfg->npools : 0;
+    serve_metrics_camera *cams = calloc(nc ? nc : 1, sizeof(*cams));
+    serve_metrics_pool *pools = calloc(np ? np : 1, sizeof(*pools));
+    char *text = NULL;
+    size_t len = 0;
+    serve_metrics_input in = {.now_us = vg_now_us(), .uptime_us = vg_mono_us() - s->started_us,
+                              .cameras = cams, .ncameras = nc, .pools = pools, .npools = np};
+    if (!cams || !pools) goto out;
+    for (size_t i = 0; i < nc; i++) {
+        const config_camera *c = &s->cfg->cameras[i];
+        cams[i].id = c->id;
+        cams[i].running = c->enabled && s->camera_stats &&
+                          s->camera_stats(s->camera_stats_opaque, c->id, &cams[i].st) == 0 &&
+                          cams[i].st.state != INGEST_DISABLED;
+    }
+    for (size_t i = 0; i < np; i++) {
+        pools[i].id = s->cfg->pools[i].id;
+        pools[i].have_usage = s->retention && storage_retention_pool_usage(
+                                                  s->retention, pools[i].id, &pools[i].u) == 0;
+    }
+    if (s->idx) {
+        in.have_index = 1;
+        index_writer_stats(s->idx, &in.index_queue_depth, &in.index_last_commit_us);
+    }
+    serve_stats(s, &in.downloads, &in.pinned_segments);
+    serve_metrics_render(s->metrics, &in, &text, &len);
+out:
+    if (text)
+        send_body(req, 200, SERVE_METRICS_CONTENT_TYPE, text, len);
+    else
+        send_error(req, 503, "out of memory");
+    free(text);
+    free(cams);
+    free(pools);
+}
+
+static void handle_reload(serve_ctx *s, h2o_req_t *req, const char *who)
+{
+    char err[1024] = "", name[64];
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        add_header(req, H2O_TOKEN_ALLOW, "POST");
+        send_error(req, 405, "method not allowed");
+        return;
+    }
+    if (!s->reload) {
+        send_error(req, 404, "not found");
+        return;
+    }
+    snprintf(name, sizeof(name), "%s", who); /* who lives in the config being replaced */
+    if (s->reload(s->reload_opaque, name, err, sizeof(err)) < 0) {
+        send_error(req, 422, err[0] ? err : "reload refused");
+        return;
+    }
+    send_json(req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void handle_audit(serve_ctx *s, h2o_req_t *req)
+{
+    int64_t start = INT64_MIN, end = INT64_MAX;
+    bool hs, he;
+    char cam[INDEX_ID_MAX] = "", lim[24] = "";
+    if (query_time(req, "start", &start, &hs) < 0 || query_time(req, "end", &end, &he) < 0 ||
+        query_string(req, "camera", cam, sizeof(cam)) < 0 ||
+        query_string(req, "limit", lim, sizeof(lim)) < 0) {
+        send_error(req, 400, "malformed query");
+        return;
+    }
+    if (!hs) start = INT64_MIN;
+    if (!he) end = INT64_MAX;
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        send_error(req, 503, "out of memory");
+        return;
+    }
+    j->kind = JOB_AUDIT;
+    snprintf(j->camera, sizeof(j->camera), "%s", cam);
+    j->start_us = start, j->end_us = end;
+    j->limit = lim[0] ? strtoll(lim, NULL, 10) : 1000;
     queue_job(s, req, j);
 }
 
@@ -859,6 +1027,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
+    add_header_str(req, "referrer-policy", "no-referrer"); /* access_token= in URLs */
+    serve_auth_result au;
+    if (!authorize(s, req, &au)) return 0;
+    const char *who = au.name;
+    if (n == 8 && memcmp(p, "/metrics", 8) == 0 && (get || head)) {
+        handle_metrics(s, req);
+        return 0;
+    }
+    if (n == 11 && memcmp(p, "/api/reload", 11) == 0) {
+        handle_reload(s, req, who);
+        return 0;
+    }
+    if (n == 10 && memcmp(p, "/api/audit", 10) == 0 && (get || head)) {
+        handle_audit(s, req);
+        return 0;
+    }
     if (n == 8 && memcmp(p, "/healthz", 8) == 0) {
         send_json(req, 200, json_pack("{s:b,s:I,s:I}", "ok", 1, "downloads", (json_int_t)s->ndownloads,
                                       "pinned_segments", (json_int_t)serve__pins_count(s->pins)));
@@ -878,7 +1062,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         const char *id = p + 13, *end = p + n;
         const char *slash = memchr(id, '/', (size_t)(end - id));
         if (slash && !memchr(slash + 1, '/', (size_t)(end - slash - 1))) {
-            handle_camera_path(s, req, id, (size_t)(slash - id), slash + 1, (size_t)(end - slash - 1));
+            handle_camera_path(s, req, who, id, (size_t)(slash - id), slash + 1,
+                               (size_t)(end - slash - 1));
             return 0;
         }
     }
@@ -957,6 +1142,7 @@ static void free_ctx(serve_ctx *s)
     for (size_t i = 0; i < s->nreaders; i++) index_reader_close(&s->readers[i]);
     pthread_mutex_destroy(&s->readers_mu);
     serve__pins_free(&s->pins);
+    serve_metrics_free(&s->metrics);
     free(s->index_path);
     free(s);
 }
@@ -1005,6 +1191,17 @@ static void maybe_finish_stop(serve_ctx *s)
     uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
 }
 
+/* Counts every response by status for /metrics (static files included). */
+typedef struct status_logger {
+    h2o_logger_t super;
+    serve_ctx *s;
+} status_logger;
+
+static void log_status(h2o_logger_t *self, h2o_req_t *req)
+{
+    serve_metrics_count_request(((status_logger *)self)->s->metrics, req->res.status);
+}
+
 int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
 {
     int ret;
@@ -1016,6 +1213,11 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         vg_log(LOG_ERR, "serve: bad listen address \"%s\"", laddr);
         return ret;
     }
+    char aerr[512];
+    if (c->cfg && !serve_auth_listen_allowed(c->cfg, laddr, aerr, sizeof(aerr))) {
+        vg_log(LOG_ERR, "serve: refusing to listen: %s", aerr);
+        return -EACCES;
+    }
     serve_ctx *s = calloc(1, sizeof(*s));
     if (!s) return -ENOMEM;
     s->loop = loop;
@@ -1023,8 +1225,14 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->st = c->st;
     s->camera_stats = c->camera_stats;
     s->camera_stats_opaque = c->camera_stats_opaque;
+    s->idx = c->idx;
+    s->retention = c->retention;
+    s->reload = c->reload;
+    s->reload_opaque = c->reload_opaque;
+    s->started_us = vg_mono_us();
     pthread_mutex_init(&s->readers_mu, NULL);
-    if (!(s->index_path = strdup(index_path)) || serve__pins_new(&s->pins) < 0) {
+    if (!(s->index_path = strdup(index_path)) || serve__pins_new(&s->pins) < 0 ||
+        serve_metrics_new(&s->metrics) < 0) {
         free_ctx(s);
         return -ENOMEM;
     }
@@ -1067,6 +1275,9 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     handler *h = (handler *)h2o_create_handler(pc, sizeof(*h));
     h->super.on_req = on_req;
     h->s = s;
+    status_logger *lg = (status_logger *)h2o_create_logger(pc, sizeof(*lg));
+    lg->super.log_access = log_status;
+    lg->s = s;
     if (c->cfg && c->cfg->web_root && c->cfg->web_root[0]) {
         static const char *index_files[] = {"index.html", NULL};
         h2o_file_register(pc, c->cfg->web_root, index_files, NULL, 0);
@@ -1116,6 +1327,11 @@ void serve_stop_wait(serve_ctx **sp, uv_loop_t *loop)
 bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id)
 {
     return s && serve__pins_has(s->pins, segment_id);
+}
+
+void serve_count_reload(void *s, int ok)
+{
+    serve_metrics_count_reload(((serve_ctx *)s)->metrics, ok);
 }
 
 int serve_pin_check(void *s, int64_t segment_id)

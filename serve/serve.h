@@ -12,6 +12,13 @@
  *   GET /api/cameras/{id}/clip.mp4?start=&end=
  *   GET /api/cameras/{id}/snapshot.jpg?at=
  *   GET /healthz   {"ok":true,"downloads":N,"pinned_segments":N}
+ *   GET /metrics                                   Prometheus text (serve/metrics.h)
+ *   GET /api/audit?start=&end=&camera=&limit=      the audit trail, oldest first
+ *   POST /api/reload                               reload the config (as SIGHUP)
+ * Access control (serve/auth.h): a bearer token (header or access_token=) of
+ * the role the route needs; 401 without/unknown token, 403 for a lower role.
+ * Clip (whole-file or first-range requests) and snapshot responses are audited
+ * with the token's name (index_audit_add()).
  *   anything else: the console's files from cfg->web_root, when set.
  *
  * A clip is a virtual file computed from the index: the first segment's
@@ -36,10 +43,12 @@
 #define VIGIL_SERVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "config/config.h"
+#include "index/index.h"
 #include "ingest/ingest.h"
 #include "storage/storage.h"
 
@@ -57,6 +66,12 @@ typedef struct serve_config {
                                * storage_abspath() is called from worker threads. */
     serve_camera_stats_fn camera_stats; /* may be NULL: every camera is then "offline" */
     void *camera_stats_opaque;
+    index_db *idx;            /* borrowed, may be NULL: no audit rows, no index metrics */
+    storage_retention *retention; /* borrowed, may be NULL: no pool metrics */
+    /* POST /api/reload (admin): reloads as who; 0, or negative with err set.
+     * May be NULL (then 404). Called on the loop thread. */
+    int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
+    void *reload_opaque;
 } serve_config;
 
 /* Binds the listen address and starts serving on loop. The strings of c are
@@ -84,6 +99,8 @@ bool serve_segment_pinned(const serve_ctx *s, int64_t segment_id);
 /* The same, shaped as storage_pin_fn: storage_retention_set_pin_check(rt,
  * serve_pin_check, serve_ctx). Stop retention before serve_stop(). */
 int serve_pin_check(void *serve_ctx, int64_t segment_id);
+/* Counts a config reload in the metrics (shaped for reload_ctx.count). */
+void serve_count_reload(void *serve_ctx, int ok);
 /* Number of downloads in progress and pinned segments, for metrics. */
 void serve_stats(const serve_ctx *s, uint64_t *downloads, uint64_t *pinned_segments);
 
