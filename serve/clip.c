@@ -30,7 +30,7 @@
 
 #define MAX_SEGMENTS 100000
 #define GAP_TOLERANCE_US 1000000 /* wall gap between segments still called continuous */
-#define MOOF_READ 65536
+#define MOOF_READ 8192 /* a moof of a 2 s GOP with audio is ~1-2 KB */
 
 typedef struct cseg {
     int64_t id;
