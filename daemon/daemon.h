@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "daemon/notify.h"
+#include "daemon/reload.h"
 #include "daemon/supervisor.h"
 #include "index/index.h"
 #include "storage/storage.h"
@@ -18,6 +20,8 @@ typedef struct vigil_daemon {
     index_db *idx;     /* owned */
     storage *st;       /* owned */
     supervisor sup;    /* the cameras */
+    notify ntf;        /* systemd: READY, STATUS, WATCHDOG (issue 5) */
+    reload_ctx rl;     /* SIGHUP / POST /api/reload (issue 5) */
     int stopping;
 } vigil_daemon;
 

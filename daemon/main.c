@@ -40,14 +40,43 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     vigil_daemon *d = h->data;
     if (signum == SIGHUP) {
-        vg_log(LOG_NOTICE, "vigild: SIGHUP: reload not yet supported");
+        char err[1024];
+        if (!d->stopping && d->rl.path) reload_run(&d->rl, "daemon", err, sizeof(err)); /* logs it */
         return;
     }
     if (d->stopping) return;
     d->stopping = 1;
     vg_log(LOG_NOTICE, "vigild: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    sd_notify(0, "STOPPING=1");
+    notify_stopping(&d->ntf);
     uv_stop(&d->loop);
+}
+
+/* STATUS= for systemd: "recording N/M cameras" (M: enabled ones). */
+static void status_line(void *opaque, char *buf, size_t len)
+{
+    vigil_daemon *d = opaque;
+    size_t n = 0, m = 0;
+    for (size_t i = 0; i < d->sup.ncams; i++) {
+        if (!d->sup.cams[i].cfg->enabled) continue;
+        m++;
+        ingest_stats st;
+        if (!d->sup.cams[i].cam) continue;
+        ingest_camera_get_stats(d->sup.cams[i].cam, &st);
+        n += st.state == INGEST_RECORDING;
+    }
+    snprintf(buf, len, "recording %zu/%zu cameras", n, m);
+}
+
+/* POST /api/reload: the same reload as SIGHUP, audited as the token. */
+static int http_reload(void *opaque, const char *who, char *err, size_t errlen)
+{
+    vigil_daemon *d = opaque;
+    return reload_run(&d->rl, who, err, errlen);
+}
+
+static void http_set_config(void *opaque, const config *cfg)
+{
+    serve_set_config(opaque, cfg);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -152,13 +181,20 @@ int main(int argc, char **argv)
 
     /* HTTP (serve/) before the cameras: retention consults its pins. */
     serve_config sc = {.cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
-                       .camera_stats_opaque = &d.sup};
+                       .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention,
+                       .reload = http_reload, .reload_opaque = &d};
     r = serve_start(&d.loop, &sc, &http);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot serve HTTP on %s: %s", d.cfg->listen, strerror(-r));
         goto out;
     }
     storage_retention_set_pin_check(retention, serve_pin_check, http);
+    d.rl = (reload_ctx){.path = cfg_path, .cfg = &d.cfg, .sup = &d.sup, .idx = d.idx,
+                        .rt = retention, .ntf = &d.ntf, .set_config = http_set_config,
+                        .set_config_opaque = http, .count = serve_count_reload,
+                        .count_opaque = http};
+    if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
+        vg_log(LOG_WARNING, "vigild: systemd notify timers: %s", uv_strerror(r));
 
     r = supervisor_start(&d.sup, d.cfg, d.st, d.idx);
     if (r < 0) {
@@ -176,7 +212,7 @@ int main(int argc, char **argv)
     }
     vg_log(LOG_NOTICE, "vigild: recording %zu cameras, index %s, pools %s", d.sup.nrunning,
            d.cfg->index_path, pools);
-    sd_notify(0, "READY=1");
+    notify_ready(&d.ntf);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
     ret = 0;
@@ -185,6 +221,7 @@ out:
     storage_retention_stop(&retention); /* after the cameras: no ENOSPC purge can run */
     if (loop_ready) {
         serve_stop_wait(&http, &d.loop); /* after retention: nothing asks for pins now */
+        notify_close(&d.ntf);
         uv_walk(&d.loop, close_walk_cb, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
         uv_loop_close(&d.loop);
