@@ -621,7 +621,7 @@ static int cmd_status(vctl *v, int argc, char **argv)
         if (cs == 200) {
             json_array_foreach(cams, i, cam)
             {
-                const char *s = json_string_value(json_object_get(cam, "state"));
+                const char *s = json_string_value(json_object_get(cam, "status"));
                 if (s && !strcmp(s, "recording")) recording++;
             }
             json_object_set_new(o, "recording", json_integer((json_int_t)recording));

@@ -1,0 +1,236 @@
+"""
+Issue 5, access control, audit, metrics and vigilctl against a real daemon:
+the 401/403 matrix over every route x role (Authorization header and
+access_token=), /healthz open, the audit trail (GET /api/audit and
+`vigilctl audit`) naming the token of every clip/snapshot and lock, /metrics
+as Prometheus text with the required series, `vigilctl status/cameras/clip`,
+no secret (camera passwords, password_file contents, tokens) in any response
+or log line, and a daemon without auth: refusing a non-loopback listen.
+"""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from vigiltest import (VIGILCTL, Env, SLOW, ffprobe, http_request, wait_for)  # noqa: E402
+
+TOKENS = {"viewer": "tok-viewer-6b1f0c2a", "investigator": "tok-police-93aa7e15",
+          "admin": "tok-admin-5d0e44c8"}
+NAMES = {"viewer": "ioc-viewer", "investigator": "police", "admin": "ops"}
+PASSWORD = "Pw-d0-not-leak-91"
+FILE_PASSWORD = "FilePw-also-secret-27"
+ROLES = ["viewer", "investigator", "admin"]
+
+
+def sha(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+class Access(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        env = cls.env = Env("svc-access")
+        cls.cam = env.camsim(["cam1:codec=h264,user=viewer,password=%s" % PASSWORD,
+                              "cam2:codec=h264,user=viewer,password=%s" % FILE_PASSWORD])
+        pwfile = env.path("cam2.pw")
+        with open(pwfile, "w") as f:
+            f.write(FILE_PASSWORD + "\n")
+        tokfile = env.path("admin.token")
+        with open(tokfile, "w") as f:
+            f.write(TOKENS["admin"] + "\n")
+        auth = ("auth:\n  tokens:\n"
+                '    - {name: ioc-viewer, role: viewer, token_sha256: "%s"}\n'
+                '    - {name: police, role: investigator, token_sha256: "%s"}\n'
+                '    - {name: ops, role: admin, token_file: "%s"}\n'
+                % (sha(TOKENS["viewer"]), sha(TOKENS["investigator"]), tokfile))
+        cls.cfg = env.config([
+            env.camera("cam1", cls.cam.url("cam1"), username="viewer", password=PASSWORD),
+            env.camera("cam2", cls.cam.url("cam2"), username="viewer", password_file=pwfile),
+        ], segment_seconds=4, extra=auth)
+        cls.d = env.vigild(cls.cfg)
+        cls.responses = []
+        cls.d.wait_log(r"vigild: recording \d+ cameras")
+        for cid in ("cam1", "cam2"):
+            wait_for(lambda: len(env.segments(cls.cfg, cid)) >= 2, 40,
+                     what="%s: two segments" % cid)
+        segs = env.segments(cls.cfg, "cam1")
+        cls.start, cls.end = segs[0]["start"], segs[-1]["end"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def req(self, method, path, token=None, query_token=None, body=None):
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        if query_token:
+            path += ("&" if "?" in path else "?") + "access_token=" + query_token
+        st, hdrs, data = self.d.http(path, headers=headers, method=method, body=body)
+        self.responses.append(json.dumps(hdrs) + data.decode(errors="replace"))
+        return st, hdrs, data
+
+    def routes(self):
+        q = "start=%s&end=%s" % (self.start, self.end)
+        return [
+            ("GET", "/api/cameras", "viewer"),
+            ("GET", "/api/cameras/cam1/recordings?" + q, "viewer"),
+            ("GET", "/api/cameras/cam1/clip.mp4?" + q, "viewer"),
+            ("GET", "/api/cameras/cam1/snapshot.jpg?at=" + self.start, "viewer"),
+            ("GET", "/api/events", "investigator"),
+            ("GET", "/api/locks", "investigator"),
+            ("POST", "/api/locks", "investigator"),
+            ("GET", "/metrics", "admin"),
+            ("GET", "/api/audit", "admin"),
+            ("POST", "/api/reload", "admin"),
+        ]
+
+    def test_1_matrix(self):
+        for method, path, need in self.routes():
+            body = {} if method == "POST" else None
+            with self.subTest(route=path, who="nobody"):
+                st, hdrs, _ = self.req(method, path, body=body)
+                self.assertEqual(st, 401)
+                self.assertIn("bearer", hdrs.get("www-authenticate", "").lower())
+            with self.subTest(route=path, who="unknown"):
+                self.assertEqual(self.req(method, path, "tok-unknown", body=body)[0], 401)
+                self.assertEqual(self.req(method, path, query_token="tok-unknown",
+                                          body=body)[0], 401)
+            for role in ROLES:
+                allowed = ROLES.index(role) >= ROLES.index(need)
+                with self.subTest(route=path, who=role):
+                    st = self.req(method, path, TOKENS[role], body=body)[0]
+                    if allowed:
+                        self.assertNotIn(st, (401, 403), "%s %s as %s" % (method, path, role))
+                    else:
+                        self.assertEqual(st, 403, "%s %s as %s" % (method, path, role))
+                    if method == "GET":
+                        st = self.req(method, path, query_token=TOKENS[role])[0]
+                        self.assertEqual(st in (401, 403), not allowed, (path, role, st))
+        st, _, body = self.req("GET", "/healthz")
+        self.assertEqual(st, 200)
+
+    def test_2_footage_is_audited(self):
+        q = "start=%s&end=%s" % (self.start, self.end)
+        st, _, data = self.req("GET", "/api/cameras/cam1/clip.mp4?" + q, TOKENS["investigator"])
+        self.assertEqual(st, 200)
+        st, _, _ = self.req("GET", "/api/cameras/cam2/snapshot.jpg?at=" + self.start,
+                            query_token=TOKENS["viewer"])
+        self.assertEqual(st, 200)
+
+        def audit_rows():
+            st, _, data = self.req("GET", "/api/audit", TOKENS["admin"])
+            self.assertEqual(st, 200)
+            return json.loads(data)
+        rows = wait_for(lambda: [r for r in audit_rows() if r["token"] == "police"
+                                 and r["action"] == "clip"], 10, what="clip audited")
+        self.assertEqual(rows[-1]["camera"], "cam1")
+        self.assertEqual(rows[-1]["start"][:19], self.start[:19])
+        # rows commit with the index writer's next batch (<= 250 ms)
+        wait_for(lambda: any(r["token"] == "ioc-viewer" and r["action"] == "snapshot"
+                             and r["camera"] == "cam2" for r in audit_rows()), 10,
+                 what="snapshot audited")
+        # vigilctl prints the same trail as JSON lines
+        r = self.env.vigilctl(self.cfg, "audit")
+        lines = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertTrue(any(x["token"] == "police" and x["action"] == "clip" for x in lines))
+        # a lock made with vigilctl is audited as "local"
+        self.env.vigilctl(self.cfg, "lock", "cam1", self.start, self.end, "--reason", "case 17")
+        r = self.env.vigilctl(self.cfg, "audit", "--camera", "cam1")
+        lines = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertTrue(any(x["token"] == "local" and x["action"] == "lock_create"
+                            for x in lines), lines)
+
+    def test_3_metrics(self):
+        st, hdrs, data = self.req("GET", "/metrics", TOKENS["admin"])
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["content-type"].startswith("text/plain"))
+        text = data.decode()
+        sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"'
+                            r'(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? '
+                            r'(-?[0-9.]+(e[+-]?[0-9]+)?|NaN|[+-]Inf)$')
+        for line in text.splitlines():
+            if line.startswith("#"):
+                self.assertRegex(line, r"^# (HELP|TYPE) [a-z_]+ ")
+            else:
+                self.assertRegex(line, sample)
+        for series in ['vigil_camera_recording{camera="cam1"} 1',
+                       'vigil_camera_bitrate_bps{camera="cam1"}',
+                       'vigil_camera_fps{camera="cam1"}',
+                       'vigil_camera_frames_received_total{camera="cam1"}',
+                       'vigil_camera_frames_written_total{camera="cam1"}',
+                       'vigil_camera_frames_dropped_total{camera="cam1"}',
+                       'vigil_camera_reconnects_total{camera="cam1"}',
+                       'vigil_camera_seconds_since_last_frame{camera="cam1"}',
+                       'vigil_pool_used_bytes{pool="main"}', 'vigil_pool_free_bytes{pool="main"}',
+                       'vigil_pool_segments_deleted_total{pool="main"}',
+                       'vigil_index_write_queue_depth', 'vigil_index_commit_latency_seconds',
+                       'vigil_http_requests_total{code="200"}',
+                       'vigil_http_requests_total{code="401"}']:
+            self.assertIn(series, text)
+
+    def test_4_vigilctl(self):
+        tf = self.env.path("viewer.token")
+        with open(tf, "w") as f:
+            f.write(TOKENS["viewer"])
+        r = self.env.vigilctl(self.cfg, "status", "--token-file", tf)
+        st = json.loads(r.stdout)
+        self.assertEqual(st["daemon"], "running")
+        self.assertEqual(st["recording"], 2)
+        r = self.env.vigilctl(self.cfg, "cameras", "--token-file", tf)
+        cams = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(sorted(c["id"] for c in cams), ["cam1", "cam2"])
+        r = self.env.vigilctl(self.cfg, "cameras", "--offline")
+        self.assertEqual(len(r.stdout.splitlines()), 2)
+        self.responses += [r.stdout, r.stderr]
+        # clip straight from the index and files
+        out = self.env.path("out.mp4")
+        r = self.env.vigilctl(self.cfg, "clip", "cam1", self.start, self.end, "-o", out)
+        self.responses.append(r.stderr)
+        info = ffprobe(out)
+        self.assertGreater(float(info["format"]["duration"]), 2)
+        # and through the API with a token
+        out2 = self.env.path("out2.mp4")
+        r = self.env.vigilctl(self.cfg, "clip", "cam1", self.start, self.end, "-o", out2,
+                              "--token-file", tf)
+        self.assertEqual(os.path.getsize(out), os.path.getsize(out2))
+        r = self.env.vigilctl(self.cfg, "clip", "cam1", self.start, self.end, "-o", out2,
+                              "--token", "bad", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("401", r.stderr)
+        for cmd in ["status", "cameras", "clip", "audit", "config", "lock"]:
+            r = self.env.vigilctl(self.cfg, cmd, "--help")
+            self.assertIn("Usage: vigilctl", r.stdout)
+
+    def test_5_no_secrets(self):
+        # Everything the daemon said: every response so far, the API once more, the log.
+        for role in ROLES:
+            for method, path, _ in self.routes():
+                if method == "GET":
+                    self.req(method, path, TOKENS[role])
+        text = "\n".join(self.responses) + self.d.log()
+        for secret in [PASSWORD, FILE_PASSWORD] + list(TOKENS.values()):
+            self.assertNotIn(secret, text)
+
+
+class NoAuth(unittest.TestCase):
+    def test_refuses_non_loopback(self):
+        env = Env("svc-noauth")
+        try:
+            cfg = env.config([], listen="0.0.0.0:%d" % env.http_port)
+            d = env.vigild(cfg)
+            wait_for(lambda: not d.alive(), 15, what="vigild to refuse")
+            self.assertNotEqual(d.p.returncode, 0)
+            self.assertIn("loopback", d.log())
+            r = env.vigilctl(cfg, "config", "check", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("loopback", r.stderr)
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
