@@ -99,6 +99,7 @@ struct rtsp_client {
 
     uint8_t *rbuf;
     size_t rlen, rcap;
+    int discard; /* drop the buffer after this parse (redirected) */
     rtsp_item item;
 
     int cseq, pending_cseq;
@@ -558,7 +559,7 @@ static void handle_redirect(rtsp_client *c, const rtsp_msg *m)
     c->auth.scheme = RTSP_AUTH_NONE;
     c->auth_tries = 0;
     c->session[0] = 0;
-    c->rlen = 0;
+    c->discard = 1; /* what is left of the old connection's bytes */
     uv_timer_stop(&c->timer);
     c->st = ST_RESOLVE;
     c->tcp_open = 0;
@@ -813,7 +814,7 @@ static void handle_server_request(rtsp_client *c, const rtsp_msg *m)
 static void process(rtsp_client *c)
 {
     size_t off = 0;
-    while (off < c->rlen && !dead(c)) {
+    while (off < c->rlen && !dead(c) && !c->discard) {
         int r = rtsp_demux_next(c->rbuf + off, c->rlen - off, &c->item);
         if (r == -EAGAIN)
             break;
@@ -844,6 +845,11 @@ static void process(rtsp_client *c)
     }
     if (dead(c))
         return;
+    if (c->discard) {
+        c->discard = 0;
+        c->rlen = 0;
+        return;
+    }
     if (off > 0) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;

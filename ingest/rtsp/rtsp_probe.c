@@ -31,6 +31,7 @@ typedef struct probe {
     rtsp_error err;
     char detail[256];
     int played, params_changes;
+    int seen_key[SDP_MAX_MEDIA]; /* video is dumped from its first keyframe on */
     rtsp_client_stats st;
 } probe;
 
@@ -92,7 +93,9 @@ static void on_frame(void *opaque, const rtsp_frame *fr)
     p->frames[i]++;
     p->keys[i] += fr->keyframe != 0;
     p->bytes[i] += fr->len;
-    if (p->f[i]) {
+    if (fr->keyframe)
+        p->seen_key[i] = 1;
+    if (p->f[i] && p->seen_key[i]) {
         if (fr->codec == RTSP_CODEC_AAC)
             write_adts(p->f[i], &p->ti[i], fr->len);
         fwrite(fr->data, 1, fr->len, p->f[i]);

@@ -13,8 +13,9 @@ import sys
 import argparse
 import gi
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import Gst, GstRtspServer, GLib
+from gi.repository import Gst, GstRtsp, GstRtspServer, GLib
 
 V264 = ("videotestsrc is-live=1 pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! "
         "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96")
@@ -52,14 +53,14 @@ def main():
         mounts.add_factory(path, f)
     if a.auth != "none":
         auth = GstRtspServer.RTSPAuth()
-        tok = GstRtspServer.RTSPToken.new_empty()
-        tok.get_structure().set_value("media.factory.role", "user")
+        tok = GstRtspServer.RTSPToken()
+        tok.set_string("media.factory.role", "user")
         if a.auth == "basic":
             auth.add_basic(GstRtspServer.RTSPAuth.make_basic(a.user, a.password), tok)
-            auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.BASIC)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
         else:
             auth.add_digest(a.user, a.password, tok)
-            auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
         srv.set_auth(auth)
     if srv.attach(None) == 0:
         print("attach failed", file=sys.stderr)
