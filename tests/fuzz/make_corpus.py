@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Regenerates the RTP fuzz seeds in corpus/rtp_*: real packets from FFmpeg's
+RTP packetizers (H.264 FU-A, H.265 FU, AAC) plus hand-built aggregates.
+Seed format (fuzz_rtp_common.h): flags byte, then [u16 len][RTP packet]...
+Run from tests/fuzz: python3 make_corpus.py"""
+import os, socket, struct, subprocess, sys
+
+
+def capture(args, n=40):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    port = s.getsockname()[1]
+    p = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error"] + args +
+                         ["-f", "rtp", "rtp://127.0.0.1:%d?pkt_size=300" % port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pkts = []
+    try:
+        while len(pkts) < n:
+            pkts.append(s.recv(2048))
+    except socket.timeout:
+        pass
+    p.kill()
+    p.wait()
+    return pkts
+
+
+def seed(path, flags, pkts):
+    with open(path, "wb") as f:
+        f.write(bytes([flags]))
+        for p in pkts:
+            f.write(struct.pack(">H", len(p)) + p)
+
+
+def rtp(seq, ts, marker, payload, pt=96):
+    return struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | pt, seq, ts, 0x1234) + payload
+
+
+def main():
+    vid = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", "6"]
+    for name, codec in (("rtp_h264", ["-c:v", "libx264", "-bsf:v", "dump_extra"]),
+                        ("rtp_h265", ["-c:v", "libx265", "-x265-params", "log-level=none",
+                                      "-bsf:v", "dump_extra"])):
+        os.makedirs("corpus/" + name, exist_ok=True)
+        pkts = capture(vid + codec)
+        h = len(pkts) // 2
+        seed("corpus/%s/ffmpeg_a" % name, 0, pkts[:h])
+        seed("corpus/%s/ffmpeg_b" % name, 4 | 1, pkts[h:])
+    os.makedirs("corpus/rtp_aac", exist_ok=True)
+    pkts = capture(["-f", "lavfi", "-i", "sine=sample_rate=16000", "-t", "1", "-c:a", "aac"], 12)
+    seed("corpus/rtp_aac/ffmpeg", 0, pkts)
+    # two AUs in one packet; one AU in two fragments
+    two = struct.pack(">HHH", 32, 3 << 3, 2 << 3) + b"\xa1\xa2\xa3\xb1\xb2"
+    f1 = struct.pack(">HH", 16, 6 << 3) + b"\x01\x02\x03"
+    f2 = struct.pack(">HH", 16, 6 << 3) + b"\x04\x05\x06"
+    seed("corpus/rtp_aac/hand", 0, [rtp(1, 0, 1, two), rtp(2, 2048, 0, f1), rtp(3, 2048, 1, f2)])
+    # H.264 STAP-A with SPS+PPS+IDR, FU-A; H.265 AP and FU
+    sps, pps, idr = b"\x67\x42\xc0\x15\xda", b"\x68\xce\x3c\x80", b"\x65\x88\x84\x00\x33"
+    stap = b"\x18" + b"".join(struct.pack(">H", len(x)) + x for x in (sps, pps, idr))
+    fua = [b"\x7c\x85" + b"\x11" * 20, b"\x7c\x05" + b"\x22" * 20, b"\x7c\x45" + b"\x33" * 5]
+    seed("corpus/rtp_h264/hand", 0, [rtp(1, 0, 1, stap)] +
+         [rtp(2 + i, 3000, i == 2, p) for i, p in enumerate(fua)])
+    vps, sps5, pps5 = b"\x40\x01\x0c\x01", b"\x42\x01\x01\x04", b"\x44\x01\xc0\x70"
+    ap = b"\x60\x01" + b"".join(struct.pack(">H", len(x)) + x for x in (vps, sps5, pps5))
+    fu = [b"\x62\x01\x93" + b"\x11" * 20, b"\x62\x01\x13" + b"\x22" * 20, b"\x62\x01\x53\x33"]
+    seed("corpus/rtp_h265/hand", 0, [rtp(1, 0, 0, ap)] +
+         [rtp(2 + i, 0, i == 2, p) for i, p in enumerate(fu)])
+
+
+if __name__ == "__main__":
+    os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(main())
