@@ -25,6 +25,7 @@ from vigiltest import (Env, SLOW, decode_errors, log, rfc3339_to_unix,  # noqa: 
                        sha256_file, wait_for)
 
 CAM = "codec=h264,size=320x180,fps=25,gop=25,bitrate=1000"
+CAM_BIG = "codec=h264,size=640x360,fps=25,gop=25,bitrate=3000"
 
 
 def pool_bytes(path):
@@ -58,10 +59,10 @@ class StorageRetention(unittest.TestCase):
     def tearDown(self):
         self.env.close(keep_on_failure=not self.ok)
 
-    def start(self, ncams, pools, segment_seconds=2, cams=None):
+    def start(self, ncams, pools, segment_seconds=2, cams=None, spec=CAM):
         env = self.env
         names = ["cam%d" % i for i in range(ncams)]
-        self.cam = env.camsim(["%s:%s" % (n, CAM) for n in names])
+        self.cam = env.camsim(["%s:%s" % (n, spec) for n in names])
         cams = cams or [env.camera(n, self.cam.url(n)) for n in names]
         self.cfg = env.config(cams, segment_seconds=segment_seconds, pools=pools)
         self.d = env.vigild(self.cfg)
@@ -94,7 +95,7 @@ class StorageRetention(unittest.TestCase):
 
     def test_locked_range_survives(self):
         pool = self.env.path("lockpool")
-        names = self.start(1, [{"id": "l", "path": pool, "max_bytes": "2MiB"}])
+        names = self.start(1, [{"id": "l", "path": pool, "max_bytes": "400KiB"}])
         time.sleep(6 * SLOW)
         first = self.env.segments(self.cfg, names[0])
         self.assertGreaterEqual(len(first), 2)
@@ -126,14 +127,24 @@ class StorageRetention(unittest.TestCase):
         os.makedirs(pool)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", pool], check=True)
         try:
-            names = self.start(3, [{"id": "t", "path": pool}])
+            names = self.start(3, [{"id": "t", "path": pool}], spec=CAM_BIG)
+            # Other data shares the disk (and this machine encodes slowly): 15 MiB of
+            # ballast retention cannot delete leaves ~9 MiB for footage.
+            with open(os.path.join(pool, "ballast.bin"), "wb") as f:
+                f.write(b"\0" * (15 << 20))
             low, t0 = 1 << 62, time.time()
-            while time.time() - t0 < 90 * SLOW:
+            while time.time() - t0 < 75 * SLOW:
                 st = os.statvfs(pool)
                 low = min(low, st.f_bavail * st.f_frsize)
                 time.sleep(0.2)
-            log("tmpfs 24 MiB, 3 cameras x 1 Mbit/s, 90 s: lowest free %.2f MiB" % (low / 2**20))
+            log("tmpfs 24 MiB (15 MiB ballast), 3 cameras, 75 s: lowest free %.2f MiB, %d retention events, %.1f MiB written"
+                % (low / 2**20, len([e for e in self.env.events(self.cfg)
+                                     if e["type"] == "retention_delete"]),
+                   sum(s["bytes"] for n in names for s in self.env.segments(self.cfg, n))
+                   / 2**20))
             self.assertGreater(low, 0)
+            self.assertTrue([e for e in self.env.events(self.cfg)
+                             if e["type"] == "retention_delete"], "the pool never got full")
             full = [l for l in self.d.log().splitlines() if "No space left" in l]
             self.assertFalse(full, "\n".join(full[:5]))
             for n in names:
