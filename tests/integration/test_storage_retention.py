@@ -199,6 +199,39 @@ class StorageRetention(unittest.TestCase):
         self.assertEqual(pool_files(pool) - indexed, set())
         self.ok = True
 
+    def test_delete_during_download(self):
+        import urllib.request
+        pool = self.env.path("dlpool")
+        names = self.start(1, [{"id": "d", "path": pool, "max_bytes": "400KiB"}])
+        time.sleep(6 * SLOW)
+        first = self.env.segments(self.cfg, names[0])[:2]
+        self.assertEqual(len(first), 2)
+        url = self.d.url("/api/cameras/%s/clip.mp4?start=%s&end=%s"
+                         % (names[0], first[0]["start"], first[1]["end"]))
+        resp = urllib.request.urlopen(url, timeout=60)
+        length = int(resp.headers["Content-Length"])
+        body = resp.read(4096)
+        # Retention runs meanwhile (the quota is passed within seconds).
+        wait_for(lambda: any(e["type"] == "retention_delete"
+                             for e in self.env.events(self.cfg)), 30, what="retention")
+        time.sleep(5 * SLOW)
+        # A small clip is all in the socket buffers at once, so serve has already
+        # unpinned it and retention may delete its files: the download must still
+        # arrive whole and play (pins themselves: tests/unit/retention t_locks_and_pins).
+        log("download in progress: first segment %s when the client read the rest"
+            % ("kept" if os.path.exists(first[0]["path"]) else "already deleted"))
+        body += resp.read()
+        resp.close()
+        self.assertEqual(len(body), length)
+        clip = self.env.path("clip.mp4")
+        with open(clip, "wb") as f:
+            f.write(body)
+        self.assertEqual(decode_errors(clip), "")
+        # Once the download is over, the segments go.
+        wait_for(lambda: not os.path.exists(first[0]["path"]), 20, what="unpinned deleted")
+        self.d.stop()
+        self.ok = True
+
     def test_pool_not_mounted(self):
         env = self.env
         bad = env.path("unmounted")
