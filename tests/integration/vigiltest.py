@@ -106,7 +106,8 @@ class Proc:
                 self._cv.wait(min(left, 0.5))
 
     def log(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -333,9 +334,18 @@ class Env:
             f.write("\n".join(lines) + "\n" + extra)
         return path
 
-    def vigild(self, cfg, args=()):
+    def vigild(self, cfg, args=(), wait=True):
+        """Starts vigild; with wait, returns once its index exists (or fails if it exits)."""
         d = Daemon(self, cfg, args)
         self.procs.append(d)
+        if wait:
+            def ready():
+                if not d.alive():
+                    return True
+                return subprocess.run([VIGILCTL, "--config", cfg, "events", "--start", "0",
+                                       "--end", "1"], capture_output=True).returncode == 0
+            wait_for(ready, 20, what="vigild's index to be readable")
+            assert d.alive(), "vigild exited %r:\n%s" % (d.p.returncode, d.log()[-3000:])
         return d
 
     def vigilctl(self, cfg, *args, check=True):
@@ -358,7 +368,7 @@ class Env:
             if p.alive():
                 p.p.kill()
                 p.p.wait()
-        if keep_on_failure:
+        if keep_on_failure or os.environ.get("VIGIL_KEEP"):
             log("test files kept in", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
