@@ -2,16 +2,16 @@
  * Encoders and fan-out. Encoding is what costs CPU, so it happens once per
  * distinct variant: one always-running live pipeline per video variant
  * (videotestsrc with a moving ball, wall clock and running time burned in ->
- * x264/x265 -> parser -> appsink) and one per audio codec (audiotestsrc ticks ->
+ * x264/x265 -> appsink) and one per audio codec (audiotestsrc ticks ->
  * AAC or G.711 mu-law -> appsink). Twenty mounts of one variant cost one encoder.
  *
  * Each RTSP client media owns a "feed": the appsink callbacks hand every encoded
  * buffer to all attached feeds, and a feed pushes a shallow copy (the memory is
  * shared, only the metadata is copied) into its media's appsrc. A feed starts at
- * the next video keyframe (the parsers repeat SPS/PPS/VPS in-band before every
- * keyframe) and retimes buffers into its own pipeline's clock: the capture time
- * of that keyframe becomes the media's "now", and every later buffer, audio or
- * video, keeps its capture-time distance from it. Encoders and media pipelines
+ * the next video keyframe (the encoders repeat SPS/PPS/VPS in-band before every
+ * IDR; x264 AUDs and the x265 info SEI are off) and retimes buffers into its own
+ * pipeline's clock: the capture time of that keyframe becomes the media's "now",
+ * and every later buffer, audio or video, keeps its capture-time distance from it. Encoders and media pipelines
  * run on the same system clock, so there is no drift, audio and video stay in
  * sync, and a client that joins late sees timestamps that start near zero and
  * advance in real time, exactly like a freshly opened camera session.
