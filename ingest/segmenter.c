@@ -387,7 +387,9 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
         if (s->run_start_us == INT64_MIN) s->run_start_us = start_us;
         if (segment_open(s, start_us, dts[0]) < 0) {
             s->stats.frames_dropped += n;
-            while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) na++;
+            na = aq->n;
+            if (!final)
+                for (na = 0; na < aq->n && aq->v[na].pts_us < boundary_us;) na++;
             goto done; /* dropped; the next keyframe tries again */
         }
     }
@@ -410,7 +412,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
     if (s->a_index >= 0) {
         int64_t aorigin = av_rescale_q(vorigin, s->vtb, s->atb);
         int64_t dflt = s->apar->frame_size > 0 ? s->apar->frame_size : 1024;
-        while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) {
+        while (na < aq->n && aq->v[na].pts_us < boundary_us) {
             AVPacket *pkt = aq->v[na].pkt;
             int64_t t = pkt->pts - aorigin;
             int64_t dur = na + 1 < aq->n ? aq->v[na + 1].pkt->pts - pkt->pts : dflt;
@@ -430,7 +432,13 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
             na++;
         }
     } else {
-        while (na < aq->n && (final || aq->v[na].pts_us < boundary_us)) na++;
+        while (na < aq->n && aq->v[na].pts_us < boundary_us) na++;
+    }
+    /* At the end of a run, audio past the last picture is dropped: the file
+     * then lasts what the index says. */
+    if (final) {
+        s->stats.frames_dropped += aq->n - na;
+        na = aq->n;
     }
     /* Cut the fragment and write it with one write. */
     s->len = 0;

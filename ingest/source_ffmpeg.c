@@ -6,7 +6,7 @@
  * probes briefly, picks the first H.264/H.265 video and AAC/G.711 audio
  * stream, and feeds every packet with its receive time to the segmenter. An
  * interrupt callback aborts any blocking call on a stop request or when no
- * packet came for 10 s (a stall). After a failure it waits with exponential
+ * video packet came for 10 s (a stall; audio alone records nothing). After a failure it waits with exponential
  * backoff (1 s doubling to 30 s, +-20 % jitter, back to 1 s after a run of at
  * least 30 s) on a condition variable, so a stop request ends the wait at once.
  *
@@ -272,8 +272,8 @@ static int session(ingest_camera *c, ingest_segmenter *seg, bool *online, int64_
         r = av_read_frame(ic, pkt);
         if (r < 0) break;
         int64_t now = vg_now_us();
-        touch(c);
         bool video = pkt->stream_index == vi;
+        if (video) touch(c); /* audio alone does not keep a recording alive */
         if ((!video && pkt->stream_index != ai) || pkt->pts == AV_NOPTS_VALUE) {
             av_packet_unref(pkt);
             continue;

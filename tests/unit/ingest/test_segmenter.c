@@ -237,6 +237,26 @@ static void t_jump(void **state)
     assert_true(fake_db.segs[1].run_start_us != fake_db.segs[0].run_start_us);
 }
 
+/* Video stops (a stalled camera) while audio goes on: the end of the video is
+ * still written when the run ends. */
+static void t_audio_outlasts_video(void **state)
+{
+    (void)state;
+    char path[400], cmd[1024], out[4096];
+    snprintf(path, sizeof(path), "%s/va.mp4", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=320x240:rate=25:duration=7 "
+             "-f lavfi -i sine=sample_rate=16000:duration=12 -c:v libx264 -g 50 -bf 0 "
+             "-c:a aac -ac 1 -pix_fmt yuv420p %s 2>&1", path);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    feed_opts o = {0};
+    feed(path, 60, &o);
+    check_segments("h264", "avc1", 1);
+    assert_int_equal(fake_db.nsegs, 1);
+    int64_t d = fake_db.segs[0].end_us - fake_db.segs[0].start_us;
+    assert_in_range(d, 6900000, 7100000);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_INFO);
@@ -246,6 +266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_h264_ts_annexb, setup, teardown),
         cmocka_unit_test_setup_teardown(t_hevc, setup, teardown),
         cmocka_unit_test_setup_teardown(t_jump, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_audio_outlasts_video, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
