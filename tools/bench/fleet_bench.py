@@ -241,7 +241,9 @@ class Fleet:
         self.stats = os.path.join(workdir, "fleetsim-%s.json" % tag)
         argv = [os.path.join(a.build, "tools", "fleetsim", "fleetsim"), "--input", a.input,
                 "--cameras", str(a.cameras), "--port", str(self.port), "--stats", self.stats,
-                "--tick-ms", str(a.tick_ms), "--bitrate-check", str(a.bitrate)]
+                "--tick-ms", str(a.tick_ms)]
+        if a.generated:  # a clip of ours must have the bitrate asked for
+            argv += ["--bitrate-check", str(a.bitrate)]
         self.proc = Proc(argv, os.path.join(workdir, "fleetsim-%s.log" % tag), stdout_pipe=True)
         line = self.proc.p.stdout.readline().decode()
         if not line.startswith("READY"):
@@ -481,6 +483,7 @@ def main():
             () if a.no_vigild else (os.path.join(a.build, "daemon", "vigild"),)):
         if not os.access(exe, os.X_OK):
             raise SystemExit("missing %s (build it first)" % exe)
+    a.generated = not a.input
     a.input = os.path.abspath(a.input) if a.input else make_source(
         a.build, a.bitrate, a.fps, a.gop, a.size)
     workdir = a.workdir or tempfile.mkdtemp(prefix="fleet-bench-")
@@ -553,7 +556,7 @@ def main():
                   fmt(div(core(r["fleetsim_cpu"], r["wall"]), n), ".4f"), r["skipped"]))
     print("bench: source=%s input=%s tick_ms=%d warmup=%gs seconds=%gs wall=%.0fs workdir=%s" % (
         a.source, os.path.basename(a.input), a.tick_ms, a.warmup, a.seconds,
-        time.time() - t_start, workdir if a.keep else "(removed)"))
+        time.time() - t_start, workdir if a.keep or a.workdir else "(removed)"))
     print("cameras=%d vigild_cpu_pct=%s ffmpeg_cpu_pct=%s cpu_ratio=%s vigild_pss_kib=%s "
           "ffmpeg_pss_kib=%s frames_lost=%s" % (
               n, fmt(v_cpu, ".4f"), fmt(f_cpu, ".4f"), fmt(div(v_cpu, f_cpu), ".3f"),
