@@ -2,9 +2,10 @@
 # from Debian packages, configure and build.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan run test test-fast test-asan clean
+.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan test-fuzz clean
 
 all: build
 
@@ -22,8 +23,9 @@ build-asan: deps
 run: build
 	@scripts/run-demo.sh $(BUILD)
 
-# Every test, on the normal build and again under ASan+UBSan.
-test: test-fast test-asan
+# Every test, on the normal build and again under ASan+UBSan, then each
+# libFuzzer driver briefly (clang).
+test: test-fast test-asan test-fuzz
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
@@ -33,5 +35,12 @@ test-asan: build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j2 --timeout 900
 
+build-fuzz: deps
+	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DVIGIL_FUZZ=ON >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j$(JOBS) --target $$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$$//')
+
+test-fuzz: build-fuzz
+	@cd $(BUILD_FUZZ) && ctest --output-on-failure -j2 -R '^fuzz\.'
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
