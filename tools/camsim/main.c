@@ -7,8 +7,8 @@
  * Prints "READY port=P" on stdout once it listens and every encoder has produced
  * its first frame, then takes one command per line on stdin (stall, resume, drop,
  * down, up, clients, quit), answering "OK ..." or "ERR ..." on stdout. End of
- * stdin is not a reason to exit (tests close it); only "quit", SIGTERM and
- * SIGINT are. Logs go to stderr.
+ * stdin is not a reason to exit (tests close it); "quit", SIGTERM, SIGINT and the
+ * death of the parent process are. Logs go to stderr.
  */
 #include "tools/camsim/camsim.h"
 
@@ -26,6 +26,7 @@ typedef struct {
     GString *line; /* partial stdin line */
     guint ready_timer;
     gint64 ready_deadline;
+    pid_t parent;
     int exit_code;
 } app;
 
@@ -72,6 +73,20 @@ static gboolean on_stdin(gint fd, GIOCondition cond, gpointer data)
     }
     if (a->line->len > 65536) g_string_truncate(a->line, 0);
     return G_SOURCE_CONTINUE;
+}
+
+/* The test harness starts camsim in a session of its own, so when a test runner
+ * is killed (a CTest timeout) nothing signals camsim, and end of stdin is no exit
+ * by contract. An orphan would then encode forever on a shared machine; instead
+ * camsim stops once its parent process is gone (reparented). CAMSIM_ORPHAN_OK=1
+ * keeps it running, for `camsim ... &` from a shell that exits. */
+static gboolean on_parent_check(gpointer data)
+{
+    app *a = data;
+    if (getppid() == a->parent) return G_SOURCE_CONTINUE;
+    camsim_log("parent process %d is gone, stopping\n", (int)a->parent);
+    g_main_loop_quit(a->loop);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean on_signal(gpointer data)
@@ -122,6 +137,7 @@ int main(int argc, char **argv)
     char *err = NULL;
     app a = {0};
 
+    a.parent = getppid(); /* first thing: the parent may not live long */
     signal(SIGPIPE, SIG_IGN); /* a test that closed our stdout must not kill us */
     gst_init(&argc, &argv);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -194,6 +210,9 @@ int main(int argc, char **argv)
     a.ready_deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     a.ready_timer = g_timeout_add(20, on_ready_poll, &a);
     g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, &a);
+    const char *orphan_ok = g_getenv("CAMSIM_ORPHAN_OK");
+    if (a.parent > 1 && !(orphan_ok && *orphan_ok && strcmp(orphan_ok, "0")))
+        g_timeout_add_seconds(1, on_parent_check, &a);
     g_unix_signal_add(SIGTERM, on_signal, &a);
     g_unix_signal_add(SIGINT, on_signal, &a);
 
