@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -517,4 +518,10 @@ if __name__ == "__main__":
     if not os.access(CAMSIM, os.X_OK):
         log("camsim not built at %s" % CAMSIM)
         sys.exit(1)
-    unittest.main(verbosity=2)
+    prog = unittest.main(verbosity=2, exit=False)
+    ok = prog.result.wasSuccessful()
+    if ok:
+        shutil.rmtree(TMP, ignore_errors=True)
+    else:
+        log("camsim logs kept in %s" % TMP)
+    sys.exit(0 if ok else 1)
