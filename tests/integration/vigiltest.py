@@ -14,6 +14,8 @@ real SQLite index and the real HTTP API. Python stdlib only.
     ...
     d.stop()                         # SIGTERM, asserts exit 0
 """
+import atexit
+import ctypes
 import json
 import os
 import re
@@ -64,6 +66,15 @@ def wait_for(pred, timeout, step=0.2, what="condition"):
                          % (timeout * SLOW, what, last))
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG: a test runner killed by CTest's timeout takes its
+    # servers and daemons with it instead of leaving them running.
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 class Proc:
     """A child process whose stderr (and optionally stdout) is captured to a file
     and readable while it runs."""
@@ -75,7 +86,7 @@ class Proc:
         self.p = subprocess.Popen(
             argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout_pipe else self.logf,
-            stderr=self.logf, env=env, start_new_session=True)
+            stderr=self.logf, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         self.lines = []
         self._cv = threading.Condition()
         if stdout_pipe:
@@ -290,6 +301,12 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix=name + "-", dir=os.environ.get("VIGIL_TMP"))
         self.procs = []
         self.http_port = free_port()
+        atexit.register(self._kill_all)
+
+    def _kill_all(self):
+        for p in self.procs:
+            if p.alive():
+                p.p.kill()
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
