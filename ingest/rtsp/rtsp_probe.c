@@ -5,8 +5,8 @@
  * one JSON line with the outcome and counters. Used by the interop tests
  * (tests/integration/test_rtsp_native.py) and handy against a real camera.
  *
- *   rtsp_probe URL [--seconds N] [--out PREFIX] [--udp] [--user U] [--pass P]
- *              [--tick MS]
+ *   rtsp_probe URL [--seconds N (of playing)] [--out PREFIX] [--udp] [--user U] [--pass P]
+ *              [--tick MS] [--timeout MS]
  * Exit status: 0 when the session played until the end, 1 on an error.
  */
 #include <errno.h>
@@ -30,6 +30,7 @@ typedef struct probe {
     int64_t first_pts[SDP_MAX_MEDIA], last_pts[SDP_MAX_MEDIA];
     rtsp_error err;
     char detail[256];
+    double seconds; /* how long to play once PLAY succeeded */
     int played, params_changes;
     int seen_key[SDP_MAX_MEDIA]; /* video is dumped from its first keyframe on */
     rtsp_client_stats st;
@@ -47,11 +48,14 @@ static const char *ext(rtsp_codec c)
     }
 }
 
+static void on_stop(uv_timer_t *t);
+
 static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
 {
     probe *p = opaque;
     p->played = 1;
     p->ntracks = n;
+    uv_timer_start(&p->stop, on_stop, (uint64_t)(p->seconds * 1000), 0);
     for (int i = 0; i < n; i++) {
         p->ti[i] = t[i];
         size_t cl = t[i].config_len < 64 ? t[i].config_len : 64;
@@ -153,13 +157,15 @@ int main(int argc, char **argv)
             o.user = argv[++i];
         else if (!strcmp(argv[i], "--pass") && i + 1 < argc)
             o.pass = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            o.timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tick") && i + 1 < argc)
             o.tick_ms = atoi(argv[++i]);
         else if (!o.url)
             o.url = argv[i];
         else {
             fprintf(stderr, "usage: rtsp_probe URL [--seconds N] [--out PREFIX] [--udp] "
-                            "[--user U] [--pass P] [--tick MS]\n");
+                            "[--user U] [--pass P] [--tick MS] [--timeout MS]\n");
             return 2;
         }
     }
@@ -168,7 +174,8 @@ int main(int argc, char **argv)
         return 2;
     }
     o.camera = "probe";
-    o.timeout_ms = 8000;
+    if (!o.timeout_ms)
+        o.timeout_ms = 8000;
     o.stall_ms = 5000;
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -182,7 +189,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rtsp_probe: %s\n", strerror(-r));
         return 2;
     }
-    uv_timer_start(&p.stop, on_stop, (uint64_t)(seconds * 1000), 0);
+    p.seconds = seconds;
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     for (int i = 0; i < p.ntracks; i++)
