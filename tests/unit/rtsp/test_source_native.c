@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,7 +49,12 @@ static int start_server(void)
     snprintf(ps, sizeof(ps), "%d", port);
     server = fork();
     if (server == 0) {
+        /* dies with the test, and keeps no ctest pipe open */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_WRONLY);
         dup2(fds[1], 1);
+        if (devnull >= 0)
+            dup2(devnull, 2);
         close(fds[0]);
         execl("/usr/bin/python3", "python3", script, ps, (char *)NULL);
         _exit(127);
