@@ -292,7 +292,7 @@ def measure(pids_fn, warmup, seconds, label, alive_fn, perf=None):
     t0 = time.time()
     perf_proc = None
     if perf:
-        perf_proc = subprocess.Popen(["perf", "record", "-g", "-o", perf, "-p",
+        perf_proc = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", perf, "-p",
                                       ",".join(str(p) for p in pids), "--", "sleep",
                                       str(seconds)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -373,7 +373,14 @@ def run_vigild(a, workdir):
         if vigild.alive():
             vigild.p.kill()
         fleet.stop()
+    try:
+        with open(vigild.logpath, errors="replace") as f:
+            vlog = f.read()
+    except OSError:
+        vlog = ""
     res = {"cpu": cpu[vigild.pid], "wall": wall, "pss": pss[vigild.pid],
+           "new_runs": vlog.count("discontinuity"), "reconnects": vlog.count("retrying in"),
+           "late_ms": total.get("late_ms_max") if total else None, "load": os.getloadavg()[0],
            "fleetsim_cpu": (fs1 - fs0) if fs0 is not None and fs1 is not None else None,
            "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0}
     for i in range(1, a.cameras + 1):
@@ -428,7 +435,8 @@ def run_peer(a, workdir):
                 p.p.wait()
         fleet.stop()
     res = {"wall": wall, "fleetsim_cpu": (fs1 - fs0) if fs0 is not None and fs1 is not None
-           else None, "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0}
+           else None, "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0,
+           "late_ms": total.get("late_ms_max") if total else None, "load": os.getloadavg()[0]}
     for i, p in procs.items():
         files = glob.glob(os.path.join(outdir, "cam%d" % i, "*.mp4"))
         fr, by = count_dir(files)
@@ -554,6 +562,11 @@ def main():
                   sent, written, sent - written, nbytes,
                   fmt(core(r["fleetsim_cpu"], r["wall"]), ".2f"),
                   fmt(div(core(r["fleetsim_cpu"], r["wall"]), n), ".4f"), r["skipped"]))
+        print("%s: fleetsim late_ms_max=%s (worst send delay beyond a tick), load average "
+              "%.1f at the end%s" % (
+                  name, r.get("late_ms"), r["load"],
+                  "" if name != "vigild" else ", vigild log: %d timestamp discontinuities "
+                  "(new runs), %d reconnects" % (r["new_runs"], r["reconnects"])))
     print("bench: source=%s input=%s tick_ms=%d warmup=%gs seconds=%gs wall=%.0fs workdir=%s" % (
         a.source, os.path.basename(a.input), a.tick_ms, a.warmup, a.seconds,
         time.time() - t_start, workdir if a.keep or a.workdir else "(removed)"))

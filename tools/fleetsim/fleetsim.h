@@ -77,8 +77,9 @@ int fs_server_port(const fs_server *s);
  * is whole); connections stay open. */
 void fs_server_drain(fs_server *s);
 /* One JSON object per line and camera ({"camera","frames_sent","bytes_sent",
- * "frames_skipped","sessions","clients"}), or one object for the whole
- * fleet when per_camera is 0. */
+ * "frames_skipped","sessions","clients","late_ms_max"}), or one object for the
+ * whole fleet when per_camera is 0. late_ms_max: the worst delay of a send beyond
+ * one tick (the simulator itself falling behind real time, e.g. starved of CPU). */
 void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera);
 void fs_server_close(fs_server *s);
 

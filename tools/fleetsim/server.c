@@ -35,6 +35,7 @@
 typedef struct fs_mount {
     uint64_t frames_sent, bytes_sent, frames_skipped;
     uint64_t sessions; /* PLAYs so far */
+    int64_t late_max;  /* worst lateness of a send, 90 kHz (the simulator keeping time) */
     uint32_t clients;  /* playing now */
 } fs_mount;
 
@@ -216,7 +217,8 @@ static void pump(conn *c, int64_t now_us)
     const fs_source *src = s->src;
     if (c->in_flight || c->closing || c->drained) return;
     int64_t now90 = (now_us - c->start_us) * 9 / 100;
-    if (now90 - pkt_pos(c, &src->pkts[c->cur]) > FS_MAX_LAG) catch_up(c, now90);
+    int64_t late = now90 - pkt_pos(c, &src->pkts[c->cur]);
+    if (late > FS_MAX_LAG) catch_up(c, now90);
 
     size_t n = 0, nb = 0;
     uint64_t frames = 0, bytes = 0;
@@ -256,6 +258,9 @@ static void pump(conn *c, int64_t now_us)
         advance(c);
     }
     if (!n) return;
+    /* Lateness of the batch's first packet beyond one tick: the simulator falling behind. */
+    late -= (int64_t)s->o.tick_ms * 90;
+    if (c->mount >= 0 && late > s->mounts[c->mount].late_max) s->mounts[c->mount].late_max = late;
 
     uv_stream_t *st = (uv_stream_t *)&c->tcp;
     int r = uv_try_write(st, c->bufs, (unsigned)nb);
@@ -666,15 +671,18 @@ void fs_server_drain(fs_server *s)
 void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera)
 {
     uint64_t fr = 0, by = 0, sk = 0, se = 0, cl = 0;
+    int64_t late = 0;
     for (int i = 0; i < s->o.cameras; i++) {
         const fs_mount *m = &s->mounts[i];
         if (per_camera)
             fprintf(f,
                     "{\"camera\":\"%s%d\",\"frames_sent\":%llu,\"bytes_sent\":%llu,"
-                    "\"frames_skipped\":%llu,\"sessions\":%llu,\"clients\":%u}\n",
+                    "\"frames_skipped\":%llu,\"sessions\":%llu,\"clients\":%u,"
+                    "\"late_ms_max\":%lld}\n",
                     s->o.prefix, i + 1, (unsigned long long)m->frames_sent,
                     (unsigned long long)m->bytes_sent, (unsigned long long)m->frames_skipped,
-                    (unsigned long long)m->sessions, m->clients);
+                    (unsigned long long)m->sessions, m->clients, (long long)(m->late_max / 90));
+        if (m->late_max > late) late = m->late_max;
         fr += m->frames_sent;
         by += m->bytes_sent;
         sk += m->frames_skipped;
@@ -684,10 +692,10 @@ void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera)
     if (!per_camera)
         fprintf(f,
                 "{\"cameras\":%d,\"frames_sent\":%llu,\"bytes_sent\":%llu,\"frames_skipped\":%llu,"
-                "\"sessions\":%llu,\"clients\":%llu,\"draining\":%s}\n",
+                "\"sessions\":%llu,\"clients\":%llu,\"late_ms_max\":%lld,\"draining\":%s}\n",
                 s->o.cameras, (unsigned long long)fr, (unsigned long long)by,
                 (unsigned long long)sk, (unsigned long long)se, (unsigned long long)cl,
-                s->draining ? "true" : "false");
+                (long long)(late / 90), s->draining ? "true" : "false");
 }
 
 void fs_server_close(fs_server *s)
