@@ -94,9 +94,10 @@ def check(name, cond, detail=""):
         failures.append(name)
 
 
-def expect_play(name, url, codecs, udp=False, user=None, password=None, audio_optional=False):
+def expect_play(name, url, codecs, udp=False, user=None, password=None, audio_optional=False,
+                seconds=3):
     out = os.path.join(tmp, name.replace("/", "_"))
-    j = probe(url, udp=udp, out=out, user=user, password=password)
+    j = probe(url, udp=udp, out=out, user=user, password=password, seconds=seconds)
     got = [t["codec"] for t in j["tracks"]]
     ok = j["rc"] == 0 and j["error"] == "" and got == codecs
     check(name + " plays", ok, json.dumps({k: j[k] for k in j if k != "stderr"}) + j["stderr"][-300:])
@@ -158,6 +159,11 @@ def main():
               [("h264aac", ["h264", "aac"]), ("h265pcma", ["hevc", "pcm_alaw"]),
                ("h265aac", ["hevc", "aac"]), ("h264pcmu", ["h264", "pcm_mulaw"])])
         expect_play("ffmpeg/redirect", "rtsp://127.0.0.1:%d/redirect" % ports[0], ["h264", "aac"])
+        # the server drops a session that sends nothing for 5 s (timeout=4)
+        expect_play("ffmpeg/keep-alive/tcp", "rtsp://127.0.0.1:%d/h264aac" % ports[0],
+                    ["h264", "aac"], seconds=9)
+        expect_play("ffmpeg/keep-alive/digest/udp", "rtsp://127.0.0.1:%d/h264pcmu" % ports[2],
+                    ["h264", "pcm_mulaw"], udp=True, user="admin", password="secret", seconds=9)
 
         if have_gst:
             ports = [free_port() for _ in range(3)]

@@ -6,7 +6,8 @@ the native client's interop tests this script plays the server part: each
 DESCRIBE starts `ffmpeg -re ... -f rtp` for the mount, serves the SDP FFmpeg
 wrote (with control URLs added), and after PLAY relays FFmpeg's RTP and RTCP
 packets unchanged to the client, interleaved on the RTSP connection or over
-UDP. Auth: none, Basic, or Digest with qop=auth.
+UDP. Auth: none, Basic, or Digest with qop=auth. The session timeout is 4 s
+and a session without a request for 5 s is dropped, so keep-alive is tested.
 
 Usage: ff_server.py PORT [--auth none|basic|digest] [--user U] [--pass P]
 Mounts: /h264aac /h265aac /h264pcmu /h265pcma, and /redirect (302 to /h264aac).
@@ -33,6 +34,7 @@ MOUNTS = {"h264aac": ("h264", "aac"), "h265aac": ("h265", "aac"),
           "h264pcmu": ("h264", "pcmu"), "h265pcma": ("h265", "pcma")}
 
 ARGS = None
+SESSION_TIMEOUT = 4  # short, so the tests see the client's keep-alive at work
 
 
 def md5(s):
@@ -106,6 +108,7 @@ class Conn(threading.Thread):
         self.playing = False
         self.nonce = os.urandom(8).hex()
         self.lock = threading.Lock()
+        self.last_request = time.time()
 
     def send(self, data):
         with self.lock:
@@ -151,6 +154,11 @@ class Conn(threading.Thread):
             socks[pair[0]] = (i, 0)
             socks[pair[1]] = (i, 1)
         while self.media and self.playing:
+            if time.time() - self.last_request > SESSION_TIMEOUT + 1:
+                # no keep-alive: the session expires, as on a camera
+                self.playing = False
+                self.sock.shutdown(socket.SHUT_RDWR)
+                return
             r, _, _ = select.select(list(socks), [], [], 0.2)
             for s in r:
                 try:
@@ -188,6 +196,7 @@ class Conn(threading.Thread):
                     if ":" in l:
                         k, v = l.split(":", 1)
                         hdrs[k.strip().lower()] = v.strip()
+                self.last_request = time.time()
                 self.handle(method, url, hdrs)
         except (OSError, ValueError):
             pass
@@ -238,7 +247,7 @@ class Conn(threading.Thread):
                 sp = s.getsockname()[1]
                 self.transport[track] = ("udp", ("127.0.0.1", cp), ("127.0.0.1", cp + 1), s)
                 rt = "RTP/AVP;unicast;client_port=%d-%d;server_port=%d-%d" % (cp, cp + 1, sp, sp)
-            self.reply(cseq, "200 OK", [("Transport", rt), ("Session", "4242;timeout=30")])
+            self.reply(cseq, "200 OK", [("Transport", rt), ("Session", "4242;timeout=%d" % SESSION_TIMEOUT)])
         elif method == "PLAY":
             self.playing = True
             threading.Thread(target=self.relay, daemon=True).start()
