@@ -14,8 +14,8 @@
  * covers it.
  *
  * Wall times come from ingest/clock: the first fragment of a run is held
- * until 2 s of stream are buffered (the probe burst has then passed and the
- * clock is locked), and consecutive fragments and segments share their
+ * until 2 s of receive time have passed (a burst of buffered frames at connect
+ * is then over and the clock is locked), and consecutive fragments and segments share their
  * boundaries exactly: a segment's end is the wall time of the keyframe that
  * starts the next one. Every file starts with a keyframe; each file's
  * timestamps start at 0 (video decode time).
@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SETTLE_US 2000000      /* stream buffered before the first fragment of a run */
+#define SETTLE_US 2000000      /* receive time before the first fragment of a run */
 #define FRAG_CAP_US 3000000    /* a GOP longer than this is cut (not for a segment's first) */
 #define REORDER_LOOKAHEAD 6    /* pictures after a cut point needed to derive decode times */
 #define MIN_FRAG_US 900000     /* shorter GOPs are merged into one fragment */
@@ -74,6 +74,8 @@ struct ingest_segmenter {
     int64_t last_vdts; /* video time base, INT64_MIN: none yet in this run */
     int64_t last_vdur;
     int64_t pts_floor; /* largest pts among the pictures already given decode times */
+    int64_t max_pts; /* largest pts given to the muxer in this run */
+    int64_t run_first_recv_us, last_recv_us; /* receive times: first of the run, latest */
     pqueue vq, aq;
 
     /* the open segment */
@@ -346,6 +348,19 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
         r = AVERROR(ENOMEM);
         goto out;
     }
+    /* A keyframe displays after every picture decoded before it; some sources
+     * stamp an IDR with the previous picture's time. */
+    int64_t run_max = s->max_pts;
+    for (size_t i = 0; i < m; i++) {
+        AVPacket *pk = vq->v[i].pkt;
+        if ((pk->flags & AV_PKT_FLAG_KEY) && run_max != INT64_MIN && pk->pts <= run_max) {
+            vg_log_cam(LOG_DEBUG, s->camera, "segmenter: keyframe pts moved by %lld ticks",
+                       (long long)(run_max + 1 - pk->pts));
+            pk->pts = run_max + 1;
+        }
+        if (pk->pts > run_max) run_max = pk->pts;
+        if (i < n && pk->pts > s->max_pts) s->max_pts = pk->pts;
+    }
     for (size_t i = 0; i < m; i++) order[i] = (pts_ref){vq->v[i].pkt->pts, i};
     qsort(order, m, sizeof(*order), cmp_pts_ref);
     int64_t floor = s->pts_floor;
@@ -500,6 +515,7 @@ static void reset_run_state(ingest_segmenter *s)
     s->last_vdts = INT64_MIN;
     s->last_vdur = 0;
     s->pts_floor = INT64_MIN;
+    s->max_pts = INT64_MIN;
     s->run_start_us = INT64_MIN;
     s->carry_start_us = INT64_MIN;
 }
@@ -668,7 +684,9 @@ static int maybe_cut(ingest_segmenter *s)
     if (vq->v[j].pkt->flags & AV_PKT_FLAG_KEY) {
         if (span < MIN_FRAG_US) return 0;
         if (!s->clock_locked) {
-            if (span < SETTLE_US) return 0;
+            /* Receive time, not stream time: a burst of buffered frames at connect
+             * (the server's GOP cache, FFmpeg's probe) must be over first. */
+            if (s->last_recv_us - s->run_first_recv_us < SETTLE_US) return 0;
             ingest_clock_lock(&s->clock);
             s->clock_locked = true;
         }
@@ -705,6 +723,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
     } else {
         ingest_clock before = s->clock;
         int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
+        s->last_recv_us = f->recv_us;
         if ((cr & INGEST_CLOCK_NEW_RUN) && !s->waiting_key) {
             /* Jump or drift: close what we have under the old mapping; new run. */
             vg_log_cam(LOG_NOTICE, s->camera, "segmenter: timestamp discontinuity; new run");
@@ -719,6 +738,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
                 goto out;
             }
             s->waiting_key = false;
+            s->run_first_recv_us = f->recv_us;
             if (s->vpar->extradata_size == 0 && f->data) extradata_from_keyframe(s, f->data, f->size);
         }
     }
