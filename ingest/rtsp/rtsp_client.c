@@ -463,11 +463,27 @@ static void send_rr(rtsp_client *c, track *t, int64_t mono)
                                              : sizeof(struct sockaddr_in6));
 }
 
+/* UDP ports are open to anyone: only the camera's address may feed them. */
+static int from_peer(const rtsp_client *c, const struct sockaddr_storage *a)
+{
+    if (a->ss_family != c->peer.ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)&c->peer)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)&c->peer)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0;
+    return 0;
+}
+
 static void drain_udp(rtsp_client *c)
 {
     static __thread uint8_t bufs[UDP_BATCH][UDP_PKT];
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
+    struct sockaddr_storage from[UDP_BATCH];
     for (int i = 0; i < c->ntracks && !dead(c); i++) {
         track *t = &c->tracks[i];
         for (int k = 0; k < 2; k++) {
@@ -479,6 +495,8 @@ static void drain_udp(rtsp_client *c)
                     iov[j].iov_base = bufs[j];
                     iov[j].iov_len = UDP_PKT;
                     memset(&msgs[j].msg_hdr, 0, sizeof(msgs[j].msg_hdr));
+                    msgs[j].msg_hdr.msg_name = &from[j];
+                    msgs[j].msg_hdr.msg_namelen = sizeof(from[j]);
                     msgs[j].msg_hdr.msg_iov = &iov[j];
                     msgs[j].msg_hdr.msg_iovlen = 1;
                 }
@@ -488,7 +506,7 @@ static void drain_udp(rtsp_client *c)
                 c->stats.reads++;
                 for (int j = 0; j < n && !dead(c); j++) {
                     c->stats.bytes += msgs[j].msg_len;
-                    if (msgs[j].msg_hdr.msg_flags & MSG_TRUNC) {
+                    if ((msgs[j].msg_hdr.msg_flags & MSG_TRUNC) || !from_peer(c, &from[j])) {
                         c->stats.bad_packets++;
                         continue;
                     }
@@ -734,8 +752,10 @@ static void handle_play(rtsp_client *c, const rtsp_msg *m)
 
 static void handle_response(rtsp_client *c, const rtsp_msg *m)
 {
-    if (m->cseq != c->pending_cseq || c->pending_cseq == 0)
-        return; /* late keep-alive answers and the like */
+    /* late keep-alive answers and the like are ignored; a missing CSeq (seen
+     * on cheap cameras) answers the request outstanding */
+    if (c->pending_cseq == 0 || (m->cseq >= 0 && m->cseq != c->pending_cseq))
+        return;
     c->pending_cseq = 0;
     if (c->st != ST_PLAYING)
         uv_timer_stop(&c->timer);
