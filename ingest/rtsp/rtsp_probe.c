@@ -146,8 +146,7 @@ static void on_stop(uv_timer_t *t)
 int main(int argc, char **argv)
 {
     static probe ps[1024];
-    probe *pp = &ps[0];
-#define p (*pp)
+    probe *p = &ps[0];
     int count = 1;
     rtsp_client_opts o;
     memset(&o, 0, sizeof(o));
@@ -156,7 +155,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            p.prefix = argv[++i];
+            p->prefix = argv[++i];
         else if (!strcmp(argv[i], "--udp"))
             o.transport = RTSP_TRANSPORT_UDP;
         else if (!strcmp(argv[i], "--user") && i + 1 < argc)
@@ -193,16 +192,16 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     rtsp_client_cbs cb = {.on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params,
                           .on_error = on_error};
-    const char *prefix = p.prefix;
+    const char *prefix = p->prefix;
     int64_t t0 = vg_mono_us();
     for (int k = 0; k < count; k++) {
-        pp = &ps[k];
-        p.prefix = k == 0 ? prefix : NULL;
-        p.loop = &loop;
-        p.seconds = seconds;
-        uv_timer_init(&loop, &p.stop);
-        p.stop.data = pp;
-        int r = rtsp_client_start(&loop, &o, &cb, pp, &p.c);
+        p = &ps[k];
+        p->prefix = k == 0 ? prefix : NULL;
+        p->loop = &loop;
+        p->seconds = seconds;
+        uv_timer_init(&loop, &p->stop);
+        p->stop.data = p;
+        int r = rtsp_client_start(&loop, &o, &cb, p, &p->c);
         if (r < 0) {
             fprintf(stderr, "rtsp_probe: %s\n", strerror(-r));
             return 2;
@@ -222,31 +221,30 @@ int main(int argc, char **argv)
         failed += ps[k].err != RTSP_ERR_NONE;
         bytes += ps[k].st.bytes;
     }
-    pp = &ps[0];
-    for (int i = 0; i < p.ntracks; i++)
-        if (p.f[i])
-            fclose(p.f[i]);
+    p = &ps[0];
+    for (int i = 0; i < p->ntracks; i++)
+        if (p->f[i])
+            fclose(p->f[i]);
 
     printf("{\"error\":\"%s\",\"detail\":\"%s\",\"played\":%d,\"params_changes\":%d,\"tracks\":[",
-           rtsp_error_name(p.err), p.err ? p.detail : "", p.played, p.params_changes);
-    for (int i = 0; i < p.ntracks; i++)
+           rtsp_error_name(p->err), p->err ? p->detail : "", p->played, p->params_changes);
+    for (int i = 0; i < p->ntracks; i++)
         printf("%s{\"codec\":\"%s\",\"clock_rate\":%u,\"frames\":%llu,\"keyframes\":%llu,"
                "\"bytes\":%llu,\"pts_span\":%lld,\"sps\":%zu,\"config\":%zu}",
-               i ? "," : "", rtsp_codec_name(p.ti[i].codec), p.ti[i].clock_rate,
-               (unsigned long long)p.frames[i], (unsigned long long)p.keys[i],
-               (unsigned long long)p.bytes[i], (long long)(p.last_pts[i] - p.first_pts[i]),
-               p.ti[i].sps_len, p.ti[i].config_len);
+               i ? "," : "", rtsp_codec_name(p->ti[i].codec), p->ti[i].clock_rate,
+               (unsigned long long)p->frames[i], (unsigned long long)p->keys[i],
+               (unsigned long long)p->bytes[i], (long long)(p->last_pts[i] - p->first_pts[i]),
+               p->ti[i].sps_len, p->ti[i].config_len);
     printf("],\"stats\":{\"bytes\":%llu,\"reads\":%llu,\"rtp\":%llu,\"lost\":%llu,\"rtcp\":%llu,"
            "\"dropped\":%llu,\"bad\":%llu}}\n",
-           (unsigned long long)p.st.bytes, (unsigned long long)p.st.reads,
-           (unsigned long long)p.st.rtp_packets, (unsigned long long)p.st.rtp_lost,
-           (unsigned long long)p.st.rtcp_packets, (unsigned long long)p.st.frames_dropped,
-           (unsigned long long)p.st.bad_packets);
+           (unsigned long long)p->st.bytes, (unsigned long long)p->st.reads,
+           (unsigned long long)p->st.rtp_packets, (unsigned long long)p->st.rtp_lost,
+           (unsigned long long)p->st.rtcp_packets, (unsigned long long)p->st.frames_dropped,
+           (unsigned long long)p->st.bad_packets);
     if (count > 1)
         printf("{\"sessions\":%d,\"played\":%d,\"failed\":%d,\"wall_s\":%.2f,\"cpu_s\":%.3f,"
                "\"mbit_per_session\":%.2f,\"core_pct_per_session\":%.4f}\n",
                count, played, failed, wall / 1e6, cpu,
                (double)bytes * 8 / 1e6 / (wall / 1e6) / count, cpu / (wall / 1e6) * 100 / count);
-    return p.err == RTSP_ERR_NONE && p.played ? 0 : 1;
-#undef p
+    return p->err == RTSP_ERR_NONE && p->played ? 0 : 1;
 }
