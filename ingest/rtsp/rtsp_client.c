@@ -839,7 +839,8 @@ static void process(rtsp_client *c)
         if (r == -EAGAIN)
             break;
         if (r < 0) {
-            fail(c, RTSP_ERR_PROTOCOL, "malformed RTSP stream: %s", strerror(-r));
+            fail(c, RTSP_ERR_PROTOCOL, "%s", r == -E2BIG ? "RTSP message over the size caps"
+                                                          : "malformed RTSP message");
             return;
         }
         rtsp_item *it = &c->item;
