@@ -188,4 +188,27 @@ typedef int (*index_audit_cb)(const index_audit *a, void *arg);
 int index_audit_list(const char *path, const char *camera, int64_t start_us, int64_t end_us,
                      int64_t limit, index_audit_cb cb, void *arg);
 
+/* ---- evidence exports (index/exports.c) ----
+ * An export is a signed manifest of footage handed to someone outside (police).
+ * Like locks, each call opens its own connection (rare, durable on return). */
+typedef struct index_export {
+    int64_t id;
+    int64_t created_us;
+    char created_by[64];
+    char reason[256];
+    int64_t start_us, end_us;
+} index_export;
+
+/* Inserts the row of a new export with an empty manifest (e->id written back;
+ * created_us 0 means now). 0 or negative. */
+int index_export_create(const char *path, index_export *e);
+/* Stores the manifest (the exact bytes signed) and its signature. 0, -ENOENT. */
+int index_export_finish(const char *path, int64_t id, const char *manifest, const char *signature);
+/* Removes the row of an export that could not be built. 0 or negative. */
+int index_export_delete(const char *path, int64_t id);
+/* Reads export id; *manifest and *signature malloc'd (caller frees). 0,
+ * -ENOENT (unknown or not finished), or negative. e may be NULL. */
+int index_export_get(const char *path, int64_t id, index_export *e, char **manifest,
+                     char **signature);
+
 #endif

@@ -107,11 +107,26 @@ static const char v3_sql[] =
     ");\n"
     "CREATE INDEX audit_time ON audit (time_us);\n";
 
+/* Evidence exports (index/exports.c, serve's POST /api/exports): the signed
+ * manifest as served (the exact bytes that were signed) and its signature. */
+static const char v4_sql[] =
+    "CREATE TABLE exports (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  created_us INTEGER NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  reason TEXT NOT NULL,\n"
+    "  start_us INTEGER NOT NULL,\n"
+    "  end_us INTEGER NOT NULL,\n"
+    "  manifest TEXT NOT NULL DEFAULT '',\n" /* '' while the export is being built */
+    "  signature TEXT NOT NULL DEFAULT ''\n"
+    ");\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
     v2_sql,
     v3_sql,
+    v4_sql,
 };
 
 int index__schema_version(void)

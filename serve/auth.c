@@ -37,11 +37,12 @@ static const route routes[] = {
     {NULL, "/api/events/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/locks/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/exports/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/coverage/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/export/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/export.mp4", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/events/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/locks/**", CONFIG_ROLE_INVESTIGATOR},
-    /* cameras, recordings, coverage, clip.mp4, snapshot.jpg, and unknown API paths */
+    /* cameras, recordings, clip.mp4, snapshot.jpg, and unknown API paths */
     {NULL, "/api/**", CONFIG_ROLE_VIEWER},
     {NULL, "/api", CONFIG_ROLE_VIEWER},
 };

@@ -19,8 +19,9 @@
  * Roles are ordered: viewer < investigator < admin, and every route needs
  * one minimum role, looked up in one table (serve_auth_route()):
  *   open         GET /healthz; the web console's static files (no footage)
- *   viewer       /api/cameras..., recordings/coverage, clip.mp4, snapshot.jpg
- *   investigator /api/events, /api/locks, /api/exports, /api/cameras/{id}/export
+ *   viewer       /api/cameras..., recordings, clip.mp4, snapshot.jpg
+ *   investigator /api/events, /api/locks, /api/exports, /api/coverage (the
+ *                incident query over an area), /api/cameras/{id}/export
  *   admin        /metrics, /api/audit, /api/reload, /api/config
  * Unknown /api/ paths need viewer (so a scan without a token learns nothing,
  * 401) and then 404 in the router.

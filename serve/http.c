@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,8 @@ struct serve_ctx {
     uv_timer_t kill_timer;
     bool stopping, finishing;
     bool *stopped; /* serve_stop_wait()'s flag, set when freed */
+    bool have_key; /* the export signing key loaded (exports need it) */
+    uint8_t sign_sk[SERVE__SIGN_SK], sign_pk[SERVE__SIGN_PK];
 };
 
 typedef struct handler {
@@ -318,7 +321,7 @@ static int abspath(void *opaque, const char *pool, const char *rel, char *out, s
 
 /* ---- jobs: work on the thread pool for one request ---- */
 
-enum job_kind { JOB_RECORDINGS, JOB_CLIP, JOB_SNAPSHOT, JOB_AUDIT };
+enum job_kind { JOB_RECORDINGS, JOB_CLIP, JOB_SNAPSHOT, JOB_AUDIT, JOB_FN };
 
 typedef struct job job;
 
@@ -343,6 +346,19 @@ struct job {
     uint8_t *jpeg;
     size_t jpeg_len;
     int64_t frame_us;
+    char export_id[24]; /* clip: requested with export=ID (audited as "export") */
+    /* JOB_FN: fn runs on the worker (with a reader when need_reader) and fills
+     * reply; the fields below are its arguments (evidence.c). */
+    void (*fn)(struct job *j, index_reader *r);
+    bool need_reader;
+    serve__reply reply;
+    index_lock lock;
+    int64_t id, until_us;
+    int all;
+    char type[32];
+    char reason[256];
+    serve__area_cam *cams; /* owned */
+    size_t ncams;
 };
 
 static void anchor_dispose(void *p);
@@ -444,6 +460,10 @@ static void job_work(uv_work_t *w)
         job_audit(j);
         return;
     }
+    if (j->kind == JOB_FN && !j->need_reader) {
+        j->fn(j, NULL);
+        return;
+    }
     if ((j->err = reader_get(j->s, &r)) < 0) {
         j->err = -EAGAIN; /* 503 */
         return;
@@ -458,6 +478,10 @@ static void job_work(uv_work_t *w)
         break;
     case JOB_AUDIT: /* handled above */
         break;
+    case JOB_FN:
+        j->fn(j, r);
+        if (j->reply.status >= 500) j->err = -EIO; /* close the reader: reopened next time */
+        break;
     case JOB_SNAPSHOT:
         j->err = serve__snapshot(r, abspath, j->s, j->camera, j->at_us, &j->jpeg, &j->jpeg_len,
                                  &j->frame_us);
@@ -465,6 +489,7 @@ static void job_work(uv_work_t *w)
     }
     bool failed = j->err < 0 && j->err != -ENOENT && j->err != -EINVAL;
     reader_put(j->s, r, failed);
+    if (j->kind == JOB_FN) j->err = 0; /* the reply says it all */
 }
 
 static void job_free(job *j)
@@ -472,6 +497,9 @@ static void job_free(job *j)
     serve_ctx *s = j->s;
     if (j->anchor) j->anchor->job = NULL;
     json_decref(j->json);
+    json_decref(j->reply.json);
+    free(j->reply.text);
+    free(j->cams);
     serve__clip_free(&j->clip);
     free(j->jpeg);
     free(j);
@@ -491,7 +519,15 @@ static void job_done(uv_work_t *w, int status)
     }
     char what[160];
     snprintf(what, sizeof(what), "for camera %s in that range", j->camera);
-    if (j->err < 0) {
+    if (j->kind == JOB_FN) {
+        if (j->reply.text)
+            send_body(req, j->reply.status, "application/json", j->reply.text,
+                      strlen(j->reply.text));
+        else if (j->reply.json)
+            send_json(req, j->reply.status, j->reply.json), j->reply.json = NULL;
+        else
+            send_error(req, 503, "out of memory");
+    } else if (j->err < 0) {
         send_errno(req, j->err, what);
     } else if (j->kind == JOB_RECORDINGS || j->kind == JOB_AUDIT) {
         send_json(req, 200, j->json);
@@ -730,9 +766,14 @@ static void start_download(job *j)
     /* One audit row per download, not per range a player asks for: whole
      * requests and ranges starting at byte 0. */
     if (first == 0) {
-        char detail[64];
-        snprintf(detail, sizeof(detail), "{\"bytes\":%" PRIu64 "}", ci->length);
-        audit(s, j->who, "clip", j->camera, ci->start_us, ci->end_us, detail);
+        char detail[96];
+        if (j->export_id[0])
+            snprintf(detail, sizeof(detail), "{\"bytes\":%" PRIu64 ",\"export\":%s}", ci->length,
+                     j->export_id);
+        else
+            snprintf(detail, sizeof(detail), "{\"bytes\":%" PRIu64 "}", ci->length);
+        audit(s, j->who, j->export_id[0] ? "export" : "clip", j->camera, ci->start_us, ci->end_us,
+              detail);
     }
     ssize_t ni = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
     if (ni >= 0 && status == 200 &&
@@ -877,9 +918,14 @@ static void handle_camera_path(serve_ctx *s, h2o_req_t *req, const char *who, co
     }
     int64_t start = 0, end = 0, at = 0;
     bool hs, he, ha;
+    char exp[24] = "";
     if (query_time(req, "start", &start, &hs) < 0 || query_time(req, "end", &end, &he) < 0 ||
         query_time(req, "at", &at, &ha) < 0) {
         send_error(req, 400, "malformed time (RFC 3339 or Unix seconds)");
+        return;
+    }
+    if (query_string(req, "export", exp, sizeof(exp)) < 0 || strspn(exp, "0123456789") != strlen(exp)) {
+        send_error(req, 400, "export must be an export id");
         return;
     }
     if (kind == JOB_RECORDINGS) {
@@ -911,6 +957,7 @@ static void handle_camera_path(serve_ctx *s, h2o_req_t *req, const char *who, co
     snprintf(j->who, sizeof(j->who), "%s", who);
     strcpy(j->camera, cam);
     j->start_us = start, j->end_us = end, j->at_us = at;
+    snprintf(j->export_id, sizeof(j->export_id), "%s", exp);
     queue_job(s, req, j);
 }
 
@@ -1020,6 +1067,464 @@ static void handle_audit(serve_ctx *s, h2o_req_t *req)
     queue_job(s, req, j);
 }
 
+/* ---- investigators: locks, events, coverage, exports (evidence.c) ---- */
+
+static bool method_is(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+static void send_405(h2o_req_t *req, const char *allow)
+{
+    add_header(req, H2O_TOKEN_ALLOW, allow);
+    send_error(req, 405, "method not allowed");
+}
+
+/* The request body as a JSON object: 1 parsed (*out owned by the caller),
+ * 0 no body, -1 malformed (answered with 400). */
+static int body_object(h2o_req_t *req, json_t **out)
+{
+    json_error_t e;
+    *out = NULL;
+    if (!req->entity.base || req->entity.len == 0) return 0;
+    json_t *j = json_loadb(req->entity.base, req->entity.len, 0, &e);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        send_error(req, 400, "the body must be a JSON object");
+        return -1;
+    }
+    *out = j;
+    return 1;
+}
+
+/* A time member of o: RFC 3339 string or Unix seconds. 0 (present or not), -1 malformed. */
+static int member_time(json_t *o, const char *key, int64_t *out, bool *present)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v)) {
+        json_int_t t = json_integer_value(v);
+        if (t < 0 || t > INT64_MAX / 1000000) return -1;
+        *out = (int64_t)t * 1000000;
+    } else if (!json_is_string(v) || vg_time_parse(json_string_value(v), out) < 0) {
+        return -1;
+    }
+    *present = true;
+    return 0;
+}
+
+/* A string member of o copied into out; false when absent, not a string or too long. */
+static bool member_str(json_t *o, const char *key, char *out, size_t len)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v) || json_string_length(v) >= len) return false;
+    snprintf(out, len, "%s", json_string_value(v));
+    return strlen(out) == json_string_length(v); /* no embedded NUL */
+}
+
+static job *fn_job(h2o_req_t *req, const char *who, void (*fn)(job *, index_reader *),
+                   bool need_reader)
+{
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        send_error(req, 503, "out of memory");
+        return NULL;
+    }
+    j->kind = JOB_FN;
+    j->fn = fn;
+    j->need_reader = need_reader;
+    snprintf(j->who, sizeof(j->who), "%s", who);
+    return j;
+}
+
+static void fn_lock_create(job *j, index_reader *r)
+{
+    (void)r;
+    serve__locks_create(j->s->index_path, j->s->idx, &j->lock, &j->reply);
+}
+
+static void fn_locks_list(job *j, index_reader *r)
+{
+    (void)r;
+    serve__locks_list(j->s->index_path, j->camera[0] ? j->camera : NULL, j->all, &j->reply);
+}
+
+static void fn_lock_release(job *j, index_reader *r)
+{
+    (void)r;
+    serve__locks_release(j->s->index_path, j->s->idx, j->id, j->who, j->reason, &j->reply);
+}
+
+static void fn_events(job *j, index_reader *r)
+{
+    serve__events(r, j->camera[0] ? j->camera : NULL, j->type[0] ? j->type : NULL, j->start_us,
+                  j->end_us, &j->reply);
+}
+
+static void fn_coverage(job *j, index_reader *r)
+{
+    serve__coverage(r, j->cams, j->ncams, j->start_us, j->end_us, &j->reply);
+}
+
+static void fn_export_create(job *j, index_reader *r)
+{
+    serve__export_req q = {.index_path = j->s->index_path, .idx = j->s->idx, .sk = j->s->sign_sk,
+                           .pk = j->s->sign_pk, .who = j->who, .reason = j->reason,
+                           .start_us = j->start_us, .end_us = j->end_us, .until_us = j->until_us,
+                           .cams = j->cams, .ncams = j->ncams};
+    serve__export_create(r, &q, &j->reply);
+}
+
+static void fn_export_get(job *j, index_reader *r)
+{
+    (void)r;
+    serve__export_get(j->s->index_path, j->id, &j->reply);
+}
+
+/* POST /api/locks {"camera","start","end","reason"[,"until"]} */
+static void handle_lock_create(serve_ctx *s, h2o_req_t *req, const char *who)
+{
+    json_t *b = NULL;
+    index_lock l;
+    bool hs, he, hu;
+    memset(&l, 0, sizeof(l));
+    if (body_object(req, &b) < 0) return;
+    if (!b) {
+        send_error(req, 400, "a JSON body {camera, start, end, reason[, until]} is required");
+        return;
+    }
+    const char *bad = NULL;
+    if (!member_str(b, "camera", l.camera, sizeof(l.camera)) || !l.camera[0])
+        bad = "camera is required";
+    else if (!member_str(b, "reason", l.reason, sizeof(l.reason)) || !l.reason[0])
+        bad = "reason is required (at most 255 bytes)";
+    else if (member_time(b, "start", &l.start_us, &hs) < 0 || !hs ||
+             member_time(b, "end", &l.end_us, &he) < 0 || !he)
+        bad = "start and end are required (RFC 3339 or Unix seconds)";
+    else if (l.end_us <= l.start_us)
+        bad = "end must be after start";
+    else if (member_time(b, "until", &l.until_us, &hu) < 0)
+        bad = "malformed until";
+    else if (hu && l.until_us <= vg_now_us())
+        bad = "until must be in the future";
+    json_decref(b);
+    if (bad) {
+        send_error(req, 400, bad);
+        return;
+    }
+    if (!s->cfg || !config_find_camera(s->cfg, l.camera)) {
+        send_error(req, 404, "unknown camera");
+        return;
+    }
+    snprintf(l.created_by, sizeof(l.created_by), "%s", who);
+    job *j = fn_job(req, who, fn_lock_create, false);
+    if (!j) return;
+    j->lock = l;
+    queue_job(s, req, j);
+}
+
+static void handle_locks(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                         size_t rlen)
+{
+    if (rlen == 0) {
+        if (method_is(req, "POST")) {
+            handle_lock_create(s, req, who);
+            return;
+        }
+        if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+            send_405(req, "GET, HEAD, POST");
+            return;
+        }
+        char cam[INDEX_ID_MAX] = "", all[8] = "";
+        if (query_string(req, "camera", cam, sizeof(cam)) < 0 ||
+            query_string(req, "all", all, sizeof(all)) < 0) {
+            send_error(req, 400, "malformed query");
+            return;
+        }
+        job *j = fn_job(req, who, fn_locks_list, false);
+        if (!j) return;
+        snprintf(j->camera, sizeof(j->camera), "%s", cam);
+        j->all = all[0] && strcmp(all, "0") != 0 && strcmp(all, "false") != 0;
+        queue_job(s, req, j);
+        return;
+    }
+    /* /api/locks/{id} */
+    char idb[24];
+    char *e;
+    if (rlen >= sizeof(idb)) {
+        send_error(req, 404, "no such lock");
+        return;
+    }
+    memcpy(idb, rest, rlen);
+    idb[rlen] = 0;
+    long long id = strtoll(idb, &e, 10);
+    if (*e || id <= 0) {
+        send_error(req, 404, "no such lock");
+        return;
+    }
+    if (!method_is(req, "DELETE")) {
+        send_405(req, "DELETE");
+        return;
+    }
+    json_t *b = NULL;
+    char why[256] = "";
+    if (body_object(req, &b) < 0) return;
+    if (b && json_object_get(b, "reason") && !member_str(b, "reason", why, sizeof(why))) {
+        json_decref(b);
+        send_error(req, 400, "reason must be a string (at most 255 bytes)");
+        return;
+    }
+    json_decref(b);
+    job *j = fn_job(req, who, fn_lock_release, false);
+    if (!j) return;
+    j->id = id;
+    snprintf(j->reason, sizeof(j->reason), "%s", why);
+    queue_job(s, req, j);
+}
+
+/* GET /api/events?camera=&start=&end=&type= (default: the last 24 h) */
+static void handle_events(serve_ctx *s, h2o_req_t *req, const char *who)
+{
+    int64_t start = 0, end = 0;
+    bool hs, he;
+    char cam[INDEX_ID_MAX] = "", type[32] = "";
+    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+        send_405(req, "GET, HEAD");
+        return;
+    }
+    if (query_time(req, "start", &start, &hs) < 0 || query_time(req, "end", &end, &he) < 0 ||
+        query_string(req, "camera", cam, sizeof(cam)) < 0 ||
+        query_string(req, "type", type, sizeof(type)) < 0) {
+        send_error(req, 400, "malformed query");
+        return;
+    }
+    if (!he) end = vg_now_us() + 1;
+    if (!hs) start = end - 24LL * 3600 * 1000000;
+    if (end <= start) {
+        send_error(req, 400, "end must be after start");
+        return;
+    }
+    if (cam[0] && (!s->cfg || !config_find_camera(s->cfg, cam))) {
+        send_error(req, 404, "unknown camera");
+        return;
+    }
+    job *j = fn_job(req, who, fn_events, true);
+    if (!j) return;
+    snprintf(j->camera, sizeof(j->camera), "%s", cam);
+    snprintf(j->type, sizeof(j->type), "%s", type);
+    j->start_us = start, j->end_us = end;
+    queue_job(s, req, j);
+}
+
+static void area_cam_fill(serve__area_cam *a, const config_camera *c)
+{
+    snprintf(a->id, sizeof(a->id), "%s", c->id);
+    snprintf(a->name, sizeof(a->name), "%s", c->name ? c->name : c->id);
+    snprintf(a->district, sizeof(a->district), "%s", c->district ? c->district : "");
+    snprintf(a->site, sizeof(a->site), "%s", config_site_name(c->site));
+}
+
+/* The cameras of the config in district/site (NULL: any); *out malloc'd. */
+static int area_cams(serve_ctx *s, const char *district, const char *site, serve__area_cam **out,
+                     size_t *n)
+{
+    size_t nc = s->cfg ? s->cfg->ncameras : 0, k = 0;
+    serve__area_cam *v = calloc(nc ? nc : 1, sizeof(*v));
+    if (!v) return -ENOMEM;
+    for (size_t i = 0; i < nc; i++) {
+        const config_camera *c = &s->cfg->cameras[i];
+        if (district && strcmp(district, c->district ? c->district : "") != 0) continue;
+        if (site && strcmp(site, config_site_name(c->site)) != 0) continue;
+        area_cam_fill(&v[k++], c);
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* GET /api/coverage?district=&site=&start=&end= */
+static void handle_coverage(serve_ctx *s, h2o_req_t *req, const char *who)
+{
+    int64_t start = 0, end = 0;
+    bool hs, he;
+    char district[256], site[64];
+    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+        send_405(req, "GET, HEAD");
+        return;
+    }
+    int hd = query_string(req, "district", district, sizeof(district));
+    int hsi = query_string(req, "site", site, sizeof(site));
+    if (hd < 0 || hsi < 0 || query_time(req, "start", &start, &hs) < 0 ||
+        query_time(req, "end", &end, &he) < 0) {
+        send_error(req, 400, "malformed query");
+        return;
+    }
+    if (!hs || !he || end <= start || end - start > MAX_QUERY_US) {
+        send_error(req, 400, "start and end are required, end after start (at most 366 days)");
+        return;
+    }
+    job *j = fn_job(req, who, fn_coverage, true);
+    if (!j) return;
+    if (area_cams(s, hd > 0 ? district : NULL, hsi > 0 ? site : NULL, &j->cams, &j->ncams) < 0) {
+        free(j);
+        send_error(req, 503, "out of memory");
+        return;
+    }
+    j->start_us = start, j->end_us = end;
+    queue_job(s, req, j);
+}
+
+/* POST /api/exports {"cameras":[ids] | "district"[, "site"], "start","end","reason"[,"until"]} */
+static void handle_export_create(serve_ctx *s, h2o_req_t *req, const char *who)
+{
+    json_t *b = NULL;
+    job *j = NULL;
+    const char *bad = NULL;
+    int status = 400;
+    int64_t start = 0, end = 0, until = 0;
+    bool hs, he, hu;
+    char reason[256], district[256] = "", site[64] = "";
+    if (!s->have_key) {
+        send_error(req, 503, "no export signing key (see the log)");
+        return;
+    }
+    if (body_object(req, &b) < 0) return;
+    if (!b) {
+        send_error(req, 400, "a JSON body {cameras | district, start, end, reason} is required");
+        return;
+    }
+    json_t *cams = json_object_get(b, "cameras");
+    bool hd = json_object_get(b, "district") != NULL, hsi = json_object_get(b, "site") != NULL;
+    if (!member_str(b, "reason", reason, sizeof(reason)) || !reason[0])
+        bad = "reason is required (at most 255 bytes)";
+    else if (member_time(b, "start", &start, &hs) < 0 || !hs ||
+             member_time(b, "end", &end, &he) < 0 || !he)
+        bad = "start and end are required (RFC 3339 or Unix seconds)";
+    else if (end <= start || end - start > MAX_CLIP_US)
+        bad = "end must be after start (at most 24 h)";
+    else if (member_time(b, "until", &until, &hu) < 0 || (hu && until <= vg_now_us()))
+        bad = "until must be a time in the future";
+    else if (!cams == !(hd || hsi))
+        bad = "either cameras or district/site is required";
+    else if (cams && (!json_is_array(cams) || json_array_size(cams) == 0))
+        bad = "cameras must be a non-empty array of camera ids";
+    else if ((hd && !member_str(b, "district", district, sizeof(district))) ||
+             (hsi && !member_str(b, "site", site, sizeof(site))))
+        bad = "district and site must be strings";
+    if (bad) goto out;
+    if (!(j = fn_job(req, who, fn_export_create, true))) goto out;
+    if (cams) {
+        size_t n = json_array_size(cams), i;
+        json_t *v;
+        if (!(j->cams = calloc(n, sizeof(*j->cams)))) {
+            bad = "out of memory", status = 503;
+            goto out;
+        }
+        json_array_foreach(cams, i, v) {
+            const config_camera *c = json_is_string(v) && s->cfg
+                                         ? config_find_camera(s->cfg, json_string_value(v))
+                                         : NULL;
+            if (!c) {
+                bad = json_is_string(v) ? "unknown camera" : "cameras must be camera ids";
+                status = json_is_string(v) ? 404 : 400;
+                goto out;
+            }
+            for (size_t k = 0; k < j->ncams; k++)
+                if (!strcmp(j->cams[k].id, c->id)) c = NULL;
+            if (c) area_cam_fill(&j->cams[j->ncams++], c);
+        }
+    } else if (area_cams(s, hd ? district : NULL, hsi ? site : NULL, &j->cams, &j->ncams) < 0) {
+        bad = "out of memory", status = 503;
+        goto out;
+    } else if (j->ncams == 0) {
+        bad = "no camera in that area", status = 404;
+        goto out;
+    }
+    snprintf(j->reason, sizeof(j->reason), "%s", reason);
+    j->start_us = start, j->end_us = end, j->until_us = hu ? until : 0;
+    queue_job(s, req, j);
+    j = NULL;
+out:
+    json_decref(b);
+    if (j) {
+        free(j->cams);
+        free(j);
+    }
+    if (bad) send_error(req, status, bad);
+}
+
+static void handle_exports(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                           size_t rlen)
+{
+    if (rlen == 0) {
+        if (method_is(req, "POST"))
+            handle_export_create(s, req, who);
+        else
+            send_405(req, "POST");
+        return;
+    }
+    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+        send_405(req, "GET, HEAD");
+        return;
+    }
+    if (rlen == 10 && memcmp(rest, "public-key", 10) == 0) {
+        if (!s->have_key) {
+            send_error(req, 503, "no export signing key (see the log)");
+            return;
+        }
+        char pk[sodium_base64_ENCODED_LEN(SERVE__SIGN_PK, sodium_base64_VARIANT_ORIGINAL)];
+        sodium_bin2base64(pk, sizeof(pk), s->sign_pk, SERVE__SIGN_PK,
+                          sodium_base64_VARIANT_ORIGINAL);
+        send_json(req, 200, json_pack("{s:s,s:s}", "algorithm", "Ed25519", "public_key", pk));
+        return;
+    }
+    char idb[24];
+    char *e;
+    long long id = 0;
+    if (rlen < sizeof(idb)) {
+        memcpy(idb, rest, rlen);
+        idb[rlen] = 0;
+        id = strtoll(idb, &e, 10);
+        if (*e) id = 0;
+    }
+    if (id <= 0) {
+        send_error(req, 404, "no such export");
+        return;
+    }
+    job *j = fn_job(req, who, fn_export_get, false);
+    if (!j) return;
+    j->id = id;
+    queue_job(s, req, j);
+}
+
+/* Routes of investigators; true when path was one of them (and answered). */
+static bool route_evidence(serve_ctx *s, h2o_req_t *req, const char *who, const char *p, size_t n)
+{
+    static const struct {
+        const char *prefix;
+        int kind;
+    } tab[] = {{"/api/locks", 0}, {"/api/events", 1}, {"/api/coverage", 2}, {"/api/exports", 3}};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(tab); i++) {
+        size_t pl = strlen(tab[i].prefix);
+        if (n < pl || memcmp(p, tab[i].prefix, pl) != 0 || (n > pl && p[pl] != '/')) continue;
+        const char *rest = p + pl + (n > pl);
+        size_t rlen = n > pl ? n - pl - 1 : 0;
+        if (memchr(rest, '/', rlen) || ((tab[i].kind == 1 || tab[i].kind == 2) && rlen)) {
+            send_error(req, 404, "not found");
+            return true;
+        }
+        switch (tab[i].kind) {
+        case 0: handle_locks(s, req, who, rest, rlen); break;
+        case 1: handle_events(s, req, who); break;
+        case 2: handle_coverage(s, req, who); break;
+        default: handle_exports(s, req, who, rest, rlen); break;
+        }
+        return true;
+    }
+    return false;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     serve_ctx *s = ((handler *)self)->s;
@@ -1049,6 +1554,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (n < 4 || memcmp(p, "/api", 4) != 0 || (n > 4 && p[4] != '/')) return -1;
+    if (route_evidence(s, req, who, p, n)) return 0;
     if (!get && !head) {
         add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
         send_error(req, 405, "method not allowed");
@@ -1143,6 +1649,7 @@ static void free_ctx(serve_ctx *s)
     pthread_mutex_destroy(&s->readers_mu);
     serve__pins_free(&s->pins);
     serve_metrics_free(&s->metrics);
+    sodium_memzero(s->sign_sk, sizeof(s->sign_sk));
     free(s->index_path);
     free(s);
 }
@@ -1236,6 +1743,8 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         free_ctx(s);
         return -ENOMEM;
     }
+    /* Evidence exports are signed; without a key they are refused (503). */
+    s->have_key = serve__signing_key_load(s->index_path, s->sign_sk, s->sign_pk) == 0;
     /* Bind and listen on our own socket first, so a failure (address in use)
      * leaves no libuv handle to close behind. */
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "index/index.h"
 
 /* ---- mp4.c: the few ISO BMFF boxes a clip needs ---- */
@@ -140,6 +142,65 @@ void serve__pins_add(serve__pins *p, const int64_t *ids, size_t n);
 void serve__pins_remove(serve__pins *p, const int64_t *ids, size_t n);
 bool serve__pins_has(serve__pins *p, int64_t id);
 uint64_t serve__pins_count(serve__pins *p);
+
+/* ---- evidence.c: locks, events, coverage, exports (worker-thread halves) ----
+ * Each fills a reply: status (200, 201, 4xx, 5xx) and either json (an object
+ * or array; errors {"error": ...}) or text (a JSON document already
+ * serialized: the signed export responses). The caller owns and frees both. */
+typedef struct serve__reply {
+    int status;
+    json_t *json;
+    char *text;
+} serve__reply;
+
+/* A camera of an area query, copied from the config on the loop thread so
+ * workers never read a config that a reload may free. */
+typedef struct serve__area_cam {
+    char id[INDEX_ID_MAX];
+    char name[128];
+    char district[128];
+    char site[64];
+} serve__area_cam;
+
+#define SERVE__SIGN_SK 64 /* crypto_sign_SECRETKEYBYTES */
+#define SERVE__SIGN_PK 32 /* crypto_sign_PUBLICKEYBYTES */
+
+/* The lock as the API shows it (new reference). */
+json_t *serve__lock_json(const index_lock *l);
+/* l->created_by names the caller. Writes the lock_created event (index) and a
+ * lock_create audit row (idx, may be NULL). */
+void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, serve__reply *out);
+void serve__locks_list(const char *index_path, const char *camera, int all, serve__reply *out);
+void serve__locks_release(const char *index_path, index_db *idx, int64_t id, const char *who,
+                          const char *why, serve__reply *out);
+/* Events in [start, end) of camera (NULL: all) of type (NULL: all), oldest first. */
+void serve__events(index_reader *r, const char *camera, const char *type, int64_t start_us,
+                   int64_t end_us, serve__reply *out);
+/* Per camera: its recorded runs in [start, end) and the seconds covered. */
+void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
+                     int64_t end_us, serve__reply *out);
+
+/* Loads the export signing key <index_path>.signing-key (64 raw bytes, libsodium's
+ * Ed25519 secret key, mode 0600), creating it on first use. 0 or negative. */
+int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
+                            uint8_t pk[SERVE__SIGN_PK]);
+
+typedef struct serve__export_req {
+    const char *index_path;
+    index_db *idx;        /* audit rows; may be NULL */
+    const uint8_t *sk;    /* SERVE__SIGN_SK bytes */
+    const uint8_t *pk;
+    const char *who, *reason;
+    int64_t start_us, end_us, until_us;
+    const serve__area_cam *cams;
+    size_t ncams;
+} serve__export_req;
+
+/* Locks the range on every camera, builds and signs the manifest, stores it.
+ * Reply 201, text {"manifest":M,"signature":S} (see serve.h). */
+void serve__export_create(index_reader *r, const serve__export_req *q, serve__reply *out);
+/* Reply 200 with the stored export, or 404. */
+void serve__export_get(const char *index_path, int64_t id, serve__reply *out);
 
 /* ---- http.c helpers (pure, unit-tested) ---- */
 

@@ -151,7 +151,9 @@ enum {
     OPT_URL,
     OPT_TOKEN,
     OPT_TOKEN_FILE,
-    OPT_OFFLINE
+    OPT_OFFLINE,
+    OPT_PUBLIC_KEY,
+    OPT_CHECK_FILES
 };
 
 static void audit_local(const config *cfg, const char *action, const char *camera,
@@ -799,6 +801,183 @@ out:
     return ret;
 }
 
+/* ---- export-verify: the signature of an evidence export (serve/evidence.c) ---- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (!f) return NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* The public key: --public-key (base64), else derived from the key next to the index. */
+static int export_public_key(vctl *v, const char *b64, uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+{
+    size_t n = 0;
+    if (b64) {
+        if (sodium_base642bin(pk, crypto_sign_PUBLICKEYBYTES, b64, strlen(b64), NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            n != crypto_sign_PUBLICKEYBYTES) {
+            fprintf(stderr, "vigilctl: export-verify: --public-key is not a base64 Ed25519 key\n");
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    const config *cfg;
+    int ret = vctl_config(v, &cfg);
+    if (ret) return ret;
+    char path[4096];
+    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    snprintf(path, sizeof(path), "%s.signing-key", cfg->index_path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, sk, sizeof(sk)) : -1;
+    if (fd >= 0) close(fd);
+    if (r != (ssize_t)sizeof(sk)) {
+        fprintf(stderr, "vigilctl: export-verify: cannot read the signing key %s%s\n", path,
+                fd < 0 ? " (use --public-key)" : "");
+        return EXIT_FAILURE;
+    }
+    crypto_sign_ed25519_sk_to_pk(pk, sk);
+    sodium_memzero(sk, sizeof(sk));
+    return 0;
+}
+
+/* Each segment of the manifest against its file: size and SHA-256. Number of mismatches. */
+static int export_check_files(const config *cfg, json_t *manifest)
+{
+    size_t i, k;
+    json_t *cam, *seg;
+    int bad = 0;
+    json_array_foreach(json_object_get(manifest, "cameras"), i, cam) {
+        json_array_foreach(json_object_get(cam, "segments"), k, seg) {
+            const char *pool = json_string_value(json_object_get(seg, "pool"));
+            const char *rel = json_string_value(json_object_get(seg, "path"));
+            const char *want = json_string_value(json_object_get(seg, "sha256"));
+            const config_pool *p = pool ? config_find_pool(cfg, pool) : NULL;
+            char path[4096], hex[65] = "";
+            uint8_t buf[65536], md[32];
+            crypto_hash_sha256_state h;
+            snprintf(path, sizeof(path), "%s/%s", p ? p->path : "?", rel ? rel : "?");
+            FILE *f = p && rel ? fopen(path, "rb") : NULL;
+            if (f) {
+                size_t r;
+                crypto_hash_sha256_init(&h);
+                while ((r = fread(buf, 1, sizeof(buf), f)) > 0) crypto_hash_sha256_update(&h, buf, r);
+                crypto_hash_sha256_final(&h, md);
+                sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+                fclose(f);
+            }
+            if (!f || !want || strcmp(hex, want) != 0) {
+                fprintf(stderr, "vigilctl: export-verify: %s: %s\n", path,
+                        !f ? "cannot read" : !want ? "no hash in the manifest" : "SHA-256 differs");
+                bad++;
+            }
+        }
+    }
+    return bad;
+}
+
+static int cmd_export_verify(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"public-key", required_argument, NULL, OPT_PUBLIC_KEY},
+                                         {"check-files", no_argument, NULL, OPT_CHECK_FILES},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "export-verify", *pk64 = NULL;
+    bool check_files = false;
+    char *text = NULL, *sig64 = NULL;
+    json_t *manifest = NULL;
+    size_t len = 0, n = 0;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+    int c, ret;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) return ret;
+        if (c == OPT_PUBLIC_KEY) pk64 = optarg;
+        if (c == OPT_CHECK_FILES) check_files = true;
+    }
+    if (argc - optind != 1) return usage_error(cmd, "export-verify: one MANIFEST_FILE is required");
+    if (sodium_init() < 0) return EXIT_FAILURE;
+    if ((ret = export_public_key(v, pk64, pk))) return ret;
+    ret = EXIT_FAILURE;
+    if (!(text = read_all(argv[optind], &len))) {
+        fprintf(stderr, "vigilctl: export-verify: cannot read %s: %s\n", argv[optind],
+                strerror(errno));
+        goto out;
+    }
+    /* The signed bytes: the value of "manifest", verbatim (serve/evidence.c). */
+    static const char head[] = "{\"manifest\":", tail[] = ",\"signature\":\"";
+    char *t = strstr(text, tail);
+    for (char *nx; t && (nx = strstr(t + 1, tail)); t = nx)
+        ;
+    char *q = t ? strchr(t + sizeof(tail) - 1, '"') : NULL;
+    if (strncmp(text, head, sizeof(head) - 1) != 0 || !t || !q) {
+        fprintf(stderr, "vigilctl: export-verify: %s is not an export response "
+                        "({\"manifest\":...,\"signature\":...})\n", argv[optind]);
+        goto out;
+    }
+    const char *m = text + sizeof(head) - 1;
+    size_t mlen = (size_t)(t - m);
+    if (!(sig64 = strndup(t + sizeof(tail) - 1, (size_t)(q - (t + sizeof(tail) - 1))))) goto out;
+    if (sodium_base642bin(sig, sizeof(sig), sig64, strlen(sig64), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 || n != sizeof(sig)) {
+        fprintf(stderr, "vigilctl: export-verify: the signature is not base64 of 64 bytes\n");
+        goto out;
+    }
+    if (crypto_sign_verify_detached(sig, (const uint8_t *)m, mlen, pk) != 0) {
+        printf("{\"valid\":false}\n");
+        fprintf(stderr, "vigilctl: export-verify: INVALID signature (altered, or another key)\n");
+        goto out;
+    }
+    json_error_t je;
+    manifest = json_loadb(m, mlen, 0, &je);
+    json_int_t id = json_integer_value(json_object_get(manifest, "export"));
+    if (check_files) {
+        const config *cfg;
+        if ((ret = vctl_config(v, &cfg))) goto out;
+        ret = EXIT_FAILURE;
+        int bad = export_check_files(cfg, manifest);
+        if (bad) {
+            printf("{\"valid\":true,\"export\":%lld,\"files\":\"%d mismatched\"}\n", (long long)id,
+                   bad);
+            goto out;
+        }
+    }
+    printf("{\"valid\":true,\"export\":%lld%s}\n", (long long)id,
+           check_files ? ",\"files\":\"ok\"" : "");
+    ret = EXIT_SUCCESS;
+out:
+    json_decref(manifest);
+    free(sig64);
+    free(text);
+    return ret;
+}
+
 /* ---- the table ---- */
 
 static const command commands[] = {
@@ -905,6 +1084,19 @@ static const command commands[] = {
      "drop-ins) exactly as vigild does at start and on reload. Prints a summary and\n"
      "exits 0, or prints FILE:LINE: message and exits 1. ExecStartPre= runs it.\n",
      cmd_config},
+    {"export-verify", "verify the signature of an evidence export manifest",
+     "Usage: vigilctl [OPTIONS] export-verify FILE [--public-key B64] [--check-files]\n"
+     "\n"
+     "FILE is the response of POST /api/exports or GET /api/exports/ID, as received:\n"
+     "{\"manifest\":M,\"signature\":S}. Verifies the Ed25519 signature S (base64) over\n"
+     "the bytes of M exactly as they appear in FILE (the manifest serialized compact\n"
+     "with sorted keys, ASCII only). Prints {\"valid\":true|false,\"export\":ID};\n"
+     "exit 0 only when valid.\n"
+     "\n"
+     "  --public-key B64  the key of GET /api/exports/public-key (default: derived\n"
+     "                    from <index>.signing-key of the config, on the server)\n"
+     "  --check-files     also compare every listed segment's SHA-256 with its file\n",
+     cmd_export_verify},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,508 @@
+/*
+ * The investigator's side of the API (issues 3 and 4): evidence locks, the
+ * event log, the incident coverage query and signed evidence exports. These
+ * are the worker-thread halves: http.c parses and authorizes the request on
+ * the loop thread, copies what it needs from the config (camera lists), and
+ * queues one of these on libuv's thread pool, since every one of them touches
+ * SQLite (locks and exports open connections of their own, index/locks.c and
+ * index/exports.c; the rest use the caller's reader).
+ *
+ * Every lock change is an event (written by index_lock_*() in the same
+ * transaction as the change, naming who and why) and an audit row
+ * (lock_create / lock_release, queued through the index writer).
+ *
+ * Exports. An export locks [start, end) on every camera it names (so
+ * retention cannot delete the footage; the locks are released like any other)
+ * and describes the footage in a manifest: per camera its lock, one clip URL
+ * per continuous run (what clip.mp4 would serve without truncation; the URLs
+ * carry export=ID so downloads are audited as "export") and the source
+ * segments with their pool-relative path, size and SHA-256 as recorded. The
+ * manifest is signed with Ed25519 (libsodium, crypto_sign_detached) by a key
+ * made on first use and kept next to the index (<index>.signing-key, 0600).
+ *
+ * The signed bytes: the manifest object serialized by jansson with
+ * JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII (no whitespace, keys
+ * sorted at every level, non-ASCII as \uXXXX escapes; the manifest holds
+ * only strings, integers, null and arrays/objects of them, never reals). The
+ * response is the text {"manifest":M,"signature":S} where M is exactly those
+ * bytes and S the base64 (RFC 4648, padded) of the 64-byte signature; so a
+ * verifier takes the bytes between the leading {"manifest": and the final
+ * ,"signature":, or re-serializes the parsed object the same way. The stored
+ * copy (exports.manifest) is the same bytes, and GET /api/exports/{id}
+ * answers with the same text.
+ */
+#include "serve/serve_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+
+#define MAX_EVENTS 10000
+#define RUN_TOLERANCE_US 1000000 /* as clip.c: a gap this small does not break a run */
+#define MAX_CAM_SEGMENTS 100000
+
+static json_t *jtime(int64_t us)
+{
+    char b[VG_TIME_LEN];
+    return json_string(vg_time_format(us, b, sizeof(b)));
+}
+
+static void reply_error(serve__reply *out, int status, const char *msg)
+{
+    out->status = status;
+    out->json = json_pack("{s:s}", "error", msg);
+}
+
+static void reply_errno(serve__reply *out, int err, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-err));
+    reply_error(out, 503, msg);
+}
+
+static void audit(index_db *idx, const char *who, const char *action, const char *camera,
+                  int64_t start_us, int64_t end_us, const char *detail)
+{
+    if (!idx) return;
+    index_audit a;
+    index_audit_fill(&a, who, action, camera, start_us, end_us, detail);
+    index_audit_add(idx, &a);
+}
+
+/* ---- locks ---- */
+
+json_t *serve__lock_json(const index_lock *l)
+{
+    return json_pack("{s:I,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)l->id,
+                     "camera", l->camera, "start", jtime(l->start_us), "end", jtime(l->end_us),
+                     "reason", l->reason, "created_by", l->created_by, "created",
+                     jtime(l->created_us), "until",
+                     l->until_us ? jtime(l->until_us) : json_null(), "released",
+                     l->released_us ? jtime(l->released_us) : json_null(), "released_by",
+                     l->released_us ? json_string(l->released_by) : json_null());
+}
+
+void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, serve__reply *out)
+{
+    int ret = index_lock_create(index_path, l);
+    if (ret == -EINVAL) {
+        reply_error(out, 400, "camera, reason and end after start are required");
+        return;
+    }
+    if (ret < 0) {
+        reply_errno(out, ret, "cannot create the lock");
+        return;
+    }
+    char detail[512];
+    json_t *d = json_pack("{s:I,s:s}", "lock", (json_int_t)l->id, "reason", l->reason);
+    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    snprintf(detail, sizeof(detail), "%s", ds ? ds : "");
+    free(ds);
+    json_decref(d);
+    audit(idx, l->created_by, "lock_create", l->camera, l->start_us, l->end_us, detail);
+    out->status = 201;
+    out->json = serve__lock_json(l);
+}
+
+static int on_lock(const index_lock *l, void *arg)
+{
+    return json_array_append_new(arg, serve__lock_json(l)) == 0 ? 0 : -ENOMEM;
+}
+
+void serve__locks_list(const char *index_path, const char *camera, int all, serve__reply *out)
+{
+    json_t *arr = json_array();
+    int ret = arr ? index_locks_list(index_path, camera, all, vg_now_us(), on_lock, arr) : -ENOMEM;
+    if (ret < 0) {
+        json_decref(arr);
+        reply_errno(out, ret, "cannot list locks");
+        return;
+    }
+    out->status = 200;
+    out->json = arr;
+}
+
+typedef struct find_lock {
+    int64_t id;
+    index_lock l;
+    bool found;
+} find_lock;
+
+static int on_find_lock(const index_lock *l, void *arg)
+{
+    find_lock *f = arg;
+    if (l->id != f->id) return 0;
+    f->l = *l;
+    f->found = true;
+    return 1;
+}
+
+void serve__locks_release(const char *index_path, index_db *idx, int64_t id, const char *who,
+                          const char *why, serve__reply *out)
+{
+    int ret = index_lock_release(index_path, id, who, why);
+    if (ret == -ENOENT) {
+        reply_error(out, 404, "no such lock");
+        return;
+    }
+    if (ret == -EALREADY) {
+        reply_error(out, 409, "the lock is already released");
+        return;
+    }
+    if (ret < 0) {
+        reply_errno(out, ret, "cannot release the lock");
+        return;
+    }
+    find_lock f = {.id = id};
+    ret = index_locks_list(index_path, NULL, 1, vg_now_us(), on_find_lock, &f);
+    char detail[512];
+    json_t *d = json_pack("{s:I,s:s}", "lock", (json_int_t)id, "reason", why ? why : "");
+    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    snprintf(detail, sizeof(detail), "%s", ds ? ds : "");
+    free(ds);
+    json_decref(d);
+    audit(idx, who, "lock_release", f.found ? f.l.camera : NULL, f.found ? f.l.start_us : 0,
+          f.found ? f.l.end_us : 0, detail);
+    out->status = 200;
+    out->json = f.found ? serve__lock_json(&f.l) : json_pack("{s:I}", "id", (json_int_t)id);
+}
+
+/* ---- events ---- */
+
+typedef struct ev_acc {
+    json_t *arr;
+    const char *type;
+    size_t n;
+} ev_acc;
+
+static int on_event(const index_event *e, void *arg)
+{
+    ev_acc *a = arg;
+    if (a->type && strcmp(a->type, e->type) != 0) return 0;
+    if (a->n++ >= MAX_EVENTS) return 1;
+    json_t *o = json_pack("{s:I,s:o,s:o,s:s,s:s}", "id", (json_int_t)e->id, "time",
+                          jtime(e->time_us), "camera",
+                          e->camera[0] ? json_string(e->camera) : json_null(), "type", e->type,
+                          "detail", e->detail);
+    return json_array_append_new(a->arr, o) == 0 ? 0 : -ENOMEM;
+}
+
+void serve__events(index_reader *r, const char *camera, const char *type, int64_t start_us,
+                   int64_t end_us, serve__reply *out)
+{
+    ev_acc a = {.arr = json_array(), .type = type};
+    int ret = a.arr ? index_query_events(r, camera, start_us, end_us, on_event, &a) : -ENOMEM;
+    if (ret < 0) {
+        json_decref(a.arr);
+        reply_errno(out, ret, "cannot read events");
+        return;
+    }
+    out->status = 200;
+    out->json = a.arr;
+}
+
+/* ---- runs of recorded footage ---- */
+
+typedef struct run_acc {
+    int64_t start, end;     /* the query range */
+    json_t *runs;           /* [{start, end}] */
+    json_t *segments;       /* export: the segment rows; NULL for coverage */
+    int64_t covered_us;
+    int64_t run_start, run_end;
+    index_segment last;     /* previous segment (export: run breaks as clip.c's) */
+    bool have;
+    size_t nseg;
+    const char *camera;
+    int64_t export_id;
+} run_acc;
+
+static int run_flush(run_acc *a)
+{
+    json_t *r = json_pack("{s:o,s:o}", "start", jtime(a->run_start), "end", jtime(a->run_end));
+    if (r && a->export_id) {
+        char b1[VG_TIME_LEN], b2[VG_TIME_LEN], url[512];
+        snprintf(url, sizeof(url), "/api/cameras/%s/clip.mp4?start=%s&end=%s&export=%" PRId64,
+                 a->camera, vg_time_format(a->run_start, b1, sizeof(b1)),
+                 vg_time_format(a->run_end, b2, sizeof(b2)), a->export_id);
+        json_object_set_new(r, "url", json_string(url));
+    }
+    return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
+}
+
+/* Whether b continues a's run the way clip assembly sees it (clip.c). */
+static bool same_run(const index_segment *a, const index_segment *b)
+{
+    if (a->run_start_us && b->run_start_us && a->run_start_us != b->run_start_us) return false;
+    return strcmp(a->codec, b->codec) == 0 && strcmp(a->audio_codec, b->audio_codec) == 0 &&
+           a->width == b->width && a->height == b->height;
+}
+
+static int on_run_segment(const index_segment *seg, void *arg)
+{
+    run_acc *a = arg;
+    int64_t s = seg->start_us < a->start ? a->start : seg->start_us;
+    int64_t e = seg->end_us > a->end ? a->end : seg->end_us;
+    if (e <= s) return 0;
+    if (++a->nseg > MAX_CAM_SEGMENTS) return -E2BIG;
+    a->covered_us += e - s;
+    if (a->segments) {
+        char hex[65] = "";
+        if (seg->has_sha256) sodium_bin2hex(hex, sizeof(hex), seg->sha256, 32);
+        json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:b}", "id", (json_int_t)seg->id,
+                              "pool", seg->pool, "path", seg->path, "bytes",
+                              (json_int_t)seg->bytes, "sha256",
+                              seg->has_sha256 ? json_string(hex) : json_null(), "start",
+                              jtime(seg->start_us), "end", jtime(seg->end_us), "open", seg->open);
+        if (json_array_append_new(a->segments, o) < 0) return -ENOMEM;
+    }
+    bool cont = a->have && s <= a->run_end + RUN_TOLERANCE_US &&
+                (!a->segments || same_run(&a->last, seg));
+    a->last = *seg;
+    if (cont) {
+        if (e > a->run_end) a->run_end = e;
+        return 0;
+    }
+    if (a->have && run_flush(a) < 0) return -ENOMEM;
+    a->have = true;
+    a->run_start = s, a->run_end = e;
+    return 0;
+}
+
+/* Fills a->runs (and a->segments) for one camera. */
+static int camera_runs(index_reader *r, const char *camera, run_acc *a)
+{
+    a->camera = camera;
+    int ret = index_query_segments(r, camera, a->start, a->end, on_run_segment, a);
+    if (ret == 0 && a->have) ret = run_flush(a);
+    return ret;
+}
+
+void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
+                     int64_t end_us, serve__reply *out)
+{
+    json_t *arr = json_array();
+    int ret = arr ? 0 : -ENOMEM;
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        run_acc a = {.start = start_us, .end = end_us, .runs = json_array()};
+        if (!a.runs || (ret = camera_runs(r, cams[i].id, &a)) < 0) {
+            json_decref(a.runs);
+            if (!ret) ret = -ENOMEM;
+            break;
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:f}", "id", cams[i].id, "name", cams[i].name,
+                              "district", cams[i].district, "site", cams[i].site, "runs", a.runs,
+                              "covered_seconds", (double)a.covered_us / 1e6);
+        if (json_array_append_new(arr, o) < 0) ret = -ENOMEM;
+    }
+    if (ret < 0) {
+        json_decref(arr);
+        reply_errno(out, ret, "cannot read the index");
+        return;
+    }
+    out->status = 200;
+    out->json = json_pack("{s:o,s:o,s:o}", "start", jtime(start_us), "end", jtime(end_us),
+                          "cameras", arr);
+}
+
+/* ---- signing key ---- */
+
+static int read_key(const char *path, uint8_t sk[SERVE__SIGN_SK])
+{
+    int ret = 0;
+    struct stat stt;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t n = read(fd, sk, SERVE__SIGN_SK);
+    if (n != SERVE__SIGN_SK) {
+        vg_log(LOG_ERR, "serve: %s is not an Ed25519 key (%zd bytes)", path, n);
+        ret = -EINVAL;
+    } else if (fstat(fd, &stt) == 0 && (stt.st_mode & 077)) {
+        vg_log(LOG_WARNING, "serve: %s is readable by others (mode %03o); it should be 0600",
+               path, (unsigned)(stt.st_mode & 0777));
+    }
+    close(fd);
+    return ret;
+}
+
+int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
+                            uint8_t pk[SERVE__SIGN_PK])
+{
+    char path[4096];
+    int ret, fd = -1;
+    if (sodium_init() < 0) return -EIO;
+    if (snprintf(path, sizeof(path), "%s.signing-key", index_path) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    ret = read_key(path, sk);
+    if (ret == -ENOENT) {
+        /* First use: make one. O_EXCL so two processes cannot both write one. */
+        uint8_t pub[SERVE__SIGN_PK];
+        crypto_sign_keypair(pub, sk);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            ret = errno == EEXIST ? read_key(path, sk) : -errno;
+        } else if (write(fd, sk, SERVE__SIGN_SK) != SERVE__SIGN_SK || fsync(fd) < 0) {
+            ret = -EIO;
+            unlink(path);
+        } else {
+            ret = 0;
+            vg_log(LOG_NOTICE, "serve: created the export signing key %s", path);
+        }
+    }
+    if (fd >= 0) close(fd);
+    if (ret < 0) {
+        vg_log(LOG_ERR, "serve: export signing key %s: %s", path, strerror(-ret));
+        sodium_memzero(sk, SERVE__SIGN_SK);
+        return ret;
+    }
+    crypto_sign_ed25519_sk_to_pk(pk, sk);
+    return 0;
+}
+
+static char *b64(const uint8_t *b, size_t n)
+{
+    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(len);
+    if (s) sodium_bin2base64(s, len, b, n, sodium_base64_VARIANT_ORIGINAL);
+    return s;
+}
+
+/* {"manifest":M,"signature":"S"} (malloc'd). */
+static char *export_text(const char *manifest, const char *sig)
+{
+    size_t len = strlen(manifest) + strlen(sig) + 32;
+    char *t = malloc(len);
+    if (t) snprintf(t, len, "{\"manifest\":%s,\"signature\":\"%s\"}", manifest, sig);
+    return t;
+}
+
+/* ---- exports ---- */
+
+void serve__export_create(index_reader *r, const serve__export_req *q, serve__reply *out)
+{
+    index_export ex;
+    json_t *cams = NULL, *manifest = NULL, *lock_ids = NULL;
+    char *canon = NULL, *sig64 = NULL, *pk64 = NULL;
+    int64_t *locks = calloc(q->ncams ? q->ncams : 1, sizeof(*locks));
+    size_t nlocks = 0;
+    int ret = 0;
+    bool created = false;
+    memset(&ex, 0, sizeof(ex));
+    snprintf(ex.created_by, sizeof(ex.created_by), "%s", q->who);
+    snprintf(ex.reason, sizeof(ex.reason), "%s", q->reason);
+    ex.start_us = q->start_us, ex.end_us = q->end_us;
+    if (!locks || !(cams = json_array()) || !(lock_ids = json_array())) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    if ((ret = index_export_create(q->index_path, &ex)) < 0) goto out;
+    created = true;
+    for (size_t i = 0; i < q->ncams; i++) {
+        const serve__area_cam *c = &q->cams[i];
+        index_lock l;
+        memset(&l, 0, sizeof(l));
+        snprintf(l.camera, sizeof(l.camera), "%s", c->id);
+        snprintf(l.reason, sizeof(l.reason), "export %" PRId64 ": %s", ex.id, q->reason);
+        snprintf(l.created_by, sizeof(l.created_by), "%s", q->who);
+        l.start_us = q->start_us, l.end_us = q->end_us, l.until_us = q->until_us;
+        l.created_us = ex.created_us;
+        if ((ret = index_lock_create(q->index_path, &l)) < 0) goto out;
+        locks[nlocks++] = l.id;
+        json_array_append_new(lock_ids, json_integer(l.id));
+        char detail[128];
+        snprintf(detail, sizeof(detail), "{\"lock\":%" PRId64 ",\"export\":%" PRId64 "}", l.id,
+                 ex.id);
+        audit(q->idx, q->who, "lock_create", l.camera, l.start_us, l.end_us, detail);
+
+        run_acc a = {.start = q->start_us, .end = q->end_us, .runs = json_array(),
+                     .segments = json_array(), .export_id = ex.id};
+        if (!a.runs || !a.segments || (ret = camera_runs(r, c->id, &a)) < 0) {
+            json_decref(a.runs);
+            json_decref(a.segments);
+            if (!ret) ret = -ENOMEM;
+            goto out;
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:[I],s:o,s:o,s:I}", "id", c->id, "name", c->name,
+                              "district", c->district, "site", c->site, "locks",
+                              (json_int_t)l.id, "clips", a.runs, "segments", a.segments,
+                              "covered_ms", (json_int_t)(a.covered_us / 1000));
+        if (!o || json_array_append_new(cams, o) < 0) {
+            ret = -ENOMEM;
+            goto out;
+        }
+    }
+    if (!(pk64 = b64(q->pk, SERVE__SIGN_PK))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    manifest = json_pack("{s:i,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:O,s:s,s:s,s:s}", "version", 1,
+                         "export", (json_int_t)ex.id, "created", jtime(ex.created_us),
+                         "created_by", q->who, "reason", q->reason, "start", jtime(q->start_us),
+                         "end", jtime(q->end_us), "until",
+                         q->until_us ? jtime(q->until_us) : json_null(), "cameras", cams,
+                         "signature_alg", "Ed25519", "public_key", pk64, "canonical_form",
+                         "jansson JSON_COMPACT|JSON_SORT_KEYS|JSON_ENSURE_ASCII");
+    if (!manifest ||
+        !(canon = json_dumps(manifest, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    uint8_t sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)canon, strlen(canon), q->sk);
+    if (!(sig64 = b64(sig, sizeof(sig)))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    if ((ret = index_export_finish(q->index_path, ex.id, canon, sig64)) < 0) goto out;
+    char *ids = json_dumps(lock_ids, JSON_COMPACT);
+    char detail[512];
+    snprintf(detail, sizeof(detail), "{\"export\":%" PRId64 ",\"cameras\":%zu,\"locks\":%s}",
+             ex.id, q->ncams, ids ? ids : "[]");
+    free(ids);
+    audit(q->idx, q->who, "export_create", q->ncams == 1 ? q->cams[0].id : NULL, q->start_us,
+          q->end_us, detail);
+    if (!(out->text = export_text(canon, sig64))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    out->status = 201;
+out:
+    if (ret < 0) {
+        /* Undo: the footage stays only as locked as before the request. */
+        for (size_t i = 0; i < nlocks; i++)
+            index_lock_release(q->index_path, locks[i], q->who, "export failed");
+        if (created) index_export_delete(q->index_path, ex.id);
+        reply_errno(out, ret, "cannot create the export");
+    }
+    json_decref(manifest);
+    json_decref(cams);
+    json_decref(lock_ids);
+    free(canon);
+    free(sig64);
+    free(pk64);
+    free(locks);
+}
+
+void serve__export_get(const char *index_path, int64_t id, serve__reply *out)
+{
+    char *m = NULL, *sig = NULL;
+    int ret = index_export_get(index_path, id, NULL, &m, &sig);
+    if (ret == -ENOENT) {
+        reply_error(out, 404, "no such export");
+    } else if (ret < 0) {
+        reply_errno(out, ret, "cannot read the export");
+    } else if (!(out->text = export_text(m, sig))) {
+        reply_error(out, 503, "out of memory");
+    } else {
+        out->status = 200;
+    }
+    free(m);
+    free(sig);
+}
