@@ -273,7 +273,20 @@ static int session(ingest_camera *c, ingest_segmenter *seg, bool *online, int64_
         if (r < 0) break;
         int64_t now = vg_now_us();
         bool video = pkt->stream_index == vi;
-        if (video) touch(c); /* audio alone does not keep a recording alive */
+        if (video) {
+            /* When the socket times out, libavformat's parser flushes the frame
+             * it held back and returns it as if nothing happened; the next read
+             * then blocks for another timeout. A video frame after more than
+             * half the stall limit of silence is therefore that flush: the
+             * camera has stalled. */
+            if (vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US / 2) {
+                atomic_store(&c->stalled, true);
+                av_packet_unref(pkt);
+                r = AVERROR(ETIMEDOUT);
+                break;
+            }
+            touch(c); /* audio alone does not keep a recording alive */
+        }
         if ((!video && pkt->stream_index != ai) || pkt->pts == AV_NOPTS_VALUE) {
             av_packet_unref(pkt);
             continue;
