@@ -6,7 +6,7 @@ fleet_bench: what recording N cameras costs vigild, next to the obvious peer
     tools/bench/fleet_bench.py --build build --cameras 40 --seconds 60
         [--warmup 15] [--bitrate 2] [--fps 25] [--gop 2] [--source ffmpeg|native]
         [--input FILE] [--no-peer] [--no-vigild] [--workdir DIR] [--keep]
-        [--tick-ms 40] [--perf-record FILE] [--table | --no-table]
+        [--tick-ms 40] [--fleetsim-nice -10] [--perf-record FILE] [--no-table]
 
 Run by hand (not part of `make test`); builds nothing: fleetsim and vigild come
 from --build. Steps:
@@ -94,13 +94,20 @@ def pss_kib(pid):
 class Proc:
     """A child in its own session; stdout/stderr to a log file (stdout optionally kept)."""
 
-    def __init__(self, argv, logpath, stdout_pipe=False):
+    def __init__(self, argv, logpath, stdout_pipe=False, nice=0):
         self.argv = argv
         self.logpath = logpath
         self.logf = open(logpath, "wb")
+
+        def renice():
+            try:
+                os.nice(nice)
+            except OSError:
+                pass
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE if stdout_pipe else self.logf,
-                                  stderr=self.logf, start_new_session=True)
+                                  stderr=self.logf, start_new_session=True,
+                                  preexec_fn=renice if nice else None)
         self.pid = self.p.pid
 
     def alive(self):
@@ -244,7 +251,11 @@ class Fleet:
                 "--tick-ms", str(a.tick_ms)]
         if a.generated:  # a clip of ours must have the bitrate asked for
             argv += ["--bitrate-check", str(a.bitrate)]
-        self.proc = Proc(argv, os.path.join(workdir, "fleetsim-%s.log" % tag), stdout_pipe=True)
+        # The cameras are not on the recorder's machine: a starved simulator would send
+        # late bursts and the recorder would be blamed for the gaps. So it runs at a
+        # higher priority (--fleetsim-nice, needs root; ignored otherwise).
+        self.proc = Proc(argv, os.path.join(workdir, "fleetsim-%s.log" % tag), stdout_pipe=True,
+                         nice=a.fleetsim_nice)
         line = self.proc.p.stdout.readline().decode()
         if not line.startswith("READY"):
             raise SystemExit("fleetsim did not start:\n" + self.proc.tail())
@@ -478,6 +489,8 @@ def main():
     ap.add_argument("--source", choices=("ffmpeg", "native"), default="ffmpeg",
                     help="vigild's ingest path for every camera")
     ap.add_argument("--tick-ms", type=int, default=40, help="fleetsim send period")
+    ap.add_argument("--fleetsim-nice", type=int, default=-10,
+                    help="nice increment for fleetsim (negative needs root)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-vigild", action="store_true")
     ap.add_argument("--workdir", help="where recordings go (default: a temp dir)")
