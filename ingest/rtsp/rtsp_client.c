@@ -112,6 +112,7 @@ struct rtsp_client {
     int session_timeout;
     int use_get_parameter;
     int redirects;
+    int no_redirect; /* started on a given socket: nowhere else to go */
 
     sdp_session *sdp;
     track tracks[SDP_MAX_MEDIA];
@@ -538,6 +539,7 @@ static void drain_udp(rtsp_client *c)
 /* ---------------- state machine ---------------- */
 
 static void start_connect(rtsp_client *c);
+static void connected(rtsp_client *c);
 static void send_setup(rtsp_client *c);
 
 static void on_tcp_closed_redirect(uv_handle_t *h)
@@ -554,7 +556,7 @@ static void on_tcp_closed_redirect(uv_handle_t *h)
 static void handle_redirect(rtsp_client *c, const rtsp_msg *m)
 {
     char loc[RTSP_MAX_URL];
-    if (++c->redirects > MAX_REDIRECTS) {
+    if (c->no_redirect || ++c->redirects > MAX_REDIRECTS) {
         fail(c, RTSP_ERR_PROTOCOL, "too many redirects");
         return;
     }
@@ -989,6 +991,12 @@ static void on_connect(uv_connect_t *req, int status)
              uv_strerror(status));
         return;
     }
+    connected(c);
+}
+
+/* The TCP connection is up: read answers as they come, start with OPTIONS. */
+static void connected(rtsp_client *c)
+{
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
     uv_tcp_nodelay(&c->tcp, 1);
@@ -1049,7 +1057,7 @@ static void start_connect(rtsp_client *c)
     uv_timer_start(&c->timer, on_timeout, (uint64_t)c->o.timeout_ms, 0);
 }
 
-int rtsp_client_start(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_client_cbs *cb,
+static int client_new(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_client_cbs *cb,
                       void *opaque, rtsp_client **out)
 {
     if (!loop || !o || !o->url || !cb || !out)
@@ -1095,8 +1103,37 @@ int rtsp_client_start(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
     uv_timer_init(loop, &c->tick);
     c->timer.data = c->tick.data = c;
     c->handles = 2;
-    start_connect(c);
     *out = c;
+    return 0;
+}
+
+int rtsp_client_start(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_client_cbs *cb,
+                      void *opaque, rtsp_client **out)
+{
+    int r = client_new(loop, o, cb, opaque, out);
+    if (r == 0)
+        start_connect(*out);
+    return r;
+}
+
+int rtsp_client__start_fd(uv_loop_t *loop, int fd, const rtsp_client_opts *o,
+                          const rtsp_client_cbs *cb, void *opaque, rtsp_client **out)
+{
+    int r = client_new(loop, o, cb, opaque, out);
+    if (r < 0)
+        return r;
+    rtsp_client *c = *out;
+    c->no_redirect = 1;
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = c;
+    c->tcp_open = 1;
+    c->handles++;
+    if ((r = uv_tcp_open(&c->tcp, fd)) < 0) {
+        rtsp_client_close(c, NULL);
+        *out = NULL;
+        return r;
+    }
+    connected(c);
     return 0;
 }
 

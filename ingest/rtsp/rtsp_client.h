@@ -113,4 +113,9 @@ void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque));
 
 void rtsp_client_get_stats(const rtsp_client *c, rtsp_client_stats *out);
 
+/* Tests and fuzzing: a session on an already connected stream socket (taken
+ * over; a socketpair works), starting at OPTIONS; redirects are refused. */
+int rtsp_client__start_fd(uv_loop_t *loop, int fd, const rtsp_client_opts *o,
+                          const rtsp_client_cbs *cb, void *opaque, rtsp_client **out);
+
 #endif

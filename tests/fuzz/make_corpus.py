@@ -2,7 +2,8 @@
 """Regenerates the RTP fuzz seeds in corpus/rtp_*: real packets from FFmpeg's
 RTP packetizers (H.264 FU-A, H.265 FU, AAC) plus hand-built aggregates.
 Seed format (fuzz_rtp_common.h): flags byte, then [u16 len][RTP packet]...
-Run from tests/fuzz: python3 make_corpus.py"""
+Also whole server sessions for fuzz_rtsp_client in corpus/rtsp_client.
+Run from tests/fuzz: python3 make_corpus.py [client]"""
 import os, socket, struct, subprocess, sys
 
 
@@ -67,6 +68,33 @@ def main():
          [rtp(2 + i, 0, i == 2, p) for i, p in enumerate(fu)])
 
 
+def client_seeds():
+    """Whole sessions as a server would send them (answers without CSeq)."""
+    os.makedirs("corpus/rtsp_client", exist_ok=True)
+    sdp = open("../unit/rtsp/data/gst_h264aac.sdp", "rb").read()
+    ok = b"RTSP/1.0 200 OK\r\n"
+    s = ok + b"Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER\r\n\r\n"
+    s += ok + b"Content-Base: rtsp://127.0.0.1:554/cam/\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
+    for ch in (0, 2):
+        s += ok + b"Session: 1234;timeout=60\r\nTransport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n\r\n" % (ch, ch + 1)
+    s += ok + b"Session: 1234\r\nRTP-Info: url=stream=0;seq=1;rtptime=0\r\n\r\n"
+    data = open("corpus/rtp_h264/hand", "rb").read()[1:]
+    o = 0
+    while o + 2 <= len(data):
+        n = struct.unpack(">H", data[o:o + 2])[0]
+        s += b"$\x00" + struct.pack(">H", n) + data[o + 2:o + 2 + n]
+        o += 2 + n
+    aac = open("corpus/rtp_aac/hand", "rb").read()[1:]
+    n = struct.unpack(">H", aac[:2])[0]
+    s += b"$\x02" + struct.pack(">H", n) + aac[2:2 + n]
+    open("corpus/rtsp_client/session_h264aac", "wb").write(s)
+    auth = b"RTSP/1.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\", qop=\"auth\"\r\n\r\n"
+    open("corpus/rtsp_client/auth_then_session", "wb").write(auth + s)
+
+
 if __name__ == "__main__":
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
-    sys.exit(main())
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        sys.exit(client_seeds())  # from the committed seeds, no ffmpeg needed
+    main()
+    client_seeds()
