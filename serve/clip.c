@@ -279,11 +279,31 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
             goto out;
         }
         c->nsegs++;
-        /* Pin before the file is first opened: from here on retention waits. */
+        /* Pin before the file is first opened: from here on retention waits.
+         * Then re-read the row: retention may have checked the pin before we
+         * took it; if the row is still there now, retention will see the pin
+         * before it unlinks (storage/retention.c defers a pinned file); if it
+         * is gone, the file may be too, and the segment is dropped. */
         if (pins) {
             serve__pins_add(pins, &s->id, 1);
             c->pins = pins;
             c->info.nsegments = c->nsegs;
+            index_segment again;
+            int gr = index_get_segment(r, s->id, &again);
+            if (gr == -ENOENT) {
+                serve__pins_remove(pins, &s->id, 1);
+                free(c->segs[si].path);
+                c->segs[si].path = NULL;
+                c->nsegs--;
+                c->info.nsegments = c->nsegs;
+                if (!prev) continue; /* deleted before the clip began: start later */
+                c->info.truncated = "gap";
+                break;
+            }
+            if (gr < 0) {
+                ret = gr;
+                goto out;
+            }
         }
         int fd = open_seg(c, si);
         if (fd < 0) {

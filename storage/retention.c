@@ -27,6 +27,16 @@
  * directory that became empty (hour, day, month, year; never the camera's),
  * then one retention_delete event per pool and reason with a summary.
  *
+ * Pins and the delete race. A download reads a segment's row, then pins it
+ * (serve/clip.c), so a pass can see a segment unpinned, and the download pin
+ * it between that check and the unlink. Two checks close the window: after
+ * the rows are deleted (committed), each victim's pin is checked again, and a
+ * pinned one is not unlinked but deferred (its file is unlinked by a later
+ * pass once unpinned, or at stop); and serve, after pinning, re-reads the row
+ * and drops the segment when it is gone. Either the pin is taken before this
+ * re-check (the file is deferred) or the row's deletion committed before the
+ * pin (serve sees no row and never opens the file).
+ *
  * A write that fails with ENOSPC calls the purge registered here on the
  * writing thread: it deletes oldest-first until the floor plus a margin is
  * free again (at least one segment) and returns 0 so the write is retried once.
@@ -90,6 +100,12 @@ struct storage_retention {
     void *pin_opaque;
     unsigned passes;
     int interval_ms;
+    /* Files whose rows are deleted but which a download pinned meanwhile. */
+    struct deferred {
+        int64_t id;
+        char *path; /* absolute */
+    } *deferred;
+    size_t ndeferred, deferred_cap;
 
     pthread_t thread;
     int thread_started;
@@ -284,8 +300,59 @@ static rt_pool *pool_by_id(storage_retention *rt, const char *id)
     return NULL;
 }
 
-/* Rows first (committed), then files (each in its row's pool). Updates the
- * pools' counters and totals. */
+static void unlink_file(const char *abs, storage_retention_report *rep)
+{
+    if (unlink(abs) != 0 && errno != ENOENT) {
+        vg_log(LOG_ERR, "storage: retention: cannot delete %s: %m", abs);
+        if (rep) rep->errors++;
+    } else {
+        prune_dirs(abs);
+    }
+}
+
+/* Keeps abs for a later pass (a download pinned it after the pin check). */
+static void defer_unlink(storage_retention *rt, int64_t id, const char *abs,
+                         storage_retention_report *rep)
+{
+    if (rt->ndeferred == rt->deferred_cap) {
+        size_t cap = rt->deferred_cap ? 2 * rt->deferred_cap : 16;
+        struct deferred *n = realloc(rt->deferred, cap * sizeof(*n));
+        if (!n) {
+            unlink_file(abs, rep); /* cannot remember it: delete as before */
+            return;
+        }
+        rt->deferred = n, rt->deferred_cap = cap;
+    }
+    char *p = strdup(abs);
+    if (!p) {
+        unlink_file(abs, rep);
+        return;
+    }
+    vg_log(LOG_INFO, "storage: retention: %s was pinned by a download as its row was deleted; "
+           "unlinking it once the download ends", abs);
+    rt->deferred[rt->ndeferred].id = id;
+    rt->deferred[rt->ndeferred].path = p;
+    rt->ndeferred++;
+}
+
+/* Unlinks the deferred files no longer pinned (all of them with force). */
+static void unlink_deferred(storage_retention *rt, int force)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rt->ndeferred; i++) {
+        struct deferred *d = &rt->deferred[i];
+        if (!force && rt->pinned && rt->pinned(rt->pin_opaque, d->id)) {
+            rt->deferred[k++] = *d;
+            continue;
+        }
+        unlink_file(d->path, NULL);
+        free(d->path);
+    }
+    rt->ndeferred = k;
+}
+
+/* Rows first (committed), then files (each in its row's pool); a file pinned
+ * meanwhile is deferred (see the top). Updates the pools' counters and totals. */
 static int delete_victims(storage_retention *rt, victims *v, storage_retention_report *rep)
 {
     if (v->n == 0) return 0;
@@ -308,12 +375,10 @@ static int delete_victims(storage_retention *rt, victims *v, storage_retention_r
         storage__pool_used_add(rt->st, v->pools[i], -v->bytes[i]);
         if (!base || snprintf(abs, sizeof(abs), "%s/%s", base, v->paths[i]) >= (int)sizeof(abs))
             continue;
-        if (unlink(abs) != 0 && errno != ENOENT) {
-            vg_log(LOG_ERR, "storage: retention: cannot delete %s: %m", abs);
-            rep->errors++;
-        } else {
-            prune_dirs(abs);
-        }
+        if (rt->pinned && rt->pinned(rt->pin_opaque, v->ids[i]))
+            defer_unlink(rt, v->ids[i], abs, rep);
+        else
+            unlink_file(abs, rep);
     }
     rep->deleted_segments += v->n;
     rep->deleted_bytes += v->total_bytes;
@@ -560,6 +625,7 @@ int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retenti
 {
     storage_retention_report rep = {0};
     pthread_mutex_lock(&rt->mu);
+    unlink_deferred(rt, 0);
     for (size_t i = 0; i < rt->npools; i++) {
         rt_pool *p = &rt->pools[i];
         if (!p->usable) continue;
@@ -682,6 +748,8 @@ void storage_retention_stop(storage_retention **prt)
     /* Unregister under mu: a purge running on a camera thread finishes first. */
     pthread_mutex_lock(&rt->mu);
     storage__set_enospc_handler(rt->st, NULL, NULL);
+    unlink_deferred(rt, 1); /* their rows are gone: never leave unindexed files */
+    free(rt->deferred);
     pthread_mutex_unlock(&rt->mu);
     index_retention_close(&rt->q);
     free(rt->pools);
