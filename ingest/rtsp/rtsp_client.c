@@ -37,6 +37,7 @@
 #define UDP_BATCH 16
 #define UDP_PKT 4096
 #define RR_INTERVAL_US 5000000
+#define MAX_READS_PER_TICK 64 /* x the buffer: 4 MiB per session per tick */
 
 typedef enum {
     ST_RESOLVE,
@@ -674,6 +675,13 @@ static void handle_setup(rtsp_client *c, const rtsp_msg *m)
         fail(c, RTSP_ERR_NOT_FOUND, "SETUP %s: 404", t->url);
         return;
     }
+    if (m->status == 461 && c->o.transport == RTSP_TRANSPORT_TCP && c->setup_idx == 0) {
+        /* Unsupported Transport: this camera does not interleave; use UDP */
+        vg_log_cam(LOG_INFO, cam(c), "rtsp: no interleaved TCP (461), using UDP");
+        c->o.transport = RTSP_TRANSPORT_UDP;
+        send_setup(c);
+        return;
+    }
     if (m->status != 200) {
         fail(c, RTSP_ERR_PROTOCOL, "SETUP %s: %d", t->url, m->status);
         return;
@@ -925,7 +933,8 @@ static void on_tick(uv_timer_t *tm)
         return;
     uv_os_fd_t fd;
     if (c->tcp_open && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-        for (;;) {
+        /* bounded, so one flooding camera cannot starve the others on this loop */
+        for (int reads = 0; reads < MAX_READS_PER_TICK; reads++) {
             if (c->rlen == c->rcap) {
                 process(c);
                 if (dead(c) || c->rlen == c->rcap)

@@ -3,7 +3,7 @@
  * paths real servers rarely take on demand — a redirect, a Digest challenge
  * without qop, an answer without CSeq, RTP interleaved in the same segment as
  * the PLAY answer with garbage between frames, a stall, a server that hangs
- * up, a 404, and a hostile Content-Length.
+ * up, a 404, a hostile Content-Length, and a 461 answer to interleaved TCP.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 #include "common/common.h"
 #include "ingest/rtsp/rtsp_client.h"
 
-typedef enum { SC_FULL, SC_STALL, SC_HANGUP, SC_404, SC_HUGE } scenario;
+typedef enum { SC_FULL, SC_STALL, SC_HANGUP, SC_404, SC_HUGE, SC_461 } scenario;
 
 typedef struct srv {
     uv_loop_t loop;
@@ -31,7 +31,7 @@ typedef struct srv {
     uint8_t buf[65536];
     size_t len;
     char nonce[32];
-    int authorized_describes, redirects;
+    int authorized_describes, redirects, udp_setups;
     /* client side */
     rtsp_client *c;
     int tracks, frames, keyframes;
@@ -144,7 +144,18 @@ static void respond(srv *s, const rtsp_msg *m)
         }
     } else if (!strcmp(method, "SETUP")) {
         assert_non_null(strstr(uri, "/cam/trackID=0"));
-        /* the server picks other channels than asked for */
+        char tr[256] = "";
+        rtsp_msg_header_str(m, "Transport", tr, sizeof(tr));
+        if (s->sc == SC_461 && strstr(tr, "interleaved")) {
+            n = snprintf(out, sizeof(out), "RTSP/1.0 461 Unsupported Transport\r\nCSeq: %d\r\n\r\n",
+                         m->cseq);
+        } else if (s->sc == SC_461) {
+            s->udp_setups++;
+            assert_non_null(strstr(tr, "client_port="));
+            n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc\r\n"
+                                           "Transport: RTP/AVP;unicast;client_port=1-2;"
+                                           "server_port=3-4\r\n\r\n", m->cseq);
+        } else /* the server picks other channels than asked for */
         n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc;timeout=30\r\n"
                                        "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
                      m->cseq);
@@ -330,6 +341,11 @@ static void test_failures(void **state)
     assert_int_equal(s->err, RTSP_ERR_NOT_FOUND);
     run(s, SC_HUGE, "/cam", 5000);
     assert_int_equal(s->err, RTSP_ERR_PROTOCOL);
+    /* 461 to interleaved TCP: the client sets up UDP instead, then plays */
+    run(s, SC_461, "/cam", 5000);
+    assert_int_equal(s->udp_setups, 1);
+    assert_int_equal(s->tracks, 1);
+    assert_int_equal(s->err, RTSP_ERR_STALLED);
     free(s);
     assert_string_equal(rtsp_error_name(RTSP_ERR_AUTH_FAILED), "auth_failed");
 }
