@@ -39,8 +39,7 @@ void rtsp__aac_push(rtsp_depack *d, const rtp_hdr *h, int lost)
 {
     const uint8_t *p = h->payload;
     size_t n = h->payload_len;
-    if (lost || (d->au_open && h->ts != d->au_ts))
-        drop_fragment(d);
+    if (lost || (d->au_open && h->ts != d->au_ts)) drop_fragment(d);
     if (n < 2) {
         d->st.bad_packets++;
         return;
@@ -62,8 +61,7 @@ void rtsp__aac_push(rtsp_depack *d, const rtp_hdr *h, int lost)
     while (bit < hbits && count < 64) {
         unsigned sz = read_bits(hp, hbytes, &bit, d->sizelength, &ok);
         read_bits(hp, hbytes, &bit, i == 0 ? d->indexlength : d->indexdeltalength, &ok);
-        if (!ok || bit > hbits)
-            break;
+        if (!ok || bit > hbits) break;
         sizes[count++] = sz;
         i++;
     }

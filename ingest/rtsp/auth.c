@@ -32,7 +32,10 @@ void rtsp_md5_hex(const void *data, size_t len, char out[33])
     out[32] = 0;
 }
 
-static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static int is_ws(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 /* Copies a token or quoted string starting at *p into out (truncating);
  * advances *p past it. */
@@ -43,23 +46,18 @@ static void take_value(const char **p, const char *end, char *out, size_t outlen
     if (s < end && *s == '"') {
         s++;
         while (s < end && *s != '"') {
-            if (*s == '\\' && s + 1 < end)
-                s++;
-            if (o + 1 < outlen)
-                out[o++] = *s;
+            if (*s == '\\' && s + 1 < end) s++;
+            if (o + 1 < outlen) out[o++] = *s;
             s++;
         }
-        if (s < end)
-            s++;
+        if (s < end) s++;
     } else {
         while (s < end && *s != ',' && !is_ws((unsigned char)*s)) {
-            if (o + 1 < outlen)
-                out[o++] = *s;
+            if (o + 1 < outlen) out[o++] = *s;
             s++;
         }
     }
-    if (outlen)
-        out[o] = 0;
+    if (outlen) out[o] = 0;
     *p = s;
 }
 
@@ -88,8 +86,7 @@ int rtsp_auth_parse(const char *v, size_t len, rtsp_auth *a)
     while (p < end) {
         while (p < end && (is_ws((unsigned char)*p) || *p == ','))
             p++;
-        if (p >= end)
-            break;
+        if (p >= end) break;
         const char *k = p;
         while (p < end && *p != '=' && *p != ',' && !is_ws((unsigned char)*p))
             p++;
@@ -97,8 +94,7 @@ int rtsp_auth_parse(const char *v, size_t len, rtsp_auth *a)
         while (p < end && is_ws((unsigned char)*p))
             p++;
         if (p >= end || *p != '=') {
-            if (p < end && *p != ',')
-                return -EBADMSG;
+            if (p < end && *p != ',') return -EBADMSG;
             continue;
         }
         p++;
@@ -114,11 +110,9 @@ int rtsp_auth_parse(const char *v, size_t len, rtsp_auth *a)
         else if (KEY("opaque"))
             snprintf(n.opaque, sizeof(n.opaque), "%s", val);
         else if (KEY("algorithm")) {
-            if (strlen(val) >= sizeof(n.algorithm))
-                return -ENOTSUP;
+            if (strlen(val) >= sizeof(n.algorithm)) return -ENOTSUP;
             memcpy(n.algorithm, val, strlen(val) + 1);
-        }
-        else if (KEY("stale"))
+        } else if (KEY("stale"))
             n.stale = strcasecmp(val, "true") == 0;
         else if (KEY("qop")) {
             /* a list such as "auth,auth-int" */
@@ -127,16 +121,14 @@ int rtsp_auth_parse(const char *v, size_t len, rtsp_auth *a)
                 while (*q == ' ' || *q == ',')
                     q++;
                 size_t ql = strcspn(q, ", ");
-                if (ql == 4 && strncasecmp(q, "auth", 4) == 0)
-                    n.qop_auth = 1;
+                if (ql == 4 && strncasecmp(q, "auth", 4) == 0) n.qop_auth = 1;
                 q += ql;
             }
         }
 #undef KEY
     }
     if (scheme == RTSP_AUTH_DIGEST) {
-        if (!n.nonce[0])
-            return -EBADMSG;
+        if (!n.nonce[0]) return -EBADMSG;
         if (n.algorithm[0] && strcasecmp(n.algorithm, "MD5") != 0 &&
             strcasecmp(n.algorithm, "MD5-sess") != 0)
             return -ENOTSUP;
@@ -150,12 +142,10 @@ static int put_quoted(char *out, size_t outlen, size_t *o, const char *s)
 {
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') {
-            if (*o + 1 >= outlen)
-                return -E2BIG;
+            if (*o + 1 >= outlen) return -E2BIG;
             out[(*o)++] = '\\';
         }
-        if (*o + 1 >= outlen)
-            return -E2BIG;
+        if (*o + 1 >= outlen) return -E2BIG;
         out[(*o)++] = *s;
     }
     out[*o] = 0;
@@ -165,8 +155,7 @@ static int put_quoted(char *out, size_t outlen, size_t *o, const char *s)
 static int put(char *out, size_t outlen, size_t *o, const char *fmt, const char *a)
 {
     int n = snprintf(out + *o, outlen - *o, fmt, a);
-    if (n < 0 || (size_t)n >= outlen - *o)
-        return -E2BIG;
+    if (n < 0 || (size_t)n >= outlen - *o) return -E2BIG;
     *o += (size_t)n;
     return 0;
 }
@@ -176,40 +165,33 @@ int rtsp_auth_header(rtsp_auth *a, const char *user, const char *pass, const cha
 {
     char buf[1024];
     int n;
-    if (!outlen)
-        return -E2BIG;
+    if (!outlen) return -E2BIG;
     if (a->scheme == RTSP_AUTH_BASIC) {
         n = snprintf(buf, sizeof(buf), "%s:%s", user, pass);
-        if (n < 0 || (size_t)n >= sizeof(buf) || outlen < 7)
-            return -E2BIG;
+        if (n < 0 || (size_t)n >= sizeof(buf) || outlen < 7) return -E2BIG;
         memcpy(out, "Basic ", 6);
         return rtsp_base64_encode((const uint8_t *)buf, (size_t)n, out + 6, outlen - 6);
     }
-    if (a->scheme != RTSP_AUTH_DIGEST)
-        return -EINVAL;
+    if (a->scheme != RTSP_AUTH_DIGEST) return -EINVAL;
 
     char ha1[33], ha2[33], resp[33], cn[17], nc[9];
     if (!cnonce) {
         uint8_t r[8];
-        if (RAND_bytes(r, sizeof(r)) != 1)
-            return -EIO;
+        if (RAND_bytes(r, sizeof(r)) != 1) return -EIO;
         for (int i = 0; i < 8; i++)
             snprintf(cn + 2 * i, 3, "%02x", r[i]);
         cnonce = cn;
     }
     n = snprintf(buf, sizeof(buf), "%s:%s:%s", user, a->realm, pass);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return -E2BIG;
+    if (n < 0 || (size_t)n >= sizeof(buf)) return -E2BIG;
     rtsp_md5_hex(buf, (size_t)n, ha1);
     if (strcasecmp(a->algorithm, "MD5-sess") == 0) {
         n = snprintf(buf, sizeof(buf), "%s:%s:%s", ha1, a->nonce, cnonce);
-        if (n < 0 || (size_t)n >= sizeof(buf))
-            return -E2BIG;
+        if (n < 0 || (size_t)n >= sizeof(buf)) return -E2BIG;
         rtsp_md5_hex(buf, (size_t)n, ha1);
     }
     n = snprintf(buf, sizeof(buf), "%s:%s", method, uri);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return -E2BIG;
+    if (n < 0 || (size_t)n >= sizeof(buf)) return -E2BIG;
     rtsp_md5_hex(buf, (size_t)n, ha2);
     if (a->qop_auth) {
         a->nc++;
@@ -218,8 +200,7 @@ int rtsp_auth_header(rtsp_auth *a, const char *user, const char *pass, const cha
     } else {
         n = snprintf(buf, sizeof(buf), "%s:%s:%s", ha1, a->nonce, ha2);
     }
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return -E2BIG;
+    if (n < 0 || (size_t)n >= sizeof(buf)) return -E2BIG;
     rtsp_md5_hex(buf, (size_t)n, resp);
 
     size_t o = 0;
@@ -234,8 +215,7 @@ int rtsp_auth_header(rtsp_auth *a, const char *user, const char *pass, const cha
         (r = put(out, outlen, &o, "\", uri=\"%s", uri)) < 0 ||
         (r = put(out, outlen, &o, "\", response=\"%s\"", resp)) < 0)
         return r;
-    if (a->algorithm[0] && (r = put(out, outlen, &o, ", algorithm=%s", a->algorithm)) < 0)
-        return r;
+    if (a->algorithm[0] && (r = put(out, outlen, &o, ", algorithm=%s", a->algorithm)) < 0) return r;
     if (a->opaque[0] && ((r = put(out, outlen, &o, "%s", ", opaque=\"")) < 0 ||
                          (r = put_quoted(out, outlen, &o, a->opaque)) < 0 ||
                          (r = put(out, outlen, &o, "%s", "\"")) < 0))

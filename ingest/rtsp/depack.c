@@ -49,8 +49,8 @@ int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb c
         d->indexlength = m->indexlength;
         d->indexdeltalength = m->indexdeltalength;
         d->constantduration = m->constantduration > 0 ? m->constantduration : 1024;
-        if (d->sizelength <= 0 || d->sizelength > 16 || d->indexlength < 0 ||
-            d->indexlength > 16 || d->indexdeltalength < 0 || d->indexdeltalength > 16)
+        if (d->sizelength <= 0 || d->sizelength > 16 || d->indexlength < 0 || d->indexlength > 16 ||
+            d->indexdeltalength < 0 || d->indexdeltalength > 16)
             return -ENOTSUP;
         return 0;
     case RTSP_CODEC_PCMU:
@@ -71,23 +71,19 @@ void rtsp_depack_free(rtsp_depack *d)
 /* Makes room for n more bytes after the unit; 0 or -E2BIG/-ENOMEM (unit damaged). */
 static int reserve(rtsp_depack *d, size_t n)
 {
-    if (d->au_damaged)
-        return -EINVAL;
+    if (d->au_damaged) return -EINVAL;
     if (d->au_len + n > d->max_frame) {
         d->au_damaged = 1;
-        if (!d->au_overflow)
-            d->st.overflows++;
+        if (!d->au_overflow) d->st.overflows++;
         d->au_overflow = 1;
         return -E2BIG;
     }
     size_t need = RTSP__AU_ROOM + d->au_len + n;
-    if (need <= d->au_cap)
-        return 0;
+    if (need <= d->au_cap) return 0;
     size_t cap = d->au_cap ? d->au_cap : 64 * 1024;
     while (cap < need)
         cap *= 2;
-    if (cap > RTSP__AU_ROOM + d->max_frame)
-        cap = RTSP__AU_ROOM + d->max_frame;
+    if (cap > RTSP__AU_ROOM + d->max_frame) cap = RTSP__AU_ROOM + d->max_frame;
     uint8_t *nb = realloc(d->au, cap);
     if (!nb) {
         d->au_damaged = 1;
@@ -98,12 +94,14 @@ static int reserve(rtsp_depack *d, size_t n)
     return 0;
 }
 
-static uint8_t *au_data(rtsp_depack *d) { return d->au + RTSP__AU_ROOM; }
+static uint8_t *au_data(rtsp_depack *d)
+{
+    return d->au + RTSP__AU_ROOM;
+}
 
 void rtsp__au_start(rtsp_depack *d, uint32_t ts)
 {
-    if (d->au_open)
-        rtsp__au_emit(d);
+    if (d->au_open) rtsp__au_emit(d);
     d->au_open = 1;
     d->au_ts = ts;
     d->au_len = 0;
@@ -114,10 +112,8 @@ void rtsp__au_start(rtsp_depack *d, uint32_t ts)
 
 void rtsp__au_begin_nal(rtsp_depack *d)
 {
-    if (d->frag_open)
-        rtsp__au_abort_nal(d);
-    if (reserve(d, 4) < 0)
-        return;
+    if (d->frag_open) rtsp__au_abort_nal(d);
+    if (reserve(d, 4) < 0) return;
     d->au_len += 4;
     d->frag_start = d->au_len;
     d->frag_open = 1;
@@ -125,8 +121,7 @@ void rtsp__au_begin_nal(rtsp_depack *d)
 
 void rtsp__au_append(rtsp_depack *d, const uint8_t *p, size_t n)
 {
-    if (!d->frag_open || reserve(d, n) < 0)
-        return;
+    if (!d->frag_open || reserve(d, n) < 0) return;
     memcpy(au_data(d) + d->au_len, p, n);
     d->au_len += n;
 }
@@ -172,13 +167,10 @@ const uint8_t *rtsp__au_add_nal(rtsp_depack *d, const uint8_t *nal, size_t n)
     return rtsp__au_end_nal(d, &n);
 }
 
-void rtsp__store_param(uint8_t *dst, uint16_t *dst_len, const uint8_t *nal, size_t n,
-                       int *changed)
+void rtsp__store_param(uint8_t *dst, uint16_t *dst_len, const uint8_t *nal, size_t n, int *changed)
 {
-    if (n == 0 || n > RTSP_MAX_PARAM_SET)
-        return;
-    if (*dst_len == n && memcmp(dst, nal, n) == 0)
-        return;
+    if (n == 0 || n > RTSP_MAX_PARAM_SET) return;
+    if (*dst_len == n && memcmp(dst, nal, n) == 0) return;
     memcpy(dst, nal, n);
     *dst_len = (uint16_t)n;
     *changed = 1;
@@ -187,10 +179,8 @@ void rtsp__store_param(uint8_t *dst, uint16_t *dst_len, const uint8_t *nal, size
 /* Writes prefix + param just before *start; returns 0 or -1 if it does not fit. */
 static int prepend(rtsp_depack *d, uint8_t **start, const uint8_t *p, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if ((size_t)(*start - d->au) < n + 4)
-        return -1;
+    if (n == 0) return 0;
+    if ((size_t)(*start - d->au) < n + 4) return -1;
     *start -= n + 4;
     uint8_t *q = *start;
     if (d->length_prefixed) {
@@ -208,37 +198,30 @@ static int prepend(rtsp_depack *d, uint8_t **start, const uint8_t *p, size_t n)
 
 void rtsp__au_emit(rtsp_depack *d)
 {
-    if (!d->au_open)
-        return;
-    if (d->frag_open)
-        rtsp__au_abort_nal(d);
+    if (!d->au_open) return;
+    if (d->frag_open) rtsp__au_abort_nal(d);
     d->au_open = 0;
     if (d->au_damaged) {
         d->st.dropped_aus++;
         return;
     }
-    if (d->au_len == 0)
-        return;
+    if (d->au_len == 0) return;
     uint8_t *start = au_data(d);
     int key = d->au_key || d->au_sps_intra;
     if (is_video(d) && key && d->insert_params && !d->au_has_sps) {
         /* written back to front: PPS, SPS, VPS */
-        if (!d->au_has_pps)
-            prepend(d, &start, d->pps, d->pps_len);
+        if (!d->au_has_pps) prepend(d, &start, d->pps, d->pps_len);
         prepend(d, &start, d->sps, d->sps_len);
-        if (d->codec == RTSP_CODEC_H265 && !d->au_has_vps)
-            prepend(d, &start, d->vps, d->vps_len);
+        if (d->codec == RTSP_CODEC_H265 && !d->au_has_vps) prepend(d, &start, d->vps, d->vps_len);
     }
     d->st.aus++;
-    if (key)
-        d->st.keyframes++;
+    if (key) d->st.keyframes++;
     d->cb(d->opaque, d->track, start, (size_t)(au_data(d) + d->au_len - start), d->au_ts, key);
 }
 
 void rtsp_depack_flush(rtsp_depack *d)
 {
-    if (is_video(d) || d->codec == RTSP_CODEC_AAC)
-        rtsp__au_emit(d);
+    if (is_video(d) || d->codec == RTSP_CODEC_AAC) rtsp__au_emit(d);
 }
 
 void rtsp_depack_push(rtsp_depack *d, const rtp_hdr *h, int lost)
@@ -257,19 +240,15 @@ void rtsp_depack_push(rtsp_depack *d, const rtp_hdr *h, int lost)
     default:
         return;
     }
-    if (lost && d->au_open)
-        d->au_damaged = 1;
-    if (d->au_open && h->ts != d->au_ts)
-        rtsp__au_emit(d);
+    if (lost && d->au_open) d->au_damaged = 1;
+    if (d->au_open && h->ts != d->au_ts) rtsp__au_emit(d);
     if (!d->au_open) {
         rtsp__au_start(d, h->ts);
-        if (lost)
-            d->au_damaged = 1;
+        if (lost) d->au_damaged = 1;
     }
     if (d->codec == RTSP_CODEC_H264)
         rtsp__h264_push(d, h, lost);
     else
         rtsp__h265_push(d, h, lost);
-    if (h->marker)
-        rtsp__au_emit(d);
+    if (h->marker) rtsp__au_emit(d);
 }

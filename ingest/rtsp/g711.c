@@ -7,8 +7,7 @@
 void rtsp__g711_push(rtsp_depack *d, const rtp_hdr *h, int lost)
 {
     (void)lost;
-    if (h->payload_len == 0)
-        return;
+    if (h->payload_len == 0) return;
     if (h->payload_len > d->max_frame) {
         d->st.overflows++;
         return;

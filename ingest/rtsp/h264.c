@@ -17,18 +17,15 @@ static long read_ue(const uint8_t *p, size_t n, size_t *bit)
 {
     int zeros = 0;
     for (;;) {
-        if (*bit >= n * 8 || zeros > 31)
-            return -1;
+        if (*bit >= n * 8 || zeros > 31) return -1;
         int b = (p[*bit / 8] >> (7 - *bit % 8)) & 1;
         (*bit)++;
-        if (b)
-            break;
+        if (b) break;
         zeros++;
     }
     long v = 0;
     for (int i = 0; i < zeros; i++) {
-        if (*bit >= n * 8)
-            return -1;
+        if (*bit >= n * 8) return -1;
         v = (v << 1) | ((p[*bit / 8] >> (7 - *bit % 8)) & 1);
         (*bit)++;
     }
@@ -37,8 +34,7 @@ static long read_ue(const uint8_t *p, size_t n, size_t *bit)
 
 static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
-    if (!nal || n == 0)
-        return;
+    if (!nal || n == 0) return;
     int type = nal[0] & 0x1f;
     switch (type) {
     case 5:
@@ -57,8 +53,7 @@ static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
             size_t bit = 0;
             if (read_ue(nal + 1, n - 1, &bit) >= 0) { /* first_mb_in_slice */
                 long st = read_ue(nal + 1, n - 1, &bit);
-                if (st >= 0 && (st % 5 == 2 || st % 5 == 4))
-                    d->au_sps_intra = 1;
+                if (st >= 0 && (st % 5 == 2 || st % 5 == 4)) d->au_sps_intra = 1;
             }
         }
         break;
@@ -69,8 +64,7 @@ static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
 
 static void single(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
-    if (n == 0)
-        return;
+    if (n == 0) return;
     if (d->frag_open) /* a fragment lost its end */
         rtsp__au_abort_nal(d);
     inspect(d, rtsp__au_add_nal(d, nal, n), n);
@@ -122,8 +116,7 @@ void rtsp__h264_push(rtsp_depack *d, const rtp_hdr *h, int lost)
         int s = p[1] & 0x80, e = p[1] & 0x40;
         size_t off = 2;
         if (s) {
-            if (type == 29)
-                off += 2;
+            if (type == 29) off += 2;
             if (off > n) {
                 d->st.bad_packets++;
                 d->au_damaged = 1;

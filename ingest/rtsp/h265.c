@@ -13,8 +13,7 @@
 
 static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
-    if (!nal || n < 2)
-        return;
+    if (!nal || n < 2) return;
     int type = (nal[0] >> 1) & 0x3f;
     if (type >= 16 && type <= 23)
         d->au_key = 1;
@@ -38,10 +37,8 @@ static void bad(rtsp_depack *d)
 
 static void single(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
-    if (n < 2)
-        return;
-    if (d->frag_open)
-        rtsp__au_abort_nal(d);
+    if (n < 2) return;
+    if (d->frag_open) rtsp__au_abort_nal(d);
     inspect(d, rtsp__au_add_nal(d, nal, n), n);
 }
 
@@ -61,8 +58,7 @@ void rtsp__h265_push(rtsp_depack *d, const rtp_hdr *h, int lost)
                 bad(d);
                 return;
             }
-            if (d->frag_open)
-                rtsp__au_abort_nal(d);
+            if (d->frag_open) rtsp__au_abort_nal(d);
             rtsp__au_begin_nal(d);
             rtsp__au_append(d, p, 2);
             rtsp__au_append(d, p + 4, n - 4);
@@ -78,8 +74,7 @@ void rtsp__h265_push(rtsp_depack *d, const rtp_hdr *h, int lost)
         size_t off = 2;
         int first = 1;
         while (off < n) {
-            if (d->donl)
-                off += first ? 2 : 1;
+            if (d->donl) off += first ? 2 : 1;
             first = 0;
             if (off + 2 > n) {
                 bad(d);
@@ -104,8 +99,7 @@ void rtsp__h265_push(rtsp_depack *d, const rtp_hdr *h, int lost)
         int s = p[2] & 0x80, e = p[2] & 0x40, ftype = p[2] & 0x3f;
         size_t off = 3;
         if (s) {
-            if (d->donl)
-                off += 2;
+            if (d->donl) off += 2;
             if (off > n) {
                 bad(d);
                 return;

@@ -18,7 +18,10 @@
 
 #include "ingest/rtsp/rtsp_internal.h"
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
 static uint32_t rd32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -38,23 +41,18 @@ static void wr32(uint8_t *p, uint32_t v)
 
 int rtp_parse(const uint8_t *buf, size_t len, rtp_hdr *h)
 {
-    if (len < 12 || (buf[0] >> 6) != 2)
-        return -EBADMSG;
+    if (len < 12 || (buf[0] >> 6) != 2) return -EBADMSG;
     size_t off = 12 + 4 * (size_t)(buf[0] & 0x0f);
-    if (off > len)
-        return -EBADMSG;
+    if (off > len) return -EBADMSG;
     if (buf[0] & 0x10) {
-        if (off + 4 > len)
-            return -EBADMSG;
+        if (off + 4 > len) return -EBADMSG;
         off += 4 + 4 * (size_t)rd16(buf + off + 2);
-        if (off > len)
-            return -EBADMSG;
+        if (off > len) return -EBADMSG;
     }
     size_t end = len;
     if (buf[0] & 0x20) {
         size_t pad = buf[len - 1];
-        if (pad == 0 || pad > end - off)
-            return -EBADMSG;
+        if (pad == 0 || pad > end - off) return -EBADMSG;
         end -= pad;
     }
     h->marker = buf[1] >> 7;
@@ -72,14 +70,11 @@ int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr)
     size_t off = 0;
     while (off + 4 <= len) {
         const uint8_t *p = buf + off;
-        if ((p[0] >> 6) != 2)
-            return -EBADMSG;
+        if ((p[0] >> 6) != 2) return -EBADMSG;
         size_t plen = 4 * ((size_t)rd16(p + 2) + 1);
-        if (off + plen > len)
-            return -EBADMSG;
+        if (off + plen > len) return -EBADMSG;
         if (p[1] == 200) {
-            if (plen < 28)
-                return -EBADMSG;
+            if (plen < 28) return -EBADMSG;
             sr->ssrc = rd32(p + 4);
             sr->ntp = ((uint64_t)rd32(p + 8) << 32) | rd32(p + 12);
             sr->rtp_ts = rd32(p + 16);
@@ -92,12 +87,11 @@ int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr)
     return off == len ? -ENOENT : -EBADMSG;
 }
 
-int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc,
-                  uint16_t max_seq, uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr)
+int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
+                  uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr)
 {
     static const char cname[] = "vigil";
-    if (len < 48)
-        return -E2BIG;
+    if (len < 48) return -E2BIG;
     memset(buf, 0, 48);
     buf[0] = 0x81; /* V=2, RC=1 */
     buf[1] = 201;
@@ -131,8 +125,7 @@ int rtp_seq_update(rtp_seq *s, uint16_t seq, int *drop)
     }
     int d = (int16_t)(uint16_t)(seq - s->last);
     if (d > 0) {
-        if (seq < s->last)
-            s->cycles++;
+        if (seq < s->last) s->cycles++;
         s->last = seq;
         s->received++;
         s->lost += (uint64_t)(d - 1);
@@ -151,10 +144,8 @@ int rtp_seq_update(rtp_seq *s, uint16_t seq, int *drop)
 void rtp_reorder_init(rtp_reorder *r, int window, int64_t max_delay_us)
 {
     memset(r, 0, sizeof(*r));
-    if (window < 1)
-        window = 1;
-    if (window > RTP_REORDER_MAX)
-        window = RTP_REORDER_MAX;
+    if (window < 1) window = 1;
+    if (window > RTP_REORDER_MAX) window = RTP_REORDER_MAX;
     r->window = window;
     r->max_delay_us = max_delay_us;
 }
@@ -168,14 +159,15 @@ void rtp_reorder_free(rtp_reorder *r)
 }
 
 /* Held packets are the used slots; order by distance from r->next. */
-static int dist(const rtp_reorder *r, uint16_t seq) { return (int16_t)(uint16_t)(seq - r->next); }
+static int dist(const rtp_reorder *r, uint16_t seq)
+{
+    return (int16_t)(uint16_t)(seq - r->next);
+}
 
 int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now_us)
 {
-    if (len < 12 || (pkt[0] >> 6) != 2)
-        return -EBADMSG;
-    if (len > 65536)
-        return -E2BIG;
+    if (len < 12 || (pkt[0] >> 6) != 2) return -EBADMSG;
+    if (len > 65536) return -E2BIG;
     uint16_t seq = rd16(pkt + 2);
     if (!r->started) {
         r->started = 1;
@@ -215,8 +207,7 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
     rtp_reorder_slot *s = &r->slot[freeslot];
     if (s->cap < len) {
         uint8_t *nb = realloc(s->buf, len);
-        if (!nb)
-            return -ENOMEM;
+        if (!nb) return -ENOMEM;
         s->buf = nb;
         s->cap = len;
     }
@@ -229,23 +220,20 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
     return 0;
 }
 
-int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt,
-                    size_t *len, int *lost)
+int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
+                    int *lost)
 {
-    if (r->count == 0)
-        return 0;
+    if (r->count == 0) return 0;
     int best = -1, bestd = 0;
     int64_t oldest = INT64_MAX;
     for (int i = 0; i < RTP_REORDER_MAX; i++) {
-        if (!r->slot[i].used)
-            continue;
+        if (!r->slot[i].used) continue;
         int d = dist(r, r->slot[i].seq);
         if (best < 0 || d < bestd) {
             best = i;
             bestd = d;
         }
-        if (r->slot[i].arrival_us < oldest)
-            oldest = r->slot[i].arrival_us;
+        if (r->slot[i].arrival_us < oldest) oldest = r->slot[i].arrival_us;
     }
     if (bestd > 0 && !flush && r->count < r->window && now_us - oldest < r->max_delay_us)
         return 0; /* wait for the hole to fill */

@@ -128,35 +128,42 @@ struct rtsp_client {
 const char *rtsp_error_name(rtsp_error e)
 {
     switch (e) {
-    case RTSP_ERR_NONE: return "";
-    case RTSP_ERR_UNREACHABLE: return "unreachable";
-    case RTSP_ERR_AUTH_FAILED: return "auth_failed";
-    case RTSP_ERR_NOT_FOUND: return "not_found";
-    case RTSP_ERR_STALLED: return "stalled";
-    case RTSP_ERR_CLOSED: return "closed";
-    default: return "error";
+    case RTSP_ERR_NONE:
+        return "";
+    case RTSP_ERR_UNREACHABLE:
+        return "unreachable";
+    case RTSP_ERR_AUTH_FAILED:
+        return "auth_failed";
+    case RTSP_ERR_NOT_FOUND:
+        return "not_found";
+    case RTSP_ERR_STALLED:
+        return "stalled";
+    case RTSP_ERR_CLOSED:
+        return "closed";
+    default:
+        return "error";
     }
 }
 
-static const char *cam(const rtsp_client *c) { return c->camera ? c->camera : "-"; }
+static const char *cam(const rtsp_client *c)
+{
+    return c->camera ? c->camera : "-";
+}
 
 static void finalize(rtsp_client *c)
 {
-    if (c->handles > 0 || c->gai_pending)
-        return;
+    if (c->handles > 0 || c->gai_pending) return;
     void (*cb)(void *) = c->closed_cb;
     void *opaque = c->opaque;
     for (int i = 0; i < c->ntracks; i++) {
         rtsp_depack_free(&c->tracks[i].dp);
-        if (c->tracks[i].ro_init)
-            rtp_reorder_free(&c->tracks[i].ro);
+        if (c->tracks[i].ro_init) rtp_reorder_free(&c->tracks[i].ro);
     }
     free(c->sdp);
     free(c->rbuf);
     free(c->camera);
     free(c);
-    if (cb)
-        cb(opaque);
+    if (cb) cb(opaque);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -170,18 +177,15 @@ static void close_udp(rtsp_client *c)
 {
     for (int i = 0; i < c->ntracks; i++) {
         track *t = &c->tracks[i];
-        if (t->fd_rtp >= 0)
-            close(t->fd_rtp);
-        if (t->fd_rtcp >= 0)
-            close(t->fd_rtcp);
+        if (t->fd_rtp >= 0) close(t->fd_rtp);
+        if (t->fd_rtcp >= 0) close(t->fd_rtcp);
         t->fd_rtp = t->fd_rtcp = -1;
     }
 }
 
 static void close_tcp(rtsp_client *c, uv_close_cb cb)
 {
-    if (!c->tcp_open)
-        return;
+    if (!c->tcp_open) return;
     c->tcp_open = 0;
     uv_close((uv_handle_t *)&c->tcp, cb);
 }
@@ -192,8 +196,7 @@ static void fail(rtsp_client *c, rtsp_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(rtsp_client *c, rtsp_error e, const char *fmt, ...)
 {
-    if (c->st == ST_DEAD || c->closing)
-        return;
+    if (c->st == ST_DEAD || c->closing) return;
     char detail[256];
     va_list ap;
     va_start(ap, fmt);
@@ -205,11 +208,13 @@ static void fail(rtsp_client *c, rtsp_error e, const char *fmt, ...)
     close_tcp(c, on_handle_closed);
     close_udp(c);
     vg_log_cam(LOG_INFO, cam(c), "rtsp: %s: %s", rtsp_error_name(e), detail);
-    if (c->cb.on_error)
-        c->cb.on_error(c->opaque, e, detail);
+    if (c->cb.on_error) c->cb.on_error(c->opaque, e, detail);
 }
 
-static int dead(const rtsp_client *c) { return c->closing || c->st == ST_DEAD; }
+static int dead(const rtsp_client *c)
+{
+    return c->closing || c->st == ST_DEAD;
+}
 
 /* ---------------- writing requests ---------------- */
 
@@ -229,23 +234,18 @@ static void on_written(uv_write_t *w, int status)
 
 static int write_raw(rtsp_client *c, const char *s, size_t n)
 {
-    if (!c->tcp_open)
-        return -ENOTCONN;
+    if (!c->tcp_open) return -ENOTCONN;
     uv_buf_t b = uv_buf_init((char *)s, (unsigned)n);
     int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (r == (int)n)
-        return 0;
-    if (r < 0 && r != UV_EAGAIN)
-        return r;
+    if (r == (int)n) return 0;
+    if (r < 0 && r != UV_EAGAIN) return r;
     size_t done = r > 0 ? (size_t)r : 0;
     wreq *w = malloc(sizeof(*w) + n - done);
-    if (!w)
-        return -ENOMEM;
+    if (!w) return -ENOMEM;
     memcpy(w->data, s + done, n - done);
     b = uv_buf_init(w->data, (unsigned)(n - done));
     r = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-    if (r < 0)
-        free(w);
+    if (r < 0) free(w);
     return r;
 }
 
@@ -255,10 +255,8 @@ static void on_timeout(uv_timer_t *t);
  * request is remembered so a 401 can re-send it. */
 static void send_request(rtsp_client *c, const char *method, const char *uri, const char *extra)
 {
-    if (method != c->req_method)
-        snprintf(c->req_method, sizeof(c->req_method), "%s", method);
-    if (uri != c->req_uri)
-        snprintf(c->req_uri, sizeof(c->req_uri), "%s", uri);
+    if (method != c->req_method) snprintf(c->req_method, sizeof(c->req_method), "%s", method);
+    if (uri != c->req_uri) snprintf(c->req_uri, sizeof(c->req_uri), "%s", uri);
     if (extra != c->req_extra)
         snprintf(c->req_extra, sizeof(c->req_extra), "%s", extra ? extra : "");
     char authz[1024] = "";
@@ -268,13 +266,12 @@ static void send_request(rtsp_client *c, const char *method, const char *uri, co
             snprintf(authz, sizeof(authz), "Authorization: %s\r\n", v);
     }
     char sess[300] = "";
-    if (c->session[0])
-        snprintf(sess, sizeof(sess), "Session: %s\r\n", c->session);
+    if (c->session[0]) snprintf(sess, sizeof(sess), "Session: %s\r\n", c->session);
     char buf[4096];
     c->pending_cseq = ++c->cseq;
-    int n = snprintf(buf, sizeof(buf),
-                     "%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: vigil\r\n%s%s%s\r\n", method, uri,
-                     c->cseq, authz, sess, c->req_extra);
+    int n =
+        snprintf(buf, sizeof(buf), "%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: vigil\r\n%s%s%s\r\n",
+                 method, uri, c->cseq, authz, sess, c->req_extra);
     if (n < 0 || (size_t)n >= sizeof(buf)) {
         fail(c, RTSP_ERR_PROTOCOL, "request too long");
         return;
@@ -284,8 +281,7 @@ static void send_request(rtsp_client *c, const char *method, const char *uri, co
         fail(c, RTSP_ERR_UNREACHABLE, "write: %s", uv_strerror(r));
         return;
     }
-    if (c->st != ST_PLAYING)
-        uv_timer_start(&c->timer, on_timeout, (uint64_t)c->o.timeout_ms, 0);
+    if (c->st != ST_PLAYING) uv_timer_start(&c->timer, on_timeout, (uint64_t)c->o.timeout_ms, 0);
 }
 
 /* ---------------- UDP ---------------- */
@@ -299,8 +295,7 @@ static int open_udp_pair(track *t)
         int ok = 1;
         for (int k = 0; k < 2 && ok; k++) {
             fds[k] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fds[k] < 0)
-                return -errno;
+            if (fds[k] < 0) return -errno;
             int sz = 1 << 20;
             setsockopt(fds[k], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
             struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(port + k))};
@@ -313,8 +308,7 @@ static int open_udp_pair(track *t)
             return port;
         }
         for (int k = 0; k < 2; k++)
-            if (fds[k] >= 0)
-                close(fds[k]);
+            if (fds[k] >= 0) close(fds[k]);
     }
     return -EADDRINUSE;
 }
@@ -336,8 +330,7 @@ static int sockaddr_port(rtsp_client *c, int port, struct sockaddr_storage *out)
 static void on_au(void *opaque, int index, const uint8_t *data, size_t len, uint32_t ts, int key)
 {
     rtsp_client *c = opaque;
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     track *t = &c->tracks[index];
     if (!t->ts_started) {
         t->ts_started = 1;
@@ -361,11 +354,11 @@ static void on_au(void *opaque, int index, const uint8_t *data, size_t len, uint
     if (t->have_sr && t->m->clock_rate) {
         int64_t ntp_s = (int64_t)(t->sr_ntp >> 32) - 2208988800LL;
         int64_t ntp_us = ntp_s * 1000000 + (int64_t)(((t->sr_ntp & 0xffffffffu) * 1000000) >> 32);
-        f.ntp_us = ntp_us + (int64_t)(int32_t)(ts - t->sr_rtp) * 1000000 / (int64_t)t->m->clock_rate;
+        f.ntp_us =
+            ntp_us + (int64_t)(int32_t)(ts - t->sr_rtp) * 1000000 / (int64_t)t->m->clock_rate;
     }
     c->stats.frames++;
-    if (c->cb.on_frame)
-        c->cb.on_frame(c->opaque, &f);
+    if (c->cb.on_frame) c->cb.on_frame(c->opaque, &f);
 }
 
 static void fill_info(const track *t, rtsp_track_info *ti)
@@ -407,8 +400,7 @@ static void handle_rtp(rtsp_client *c, track *t, const uint8_t *p, size_t n, int
     c->last_rtp_mono = vg_mono_us();
     if (udp) {
         int r = rtp_reorder_push(&t->ro, p, n, c->last_rtp_mono);
-        if (r < 0)
-            return;
+        if (r < 0) return;
         const uint8_t *q;
         size_t ql;
         int lost;
@@ -427,8 +419,7 @@ static void handle_rtp(rtsp_client *c, track *t, const uint8_t *p, size_t n, int
     }
     int drop;
     int lost = rtp_seq_update(&t->seq, h.seq, &drop);
-    if (drop)
-        return;
+    if (drop) return;
     c->stats.rtp_lost += (uint64_t)lost;
     t->media_ssrc = h.ssrc;
     depack_one(c, t, &h, lost);
@@ -448,10 +439,8 @@ static void handle_rtcp(rtsp_client *c, track *t, const uint8_t *p, size_t n)
 
 static void send_rr(rtsp_client *c, track *t, int64_t mono)
 {
-    if (t->fd_rtcp < 0 || !t->seq.started || t->server_port[1] <= 0)
-        return;
-    if (mono - t->last_rr_us < RR_INTERVAL_US)
-        return;
+    if (t->fd_rtcp < 0 || !t->seq.started || t->server_port[1] <= 0) return;
+    if (mono - t->last_rr_us < RR_INTERVAL_US) return;
     t->last_rr_us = mono;
     uint8_t rr[64];
     uint32_t lsr = t->have_sr ? (uint32_t)(t->sr_ntp >> 16) : 0;
@@ -468,8 +457,7 @@ static void send_rr(rtsp_client *c, track *t, int64_t mono)
 /* UDP ports are open to anyone: only the camera's address may feed them. */
 static int from_peer(const rtsp_client *c, const struct sockaddr_storage *a)
 {
-    if (a->ss_family != c->peer.ss_family)
-        return 0;
+    if (a->ss_family != c->peer.ss_family) return 0;
     if (a->ss_family == AF_INET)
         return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
                ((const struct sockaddr_in *)&c->peer)->sin_addr.s_addr;
@@ -491,8 +479,7 @@ static void drain_udp(rtsp_client *c)
         for (int k = 0; k < 2; k++) {
             int fd = k == 0 ? t->fd_rtp : t->fd_rtcp;
             for (;;) {
-                if (fd < 0 || dead(c))
-                    break;
+                if (fd < 0 || dead(c)) break;
                 for (int j = 0; j < UDP_BATCH; j++) {
                     iov[j].iov_base = bufs[j];
                     iov[j].iov_len = UDP_PKT;
@@ -503,8 +490,7 @@ static void drain_udp(rtsp_client *c)
                     msgs[j].msg_hdr.msg_iovlen = 1;
                 }
                 int n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-                if (n <= 0)
-                    break;
+                if (n <= 0) break;
                 c->stats.reads++;
                 for (int j = 0; j < n && !dead(c); j++) {
                     c->stats.bytes += msgs[j].msg_len;
@@ -517,8 +503,7 @@ static void drain_udp(rtsp_client *c)
                     else
                         handle_rtcp(c, t, bufs[j], msgs[j].msg_len);
                 }
-                if (n < UDP_BATCH)
-                    break;
+                if (n < UDP_BATCH) break;
             }
         }
         /* holes that waited long enough */
@@ -529,11 +514,9 @@ static void drain_udp(rtsp_client *c)
         int64_t mono = vg_mono_us();
         while (!dead(c) && t->ro_init && rtp_reorder_pop(&t->ro, mono, 0, &q, &ql, &lost) == 1) {
             c->stats.rtp_lost += (uint64_t)lost;
-            if (rtp_parse(q, ql, &h) == 0)
-                depack_one(c, t, &h, lost);
+            if (rtp_parse(q, ql, &h) == 0) depack_one(c, t, &h, lost);
         }
-        if (!dead(c))
-            send_rr(c, t, mono);
+        if (!dead(c)) send_rr(c, t, mono);
     }
 }
 
@@ -662,8 +645,8 @@ static void send_setup(rtsp_client *c)
     } else {
         t->ch_rtp = 2 * c->setup_idx;
         t->ch_rtcp = t->ch_rtp + 1;
-        snprintf(tr, sizeof(tr), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n",
-                 t->ch_rtp, t->ch_rtcp);
+        snprintf(tr, sizeof(tr), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", t->ch_rtp,
+                 t->ch_rtcp);
     }
     send_request(c, "SETUP", t->url, tr);
 }
@@ -725,8 +708,7 @@ static void on_tick(uv_timer_t *tm);
 static void handle_play(rtsp_client *c, const rtsp_msg *m)
 {
     if (m->status != 200) {
-        fail(c, m->status == 404 ? RTSP_ERR_NOT_FOUND : RTSP_ERR_PROTOCOL, "PLAY: %d",
-             m->status);
+        fail(c, m->status == 404 ? RTSP_ERR_NOT_FOUND : RTSP_ERR_PROTOCOL, "PLAY: %d", m->status);
         return;
     }
     const rtsp_header *h = rtsp_msg_header(m, "RTP-Info");
@@ -764,11 +746,9 @@ static void handle_response(rtsp_client *c, const rtsp_msg *m)
 {
     /* late keep-alive answers and the like are ignored; a missing CSeq (seen
      * on cheap cameras) answers the request outstanding */
-    if (c->pending_cseq == 0 || (m->cseq >= 0 && m->cseq != c->pending_cseq))
-        return;
+    if (c->pending_cseq == 0 || (m->cseq >= 0 && m->cseq != c->pending_cseq)) return;
     c->pending_cseq = 0;
-    if (c->st != ST_PLAYING)
-        uv_timer_stop(&c->timer);
+    if (c->st != ST_PLAYING) uv_timer_stop(&c->timer);
     if (m->status == 401) {
         int stale = 0;
         rtsp_auth a = c->auth;
@@ -820,8 +800,7 @@ static void handle_response(rtsp_client *c, const rtsp_msg *m)
         handle_play(c, m);
         break;
     case ST_PLAYING:
-        if (m->status == 454)
-            fail(c, RTSP_ERR_CLOSED, "session gone (454)");
+        if (m->status == 454) fail(c, RTSP_ERR_CLOSED, "session gone (454)");
         break;
     default:
         break;
@@ -846,11 +825,10 @@ static void process(rtsp_client *c)
     size_t off = 0;
     while (off < c->rlen && !dead(c) && !c->discard) {
         int r = rtsp_demux_next(c->rbuf + off, c->rlen - off, &c->item);
-        if (r == -EAGAIN)
-            break;
+        if (r == -EAGAIN) break;
         if (r < 0) {
-            fail(c, RTSP_ERR_PROTOCOL, "%s", r == -E2BIG ? "RTSP message over the size caps"
-                                                          : "malformed RTSP message");
+            fail(c, RTSP_ERR_PROTOCOL, "%s",
+                 r == -E2BIG ? "RTSP message over the size caps" : "malformed RTSP message");
             return;
         }
         rtsp_item *it = &c->item;
@@ -874,8 +852,7 @@ static void process(rtsp_client *c)
         }
         off += (size_t)r;
     }
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     if (c->discard) {
         c->discard = 0;
         c->rlen = 0;
@@ -912,8 +889,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     (void)b;
     rtsp_client *c = s->data;
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     if (n < 0) {
         fail(c, n == UV_EOF ? RTSP_ERR_CLOSED : RTSP_ERR_UNREACHABLE, "read: %s",
              uv_strerror((int)n));
@@ -929,23 +905,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 static void on_tick(uv_timer_t *tm)
 {
     rtsp_client *c = tm->data;
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     uv_os_fd_t fd;
     if (c->tcp_open && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
         /* bounded, so one flooding camera cannot starve the others on this loop */
         for (int reads = 0; reads < MAX_READS_PER_TICK; reads++) {
             if (c->rlen == c->rcap) {
                 process(c);
-                if (dead(c) || c->rlen == c->rcap)
-                    return;
+                if (dead(c) || c->rlen == c->rcap) return;
             }
             size_t room = c->rcap - c->rlen;
             ssize_t n = recv(fd, c->rbuf + c->rlen, room, MSG_DONTWAIT);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
             if (n <= 0) {
                 fail(c, n == 0 ? RTSP_ERR_CLOSED : RTSP_ERR_UNREACHABLE, "recv: %s",
                      n == 0 ? "end of stream" : strerror(errno));
@@ -956,10 +928,8 @@ static void on_tick(uv_timer_t *tm)
             c->now_us = vg_now_us();
             c->rlen += (size_t)n;
             process(c);
-            if (dead(c))
-                return;
-            if ((size_t)n < room)
-                break; /* drained */
+            if (dead(c)) return;
+            if ((size_t)n < room) break; /* drained */
         }
     }
     if (c->o.transport == RTSP_TRANSPORT_UDP) {
@@ -973,8 +943,7 @@ static void on_tick(uv_timer_t *tm)
 static void on_keepalive(uv_timer_t *tm)
 {
     rtsp_client *c = tm->data;
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     send_request(c, c->use_get_parameter ? "GET_PARAMETER" : "OPTIONS",
                  c->use_get_parameter ? c->aggregate : c->u.url, "");
 }
@@ -982,8 +951,7 @@ static void on_keepalive(uv_timer_t *tm)
 static void on_timeout(uv_timer_t *tm)
 {
     rtsp_client *c = tm->data;
-    if (dead(c))
-        return;
+    if (dead(c)) return;
     if (c->st <= ST_CONNECT)
         fail(c, RTSP_ERR_UNREACHABLE, "connect timed out");
     else
@@ -993,8 +961,7 @@ static void on_timeout(uv_timer_t *tm)
 static void on_connect(uv_connect_t *req, int status)
 {
     rtsp_client *c = req->data;
-    if (status == UV_ECANCELED || dead(c))
-        return;
+    if (status == UV_ECANCELED || dead(c)) return;
     if (status < 0) {
         fail(c, RTSP_ERR_UNREACHABLE, "connect %s:%d: %s", c->u.host, c->u.port,
              uv_strerror(status));
@@ -1046,8 +1013,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         r = uv_tcp_connect(&c->conn, &c->tcp, res->ai_addr, on_connect);
     }
     uv_freeaddrinfo(res);
-    if (r < 0)
-        fail(c, RTSP_ERR_UNREACHABLE, "connect %s: %s", c->u.host, uv_strerror(r));
+    if (r < 0) fail(c, RTSP_ERR_UNREACHABLE, "connect %s: %s", c->u.host, uv_strerror(r));
 }
 
 static void start_connect(rtsp_client *c)
@@ -1069,11 +1035,9 @@ static void start_connect(rtsp_client *c)
 static int client_new(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_client_cbs *cb,
                       void *opaque, rtsp_client **out)
 {
-    if (!loop || !o || !o->url || !cb || !out)
-        return -EINVAL;
+    if (!loop || !o || !o->url || !cb || !out) return -EINVAL;
     rtsp_client *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
+    if (!c) return -ENOMEM;
     int r = rtsp_url_parse(o->url, &c->u);
     if (r < 0) {
         free(c);
@@ -1084,16 +1048,11 @@ static int client_new(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
     c->opaque = opaque;
     c->o = *o;
     c->o.url = c->o.user = c->o.pass = c->o.camera = NULL;
-    if (!c->o.tick_ms)
-        c->o.tick_ms = 50;
-    if (!c->o.stall_ms)
-        c->o.stall_ms = 10000;
-    if (!c->o.timeout_ms)
-        c->o.timeout_ms = 10000;
-    if (!c->o.reorder_window)
-        c->o.reorder_window = 64;
-    if (!c->o.reorder_delay_ms)
-        c->o.reorder_delay_ms = 100;
+    if (!c->o.tick_ms) c->o.tick_ms = 50;
+    if (!c->o.stall_ms) c->o.stall_ms = 10000;
+    if (!c->o.timeout_ms) c->o.timeout_ms = 10000;
+    if (!c->o.reorder_window) c->o.reorder_window = 64;
+    if (!c->o.reorder_delay_ms) c->o.reorder_delay_ms = 100;
     snprintf(c->user, sizeof(c->user), "%s", o->user ? o->user : c->u.user);
     snprintf(c->pass, sizeof(c->pass), "%s", o->pass ? o->pass : c->u.pass);
     vg_log_add_secret(c->pass);
@@ -1120,8 +1079,7 @@ int rtsp_client_start(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
                       void *opaque, rtsp_client **out)
 {
     int r = client_new(loop, o, cb, opaque, out);
-    if (r == 0)
-        start_connect(*out);
+    if (r == 0) start_connect(*out);
     return r;
 }
 
@@ -1129,8 +1087,7 @@ int rtsp_client__start_fd(uv_loop_t *loop, int fd, const rtsp_client_opts *o,
                           const rtsp_client_cbs *cb, void *opaque, rtsp_client **out)
 {
     int r = client_new(loop, o, cb, opaque, out);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     rtsp_client *c = *out;
     c->no_redirect = 1;
     uv_tcp_init(loop, &c->tcp);
@@ -1148,8 +1105,7 @@ int rtsp_client__start_fd(uv_loop_t *loop, int fd, const rtsp_client_opts *o,
 
 void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque))
 {
-    if (!c || c->closing)
-        return;
+    if (!c || c->closing) return;
     if (c->st == ST_PLAYING && c->tcp_open) {
         /* best effort, not waited for */
         char buf[RTSP_MAX_URL + 512];
@@ -1171,8 +1127,7 @@ void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque))
     }
     c->closing = 1;
     c->closed_cb = closed_cb;
-    if (c->gai_pending)
-        uv_cancel((uv_req_t *)&c->gai);
+    if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
     close_udp(c);
     close_tcp(c, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);

@@ -46,20 +46,20 @@ const char *rtsp_error_name(rtsp_error e);
 typedef enum { RTSP_TRANSPORT_TCP = 0, RTSP_TRANSPORT_UDP = 1 } rtsp_transport_kind;
 
 typedef struct rtsp_track_info {
-    int index;               /* track number passed with each frame */
+    int index; /* track number passed with each frame */
     rtsp_codec codec;
     uint32_t clock_rate;
     int channels;
     const uint8_t *vps, *sps, *pps; /* H.264/H.265 parameter sets (NAL units, no prefix) */
     size_t vps_len, sps_len, pps_len;
-    const uint8_t *config;   /* AAC AudioSpecificConfig */
+    const uint8_t *config; /* AAC AudioSpecificConfig */
     size_t config_len;
 } rtsp_track_info;
 
 typedef struct rtsp_frame {
     int track;
     rtsp_codec codec;
-    const uint8_t *data;     /* borrowed for the duration of the callback */
+    const uint8_t *data; /* borrowed for the duration of the callback */
     size_t len;
     int keyframe;
     uint32_t rtp_ts;
@@ -67,8 +67,8 @@ typedef struct rtsp_frame {
     /* RTP time unwrapped to 64 bits, relative to the PLAY answer's RTP-Info
      * rtptime (so tracks line up) or to the track's first packet without it. */
     int64_t pts;
-    int64_t recv_us;         /* vg_now_us() when the bytes were read */
-    int64_t ntp_us;          /* sender wall time from RTCP SR, 0 until one arrived */
+    int64_t recv_us; /* vg_now_us() when the bytes were read */
+    int64_t ntp_us;  /* sender wall time from RTCP SR, 0 until one arrived */
 } rtsp_frame;
 
 typedef struct rtsp_client_cbs {
@@ -83,16 +83,16 @@ typedef struct rtsp_client_cbs {
 } rtsp_client_cbs;
 
 typedef struct rtsp_client_opts {
-    const char *url;          /* rtsp://[user:pass@]host[:port]/path; copied */
-    const char *user, *pass;  /* override the URL's userinfo when non-NULL; copied */
+    const char *url;         /* rtsp://[user:pass@]host[:port]/path; copied */
+    const char *user, *pass; /* override the URL's userinfo when non-NULL; copied */
     rtsp_transport_kind transport;
-    int tick_ms;              /* batch-read period once playing; 50 when 0 */
-    int stall_ms;             /* 10000 when 0 */
-    int timeout_ms;           /* connect and per-request timeout; 10000 when 0 */
-    int reorder_window;       /* UDP: packets held; 64 when 0 */
-    int reorder_delay_ms;     /* UDP: how long a hole is waited for; 100 when 0 */
-    int length_prefixed;      /* video NALs with 4-byte lengths instead of start codes */
-    const char *camera;       /* for log lines; copied; may be NULL */
+    int tick_ms;          /* batch-read period once playing; 50 when 0 */
+    int stall_ms;         /* 10000 when 0 */
+    int timeout_ms;       /* connect and per-request timeout; 10000 when 0 */
+    int reorder_window;   /* UDP: packets held; 64 when 0 */
+    int reorder_delay_ms; /* UDP: how long a hole is waited for; 100 when 0 */
+    int length_prefixed;  /* video NALs with 4-byte lengths instead of start codes */
+    const char *camera;   /* for log lines; copied; may be NULL */
 } rtsp_client_opts;
 
 typedef struct rtsp_client_stats {

@@ -18,13 +18,13 @@
 #include <stdint.h>
 
 /* ---- caps ---- */
-#define RTSP_MAX_LINE (8 * 1024)            /* one header / status line */
-#define RTSP_MAX_HEADER_BYTES (64 * 1024)   /* whole header block */
-#define RTSP_MAX_HEADERS 64                 /* header count */
-#define RTSP_MAX_BODY (64 * 1024)           /* Content-Length (SDP) */
+#define RTSP_MAX_LINE (8 * 1024)          /* one header / status line */
+#define RTSP_MAX_HEADER_BYTES (64 * 1024) /* whole header block */
+#define RTSP_MAX_HEADERS 64               /* header count */
+#define RTSP_MAX_BODY (64 * 1024)         /* Content-Length (SDP) */
 #define RTSP_MAX_SDP (64 * 1024)
-#define RTSP_MAX_FRAME (8 * 1024 * 1024)    /* one NAL / access unit / AAC frame */
-#define RTSP_MAX_PARAM_SET 1024             /* one VPS/SPS/PPS */
+#define RTSP_MAX_FRAME (8 * 1024 * 1024) /* one NAL / access unit / AAC frame */
+#define RTSP_MAX_PARAM_SET 1024          /* one VPS/SPS/PPS */
 #define RTSP_MAX_URL 1024
 #define SDP_MAX_MEDIA 8
 
@@ -40,10 +40,10 @@ typedef struct rtsp_header {
 /* A parsed message; every pointer points into the caller's buffer. */
 typedef struct rtsp_msg {
     int is_response;
-    int status;                  /* responses: 100..999 */
-    const char *reason;          /* responses */
+    int status;         /* responses: 100..999 */
+    const char *reason; /* responses */
     size_t reason_len;
-    const char *method;          /* requests from the server (ANNOUNCE, GET_PARAMETER...) */
+    const char *method; /* requests from the server (ANNOUNCE, GET_PARAMETER...) */
     size_t method_len;
     const char *uri;
     size_t uri_len;
@@ -51,7 +51,7 @@ typedef struct rtsp_msg {
     int n_headers;
     const uint8_t *body;
     size_t body_len;
-    int cseq;                    /* -1 when absent */
+    int cseq; /* -1 when absent */
 } rtsp_msg;
 
 /* Parses one RTSP message (status or request line, headers, Content-Length
@@ -90,8 +90,8 @@ int rtsp_parse_session(const char *v, size_t len, char *id, size_t idlen, int *t
 
 /* Transport header (the server's answer to SETUP). */
 typedef struct rtsp_transport {
-    int tcp;                   /* RTP/AVP/TCP */
-    int interleaved[2];        /* -1 when absent */
+    int tcp;            /* RTP/AVP/TCP */
+    int interleaved[2]; /* -1 when absent */
     int client_port[2];
     int server_port[2];
     uint32_t ssrc;
@@ -133,10 +133,10 @@ typedef enum {
 const char *rtsp_codec_name(rtsp_codec c);
 
 typedef struct sdp_media {
-    char type[16];        /* "video", "audio", ... */
+    char type[16]; /* "video", "audio", ... */
     int port;
-    int payload_type;     /* first format of the m= line */
-    char encoding[32];    /* rtpmap encoding name */
+    int payload_type;  /* first format of the m= line */
+    char encoding[32]; /* rtpmap encoding name */
     uint32_t clock_rate;
     int channels;
     rtsp_codec codec;
@@ -181,7 +181,7 @@ typedef struct rtsp_auth {
     char algorithm[32]; /* "MD5" (default) or "MD5-sess" */
     int qop_auth;       /* server offered qop=auth */
     int stale;
-    uint32_t nc;        /* nonce count, incremented per request with qop */
+    uint32_t nc; /* nonce count, incremented per request with qop */
 } rtsp_auth;
 
 /* Parses one WWW-Authenticate value. When `a` already holds a Digest
@@ -215,15 +215,15 @@ int rtp_parse(const uint8_t *buf, size_t len, rtp_hdr *h);
 
 typedef struct rtcp_sr {
     uint32_t ssrc;
-    uint64_t ntp;      /* 32.32 fixed point */
+    uint64_t ntp; /* 32.32 fixed point */
     uint32_t rtp_ts;
     uint32_t packets, octets;
 } rtcp_sr;
 /* Finds a sender report in a compound RTCP packet. 0, -ENOENT, -EBADMSG. */
 int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr);
 /* Builds a receiver report (+SDES CNAME) for ssrc about media_ssrc. Returns length or -E2BIG. */
-int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc,
-                  uint16_t max_seq, uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr);
+int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
+                  uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr);
 
 /* Sequence tracking (TCP): returns how many packets were lost before this one
  * (0 in order, 0 for duplicates/old ones which set *drop). */
@@ -248,10 +248,10 @@ typedef struct rtp_reorder_slot {
 } rtp_reorder_slot;
 typedef struct rtp_reorder {
     rtp_reorder_slot slot[RTP_REORDER_MAX];
-    int window;            /* <= RTP_REORDER_MAX */
+    int window; /* <= RTP_REORDER_MAX */
     int64_t max_delay_us;
     int started;
-    uint16_t next;         /* next sequence number to release */
+    uint16_t next; /* next sequence number to release */
     int count;
     int late_streak;
     uint64_t lost, late, dropped;
@@ -264,8 +264,8 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
 /* Releases the next packet if it is due: returns 1 with *pkt and *len (valid until
  * the next push/pop) and *lost (packets given up on before it), or 0. Pass
  * flush=1 to release everything held regardless of holes. */
-int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt,
-                    size_t *len, int *lost);
+int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
+                    int *lost);
 
 /* ================= depacketizers ================= */
 
@@ -277,9 +277,9 @@ typedef void (*rtsp_au_cb)(void *opaque, int track, const uint8_t *data, size_t 
 
 typedef struct rtsp_depack_stats {
     uint64_t aus, keyframes;
-    uint64_t dropped_aus;  /* damaged by loss or malformed */
-    uint64_t overflows;    /* over RTSP_MAX_FRAME */
-    uint64_t bad_packets;  /* malformed payloads */
+    uint64_t dropped_aus; /* damaged by loss or malformed */
+    uint64_t overflows;   /* over RTSP_MAX_FRAME */
+    uint64_t bad_packets; /* malformed payloads */
 } rtsp_depack_stats;
 
 typedef struct rtsp_depack {
@@ -287,22 +287,22 @@ typedef struct rtsp_depack {
     int track;
     rtsp_au_cb cb;
     void *opaque;
-    int length_prefixed;  /* video: 4-byte lengths instead of start codes */
-    int insert_params;    /* video: put the known VPS/SPS/PPS before keyframes lacking them */
-    size_t max_frame;     /* RTSP_MAX_FRAME unless lowered */
+    int length_prefixed; /* video: 4-byte lengths instead of start codes */
+    int insert_params;   /* video: put the known VPS/SPS/PPS before keyframes lacking them */
+    size_t max_frame;    /* RTSP_MAX_FRAME unless lowered */
     /* access unit being built */
-    uint8_t *au;          /* RTSP__AU_ROOM bytes for parameter sets, then the unit */
+    uint8_t *au;           /* RTSP__AU_ROOM bytes for parameter sets, then the unit */
     size_t au_len, au_cap; /* au_len counts bytes after the room */
     uint32_t au_ts;
     int au_open, au_damaged, au_overflow, au_key, au_has_sps, au_has_pps, au_has_vps, au_sps_intra;
     /* fragmented unit in progress (FU-A / FU / AAC fragment) */
     int frag_open;
-    size_t frag_start;    /* offset in au of the fragment's NAL (after the prefix) */
+    size_t frag_start; /* offset in au of the fragment's NAL (after the prefix) */
     /* latest parameter sets (from SDP, updated in-band) */
     uint8_t vps[RTSP_MAX_PARAM_SET], sps[RTSP_MAX_PARAM_SET], pps[RTSP_MAX_PARAM_SET];
     uint16_t vps_len, sps_len, pps_len;
-    int params_changed;   /* set when an in-band parameter set differs; caller clears */
-    int donl;             /* H.265: sprop-max-don-diff > 0, DONL/DOND fields present */
+    int params_changed; /* set when an in-band parameter set differs; caller clears */
+    int donl;           /* H.265: sprop-max-don-diff > 0, DONL/DOND fields present */
     /* AAC */
     int sizelength, indexlength, indexdeltalength, constantduration;
     uint32_t aac_frag_ts;
@@ -311,8 +311,7 @@ typedef struct rtsp_depack {
 } rtsp_depack;
 
 /* m may be NULL for defaults. 0 or -ENOTSUP (codec not handled). */
-int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb cb,
-                     void *opaque);
+int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb cb, void *opaque);
 /* One RTP packet; `lost` packets were lost just before it. */
 void rtsp_depack_push(rtsp_depack *d, const rtp_hdr *h, int lost);
 /* Emits a complete access unit still held (end of stream). */
@@ -336,7 +335,6 @@ const uint8_t *rtsp__au_add_nal(rtsp_depack *d, const uint8_t *nal, size_t n);
 /* Discards a fragmented NAL in progress and marks the unit damaged. */
 void rtsp__au_abort_nal(rtsp_depack *d);
 void rtsp__au_emit(rtsp_depack *d);
-void rtsp__store_param(uint8_t *dst, uint16_t *dst_len, const uint8_t *nal, size_t n,
-                       int *changed);
+void rtsp__store_param(uint8_t *dst, uint16_t *dst_len, const uint8_t *nal, size_t n, int *changed);
 
 #endif

@@ -21,7 +21,10 @@
 
 #include "ingest/rtsp/rtsp_internal.h"
 
-static int is_blank(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static int is_blank(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 /* Finds the end of the line starting at off. 0 with *eol (end of content) and
  * *next (start of the following line), -EAGAIN, or -E2BIG. */
@@ -29,12 +32,10 @@ static int find_line(const uint8_t *b, size_t len, size_t off, size_t *eol, size
 {
     size_t lim = len - off > RTSP_MAX_LINE + 1 ? off + RTSP_MAX_LINE + 1 : len;
     const uint8_t *nl = memchr(b + off, '\n', lim - off);
-    if (!nl)
-        return lim == len ? -EAGAIN : -E2BIG;
+    if (!nl) return lim == len ? -EAGAIN : -E2BIG;
     size_t e = (size_t)(nl - b);
     *next = e + 1;
-    if (e > off && b[e - 1] == '\r')
-        e--;
+    if (e > off && b[e - 1] == '\r') e--;
     *eol = e;
     return 0;
 }
@@ -45,17 +46,14 @@ static int parse_uint(const char *s, size_t n, long max, long *out)
     size_t i = 0;
     while (i < n && is_blank((unsigned char)s[i]))
         i++;
-    if (i == n || !isdigit((unsigned char)s[i]))
-        return -EBADMSG;
+    if (i == n || !isdigit((unsigned char)s[i])) return -EBADMSG;
     for (; i < n && isdigit((unsigned char)s[i]); i++) {
         v = v * 10 + (s[i] - '0');
-        if (v > max)
-            return -E2BIG;
+        if (v > max) return -E2BIG;
     }
     while (i < n && is_blank((unsigned char)s[i]))
         i++;
-    if (i != n)
-        return -EBADMSG;
+    if (i != n) return -EBADMSG;
     *out = v;
     return 0;
 }
@@ -74,8 +72,7 @@ static int parse_first_line(const char *s, size_t n, rtsp_msg *m)
             return -EBADMSG;
         m->is_response = 1;
         m->status = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
-        if (m->status < 100)
-            return -EBADMSG;
+        if (m->status < 100) return -EBADMSG;
         i += 3;
         while (i < n && s[i] == ' ')
             i++;
@@ -85,11 +82,9 @@ static int parse_first_line(const char *s, size_t n, rtsp_msg *m)
     }
     /* METHOD SP URI SP RTSP/1.0 */
     const char *sp1 = memchr(s, ' ', n);
-    if (!sp1 || sp1 == s)
-        return -EBADMSG;
+    if (!sp1 || sp1 == s) return -EBADMSG;
     for (const char *p = s; p < sp1; p++)
-        if (!isupper((unsigned char)*p) && *p != '_' && *p != '-')
-            return -EBADMSG;
+        if (!isupper((unsigned char)*p) && *p != '_' && *p != '-') return -EBADMSG;
     const char *u = sp1 + 1;
     const char *sp2 = memchr(u, ' ', (size_t)(s + n - u));
     if (!sp2 || (size_t)(s + n - (sp2 + 1)) < 5 || memcmp(sp2 + 1, "RTSP/", 5) != 0)
@@ -108,23 +103,19 @@ int rtsp_msg_parse(const uint8_t *buf, size_t len, rtsp_msg *m)
     memset(m, 0, sizeof(*m));
     m->cseq = -1;
 
-    if ((r = find_line(buf, len, 0, &eol, &next)) < 0)
-        return r;
-    if ((r = parse_first_line((const char *)buf, eol, m)) < 0)
-        return r;
+    if ((r = find_line(buf, len, 0, &eol, &next)) < 0) return r;
+    if ((r = parse_first_line((const char *)buf, eol, m)) < 0) return r;
     off = next;
 
     long clen = 0;
     for (;;) {
-        if (off > RTSP_MAX_HEADER_BYTES)
-            return -E2BIG;
+        if (off > RTSP_MAX_HEADER_BYTES) return -E2BIG;
         if ((r = find_line(buf, len, off, &eol, &next)) < 0)
             return (r == -EAGAIN && len > RTSP_MAX_HEADER_BYTES) ? -E2BIG : r;
         const char *s = (const char *)buf + off;
         size_t n = eol - off;
         off = next;
-        if (n == 0)
-            break;
+        if (n == 0) break;
         if (s[0] == ' ' || s[0] == '\t') {
             /* obsolete line folding: the value runs on to this line's end */
             if (m->n_headers > 0) {
@@ -134,8 +125,7 @@ int rtsp_msg_parse(const uint8_t *buf, size_t len, rtsp_msg *m)
             continue;
         }
         const char *colon = memchr(s, ':', n);
-        if (!colon || colon == s)
-            return -EBADMSG;
+        if (!colon || colon == s) return -EBADMSG;
         if (m->n_headers == RTSP_MAX_HEADERS)
             continue; /* more are ignored; the byte cap still holds */
         rtsp_header *h = &m->headers[m->n_headers++];
@@ -151,16 +141,13 @@ int rtsp_msg_parse(const uint8_t *buf, size_t len, rtsp_msg *m)
         h->value = v;
         h->value_len = (size_t)(ve - v);
         if (h->name_len == 14 && strncasecmp(s, "Content-Length", 14) == 0) {
-            if ((r = parse_uint(v, h->value_len, RTSP_MAX_BODY, &clen)) < 0)
-                return r;
+            if ((r = parse_uint(v, h->value_len, RTSP_MAX_BODY, &clen)) < 0) return r;
         } else if (h->name_len == 4 && strncasecmp(s, "CSeq", 4) == 0) {
             long cs;
-            if (parse_uint(v, h->value_len, 0x7fffffff, &cs) == 0)
-                m->cseq = (int)cs;
+            if (parse_uint(v, h->value_len, 0x7fffffff, &cs) == 0) m->cseq = (int)cs;
         }
     }
-    if (len - off < (size_t)clen)
-        return -EAGAIN;
+    if (len - off < (size_t)clen) return -EAGAIN;
     m->body = buf + off;
     m->body_len = (size_t)clen;
     return (int)(off + (size_t)clen);
@@ -177,10 +164,8 @@ const rtsp_header *rtsp_msg_header(const rtsp_msg *m, const char *name)
 
 static void copy_str(char *out, size_t outlen, const char *s, size_t n)
 {
-    if (!outlen)
-        return;
-    if (n >= outlen)
-        n = outlen - 1;
+    if (!outlen) return;
+    if (n >= outlen) n = outlen - 1;
     memcpy(out, s, n);
     out[n] = 0;
 }
@@ -189,8 +174,7 @@ int rtsp_msg_header_str(const rtsp_msg *m, const char *name, char *out, size_t o
 {
     const rtsp_header *h = rtsp_msg_header(m, name);
     if (!h) {
-        if (outlen)
-            out[0] = 0;
+        if (outlen) out[0] = 0;
         return -ENOENT;
     }
     copy_str(out, outlen, h->value, h->value_len);
@@ -202,27 +186,21 @@ static int looks_like_msg(const uint8_t *b, size_t len)
 {
     static const char rtsp[] = "RTSP/";
     size_t n = len < 5 ? len : 5;
-    if (memcmp(b, rtsp, n) == 0)
-        return n == 5 ? 1 : -EAGAIN;
+    if (memcmp(b, rtsp, n) == 0) return n == 5 ? 1 : -EAGAIN;
     for (size_t i = 0; i < len && i <= 24; i++) {
-        if (b[i] == ' ')
-            return i > 0;
-        if (!isupper(b[i]) && b[i] != '_' && b[i] != '-')
-            return 0;
+        if (b[i] == ' ') return i > 0;
+        if (!isupper(b[i]) && b[i] != '_' && b[i] != '-') return 0;
     }
     return len <= 24 ? -EAGAIN : 0;
 }
 
 int rtsp_demux_next(const uint8_t *buf, size_t len, rtsp_item *item)
 {
-    if (len == 0)
-        return -EAGAIN;
+    if (len == 0) return -EAGAIN;
     if (buf[0] == '$') {
-        if (len < 4)
-            return -EAGAIN;
+        if (len < 4) return -EAGAIN;
         size_t n = ((size_t)buf[2] << 8) | buf[3];
-        if (len < 4 + n)
-            return -EAGAIN;
+        if (len < 4 + n) return -EAGAIN;
         item->type = RTSP_ITEM_INTERLEAVED;
         item->channel = buf[1];
         item->data = buf + 4;
@@ -230,8 +208,7 @@ int rtsp_demux_next(const uint8_t *buf, size_t len, rtsp_item *item)
         return (int)(4 + n);
     }
     int lm = looks_like_msg(buf, len);
-    if (lm < 0)
-        return lm;
+    if (lm < 0) return lm;
     if (lm == 1) {
         int r = rtsp_msg_parse(buf, len, &item->msg);
         if (r > 0) {
@@ -244,10 +221,8 @@ int rtsp_demux_next(const uint8_t *buf, size_t len, rtsp_item *item)
     /* garbage: skip to the next '$' or "RTSP/" */
     size_t i = 1;
     for (; i < len; i++) {
-        if (buf[i] == '$')
-            break;
-        if (buf[i] == 'R' && (len - i < 5 || memcmp(buf + i, "RTSP/", 5) == 0))
-            break;
+        if (buf[i] == '$') break;
+        if (buf[i] == 'R' && (len - i < 5 || memcmp(buf + i, "RTSP/", 5) == 0)) break;
     }
     item->type = RTSP_ITEM_SKIP;
     item->data = buf;
@@ -262,11 +237,9 @@ static int next_param(const char **p, const char *end, char sep, const char **k,
     const char *s = *p;
     while (s < end && (is_blank((unsigned char)*s) || *s == sep))
         s++;
-    if (s >= end)
-        return 0;
+    if (s >= end) return 0;
     const char *e = memchr(s, sep, (size_t)(end - s));
-    if (!e)
-        e = end;
+    if (!e) e = end;
     *p = e;
     const char *eq = memchr(s, '=', (size_t)(e - s));
     const char *ke = eq ? eq : e;
@@ -300,8 +273,7 @@ int rtsp_parse_session(const char *v, size_t len, char *id, size_t idlen, int *t
     size_t n = semi ? (size_t)(semi - v) : len;
     while (n && is_blank((unsigned char)v[n - 1]))
         n--;
-    if (n == 0)
-        return -EBADMSG;
+    if (n == 0) return -EBADMSG;
     copy_str(id, idlen, v, n);
     *timeout_s = 60;
     if (semi) {
@@ -321,8 +293,7 @@ static int parse_pair(const char *v, size_t vl, int out[2])
     long a, b;
     const char *dash = memchr(v, '-', vl);
     if (!dash) {
-        if (parse_uint(v, vl, 65535, &a) < 0)
-            return -EBADMSG;
+        if (parse_uint(v, vl, 65535, &a) < 0) return -EBADMSG;
         out[0] = (int)a;
         out[1] = (int)a + 1;
         return 0;
@@ -356,11 +327,9 @@ int rtsp_parse_transport(const char *v, size_t len, rtsp_transport *t)
                 t->interleaved[1] > 255)
                 return -EBADMSG;
         } else if (key_is(k, kl, "client_port")) {
-            if (parse_pair(val, vl, t->client_port) < 0)
-                return -EBADMSG;
+            if (parse_pair(val, vl, t->client_port) < 0) return -EBADMSG;
         } else if (key_is(k, kl, "server_port")) {
-            if (parse_pair(val, vl, t->server_port) < 0)
-                return -EBADMSG;
+            if (parse_pair(val, vl, t->server_port) < 0) return -EBADMSG;
         } else if (key_is(k, kl, "ssrc") && vl > 0 && vl <= 8) {
             char tmp[9];
             copy_str(tmp, sizeof(tmp), val, vl);
@@ -398,12 +367,10 @@ int rtsp_parse_rtp_info(const char *v, size_t len, const char *control, uint32_t
         int has_rt = 0;
         while (next_param(&q, ee, ';', &k, &kl, &val, &vl)) {
             if (key_is(k, kl, "url")) {
-                if (cl && vl >= cl && memcmp(val + vl - cl, control, cl) == 0)
-                    match = 1;
+                if (cl && vl >= cl && memcmp(val + vl - cl, control, cl) == 0) match = 1;
             } else if (key_is(k, kl, "seq")) {
                 long s;
-                if (parse_uint(val, vl, 65535, &s) == 0)
-                    sq = s;
+                if (parse_uint(val, vl, 65535, &s) == 0) sq = s;
             } else if (key_is(k, kl, "rtptime")) {
                 long r;
                 if (parse_uint(val, vl, 0xffffffffL, &r) == 0) {
@@ -438,21 +405,17 @@ int rtsp_url_resolve(const char *base, const char *control, char *out, size_t ou
     else {
         size_t bl = strlen(base);
         int slash = bl > 0 && base[bl - 1] == '/';
-        if (control[0] == '/' && slash)
-            control++;
-        n = snprintf(out, outlen, "%s%s%s", base, (slash || control[0] == '/') ? "" : "/",
-                     control);
+        if (control[0] == '/' && slash) control++;
+        n = snprintf(out, outlen, "%s%s%s", base, (slash || control[0] == '/') ? "" : "/", control);
     }
     return (n < 0 || (size_t)n >= outlen) ? -E2BIG : 0;
 }
 
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
+    if (c >= '0' && c <= '9') return c - '0';
     c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
 
@@ -465,8 +428,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
             c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
             i += 2;
         }
-        if (o + 1 >= outlen)
-            return -E2BIG;
+        if (o + 1 >= outlen) return -E2BIG;
         out[o++] = (char)c;
     }
     out[o] = 0;
@@ -476,16 +438,14 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 int rtsp_url_parse(const char *s, rtsp_url *u)
 {
     memset(u, 0, sizeof(*u));
-    if (strncasecmp(s, "rtsp://", 7) != 0)
-        return -EINVAL;
+    if (strncasecmp(s, "rtsp://", 7) != 0) return -EINVAL;
     const char *a = s + 7;
     const char *slash = strchr(a, '/');
     const char *aend = slash ? slash : a + strlen(a);
     /* userinfo ends at the last '@' of the authority */
     const char *at = NULL;
     for (const char *p = a; p < aend; p++)
-        if (*p == '@')
-            at = p;
+        if (*p == '@') at = p;
     if (at) {
         const char *colon = memchr(a, ':', (size_t)(at - a));
         if (pct_decode(a, (size_t)((colon ? colon : at) - a), u->user, sizeof(u->user)) < 0)
@@ -498,23 +458,18 @@ int rtsp_url_parse(const char *s, rtsp_url *u)
     const char *portp = NULL;
     if (*a == '[') {
         const char *rb = memchr(a, ']', (size_t)(aend - a));
-        if (!rb)
-            return -EINVAL;
+        if (!rb) return -EINVAL;
         copy_str(u->host, sizeof(u->host), a + 1, (size_t)(rb - a - 1));
         hend = rb + 1;
-        if (hend < aend && *hend == ':')
-            portp = hend + 1;
+        if (hend < aend && *hend == ':') portp = hend + 1;
     } else {
         const char *colon = memchr(a, ':', (size_t)(aend - a));
         hend = colon ? colon : aend;
-        if ((size_t)(hend - a) >= sizeof(u->host))
-            return -E2BIG;
+        if ((size_t)(hend - a) >= sizeof(u->host)) return -E2BIG;
         copy_str(u->host, sizeof(u->host), a, (size_t)(hend - a));
-        if (colon)
-            portp = colon + 1;
+        if (colon) portp = colon + 1;
     }
-    if (!u->host[0])
-        return -EINVAL;
+    if (!u->host[0]) return -EINVAL;
     u->port = 554;
     if (portp && portp < aend) {
         long port;
@@ -522,9 +477,8 @@ int rtsp_url_parse(const char *s, rtsp_url *u)
             return -EINVAL;
         u->port = (int)port;
     }
-    int n = snprintf(u->url, sizeof(u->url), "rtsp://%.*s%s", (int)(aend - a), a,
-                     slash ? slash : "");
-    if (n < 0 || (size_t)n >= sizeof(u->url))
-        return -E2BIG;
+    int n =
+        snprintf(u->url, sizeof(u->url), "rtsp://%.*s%s", (int)(aend - a), a, slash ? slash : "");
+    if (n < 0 || (size_t)n >= sizeof(u->url)) return -E2BIG;
     return 0;
 }

@@ -43,12 +43,18 @@ typedef struct probe {
 static const char *ext(rtsp_codec c)
 {
     switch (c) {
-    case RTSP_CODEC_H264: return "h264";
-    case RTSP_CODEC_H265: return "hevc";
-    case RTSP_CODEC_AAC: return "aac";
-    case RTSP_CODEC_PCMU: return "ulaw";
-    case RTSP_CODEC_PCMA: return "alaw";
-    default: return "bin";
+    case RTSP_CODEC_H264:
+        return "h264";
+    case RTSP_CODEC_H265:
+        return "hevc";
+    case RTSP_CODEC_AAC:
+        return "aac";
+    case RTSP_CODEC_PCMU:
+        return "ulaw";
+    case RTSP_CODEC_PCMA:
+        return "alaw";
+    default:
+        return "bin";
     }
 }
 
@@ -77,15 +83,18 @@ static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
 
 static void write_adts(FILE *f, const rtsp_track_info *t, size_t len)
 {
-    if (t->config_len < 2)
-        return;
+    if (t->config_len < 2) return;
     int obj = t->config[0] >> 3;
     int fi = ((t->config[0] & 7) << 1) | (t->config[1] >> 7);
     int ch = (t->config[1] >> 3) & 0xf;
     size_t fl = len + 7;
-    uint8_t h[7] = {0xff, 0xf1, (uint8_t)(((obj - 1) << 6) | (fi << 2) | (ch >> 2)),
-                    (uint8_t)(((ch & 3) << 6) | (fl >> 11)), (uint8_t)(fl >> 3),
-                    (uint8_t)(((fl & 7) << 5) | 0x1f), 0xfc};
+    uint8_t h[7] = {0xff,
+                    0xf1,
+                    (uint8_t)(((obj - 1) << 6) | (fi << 2) | (ch >> 2)),
+                    (uint8_t)(((ch & 3) << 6) | (fl >> 11)),
+                    (uint8_t)(fl >> 3),
+                    (uint8_t)(((fl & 7) << 5) | 0x1f),
+                    0xfc};
     fwrite(h, 1, 7, f);
 }
 
@@ -93,19 +102,15 @@ static void on_frame(void *opaque, const rtsp_frame *fr)
 {
     probe *p = opaque;
     int i = fr->track;
-    if (i < 0 || i >= p->ntracks)
-        return;
-    if (p->frames[i] == 0)
-        p->first_pts[i] = fr->pts;
+    if (i < 0 || i >= p->ntracks) return;
+    if (p->frames[i] == 0) p->first_pts[i] = fr->pts;
     p->last_pts[i] = fr->pts;
     p->frames[i]++;
     p->keys[i] += fr->keyframe != 0;
     p->bytes[i] += fr->len;
-    if (fr->keyframe)
-        p->seen_key[i] = 1;
+    if (fr->keyframe) p->seen_key[i] = 1;
     if (p->f[i] && p->seen_key[i]) {
-        if (fr->codec == RTSP_CODEC_AAC)
-            write_adts(p->f[i], &p->ti[i], fr->len);
+        if (fr->codec == RTSP_CODEC_AAC) write_adts(p->f[i], &p->ti[i], fr->len);
         fwrite(fr->data, 1, fr->len, p->f[i]);
     }
 }
@@ -136,8 +141,7 @@ static void on_error(void *opaque, rtsp_error e, const char *detail)
 static void on_stop(uv_timer_t *t)
 {
     probe *p = t->data;
-    if (!p->c)
-        return;
+    if (!p->c) return;
     rtsp_client_get_stats(p->c, &p->st);
     rtsp_client_close(p->c, on_closed);
     p->c = NULL;
@@ -181,8 +185,7 @@ int main(int argc, char **argv)
         return 2;
     }
     o.camera = "probe";
-    if (!o.timeout_ms)
-        o.timeout_ms = 8000;
+    if (!o.timeout_ms) o.timeout_ms = 8000;
     o.stall_ms = 5000;
     if (count < 1 || count > (int)VG_ARRAY_SIZE(ps)) {
         fprintf(stderr, "rtsp_probe: --count 1..%zu\n", VG_ARRAY_SIZE(ps));
@@ -190,8 +193,8 @@ int main(int argc, char **argv)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    rtsp_client_cbs cb = {.on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params,
-                          .on_error = on_error};
+    rtsp_client_cbs cb = {
+        .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error};
     const char *prefix = p->prefix;
     int64_t t0 = vg_mono_us();
     for (int k = 0; k < count; k++) {
@@ -223,8 +226,7 @@ int main(int argc, char **argv)
     }
     p = &ps[0];
     for (int i = 0; i < p->ntracks; i++)
-        if (p->f[i])
-            fclose(p->f[i]);
+        if (p->f[i]) fclose(p->f[i]);
 
     printf("{\"error\":\"%s\",\"detail\":\"%s\",\"played\":%d,\"params_changes\":%d,\"tracks\":[",
            rtsp_error_name(p->err), p->err ? p->detail : "", p->played, p->params_changes);

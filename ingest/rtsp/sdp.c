@@ -19,27 +19,28 @@
 const char *rtsp_codec_name(rtsp_codec c)
 {
     switch (c) {
-    case RTSP_CODEC_H264: return "h264";
-    case RTSP_CODEC_H265: return "hevc";
-    case RTSP_CODEC_AAC: return "aac";
-    case RTSP_CODEC_PCMU: return "pcm_mulaw";
-    case RTSP_CODEC_PCMA: return "pcm_alaw";
-    default: return "";
+    case RTSP_CODEC_H264:
+        return "h264";
+    case RTSP_CODEC_H265:
+        return "hevc";
+    case RTSP_CODEC_AAC:
+        return "aac";
+    case RTSP_CODEC_PCMU:
+        return "pcm_mulaw";
+    case RTSP_CODEC_PCMA:
+        return "pcm_alaw";
+    default:
+        return "";
     }
 }
 
 static int b64val(int c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
     return -1;
 }
 
@@ -50,19 +51,15 @@ int rtsp_base64_decode(const char *s, size_t len, uint8_t *out, size_t outlen)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)s[i];
-        if (c == ',' || c == ';')
-            break;
-        if (c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
-            continue;
+        if (c == ',' || c == ';') break;
+        if (c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
         int v = b64val(c);
-        if (v < 0)
-            return -EBADMSG;
+        if (v < 0) return -EBADMSG;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (o >= outlen)
-                return -E2BIG;
+            if (o >= outlen) return -E2BIG;
             out[o++] = (uint8_t)(acc >> bits);
         }
     }
@@ -73,14 +70,11 @@ int rtsp_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t need = (len + 2) / 3 * 4 + 1, o = 0;
-    if (need > outlen)
-        return -E2BIG;
+    if (need > outlen) return -E2BIG;
     for (size_t i = 0; i < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
+        if (i + 1 < len) v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len) v |= in[i + 2];
         out[o++] = tbl[(v >> 18) & 63];
         out[o++] = tbl[(v >> 12) & 63];
         out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
@@ -92,8 +86,7 @@ int rtsp_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
 
 static void copy_span(char *out, size_t outlen, const char *s, size_t n)
 {
-    if (n >= outlen)
-        n = outlen - 1;
+    if (n >= outlen) n = outlen - 1;
     memcpy(out, s, n);
     out[n] = 0;
 }
@@ -101,13 +94,11 @@ static void copy_span(char *out, size_t outlen, const char *s, size_t n)
 static int span_int(const char *s, size_t n, int *out)
 {
     char tmp[16];
-    if (n == 0 || n >= sizeof(tmp))
-        return -EBADMSG;
+    if (n == 0 || n >= sizeof(tmp)) return -EBADMSG;
     copy_span(tmp, sizeof(tmp), s, n);
     char *e;
     long v = strtol(tmp, &e, 10);
-    if (*e || v < -1000000000L || v > 1000000000L)
-        return -EBADMSG;
+    if (*e || v < -1000000000L || v > 1000000000L) return -EBADMSG;
     *out = (int)v;
     return 0;
 }
@@ -148,20 +139,17 @@ static void h264_sprops(sdp_media *m, const char *v, size_t vl)
 
 static int hexnib(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
+    if (c >= '0' && c <= '9') return c - '0';
     c = tolower(c);
     return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 static int hex_decode(const char *s, size_t n, uint8_t *out, size_t outlen)
 {
-    if (n % 2 || n / 2 > outlen)
-        return -EBADMSG;
+    if (n % 2 || n / 2 > outlen) return -EBADMSG;
     for (size_t i = 0; i < n; i += 2) {
         int hi = hexnib((unsigned char)s[i]), lo = hexnib((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -EBADMSG;
+        if (hi < 0 || lo < 0) return -EBADMSG;
         out[i / 2] = (uint8_t)(hi * 16 + lo);
     }
     return (int)(n / 2);
@@ -178,11 +166,9 @@ static void parse_fmtp(sdp_media *m, const char *s, size_t n)
     while (p < end) {
         while (p < end && (*p == ' ' || *p == ';' || *p == '\t'))
             p++;
-        if (p >= end)
-            break;
+        if (p >= end) break;
         const char *e = memchr(p, ';', (size_t)(end - p));
-        if (!e)
-            e = end;
+        if (!e) e = end;
         const char *eq = memchr(p, '=', (size_t)(e - p));
         if (eq) {
             const char *k = p, *v = eq + 1;
@@ -247,22 +233,18 @@ static void parse_rtpmap(sdp_media *m, const char *s, size_t n)
     while (i < n && isdigit((unsigned char)s[i]))
         i++;
     int pt;
-    if (span_int(s, i, &pt) < 0 || pt != m->payload_type)
-        return;
+    if (span_int(s, i, &pt) < 0 || pt != m->payload_type) return;
     while (i < n && s[i] == ' ')
         i++;
     const char *enc = s + i;
     const char *sl = memchr(enc, '/', (size_t)(s + n - enc));
-    if (!sl)
-        return;
+    if (!sl) return;
     copy_span(m->encoding, sizeof(m->encoding), enc, (size_t)(sl - enc));
     const char *r = sl + 1;
     const char *sl2 = memchr(r, '/', (size_t)(s + n - r));
     int rate = 0, ch = 1;
-    if (span_int(r, (size_t)((sl2 ? sl2 : s + n) - r), &rate) < 0 || rate <= 0)
-        rate = 0;
-    if (sl2 && (span_int(sl2 + 1, (size_t)(s + n - sl2 - 1), &ch) < 0 || ch < 1 || ch > 8))
-        ch = 1;
+    if (span_int(r, (size_t)((sl2 ? sl2 : s + n) - r), &rate) < 0 || rate <= 0) rate = 0;
+    if (sl2 && (span_int(sl2 + 1, (size_t)(s + n - sl2 - 1), &ch) < 0 || ch < 1 || ch > 8)) ch = 1;
     m->clock_rate = (uint32_t)rate;
     m->channels = ch;
     set_codec(m);
@@ -281,24 +263,19 @@ static int parse_m(sdp_media *m, const char *s, size_t n)
     while (p < end && nf < 4) {
         while (p < end && *p == ' ')
             p++;
-        if (p >= end)
-            break;
+        if (p >= end) break;
         const char *e = memchr(p, ' ', (size_t)(end - p));
-        if (!e)
-            e = end;
+        if (!e) e = end;
         f[nf] = p;
         fl[nf++] = (size_t)(e - p);
         p = e;
     }
-    if (nf < 4)
-        return -EBADMSG;
+    if (nf < 4) return -EBADMSG;
     copy_span(m->type, sizeof(m->type), f[0], fl[0]);
     const char *slash = memchr(f[1], '/', fl[1]);
-    if (span_int(f[1], slash ? (size_t)(slash - f[1]) : fl[1], &m->port) < 0)
-        m->port = 0;
+    if (span_int(f[1], slash ? (size_t)(slash - f[1]) : fl[1], &m->port) < 0) m->port = 0;
     int pt;
-    if (span_int(f[3], fl[3], &pt) == 0 && pt >= 0 && pt < 128)
-        m->payload_type = pt;
+    if (span_int(f[3], fl[3], &pt) == 0 && pt >= 0 && pt < 128) m->payload_type = pt;
     /* static payload types (RFC 3551) when there is no rtpmap */
     if (pt == 0 || pt == 8) {
         strcpy(m->encoding, pt == 0 ? "PCMU" : "PCMA");
@@ -311,8 +288,7 @@ static int parse_m(sdp_media *m, const char *s, size_t n)
 int sdp_parse(const char *s, size_t len, sdp_session *out)
 {
     memset(out, 0, sizeof(*out));
-    if (len > RTSP_MAX_SDP)
-        return -E2BIG;
+    if (len > RTSP_MAX_SDP) return -E2BIG;
     const char *p = s, *end = s + len;
     sdp_media *cur = NULL;
     int skipping = 0; /* inside a media section past SDP_MAX_MEDIA */
@@ -321,11 +297,9 @@ int sdp_parse(const char *s, size_t len, sdp_session *out)
         const char *le = nl ? nl : end;
         const char *ln = p;
         p = nl ? nl + 1 : end;
-        if (le > ln && le[-1] == '\r')
-            le--;
+        if (le > ln && le[-1] == '\r') le--;
         size_t n = (size_t)(le - ln);
-        if (n < 2 || ln[1] != '=')
-            continue;
+        if (n < 2 || ln[1] != '=') continue;
         const char *v = ln + 2;
         size_t vl = n - 2;
         if (ln[0] == 'm') {
@@ -344,8 +318,7 @@ int sdp_parse(const char *s, size_t len, sdp_session *out)
             out->n_media++;
             continue;
         }
-        if (ln[0] != 'a' || skipping)
-            continue;
+        if (ln[0] != 'a' || skipping) continue;
         if (vl >= 8 && strncasecmp(v, "control:", 8) == 0) {
             if (cur)
                 copy_span(cur->control, sizeof(cur->control), v + 8, vl - 8);
@@ -372,8 +345,7 @@ int sdp_parse(const char *s, size_t len, sdp_session *out)
         }
         if ((m->codec == RTSP_CODEC_H264 || m->codec == RTSP_CODEC_H265) && !m->clock_rate)
             m->clock_rate = 90000;
-        if (m->codec != RTSP_CODEC_UNKNOWN && !m->clock_rate)
-            m->codec = RTSP_CODEC_UNKNOWN;
+        if (m->codec != RTSP_CODEC_UNKNOWN && !m->clock_rate) m->codec = RTSP_CODEC_UNKNOWN;
     }
     return 0;
 }

@@ -54,7 +54,7 @@ struct rtsp_native_camera {
     uv_timer_t retry;
     bool retry_init;
     ingest_segmenter *seg;
-    int video, audio;             /* track indexes, -1 none */
+    int video, audio; /* track indexes, -1 none */
     rtsp_track_info vti, ati;
     uint8_t aconfig[64];
     AVCodecParameters *vpar, *apar;
@@ -94,15 +94,13 @@ static void set_state(rtsp_native_camera *c, ingest_state s, const char *err)
 {
     pthread_mutex_lock(&c->lock);
     c->stats.state = s;
-    if (err)
-        snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", err);
+    if (err) snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", err);
     pthread_mutex_unlock(&c->lock);
 }
 
 static void event(rtsp_native_camera *c, const char *type, const char *detail)
 {
-    if (c->idx)
-        index_event_add(c->idx, vg_now_us(), c->id, type, detail);
+    if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
 }
 
 /* ---------------- session callbacks (loop thread) ---------------- */
@@ -139,14 +137,12 @@ static int set_extradata(AVCodecParameters *par, const rtsp_track_info *t)
 {
     size_t n = (t->vps_len ? 4 + t->vps_len : 0) + 4 + t->sps_len + 4 + t->pps_len;
     uint8_t *e = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (!e)
-        return -ENOMEM;
+    if (!e) return -ENOMEM;
     size_t o = 0;
     const uint8_t *ps[3] = {t->vps, t->sps, t->pps};
     size_t pl[3] = {t->vps_len, t->sps_len, t->pps_len};
     for (int i = 0; i < 3; i++) {
-        if (!pl[i])
-            continue;
+        if (!pl[i]) continue;
         memcpy(e + o, "\0\0\0\1", 4);
         memcpy(e + o + 4, ps[i], pl[i]);
         o += 4 + pl[i];
@@ -166,8 +162,7 @@ static void probe_size(AVCodecParameters *par, const uint8_t *data, size_t len)
         uint8_t *out = NULL;
         int outlen = 0;
         pc->flags |= PARSER_FLAG_COMPLETE_FRAMES;
-        av_parser_parse2(pc, cc, &out, &outlen, data, (int)len, AV_NOPTS_VALUE, AV_NOPTS_VALUE,
-                         0);
+        av_parser_parse2(pc, cc, &out, &outlen, data, (int)len, AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
         if (pc->width > 0 && pc->height > 0) {
             par->width = pc->width;
             par->height = pc->height;
@@ -180,17 +175,14 @@ static void probe_size(AVCodecParameters *par, const uint8_t *data, size_t len)
 static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
 {
     int r;
-    if (!c->vpar && !(c->vpar = avcodec_parameters_alloc()))
-        return -ENOMEM;
+    if (!c->vpar && !(c->vpar = avcodec_parameters_alloc())) return -ENOMEM;
     c->vpar->codec_type = AVMEDIA_TYPE_VIDEO;
     c->vpar->codec_id = c->vti.codec == RTSP_CODEC_H265 ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264;
-    if ((r = set_extradata(c->vpar, &c->vti)) < 0)
-        return r;
+    if ((r = set_extradata(c->vpar, &c->vti)) < 0) return r;
     probe_size(c->vpar, key->data, key->len);
     AVCodecParameters *apar = NULL;
     if (c->audio >= 0) {
-        if (!c->apar && !(c->apar = avcodec_parameters_alloc()))
-            return -ENOMEM;
+        if (!c->apar && !(c->apar = avcodec_parameters_alloc())) return -ENOMEM;
         apar = c->apar;
         apar->codec_type = AVMEDIA_TYPE_AUDIO;
         apar->codec_id = AV_CODEC_ID_AAC;
@@ -200,15 +192,13 @@ static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
         av_channel_layout_default(&apar->ch_layout, c->ati.channels > 0 ? c->ati.channels : 1);
         av_freep(&apar->extradata);
         apar->extradata = av_mallocz(c->ati.config_len + AV_INPUT_BUFFER_PADDING_SIZE);
-        if (!apar->extradata)
-            return -ENOMEM;
+        if (!apar->extradata) return -ENOMEM;
         memcpy(apar->extradata, c->ati.config, c->ati.config_len);
         apar->extradata_size = (int)c->ati.config_len;
     }
     r = ingest_segmenter_start_run(c->seg, c->vpar, (AVRational){1, (int)c->vti.clock_rate}, apar,
                                    (AVRational){1, apar ? (int)c->ati.clock_rate : 1});
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     c->run_started = true;
     pthread_mutex_lock(&c->lock);
     c->stats.width = c->vpar->width;
@@ -241,8 +231,7 @@ static void count_frame(rtsp_native_camera *c, const rtsp_frame *f, bool written
         c->win_frames++;
     }
     c->win_bytes += f->len;
-    if (!c->win_start_us)
-        c->win_start_us = now;
+    if (!c->win_start_us) c->win_start_us = now;
     if (now - c->win_start_us >= STATS_WINDOW_US) {
         double s = (double)(now - c->win_start_us) / 1e6;
         c->stats.fps = (double)c->win_frames / s;
@@ -257,8 +246,7 @@ static void on_frame(void *opaque, const rtsp_frame *f)
 {
     rtsp_native_camera *c = opaque;
     bool audio = f->track == c->audio;
-    if (f->track != c->video && !audio)
-        return;
+    if (f->track != c->video && !audio) return;
     if (!c->run_started) {
         if (audio || !f->keyframe) {
             count_frame(c, f, false);
@@ -271,8 +259,12 @@ static void on_frame(void *opaque, const rtsp_frame *f)
             return;
         }
     }
-    ingest_frame fr = {.audio = audio, .data = f->data, .size = f->len, .pts = f->pts,
-                       .key = !audio && f->keyframe, .recv_us = f->recv_us};
+    ingest_frame fr = {.audio = audio,
+                       .data = f->data,
+                       .size = f->len,
+                       .pts = f->pts,
+                       .key = !audio && f->keyframe,
+                       .recv_us = f->recv_us};
     int r = ingest_segmenter_write(c->seg, &fr);
     count_frame(c, f, r >= 0);
 }
@@ -280,8 +272,7 @@ static void on_frame(void *opaque, const rtsp_frame *f)
 static void on_params(void *opaque, const rtsp_track_info *t)
 {
     rtsp_native_camera *c = opaque;
-    if (t->index != c->video || !c->run_started)
-        return;
+    if (t->index != c->video || !c->run_started) return;
     /* New parameter sets in band: the next keyframe starts a new run with them. */
     c->vti.vps = t->vps;
     c->vti.vps_len = t->vps_len;
@@ -309,8 +300,7 @@ static void on_error(void *opaque, rtsp_error e, const char *detail)
     }
     char reason[128];
     snprintf(reason, sizeof(reason), "%s", rtsp_error_name(e));
-    if (c->online || c->stats.reconnects == 0)
-        event(c, "offline", reason);
+    if (c->online || c->stats.reconnects == 0) event(c, "offline", reason);
     c->online = false;
     set_state(c, INGEST_OFFLINE, reason);
     if (c->played_since_us && vg_mono_us() - c->played_since_us >= BACKOFF_RESET_US)
@@ -328,10 +318,13 @@ static void on_error(void *opaque, rtsp_error e, const char *detail)
 
 static void connect_camera(rtsp_native_camera *c)
 {
-    rtsp_client_opts o = {.url = c->url, .user = c->user, .pass = c->pass, .camera = c->id,
+    rtsp_client_opts o = {.url = c->url,
+                          .user = c->user,
+                          .pass = c->pass,
+                          .camera = c->id,
                           .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP};
-    rtsp_client_cbs cb = {.on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params,
-                          .on_error = on_error};
+    rtsp_client_cbs cb = {
+        .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error};
     set_state(c, INGEST_CONNECTING, NULL);
     int r = rtsp_client_start(&c->nl->loop, &o, &cb, c, &c->client);
     if (r < 0) {
@@ -411,19 +404,15 @@ static void *loop_thread(void *arg)
 static void init_loops(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        n = 1;
-    if (n > MAX_LOOPS)
-        n = MAX_LOOPS;
+    if (n < 1) n = 1;
+    if (n > MAX_LOOPS) n = MAX_LOOPS;
     for (int i = 0; i < n; i++) {
         native_loop *nl = &g_loops[i];
-        if (uv_loop_init(&nl->loop) < 0)
-            break;
+        if (uv_loop_init(&nl->loop) < 0) break;
         pthread_mutex_init(&nl->lock, NULL);
         uv_async_init(&nl->loop, &nl->async, on_async);
         nl->async.data = nl;
-        if (pthread_create(&nl->thread, NULL, loop_thread, nl) != 0)
-            break;
+        if (pthread_create(&nl->thread, NULL, loop_thread, nl) != 0) break;
         g_nloops = i + 1;
     }
 }
@@ -445,8 +434,7 @@ static void enqueue(rtsp_native_camera *c)
 
 static void camera_free(rtsp_native_camera *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     ingest_segmenter_close(&c->seg);
     avcodec_parameters_free(&c->vpar);
     avcodec_parameters_free(&c->apar);
@@ -464,13 +452,10 @@ int rtsp_native_camera_start(const ingest_params *p, rtsp_native_camera **out)
     int r = 0;
     rtsp_native_camera *c = NULL;
     *out = NULL;
-    if (!p->camera || !p->camera->id || !p->camera->url)
-        return -EINVAL;
+    if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
     pthread_once(&g_once, init_loops);
-    if (g_nloops == 0)
-        return -ENOMEM;
-    if (!(c = calloc(1, sizeof(*c))))
-        return -ENOMEM;
+    if (g_nloops == 0) return -ENOMEM;
+    if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     snprintf(c->id, sizeof(c->id), "%s", p->camera->id);
@@ -488,8 +473,7 @@ int rtsp_native_camera_start(const ingest_params *p, rtsp_native_camera **out)
         r = -EINVAL;
         goto out;
     }
-    if (c->pass)
-        vg_log_add_secret(c->pass);
+    if (c->pass) vg_log_add_secret(c->pass);
     c->tcp = p->camera->tcp;
     c->segment_seconds = p->segment_seconds;
     c->st = p->st;
@@ -498,11 +482,12 @@ int rtsp_native_camera_start(const ingest_params *p, rtsp_native_camera **out)
     c->backoff_ms = BACKOFF_MIN_MS;
     c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
     c->stats.state = INGEST_CONNECTING;
-    ingest_segmenter_params sp = {.camera = c->id, .pool = c->pool,
-                                  .segment_seconds = c->segment_seconds, .st = c->st,
+    ingest_segmenter_params sp = {.camera = c->id,
+                                  .pool = c->pool,
+                                  .segment_seconds = c->segment_seconds,
+                                  .st = c->st,
                                   .idx = c->idx};
-    if ((r = ingest_segmenter_open(&sp, &c->seg)) < 0)
-        goto out;
+    if ((r = ingest_segmenter_open(&sp, &c->seg)) < 0) goto out;
     pthread_mutex_lock(&g_next_lock);
     c->nl = &g_loops[g_next++ % (unsigned)g_nloops];
     pthread_mutex_unlock(&g_next_lock);
@@ -517,21 +502,18 @@ out:
 
 void rtsp_native_camera_request_stop(rtsp_native_camera *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     pthread_mutex_lock(&c->lock);
     bool first = !c->stop_requested;
     c->stop_requested = true;
     pthread_mutex_unlock(&c->lock);
-    if (first)
-        enqueue(c);
+    if (first) enqueue(c);
 }
 
 void rtsp_native_camera_stop(rtsp_native_camera **cp)
 {
     rtsp_native_camera *c = cp ? *cp : NULL;
-    if (!c)
-        return;
+    if (!c) return;
     rtsp_native_camera_request_stop(c);
     pthread_mutex_lock(&c->lock);
     while (!c->released)

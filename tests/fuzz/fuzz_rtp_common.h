@@ -23,14 +23,12 @@ static void fuzz_on_au(void *opaque, int track, const uint8_t *data, size_t len,
     for (size_t i = 0; i < len; i++) /* every byte must be readable */
         x ^= data[i];
     fuzz_sink = x;
-    if (len > RTSP_MAX_FRAME + RTSP__AU_ROOM)
-        abort();
+    if (len > RTSP_MAX_FRAME + RTSP__AU_ROOM) abort();
 }
 
 static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return;
+    if (size < 1) return;
     uint8_t flags = data[0];
     data++;
     size--;
@@ -45,11 +43,9 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
     m.indexdeltalength = il[(flags >> 6) & 3];
     m.aac_hbr = 1;
     rtsp_depack d;
-    if (rtsp_depack_init(&d, &m, 0, fuzz_on_au, NULL) < 0)
-        return;
+    if (rtsp_depack_init(&d, &m, 0, fuzz_on_au, NULL) < 0) return;
     d.length_prefixed = flags & 1;
-    if (flags & 2)
-        d.max_frame = 4096;
+    if (flags & 2) d.max_frame = 4096;
     rtp_reorder r;
     rtp_reorder_init(&r, 16, 50000);
     rtp_seq seq;
@@ -59,29 +55,24 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
         size_t n = ((size_t)data[0] << 8) | data[1];
         data += 2;
         size -= 2;
-        if (n > size)
-            n = size;
+        if (n > size) n = size;
         rtp_hdr h;
         const uint8_t *pkt = data;
         data += n;
         size -= n;
         now += 10000;
         if (flags & 4) {
-            if (rtp_reorder_push(&r, pkt, n, now) < 0)
-                continue;
+            if (rtp_reorder_push(&r, pkt, n, now) < 0) continue;
             const uint8_t *p;
             size_t len;
             int lost;
             while (rtp_reorder_pop(&r, now, 0, &p, &len, &lost) == 1)
-                if (rtp_parse(p, len, &h) == 0)
-                    rtsp_depack_push(&d, &h, lost);
+                if (rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
         } else {
-            if (rtp_parse(pkt, n, &h) < 0)
-                continue;
+            if (rtp_parse(pkt, n, &h) < 0) continue;
             int drop;
             int lost = rtp_seq_update(&seq, h.seq, &drop);
-            if (!drop)
-                rtsp_depack_push(&d, &h, lost);
+            if (!drop) rtsp_depack_push(&d, &h, lost);
         }
     }
     if (flags & 4) {
@@ -90,8 +81,7 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
         int lost;
         rtp_hdr h;
         while (rtp_reorder_pop(&r, now, 1, &p, &len, &lost) == 1)
-            if (rtp_parse(p, len, &h) == 0)
-                rtsp_depack_push(&d, &h, lost);
+            if (rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
     }
     rtsp_depack_flush(&d);
     rtsp_depack_free(&d);

@@ -43,13 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t off = 0;
     while (off < size) {
         int r = rtsp_demux_next(data + off, size - off, &it);
-        if (r <= 0)
-            break;
-        if ((size_t)r > size - off)
-            abort();
+        if (r <= 0) break;
+        if ((size_t)r > size - off) abort();
         if (it.type == RTSP_ITEM_MESSAGE) {
-            if (it.msg.body_len > RTSP_MAX_BODY)
-                abort();
+            if (it.msg.body_len > RTSP_MAX_BODY) abort();
             headers(&it.msg);
         }
         off += (size_t)r;

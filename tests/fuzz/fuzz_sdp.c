@@ -15,10 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static sdp_session s;
-    if (sdp_parse((const char *)data, size, &s) < 0)
-        return 0;
-    if (s.n_media < 0 || s.n_media > SDP_MAX_MEDIA)
-        abort();
+    if (sdp_parse((const char *)data, size, &s) < 0) return 0;
+    if (s.n_media < 0 || s.n_media > SDP_MAX_MEDIA) abort();
     for (int i = 0; i < s.n_media; i++) {
         sdp_media *m = &s.media[i];
         char url[RTSP_MAX_URL];

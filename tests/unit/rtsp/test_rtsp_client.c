@@ -25,7 +25,7 @@ typedef struct srv {
     uv_tcp_t listener;
     uv_tcp_t conns[4]; /* one per connection: a redirect reconnects */
     int nconns;
-    uv_tcp_t *cur;     /* the connection being served */
+    uv_tcp_t *cur; /* the connection being served */
     int port;
     scenario sc;
     uint8_t buf[65536];
@@ -52,16 +52,13 @@ static void srv_write(srv *s, const void *p, size_t n)
 
 static void close_conn(srv *s, uv_tcp_t *t)
 {
-    if (!uv_is_closing((uv_handle_t *)t))
-        uv_close((uv_handle_t *)t, NULL);
-    if (t == s->cur)
-        s->cur = NULL;
+    if (!uv_is_closing((uv_handle_t *)t)) uv_close((uv_handle_t *)t, NULL);
+    if (t == s->cur) s->cur = NULL;
 }
 
 static void hangup(srv *s)
 {
-    if (s->cur)
-        close_conn(s, s->cur);
+    if (s->cur) close_conn(s, s->cur);
 }
 
 /* '$' 0 len + RTP(seq, ts, marker) + NAL */
@@ -93,19 +90,24 @@ static void respond(srv *s, const rtsp_msg *m)
     snprintf(method, sizeof(method), "%.*s", (int)m->method_len, m->method);
     int n;
     if (!strcmp(method, "OPTIONS")) {
-        n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\nPublic: OPTIONS, "
-                                       "DESCRIBE, SETUP, PLAY, GET_PARAMETER\r\n\r\n", m->cseq);
+        n = snprintf(out, sizeof(out),
+                     "RTSP/1.0 200 OK\r\nCSeq: %d\r\nPublic: OPTIONS, "
+                     "DESCRIBE, SETUP, PLAY, GET_PARAMETER\r\n\r\n",
+                     m->cseq);
     } else if (!strcmp(method, "DESCRIBE")) {
         if (s->sc == SC_404) {
             n = snprintf(out, sizeof(out), "RTSP/1.0 404 Not Found\r\nCSeq: %d\r\n\r\n", m->cseq);
         } else if (s->sc == SC_HUGE) {
-            n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\n"
-                                           "Content-Length: 100000000\r\n\r\nv=0\r\n", m->cseq);
+            n = snprintf(out, sizeof(out),
+                         "RTSP/1.0 200 OK\r\nCSeq: %d\r\n"
+                         "Content-Length: 100000000\r\n\r\nv=0\r\n",
+                         m->cseq);
         } else if (strstr(uri, "/old")) {
             s->redirects++;
             n = snprintf(out, sizeof(out),
                          "RTSP/1.0 302 Moved\r\nCSeq: %d\r\nLocation: rtsp://127.0.0.1:%d/cam\r\n"
-                         "\r\n", m->cseq, s->port);
+                         "\r\n",
+                         m->cseq, s->port);
         } else {
             /* Digest without qop: response = MD5(HA1:nonce:HA2) */
             char ha1[33], ha2[33], want[33], tmp[1024], expect[64];
@@ -152,22 +154,26 @@ static void respond(srv *s, const rtsp_msg *m)
         } else if (s->sc == SC_461) {
             s->udp_setups++;
             assert_non_null(strstr(tr, "client_port="));
-            n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc\r\n"
-                                           "Transport: RTP/AVP;unicast;client_port=1-2;"
-                                           "server_port=3-4\r\n\r\n", m->cseq);
+            n = snprintf(out, sizeof(out),
+                         "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc\r\n"
+                         "Transport: RTP/AVP;unicast;client_port=1-2;"
+                         "server_port=3-4\r\n\r\n",
+                         m->cseq);
         } else /* the server picks other channels than asked for */
-        n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc;timeout=30\r\n"
-                                       "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
-                     m->cseq);
+            n = snprintf(out, sizeof(out),
+                         "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: abc;timeout=30\r\n"
+                         "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
+                         m->cseq);
     } else if (!strcmp(method, "PLAY")) {
         char sess[64] = "";
         rtsp_msg_header_str(m, "Session", sess, sizeof(sess));
         assert_string_equal(sess, "abc");
         /* no CSeq, and media in the same segment */
         uint8_t b[2048];
-        size_t o = (size_t)snprintf((char *)b, sizeof(b), "RTSP/1.0 200 OK\r\nSession: abc\r\n"
-                                                          "RTP-Info: url=trackID=0;rtptime=1000\r\n"
-                                                          "\r\n");
+        size_t o = (size_t)snprintf((char *)b, sizeof(b),
+                                    "RTSP/1.0 200 OK\r\nSession: abc\r\n"
+                                    "RTP-Info: url=trackID=0;rtptime=1000\r\n"
+                                    "\r\n");
         if (s->sc == SC_FULL) {
             static const uint8_t idr[] = {0x65, 0x88, 0x84, 0x21};
             static const uint8_t p[] = {0x41, 0x9a, 0x22};
@@ -176,12 +182,12 @@ static void respond(srv *s, const rtsp_msg *m)
             memcpy(b + o, "garbage!", 8); /* resynchronized on */
             o += 8;
             o += frame(b + o, 3, 7000, p, sizeof(p));
-            o += frame(b + o, 5, 10000, p, sizeof(p)); /* 4 lost: this unit may miss its start: dropped */
+            o += frame(b + o, 5, 10000, p,
+                       sizeof(p)); /* 4 lost: this unit may miss its start: dropped */
             o += frame(b + o, 6, 13000, idr, sizeof(idr));
         }
         srv_write(s, b, o);
-        if (s->sc == SC_HANGUP)
-            hangup(s);
+        if (s->sc == SC_HANGUP) hangup(s);
         return;
     } else {
         n = snprintf(out, sizeof(out), "RTSP/1.0 200 OK\r\nCSeq: %d\r\n\r\n", m->cseq);
@@ -208,12 +214,10 @@ static void srv_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     for (;;) {
         rtsp_msg m;
         int r = rtsp_msg_parse(s->buf, s->len, &m);
-        if (r == -EAGAIN)
-            break;
+        if (r == -EAGAIN) break;
         assert_true(r > 0);
         respond(s, &m);
-        if (s->cur != (uv_tcp_t *)st)
-            return;
+        if (s->cur != (uv_tcp_t *)st) return;
         memmove(s->buf, s->buf + r, s->len - (size_t)r);
         s->len -= (size_t)r;
     }
@@ -224,8 +228,7 @@ static void on_connection(uv_stream_t *l, int status)
     srv *s = l->data;
     assert_int_equal(status, 0);
     assert_true(s->nconns < 4);
-    if (s->cur)
-        close_conn(s, s->cur);
+    if (s->cur) close_conn(s, s->cur);
     uv_tcp_t *t = &s->conns[s->nconns++];
     uv_tcp_init(&s->loop, t);
     t->data = s;

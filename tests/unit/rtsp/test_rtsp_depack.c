@@ -243,7 +243,7 @@ static const uint8_t VPS265[] = {0x40, 0x01, 0x0c, 0x01};
 static const uint8_t SPS265[] = {0x42, 0x01, 0x01, 0x04};
 static const uint8_t PPS265[] = {0x44, 0x01, 0xc0, 0x70};
 static const uint8_t IDR265[] = {0x26, 0x01, 0xaf, 0x01, 0x02}; /* IDR_W_RADL (19) */
-static const uint8_t TRAIL265[] = {0x02, 0x01, 0xd0, 0x01};    /* TRAIL_R (1) */
+static const uint8_t TRAIL265[] = {0x02, 0x01, 0xd0, 0x01};     /* TRAIL_R (1) */
 
 static void h265_init(rtsp_depack *d, sink *s, int donl)
 {
@@ -387,7 +387,7 @@ static void test_aac(void **state)
     push(&d, 8000, 1, bad, 4, 0);
     uint8_t bad2[8] = {0, 16, 0xff, 0xf8, 1};
     push(&d, 9000, 1, bad2, 5, 0); /* 8191 bytes announced: starts a fragment */
-    push(&d, 9001, 1, p, 11, 0);  /* new timestamp: the fragment is dropped */
+    push(&d, 9001, 1, p, 11, 0);   /* new timestamp: the fragment is dropped */
     assert_int_equal(s.n, 7);
     assert_true(d.st.bad_packets >= 1);
     rtsp_depack_free(&d);

@@ -188,8 +188,7 @@ static void test_header_values(void **state)
     assert_int_equal(seq, 7);
     assert_int_equal(rtsp_parse_rtp_info(s, strlen(s), "stream=0", &rt, &hr, &seq, &hs), 0);
     assert_int_equal(rt, 123456);
-    assert_int_equal(rtsp_parse_rtp_info(s, strlen(s), "stream=9", &rt, &hr, &seq, &hs),
-                     -ENOENT);
+    assert_int_equal(rtsp_parse_rtp_info(s, strlen(s), "stream=9", &rt, &hr, &seq, &hs), -ENOENT);
 }
 
 static void test_urls(void **state)
@@ -380,9 +379,9 @@ static void test_digest_no_qop_and_basic(void **state)
     assert_int_equal(a.scheme, RTSP_AUTH_DIGEST);
     assert_string_equal(a.realm, "IP Camera(C1234)");
     char out[512], expect[33], ha1[33], ha2[33], buf[256];
-    assert_int_equal(rtsp_auth_header(&a, "admin", "12345", "DESCRIBE", "rtsp://h/x", NULL, out,
-                                      sizeof(out)),
-                     0);
+    assert_int_equal(
+        rtsp_auth_header(&a, "admin", "12345", "DESCRIBE", "rtsp://h/x", NULL, out, sizeof(out)),
+        0);
     rtsp_md5_hex("admin:IP Camera(C1234):12345", 28, ha1);
     rtsp_md5_hex("DESCRIBE:rtsp://h/x", 19, ha2);
     int n = snprintf(buf, sizeof(buf), "%s:abc:%s", ha1, ha2);
@@ -392,9 +391,8 @@ static void test_digest_no_qop_and_basic(void **state)
 
     memset(&a, 0, sizeof(a));
     assert_int_equal(rtsp_auth_parse(b, strlen(b), &a), 0);
-    assert_int_equal(rtsp_auth_header(&a, "Aladdin", "open sesame", "DESCRIBE", "x", NULL, out,
-                                      sizeof(out)),
-                     0);
+    assert_int_equal(
+        rtsp_auth_header(&a, "Aladdin", "open sesame", "DESCRIBE", "x", NULL, out, sizeof(out)), 0);
     assert_string_equal(out, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
     /* a Digest challenge replaces a Basic one */
     assert_int_equal(rtsp_auth_parse(d, strlen(d), &a), 0);
@@ -409,8 +407,7 @@ static void test_digest_no_qop_and_basic(void **state)
 
 /* ---------------- RTP / RTCP ---------------- */
 
-static size_t mk_rtp(uint8_t *b, uint16_t seq, uint32_t ts, int marker, const uint8_t *pl,
-                     size_t n)
+static size_t mk_rtp(uint8_t *b, uint16_t seq, uint32_t ts, int marker, const uint8_t *pl, size_t n)
 {
     b[0] = 0x80;
     b[1] = (uint8_t)((marker ? 0x80 : 0) | 96);
@@ -430,9 +427,9 @@ static void test_rtp_parse(void **state)
     (void)state;
     /* CSRC count 1, extension of 1 word, 2 bytes of padding */
     uint8_t p[] = {0xB1, 0xE0, 0x12, 0x34, 0, 0, 0, 9, 1, 2, 3, 4, /* header */
-                   9, 9, 9, 9,                                   /* CSRC */
-                   0xBE, 0xDE, 0, 1, 5, 5, 5, 5,                 /* extension */
-                   0xAA, 0xBB, 0xCC, 0, 2};
+                   9,    9,    9,    9,                            /* CSRC */
+                   0xBE, 0xDE, 0,    1,    5, 5, 5, 5,             /* extension */
+                   0xAA, 0xBB, 0xCC, 0,    2};
     rtp_hdr h;
     assert_int_equal(rtp_parse(p, sizeof(p), &h), 0);
     assert_int_equal(h.marker, 1);
@@ -456,8 +453,8 @@ static void test_rtcp(void **state)
     assert_int_equal(n, 48);
     rtcp_sr sr;
     assert_int_equal(rtcp_parse_sr(rr, (size_t)n, &sr), -ENOENT);
-    uint8_t c[28 + 48] = {0x80, 200, 0, 6, 0, 0, 0, 7, 0xE0, 0, 0, 1, 0x80, 0, 0, 0,
-                          0, 0, 0x10, 0, 0, 0, 0, 5, 0, 0, 1, 0};
+    uint8_t c[28 + 48] = {0x80, 200, 0, 6, 0,    0, 0, 7, 0xE0, 0, 0, 1, 0x80, 0,
+                          0,    0,   0, 0, 0x10, 0, 0, 0, 0,    5, 0, 0, 1,    0};
     memcpy(c + 28, rr, 48);
     assert_int_equal(rtcp_parse_sr(c, sizeof(c), &sr), 0);
     assert_int_equal(sr.ssrc, 7);
@@ -533,8 +530,7 @@ static void test_reorder(void **state)
     int ok = 0;
     for (int i = 0; i < 12; i++) {
         n = mk_rtp(b, (uint16_t)(1000 + i + 40000), 0, 0, pl, 4);
-        if (rtp_reorder_push(&r, b, n, 4000) == 0)
-            ok++;
+        if (rtp_reorder_push(&r, b, n, 4000) == 0) ok++;
         while (rtp_reorder_pop(&r, 4000, 0, &pkt, &len, &lost) == 1)
             ;
     }

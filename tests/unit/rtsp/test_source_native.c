@@ -42,8 +42,7 @@ static int start_server(void)
     snprintf(script, sizeof(script), "%s/tests/integration/rtsp_native/gst_server.py",
              src ? src : ".");
     int fds[2];
-    if (pipe(fds) < 0)
-        return -1;
+    if (pipe(fds) < 0) return -1;
     port = free_port();
     char ps[16];
     snprintf(ps, sizeof(ps), "%d", port);
@@ -53,8 +52,7 @@ static int start_server(void)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int devnull = open("/dev/null", O_WRONLY);
         dup2(fds[1], 1);
-        if (devnull >= 0)
-            dup2(devnull, 2);
+        if (devnull >= 0) dup2(devnull, 2);
         close(fds[0]);
         execl("/usr/bin/python3", "python3", script, ps, (char *)NULL);
         _exit(127);
@@ -68,8 +66,7 @@ static int start_server(void)
             ok = 1;
             break;
         }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     return ok ? 0 : -1;
 }
 
@@ -80,8 +77,7 @@ static int setup(void **state)
                ">/dev/null 2>&1") != 0)
         return 0;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/vigil-test-native-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     snprintf(pooldir, sizeof(pooldir), "%s/pool", tmpdir);
     return start_server();
 }
@@ -107,20 +103,24 @@ static void wait_for(rtsp_native_camera *c, int64_t us, int (*done)(const ingest
     ingest_stats s;
     while (vg_mono_us() < end) {
         rtsp_native_camera_get_stats(c, &s);
-        if (done(&s))
-            return;
+        if (done(&s)) return;
         usleep(100000);
     }
 }
 
-static int enough_frames(const ingest_stats *s) { return s->frames_written >= 60; }
-static int reconnected(const ingest_stats *s) { return s->reconnects >= 2; }
+static int enough_frames(const ingest_stats *s)
+{
+    return s->frames_written >= 60;
+}
+static int reconnected(const ingest_stats *s)
+{
+    return s->reconnects >= 2;
+}
 
 static void test_records(void **state)
 {
     (void)state;
-    if (server <= 0)
-        skip();
+    if (server <= 0) skip();
     fake_index_reset();
     config cfg;
     config_pool pool = {.id = "main", .path = pooldir};
@@ -132,10 +132,9 @@ static void test_records(void **state)
 
     char url[128];
     snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/h264aac", port);
-    config_camera cam = {.id = "cam1", .url = url, .tcp = true, .source = CONFIG_SOURCE_NATIVE,
-                         .enabled = true};
-    ingest_params p = {.camera = &cam, .segment_seconds = 2, .st = st,
-                       .idx = (index_db *)&fake_db};
+    config_camera cam = {
+        .id = "cam1", .url = url, .tcp = true, .source = CONFIG_SOURCE_NATIVE, .enabled = true};
+    ingest_params p = {.camera = &cam, .segment_seconds = 2, .st = st, .idx = (index_db *)&fake_db};
     rtsp_native_camera *c = NULL;
     assert_int_equal(rtsp_native_camera_start(&p, &c), 0);
 
