@@ -6,7 +6,7 @@ fleet_bench: what recording N cameras costs vigild, next to the obvious peer
     tools/bench/fleet_bench.py --build build --cameras 40 --seconds 60
         [--warmup 15] [--bitrate 2] [--fps 25] [--gop 2] [--source ffmpeg|native]
         [--input FILE] [--no-peer] [--no-vigild] [--workdir DIR] [--keep]
-        [--tick-ms 40] [--fleetsim-nice -10] [--perf-record FILE] [--no-table]
+        [--tick-ms 40] [--no-priority] [--perf-record FILE] [--no-table]
 
 Run by hand (not part of `make test`); builds nothing: fleetsim and vigild come
 from --build. Steps:
@@ -94,20 +94,22 @@ def pss_kib(pid):
 class Proc:
     """A child in its own session; stdout/stderr to a log file (stdout optionally kept)."""
 
-    def __init__(self, argv, logpath, stdout_pipe=False, nice=0):
+    def __init__(self, argv, logpath, stdout_pipe=False, realtime=False):
         self.argv = argv
         self.logpath = logpath
         self.logf = open(logpath, "wb")
 
-        def renice():
+        def to_realtime():
             try:
-                os.nice(nice)
+                os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
             except OSError:
                 pass
+        # Recorders stay in the bench's session (one autogroup for vigild and for all
+        # the peer's ffmpegs alike, see main); fleetsim gets SCHED_RR.
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE if stdout_pipe else self.logf,
-                                  stderr=self.logf, start_new_session=True,
-                                  preexec_fn=renice if nice else None)
+                                  stderr=self.logf,
+                                  preexec_fn=to_realtime if realtime else None)
         self.pid = self.p.pid
 
     def alive(self):
@@ -252,10 +254,10 @@ class Fleet:
         if a.generated:  # a clip of ours must have the bitrate asked for
             argv += ["--bitrate-check", str(a.bitrate)]
         # The cameras are not on the recorder's machine: a starved simulator would send
-        # late bursts and the recorder would be blamed for the gaps. So it runs at a
-        # higher priority (--fleetsim-nice, needs root; ignored otherwise).
+        # late bursts and the recorder would be blamed for the gaps. So it runs SCHED_RR
+        # (needs root; --no-priority or without root it is an ordinary process).
         self.proc = Proc(argv, os.path.join(workdir, "fleetsim-%s.log" % tag), stdout_pipe=True,
-                         nice=a.fleetsim_nice)
+                         realtime=not a.no_priority)
         line = self.proc.p.stdout.readline().decode()
         if not line.startswith("READY"):
             raise SystemExit("fleetsim did not start:\n" + self.proc.tail())
@@ -459,6 +461,31 @@ def run_peer(a, workdir):
     return res
 
 
+def own_session():
+    """On a shared machine other people's work would starve the recorder under test
+    (Linux gives every session an equal share: sched_autogroup). So the bench runs in
+    a session of its own, vigild and every peer ffmpeg inherit it (the two recorders
+    are treated alike), and as root that session's autogroup gets nice -10: roughly a
+    machine of their own. Re-executes itself when it cannot start a session."""
+    try:
+        os.setsid()
+    except OSError:
+        if os.environ.get("FLEET_BENCH_SESSION"):
+            return
+        env = dict(os.environ, FLEET_BENCH_SESSION="1")
+        p = subprocess.Popen([sys.executable] + sys.argv, env=env, start_new_session=True)
+        try:
+            sys.exit(p.wait())
+        except KeyboardInterrupt:
+            p.send_signal(signal.SIGINT)
+            sys.exit(p.wait())
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("-10")
+    except OSError:
+        pass
+
+
 def mem_available_kib():
     with open("/proc/meminfo") as f:
         for line in f:
@@ -489,8 +516,9 @@ def main():
     ap.add_argument("--source", choices=("ffmpeg", "native"), default="ffmpeg",
                     help="vigild's ingest path for every camera")
     ap.add_argument("--tick-ms", type=int, default=40, help="fleetsim send period")
-    ap.add_argument("--fleetsim-nice", type=int, default=-10,
-                    help="nice increment for fleetsim (negative needs root)")
+    ap.add_argument("--no-priority", action="store_true",
+                    help="run fleetsim as an ordinary process and leave the bench's "
+                    "autogroup nice alone")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-vigild", action="store_true")
     ap.add_argument("--workdir", help="where recordings go (default: a temp dir)")
@@ -500,6 +528,8 @@ def main():
     ap.add_argument("--no-table", action="store_true", help="omit the per-camera table")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
+    if not a.no_priority:
+        own_session()
     for exe in (os.path.join(a.build, "tools", "fleetsim", "fleetsim"),) + (
             () if a.no_vigild else (os.path.join(a.build, "daemon", "vigild"),)):
         if not os.access(exe, os.X_OK):
