@@ -1430,9 +1430,9 @@ static void handle_export_create(serve_ctx *s, h2o_req_t *req, const char *who)
                 status = json_is_string(v) ? 404 : 400;
                 goto out;
             }
-            for (size_t k = 0; k < j->ncams; k++)
-                if (!strcmp(j->cams[k].id, c->id)) c = NULL;
-            if (c) area_cam_fill(&j->cams[j->ncams++], c);
+            bool dup = false; /* the same camera twice: one lock */
+            for (size_t k = 0; k < j->ncams && !dup; k++) dup = !strcmp(j->cams[k].id, c->id);
+            if (!dup) area_cam_fill(&j->cams[j->ncams++], c);
         }
     } else if (area_cams(s, hd ? district : NULL, hsi ? site : NULL, &j->cams, &j->ncams) < 0) {
         bad = "out of memory", status = 503;

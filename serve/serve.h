@@ -15,6 +15,29 @@
  *   GET /metrics                                   Prometheus text (serve/metrics.h)
  *   GET /api/audit?start=&end=&camera=&limit=      the audit trail, oldest first
  *   POST /api/reload                               reload the config (as SIGHUP)
+ * Investigators (serve/evidence.c has the details):
+ *   POST /api/locks {"camera","start","end","reason"[,"until"]}   201 with the lock
+ *        {"id","camera","start","end","reason","created_by","created","until",
+ *         "released","released_by"}; created_by is the token's name
+ *   GET /api/locks[?camera=&all=1]                 in force (all=1: every lock)
+ *   DELETE /api/locks/{id} [{"reason"}]            release: 200 with the lock,
+ *                                                  404 unknown, 409 already released
+ *   GET /api/events?camera=&start=&end=&type=      [{"id","time","camera","type","detail"}]
+ *                                                  (default: the last 24 h)
+ *   GET /api/coverage?district=&site=&start=&end=  per camera of the area: its
+ *        recorded runs in the range and covered_seconds (none: empty runs)
+ *   POST /api/exports {"cameras":[ids] | "district"[,"site"], "start","end",
+ *        "reason"[,"until"]}                       201 {"manifest":M,"signature":S}:
+ *        locks the range on each camera; M lists per camera its lock, one clip
+ *        URL per continuous run (…clip.mp4?start=&end=&export=ID) and the source
+ *        segments (pool, relative path, bytes, sha256, start, end); S is the
+ *        base64 Ed25519 signature of M's bytes exactly as they appear (jansson
+ *        JSON_COMPACT|JSON_SORT_KEYS|JSON_ENSURE_ASCII); `vigilctl export-verify`
+ *   GET /api/exports/{id}                          the same bytes again
+ *   GET /api/exports/public-key                    {"algorithm":"Ed25519","public_key"}
+ * Lock changes are events (lock_created/lock_released, naming who and why) and
+ * audit rows (lock_create/lock_release); exports are audited (export_create),
+ * and so are clip downloads with export=ID (action "export").
  * Access control (serve/auth.h): a bearer token (header or access_token=) of
  * the role the route needs; 401 without/unknown token, 403 for a lower role.
  * Clip (whole-file or first-range requests) and snapshot responses are audited
