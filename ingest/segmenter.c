@@ -114,6 +114,7 @@ static int pq_push(pqueue *q, AVPacket *pkt, int64_t pts_us)
 static void pq_drop(pqueue *q, size_t n)
 {
     if (n > q->n) n = q->n;
+    if (!n) return; /* also: q->v may be NULL (nothing queued yet) */
     for (size_t i = 0; i < n; i++) av_packet_free(&q->v[i].pkt);
     memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
     q->n -= n;
@@ -155,6 +156,7 @@ static const char *codec_name(const AVCodecParameters *par)
 static int avio_write_cb(void *opaque, uint8_t *data, int size)
 {
     ingest_segmenter *s = opaque;
+    if (size <= 0) return size;
     if (s->len + (size_t)size > s->cap) {
         size_t nc = s->cap ? s->cap : 256 * 1024;
         while (nc < s->len + (size_t)size) nc *= 2;
@@ -751,7 +753,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
         if ((r = av_packet_ref(pkt, f->pkt)) < 0) goto out;
     } else {
         if ((r = av_new_packet(pkt, (int)f->size)) < 0) goto out;
-        memcpy(pkt->data, f->data, f->size);
+        if (f->size) memcpy(pkt->data, f->data, f->size);
     }
     pkt->pts = f->pts;
     pkt->dts = AV_NOPTS_VALUE;
