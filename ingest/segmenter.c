@@ -350,6 +350,9 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
         r = AVERROR(ENOMEM);
         goto out;
     }
+    /* A repaired time moves by one frame duration, not one tick: players and
+     * ffmpeg round times to the frame rate, so pictures a tick apart collide. */
+    int64_t step = s->last_vdur > 0 ? s->last_vdur : av_rescale_q(40000, AV_TIME_BASE_Q, s->vtb);
     /* A keyframe displays after every picture decoded before it; some sources
      * stamp an IDR with the previous picture's time. */
     int64_t run_max = s->max_pts;
@@ -357,8 +360,8 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
         AVPacket *pk = vq->v[i].pkt;
         if ((pk->flags & AV_PKT_FLAG_KEY) && run_max != INT64_MIN && pk->pts <= run_max) {
             vg_log_cam(LOG_DEBUG, s->camera, "segmenter: keyframe pts moved by %lld ticks",
-                       (long long)(run_max + 1 - pk->pts));
-            pk->pts = run_max + 1;
+                       (long long)(run_max + step - pk->pts));
+            pk->pts = run_max + step;
         }
         if (pk->pts > run_max) run_max = pk->pts;
         if (i < n && pk->pts > s->max_pts) s->max_pts = pk->pts;
@@ -369,7 +372,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, const inges
     for (size_t i = 0; i < m; i++) {
         int64_t p = order[i].pts;
         if (floor != INT64_MIN && p <= floor) {
-            p = floor + 1;
+            p = floor + step;
             vq->v[order[i].idx].pkt->pts = p;
             vg_log_cam(LOG_DEBUG, s->camera, "segmenter: duplicate pts moved by %lld ticks",
                        (long long)(p - order[i].pts));
