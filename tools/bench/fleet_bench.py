@@ -393,7 +393,9 @@ def run_vigild(a, workdir):
         vlog = ""
     res = {"cpu": cpu[vigild.pid], "wall": wall, "pss": pss[vigild.pid],
            "new_runs": vlog.count("discontinuity"), "reconnects": vlog.count("retrying in"),
-           "late_ms": total.get("late_ms_max") if total else None, "load": os.getloadavg()[0],
+           "late_ms": total.get("late_ms_max") if total else None,
+           "behind_ms": total.get("behind_ms_max") if total else None,
+           "load": os.getloadavg()[0],
            "fleetsim_cpu": (fs1 - fs0) if fs0 is not None and fs1 is not None else None,
            "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0}
     for i in range(1, a.cameras + 1):
@@ -449,7 +451,9 @@ def run_peer(a, workdir):
         fleet.stop()
     res = {"wall": wall, "fleetsim_cpu": (fs1 - fs0) if fs0 is not None and fs1 is not None
            else None, "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0,
-           "late_ms": total.get("late_ms_max") if total else None, "load": os.getloadavg()[0]}
+           "late_ms": total.get("late_ms_max") if total else None,
+           "behind_ms": total.get("behind_ms_max") if total else None,
+           "load": os.getloadavg()[0]}
     for i, p in procs.items():
         files = glob.glob(os.path.join(outdir, "cam%d" % i, "*.mp4"))
         fr, by = count_dir(files)
@@ -605,9 +609,10 @@ def main():
                   sent, written, sent - written, nbytes,
                   fmt(core(r["fleetsim_cpu"], r["wall"]), ".2f"),
                   fmt(div(core(r["fleetsim_cpu"], r["wall"]), n), ".4f"), r["skipped"]))
-        print("%s: fleetsim late_ms_max=%s (worst send delay beyond a tick), load average "
-              "%.1f at the end%s" % (
-                  name, r.get("late_ms"), r["load"],
+        print("%s: fleetsim late_ms_max=%s (its timer's worst lateness: the simulator "
+              "starved), behind_ms_max=%s (worst session backlog: a reader not keeping up), "
+              "load average %.1f at the end%s" % (
+                  name, r.get("late_ms"), r.get("behind_ms"), r["load"],
                   "" if name != "vigild" else ", vigild log: %d timestamp discontinuities "
                   "(new runs), %d reconnects" % (r["new_runs"], r["reconnects"])))
     print("bench: source=%s input=%s tick_ms=%d warmup=%gs seconds=%gs wall=%.0fs workdir=%s" % (

@@ -77,9 +77,11 @@ int fs_server_port(const fs_server *s);
  * is whole); connections stay open. */
 void fs_server_drain(fs_server *s);
 /* One JSON object per line and camera ({"camera","frames_sent","bytes_sent",
- * "frames_skipped","sessions","clients","late_ms_max"}), or one object for the
- * whole fleet when per_camera is 0. late_ms_max: the worst delay of a send beyond
- * one tick (the simulator itself falling behind real time, e.g. starved of CPU). */
+ * "frames_skipped","sessions","clients","behind_ms_max"}), or one object for the
+ * whole fleet when per_camera is 0 (the same sums, the largest behind_ms_max and
+ * "late_ms_max"). behind_ms_max: the worst backlog of a session beyond one tick (a
+ * reader too slow to take the stream, or the simulator late); late_ms_max: the
+ * worst lateness of the send timer itself (the simulator starved of CPU). */
 void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera);
 void fs_server_close(fs_server *s);
 

@@ -35,7 +35,8 @@
 typedef struct fs_mount {
     uint64_t frames_sent, bytes_sent, frames_skipped;
     uint64_t sessions; /* PLAYs so far */
-    int64_t late_max;  /* worst lateness of a send, 90 kHz (the simulator keeping time) */
+    int64_t behind_max; /* worst backlog of a session, 90 kHz: a slow reader (TCP full)
+                           or the simulator itself late */
     uint32_t clients;  /* playing now */
 } fs_mount;
 
@@ -76,6 +77,8 @@ struct fs_server {
     conn *conns;
     conn *buckets[FS_BUCKETS];
     uint64_t tick_no;
+    int64_t next_tick_us;  /* when the timer should fire next (monotonic) */
+    int64_t tick_late_max; /* worst timer lateness, us: the simulator starved of CPU */
     uint32_t next_session;
     int handles; /* open uv handles: listener, timer, connections */
     int closing, draining;
@@ -258,9 +261,10 @@ static void pump(conn *c, int64_t now_us)
         advance(c);
     }
     if (!n) return;
-    /* Lateness of the batch's first packet beyond one tick: the simulator falling behind. */
+    /* Backlog of the batch's first packet beyond one tick. */
     late -= (int64_t)s->o.tick_ms * 90;
-    if (c->mount >= 0 && late > s->mounts[c->mount].late_max) s->mounts[c->mount].late_max = late;
+    if (c->mount >= 0 && late > s->mounts[c->mount].behind_max)
+        s->mounts[c->mount].behind_max = late;
 
     uv_stream_t *st = (uv_stream_t *)&c->tcp;
     int r = uv_try_write(st, c->bufs, (unsigned)nb);
@@ -294,6 +298,15 @@ static void on_tick(uv_timer_t *t)
     fs_server *s = vg_container_of(t, fs_server, timer);
     unsigned b = (unsigned)(s->tick_no++ % FS_BUCKETS);
     int64_t now = mono_us();
+    int64_t period = (int64_t)(s->o.tick_ms / FS_BUCKETS) * 1000;
+    if (s->next_tick_us) {
+        int64_t late = now - s->next_tick_us;
+        if (late > s->tick_late_max) s->tick_late_max = late;
+        s->next_tick_us += period;
+        if (now - s->next_tick_us > 1000000) s->next_tick_us = now + period; /* resync */
+    } else {
+        s->next_tick_us = now + period;
+    }
     conn *next;
     for (conn *c = s->buckets[b]; c; c = next) {
         next = c->bnext; /* pump may close c */
@@ -671,18 +684,18 @@ void fs_server_drain(fs_server *s)
 void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera)
 {
     uint64_t fr = 0, by = 0, sk = 0, se = 0, cl = 0;
-    int64_t late = 0;
+    int64_t behind = 0;
     for (int i = 0; i < s->o.cameras; i++) {
         const fs_mount *m = &s->mounts[i];
         if (per_camera)
             fprintf(f,
                     "{\"camera\":\"%s%d\",\"frames_sent\":%llu,\"bytes_sent\":%llu,"
                     "\"frames_skipped\":%llu,\"sessions\":%llu,\"clients\":%u,"
-                    "\"late_ms_max\":%lld}\n",
+                    "\"behind_ms_max\":%lld}\n",
                     s->o.prefix, i + 1, (unsigned long long)m->frames_sent,
                     (unsigned long long)m->bytes_sent, (unsigned long long)m->frames_skipped,
-                    (unsigned long long)m->sessions, m->clients, (long long)(m->late_max / 90));
-        if (m->late_max > late) late = m->late_max;
+                    (unsigned long long)m->sessions, m->clients, (long long)(m->behind_max / 90));
+        if (m->behind_max > behind) behind = m->behind_max;
         fr += m->frames_sent;
         by += m->bytes_sent;
         sk += m->frames_skipped;
@@ -692,10 +705,12 @@ void fs_server_write_stats(const fs_server *s, FILE *f, int per_camera)
     if (!per_camera)
         fprintf(f,
                 "{\"cameras\":%d,\"frames_sent\":%llu,\"bytes_sent\":%llu,\"frames_skipped\":%llu,"
-                "\"sessions\":%llu,\"clients\":%llu,\"late_ms_max\":%lld,\"draining\":%s}\n",
+                "\"sessions\":%llu,\"clients\":%llu,\"behind_ms_max\":%lld,"
+                "\"late_ms_max\":%lld,\"draining\":%s}\n",
                 s->o.cameras, (unsigned long long)fr, (unsigned long long)by,
                 (unsigned long long)sk, (unsigned long long)se, (unsigned long long)cl,
-                (long long)(late / 90), s->draining ? "true" : "false");
+                (long long)(behind / 90), (long long)(s->tick_late_max / 1000),
+                s->draining ? "true" : "false");
 }
 
 void fs_server_close(fs_server *s)
