@@ -30,40 +30,111 @@
 
 #include "common/common.h"
 
-typedef struct app {
+typedef struct app app;
+typedef struct stats_job {
+    uv_work_t req;
+    app *a;
+    char *buf;
+    size_t len;
+    char path[4096];
+} stats_job;
+
+struct app {
     uv_loop_t *loop;
     fs_server *srv;
     uv_signal_t sig[4];
     uv_timer_t stats_timer;
     const char *stats_path;
+    int stats_busy; /* a write job is queued */
+    struct stats_job *final; /* the exit stats, waiting for that job */
     int stopping;
-} app;
+};
 
-static void write_stats_file(app *a)
+/* The stats file is written off the loop thread: a file system busy with the
+ * recorder's writes and fsyncs can block open/rename for hundreds of ms, and the
+ * loop must keep sending on time. The loop renders the JSON into memory (fast) and
+ * a thread-pool job writes it; one job at a time. */
+
+static void write_file(const char *path, const char *buf, size_t len)
 {
-    if (!a->stats_path || !a->srv) return;
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", a->stats_path);
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
         vg_log(LOG_WARNING, "fleetsim: %s: %s", tmp, strerror(errno));
         return;
     }
-    fs_server_write_stats(a->srv, f, 1);
-    fs_server_write_stats(a->srv, f, 0);
-    if (fclose(f) == 0) rename(tmp, a->stats_path);
+    size_t n = fwrite(buf, 1, len, f);
+    if (fclose(f) == 0 && n == len) rename(tmp, path);
+}
+
+static void stats_work(uv_work_t *req)
+{
+    stats_job *j = vg_container_of(req, stats_job, req);
+    write_file(j->path, j->buf, j->len);
+}
+
+static void stats_done(uv_work_t *req, int status)
+{
+    stats_job *j = vg_container_of(req, stats_job, req);
+    app *a = j->a;
+    (void)status;
+    a->stats_busy = 0;
+    free(j->buf);
+    free(j);
+    if (a->final) { /* rendered at stop while this job ran: it goes last */
+        write_file(a->final->path, a->final->buf, a->final->len);
+        free(a->final->buf);
+        free(a->final);
+        a->final = NULL;
+    }
+}
+
+/* Renders the stats and queues a job; with sync (at start and exit) writes at once,
+ * or, when a job is running, right after it. */
+static void write_stats_file(app *a, int sync)
+{
+    if (!a->stats_path || !a->srv || (!sync && a->stats_busy)) return;
+    stats_job *j = calloc(1, sizeof(*j));
+    FILE *m = j ? open_memstream(&j->buf, &j->len) : NULL;
+    if (!m) {
+        free(j);
+        return;
+    }
+    fs_server_write_stats(a->srv, m, 1);
+    fs_server_write_stats(a->srv, m, 0);
+    if (fclose(m) != 0) {
+        free(j->buf);
+        free(j);
+        return;
+    }
+    j->a = a;
+    snprintf(j->path, sizeof(j->path), "%s", a->stats_path);
+    if (!sync && uv_queue_work(a->loop, &j->req, stats_work, stats_done) == 0) {
+        a->stats_busy = 1;
+        return;
+    }
+    if (a->stats_busy) {
+        free(a->final ? a->final->buf : NULL);
+        free(a->final);
+        a->final = j;
+        return;
+    }
+    write_file(j->path, j->buf, j->len);
+    free(j->buf);
+    free(j);
 }
 
 static void on_stats_timer(uv_timer_t *t)
 {
-    write_stats_file(t->data);
+    write_stats_file(t->data, 0);
 }
 
 static void stop(app *a)
 {
     if (a->stopping) return;
     a->stopping = 1;
-    write_stats_file(a);
+    write_stats_file(a, 1);
     fs_server_close(a->srv);
     a->srv = NULL;
     uv_close((uv_handle_t *)&a->stats_timer, NULL);
@@ -165,7 +236,7 @@ int main(int argc, char **argv)
     uv_timer_init(&loop, &a.stats_timer);
     a.stats_timer.data = &a;
     uv_timer_start(&a.stats_timer, on_stats_timer, 1000, 1000);
-    write_stats_file(&a);
+    write_stats_file(&a, 1);
     printf("READY port=%d cameras=%d bitrate=%lld fps=%.3g gop=%.2f frames=%zu width=%d "
            "height=%d\n",
            fs_server_port(a.srv), o.cameras, (long long)src.bitrate, src.fps, gop, src.nframes,
