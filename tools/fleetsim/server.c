@@ -77,9 +77,10 @@ struct fs_server {
     conn *conns;
     conn *buckets[FS_BUCKETS];
     uint64_t tick_no;
-    int64_t next_tick_us;  /* when the timer should fire next (monotonic) */
+    int64_t last_tick_us;  /* when the timer fired last (monotonic) */
     int64_t tick_late_max; /* worst timer lateness, us: the simulator starved of CPU */
     uint32_t next_session;
+    int playing; /* sessions playing now */
     int handles; /* open uv handles: listener, timer, connections */
     int closing, draining;
     int port;
@@ -128,6 +129,7 @@ static void stop_playing(conn *c)
 {
     if (!c->playing) return;
     c->playing = 0;
+    c->srv->playing--;
     bucket_remove(c);
     if (c->mount >= 0) c->srv->mounts[c->mount].clients--;
 }
@@ -299,14 +301,13 @@ static void on_tick(uv_timer_t *t)
     unsigned b = (unsigned)(s->tick_no++ % FS_BUCKETS);
     int64_t now = mono_us();
     int64_t period = (int64_t)(s->o.tick_ms / FS_BUCKETS) * 1000;
-    if (s->next_tick_us) {
-        int64_t late = now - s->next_tick_us;
+    /* A gap between two ticks beyond the period: the loop did not run (starved or
+     * blocked). Counted only while sessions play (not while idle or draining). */
+    if (s->last_tick_us && s->playing && !s->draining) {
+        int64_t late = now - s->last_tick_us - period;
         if (late > s->tick_late_max) s->tick_late_max = late;
-        s->next_tick_us += period;
-        if (now - s->next_tick_us > 1000000) s->next_tick_us = now + period; /* resync */
-    } else {
-        s->next_tick_us = now + period;
     }
+    s->last_tick_us = now;
     conn *next;
     for (conn *c = s->buckets[b]; c; c = next) {
         next = c->bnext; /* pump may close c */
@@ -462,6 +463,7 @@ static void play(conn *c, const char *url, const char *cseq)
         c->start_us = mono_us();
         c->drained = 0;
         c->playing = 1;
+        s->playing++;
         c->bucket = (unsigned)(s->next_session % FS_BUCKETS);
         m->sessions++;
         m->clients++;
