@@ -402,7 +402,10 @@ def run_vigild(a, workdir):
         files = glob.glob(os.path.join(workdir, "pool0", "cam%d" % i, "**", "*.mp4"),
                           recursive=True)
         fr, by = count_dir(files)
-        sent = per.get("cam%d" % i, {}).get("frames_sent", 0)
+        # Frames fleetsim skipped because the recorder did not read them in time are
+        # frames a camera would have dropped: sent for the accounting, and lost.
+        cs = per.get("cam%d" % i, {})
+        sent = cs.get("frames_sent", 0) + cs.get("frames_skipped", 0)
         m = metrics.get("cam%d" % i, {})
         res["cams"][i] = {"sent": sent, "written": fr, "bytes": by, "files": len(files),
                           "received": m.get("received"), "written_before_stop": m.get("written")}
@@ -457,7 +460,8 @@ def run_peer(a, workdir):
     for i, p in procs.items():
         files = glob.glob(os.path.join(outdir, "cam%d" % i, "*.mp4"))
         fr, by = count_dir(files)
-        sent = per.get("cam%d" % i, {}).get("frames_sent", 0)
+        cs = per.get("cam%d" % i, {})
+        sent = cs.get("frames_sent", 0) + cs.get("frames_skipped", 0)
         res["cams"][i] = {"sent": sent, "written": fr, "bytes": by, "cpu": cpu.get(p.pid),
                           "pss": pss.get(p.pid), "files": len(files)}
     if not a.keep:
