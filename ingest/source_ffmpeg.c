@@ -14,6 +14,7 @@
  * per outage (each retry is only logged).
  */
 #include "ingest/ingest.h"
+#include "ingest/ingest_internal.h"
 
 #include "common/common.h"
 #include "ingest/segmenter.h"
@@ -34,7 +35,7 @@
 #define BACKOFF_RESET_US 30000000
 #define STATS_WINDOW_US 5000000
 
-struct ingest_camera {
+struct ingest_ffmpeg {
     char id[INDEX_ID_MAX];
     char *url;      /* with credentials: never logged */
     bool tcp;
@@ -56,17 +57,6 @@ struct ingest_camera {
     uint64_t win_frames, win_bytes;
     unsigned rng;
 };
-
-const char *ingest_state_name(ingest_state s)
-{
-    switch (s) {
-    case INGEST_CONNECTING: return "connecting";
-    case INGEST_RECORDING: return "recording";
-    case INGEST_OFFLINE: return "offline";
-    case INGEST_DISABLED: return "disabled";
-    }
-    return "unknown";
-}
 
 /* ---- URL ---- */
 
@@ -105,7 +95,7 @@ static char *url_with_credentials(const char *url, const char *user, const char 
 
 /* ---- state and stats ---- */
 
-static void set_state(ingest_camera *c, ingest_state s, const char *err)
+static void set_state(ingest_ffmpeg *c, ingest_state s, const char *err)
 {
     pthread_mutex_lock(&c->lock);
     c->stats.state = s;
@@ -113,14 +103,14 @@ static void set_state(ingest_camera *c, ingest_state s, const char *err)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void event(ingest_camera *c, const char *type, const char *detail)
+static void event(ingest_ffmpeg *c, const char *type, const char *detail)
 {
     if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
 }
 
 static int interrupt_cb(void *opaque)
 {
-    ingest_camera *c = opaque;
+    ingest_ffmpeg *c = opaque;
     if (atomic_load(&c->stop)) return 1;
     if (vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US) {
         atomic_store(&c->stalled, true);
@@ -129,13 +119,13 @@ static int interrupt_cb(void *opaque)
     return 0;
 }
 
-static void touch(ingest_camera *c)
+static void touch(ingest_ffmpeg *c)
 {
     atomic_store(&c->activity_mono_us, vg_mono_us());
 }
 
 /* The offline reason for an error. */
-static void reason_for(ingest_camera *c, int err, bool playing, char *out, size_t len)
+static void reason_for(ingest_ffmpeg *c, int err, bool playing, char *out, size_t len)
 {
     if (atomic_load(&c->stalled)) {
         snprintf(out, len, "%s", playing ? "stalled" : "unreachable");
@@ -158,7 +148,7 @@ static void reason_for(ingest_camera *c, int err, bool playing, char *out, size_
     }
 }
 
-static void count_packet(ingest_camera *c, const AVPacket *pkt, bool video, int64_t now_us,
+static void count_packet(ingest_ffmpeg *c, const AVPacket *pkt, bool video, int64_t now_us,
                          const ingest_segmenter *seg)
 {
     ingest_segmenter_stats ss;
@@ -186,7 +176,7 @@ static void count_packet(ingest_camera *c, const AVPacket *pkt, bool video, int6
  * Connects and records until an error or a stop. Returns 0 on stop, else the
  * error; *online is set once the streams were set up, *played_us to how long.
  */
-static int session(ingest_camera *c, ingest_segmenter *seg, bool *online, int64_t *played_us,
+static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_t *played_us,
                    char *reason, size_t reason_len)
 {
     int r = 0;
@@ -340,7 +330,7 @@ out:
 }
 
 /* Sleeps us or until a stop request. */
-static void wait_or_stop(ingest_camera *c, int64_t us)
+static void wait_or_stop(ingest_ffmpeg *c, int64_t us)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -355,7 +345,7 @@ static void wait_or_stop(ingest_camera *c, int64_t us)
 
 static void *camera_thread(void *arg)
 {
-    ingest_camera *c = arg;
+    ingest_ffmpeg *c = arg;
     ingest_segmenter *seg = NULL;
     ingest_segmenter_params sp = {.camera = c->id, .pool = c->pool,
                                   .segment_seconds = c->segment_seconds, .st = c->st,
@@ -402,7 +392,7 @@ out:
 
 /* ---- public ---- */
 
-static void camera_free(ingest_camera *c)
+static void camera_free(ingest_ffmpeg *c)
 {
     if (!c) return;
     pthread_cond_destroy(&c->cond);
@@ -412,10 +402,10 @@ static void camera_free(ingest_camera *c)
     free(c);
 }
 
-int ingest_camera_start(const ingest_params *p, ingest_camera **out)
+int ingest__ffmpeg_start(const ingest_params *p, ingest_ffmpeg **out)
 {
     int r = 0;
-    ingest_camera *c = NULL;
+    ingest_ffmpeg *c = NULL;
     pthread_condattr_t ca;
     *out = NULL;
     if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
@@ -439,8 +429,6 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
     c->idx = p->idx;
     c->stats.state = INGEST_CONNECTING;
     c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
-    if (p->camera->source == CONFIG_SOURCE_NATIVE)
-        vg_log_cam(LOG_NOTICE, c->id, "native RTSP source not available yet; using FFmpeg");
     vg_log_cam(LOG_INFO, c->id, "starting (%s, %s)", p->camera->url, c->tcp ? "tcp" : "udp");
     r = pthread_create(&c->thread, NULL, camera_thread, c);
     if (r != 0) {
@@ -455,7 +443,7 @@ out:
     return r;
 }
 
-void ingest_camera_request_stop(ingest_camera *c)
+void ingest__ffmpeg_request_stop(ingest_ffmpeg *c)
 {
     if (!c) return;
     pthread_mutex_lock(&c->lock);
@@ -464,17 +452,17 @@ void ingest_camera_request_stop(ingest_camera *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-void ingest_camera_stop(ingest_camera **cp)
+void ingest__ffmpeg_stop(ingest_ffmpeg **cp)
 {
     if (!cp || !*cp) return;
-    ingest_camera *c = *cp;
-    ingest_camera_request_stop(c);
+    ingest_ffmpeg *c = *cp;
+    ingest__ffmpeg_request_stop(c);
     if (c->thread_started) pthread_join(c->thread, NULL);
     camera_free(c);
     *cp = NULL;
 }
 
-void ingest_camera_get_stats(ingest_camera *c, ingest_stats *out)
+void ingest__ffmpeg_get_stats(ingest_ffmpeg *c, ingest_stats *out)
 {
     pthread_mutex_lock(&c->lock);
     *out = c->stats;

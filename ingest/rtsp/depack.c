@@ -106,7 +106,7 @@ void rtsp__au_start(rtsp_depack *d, uint32_t ts)
     d->au_ts = ts;
     d->au_len = 0;
     d->au_damaged = d->au_overflow = d->au_key = 0;
-    d->au_has_sps = d->au_has_pps = d->au_has_vps = d->au_sps_intra = 0;
+    d->au_has_sps = d->au_has_pps = d->au_has_vps = d->au_sps_intra = d->au_has_vcl = 0;
     d->frag_open = 0;
 }
 
@@ -206,6 +206,13 @@ void rtsp__au_emit(rtsp_depack *d)
         return;
     }
     if (d->au_len == 0) return;
+    if (is_video(d) && !d->au_has_vcl) {
+        /* Parameter sets / SEI alone: some servers stamp them with the previous
+         * picture's time. They are not a frame; the stored sets go in front of
+         * the next keyframe. */
+        d->st.param_only_aus++;
+        return;
+    }
     uint8_t *start = au_data(d);
     int key = d->au_key || d->au_sps_intra;
     if (is_video(d) && key && d->insert_params && !d->au_has_sps) {

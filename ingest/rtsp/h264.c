@@ -36,6 +36,7 @@ static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
     if (!nal || n == 0) return;
     int type = nal[0] & 0x1f;
+    if (type >= 1 && type <= 5) d->au_has_vcl = 1;
     switch (type) {
     case 5:
         d->au_key = 1;

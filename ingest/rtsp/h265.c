@@ -15,6 +15,7 @@ static void inspect(rtsp_depack *d, const uint8_t *nal, size_t n)
 {
     if (!nal || n < 2) return;
     int type = (nal[0] >> 1) & 0x3f;
+    if (type < 32) d->au_has_vcl = 1;
     if (type >= 16 && type <= 23)
         d->au_key = 1;
     else if (type == 32) {

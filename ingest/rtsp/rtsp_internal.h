@@ -276,7 +276,7 @@ typedef void (*rtsp_au_cb)(void *opaque, int track, const uint8_t *data, size_t 
                            uint32_t rtp_ts, int keyframe);
 
 typedef struct rtsp_depack_stats {
-    uint64_t aus, keyframes;
+    uint64_t aus, keyframes, param_only_aus;
     uint64_t dropped_aus; /* damaged by loss or malformed */
     uint64_t overflows;   /* over RTSP_MAX_FRAME */
     uint64_t bad_packets; /* malformed payloads */
@@ -295,6 +295,7 @@ typedef struct rtsp_depack {
     size_t au_len, au_cap; /* au_len counts bytes after the room */
     uint32_t au_ts;
     int au_open, au_damaged, au_overflow, au_key, au_has_sps, au_has_pps, au_has_vps, au_sps_intra;
+    int au_has_vcl; /* video: the unit holds a picture (not only parameter sets / SEI) */
     /* fragmented unit in progress (FU-A / FU / AAC fragment) */
     int frag_open;
     size_t frag_start; /* offset in au of the fragment's NAL (after the prefix) */
