@@ -38,7 +38,8 @@ last:
 
 with CPU in % of one core per camera, PSS in KiB per camera, cpu_ratio =
 vigild / ffmpeg, and frames_lost = vigild's frames sent minus written over
-the whole fleet. Values that were not measured print as nan.
+the whole fleet (frames fleetsim had to skip because the recorder did not read
+them in time count as sent, and lost). Values that were not measured print as nan.
 """
 import argparse
 import glob
