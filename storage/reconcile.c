@@ -67,20 +67,26 @@ static void event(rc_ctx *c, const char *camera, const char *type, const char *f
 /* SHA-256 of the first len bytes of fd. */
 static int hash_file(int fd, uint64_t len, uint8_t out[32])
 {
-    crypto_hash_sha256_state sha;
+    int r = 0;
+    vg_sha256 *sha = vg_sha256_new();
     uint8_t buf[1 << 16];
     uint64_t off = 0;
-    crypto_hash_sha256_init(&sha);
+    if (!sha) return -ENOMEM;
     while (off < len) {
         size_t want = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
         ssize_t n = pread(fd, buf, want, (off_t)off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n < 0 ? -errno : -EIO;
-        crypto_hash_sha256_update(&sha, buf, (size_t)n);
+        if (n <= 0) {
+            r = n < 0 ? -errno : -EIO;
+            goto out;
+        }
+        vg_sha256_update(sha, buf, (size_t)n);
         off += (size_t)n;
     }
-    crypto_hash_sha256_final(&sha, out);
-    return 0;
+    vg_sha256_final(sha, out);
+out:
+    vg_sha256_free(&sha);
+    return r;
 }
 
 /* Cuts fd to end (if longer) and makes it durable. */

@@ -60,7 +60,7 @@ struct storage_segment {
     char abspath[PATH_MAX];
     char pool_path[PATH_MAX];
     storage_pool *pool;
-    crypto_hash_sha256_state sha;
+    vg_sha256 *sha;
 };
 
 /* ---- pools ---- */
@@ -366,7 +366,10 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
         r = -errno;
         goto out;
     }
-    crypto_hash_sha256_init(&seg->sha);
+    if (!(seg->sha = vg_sha256_new())) {
+        r = -ENOMEM;
+        goto out;
+    }
 
     index_segment row;
     memset(&row, 0, sizeof(row));
@@ -397,6 +400,7 @@ out:
                    strerror(-r));
     if (seg) {
         if (seg->fd >= 0) close(seg->fd);
+        vg_sha256_free(&seg->sha);
         free(seg);
     }
     return r;
@@ -430,7 +434,7 @@ int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
                    strerror(-r));
         return r;
     }
-    crypto_hash_sha256_update(&seg->sha, buf, len);
+    vg_sha256_update(seg->sha, buf, len);
     if (frag) {
         frag->offset = seg->bytes;
         frag->size = (uint32_t)len;
@@ -463,11 +467,12 @@ int storage_segment_close(storage_segment **segp, int64_t end_us)
         int fr = vg_fsync_dir(dir);
         if (fr < 0 && r == 0) r = fr;
     }
-    crypto_hash_sha256_final(&seg->sha, sha);
+    vg_sha256_final(seg->sha, sha);
     if (r < 0)
         vg_log_cam(LOG_ERR, seg->camera, "storage: fsync of %s failed: %s", seg->abspath,
                    strerror(-r));
     if (seg->st->idx) index_segment_finish(seg->st->idx, seg->id, end_us, (int64_t)seg->bytes, sha);
+    vg_sha256_free(&seg->sha);
     free(seg);
     *segp = NULL;
     return r;

@@ -122,12 +122,36 @@ static void test_mkdir_p(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_sha256(void **state)
+{
+    (void)state;
+    uint8_t d[32];
+    char hex[65];
+    vg_sha256 *h = vg_sha256_new();
+    assert_non_null(h);
+    /* FIPS 180-2 example, fed in two pieces. */
+    vg_sha256_update(h, "a", 1);
+    vg_sha256_update(h, "bc", 2);
+    vg_sha256_final(h, d);
+    vg_hex(d, 32, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    vg_sha256_reset(h);
+    vg_sha256_update(h, "", 0);
+    vg_sha256_final(h, d);
+    vg_hex(d, 32, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    vg_sha256_free(&h);
+    assert_null(h);
+    vg_sha256_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
         cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_format),
         cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
