@@ -1,6 +1,7 @@
 /*
  * Internals shared by the files of the index module (writer.c, reader.c,
- * schema.c). Not part of the contract; other modules include index/index.h only.
+ * schema.c, locks.c, audit.c, exports.c). Not part of the contract; other
+ * modules include index/index.h only.
  */
 #ifndef VIGIL_INDEX_INTERNAL_H
 #define VIGIL_INDEX_INTERNAL_H
@@ -29,6 +30,27 @@ int index__fail(sqlite3 *db, int rc, const char *path, const char *what);
 #define INDEX__FRAG_BYTES 32
 void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES]);
 void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f);
+
+/* ---- rows (reader.c) ---- */
+
+/* Columns of every segment query, in the order index__segment_from_row() reads them. */
+#define INDEX__SEG_COLS                                                                            \
+    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "         \
+    "audio_codec, width, height"
+
+/* Copies text column i of st's current row into dst (NULL reads as ""),
+ * truncated to len. */
+void index__col_str(sqlite3_stmt *st, int i, char *dst, size_t len);
+/* Decodes the INDEX__SEG_COLS of st's current row, found from column
+ * first_col on, into *s (zeroed first). */
+void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s);
+/* Resets a kept statement and clears its bindings for its next use. */
+void index__stmt_done(sqlite3_stmt *st);
+/* Steps st (INDEX__SEG_COLS from column 0) to the end, handing each row to cb
+ * as a segment, then index__stmt_done(st). Returns cb's first non-zero result,
+ * or a step error (logged as "PATH: WHAT: ..."), or 0. db and path borrowed. */
+int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_segment_cb cb,
+                        void *arg, const char *what);
 
 /* The overlap query of index_query_segments() (for the query-plan test). */
 extern const char index__sql_overlap[];

@@ -23,55 +23,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEG_COLS                                                                             \
-    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "  \
-    "audio_codec, width, height"
 #define LOCK_COLS                                                                            \
     "id, camera, start_us, end_us, reason, created_by, created_us, until_us, released_us, "  \
     "released_by"
-
-static void col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    snprintf(dst, len, "%s", s ? (const char *)s : "");
-}
-
-static void row_to_segment(sqlite3_stmt *st, index_segment *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->id = sqlite3_column_int64(st, 0);
-    col_str(st, 1, s->camera, sizeof(s->camera));
-    s->start_us = sqlite3_column_int64(st, 2);
-    s->end_us = sqlite3_column_int64(st, 3);
-    s->run_start_us = sqlite3_column_int64(st, 4);
-    col_str(st, 5, s->pool, sizeof(s->pool));
-    col_str(st, 6, s->path, sizeof(s->path));
-    s->bytes = sqlite3_column_int64(st, 7);
-    s->open = sqlite3_column_int(st, 8) != 0;
-    const void *sha = sqlite3_column_blob(st, 9);
-    if (sha && sqlite3_column_bytes(st, 9) == 32) {
-        s->has_sha256 = 1;
-        memcpy(s->sha256, sha, 32);
-    }
-    col_str(st, 10, s->codec, sizeof(s->codec));
-    col_str(st, 11, s->audio_codec, sizeof(s->audio_codec));
-    s->width = sqlite3_column_int(st, 12);
-    s->height = sqlite3_column_int(st, 13);
-}
 
 static void row_to_lock(sqlite3_stmt *st, index_lock *l)
 {
     memset(l, 0, sizeof(*l));
     l->id = sqlite3_column_int64(st, 0);
-    col_str(st, 1, l->camera, sizeof(l->camera));
+    index__col_str(st, 1, l->camera, sizeof(l->camera));
     l->start_us = sqlite3_column_int64(st, 2);
     l->end_us = sqlite3_column_int64(st, 3);
-    col_str(st, 4, l->reason, sizeof(l->reason));
-    col_str(st, 5, l->created_by, sizeof(l->created_by));
+    index__col_str(st, 4, l->reason, sizeof(l->reason));
+    index__col_str(st, 5, l->created_by, sizeof(l->created_by));
     l->created_us = sqlite3_column_int64(st, 6);
     l->until_us = sqlite3_column_int64(st, 7); /* NULL reads as 0 */
     l->released_us = sqlite3_column_int64(st, 8);
-    col_str(st, 9, l->released_by, sizeof(l->released_by));
+    index__col_str(st, 9, l->released_by, sizeof(l->released_by));
 }
 
 int index_lock_covers(const index_lock *l, const char *camera, int64_t start_us, int64_t end_us,
@@ -305,10 +273,10 @@ enum { RT_POOL_BYTES, RT_OLDEST, RT_EXPIRED, RT_LOCKS, RT_COUNT };
 
 static const char *const rt_sqls[RT_COUNT] = {
     [RT_POOL_BYTES] = "SELECT coalesce(sum(bytes), 0) FROM segments WHERE pool = ?1",
-    [RT_OLDEST] = "SELECT " SEG_COLS " FROM segments INDEXED BY segments_pool_start "
+    [RT_OLDEST] = "SELECT " INDEX__SEG_COLS " FROM segments INDEXED BY segments_pool_start "
                   "WHERE pool = ?1 AND open = 0 AND (start_us > ?2 OR (start_us = ?2 AND id > ?3)) "
                   "ORDER BY start_us, id LIMIT ?4",
-    [RT_EXPIRED] = "SELECT " SEG_COLS " FROM segments "
+    [RT_EXPIRED] = "SELECT " INDEX__SEG_COLS " FROM segments "
                    "WHERE camera = ?1 AND start_us < ?2 AND end_us < ?2 AND open = 0 "
                    "AND (start_us > ?3 OR (start_us = ?3 AND id > ?4)) "
                    "ORDER BY start_us, id LIMIT ?5",
@@ -358,12 +326,6 @@ void index_retention_close(index_retention **pr)
     *pr = NULL;
 }
 
-static void rt_done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
 int index_retention_pool_bytes(index_retention *r, const char *pool, int64_t *bytes)
 {
     sqlite3_stmt *st = r->st[RT_POOL_BYTES];
@@ -374,21 +336,7 @@ int index_retention_pool_bytes(index_retention *r, const char *pool, int64_t *by
         *bytes = sqlite3_column_int64(st, 0);
     else
         ret = index__fail(r->db, rc, r->path, "summing a pool");
-    rt_done(st);
-    return ret;
-}
-
-static int rt_each(index_retention *r, sqlite3_stmt *st, index_segment_cb cb, void *arg)
-{
-    index_segment s;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        row_to_segment(st, &s);
-        if ((ret = cb(&s, arg)) != 0) break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE)
-        ret = index__fail(r->db, rc, r->path, "querying retention candidates");
-    rt_done(st);
+    index__stmt_done(st);
     return ret;
 }
 
@@ -400,7 +348,7 @@ int index_retention_oldest(index_retention *r, const char *pool, int64_t after_s
     sqlite3_bind_int64(st, 2, after_start_us);
     sqlite3_bind_int64(st, 3, after_id);
     sqlite3_bind_int(st, 4, limit);
-    return rt_each(r, st, cb, arg);
+    return index__each_segment(r->db, r->path, st, cb, arg, "querying retention candidates");
 }
 
 int index_retention_expired(index_retention *r, const char *camera, int64_t before_us,
@@ -413,7 +361,7 @@ int index_retention_expired(index_retention *r, const char *camera, int64_t befo
     sqlite3_bind_int64(st, 3, after_start_us);
     sqlite3_bind_int64(st, 4, after_id);
     sqlite3_bind_int(st, 5, limit);
-    return rt_each(r, st, cb, arg);
+    return index__each_segment(r->db, r->path, st, cb, arg, "querying retention candidates");
 }
 
 int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, size_t *n)
@@ -447,6 +395,6 @@ int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, 
     v = NULL;
 out:
     free(v);
-    rt_done(st);
+    index__stmt_done(st);
     return ret;
 }

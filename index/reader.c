@@ -6,6 +6,10 @@
  * A query runs one statement, so it reads one snapshot; the callback is called
  * while the statement is active and may use the reader for other queries
  * (they use other statements), but not for the same query.
+ *
+ * The decoding of a segment row (index__segment_from_row()) and the loop that
+ * hands a statement's rows to a callback live here for the whole module:
+ * retention's scans in locks.c read the same columns.
  */
 #include "index/index_internal.h"
 
@@ -18,31 +22,26 @@
 
 enum { ST_SEGMENTS, ST_SEGMENT, ST_FRAGMENTS, ST_EVENTS_ALL, ST_EVENTS_CAMERA, ST_OPEN, ST_COUNT };
 
-/* Columns of every segment query, in the order row_to_segment() reads them. */
-#define SEG_COLS                                                                                   \
-    "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "         \
-    "audio_codec, width, height"
-
 /* Overlap of [?2, ?3) on camera ?1, a range scan of segments_camera_start:
  * start_us is bounded below by ?2 minus the longest segment ever indexed (read
  * in the same statement, hence the same snapshot; see schema.c). ?2 arrives
  * clamped so the subtraction cannot overflow. */
 const char index__sql_overlap[] =
-    "SELECT " SEG_COLS " FROM segments "
+    "SELECT " INDEX__SEG_COLS " FROM segments "
     "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
     "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
     "ORDER BY start_us";
 
 static const char *const sqls[ST_COUNT] = {
     [ST_SEGMENTS] = index__sql_overlap,
-    [ST_SEGMENT] = "SELECT " SEG_COLS " FROM segments WHERE id = ?1",
+    [ST_SEGMENT] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id = ?1",
     [ST_FRAGMENTS] = "SELECT frags FROM segment_fragments WHERE segment_id = ?1",
     [ST_EVENTS_ALL] = "SELECT id, time_us, camera, type, detail FROM events "
                       "WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id",
     [ST_EVENTS_CAMERA] = "SELECT id, time_us, camera, type, detail FROM events "
                          "WHERE camera = ?3 AND time_us >= ?1 AND time_us < ?2 "
                          "ORDER BY time_us, id",
-    [ST_OPEN] = "SELECT " SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
+    [ST_OPEN] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
 };
 
 struct index_reader {
@@ -117,52 +116,53 @@ static sqlite3_stmt *stmt(index_reader *r, int i, int *err)
     return r->st[i];
 }
 
-static void done(sqlite3_stmt *st)
+void index__stmt_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
-static void col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
+void index__col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
 {
     const unsigned char *s = sqlite3_column_text(st, i);
     snprintf(dst, len, "%s", s ? (const char *)s : "");
 }
 
-static void row_to_segment(sqlite3_stmt *st, index_segment *s)
+void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s)
 {
+    const int c = first_col;
     memset(s, 0, sizeof(*s));
-    s->id = sqlite3_column_int64(st, 0);
-    col_str(st, 1, s->camera, sizeof(s->camera));
-    s->start_us = sqlite3_column_int64(st, 2);
-    s->end_us = sqlite3_column_int64(st, 3);
-    s->run_start_us = sqlite3_column_int64(st, 4);
-    col_str(st, 5, s->pool, sizeof(s->pool));
-    col_str(st, 6, s->path, sizeof(s->path));
-    s->bytes = sqlite3_column_int64(st, 7);
-    s->open = sqlite3_column_int(st, 8) != 0;
-    const void *sha = sqlite3_column_blob(st, 9);
-    if (sha && sqlite3_column_bytes(st, 9) == 32) {
+    s->id = sqlite3_column_int64(st, c + 0);
+    index__col_str(st, c + 1, s->camera, sizeof(s->camera));
+    s->start_us = sqlite3_column_int64(st, c + 2);
+    s->end_us = sqlite3_column_int64(st, c + 3);
+    s->run_start_us = sqlite3_column_int64(st, c + 4);
+    index__col_str(st, c + 5, s->pool, sizeof(s->pool));
+    index__col_str(st, c + 6, s->path, sizeof(s->path));
+    s->bytes = sqlite3_column_int64(st, c + 7);
+    s->open = sqlite3_column_int(st, c + 8) != 0;
+    const void *sha = sqlite3_column_blob(st, c + 9);
+    if (sha && sqlite3_column_bytes(st, c + 9) == 32) {
         s->has_sha256 = 1;
         memcpy(s->sha256, sha, 32);
     }
-    col_str(st, 10, s->codec, sizeof(s->codec));
-    col_str(st, 11, s->audio_codec, sizeof(s->audio_codec));
-    s->width = sqlite3_column_int(st, 12);
-    s->height = sqlite3_column_int(st, 13);
+    index__col_str(st, c + 10, s->codec, sizeof(s->codec));
+    index__col_str(st, c + 11, s->audio_codec, sizeof(s->audio_codec));
+    s->width = sqlite3_column_int(st, c + 12);
+    s->height = sqlite3_column_int(st, c + 13);
 }
 
-/* Steps st to the end, handing each row to cb as a segment. */
-static int each_segment(index_reader *r, sqlite3_stmt *st, index_segment_cb cb, void *arg)
+int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_segment_cb cb,
+                        void *arg, const char *what)
 {
     index_segment s;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        row_to_segment(st, &s);
+        index__segment_from_row(st, 0, &s);
         if ((ret = cb(&s, arg)) != 0) break;
     }
-    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying segments");
-    done(st);
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(db, rc, path, what);
+    index__stmt_done(st);
     return ret;
 }
 
@@ -175,7 +175,7 @@ int index_query_segments(index_reader *r, const char *camera, int64_t start_us, 
     sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, clamp_time(start_us));
     sqlite3_bind_int64(st, 3, clamp_time(end_us));
-    return each_segment(r, st, cb, arg);
+    return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
 }
 
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg)
@@ -183,7 +183,7 @@ int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg)
     int ret = 0;
     sqlite3_stmt *st = stmt(r, ST_OPEN, &ret);
     if (!st) return ret;
-    return each_segment(r, st, cb, arg);
+    return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
 }
 
 int index_get_segment(index_reader *r, int64_t id, index_segment *out)
@@ -194,12 +194,12 @@ int index_get_segment(index_reader *r, int64_t id, index_segment *out)
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        row_to_segment(st, out);
+        index__segment_from_row(st, 0, out);
     else if (rc == SQLITE_DONE)
         ret = -ENOENT;
     else
         ret = index__fail(r->db, rc, r->path, "reading a segment");
-    done(st);
+    index__stmt_done(st);
     return ret;
 }
 
@@ -242,7 +242,7 @@ int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **ou
     frags = NULL;
 out:
     free(frags);
-    done(st);
+    index__stmt_done(st);
     return ret;
 }
 
@@ -261,12 +261,12 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
         memset(&e, 0, sizeof(e));
         e.id = sqlite3_column_int64(st, 0);
         e.time_us = sqlite3_column_int64(st, 1);
-        col_str(st, 2, e.camera, sizeof(e.camera));
-        col_str(st, 3, e.type, sizeof(e.type));
-        col_str(st, 4, e.detail, sizeof(e.detail));
+        index__col_str(st, 2, e.camera, sizeof(e.camera));
+        index__col_str(st, 3, e.type, sizeof(e.type));
+        index__col_str(st, 4, e.detail, sizeof(e.detail));
         if ((ret = cb(&e, arg)) != 0) break;
     }
     if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying events");
-    done(st);
+    index__stmt_done(st);
     return ret;
 }
