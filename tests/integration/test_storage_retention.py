@@ -96,8 +96,10 @@ class StorageRetention(unittest.TestCase):
     def test_locked_range_survives(self):
         pool = self.env.path("lockpool")
         names = self.start(1, [{"id": "l", "path": pool, "max_bytes": "400KiB"}])
-        time.sleep(6 * SLOW)
-        first = self.env.segments(self.cfg, names[0])
+        def two_closed():
+            closed = [s for s in self.env.segments(self.cfg, names[0]) if s["sha256"]]
+            return closed[:2] if len(closed) >= 2 else None
+        first = wait_for(two_closed, 20, what="two closed segments to lock")
         self.assertGreaterEqual(len(first), 2)
         lock_start, lock_end = first[0]["start"], first[1]["end"]
         r = self.env.vigilctl(self.cfg, "lock", names[0], lock_start, lock_end,
@@ -158,7 +160,20 @@ class StorageRetention(unittest.TestCase):
     def test_kill9_recovery(self):
         pool = self.env.path("pool0")
         names = self.start(2, [{"id": "main", "path": pool}], segment_seconds=10)
-        time.sleep(14 * SLOW)  # mid-way through the second segment
+        time.sleep(12 * SLOW)
+
+        def all_mid_segment():
+            # Kill while every camera has an open segment that already holds
+            # fragments (not in the moment between a rotation and the next
+            # segment's first fragment, when nothing is open).
+            now = time.time()
+            for n in names:
+                segs = self.env.segments(self.cfg, n)
+                if not segs or segs[-1]["sha256"] is not None or \
+                        now - rfc3339_to_unix(segs[-1]["start"]) < 3:
+                    return False
+            return True
+        wait_for(all_mid_segment, 30, step=0.1, what="both cameras mid-segment")
         t_kill = time.time()
         self.d.p.send_signal(signal.SIGKILL)
         self.d.p.wait()
