@@ -57,39 +57,14 @@ void index_audit_fill(index_audit *a, const char *token, const char *action, con
     snprintf(a->detail, sizeof(a->detail), "%s", detail ? detail : "");
 }
 
-/* A connection of our own, checked to carry the audit table (schema >= 3). */
-static int open_conn(const char *path, int writable, sqlite3 **out)
-{
-    sqlite3 *db = NULL;
-    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-    int ret = 0, version = 0;
-    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    *out = NULL;
-    if (rc != SQLITE_OK) {
-        ret = index__fail(db, rc, path, writable ? "opening" : "opening read-only");
-        goto out;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, INDEX__BUSY_MS);
-    if ((ret = index__check_version(db, path, &version)) < 0) goto out;
-    if (version < 3) {
-        vg_log(LOG_ERR, "index: %s: schema version %d has no audit trail (start vigild once)", path,
-               version);
-        ret = -EPROTONOSUPPORT;
-        goto out;
-    }
-    *out = db;
-    db = NULL;
-out:
-    sqlite3_close(db);
-    return ret;
-}
+/* The audit trail came with schema version 3. */
+#define AUDIT_VERSION 3
 
 int index_audit_add_direct(const char *path, const index_audit *a)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int ret = open_conn(path, 1, &db);
+    int ret = index__open_for(path, 1, AUDIT_VERSION, "audit trail", &db);
     if (ret < 0) return ret;
     int rc = sqlite3_prepare_v2(db, index__sql_audit_insert, -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -108,7 +83,7 @@ int index_audit_list(const char *path, const char *camera, int64_t start_us, int
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     index_audit a;
-    int ret = open_conn(path, 0, &db);
+    int ret = index__open_for(path, 0, AUDIT_VERSION, "audit trail", &db);
     if (ret < 0) return ret;
     /* Newest last; with a limit, the newest `limit` rows (still oldest first). */
     int rc = sqlite3_prepare_v2(
@@ -129,17 +104,12 @@ int index_audit_list(const char *path, const char *camera, int64_t start_us, int
         memset(&a, 0, sizeof(a));
         a.id = sqlite3_column_int64(st, 0);
         a.time_us = sqlite3_column_int64(st, 1);
-        const unsigned char *s;
-        s = sqlite3_column_text(st, 2);
-        snprintf(a.token, sizeof(a.token), "%s", s ? (const char *)s : "");
-        s = sqlite3_column_text(st, 3);
-        snprintf(a.action, sizeof(a.action), "%s", s ? (const char *)s : "");
-        s = sqlite3_column_text(st, 4);
-        snprintf(a.camera, sizeof(a.camera), "%s", s ? (const char *)s : "");
+        index__col_str(st, 2, a.token, sizeof(a.token));
+        index__col_str(st, 3, a.action, sizeof(a.action));
+        index__col_str(st, 4, a.camera, sizeof(a.camera));
         a.start_us = sqlite3_column_int64(st, 5); /* NULL reads as 0 */
         a.end_us = sqlite3_column_int64(st, 6);
-        s = sqlite3_column_text(st, 7);
-        snprintf(a.detail, sizeof(a.detail), "%s", s ? (const char *)s : "");
+        index__col_str(st, 7, a.detail, sizeof(a.detail));
         if ((ret = cb(&a, arg)) != 0) goto out;
     }
     if (rc != SQLITE_DONE) ret = index__fail(db, rc, path, "listing the audit trail");

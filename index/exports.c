@@ -20,33 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A connection of our own, checked to carry the exports table (schema >= 4). */
-static int open_conn(const char *path, int writable, sqlite3 **out)
-{
-    sqlite3 *db = NULL;
-    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    int ret = 0, version = 0;
-    *out = NULL;
-    if (rc != SQLITE_OK) {
-        ret = index__fail(db, rc, path, writable ? "opening" : "opening read-only");
-        goto out;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, INDEX__BUSY_MS);
-    if ((ret = index__check_version(db, path, &version)) < 0) goto out;
-    if (version < 4) {
-        vg_log(LOG_ERR, "index: %s: schema version %d has no exports (start vigild once)", path,
-               version);
-        ret = -EPROTONOSUPPORT;
-        goto out;
-    }
-    *out = db;
-    db = NULL;
-out:
-    sqlite3_close(db);
-    return ret;
-}
+/* Exports came with schema version 4. */
+#define EXPORTS_VERSION 4
 
 int index_export_create(const char *path, index_export *e)
 {
@@ -54,7 +29,7 @@ int index_export_create(const char *path, index_export *e)
     sqlite3_stmt *st = NULL;
     int ret;
     if (!e->created_us) e->created_us = vg_now_us();
-    if ((ret = open_conn(path, 1, &db)) < 0) return ret;
+    if ((ret = index__open_for(path, 1, EXPORTS_VERSION, "exports", &db)) < 0) return ret;
     int rc = sqlite3_prepare_v2(db,
                                 "INSERT INTO exports (created_us, created_by, reason, start_us, "
                                 "end_us) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -81,7 +56,7 @@ int index_export_finish(const char *path, int64_t id, const char *manifest, cons
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int ret;
-    if ((ret = open_conn(path, 1, &db)) < 0) return ret;
+    if ((ret = index__open_for(path, 1, EXPORTS_VERSION, "exports", &db)) < 0) return ret;
     int rc = sqlite3_prepare_v2(db, "UPDATE exports SET manifest = ?2, signature = ?3 WHERE id = ?1",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -104,7 +79,7 @@ int index_export_delete(const char *path, int64_t id)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int ret;
-    if ((ret = open_conn(path, 1, &db)) < 0) return ret;
+    if ((ret = index__open_for(path, 1, EXPORTS_VERSION, "exports", &db)) < 0) return ret;
     int rc = sqlite3_prepare_v2(db, "DELETE FROM exports WHERE id = ?1", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, id);
@@ -130,7 +105,7 @@ int index_export_get(const char *path, int64_t id, index_export *e, char **manif
     char *m = NULL, *sig = NULL;
     int ret;
     *manifest = *signature = NULL;
-    if ((ret = open_conn(path, 0, &db)) < 0) return ret;
+    if ((ret = index__open_for(path, 0, EXPORTS_VERSION, "exports", &db)) < 0) return ret;
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT id, created_us, created_by, reason, start_us, end_us, "
                                 "manifest, signature FROM exports WHERE id = ?1 AND manifest != ''",
@@ -151,10 +126,8 @@ int index_export_get(const char *path, int64_t id, index_export *e, char **manif
         memset(e, 0, sizeof(*e));
         e->id = sqlite3_column_int64(st, 0);
         e->created_us = sqlite3_column_int64(st, 1);
-        const unsigned char *s = sqlite3_column_text(st, 2);
-        snprintf(e->created_by, sizeof(e->created_by), "%s", s ? (const char *)s : "");
-        s = sqlite3_column_text(st, 3);
-        snprintf(e->reason, sizeof(e->reason), "%s", s ? (const char *)s : "");
+        index__col_str(st, 2, e->created_by, sizeof(e->created_by));
+        index__col_str(st, 3, e->reason, sizeof(e->reason));
         e->start_us = sqlite3_column_int64(st, 4);
         e->end_us = sqlite3_column_int64(st, 5);
     }

@@ -19,6 +19,30 @@ int index__migrate(sqlite3 *db, const char *path);
  * newer one than this build knows. 0 or negative (logged). */
 int index__check_version(sqlite3 *db, const char *path, int *version);
 
+/* ---- connections (schema.c) ---- */
+
+/* Opens the existing index at path read-write or read-only (no create), with
+ * extended result codes and the busy timeout, and reads its schema version
+ * into *version (index__check_version()). 0 or negative (logged); *out is the
+ * caller's on success (sqlite3_close()), NULL on failure. */
+int index__open_conn(const char *path, int writable, sqlite3 **out, int *version);
+/* index__open_conn() for a file whose tables came with a migration (locks 2,
+ * audit 3, exports 4): an index older than min_version is refused with
+ * -EPROTONOSUPPORT, logged "schema version N has no FEATURE (start vigild once)". */
+int index__open_for(const char *path, int writable, int min_version, const char *feature,
+                    sqlite3 **out);
+/* sqlite3_exec() of sql. 0 or negative, logged "PATH: WHAT: ..." (what NULL:
+ * the sql itself). */
+int index__exec(sqlite3 *db, const char *path, const char *sql, const char *what);
+/* The body of a write transaction: 0 or negative errno-style (logged). db and
+ * path are borrowed. */
+typedef int (*index__txn_body)(sqlite3 *db, const char *path, void *arg);
+/* Runs body in one BEGIN IMMEDIATE ... COMMIT on a write connection of its own
+ * (index__open_for()), durable on return; rolled back if body or the COMMIT
+ * fails. Returns the first error, or 0. */
+int index__write_txn(const char *path, int min_version, const char *feature, index__txn_body body,
+                     void *arg);
+
 /* Translates an SQLite result code to negative errno-style. For
  * SQLITE_CANTOPEN the OS errno of db (if any) is used. */
 int index__errno(sqlite3 *db, int rc);
@@ -57,6 +81,10 @@ extern const char index__sql_overlap[];
 
 /* Busy timeout of every connection, in milliseconds. */
 #define INDEX__BUSY_MS 5000
+
+/* writer.c: the event row INSERT (?1 time_us, ?2 camera, ?3 type, ?4 detail),
+ * shared with the lock changes of locks.c. */
+extern const char index__sql_event_insert[];
 
 /* audit.c: the audit row INSERT (?1..?7) and its binding, shared with the writer. */
 extern const char index__sql_audit_insert[];

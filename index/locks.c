@@ -53,48 +53,14 @@ int index_lock_covers(const index_lock *l, const char *camera, int64_t start_us,
 
 /* ---- lock changes: a connection per call ---- */
 
-static int open_conn(const char *path, int writable, sqlite3 **out)
-{
-    sqlite3 *db = NULL;
-    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    int ret = 0, version = 0;
-    *out = NULL;
-    if (rc != SQLITE_OK) {
-        ret = index__fail(db, rc, path, writable ? "opening" : "opening read-only");
-        goto out;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, INDEX__BUSY_MS);
-    if ((ret = index__check_version(db, path, &version)) < 0) goto out;
-    if (version < 2) {
-        /* The daemon migrates at start; locks need version 2. */
-        vg_log(LOG_ERR, "index: %s: schema version %d has no locks (start vigild once)", path,
-               version);
-        ret = -EPROTONOSUPPORT;
-        goto out;
-    }
-    *out = db;
-    db = NULL;
-out:
-    sqlite3_close(db);
-    return ret;
-}
-
-static int exec(sqlite3 *db, const char *path, const char *sql)
-{
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : index__fail(db, rc, path, sql);
-}
+/* Locks came with schema version 2. */
+#define LOCKS_VERSION 2
 
 static int add_event(sqlite3 *db, const char *path, int64_t t, const char *camera,
                      const char *type, const char *detail)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO events (time_us, camera, type, detail) "
-                                "VALUES (?1, ?2, ?3, ?4)",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, index__sql_event_insert, -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, t);
         sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
@@ -141,17 +107,13 @@ static void lock_detail(const index_lock *l, const char *type, const char *who,
              l->until_us ? "\"" : "", ewho, ewhy, type);
 }
 
-int index_lock_create(const char *path, index_lock *l)
+/* index_lock_create()'s transaction: the row, then its event. arg: the lock. */
+static int create_txn(sqlite3 *db, const char *path, void *arg)
 {
-    sqlite3 *db = NULL;
+    index_lock *l = arg;
     sqlite3_stmt *st = NULL;
     char detail[1024];
     int ret = 0;
-    if (!l->camera[0] || !l->reason[0] || l->end_us <= l->start_us) return -EINVAL;
-    if (!l->created_by[0]) snprintf(l->created_by, sizeof(l->created_by), "local");
-    if (!l->created_us) l->created_us = vg_now_us();
-    if ((ret = open_conn(path, 1, &db)) < 0) return ret;
-    if ((ret = exec(db, path, "BEGIN IMMEDIATE")) < 0) goto out;
     int rc = sqlite3_prepare_v2(db,
                                 "INSERT INTO locks (camera, start_us, end_us, reason, created_by, "
                                 "created_us, until_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -172,31 +134,39 @@ int index_lock_create(const char *path, index_lock *l)
     }
     l->id = sqlite3_last_insert_rowid(db);
     lock_detail(l, "created", l->created_by, l->reason, detail, sizeof(detail));
-    if ((ret = add_event(db, path, l->created_us, l->camera, "lock_created", detail)) < 0)
-        goto out;
-    ret = exec(db, path, "COMMIT");
+    ret = add_event(db, path, l->created_us, l->camera, "lock_created", detail);
 out:
     sqlite3_finalize(st);
-    if (ret < 0 && db && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
-    sqlite3_close(db);
     return ret;
 }
 
-int index_lock_release(const char *path, int64_t id, const char *who, const char *why)
+int index_lock_create(const char *path, index_lock *l)
 {
-    sqlite3 *db = NULL;
+    if (!l->camera[0] || !l->reason[0] || l->end_us <= l->start_us) return -EINVAL;
+    if (!l->created_by[0]) snprintf(l->created_by, sizeof(l->created_by), "local");
+    if (!l->created_us) l->created_us = vg_now_us();
+    return index__write_txn(path, LOCKS_VERSION, "locks", create_txn, l);
+}
+
+typedef struct release_args {
+    int64_t id;
+    int64_t now;
+    const char *who, *why;
+} release_args;
+
+/* index_lock_release()'s transaction: read the lock, mark it released, then
+ * its event. arg: the release_args. */
+static int release_txn(sqlite3 *db, const char *path, void *arg)
+{
+    const release_args *a = arg;
     sqlite3_stmt *st = NULL;
     index_lock l;
     char detail[1024];
     int ret = 0;
-    int64_t now = vg_now_us();
-    if (!who || !*who) who = "local";
-    if ((ret = open_conn(path, 1, &db)) < 0) return ret;
-    if ((ret = exec(db, path, "BEGIN IMMEDIATE")) < 0) goto out;
     int rc = sqlite3_prepare_v2(db, "SELECT " LOCK_COLS " FROM locks WHERE id = ?1", -1, &st,
                                 NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 1, a->id);
         rc = sqlite3_step(st);
     }
     if (rc == SQLITE_DONE) {
@@ -217,23 +187,27 @@ int index_lock_release(const char *path, int64_t id, const char *who, const char
     rc = sqlite3_prepare_v2(db, "UPDATE locks SET released_us = ?2, released_by = ?3 WHERE id = ?1",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, who, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, a->id);
+        sqlite3_bind_int64(st, 2, a->now);
+        sqlite3_bind_text(st, 3, a->who, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
     if (rc != SQLITE_DONE) {
         ret = index__fail(db, rc, path, "releasing a lock");
         goto out;
     }
-    lock_detail(&l, "released", who, why, detail, sizeof(detail));
-    if ((ret = add_event(db, path, now, l.camera, "lock_released", detail)) < 0) goto out;
-    ret = exec(db, path, "COMMIT");
+    lock_detail(&l, "released", a->who, a->why, detail, sizeof(detail));
+    ret = add_event(db, path, a->now, l.camera, "lock_released", detail);
 out:
     sqlite3_finalize(st);
-    if (ret < 0 && db && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
-    sqlite3_close(db);
     return ret;
+}
+
+int index_lock_release(const char *path, int64_t id, const char *who, const char *why)
+{
+    release_args a = {.id = id, .now = vg_now_us(), .who = who, .why = why};
+    if (!who || !*who) a.who = "local";
+    return index__write_txn(path, LOCKS_VERSION, "locks", release_txn, &a);
 }
 
 int index_locks_list(const char *path, const char *camera, int all, int64_t now_us,
@@ -242,7 +216,7 @@ int index_locks_list(const char *path, const char *camera, int all, int64_t now_
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     index_lock l;
-    int ret = open_conn(path, 0, &db);
+    int ret = index__open_for(path, 0, LOCKS_VERSION, "locks", &db);
     if (ret < 0) return ret;
     int rc = sqlite3_prepare_v2(
         db,
@@ -299,7 +273,7 @@ int index_retention_open(const char *path, index_retention **out)
         free(r);
         return -ENOMEM;
     }
-    if ((ret = open_conn(path, 0, &r->db)) < 0) goto out;
+    if ((ret = index__open_for(path, 0, LOCKS_VERSION, "locks", &r->db)) < 0) goto out;
     for (int i = 0; i < RT_COUNT; i++) {
         int rc = sqlite3_prepare_v3(r->db, rt_sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
                                     NULL);

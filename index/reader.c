@@ -70,15 +70,8 @@ int index_reader_open(const char *path, index_reader **out)
         free(r);
         return -ENOMEM;
     }
-    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        ret = index__fail(r->db, rc, path, "opening read-only");
-        goto out;
-    }
-    sqlite3_extended_result_codes(r->db, 1);
-    sqlite3_busy_timeout(r->db, INDEX__BUSY_MS);
     int version = 0;
-    if ((ret = index__check_version(r->db, path, &version)) < 0) goto out;
+    if ((ret = index__open_conn(path, 0, &r->db, &version)) < 0) goto out;
     if (version == 0) {
         vg_log(LOG_ERR, "index: %s: not a vigil index (no schema)", path);
         ret = -EBADMSG;

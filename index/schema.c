@@ -1,6 +1,7 @@
 /*
  * The schema of the index and its migrations, plus the helpers every file of
- * the module shares (SQLite error translation, the fragment BLOB layout).
+ * the module shares (SQLite error translation, opening a connection of one's
+ * own and running a write transaction in it, the fragment BLOB layout).
  *
  * The schema version is PRAGMA user_version: the number of migrations applied.
  * A migration is one SQL script appended to migrations[]; index__migrate() runs
@@ -207,15 +208,70 @@ out:
     return ret;
 }
 
-static int exec(sqlite3 *db, const char *path, const char *sql, const char *what)
+int index__open_conn(const char *path, int writable, sqlite3 **out, int *version)
+{
+    sqlite3 *db = NULL;
+    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int ret = 0;
+    *out = NULL;
+    if (rc != SQLITE_OK) {
+        ret = index__fail(db, rc, path, writable ? "opening" : "opening read-only");
+        goto out;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, INDEX__BUSY_MS);
+    if ((ret = index__check_version(db, path, version)) < 0) goto out;
+    *out = db;
+    db = NULL;
+out:
+    sqlite3_close(db);
+    return ret;
+}
+
+int index__open_for(const char *path, int writable, int min_version, const char *feature,
+                    sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int version = 0;
+    int ret = index__open_conn(path, writable, &db, &version);
+    *out = NULL;
+    if (ret < 0) return ret;
+    if (version < min_version) {
+        /* The daemon migrates at start. */
+        vg_log(LOG_ERR, "index: %s: schema version %d has no %s (start vigild once)", path,
+               version, feature);
+        sqlite3_close(db);
+        return -EPROTONOSUPPORT;
+    }
+    *out = db;
+    return 0;
+}
+
+int index__exec(sqlite3 *db, const char *path, const char *sql, const char *what)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : index__fail(db, rc, path, what);
+    return rc == SQLITE_OK ? 0 : index__fail(db, rc, path, what ? what : sql);
+}
+
+int index__write_txn(const char *path, int min_version, const char *feature, index__txn_body body,
+                     void *arg)
+{
+    sqlite3 *db = NULL;
+    int ret = index__open_for(path, 1, min_version, feature, &db);
+    if (ret < 0) return ret;
+    if ((ret = index__exec(db, path, "BEGIN IMMEDIATE", NULL)) < 0) goto out;
+    if ((ret = body(db, path, arg)) < 0) goto out;
+    ret = index__exec(db, path, "COMMIT", NULL);
+out:
+    if (ret < 0 && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return ret;
 }
 
 int index__migrate(sqlite3 *db, const char *path)
 {
-    int ret = exec(db, path, "BEGIN IMMEDIATE", "starting the migration");
+    int ret = index__exec(db, path, "BEGIN IMMEDIATE", "starting the migration");
     if (ret < 0) return ret;
     int v = 0;
     ret = index__check_version(db, path, &v);
@@ -223,18 +279,18 @@ int index__migrate(sqlite3 *db, const char *path)
     for (int i = v; i < index__schema_version(); i++) {
         char what[64];
         snprintf(what, sizeof(what), "migrating to schema version %d", i + 1);
-        ret = exec(db, path, migrations[i], what);
+        ret = index__exec(db, path, migrations[i], what);
         if (ret < 0) goto out;
     }
     if (v < index__schema_version()) {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", index__schema_version());
-        ret = exec(db, path, sql, "setting the schema version");
+        ret = index__exec(db, path, sql, "setting the schema version");
         if (ret < 0) goto out;
         vg_log(LOG_INFO, "index: %s: schema migrated from version %d to %d", path, v,
                index__schema_version());
     }
-    ret = exec(db, path, "COMMIT", "committing the migration");
+    ret = index__exec(db, path, "COMMIT", "committing the migration");
 out:
     if (ret < 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return ret;

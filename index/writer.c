@@ -43,6 +43,9 @@
 #define COMMIT_ATTEMPTS 3
 #define PEND_SLOTS 1024 /* power of two */
 
+const char index__sql_event_insert[] =
+    "INSERT INTO events (time_us, camera, type, detail) VALUES (?1, ?2, ?3, ?4)";
+
 typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT } op_kind;
 
 typedef struct waiter {
@@ -432,12 +435,6 @@ static int apply_op(index_db *db, op *o)
     return ret;
 }
 
-static int exec(index_db *db, const char *sql)
-{
-    int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : index__fail(db->db, rc, db->path, sql);
-}
-
 /* Applies and commits a batch, retrying a failed transaction. Per-operation
  * errors go to the operation's waiter and *op_err. Returns the transaction's
  * error (the batch was dropped) or 0. */
@@ -448,7 +445,7 @@ static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *
     for (int attempt = 1;; attempt++) {
         int64_t t0 = vg_mono_us();
         *op_err = 0;
-        err = exec(db, "BEGIN IMMEDIATE");
+        err = index__exec(db->db, db->path, "BEGIN IMMEDIATE", NULL);
         for (op *o = batch; o && err == 0; o = o->next) {
             if (o->w) o->w->err = 0;
             int r = apply_op(db, o);
@@ -460,7 +457,7 @@ static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *
             *op_err = r;
             if (o->w) o->w->err = r;
         }
-        if (err == 0) err = exec(db, "COMMIT");
+        if (err == 0) err = index__exec(db->db, db->path, "COMMIT", NULL);
         if (err == 0) {
             *commit_us = vg_mono_us() - t0;
             return 0;
@@ -584,8 +581,8 @@ int index_open(const char *path, index_db **out)
     int64_t ignored;
     /* The first read of the file: a file that is not a database fails here. */
     if ((ret = query_int64(db, "PRAGMA user_version", &ignored)) < 0) goto out;
-    if ((ret = exec(db, "PRAGMA journal_mode = WAL")) < 0) goto out;
-    if ((ret = exec(db, "PRAGMA synchronous = NORMAL")) < 0) goto out;
+    if ((ret = index__exec(db->db, db->path, "PRAGMA journal_mode = WAL", NULL)) < 0) goto out;
+    if ((ret = index__exec(db->db, db->path, "PRAGMA synchronous = NORMAL", NULL)) < 0) goto out;
     if ((ret = index__migrate(db->db, path)) < 0) goto out;
 
     int64_t next_id = 1;
@@ -611,8 +608,7 @@ int index_open(const char *path, index_db **out)
                        "ON CONFLICT (segment_id) DO UPDATE "
                        "SET frags = CAST(frags || excluded.frags AS BLOB)")) < 0 ||
         (ret = prepare(db, &db->st_event,
-                       "INSERT INTO events (time_us, camera, type, detail) "
-                       "VALUES (?1, ?2, ?3, ?4)")) < 0 ||
+                       index__sql_event_insert)) < 0 ||
         (ret = prepare(db, &db->st_del_seg, "DELETE FROM segments WHERE id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_del_frag,
                        "DELETE FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
