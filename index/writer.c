@@ -320,15 +320,25 @@ void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_
 
 /* ---- the writer thread ---- */
 
-static int step_done(index_db *db, sqlite3_stmt *st, const char *what)
+/* Steps st to the end and readies it for its next use. With col0 (for an
+ * UPDATE ... RETURNING), each row's first column is stored there and *found
+ * tells whether there was a row. */
+static int step_rows(index_db *db, sqlite3_stmt *st, int64_t *col0, int *found, const char *what)
 {
     int rc;
+    if (found) *found = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (col0) *col0 = sqlite3_column_int64(st, 0);
+        if (found) *found = 1;
     }
     int ret = rc == SQLITE_DONE ? 0 : index__fail(db->db, rc, db->path, what);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    index__stmt_done(st);
     return ret;
+}
+
+static int step_done(index_db *db, sqlite3_stmt *st, const char *what)
+{
+    return step_rows(db, st, NULL, NULL, what);
 }
 
 /* Raises meta.max_segment_us (in the current transaction) if dur exceeds it. */
@@ -344,22 +354,6 @@ static int bump_max(index_db *db, int64_t dur)
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-/* Runs an UPDATE ... RETURNING start_us; *found tells whether the row exists. */
-static int update_returning(index_db *db, sqlite3_stmt *st, int64_t *start_us, int *found,
-                            const char *what)
-{
-    int rc;
-    *found = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *start_us = sqlite3_column_int64(st, 0);
-        *found = 1;
-    }
-    int ret = rc == SQLITE_DONE ? 0 : index__fail(db->db, rc, db->path, what);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return ret;
 }
 
 static int apply_op(index_db *db, op *o)
@@ -394,7 +388,7 @@ static int apply_op(index_db *db, op *o)
         sqlite3_bind_int64(st, 3, o->bytes);
         if (o->kind == OP_FINISH && o->u.fin.has_sha256)
             sqlite3_bind_blob(st, 4, o->u.fin.sha256, 32, SQLITE_STATIC);
-        ret = update_returning(db, st, &start_us, &found, "updating a segment");
+        ret = step_rows(db, st, &start_us, &found, "updating a segment"); /* RETURNING start_us */
         if (ret < 0) break;
         if (!found) {
             vg_log(LOG_WARNING, "index: %s: %s of unknown segment %lld ignored", db->path,
