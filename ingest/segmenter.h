@@ -34,7 +34,7 @@ typedef struct ingest_segmenter_params {
 
 /* One access unit. Video: H.264/H.265 in Annex B (start codes) or length-prefixed
  * matching the extradata's format; one whole picture. Audio: one AAC frame
- * (raw, no ADTS) or a run of G.711 samples. */
+ * (raw, no ADTS) or a run of G.711 samples (pts: of its first sample). */
 typedef struct ingest_frame {
     int audio;             /* 0: video, 1: audio */
     const uint8_t *data;   /* borrowed (copied unless pkt is given) */
@@ -55,9 +55,11 @@ int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **o
 void ingest_segmenter_close(ingest_segmenter **s);
 
 /* Starts a run with these streams (copied). video: H.264 or H.265 (required);
- * audio: AAC, else NULL (G.711 is not storable in MP4 by FFmpeg 5.1: logged once
- * and left out). Ends the previous run first; when the codec, size or extradata
- * differ from the previous run's, queues a codec_change event. 0 or negative. */
+ * audio: AAC (stored as is), G.711 (pcm_mulaw / pcm_alaw, any rate and channel
+ * count: converted to AAC-LC, the index says "aac"), else NULL (other codecs
+ * are logged once and left out). Ends the previous run first; when the codec,
+ * size or extradata differ from the previous run's, queues a codec_change
+ * event. 0 or negative. */
 int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *video,
                                AVRational video_tb, const AVCodecParameters *audio,
                                AVRational audio_tb);

@@ -257,6 +257,226 @@ static void t_audio_outlasts_video(void **state)
     assert_in_range(d, 6900000, 7100000);
 }
 
+/* ---- G.711 in, AAC out ---- */
+
+typedef struct g711_opts {
+    int64_t gap_at_us, gap_us;  /* audio packets in [gap_at, gap_at + gap) are lost */
+    int seconds;
+} g711_opts;
+
+/* pcm_mulaw packets of a 440 Hz sine: 160 samples (20 ms) each, pts in 1/8000. */
+static AVPacket **make_mulaw(int seconds, int *count)
+{
+    const AVCodec *c = avcodec_find_encoder(AV_CODEC_ID_PCM_MULAW);
+    AVCodecContext *enc = avcodec_alloc_context3(c);
+    AVFrame *fr = av_frame_alloc();
+    int n = seconds * 50;
+    AVPacket **out = calloc((size_t)n, sizeof(*out));
+    assert_non_null(enc);
+    assert_non_null(fr);
+    assert_non_null(out);
+    enc->sample_fmt = AV_SAMPLE_FMT_S16;
+    enc->sample_rate = 8000;
+    enc->time_base = (AVRational){1, 8000};
+    av_channel_layout_default(&enc->ch_layout, 1);
+    assert_int_equal(avcodec_open2(enc, c, NULL), 0);
+    for (int i = 0; i < n; i++) {
+        fr->format = AV_SAMPLE_FMT_S16;
+        fr->nb_samples = 160;
+        fr->sample_rate = 8000;
+        av_channel_layout_default(&fr->ch_layout, 1);
+        assert_int_equal(av_frame_get_buffer(fr, 0), 0);
+        int16_t *d = (int16_t *)fr->data[0];
+        for (int k = 0; k < 160; k++)
+            d[k] = (int16_t)(12000.0 * sin(2 * M_PI * 440.0 * (double)(i * 160 + k) / 8000.0));
+        fr->pts = (int64_t)i * 160;
+        assert_int_equal(avcodec_send_frame(enc, fr), 0);
+        out[i] = av_packet_alloc();
+        assert_non_null(out[i]);
+        assert_int_equal(avcodec_receive_packet(enc, out[i]), 0);
+        assert_int_equal(out[i]->size, 160);
+        out[i]->pts = (int64_t)i * 160;
+        av_frame_unref(fr);
+    }
+    av_frame_free(&fr);
+    avcodec_free_context(&enc);
+    *count = n;
+    return out;
+}
+
+/* Feeds the H.264 video of path with pcm_mulaw audio (a packet as soon as its
+ * 20 ms have passed in video time), pts only. */
+static void feed_g711(const char *path, int segment_seconds, const g711_opts *o)
+{
+    AVFormatContext *ic = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVCodecParameters *apar = avcodec_parameters_alloc();
+    ingest_segmenter *seg = NULL;
+    storage *st = NULL;
+    config cfg;
+    config_pool pool = {.id = "main", .path = pooldir};
+    int na = 0, ai = 0;
+    AVPacket **audio = make_mulaw(o->seconds + 2, &na);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.pools = &pool;
+    cfg.npools = 1;
+    assert_non_null(pkt);
+    assert_non_null(apar);
+    assert_int_equal(storage_open(&cfg, (index_db *)&fake_db, &st), 0);
+    assert_int_equal(avformat_open_input(&ic, path, NULL, NULL), 0);
+    assert_true(avformat_find_stream_info(ic, NULL) >= 0);
+    int vi = av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    assert_true(vi >= 0);
+    AVRational vtb = ic->streams[vi]->time_base;
+    apar->codec_type = AVMEDIA_TYPE_AUDIO;
+    apar->codec_id = AV_CODEC_ID_PCM_MULAW;
+    apar->sample_rate = 8000;
+    av_channel_layout_default(&apar->ch_layout, 1);
+
+    ingest_segmenter_params sp = {.camera = "cam1", .segment_seconds = segment_seconds,
+                                  .st = st, .idx = (index_db *)&fake_db};
+    assert_int_equal(ingest_segmenter_open(&sp, &seg), 0);
+    assert_int_equal(ingest_segmenter_start_run(seg, ic->streams[vi]->codecpar, vtb, apar,
+                                                (AVRational){1, 8000}), 0);
+    while (av_read_frame(ic, pkt) >= 0) {
+        if (pkt->stream_index != vi) goto next;
+        int64_t pts_us = av_rescale_q(pkt->pts, vtb, AV_TIME_BASE_Q);
+        int64_t dts_us = av_rescale_q(pkt->dts, vtb, AV_TIME_BASE_Q);
+        /* Audio that has been captured by the time this picture is sent. */
+        while (ai < na && audio[ai]->pts * 125 + 20000 <= dts_us + 40000) {
+            int64_t a_us = audio[ai]->pts * 125;
+            if (!(o->gap_us && a_us >= o->gap_at_us && a_us < o->gap_at_us + o->gap_us)) {
+                ingest_frame af = {.audio = 1, .data = audio[ai]->data,
+                                   .size = (size_t)audio[ai]->size, .pkt = audio[ai],
+                                   .pts = audio[ai]->pts, .recv_us = BASE_US + a_us + 40000};
+                assert_int_equal(ingest_segmenter_write(seg, &af), 0);
+            }
+            ai++;
+        }
+        pkt->dts = AV_NOPTS_VALUE;
+        ingest_frame f = {.audio = 0, .data = pkt->data, .size = (size_t)pkt->size, .pkt = pkt,
+                          .pts = pkt->pts, .key = !!(pkt->flags & AV_PKT_FLAG_KEY),
+                          .recv_us = BASE_US + pts_us + 20000};
+        assert_int_equal(ingest_segmenter_write(seg, &f), 0);
+    next:
+        av_packet_unref(pkt);
+    }
+    ingest_segmenter_close(&seg);
+    for (int i = 0; i < na; i++) av_packet_free(&audio[i]);
+    free(audio);
+    avcodec_parameters_free(&apar);
+    avformat_close_input(&ic);
+    av_packet_free(&pkt);
+    storage_close(&st);
+}
+
+/* The pts of a file's packets of one stream, in seconds, in file order. */
+static int packet_pts(const char *file, const char *stream, double *pts, int max)
+{
+    char cmd[1200], line[256];
+    int n = 0;
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams %s -show_entries "
+             "packet=pts_time -of csv=p=0 '%s' 2>&1", stream, file);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p))
+        if (n < max && sscanf(line, "%lf", &pts[n]) == 1) n++;
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+/* A stream's start time and duration (ffprobe; the track's own sample
+ * durations, so a short last AAC frame counts as short). 0: no such stream. */
+static int stream_span(const char *file, const char *stream, double *start, double *dur)
+{
+    char cmd[1200], out[1024];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams %s -show_entries "
+             "stream=start_time,duration -of default=nw=1 '%s' 2>&1", stream, file);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    const char *a = strstr(out, "start_time="), *d = strstr(out, "duration=");
+    if (!a || !d) return 0;
+    *start = atof(a + 11);
+    *dur = atof(d + 9);
+    return 1;
+}
+
+/* Every file: AAC audio, as long as the video and in step with it, pts
+ * strictly increasing. */
+static void check_g711_segments(double *audio_total)
+{
+    enum { MAXP = 20000 };
+    double *pts = malloc(MAXP * sizeof(double));
+    char file[1024];
+    assert_non_null(pts);
+    *audio_total = 0;
+    for (int i = 0; i < fake_db.nsegs; i++) {
+        const index_segment *s = &fake_db.segs[i];
+        double vs, vd, as, ad;
+        snprintf(file, sizeof(file), "%s/%s", pooldir, s->path);
+        assert_string_equal(s->audio_codec, "aac");
+        assert_true(stream_span(file, "v:0", &vs, &vd));
+        assert_true(stream_span(file, "a:0", &as, &ad));
+        int na = packet_pts(file, "a:0", pts, MAXP);
+        assert_true(na > 0);
+        for (int k = 1; k < na; k++) assert_true(pts[k] > pts[k - 1]);
+        fprintf(stderr, "segment %d: video %.3f..%.3f (%.3f s), audio %.3f..%.3f (%.3f s), "
+                "%d AAC packets\n", i, vs, vs + vd, vd, as, as + ad, ad, na);
+        assert_true(fabs(ad - vd) <= 0.1);
+        assert_true(fabs((as + ad) - (vs + vd)) <= 0.1); /* ends together */
+        *audio_total += ad;
+    }
+    free(pts);
+}
+
+static void t_g711_to_aac(void **state)
+{
+    (void)state;
+    char path[400];
+    double audio_total;
+    snprintf(path, sizeof(path), "%s/v.mp4", tmpdir);
+    make_sample(path, "libx264", 0, 13);
+    g711_opts o = {.seconds = 13, .gap_at_us = 6000000, .gap_us = 300000};
+    feed_g711(path, 4, &o);
+    check_segments("h264", "avc1", 1);
+    check_g711_segments(&audio_total);
+    assert_true(fake_db.nsegs >= 3);
+    assert_in_range((int64_t)(audio_total * 1000), 12500, 13100);
+}
+
+/* Lost audio beyond a second: the AAC timeline restarts, files stay clean. */
+static void t_g711_long_gap(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/v.mp4", tmpdir);
+    make_sample(path, "libx264", 0, 10);
+    g711_opts o = {.seconds = 10, .gap_at_us = 3000000, .gap_us = 2500000};
+    feed_g711(path, 60, &o);
+    check_segments("h264", "avc1", 1);
+    assert_int_equal(fake_db.nsegs, 1);
+    /* One file; the missing 2.5 s are not filled: the audio track lasts as
+     * long as the video, its packets' pts jump over the gap. */
+    const index_segment *s = &fake_db.segs[0];
+    char file[1024];
+    double *pts = malloc(4000 * sizeof(double)), as, ad, vs, vd;
+    assert_non_null(pts);
+    snprintf(file, sizeof(file), "%s/%s", pooldir, s->path);
+    assert_true(stream_span(file, "v:0", &vs, &vd));
+    assert_true(stream_span(file, "a:0", &as, &ad));
+    int na = packet_pts(file, "a:0", pts, 4000);
+    int jumps = 0;
+    for (int k = 1; k < na; k++) {
+        assert_true(pts[k] > pts[k - 1]);
+        if (pts[k] - pts[k - 1] > 2.0) jumps++;
+    }
+    fprintf(stderr, "long gap: %d AAC packets, audio %.3f..%.3f, video %.3f..%.3f\n", na, as,
+            as + ad, vs, vs + vd);
+    assert_int_equal(jumps, 1);
+    assert_true(na > 7 * 8000 / 1024 && na < 8 * 8000 / 1024 + 3);
+    assert_true(fabs((as + ad) - (vs + vd)) <= 0.1);
+    free(pts);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_INFO);
@@ -267,6 +487,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_hevc, setup, teardown),
         cmocka_unit_test_setup_teardown(t_jump, setup, teardown),
         cmocka_unit_test_setup_teardown(t_audio_outlasts_video, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_g711_to_aac, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
