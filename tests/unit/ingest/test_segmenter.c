@@ -262,40 +262,44 @@ static void t_audio_outlasts_video(void **state)
 typedef struct g711_opts {
     int64_t gap_at_us, gap_us;  /* audio packets in [gap_at, gap_at + gap) are lost */
     int seconds;
+    enum AVCodecID codec;       /* 0: pcm_mulaw */
+    int rate, channels;         /* 0: 8000, 1 */
 } g711_opts;
 
-/* pcm_mulaw packets of a 440 Hz sine: 160 samples (20 ms) each, pts in 1/8000. */
-static AVPacket **make_mulaw(int seconds, int *count)
+/* G.711 packets of a 440 Hz sine: 20 ms each (160 samples at 8 kHz), pts in
+ * 1/rate. */
+static AVPacket **make_g711(const g711_opts *o, int *count)
 {
-    const AVCodec *c = avcodec_find_encoder(AV_CODEC_ID_PCM_MULAW);
+    const AVCodec *c = avcodec_find_encoder(o->codec);
     AVCodecContext *enc = avcodec_alloc_context3(c);
     AVFrame *fr = av_frame_alloc();
-    int n = seconds * 50;
+    int n = (o->seconds + 2) * 50, spp = o->rate / 50, ch = o->channels;
     AVPacket **out = calloc((size_t)n, sizeof(*out));
     assert_non_null(enc);
     assert_non_null(fr);
     assert_non_null(out);
     enc->sample_fmt = AV_SAMPLE_FMT_S16;
-    enc->sample_rate = 8000;
-    enc->time_base = (AVRational){1, 8000};
-    av_channel_layout_default(&enc->ch_layout, 1);
+    enc->sample_rate = o->rate;
+    enc->time_base = (AVRational){1, o->rate};
+    av_channel_layout_default(&enc->ch_layout, ch);
     assert_int_equal(avcodec_open2(enc, c, NULL), 0);
     for (int i = 0; i < n; i++) {
         fr->format = AV_SAMPLE_FMT_S16;
-        fr->nb_samples = 160;
-        fr->sample_rate = 8000;
-        av_channel_layout_default(&fr->ch_layout, 1);
+        fr->nb_samples = spp;
+        fr->sample_rate = o->rate;
+        av_channel_layout_default(&fr->ch_layout, ch);
         assert_int_equal(av_frame_get_buffer(fr, 0), 0);
         int16_t *d = (int16_t *)fr->data[0];
-        for (int k = 0; k < 160; k++)
-            d[k] = (int16_t)(12000.0 * sin(2 * M_PI * 440.0 * (double)(i * 160 + k) / 8000.0));
-        fr->pts = (int64_t)i * 160;
+        for (int k = 0; k < spp * ch; k++)
+            d[k] = (int16_t)(12000.0 * sin(2 * M_PI * 440.0 * (double)(i * spp + k / ch) /
+                                           (double)o->rate));
+        fr->pts = (int64_t)i * spp;
         assert_int_equal(avcodec_send_frame(enc, fr), 0);
         out[i] = av_packet_alloc();
         assert_non_null(out[i]);
         assert_int_equal(avcodec_receive_packet(enc, out[i]), 0);
-        assert_int_equal(out[i]->size, 160);
-        out[i]->pts = (int64_t)i * 160;
+        assert_int_equal(out[i]->size, spp * ch);
+        out[i]->pts = (int64_t)i * spp;
         av_frame_unref(fr);
     }
     av_frame_free(&fr);
@@ -306,8 +310,12 @@ static AVPacket **make_mulaw(int seconds, int *count)
 
 /* Feeds the H.264 video of path with pcm_mulaw audio (a packet as soon as its
  * 20 ms have passed in video time), pts only. */
-static void feed_g711(const char *path, int segment_seconds, const g711_opts *o)
+static void feed_g711(const char *path, int segment_seconds, const g711_opts *opts)
 {
+    g711_opts o1 = *opts, *o = &o1;
+    if (!o->codec) o->codec = AV_CODEC_ID_PCM_MULAW;
+    if (!o->rate) o->rate = 8000;
+    if (!o->channels) o->channels = 1;
     AVFormatContext *ic = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVCodecParameters *apar = avcodec_parameters_alloc();
@@ -316,7 +324,7 @@ static void feed_g711(const char *path, int segment_seconds, const g711_opts *o)
     config cfg;
     config_pool pool = {.id = "main", .path = pooldir};
     int na = 0, ai = 0;
-    AVPacket **audio = make_mulaw(o->seconds + 2, &na);
+    AVPacket **audio = make_g711(o, &na);
     memset(&cfg, 0, sizeof(cfg));
     cfg.pools = &pool;
     cfg.npools = 1;
@@ -329,22 +337,22 @@ static void feed_g711(const char *path, int segment_seconds, const g711_opts *o)
     assert_true(vi >= 0);
     AVRational vtb = ic->streams[vi]->time_base;
     apar->codec_type = AVMEDIA_TYPE_AUDIO;
-    apar->codec_id = AV_CODEC_ID_PCM_MULAW;
-    apar->sample_rate = 8000;
-    av_channel_layout_default(&apar->ch_layout, 1);
+    apar->codec_id = o->codec;
+    apar->sample_rate = o->rate;
+    av_channel_layout_default(&apar->ch_layout, o->channels);
 
     ingest_segmenter_params sp = {.camera = "cam1", .segment_seconds = segment_seconds,
                                   .st = st, .idx = (index_db *)&fake_db};
     assert_int_equal(ingest_segmenter_open(&sp, &seg), 0);
     assert_int_equal(ingest_segmenter_start_run(seg, ic->streams[vi]->codecpar, vtb, apar,
-                                                (AVRational){1, 8000}), 0);
+                                                (AVRational){1, o->rate}), 0);
     while (av_read_frame(ic, pkt) >= 0) {
         if (pkt->stream_index != vi) goto next;
         int64_t pts_us = av_rescale_q(pkt->pts, vtb, AV_TIME_BASE_Q);
         int64_t dts_us = av_rescale_q(pkt->dts, vtb, AV_TIME_BASE_Q);
         /* Audio that has been captured by the time this picture is sent. */
-        while (ai < na && audio[ai]->pts * 125 + 20000 <= dts_us + 40000) {
-            int64_t a_us = audio[ai]->pts * 125;
+        while (ai < na && audio[ai]->pts * 1000000 / o->rate + 20000 <= dts_us + 40000) {
+            int64_t a_us = audio[ai]->pts * 1000000 / o->rate;
             if (!(o->gap_us && a_us >= o->gap_at_us && a_us < o->gap_at_us + o->gap_us)) {
                 ingest_frame af = {.audio = 1, .data = audio[ai]->data,
                                    .size = (size_t)audio[ai]->size, .pkt = audio[ai],
@@ -443,6 +451,24 @@ static void t_g711_to_aac(void **state)
     assert_in_range((int64_t)(audio_total * 1000), 12500, 13100);
 }
 
+/* A-law, 16 kHz stereo: whatever the stream declares. */
+static void t_g711_alaw_stereo(void **state)
+{
+    (void)state;
+    char path[400], cmd[1200], out[1024];
+    double audio_total;
+    snprintf(path, sizeof(path), "%s/v.mp4", tmpdir);
+    make_sample(path, "libx264", 0, 9);
+    g711_opts o = {.seconds = 9, .codec = AV_CODEC_ID_PCM_ALAW, .rate = 16000, .channels = 2};
+    feed_g711(path, 4, &o);
+    check_segments("h264", "avc1", 1);
+    check_g711_segments(&audio_total);
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams a:0 -show_entries "
+             "stream=sample_rate,channels -of csv=p=0 '%s/%s' 2>&1", pooldir, fake_db.segs[0].path);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_string_equal(out, "16000,2\n");
+}
+
 /* Lost audio beyond a second: the AAC timeline restarts, files stay clean. */
 static void t_g711_long_gap(void **state)
 {
@@ -489,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_audio_outlasts_video, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_to_aac, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_g711_alaw_stereo, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
