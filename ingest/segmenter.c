@@ -542,14 +542,14 @@ static int xc_drain(ingest_segmenter *s)
     return r;
 }
 
-/* Logs a transcoding failure once per run, resets the encoder and drops the
- * FIFO's samples; recording goes on (audio resumes with the next samples). */
+/* Logs a transcoding failure (once per run), drops the encoder and the FIFO's
+ * samples; recording goes on, audio resumes with the next samples. */
 static void xc_fail(ingest_segmenter *s, int r)
 {
     xcoder *x = s->xc;
     if (!x->enc_failed)
-        vg_log_cam(LOG_WARNING, s->camera, "segmenter: AAC encoding failed (%s); audio lost "
-                   "until the next segment", av_err2str(r));
+        vg_log_cam(LOG_WARNING, s->camera, "segmenter: AAC encoding failed (%s); buffered "
+                   "audio dropped, a new encoder takes the next samples", av_err2str(r));
     x->enc_failed = true;
     avcodec_free_context(&x->enc);
     x->fifo_pos += av_audio_fifo_size(x->fifo);
@@ -599,6 +599,7 @@ static void xc_reset(xcoder *x)
     av_audio_fifo_reset(x->fifo);
     x->in_next = INT64_MIN;
     x->fifo_pos = 0;
+    x->enc_failed = false;
 }
 
 /* Appends n samples to the FIFO: from x->frame (s16 or s16p) from offset
