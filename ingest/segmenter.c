@@ -1144,12 +1144,36 @@ static int maybe_cut(ingest_segmenter *s)
     return 0;
 }
 
+/* Does an Annex-B access unit hold a picture (a VCL NAL unit)? Servers that
+ * stamp their parameter sets with the previous picture's time make RTP
+ * depacketizers (libavformat's parser too) hand out SPS/PPS alone as a "frame"
+ * with a duplicate time; that is not a frame. Without start codes (length-
+ * prefixed data) the answer is yes: nothing is dropped that may be a picture. */
+static bool has_picture(enum AVCodecID id, const uint8_t *d, size_t n)
+{
+    /* The RTP depacketizers (libavformat's and ours) start an access unit with
+     * a 4-byte start code; emulation prevention keeps start codes out of NAL
+     * payloads. A 4-byte length prefix of 1 is no real NAL unit, so "00 00 00
+     * 01" is unambiguous; anything else may be length-prefixed: keep it. */
+    bool annexb = n >= 5 && d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1;
+    if (!annexb) return true;
+    for (size_t i = 0; i + 3 < n; i++) {
+        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1) continue;
+        uint8_t h = d[i + 3];
+        if (id == AV_CODEC_ID_HEVC ? ((h >> 1) & 0x3f) < 32 : ((h & 0x1f) >= 1 && (h & 0x1f) <= 5))
+            return true;
+        i += 2;
+    }
+    return false;
+}
+
 int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
 {
     int r = 0;
     AVPacket *pkt = NULL;
     if (!s->in_run) return AVERROR(EINVAL);
     if (f->audio && !s->apar) goto out; /* not recorded */
+    if (!f->audio && f->data && !has_picture(s->vpar->codec_id, f->data, f->size)) goto out;
     AVRational tb = f->audio ? s->atb : s->vtb;
     int64_t pts_us = av_rescale_q(f->pts, tb, AV_TIME_BASE_Q);
 

@@ -113,6 +113,11 @@ static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
         if (c->video < 0 && (t[i].codec == RTSP_CODEC_H264 || t[i].codec == RTSP_CODEC_H265)) {
             c->video = i;
             c->vti = t[i];
+        } else if (c->audio < 0 && (t[i].codec == RTSP_CODEC_PCMU || t[i].codec == RTSP_CODEC_PCMA)) {
+            c->audio = i; /* G.711: the segmenter stores it as AAC */
+            c->ati = t[i];
+            c->ati.config = NULL;
+            c->ati.config_len = 0;
         } else if (c->audio < 0 && t[i].codec == RTSP_CODEC_AAC && t[i].config_len > 0) {
             c->audio = i;
             c->ati = t[i];
@@ -185,16 +190,21 @@ static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
         if (!c->apar && !(c->apar = avcodec_parameters_alloc())) return -ENOMEM;
         apar = c->apar;
         apar->codec_type = AVMEDIA_TYPE_AUDIO;
-        apar->codec_id = AV_CODEC_ID_AAC;
+        apar->codec_id = c->ati.codec == RTSP_CODEC_PCMU   ? AV_CODEC_ID_PCM_MULAW
+                         : c->ati.codec == RTSP_CODEC_PCMA ? AV_CODEC_ID_PCM_ALAW
+                                                           : AV_CODEC_ID_AAC;
         apar->sample_rate = (int)c->ati.clock_rate;
-        apar->frame_size = 1024;
+        apar->frame_size = apar->codec_id == AV_CODEC_ID_AAC ? 1024 : 0;
         av_channel_layout_uninit(&apar->ch_layout);
         av_channel_layout_default(&apar->ch_layout, c->ati.channels > 0 ? c->ati.channels : 1);
         av_freep(&apar->extradata);
-        apar->extradata = av_mallocz(c->ati.config_len + AV_INPUT_BUFFER_PADDING_SIZE);
-        if (!apar->extradata) return -ENOMEM;
-        memcpy(apar->extradata, c->ati.config, c->ati.config_len);
-        apar->extradata_size = (int)c->ati.config_len;
+        apar->extradata_size = 0;
+        if (c->ati.config_len) {
+            apar->extradata = av_mallocz(c->ati.config_len + AV_INPUT_BUFFER_PADDING_SIZE);
+            if (!apar->extradata) return -ENOMEM;
+            memcpy(apar->extradata, c->ati.config, c->ati.config_len);
+            apar->extradata_size = (int)c->ati.config_len;
+        }
     }
     r = ingest_segmenter_start_run(c->seg, c->vpar, (AVRational){1, (int)c->vti.clock_rate}, apar,
                                    (AVRational){1, apar ? (int)c->ati.clock_rate : 1});

@@ -124,10 +124,6 @@ class RecordG711(unittest.TestCase):
     def test_audio_ffmpeg_relay(self):
         self.check_audio("ff-pcmu")
 
-    # source_native.c selects AAC tracks only (its on_tracks() leaves PCMU/PCMA
-    # out), so the segmenter never sees this camera's G.711. Remove the marker
-    # once the native source forwards G.711 frames.
-    @unittest.expectedFailure
     def test_audio_native_source(self):
         self.check_audio("gst-pcmu-native")
 
@@ -145,7 +141,7 @@ class RecordG711(unittest.TestCase):
             db.close()
         got = {(c, a) for c, a, _ in rows}
         self.assertEqual(got, {("gst-pcmu", "aac"), ("ff-pcmu", "aac"),
-                               ("gst-pcmu-native", "")}, rows)
+                               ("gst-pcmu-native", "aac")}, rows)
 
     def test_segments_contiguous(self):
         for cid in self.ids:
