@@ -96,6 +96,8 @@ struct ingest_segmenter {
     int64_t run_start_us;
     int64_t shift;     /* reorder delay, video time base */
     int64_t last_vdts; /* video time base, INT64_MIN: none yet in this run */
+    int64_t next_vdts; /* where the last fragment declared its end (its last dts +
+                        * duration); INT64_MIN: none */
     int64_t last_vdur;
     int64_t pts_floor; /* largest pts among the pictures already given decode times */
     int64_t max_pts; /* largest pts given to the muxer in this run */
@@ -787,6 +789,12 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     for (size_t k = 0; k <= n && k < m; k++) {
         int64_t d = sorted[k] - s->shift;
         if (prev != INT64_MIN && d <= prev) d = prev + 1;
+        /* The mov muxer starts a fragment where the previous one declared its
+         * end (tfdt = sum of durations) whatever dts it is given; a different
+         * first dts would shift every presentation time of the fragment. So
+         * within a segment the first dts is that end; pts are untouched (a
+         * larger composition offset absorbs the difference). */
+        if (k == 0 && s->seg && s->next_vdts != INT64_MIN) d = s->next_vdts;
         dts[k] = prev = d;
     }
     int64_t frame_dur = s->last_vdur > 0 ? s->last_vdur : av_rescale_q(40000, AV_TIME_BASE_Q, s->vtb);
@@ -896,6 +904,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     s->len = 0;
 done:
     s->last_vdts = dts[n - 1];
+    s->next_vdts = dts[n];
     s->last_vdur = frame_dur;
     s->pts_floor = sorted[n - 1];
     pq_drop(vq, n);
@@ -925,6 +934,7 @@ static void reset_run_state(ingest_segmenter *s)
     s->clock_locked = false;
     s->shift = 0;
     s->last_vdts = INT64_MIN;
+    s->next_vdts = INT64_MIN;
     s->last_vdur = 0;
     s->pts_floor = INT64_MIN;
     s->max_pts = INT64_MIN;
