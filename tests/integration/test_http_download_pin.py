@@ -28,7 +28,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(__file__))
 from vigiltest import BUILD, Env, SLOW, decode_errors, log, wait_for  # noqa: E402
 
-NSEG = 4  # segments in the slow clip (2 s, ~1.5 MB each)
+NSEG = 4  # segments in the slow clip (2-3 s, 1.5-2.4 MB each)
 
 
 def noisy_media():
@@ -86,7 +86,9 @@ class DownloadPin(unittest.TestCase):
         pool = env.path("qpool")
         src = env.ffmpeg_rtsp(noisy_media())
         self.cfg = env.config([env.camera("c0", src.url())], segment_seconds=2,
-                              pools=[{"id": "q", "path": pool, "max_bytes": "13MiB"}])
+                              # room for NSEG + 3 closed segments of up to 2.4 MB
+                              # and the open one, so retention starts after them
+                              pools=[{"id": "q", "path": pool, "max_bytes": "20MiB"}])
         self.d = env.vigild(self.cfg)
         self.d.wait_log("recording")
         wait_for(lambda: len([s for s in env.segments(self.cfg, "c0") if s["sha256"]])
