@@ -49,6 +49,8 @@ char *vg_time_format(int64_t us, char *buf, size_t len);
 int vg_mkdir_p(const char *path, int mode); /* 0 or -errno */
 int vg_fsync_dir(const char *dir);          /* 0 or -errno */
 int vg_fsync_parent(const char *path);      /* fsync of path's directory */
+/* Writes all n bytes (retrying short writes and EINTR). 0 or -errno. */
+int vg_write_all(int fd, const void *buf, size_t n);
 /* Reads a whole small file (<= 1 MiB) into a NUL-terminated malloc'd buffer; caller frees.
  * Trailing newlines are stripped. 0 or -errno. */
 int vg_read_small_file(const char *path, char **out);

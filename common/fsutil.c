@@ -67,6 +67,19 @@ int vg_read_small_file(const char *path, char **out)
     return 0;
 }
 
+int vg_write_all(int fd, const void *buf, size_t n)
+{
+    const uint8_t *b = buf;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -errno;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 void vg_hex(const uint8_t *bin, size_t n, char *out)
 {
     static const char h[] = "0123456789abcdef";

@@ -26,18 +26,6 @@ static int pool_abspath(void *opaque, const char *pool, const char *rel, char *o
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int write_all(int fd, const uint8_t *b, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -errno;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int serve_clipfile_write(const config *cfg, const char *camera, int64_t start_us, int64_t end_us,
                          int fd, serve_clipfile_info *info)
 {
@@ -56,7 +44,7 @@ int serve_clipfile_write(const config *cfg, const char *camera, int64_t start_us
     for (uint64_t pos = 0; pos < ci->length;) {
         size_t n = ci->length - pos < CHUNK ? (size_t)(ci->length - pos) : CHUNK;
         if ((ret = serve__clip_read(clip, pos, buf, n)) < 0) goto out;
-        if ((ret = write_all(fd, buf, n)) < 0) goto out;
+        if ((ret = vg_write_all(fd, buf, n)) < 0) goto out;
         pos += n;
     }
     if (info) {

@@ -8,6 +8,8 @@
 #include "tools/vigilctl/vigilctl_http.h"
 
 #include <errno.h>
+
+#include "common/common.h"
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,18 +89,6 @@ static int connect_to(const char *host, const char *port, int timeout_ms)
     return ret;
 }
 
-static int write_all(int fd, const char *b, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -errno;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int vigilctl_http_get(const char *base, const char *path, const char *token, int fd, char **body,
                       size_t *len, int timeout_ms)
 {
@@ -117,7 +107,7 @@ int vigilctl_http_get(const char *base, const char *path, const char *token, int
                       token ? token : "", token ? "\r\n" : "");
     if (rl < 0 || (size_t)rl >= sizeof(req)) return -E2BIG;
     if ((sock = connect_to(host, port, timeout_ms)) < 0) return sock;
-    ret = write_all(sock, req, (size_t)rl);
+    ret = vg_write_all(sock, req, (size_t)rl);
     memset(req, 0, sizeof(req)); /* the token */
     if (ret < 0) goto out;
 
@@ -158,7 +148,7 @@ int vigilctl_http_get(const char *base, const char *path, const char *token, int
         }
         if (hdr_end && fd >= 0 && n > hdr_end) {
             /* stream the body out, keep only the headers */
-            if ((ret = write_all(fd, buf + hdr_end, n - hdr_end)) < 0) goto out;
+            if ((ret = vg_write_all(fd, buf + hdr_end, n - hdr_end)) < 0) goto out;
             n = hdr_end;
         }
         if (r == 0) break;
