@@ -6,13 +6,19 @@
  * decode times: at a GOP boundary the buffered pictures' pts are sorted and
  * shifted by the largest reorder delay seen in the run, which gives decode
  * times that increase strictly and never pass the pts (B-frames), and stay
- * continuous across GOPs and segments. The GOP then goes through libavformat's
- * mov muxer (frag_custom + empty_moov + default_base_moof) writing into an
- * AVIOContext of ours, av_write_frame(oc, NULL) cuts one moof+mdat, and that
- * buffer is handed to storage with a single write, so a file always ends on a
- * whole fragment. Audio is queued and written into the fragment whose video
- * covers it; G.711, which MP4 (in FFmpeg 5.1) and browsers do not take, is
- * converted to AAC-LC on the way (see "audio transcoding").
+ * continuous across GOPs and segments.
+ *
+ * Frames are copied once, into a per-camera arena that is reused GOP after
+ * GOP (Annex B start codes become the 4-byte lengths MP4 samples carry on the
+ * way in; length-prefixed input is copied as is). A fragment is then a small
+ * moof + mdat header built here and the frames' bytes straight from the
+ * arena, handed to storage as one pwritev, so a file always ends on a whole
+ * fragment and nothing is allocated per frame. The init segment (ftyp+moov:
+ * avcC/hvcC, esds) comes from libavformat's mov muxer, once per run, and is
+ * reused by every segment of the run. Audio is queued and written into the
+ * fragment whose video covers it; G.711, which MP4 (in FFmpeg 5.1) and
+ * browsers do not take, is converted to AAC-LC on the way (see "audio
+ * transcoding").
  *
  * Wall times come from ingest/clock: the first fragment of a run is held
  * until 2 s of receive time have passed (a burst of buffered frames at connect
@@ -42,20 +48,32 @@
 #define REORDER_LOOKAHEAD 6    /* pictures after a cut point needed to derive decode times */
 #define MIN_FRAG_US 900000     /* shorter GOPs are merged into one fragment */
 #define AVIO_BUF 65536
+#define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
+#define AUDIO_TRACK_ID 2
+#define SAMPLE_SYNC 0x02000000u     /* sample_depends_on = 2 (no other) */
+#define SAMPLE_NON_SYNC 0x01010000u /* depends on others, non-sync */
 #define AAC_FRAME 1024         /* samples per AAC-LC frame */
 #define AAC_BITRATE 32000      /* per channel, at most two channels' worth */
 #define XC_GAP_FILL_US 1000000 /* G.711 gaps up to this are filled with silence */
 #define XC_FIFO_MAX_US 30000000 /* unencoded audio kept while no fragment is cut */
 
-typedef struct pending {
-    AVPacket *pkt;  /* owned; pts in the stream's time base, no dts */
+/* A queued frame: its bytes are at off in the queue's arena (MP4 sample
+ * format: NAL units behind 4-byte lengths, or a raw AAC frame). */
+typedef struct qframe {
+    size_t off;
+    size_t size;
+    int64_t pts;    /* the stream's time base (video: may be repaired at the cut) */
     int64_t pts_us; /* pts in microseconds of stream time */
-} pending;
+    int64_t dur;    /* audio from our encoder: exact duration, else 0 */
+    bool key;
+} qframe;
 
-typedef struct pqueue {
-    pending *v;
+typedef struct fqueue {
+    qframe *v;
     size_t n, cap;
-} pqueue;
+    uint8_t *buf; /* arena: the frames' bytes in order, reused */
+    size_t len, bcap;
+} fqueue;
 
 /* G.711 -> AAC-LC for a run (see "audio transcoding" below). */
 typedef struct xcoder {
@@ -102,19 +120,26 @@ struct ingest_segmenter {
     int64_t pts_floor; /* largest pts among the pictures already given decode times */
     int64_t max_pts; /* largest pts given to the muxer in this run */
     int64_t run_first_recv_us, last_recv_us; /* receive times: first of the run, latest */
-    pqueue vq, aq;
+    fqueue vq, aq;
+    bool annexb;       /* the run's video arrives with start codes (else lengths) */
+
+    /* the run's init segment (ftyp+moov), built once per run */
+    uint8_t *init;
+    size_t init_len;
+    AVRational vftb, aftb; /* track timescales in the file */
 
     /* the open segment */
     storage_segment *seg;
-    AVFormatContext *oc;
-    int a_index;                 /* audio stream index in oc, -1 none */
+    uint32_t frag_seq;           /* mfhd sequence number of the last fragment */
     int64_t seg_start_us;
     int64_t seg_origin_vdts;     /* video dts at the segment's first frame */
     int64_t seg_last_adts;       /* audio dts written last (file time base), INT64_MIN none */
     int64_t next_frag_start_us;  /* end of the last fragment */
     int64_t carry_start_us;      /* after a rotation: the next segment's start, else INT64_MIN */
     bool create_failing;
-    uint8_t *buf;
+    uint8_t *hdr;                /* the fragment's moof + mdat header, reused */
+    size_t hdr_cap;
+    uint8_t *buf;                /* the muxer's output while the init segment is built */
     size_t len, cap;
     int write_error;
 
@@ -123,34 +148,119 @@ struct ingest_segmenter {
 
 /* ---- small helpers ---- */
 
-static int pq_push(pqueue *q, AVPacket *pkt, int64_t pts_us)
+/* Finds the next start code (00 00 01) in [p, end); end if none. */
+static const uint8_t *find_start_code(const uint8_t *p, const uint8_t *end)
+{
+    if (end - p < 3) return end;
+    const uint8_t *q = p + 2;
+    while (q < end) {
+        q = memchr(q, 1, (size_t)(end - q));
+        if (!q) return end;
+        if (q[-1] == 0 && q[-2] == 0) return q - 2;
+        q++;
+    }
+    return end;
+}
+
+/* Walks the NAL units of an access unit, Annex B or 4-byte length-prefixed. */
+typedef struct nal_iter {
+    const uint8_t *p, *end;
+    bool annexb;
+} nal_iter;
+
+static bool nal_next(nal_iter *it, const uint8_t **nal, size_t *len)
+{
+    if (!it->annexb) {
+        if (it->end - it->p < 4) return false;
+        size_t n = AV_RB32(it->p);
+        if (n > (size_t)(it->end - it->p) - 4) return false;
+        *nal = it->p + 4;
+        *len = n;
+        it->p += 4 + n;
+        return true;
+    }
+    for (;;) {
+        const uint8_t *sc = find_start_code(it->p, it->end);
+        if (sc == it->end) return false;
+        const uint8_t *start = sc + 3;
+        const uint8_t *next = find_start_code(start, it->end);
+        const uint8_t *e = next;
+        while (e > start && e[-1] == 0) e--; /* trailing zeros / a 4-byte start code */
+        it->p = next;
+        if (e > start) {
+            *nal = start;
+            *len = (size_t)(e - start);
+            return true;
+        }
+    }
+}
+
+static bool is_annexb(const uint8_t *d, size_t n)
+{
+    return (n >= 4 && d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1) ||
+           (n >= 3 && d[0] == 0 && d[1] == 0 && d[2] == 1);
+}
+
+/* Appends a frame to q; video from Annex B is converted to 4-byte lengths. */
+static int fq_push(fqueue *q, const uint8_t *data, size_t size, bool annexb, int64_t pts,
+                   int64_t pts_us, int64_t dur, bool key)
 {
     if (q->n == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 64;
-        pending *nv = realloc(q->v, nc * sizeof(*nv));
-        if (!nv) return -ENOMEM;
+        qframe *nv = realloc(q->v, nc * sizeof(*nv));
+        if (!nv) return AVERROR(ENOMEM);
         q->v = nv;
         q->cap = nc;
     }
-    q->v[q->n++] = (pending){.pkt = pkt, .pts_us = pts_us};
+    /* Annex B grows by at most one byte per 3-byte start code. */
+    size_t need = q->len + size + (annexb ? size / 3 + 4 : 0);
+    if (need > q->bcap) {
+        size_t nc = q->bcap ? q->bcap : 64 * 1024;
+        while (nc < need) nc *= 2;
+        uint8_t *nb = realloc(q->buf, nc);
+        if (!nb) return AVERROR(ENOMEM);
+        q->buf = nb;
+        q->bcap = nc;
+    }
+    uint8_t *dst = q->buf + q->len;
+    size_t out = 0;
+    if (annexb) {
+        nal_iter it = {.p = data, .end = data + size, .annexb = true};
+        const uint8_t *nal;
+        size_t n;
+        while (nal_next(&it, &nal, &n)) {
+            AV_WB32(dst + out, (uint32_t)n);
+            memcpy(dst + out + 4, nal, n);
+            out += 4 + n;
+        }
+    } else if (size) {
+        memcpy(dst, data, size);
+        out = size;
+    }
+    q->v[q->n++] = (qframe){.off = q->len, .size = out, .pts = pts, .pts_us = pts_us,
+                            .dur = dur, .key = key};
+    q->len += out;
     return 0;
 }
 
-/* Frees the first n entries and shifts the rest down. */
-static void pq_drop(pqueue *q, size_t n)
+/* Forgets the first n frames; the rest move to the front of the arena. */
+static void fq_drop(fqueue *q, size_t n)
 {
     if (n > q->n) n = q->n;
     if (!n) return; /* also: q->v may be NULL (nothing queued yet) */
-    for (size_t i = 0; i < n; i++) av_packet_free(&q->v[i].pkt);
+    size_t cut = n < q->n ? q->v[n].off : q->len;
+    if (cut < q->len) memmove(q->buf, q->buf + cut, q->len - cut);
+    q->len -= cut;
     memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
     q->n -= n;
+    for (size_t i = 0; i < q->n; i++) q->v[i].off -= cut;
 }
 
-static void pq_free(pqueue *q)
+static void fq_free(fqueue *q)
 {
-    pq_drop(q, q->n);
     free(q->v);
-    *q = (pqueue){0};
+    free(q->buf);
+    *q = (fqueue){0};
 }
 
 typedef struct pts_ref {
@@ -177,14 +287,14 @@ static const char *codec_name(const AVCodecParameters *par)
     return par ? avcodec_get_name(par->codec_id) : "";
 }
 
-/* ---- the muxer's output: a growing buffer ---- */
+/* ---- the init segment: libavformat's mov muxer, once per run ---- */
 
 static int avio_write_cb(void *opaque, uint8_t *data, int size)
 {
     ingest_segmenter *s = opaque;
     if (size <= 0) return size;
     if (s->len + (size_t)size > s->cap) {
-        size_t nc = s->cap ? s->cap : 256 * 1024;
+        size_t nc = s->cap ? s->cap : 4096;
         while (nc < s->len + (size_t)size) nc *= 2;
         uint8_t *nb = realloc(s->buf, nc);
         if (!nb) {
@@ -199,42 +309,35 @@ static int avio_write_cb(void *opaque, uint8_t *data, int size)
     return size;
 }
 
-static void mux_free(ingest_segmenter *s)
-{
-    if (!s->oc) return;
-    if (s->oc->pb) {
-        av_freep(&s->oc->pb->buffer);
-        avio_context_free(&s->oc->pb);
-    }
-    avformat_free_context(s->oc);
-    s->oc = NULL;
-}
-
-/* A muxer for a new segment; its init segment (ftyp+moov) is left in s->buf. */
-static int mux_open(ingest_segmenter *s)
+/*
+ * Builds the run's ftyp+moov (empty_moov, fragmented: mvex/trex, no samples)
+ * with the mov muxer and keeps it with the track timescales the muxer chose;
+ * the muxer is freed at once. The fragments written by write_fragment() match
+ * it: track 1 video, track 2 audio, every trun self-contained.
+ */
+static int init_build(ingest_segmenter *s)
 {
     int r = 0;
     AVDictionary *opts = NULL;
+    AVFormatContext *oc = NULL;
     uint8_t *iobuf = NULL;
     AVStream *st;
     s->len = 0;
     s->write_error = 0;
-    r = avformat_alloc_output_context2(&s->oc, NULL, "mp4", NULL);
+    r = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL);
     if (r < 0) goto out;
-    iobuf = av_malloc(AVIO_BUF);
-    if (!iobuf) {
+    if (!(iobuf = av_malloc(AVIO_BUF))) {
         r = AVERROR(ENOMEM);
         goto out;
     }
-    s->oc->pb = avio_alloc_context(iobuf, AVIO_BUF, 1, s, NULL, avio_write_cb, NULL);
-    if (!s->oc->pb) {
+    oc->pb = avio_alloc_context(iobuf, AVIO_BUF, 1, s, NULL, avio_write_cb, NULL);
+    if (!oc->pb) {
         r = AVERROR(ENOMEM);
         goto out;
     }
     iobuf = NULL;
-    s->oc->flags |= AVFMT_FLAG_BITEXACT; /* no encoder string that changes with the build */
-
-    if (!(st = avformat_new_stream(s->oc, NULL))) {
+    oc->flags |= AVFMT_FLAG_BITEXACT; /* no encoder string that changes with the build */
+    if (!(st = avformat_new_stream(oc, NULL))) {
         r = AVERROR(ENOMEM);
         goto out;
     }
@@ -242,59 +345,197 @@ static int mux_open(ingest_segmenter *s)
     st->codecpar->codec_tag =
         s->vpar->codec_id == AV_CODEC_ID_HEVC ? MKTAG('h', 'v', 'c', '1') : 0;
     st->time_base = s->vtb;
-    s->a_index = -1;
     if (s->apar) {
-        if (!(st = avformat_new_stream(s->oc, NULL))) {
+        if (!(st = avformat_new_stream(oc, NULL))) {
             r = AVERROR(ENOMEM);
             goto out;
         }
         if ((r = avcodec_parameters_copy(st->codecpar, s->apar)) < 0) goto out;
         st->codecpar->codec_tag = 0;
         st->time_base = s->aqtb;
-        s->a_index = st->index;
     }
     av_dict_set(&opts, "movflags", "+frag_custom+empty_moov+default_base_moof+skip_trailer", 0);
-    r = avformat_write_header(s->oc, &opts);
-    if (r < 0) goto out;
-    avio_flush(s->oc->pb);
-    if (s->write_error) r = s->write_error;
+    if ((r = avformat_write_header(oc, &opts)) < 0) goto out;
+    avio_flush(oc->pb);
+    if (s->write_error) {
+        r = s->write_error;
+        goto out;
+    }
+    s->vftb = oc->streams[0]->time_base;
+    s->aftb = s->apar ? oc->streams[1]->time_base : (AVRational){1, 1};
+    free(s->init);
+    s->init = s->buf; /* the buffer becomes the init segment */
+    s->init_len = s->len;
+    s->buf = NULL;
+    s->len = s->cap = 0;
 out:
+    if (oc && oc->pb) {
+        av_freep(&oc->pb->buffer);
+        avio_context_free(&oc->pb);
+    }
+    avformat_free_context(oc);
     av_free(iobuf);
     av_dict_free(&opts);
-    if (r < 0) {
-        vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot start the MP4 muxer: %s", av_err2str(r));
-        mux_free(s);
-    }
+    free(s->buf);
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    if (r < 0)
+        vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot build the MP4 init segment: %s",
+                   av_err2str(r));
     return r;
+}
+
+static void init_free(ingest_segmenter *s)
+{
+    free(s->init);
+    s->init = NULL;
+    s->init_len = 0;
+}
+
+/* ---- fragments: moof + mdat, written here ---- */
+
+static uint8_t *box_begin(uint8_t *p, const char *type)
+{
+    memcpy(p + 4, type, 4);
+    return p + 8;
+}
+
+static void box_end(uint8_t *start, const uint8_t *end)
+{
+    AV_WB32(start, (uint32_t)(end - start));
+}
+
+/* One track's samples in a fragment. */
+typedef struct traf_in {
+    uint32_t track;
+    uint64_t base_dts;        /* tfdt, file time base */
+    const qframe *f;          /* the samples (those with skip[i] set are not written) */
+    const bool *skip;         /* NULL: none skipped */
+    size_t n;
+    const int64_t *dts;       /* video: n + 1 decode times, file time base; audio: NULL */
+    const int64_t *cto;       /* video: composition offsets; audio: NULL */
+    const int64_t *dur;       /* audio: durations, file time base */
+} traf_in;
+
+static size_t traf_count(const traf_in *t)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++) k += !(t->skip && t->skip[i]);
+    return k;
+}
+
+/* Writes a traf at p; *data_off_at gets where its trun's data offset goes. */
+static uint8_t *traf_write(uint8_t *p, const traf_in *t, bool video, uint8_t **data_off_at)
+{
+    uint8_t *traf = p, *q = box_begin(p, "traf");
+    uint8_t *b = q;
+    q = box_begin(q, "tfhd");
+    AV_WB32(q, 0x020000); /* default-base-is-moof */
+    AV_WB32(q + 4, t->track);
+    q += 8;
+    box_end(b, q);
+    b = q;
+    q = box_begin(q, "tfdt");
+    AV_WB32(q, 0x01000000); /* version 1: 64-bit */
+    AV_WB64(q + 4, t->base_dts);
+    q += 12;
+    box_end(b, q);
+    b = q;
+    q = box_begin(q, "trun");
+    /* data offset, per-sample duration, size, flags (+ composition offset for video) */
+    AV_WB32(q, video ? 0x000f01 : 0x000701);
+    AV_WB32(q + 4, (uint32_t)traf_count(t));
+    *data_off_at = q + 8;
+    q += 12;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->skip && t->skip[i]) continue;
+        int64_t d = video ? t->dts[i + 1] - t->dts[i] : t->dur[i];
+        AV_WB32(q, (uint32_t)(d > 0 ? d : 0));
+        AV_WB32(q + 4, (uint32_t)t->f[i].size);
+        AV_WB32(q + 8, !video || t->f[i].key ? SAMPLE_SYNC : SAMPLE_NON_SYNC);
+        q += 12;
+        if (video) {
+            AV_WB32(q, (uint32_t)(t->cto[i] > 0 ? t->cto[i] : 0));
+            q += 4;
+        }
+    }
+    box_end(b, q);
+    box_end(traf, q);
+    return q;
+}
+
+/*
+ * Writes one fragment: moof (mfhd, a traf per track with samples) and mdat
+ * with the video then the audio samples, straight from the arenas, as one
+ * pwritev. 0, or negative (storage failed: logged there).
+ */
+static int write_fragment(ingest_segmenter *s, const traf_in *v, const traf_in *a,
+                          index_fragment *frag, int64_t end_us)
+{
+    size_t nv = v->n, na = a ? traf_count(a) : 0;
+    size_t need = 8 + 16 + 2 * (8 + 16 + 20 + 20) + nv * 16 + na * 12 + 8;
+    if (need > s->hdr_cap) {
+        size_t nc = s->hdr_cap ? s->hdr_cap : 2048;
+        while (nc < need) nc *= 2;
+        uint8_t *nb = realloc(s->hdr, nc);
+        if (!nb) return AVERROR(ENOMEM);
+        s->hdr = nb;
+        s->hdr_cap = nc;
+    }
+    uint8_t *moof = s->hdr, *q = box_begin(moof, "moof"), *b = q;
+    q = box_begin(q, "mfhd");
+    AV_WB32(q, 0);
+    AV_WB32(q + 4, ++s->frag_seq);
+    q += 8;
+    box_end(b, q);
+    uint8_t *voff, *aoff = NULL;
+    q = traf_write(q, v, true, &voff);
+    if (na) q = traf_write(q, a, false, &aoff);
+    box_end(moof, q);
+    size_t moof_len = (size_t)(q - moof);
+
+    /* mdat: video bytes (contiguous in the arena), then the audio runs */
+    struct iovec iov[STORAGE_IOV_MAX];
+    int ni = 0;
+    size_t vbytes = nv ? v->f[nv - 1].off + v->f[nv - 1].size - v->f[0].off : 0;
+    size_t abytes = 0;
+    iov[ni++] = (struct iovec){.iov_base = moof, .iov_len = moof_len + 8};
+    if (vbytes) iov[ni++] = (struct iovec){.iov_base = s->vq.buf + v->f[0].off, .iov_len = vbytes};
+    for (size_t i = 0; na && i < a->n; i++) {
+        if (a->skip && a->skip[i]) continue;
+        const qframe *f = &a->f[i];
+        struct iovec *last = &iov[ni - 1];
+        if (ni > 2 && (uint8_t *)last->iov_base + last->iov_len == s->aq.buf + f->off) {
+            last->iov_len += f->size; /* contiguous with the previous audio run */
+        } else {
+            if (ni == STORAGE_IOV_MAX) return AVERROR(E2BIG);
+            iov[ni++] = (struct iovec){.iov_base = s->aq.buf + f->off, .iov_len = f->size};
+        }
+        abytes += f->size;
+    }
+    AV_WB32(voff, (uint32_t)(moof_len + 8));
+    if (aoff) AV_WB32(aoff, (uint32_t)(moof_len + 8 + vbytes));
+    AV_WB32(q, (uint32_t)(8 + vbytes + abytes));
+    memcpy(q + 4, "mdat", 4);
+    return storage_segment_appendv(s->seg, iov, ni, frag, end_us);
 }
 
 /* ---- segments ---- */
 
 static void segment_close(ingest_segmenter *s, int64_t end_us)
 {
-    if (!s->seg) {
-        mux_free(s);
-        return;
-    }
-    s->len = 0;
-    if (s->oc) {
-        av_write_trailer(s->oc);
-        avio_flush(s->oc->pb);
-    }
-    if (s->len) storage_segment_append(s->seg, s->buf, s->len, NULL, 0);
-    s->len = 0;
+    if (!s->seg) return;
     int64_t bytes = storage_segment_bytes(s->seg);
     storage_segment_close(&s->seg, end_us);
-    mux_free(s);
     vg_log_cam(LOG_DEBUG, s->camera, "segmenter: closed segment of %.3f s, %lld bytes",
                (double)(end_us - s->seg_start_us) / 1e6, (long long)bytes);
 }
 
-/* Opens the muxer and the file of a new segment starting at start_us. */
+/* Opens the file of a new segment starting at start_us (init segment first). */
 static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vdts)
 {
-    int r = mux_open(s);
-    if (r < 0) return r;
+    int r = 0;
+    if (!s->init && (r = init_build(s)) < 0) goto out;
     storage_segment_info info = {
         .camera = s->camera, .pool = s->pool, .start_us = start_us,
         .run_start_us = s->run_start_us, .codec = codec_name(s->vpar),
@@ -307,42 +548,25 @@ static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vd
         r = storage_segment_create(s->st, &info, &s->seg);
     }
     if (r < 0) goto out;
-    r = storage_segment_append(s->seg, s->buf, s->len, NULL, 0);
+    r = storage_segment_append(s->seg, s->init, s->init_len, NULL, 0);
     if (r < 0) goto out;
     s->seg_start_us = info.start_us;
     s->seg_origin_vdts = origin_vdts;
     s->seg_last_adts = INT64_MIN;
     s->next_frag_start_us = info.start_us;
+    s->frag_seq = 0;
     s->stats.segments++;
     if (s->create_failing)
         vg_log_cam(LOG_NOTICE, s->camera, "segmenter: writing again");
     s->create_failing = false;
 out:
-    s->len = 0;
     if (r < 0) {
         if (s->seg) storage_segment_close(&s->seg, start_us);
-        mux_free(s);
         if (!s->create_failing)
             vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot open a segment (%s); dropping "
                        "frames until it works", av_err2str(r));
         s->create_failing = true;
     }
-    return r;
-}
-
-static int write_pkt(ingest_segmenter *s, const AVPacket *src, int stream, int64_t pts,
-                     int64_t dts, int64_t dur, AVRational tb)
-{
-    AVPacket *p = av_packet_clone(src);
-    if (!p) return AVERROR(ENOMEM);
-    av_packet_free_side_data(p);
-    p->stream_index = stream;
-    p->pts = pts;
-    p->dts = dts;
-    p->duration = dur;
-    av_packet_rescale_ts(p, tb, s->oc->streams[stream]->time_base);
-    int r = av_write_frame(s->oc, p);
-    av_packet_free(&p);
     return r;
 }
 
@@ -490,19 +714,11 @@ static int xc_receive(ingest_segmenter *s)
             break;
         }
         if (r < 0) break;
-        AVPacket *p = av_packet_alloc();
-        if (!p) {
-            av_packet_unref(x->pkt);
-            r = AVERROR(ENOMEM);
-            break;
-        }
-        av_packet_move_ref(p, x->pkt);
-        p->dts = AV_NOPTS_VALUE;
-        p->flags = 0;
-        if ((r = pq_push(&s->aq, p, av_rescale_q(p->pts, x->tb, AV_TIME_BASE_Q))) < 0) {
-            av_packet_free(&p);
-            break;
-        }
+        AVPacket *p = x->pkt;
+        r = fq_push(&s->aq, p->data, (size_t)p->size, false, p->pts,
+                    av_rescale_q(p->pts, x->tb, AV_TIME_BASE_Q), p->duration, false);
+        av_packet_unref(p);
+        if (r < 0) break;
     }
     return r;
 }
@@ -731,10 +947,12 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
                           const ingest_clock *clk)
 {
     int r = 0;
-    pqueue *vq = &s->vq, *aq = &s->aq;
+    fqueue *vq = &s->vq, *aq = &s->aq;
     size_t m = vq->n;
     int64_t *sorted = NULL, *dts = NULL;
     pts_ref *order = NULL;
+    int64_t *fdts = NULL, *cto = NULL, *adur = NULL;
+    bool *askip = NULL;
     size_t na = 0; /* audio frames consumed */
     assert(n <= m && n > 0);
     assert(!final || n == m);
@@ -760,8 +978,8 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
      * stamp an IDR with the previous picture's time. */
     int64_t run_max = s->max_pts;
     for (size_t i = 0; i < m; i++) {
-        AVPacket *pk = vq->v[i].pkt;
-        if ((pk->flags & AV_PKT_FLAG_KEY) && run_max != INT64_MIN && pk->pts <= run_max) {
+        qframe *pk = &vq->v[i];
+        if (pk->key && run_max != INT64_MIN && pk->pts <= run_max) {
             vg_log_cam(LOG_DEBUG, s->camera, "segmenter: keyframe pts moved by %lld ticks",
                        (long long)(run_max + step - pk->pts));
             pk->pts = run_max + step;
@@ -769,14 +987,14 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
         if (pk->pts > run_max) run_max = pk->pts;
         if (i < n && pk->pts > s->max_pts) s->max_pts = pk->pts;
     }
-    for (size_t i = 0; i < m; i++) order[i] = (pts_ref){vq->v[i].pkt->pts, i};
+    for (size_t i = 0; i < m; i++) order[i] = (pts_ref){vq->v[i].pts, i};
     qsort(order, m, sizeof(*order), cmp_pts_ref);
     int64_t floor = s->pts_floor;
     for (size_t i = 0; i < m; i++) {
         int64_t p = order[i].pts;
         if (floor != INT64_MIN && p <= floor) {
             p = floor + step;
-            vq->v[order[i].idx].pkt->pts = p;
+            vq->v[order[i].idx].pts = p;
             vg_log_cam(LOG_DEBUG, s->camera, "segmenter: duplicate pts moved by %lld ticks",
                        (long long)(p - order[i].pts));
         }
@@ -784,16 +1002,15 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     }
     /* Decode times: the k-th smallest pts, shifted by the reorder delay. */
     for (size_t k = 0; k < n; k++)
-        if (sorted[k] - vq->v[k].pkt->pts > s->shift) s->shift = sorted[k] - vq->v[k].pkt->pts;
+        if (sorted[k] - vq->v[k].pts > s->shift) s->shift = sorted[k] - vq->v[k].pts;
     int64_t prev = s->last_vdts;
     for (size_t k = 0; k <= n && k < m; k++) {
         int64_t d = sorted[k] - s->shift;
         if (prev != INT64_MIN && d <= prev) d = prev + 1;
-        /* The mov muxer starts a fragment where the previous one declared its
-         * end (tfdt = sum of durations) whatever dts it is given; a different
-         * first dts would shift every presentation time of the fragment. So
-         * within a segment the first dts is that end; pts are untouched (a
-         * larger composition offset absorbs the difference). */
+        /* Within a segment a fragment starts where the previous one declared
+         * its end (its tfdt = the previous tfdt + durations), so the decode
+         * timeline has no holes; pts are untouched (a larger composition
+         * offset absorbs the difference). */
         if (k == 0 && s->seg && s->next_vdts != INT64_MIN) d = s->next_vdts;
         dts[k] = prev = d;
     }
@@ -825,91 +1042,105 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
         }
     }
     int64_t vorigin = s->seg_origin_vdts;
+    fdts = malloc((n + 1) * sizeof(*fdts));
+    cto = malloc(n * sizeof(*cto));
+    if (!fdts || !cto) {
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    for (size_t k = 0; k <= n; k++) fdts[k] = av_rescale_q(dts[k] - vorigin, s->vtb, s->vftb);
     for (size_t k = 0; k < n; k++) {
-        AVPacket *pkt = vq->v[k].pkt;
-        int64_t pts = pkt->pts;
+        int64_t pts = vq->v[k].pts;
         if (pts < dts[k]) pts = dts[k]; /* only after a clamp; keeps pts >= dts */
-        r = write_pkt(s, pkt, 0, pts - vorigin, dts[k] - vorigin, dts[k + 1] - dts[k], s->vtb);
-        if (r < 0) {
-            vg_log_cam(LOG_WARNING, s->camera, "segmenter: video frame refused: %s",
-                       av_err2str(r));
-            s->stats.frames_dropped++;
-            r = 0;
-            continue;
-        }
-        s->stats.frames_written++;
+        cto[k] = av_rescale_q(pts - vorigin, s->vtb, s->vftb) - fdts[k];
     }
     /* G.711: encode what lies before the boundary (all of it at a segment's end). */
     if (s->xc) xc_encode_until(s, boundary_apos, seg_end || final);
     /* Audio up to the boundary, strictly increasing, not before the file's start. */
-    if (s->a_index >= 0) {
+    size_t a_first = 0, a_written = 0;
+    int64_t a_base = 0;
+    bool a_any = false;
+    while (na < aq->n && aq->v[na].pts_us < boundary_us) na++;
+    if (s->apar && na) {
+        askip = calloc(na, sizeof(*askip));
+        adur = malloc(na * sizeof(*adur));
+        if (!askip || !adur) {
+            r = AVERROR(ENOMEM);
+            goto out;
+        }
         int64_t aorigin = av_rescale_q(vorigin, s->vtb, s->aqtb);
         int64_t dflt = s->apar->frame_size > 0 ? s->apar->frame_size : 1024;
-        while (na < aq->n && aq->v[na].pts_us < boundary_us) {
-            AVPacket *pkt = aq->v[na].pkt;
-            int64_t t = pkt->pts - aorigin;
-            int64_t dur = na + 1 < aq->n ? aq->v[na + 1].pkt->pts - pkt->pts : dflt;
-            if (s->xc && pkt->duration > 0) dur = pkt->duration; /* ours: exact */
+        for (size_t i = 0; i < na; i++) {
+            const qframe *f = &aq->v[i];
+            int64_t t = f->pts - aorigin;
+            int64_t dur = i + 1 < aq->n ? aq->v[i + 1].pts - f->pts : dflt;
+            if (s->xc && f->dur > 0) dur = f->dur; /* ours: exact */
             if (dur <= 0 || dur > 4 * dflt) dur = dflt;
-            if (t >= 0 && (s->seg_last_adts == INT64_MIN || t > s->seg_last_adts)) {
-                r = write_pkt(s, pkt, s->a_index, t, t, dur, s->aqtb);
-                if (r == 0) {
-                    s->seg_last_adts = t;
-                    s->stats.frames_written++;
-                } else {
-                    s->stats.frames_dropped++;
+            if (t >= 0 && (s->seg_last_adts == INT64_MIN || t > s->seg_last_adts) && f->size) {
+                int64_t ft = av_rescale_q(t, s->aqtb, s->aftb);
+                adur[i] = av_rescale_q(t + dur, s->aqtb, s->aftb) - ft;
+                if (!a_any) {
+                    a_first = i;
+                    a_base = ft;
                 }
-                r = 0;
+                a_any = true;
+                s->seg_last_adts = t;
+                a_written++;
             } else {
+                askip[i] = true;
                 s->stats.frames_dropped++;
             }
-            na++;
         }
-    } else {
-        while (na < aq->n && aq->v[na].pts_us < boundary_us) na++;
     }
+    size_t na_frag = na; /* audio frames this fragment covers */
     /* At the end of a run, audio past the last picture is dropped: the file
      * then lasts what the index says. */
     if (final) {
         s->stats.frames_dropped += aq->n - na;
         na = aq->n;
     }
-    /* Cut the fragment and write it with one write. */
-    s->len = 0;
-    r = av_write_frame(s->oc, NULL); /* 1: flushed */
-    avio_flush(s->oc->pb);
-    if (r < 0 || s->write_error) {
-        vg_log_cam(LOG_ERR, s->camera, "segmenter: muxer failed: %s",
-                   av_err2str(r < 0 ? r : s->write_error));
-        segment_close(s, s->next_frag_start_us);
-        r = 0;
-        goto done;
-    }
-    r = 0;
-    if (s->len) {
+    /* The fragment, with one write. */
+    {
+        traf_in vt = {.track = VIDEO_TRACK_ID, .base_dts = (uint64_t)fdts[0], .f = vq->v, .n = n,
+                      .dts = fdts, .cto = cto};
+        traf_in at = {.track = AUDIO_TRACK_ID, .base_dts = (uint64_t)a_base,
+                      .f = a_any ? aq->v + a_first : NULL, .skip = a_any ? askip + a_first : NULL,
+                      .n = a_any ? na_frag - a_first : 0,
+                      .dur = a_any ? adur + a_first : NULL};
         index_fragment frag = {
-            .flags = (vq->v[0].pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0,
+            .flags = vq->v[0].key ? 1 : 0,
             .start_us = s->next_frag_start_us,
             .end_us = end_us,
         };
-        if (storage_segment_append(s->seg, s->buf, s->len, &frag, end_us) < 0) {
-            /* Logged by storage; the file still ends on a whole fragment. Close it. */
+        int wr = write_fragment(s, &vt, a_any ? &at : NULL, &frag, end_us);
+        if (wr < 0) {
+            if (wr != AVERROR(ENOMEM) && wr != AVERROR(E2BIG)) {
+                /* Logged by storage; the file still ends on a whole fragment. Close it. */
+            } else {
+                vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot build a fragment: %s",
+                           av_err2str(wr));
+            }
+            s->stats.frames_dropped += n + a_written;
             segment_close(s, s->next_frag_start_us);
         } else {
+            s->stats.frames_written += n + a_written;
             s->next_frag_start_us = end_us;
             s->stats.fragments++;
             s->stats.last_wall_us = end_us;
         }
     }
-    s->len = 0;
 done:
     s->last_vdts = dts[n - 1];
     s->next_vdts = dts[n];
     s->last_vdur = frame_dur;
     s->pts_floor = sorted[n - 1];
-    pq_drop(vq, n);
-    pq_drop(aq, na);
+    fq_drop(vq, n);
+    fq_drop(aq, na);
 out:
+    free(fdts);
+    free(cto);
+    free(adur);
+    free(askip);
     free(order);
     free(sorted);
     free(dts);
@@ -921,8 +1152,8 @@ static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
 {
     if (s->vq.n) flush_fragment(s, s->vq.n, true, true, clk);
     if (s->seg) segment_close(s, s->next_frag_start_us);
-    pq_drop(&s->vq, s->vq.n);
-    pq_drop(&s->aq, s->aq.n);
+    fq_drop(&s->vq, s->vq.n);
+    fq_drop(&s->aq, s->aq.n);
     xc_reset(s->xc);
     s->waiting_key = true;
 }
@@ -959,7 +1190,6 @@ int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **o
     s->st = p->st;
     s->idx = p->idx;
     s->stagger = ingest_segmenter_stagger(p->camera);
-    s->a_index = -1;
     reset_run_state(s);
     *out = s;
     s = NULL;
@@ -980,9 +1210,10 @@ void ingest_segmenter_close(ingest_segmenter **sp)
     if (!sp || !*sp) return;
     ingest_segmenter *s = *sp;
     ingest_segmenter_end_run(s);
-    mux_free(s);
-    pq_free(&s->vq);
-    pq_free(&s->aq);
+    init_free(s);
+    fq_free(&s->vq);
+    fq_free(&s->aq);
+    free(s->hdr);
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);
     xc_free(&s->xc);
@@ -1064,6 +1295,10 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *vid
     xc = NULL;
     s->vtb = video_tb;
     s->atb = audio_tb;
+    init_free(s); /* built again for these streams at the run's first segment */
+    /* avcC/hvcC extradata means length-prefixed samples (as the mov muxer reads them) */
+    s->annexb = s->vpar->extradata_size == 0 ||
+                is_annexb(s->vpar->extradata, (size_t)s->vpar->extradata_size);
     s->aqtb = s->xc ? s->xc->tb : audio_tb;
     reset_run_state(s);
     s->in_run = true;
@@ -1076,34 +1311,23 @@ out:
 
 /* Builds Annex B extradata from the parameter sets of a keyframe, for a
  * source that gave none (no sprop-parameter-sets in the SDP). */
-static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_t n)
+static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_t n, bool annexb)
 {
     bool hevc = s->vpar->codec_id == AV_CODEC_ID_HEVC;
-    uint8_t *ed = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
+    uint8_t *ed = av_mallocz(n + n / 3 + 4 + AV_INPUT_BUFFER_PADDING_SIZE);
     size_t len = 0;
     if (!ed) return;
-    size_t i = 0;
-    while (i + 3 <= n) {
-        /* find a start code */
-        if (!(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)) {
-            i++;
-            continue;
+    nal_iter it = {.p = d, .end = d + n, .annexb = annexb};
+    const uint8_t *nal;
+    size_t nl;
+    while (nal_next(&it, &nal, &nl)) {
+        int type = hevc ? (nal[0] >> 1) & 0x3f : nal[0] & 0x1f;
+        bool ps = hevc ? (type >= 32 && type <= 34) : (type == 7 || type == 8);
+        if (ps) {
+            memcpy(ed + len, "\0\0\0\1", 4);
+            memcpy(ed + len + 4, nal, nl);
+            len += 4 + nl;
         }
-        size_t start = i + 3, end = start;
-        while (end + 3 <= n && !(d[end] == 0 && d[end + 1] == 0 && (d[end + 2] == 1 ||
-                                 (d[end + 2] == 0 && end + 3 < n && d[end + 3] == 1))))
-            end++;
-        if (end + 3 > n) end = n;
-        if (start < n) {
-            int type = hevc ? (d[start] >> 1) & 0x3f : d[start] & 0x1f;
-            bool ps = hevc ? (type >= 32 && type <= 34) : (type == 7 || type == 8);
-            if (ps) {
-                memcpy(ed + len, "\0\0\0\1", 4);
-                memcpy(ed + len + 4, d + start, end - start);
-                len += 4 + end - start;
-            }
-        }
-        i = end;
     }
     if (len) {
         av_freep(&s->vpar->extradata);
@@ -1125,11 +1349,11 @@ static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_
  */
 static int maybe_cut(ingest_segmenter *s)
 {
-    pqueue *vq = &s->vq;
+    fqueue *vq = &s->vq;
     if (vq->n <= REORDER_LOOKAHEAD + 1) return 0;
     size_t j = vq->n - 1 - REORDER_LOOKAHEAD;
     int64_t span = vq->v[j].pts_us - vq->v[0].pts_us;
-    if (vq->v[j].pkt->flags & AV_PKT_FLAG_KEY) {
+    if (vq->v[j].key) {
         if (span < MIN_FRAG_US) return 0;
         if (!s->clock_locked) {
             /* Receive time, not stream time: a burst of buffered frames at connect
@@ -1154,97 +1378,68 @@ static int maybe_cut(ingest_segmenter *s)
     return 0;
 }
 
-/* Does an Annex-B access unit hold a picture (a VCL NAL unit)? Servers that
- * stamp their parameter sets with the previous picture's time make RTP
+/* Does an access unit hold a picture (a VCL NAL unit)? Servers that stamp
+ * their parameter sets with the previous picture's time make RTP
  * depacketizers (libavformat's parser too) hand out SPS/PPS alone as a "frame"
- * with a duplicate time; that is not a frame. Without start codes (length-
- * prefixed data) the answer is yes: nothing is dropped that may be a picture. */
-static bool has_picture(enum AVCodecID id, const uint8_t *d, size_t n)
+ * with a duplicate time; that is not a frame. */
+static bool has_picture(enum AVCodecID id, const uint8_t *d, size_t n, bool annexb)
 {
-    /* The RTP depacketizers (libavformat's and ours) start an access unit with
-     * a 4-byte start code; emulation prevention keeps start codes out of NAL
-     * payloads. A 4-byte length prefix of 1 is no real NAL unit, so "00 00 00
-     * 01" is unambiguous; anything else may be length-prefixed: keep it. */
-    bool annexb = n >= 5 && d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1;
-    if (!annexb) return true;
-    for (size_t i = 0; i + 3 < n; i++) {
-        if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1) continue;
-        uint8_t h = d[i + 3];
+    nal_iter it = {.p = d, .end = d + n, .annexb = annexb};
+    const uint8_t *nal;
+    size_t len;
+    while (nal_next(&it, &nal, &len)) {
+        uint8_t h = nal[0];
         if (id == AV_CODEC_ID_HEVC ? ((h >> 1) & 0x3f) < 32 : ((h & 0x1f) >= 1 && (h & 0x1f) <= 5))
             return true;
-        i += 2;
     }
-    return false;
+    /* Length-prefixed data that does not parse as 4-byte lengths (an avcC with
+     * shorter lengths): keep it, nothing is dropped that may be a picture. */
+    return !annexb && it.p != it.end;
 }
 
 int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
 {
     int r = 0;
-    AVPacket *pkt = NULL;
     if (!s->in_run) return AVERROR(EINVAL);
-    if (f->audio && !s->apar) goto out; /* not recorded */
-    if (!f->audio && f->data && !has_picture(s->vpar->codec_id, f->data, f->size)) goto out;
+    if (f->audio && !s->apar) return 0; /* not recorded */
+    bool annexb = !f->audio && s->annexb && !f->length_prefixed;
+    if (!f->audio && !has_picture(s->vpar->codec_id, f->data, f->size, annexb)) return 0;
     AVRational tb = f->audio ? s->atb : s->vtb;
     int64_t pts_us = av_rescale_q(f->pts, tb, AV_TIME_BASE_Q);
 
     if (f->audio) {
         if (s->waiting_key) {
             s->stats.frames_dropped++;
-            goto out;
+            return 0;
         }
-        if (s->xc) {
-            r = xc_input(s, f);
-            goto out;
+        if (s->xc) return xc_input(s, f);
+        return fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false);
+    }
+    ingest_clock before = s->clock;
+    int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
+    s->last_recv_us = f->recv_us;
+    if ((cr & INGEST_CLOCK_NEW_RUN) && !s->waiting_key) {
+        /* Jump or drift: close what we have under the old mapping; new run. */
+        vg_log_cam(LOG_NOTICE, s->camera, "segmenter: timestamp discontinuity; new run");
+        finish_run(s, &before);
+        ingest_clock tmp = s->clock;
+        reset_run_state(s);
+        s->clock = tmp;
+    }
+    if (s->waiting_key) {
+        if (!f->key) {
+            s->stats.frames_dropped++;
+            return 0;
         }
-    } else {
-        ingest_clock before = s->clock;
-        int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
-        s->last_recv_us = f->recv_us;
-        if ((cr & INGEST_CLOCK_NEW_RUN) && !s->waiting_key) {
-            /* Jump or drift: close what we have under the old mapping; new run. */
-            vg_log_cam(LOG_NOTICE, s->camera, "segmenter: timestamp discontinuity; new run");
-            finish_run(s, &before);
-            ingest_clock tmp = s->clock;
-            reset_run_state(s);
-            s->clock = tmp;
-        }
-        if (s->waiting_key) {
-            if (!f->key) {
-                s->stats.frames_dropped++;
-                goto out;
-            }
-            s->waiting_key = false;
-            s->run_first_recv_us = f->recv_us;
-            if (s->vpar->extradata_size == 0 && f->data) extradata_from_keyframe(s, f->data, f->size);
+        s->waiting_key = false;
+        s->run_first_recv_us = f->recv_us;
+        if (s->vpar->extradata_size == 0) {
+            extradata_from_keyframe(s, f->data, f->size, annexb);
+            init_free(s);
         }
     }
-
-    if (!(pkt = av_packet_alloc())) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    if (f->pkt) {
-        if ((r = av_packet_ref(pkt, f->pkt)) < 0) goto out;
-    } else {
-        if ((r = av_new_packet(pkt, (int)f->size)) < 0) goto out;
-        if (f->size) memcpy(pkt->data, f->data, f->size);
-    }
-    pkt->pts = f->pts;
-    pkt->dts = AV_NOPTS_VALUE;
-    pkt->flags = (!f->audio && f->key) ? AV_PKT_FLAG_KEY : 0;
-
-    if (f->audio) {
-        r = pq_push(&s->aq, pkt, pts_us);
-        if (r == 0) pkt = NULL;
-        goto out;
-    }
-
-    if ((r = pq_push(&s->vq, pkt, pts_us)) < 0) goto out;
-    pkt = NULL;
-    r = maybe_cut(s);
-out:
-    av_packet_free(&pkt);
-    return r;
+    if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
+    return maybe_cut(s);
 }
 
 void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out)

@@ -32,14 +32,17 @@ typedef struct ingest_segmenter_params {
     index_db *idx;        /* borrowed; may be NULL (no events) */
 } ingest_segmenter_params;
 
-/* One access unit. Video: H.264/H.265 in Annex B (start codes) or length-prefixed
- * matching the extradata's format; one whole picture. Audio: one AAC frame
- * (raw, no ADTS) or a run of G.711 samples (pts: of its first sample). */
+/* One access unit. Video: H.264/H.265, one whole picture, in Annex B (start
+ * codes) unless the run's extradata is avcC/hvcC (then length-prefixed like
+ * it) or length_prefixed is set (4-byte lengths: MP4's sample format, copied
+ * as is). Audio: one AAC frame (raw, no ADTS) or a run of G.711 samples (pts:
+ * of its first sample). The bytes are copied; nothing is kept after the call. */
 typedef struct ingest_frame {
     int audio;             /* 0: video, 1: audio */
     const uint8_t *data;   /* borrowed (copied unless pkt is given) */
     size_t size;
-    AVPacket *pkt;         /* optional: a packet holding data; referenced, not taken */
+    int length_prefixed;   /* video: NAL units behind 4-byte big-endian lengths */
+    AVPacket *pkt;         /* optional: a packet holding data (G.711 decoding refs it) */
     int64_t pts;           /* presentation time in the stream's time base */
     int key;               /* video: a keyframe (IDR/IRAP) */
     int64_t recv_us;       /* wall clock when it was received */

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define IDENTITY_NAME ".vigil-pool"
@@ -409,11 +410,39 @@ out:
 int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
                            index_fragment *frag, int64_t end_us)
 {
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    return storage_segment_appendv(seg, &iov, 1, frag, end_us);
+}
+
+/* pwritev of iov[0..cnt) at off, skipping the first done bytes. */
+static ssize_t pwritev_from(int fd, const struct iovec *iov, int cnt, size_t done, off_t off)
+{
+    struct iovec v[STORAGE_IOV_MAX];
+    int n = 0;
+    size_t skip = done;
+    for (int i = 0; i < cnt; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        v[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
+        v[n].iov_len = iov[i].iov_len - skip;
+        skip = 0;
+        n++;
+    }
+    return pwritev(fd, v, n, off + (off_t)done);
+}
+
+int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int iovcnt,
+                            index_fragment *frag, int64_t end_us)
+{
     int r = 0;
-    size_t done = 0;
+    size_t done = 0, len = 0;
     int retried = 0;
+    if (iovcnt < 0 || iovcnt > STORAGE_IOV_MAX) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
     while (done < len) {
-        ssize_t n = pwrite(seg->fd, buf + done, len - done, (off_t)(seg->bytes + done));
+        ssize_t n = pwritev_from(seg->fd, iov, iovcnt, done, (off_t)seg->bytes);
         if (n > 0) {
             done += (size_t)n;
             continue;
@@ -434,7 +463,7 @@ int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
                    strerror(-r));
         return r;
     }
-    vg_sha256_update(seg->sha, buf, len);
+    for (int i = 0; i < iovcnt; i++) vg_sha256_update(seg->sha, iov[i].iov_base, iov[i].iov_len);
     if (frag) {
         frag->offset = seg->bytes;
         frag->size = (uint32_t)len;

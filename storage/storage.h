@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "config/config.h"
 #include "index/index.h"
@@ -54,6 +55,10 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
  * On ENOSPC the storage purges (issue 4) and retries once. 0 or negative. */
 int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
                            index_fragment *frag, int64_t end_us);
+/* The same for bytes gathered from up to STORAGE_IOV_MAX pieces (one pwritev). */
+#define STORAGE_IOV_MAX 64
+int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int iovcnt,
+                            index_fragment *frag, int64_t end_us);
 /* fsync file, fsync dir, queue the close (end, size, sha256), free. Accepts NULL. */
 int storage_segment_close(storage_segment **seg, int64_t end_us);
 int64_t storage_segment_id(const storage_segment *seg);

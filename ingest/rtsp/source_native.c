@@ -158,12 +158,25 @@ static int set_extradata(AVCodecParameters *par, const rtsp_track_info *t)
     return 0;
 }
 
-/* Picture size from the first keyframe through libavcodec's parser. */
-static void probe_size(AVCodecParameters *par, const uint8_t *data, size_t len)
+/* Picture size from the first keyframe (4-byte length-prefixed NAL units,
+ * turned into Annex B in a copy) through libavcodec's parser. */
+static void probe_size(AVCodecParameters *par, const uint8_t *lp, size_t len)
 {
     AVCodecParserContext *pc = av_parser_init(par->codec_id);
     AVCodecContext *cc = avcodec_alloc_context3(NULL);
-    if (pc && cc) {
+    uint8_t *data = malloc(len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (data) {
+        memcpy(data, lp, len);
+        memset(data + len, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+        for (size_t o = 0; o + 4 <= len;) {
+            size_t n = (size_t)data[o] << 24 | (size_t)data[o + 1] << 16 |
+                       (size_t)data[o + 2] << 8 | data[o + 3];
+            memcpy(data + o, "\0\0\0\1", 4);
+            if (n > len - o - 4) break;
+            o += 4 + n;
+        }
+    }
+    if (pc && cc && data) {
         uint8_t *out = NULL;
         int outlen = 0;
         pc->flags |= PARSER_FLAG_COMPLETE_FRAMES;
@@ -175,6 +188,7 @@ static void probe_size(AVCodecParameters *par, const uint8_t *data, size_t len)
     }
     av_parser_close(pc);
     avcodec_free_context(&cc);
+    free(data);
 }
 
 static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
@@ -274,6 +288,7 @@ static void on_frame(void *opaque, const rtsp_frame *f)
                        .size = f->len,
                        .pts = f->pts,
                        .key = !audio && f->keyframe,
+                       .length_prefixed = !audio,
                        .recv_us = f->recv_us};
     int r = ingest_segmenter_write(c->seg, &fr);
     count_frame(c, f, r >= 0);
@@ -332,7 +347,9 @@ static void connect_camera(rtsp_native_camera *c)
                           .user = c->user,
                           .pass = c->pass,
                           .camera = c->id,
-                          .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP};
+                          .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP,
+                          /* MP4's sample format: the segmenter copies units as they are */
+                          .length_prefixed = 1};
     rtsp_client_cbs cb = {
         .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error};
     set_state(c, INGEST_CONNECTING, NULL);

@@ -306,7 +306,7 @@ def measure(pids_fn, warmup, seconds, label, alive_fn, perf=None):
     t0 = time.time()
     perf_proc = None
     if perf:
-        perf_proc = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", perf, "-p",
+        perf_proc = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-o", perf, "-p",
                                       ",".join(str(p) for p in pids), "--", "sleep",
                                       str(seconds)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
