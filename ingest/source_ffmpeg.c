@@ -12,6 +12,18 @@
  *
  * Events: `online` when streams are set up, `offline` with the reason once
  * per outage (each retry is only logged).
+ *
+ * libavformat (5.1) hands out the first video access unit of every RTSP
+ * session without a pts or dts: its parser looks timestamps up by byte
+ * position and RTP packets have none (-1), which defeats its "first frame"
+ * case. That frame is the session's first keyframe, and without it the
+ * segmenter waits for the next one: a whole GOP lost per connection. So the
+ * packets at the start of a session are held until a few timestamped video
+ * frames follow, and the first one gets the smallest pts among them minus one
+ * frame duration (exact without B-frames and with closed GOPs, which is what
+ * an IDR starts). When a stop interrupts a read, the parser flushes the
+ * picture it held back (the last one the camera sent); that is a real frame
+ * and is recorded too.
  */
 #include "ingest/ingest.h"
 #include "ingest/ingest_internal.h"
@@ -34,6 +46,8 @@
 #define BACKOFF_MAX_US 30000000
 #define BACKOFF_RESET_US 30000000
 #define STATS_WINDOW_US 5000000
+#define HOLD_LOOKAHEAD 4  /* timestamped video frames after an untimed first one */
+#define HOLD_MAX 64       /* packets held at most meanwhile (audio too) */
 
 struct ingest_ffmpeg {
     char id[INDEX_ID_MAX];
@@ -172,6 +186,95 @@ static void count_packet(ingest_ffmpeg *c, const AVPacket *pkt, bool video, int6
 
 /* ---- one connection ---- */
 
+/* The streams of a session, as the segmenter was given them. */
+typedef struct sess {
+    int vi, ai;
+    AVCodecParameters *vpar; /* ours: extradata follows in-band parameter sets */
+    AVRational vtb;
+    const AVCodecParameters *apar; /* NULL: no audio */
+    AVRational atb;
+    /* Start of the session: packets held while the first video frame has no pts. */
+    AVPacket *hold[HOLD_MAX];
+    int64_t hold_recv[HOLD_MAX];
+    int nhold, hold_timed;
+    bool first_video_seen, holding;
+} sess;
+
+/* Feeds one packet of a recorded stream to the segmenter (and the stats). */
+static void feed(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVPacket *pkt,
+                 int64_t recv_us)
+{
+    bool video = pkt->stream_index == ss->vi;
+    if (pkt->pts == AV_NOPTS_VALUE) return;
+    if (video) {
+        /* New parameter sets in band: a new run with the new extradata. */
+        size_t sz = 0;
+        AVCodecParameters *vpar = ss->vpar;
+        uint8_t *ed = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &sz);
+        if (ed && sz && ((size_t)vpar->extradata_size != sz ||
+                         memcmp(vpar->extradata, ed, sz) != 0)) {
+            av_freep(&vpar->extradata);
+            vpar->extradata = av_mallocz(sz + AV_INPUT_BUFFER_PADDING_SIZE);
+            if (vpar->extradata) {
+                memcpy(vpar->extradata, ed, sz);
+                vpar->extradata_size = (int)sz;
+            } else {
+                vpar->extradata_size = 0;
+            }
+            ingest_segmenter_start_run(seg, vpar, ss->vtb, ss->apar, ss->atb);
+        }
+    }
+    ingest_frame f = {.audio = !video, .data = pkt->data, .size = (size_t)pkt->size,
+                      .pkt = pkt, .pts = pkt->pts,
+                      .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv_us};
+    ingest_segmenter_write(seg, &f);
+    count_packet(c, pkt, video, recv_us, seg);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Gives the held first video frame its pts (see the top of the file), then
+ * feeds everything held, in arrival order. */
+static void release_held(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVRational fps)
+{
+    int64_t pts[HOLD_MAX];
+    int n = 0;
+    for (int i = 1; i < ss->nhold; i++)
+        if (ss->hold[i]->stream_index == ss->vi && ss->hold[i]->pts != AV_NOPTS_VALUE)
+            pts[n++] = ss->hold[i]->pts;
+    if (ss->nhold && n) {
+        qsort(pts, (size_t)n, sizeof(pts[0]), cmp_i64);
+        int64_t dur = 0;
+        for (int i = 1; i < n; i++) {
+            int64_t d = pts[i] - pts[i - 1];
+            if (d > 0 && (!dur || d < dur)) dur = d;
+        }
+        if (!dur && fps.num > 0 && fps.den > 0) dur = av_rescale_q(1, av_inv_q(fps), ss->vtb);
+        if (!dur) dur = av_rescale_q(40000, AV_TIME_BASE_Q, ss->vtb);
+        if (dur < 1) dur = 1;
+        ss->hold[0]->pts = pts[0] - dur;
+        vg_log_cam(LOG_DEBUG, c->id, "first video frame without a timestamp: pts %lld",
+                   (long long)ss->hold[0]->pts);
+    }
+    for (int i = 0; i < ss->nhold; i++) {
+        feed(c, seg, ss, ss->hold[i], ss->hold_recv[i]);
+        av_packet_free(&ss->hold[i]);
+    }
+    ss->nhold = ss->hold_timed = 0;
+    ss->holding = false;
+}
+
+static void drop_held(sess *ss)
+{
+    for (int i = 0; i < ss->nhold; i++) av_packet_free(&ss->hold[i]);
+    ss->nhold = ss->hold_timed = 0;
+    ss->holding = false;
+}
+
 /*
  * Connects and records until an error or a stop. Returns 0 on stop, else the
  * error; *online is set once the streams were set up, *played_us to how long.
@@ -186,6 +289,8 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
     AVCodecParameters *vpar = NULL;
     int64_t t_online = 0;
     bool playing = false;
+    sess ss = {.vi = -1, .ai = -1};
+    AVRational fr = {0, 1};
     *online = false;
     *played_us = 0;
     reason[0] = 0;
@@ -231,11 +336,16 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
         r = AVERROR(ENOMEM);
         goto out;
     }
-    r = ingest_segmenter_start_run(seg, vpar, vs->time_base, as ? as->codecpar : NULL,
-                                   as ? as->time_base : (AVRational){1, 1});
+    ss.vi = vi;
+    ss.ai = as ? ai : -1;
+    ss.vpar = vpar;
+    ss.vtb = vs->time_base;
+    ss.apar = as ? as->codecpar : NULL;
+    ss.atb = as ? as->time_base : (AVRational){1, 1};
+    r = ingest_segmenter_start_run(seg, ss.vpar, ss.vtb, ss.apar, ss.atb);
     if (r < 0) goto fail;
 
-    AVRational fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;
+    fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;
     char detail[160];
     snprintf(detail, sizeof(detail), "%s %dx%d %.4gfps%s%s", avcodec_get_name(vpar->codec_id),
              vpar->width, vpar->height, fr.den ? av_q2d(fr) : 0.0, as ? " +" : "",
@@ -258,6 +368,7 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
 
     playing = true;
     touch(c);
+    int64_t last_video_recv = 0;
     while (!atomic_load(&c->stop)) {
         r = av_read_frame(ic, pkt);
         if (r < 0) break;
@@ -268,45 +379,49 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
              * it held back and returns it as if nothing happened; the next read
              * then blocks for another timeout. A video frame after more than
              * half the stall limit of silence is therefore that flush: the
-             * camera has stalled. */
-            if (vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US / 2) {
+             * camera has stalled. The frame itself is the last one the camera
+             * sent (it arrived with the previous one): recorded, then the
+             * session ends. A stop request interrupting the read flushes it
+             * the same way. */
+            bool flushed = vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US / 2;
+            if (flushed && last_video_recv) now = last_video_recv;
+            if (flushed && !atomic_load(&c->stop)) {
                 atomic_store(&c->stalled, true);
-                av_packet_unref(pkt);
                 r = AVERROR(ETIMEDOUT);
-                break;
             }
-            touch(c); /* audio alone does not keep a recording alive */
+            if (!flushed) touch(c); /* audio alone does not keep a recording alive */
+            last_video_recv = now;
         }
-        if ((!video && pkt->stream_index != ai) || pkt->pts == AV_NOPTS_VALUE) {
+        if (!video && pkt->stream_index != ss.ai) {
             av_packet_unref(pkt);
-            continue;
-        }
-        if (video) {
-            /* New parameter sets in band: a new run with the new extradata. */
-            size_t sz = 0;
-            uint8_t *ed = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &sz);
-            if (ed && sz && ((size_t)vpar->extradata_size != sz ||
-                             memcmp(vpar->extradata, ed, sz) != 0)) {
-                av_freep(&vpar->extradata);
-                vpar->extradata = av_mallocz(sz + AV_INPUT_BUFFER_PADDING_SIZE);
-                if (vpar->extradata) {
-                    memcpy(vpar->extradata, ed, sz);
-                    vpar->extradata_size = (int)sz;
-                } else {
-                    vpar->extradata_size = 0;
+        } else {
+            if (video && !ss.first_video_seen) {
+                ss.first_video_seen = true;
+                ss.holding = pkt->pts == AV_NOPTS_VALUE && pkt->dts == AV_NOPTS_VALUE;
+            }
+            if (ss.holding) {
+                AVPacket *h = av_packet_alloc();
+                if (!h) {
+                    r = AVERROR(ENOMEM);
+                    av_packet_unref(pkt);
+                    break;
                 }
-                ingest_segmenter_start_run(seg, vpar, vs->time_base,
-                                           as ? as->codecpar : NULL,
-                                           as ? as->time_base : (AVRational){1, 1});
+                av_packet_move_ref(h, pkt);
+                ss.hold_recv[ss.nhold] = now;
+                ss.hold[ss.nhold++] = h;
+                if (video && h->pts != AV_NOPTS_VALUE) ss.hold_timed++;
+                if (ss.hold_timed >= HOLD_LOOKAHEAD || ss.nhold == HOLD_MAX)
+                    release_held(c, seg, &ss, fr);
+            } else {
+                feed(c, seg, &ss, pkt, now);
+                av_packet_unref(pkt);
             }
         }
-        ingest_frame f = {.audio = !video, .data = pkt->data, .size = (size_t)pkt->size,
-                          .pkt = pkt, .pts = pkt->pts,
-                          .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = now};
-        ingest_segmenter_write(seg, &f);
-        count_packet(c, pkt, video, now, seg);
-        av_packet_unref(pkt);
+        if (r < 0) break; /* the stall flush above */
     }
+    /* Whatever ended the session, what was received is recorded. */
+    if (ss.holding && r != AVERROR(ENOMEM)) release_held(c, seg, &ss, fr);
+    drop_held(&ss);
     *played_us = vg_mono_us() - t_online;
     if (atomic_load(&c->stop)) {
         r = 0;
