@@ -438,7 +438,7 @@ static int parse_listen(loader *L, yaml_node_t *v)
 
 static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
 {
-    static const char *const keys[] = {"id", "path", "max_bytes", "min_free"};
+    static const char *const keys[] = {"id", "path", "max_bytes", "min_free", "direct_io"};
     config *cfg = L->cfg;
     char ctx[120], ib[80];
     const char *k;
@@ -487,6 +487,10 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
             } else if (config_parse_size(s, &p->min_free_bytes) < 0) {
                 ret = fail(L, line_of(v), "%s must be a percentage (5%%) or a size (4GB)", what);
             }
+        } else if (!strcmp(k, "direct_io")) {
+            bool direct = true;
+            ret = get_bool(L, v, what, &direct);
+            p->buffered = !direct;
         }
         if (ret < 0) return ret;
     }

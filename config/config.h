@@ -32,6 +32,7 @@ typedef struct config_pool {
     uint64_t max_bytes;       /* 0 = no quota. "2TiB", "16MB", "500MiB", plain bytes */
     uint64_t min_free_bytes;  /* 0 = none. "4MB" */
     double min_free_pct;      /* 0 = none. "5%" */
+    bool buffered;            /* direct_io: false -- write through the page cache */
     char *file;               /* where it was defined */
     int line;
 } config_pool;

@@ -13,6 +13,7 @@
 #include "storage/storage.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <libavformat/avformat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,12 @@ int main(int argc, char **argv)
     serve_ctx *http = NULL;              /* issue 3 */
     memset(&d, 0, sizeof(d));
     bool loop_ready = false;
+    /* Every camera keeps a few buffers of 64 KiB - 1 MiB that grow and shrink
+     * with its bitrate (ingest/segmenter.c). A fixed mmap threshold keeps them
+     * in their own mappings, so a shrink or a free gives the memory back
+     * instead of leaving holes in a thread's heap (glibc would otherwise raise
+     * the threshold after the first such free). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},

@@ -47,6 +47,11 @@
 #define FRAG_CAP_US 3000000    /* a GOP longer than this is cut (not for a segment's first) */
 #define REORDER_LOOKAHEAD 6    /* pictures after a cut point needed to derive decode times */
 #define MIN_FRAG_US 900000     /* shorter GOPs are merged into one fragment */
+#define FRAG_BYTES (256 * 1024) /* a GOP with more bytes is cut inside (memory per camera) */
+#define MIN_CUT_US 400000      /* ... but not into pieces shorter than this */
+#define ARENA_ROUND (64 * 1024)
+#define ARENA_SLACK (256 * 1024)  /* an arena this much larger than needed shrinks */
+#define ARENA_CHECK_DROPS 32      /* fragments between shrink checks (and one at the 4th) */
 #define AVIO_BUF 65536
 #define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
 #define AUDIO_TRACK_ID 2
@@ -73,6 +78,8 @@ typedef struct fqueue {
     size_t n, cap;
     uint8_t *buf; /* arena: the frames' bytes in order, reused */
     size_t len, bcap;
+    size_t peak;  /* largest len since the last shrink check */
+    unsigned drops;
 } fqueue;
 
 /* G.711 -> AAC-LC for a run (see "audio transcoding" below). */
@@ -240,6 +247,7 @@ static int fq_push(fqueue *q, const uint8_t *data, size_t size, bool annexb, int
     q->v[q->n++] = (qframe){.off = q->len, .size = out, .pts = pts, .pts_us = pts_us,
                             .dur = dur, .key = key};
     q->len += out;
+    if (q->len > q->peak) q->peak = q->len;
     return 0;
 }
 
@@ -254,6 +262,23 @@ static void fq_drop(fqueue *q, size_t n)
     memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
     q->n -= n;
     for (size_t i = 0; i < q->n; i++) q->v[i].off -= cut;
+    /* Now and then the arena shrinks to what the last fragments needed: the
+     * first fragment of a run waits for the clock to settle and makes it grow. */
+    q->drops++;
+    if (q->drops == 1) {
+        q->peak = q->len; /* the run's first fragment: forget the settle peak */
+    } else if (q->drops == 4 || q->drops % ARENA_CHECK_DROPS == 0) {
+        size_t want = (q->peak + q->peak / 4 + ARENA_ROUND - 1) / ARENA_ROUND * ARENA_ROUND;
+        if (want < q->len) want = q->len;
+        if (q->bcap > want + ARENA_SLACK) {
+            uint8_t *nb = realloc(q->buf, want);
+            if (nb || want == 0) {
+                q->buf = nb;
+                q->bcap = want;
+            }
+        }
+        q->peak = q->len;
+    }
 }
 
 static void fq_free(fqueue *q)
@@ -1160,6 +1185,7 @@ static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
 
 static void reset_run_state(ingest_segmenter *s)
 {
+    s->vq.drops = s->aq.drops = 0;
     ingest_clock_init(&s->clock);
     s->waiting_key = true;
     s->clock_locked = false;
@@ -1344,7 +1370,8 @@ static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_
  * once REORDER_LOOKAHEAD pictures after it have arrived (an open GOP's leading
  * pictures follow it in decode order with earlier pts, and decode times need
  * them). Short GOPs are merged up to MIN_FRAG_US; the first fragment of a run
- * waits for the clock to settle; a GOP longer than FRAG_CAP_US is cut inside
+ * waits for the clock to settle; a GOP longer than FRAG_CAP_US, or holding
+ * more than FRAG_BYTES (what a camera's arena must hold), is cut inside
  * (never a segment's first fragment, so every file starts with a keyframe).
  */
 static int maybe_cut(ingest_segmenter *s)
@@ -1354,7 +1381,8 @@ static int maybe_cut(ingest_segmenter *s)
     size_t j = vq->n - 1 - REORDER_LOOKAHEAD;
     int64_t span = vq->v[j].pts_us - vq->v[0].pts_us;
     if (vq->v[j].key) {
-        if (span < MIN_FRAG_US) return 0;
+        /* short GOPs merge; a piece cut inside a GOP always ends at the next keyframe */
+        if (span < MIN_FRAG_US && vq->v[0].key) return 0;
         if (!s->clock_locked) {
             /* Receive time, not stream time: a burst of buffered frames at connect
              * (the server's GOP cache, FFmpeg's probe) must be over first. */
@@ -1374,7 +1402,8 @@ static int maybe_cut(ingest_segmenter *s)
         }
         return r;
     }
-    if (s->seg && span > FRAG_CAP_US) return flush_fragment(s, j, false, false, &s->clock);
+    if (s->seg && (span > FRAG_CAP_US || (vq->v[j].off >= FRAG_BYTES && span >= MIN_CUT_US)))
+        return flush_fragment(s, j, false, false, &s->clock);
     return 0;
 }
 

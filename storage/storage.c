@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,10 +36,14 @@
 
 #define IDENTITY_NAME ".vigil-pool"
 
+#define DIO_ALIGN 4096 /* offset, length and memory alignment of O_DIRECT writes */
+
 typedef struct storage_pool {
     char *id;
     char *path;
     bool usable;
+    bool direct; /* segments written with O_DIRECT (see "direct I/O") */
+    atomic_bool direct_warned;
     _Atomic int64_t used_bytes; /* segment bytes on the pool (issue 4: retention) */
 } storage_pool;
 
@@ -62,6 +67,8 @@ struct storage_segment {
     char pool_path[PATH_MAX];
     storage_pool *pool;
     vg_sha256 *sha;
+    bool direct;                /* fd has O_DIRECT */
+    uint8_t tail[DIO_ALIGN];    /* direct: the bytes of the last, partial block */
 };
 
 /* ---- pools ---- */
@@ -185,6 +192,7 @@ int storage_open(const config *cfg, index_db *idx, storage **out)
         storage_pool *p = &st->pools[i];
         p->id = strdup(cfg->pools[i].id);
         p->path = strdup(cfg->pools[i].path);
+        p->direct = !cfg->pools[i].buffered;
         st->npools++;
         if (!p->id || !p->path) {
             r = -ENOMEM;
@@ -367,6 +375,15 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
         r = -errno;
         goto out;
     }
+    if (pool->direct) {
+        int fl = fcntl(seg->fd, F_GETFL);
+        if (fl >= 0 && fcntl(seg->fd, F_SETFL, fl | O_DIRECT) == 0) {
+            seg->direct = true;
+        } else if (!atomic_exchange(&pool->direct_warned, true)) {
+            vg_log(LOG_WARNING, "storage: pool '%s' does not take O_DIRECT (%m); writing "
+                   "through the page cache", pool->id);
+        }
+    }
     if (!(seg->sha = vg_sha256_new())) {
         r = -ENOMEM;
         goto out;
@@ -414,6 +431,112 @@ int storage_segment_append(storage_segment *seg, const uint8_t *buf, size_t len,
     return storage_segment_appendv(seg, &iov, 1, frag, end_us);
 }
 
+/*
+ * Direct I/O. Footage is written once and read rarely, so by default segment
+ * files bypass the page cache (O_DIRECT): no copy into the cache, no cache
+ * pages to allocate and write back, no other data pushed out of memory — on
+ * this project's VM that made writing 6-20x cheaper in CPU (tools/bench).
+ * O_DIRECT wants block-aligned offsets, lengths and memory, and a fragment is
+ * neither, so each write goes through a per-thread aligned staging buffer: the
+ * segment's last partial block (kept in seg->tail) + the new bytes + zero
+ * padding to the block, written at the block's offset. The file is thus up
+ * to one block longer than its content while open; the index (and every
+ * reader) goes by seg->bytes, crash recovery cuts to the last whole fragment,
+ * and the close truncates it to its size. A filesystem that refuses
+ * (EINVAL) gets buffered writes for that segment, logged once per pool.
+ */
+static pthread_key_t g_stage_key;
+static pthread_once_t g_stage_once = PTHREAD_ONCE_INIT;
+
+typedef struct stage_buf {
+    uint8_t *p;
+    size_t cap;
+} stage_buf;
+
+static void stage_free(void *v)
+{
+    stage_buf *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void stage_key_init(void)
+{
+    (void)pthread_key_create(&g_stage_key, stage_free);
+}
+
+/* This thread's aligned staging buffer of at least n bytes, NULL on ENOMEM. */
+static uint8_t *stage_get(size_t n)
+{
+    pthread_once(&g_stage_once, stage_key_init);
+    stage_buf *b = pthread_getspecific(g_stage_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof(*b)))) return NULL;
+        if (pthread_setspecific(g_stage_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < n) {
+        size_t nc = b->cap ? b->cap : 256 * 1024;
+        while (nc < n) nc *= 2;
+        void *np = NULL;
+        if (posix_memalign(&np, DIO_ALIGN, nc) != 0) return NULL;
+        free(b->p);
+        b->p = np;
+        b->cap = nc;
+    }
+    return b->p;
+}
+
+/* Writes len bytes at off with retries; 0 or -errno (EINTR retried). */
+static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off, size_t *done)
+{
+    while (*done < len) {
+        ssize_t n = pwrite(fd, p + *done, len - *done, off + (off_t)*done);
+        if (n > 0) {
+            *done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        return n < 0 ? -errno : -EIO;
+    }
+    return 0;
+}
+
+/* The direct path: tail + iov + padding, block-aligned. 0, -EINVAL (O_DIRECT
+ * refused: the caller falls back), or -errno. */
+static int append_direct(storage_segment *seg, const struct iovec *iov, int iovcnt, size_t len)
+{
+    size_t head = seg->bytes % DIO_ALIGN;
+    off_t start = (off_t)(seg->bytes - head);
+    size_t total = head + len;
+    size_t wlen = (total + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+    uint8_t *b = stage_get(wlen);
+    if (!b) return -ENOMEM;
+    memcpy(b, seg->tail, head);
+    size_t o = head;
+    for (int i = 0; i < iovcnt; i++) {
+        memcpy(b + o, iov[i].iov_base, iov[i].iov_len);
+        o += iov[i].iov_len;
+    }
+    memset(b + total, 0, wlen - total);
+    size_t done = 0;
+    int retried = 0, r;
+    for (;;) {
+        r = pwrite_all(seg->fd, b, wlen, start, &done);
+        if (r == -ENOSPC && !retried && done % DIO_ALIGN == 0) {
+            retried = 1;
+            if (storage__on_enospc(seg->st, seg->pool_path) == 0) continue;
+        }
+        break;
+    }
+    if (r == 0 && done != wlen) r = -EIO;
+    if (r < 0) return r;
+    memcpy(seg->tail, b + (total / DIO_ALIGN) * DIO_ALIGN, total % DIO_ALIGN);
+    return 0;
+}
+
 /* pwritev of iov[0..cnt) at off, skipping the first done bytes. */
 static ssize_t pwritev_from(int fd, const struct iovec *iov, int cnt, size_t done, off_t off)
 {
@@ -433,6 +556,17 @@ static ssize_t pwritev_from(int fd, const struct iovec *iov, int cnt, size_t don
     return pwritev(fd, v, n, off + (off_t)done);
 }
 
+/* Leaves O_DIRECT for the rest of the segment. */
+static void direct_off(storage_segment *seg, int err)
+{
+    int fl = fcntl(seg->fd, F_GETFL);
+    if (fl >= 0) (void)fcntl(seg->fd, F_SETFL, fl & ~O_DIRECT);
+    seg->direct = false;
+    if (!atomic_exchange(&seg->pool->direct_warned, true))
+        vg_log(LOG_WARNING, "storage: pool '%s' refuses O_DIRECT writes (%s); writing through "
+               "the page cache", seg->pool->id, strerror(-err));
+}
+
 int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int iovcnt,
                             index_fragment *frag, int64_t end_us)
 {
@@ -441,6 +575,16 @@ int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int i
     int retried = 0;
     if (iovcnt < 0 || iovcnt > STORAGE_IOV_MAX) return -EINVAL;
     for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
+    if (seg->direct) {
+        r = append_direct(seg, iov, iovcnt, len);
+        if (r == -EINVAL) {
+            direct_off(seg, r);
+            r = 0;
+        } else {
+            done = r == 0 ? len : 1; /* on failure: cut back below */
+            goto written;
+        }
+    }
     while (done < len) {
         ssize_t n = pwritev_from(seg->fd, iov, iovcnt, done, (off_t)seg->bytes);
         if (n > 0) {
@@ -455,6 +599,7 @@ int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int i
         }
         break;
     }
+written:
     if (r < 0) {
         /* Cut back to the last whole fragment so the file and its hash agree. */
         if (done && ftruncate(seg->fd, (off_t)seg->bytes) != 0)
@@ -485,7 +630,9 @@ int storage_segment_close(storage_segment **segp, int64_t end_us)
     int r = 0;
     uint8_t sha[32];
     char dir[PATH_MAX];
-    if (fsync(seg->fd) != 0) r = -errno;
+    /* direct I/O leaves the last block padded: the file ends where its content does */
+    if (seg->direct && ftruncate(seg->fd, (off_t)seg->bytes) != 0) r = -errno;
+    if (fsync(seg->fd) != 0 && r == 0) r = -errno;
     if (close(seg->fd) != 0 && r == 0) r = -errno;
     /* The file's directory, then every directory this segment created up to the pool. */
     snprintf(dir, sizeof(dir), "%s", seg->abspath);
