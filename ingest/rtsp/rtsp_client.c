@@ -731,7 +731,12 @@ static void handle_play(rtsp_client *c, const rtsp_msg *m)
     uv_timer_start(&c->timer, on_keepalive, ka, ka);
     /* from now on the socket is drained on the tick */
     uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_start(&c->tick, on_tick, (uint64_t)c->o.tick_ms, (uint64_t)c->o.tick_ms);
+    /* Ticks fall on multiples of tick_ms of the loop's clock, so every session
+     * of a loop is read in the same loop iteration: one wake-up per tick for
+     * hundreds of cameras rather than one each (libuv re-arms timers that fire
+     * together from the same loop time, so they stay together). */
+    uint64_t tick = (uint64_t)c->o.tick_ms;
+    uv_timer_start(&c->tick, on_tick, tick - uv_now(c->loop) % tick, tick);
     vg_log_cam(LOG_INFO, cam(c), "rtsp: playing %d track(s) over %s", c->ntracks,
                c->o.transport == RTSP_TRANSPORT_UDP ? "udp" : "tcp");
     if (c->cb.on_tracks) {
