@@ -439,6 +439,39 @@ static void test_errors_pools(void **state)
                  "vigil.yaml:4: storage.pools entries must be mappings");
 }
 
+/* direct_io: a pool is written with O_DIRECT unless it says direct_io: false. */
+static void test_pool_direct_io(void **state)
+{
+    (void)state;
+    write_file("vigil.yaml", "index: i.db\nstorage:\n  pools:\n"
+                             "    - {id: a, path: pa}\n"
+                             "    - {id: b, path: pb, direct_io: false}\n"
+                             "    - {id: c, path: pc, direct_io: true}\n"
+                             "    - id: d\n      path: pd\n      direct_io: no\n"
+                             "    - id: e\n      path: pe\n      direct_io: On\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_int_equal(cfg->npools, 5);
+    assert_string_equal(cfg->pools[0].id, "a");
+    assert_false(cfg->pools[0].buffered); /* absent: direct */
+    assert_string_equal(cfg->pools[1].id, "b");
+    assert_true(cfg->pools[1].buffered);
+    assert_false(cfg->pools[2].buffered);
+    assert_true(cfg->pools[3].buffered);
+    assert_false(cfg->pools[4].buffered);
+    config_free(&cfg);
+
+    expect_error("index: i\nstorage:\n  pools:\n    - id: a\n      path: x\n"
+                 "      direct_io: maybe\n",
+                 "vigil.yaml:6: pool 'a': direct_io must be true or false");
+    expect_error("index: i\nstorage:\n  pools:\n    - {id: a, path: x, direct_io: 0}\n",
+                 "vigil.yaml:4: pool 'a': direct_io must be true or false");
+    expect_error("index: i\nstorage:\n  pools:\n    - {id: a, path: x, direct_io: []}\n",
+                 "vigil.yaml:4: pool 'a': direct_io must be true or false");
+    expect_error("index: i\nstorage:\n  pools:\n    - id: a\n      path: x\n"
+                 "      direct_io: false\n      direct_io: true\n",
+                 "vigil.yaml:7: duplicate key 'direct_io' in pool 'a' (first at line 6)");
+}
+
 static void test_errors_cameras(void **state)
 {
     (void)state;
@@ -709,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_top_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_yaml_syntax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_not_in_errors, setup, teardown),

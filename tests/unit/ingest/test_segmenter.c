@@ -503,6 +503,201 @@ static void t_g711_long_gap(void **state)
     free(pts);
 }
 
+/* ---- high bitrate: fragments cut inside GOPs ----
+ * A 720p noisy picture at ~9 Mbit/s with 1 s GOPs holds ~1.1 MB per GOP: the
+ * segmenter cuts a fragment inside a GOP once it holds FRAG_BYTES (256 KiB) and
+ * spans >= 0.4 s; the next keyframe always ends such a piece; segments still
+ * rotate at keyframes (a bug once kept such streams in one segment forever). */
+
+#define T_FRAG_BYTES (256 * 1024)
+
+/* Video packets in a file (ffprobe -count_packets). */
+static long count_video_packets(const char *file)
+{
+    char cmd[1200], out[256];
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -count_packets -select_streams v:0 "
+             "-show_entries stream=nb_read_packets -of csv=p=0 '%s' 2>&1", file);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    char *end = NULL;
+    long n = strtol(out, &end, 10);
+    if (end == out) fprintf(stderr, "%s: ffprobe said: %s\n", file, out);
+    assert_true(end != out);
+    return n;
+}
+
+static uint64_t be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Walks a segment file's top-level boxes: ftyp, moov, then moof+mdat pairs.
+ * Each pair must be exactly one indexed fragment of segment id, in order. */
+static int check_boxes(const char *file, int64_t id)
+{
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 0);
+    uint8_t *b = malloc((size_t)size);
+    assert_non_null(b);
+    rewind(f);
+    assert_int_equal(fread(b, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    int k = 0; /* next fragment of this segment in fake_db */
+    int nmoof = 0;
+    while (k < fake_db.nfrags && fake_db.frag_seg[k] != id) k++;
+    uint64_t off = 0;
+    char prev[5] = "";
+    while (off < (uint64_t)size) {
+        assert_true(off + 8 <= (uint64_t)size);
+        uint64_t bsz = be(b + off, 4), hdr = 8;
+        char type[5] = {(char)b[off + 4], (char)b[off + 5], (char)b[off + 6], (char)b[off + 7], 0};
+        if (bsz == 1) {
+            assert_true(off + 16 <= (uint64_t)size);
+            bsz = be(b + off + 8, 8);
+            hdr = 16;
+        }
+        assert_true(bsz >= hdr && off + bsz <= (uint64_t)size);
+        if (off == 0) assert_string_equal(type, "ftyp");
+        if (!strcmp(type, "moof")) {
+            assert_true(!strcmp(prev, "moov") || !strcmp(prev, "mdat"));
+            /* the index's fragment k: starts here, covers moof+mdat */
+            assert_true(k < fake_db.nfrags);
+            assert_int_equal(fake_db.frag_seg[k], id);
+            assert_int_equal(fake_db.frags[k].offset, (int64_t)off);
+            uint64_t o2 = off + bsz;
+            assert_true(o2 + 8 <= (uint64_t)size);
+            assert_memory_equal(b + o2 + 4, "mdat", 4);
+            uint64_t msz = be(b + o2, 4);
+            if (msz == 1) msz = be(b + o2 + 8, 8);
+            assert_int_equal(fake_db.frags[k].size, (uint32_t)(bsz + msz));
+            nmoof++;
+            k++;
+            while (k < fake_db.nfrags && fake_db.frag_seg[k] != id) k++;
+        } else if (!strcmp(type, "mdat")) {
+            assert_string_equal(prev, "moof");
+        } else {
+            assert_true(!strcmp(type, "ftyp") || !strcmp(type, "moov"));
+        }
+        memcpy(prev, type, 5);
+        off += bsz;
+    }
+    assert_string_equal(prev, "mdat"); /* ends on a whole fragment */
+    assert_true(k >= fake_db.nfrags); /* every indexed fragment is in the file */
+    free(b);
+    return nmoof;
+}
+
+/* Makes the 8 s high-bitrate clip (200 pictures, 8 GOPs, AAC) and feeds it in
+ * 2 s segments; returns the input's picture count. */
+static long high_bitrate_feed(void)
+{
+    char path[400], cmd[1200], out[4096];
+    snprintf(path, sizeof(path), "%s/hb.mp4", tmpdir);
+    /* ultrafast keeps this at ~2 s; b-adapt=0 forces the B-frames noise would avoid */
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -y -f lavfi "
+             "-i 'testsrc2=size=1280x720:rate=25,noise=alls=40:allf=t' "
+             "-f lavfi -i sine=sample_rate=48000 -t 8 -c:v libx264 -preset ultrafast "
+             "-b:v 9M -maxrate 9M -bufsize 9M -g 25 -bf 2 -x264-params b-adapt=0:scenecut=0 "
+             "-pix_fmt yuv420p -c:a aac -ac 1 '%s' 2>&1", path);
+    int rc = run(cmd, out, sizeof(out));
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
+    assert_int_equal(rc, 0);
+    long in_frames = count_video_packets(path);
+    assert_int_equal(in_frames, 200);
+
+    feed_opts o = {0};
+    feed(path, 2, &o);
+    return in_frames;
+}
+
+static void t_high_bitrate_cuts(void **state)
+{
+    (void)state;
+    char file[1024];
+    long in_frames = high_bitrate_feed();
+    check_segments("h264", "avc1", 1);
+
+    /* Rotation works at this bitrate: 8 s in 2 s segments. */
+    fprintf(stderr, "high bitrate: %d segments, %d fragments\n", fake_db.nsegs, fake_db.nfrags);
+    assert_true(fake_db.nsegs >= 3);
+
+    long total = 0;
+    int nmoof = 0;
+    for (int i = 0; i < fake_db.nsegs; i++) {
+        snprintf(file, sizeof(file), "%s/%s", pooldir, fake_db.segs[i].path);
+        long n = count_video_packets(file);
+        int m = check_boxes(file, fake_db.segs[i].id);
+        fprintf(stderr, "segment %d: %ld pictures, %d fragments\n", i, n, m);
+        total += n;
+        nmoof += m;
+    }
+    /* Not a picture lost or doubled across the cuts and rotations. */
+    assert_int_equal(total, in_frames);
+    assert_int_equal(nmoof, fake_db.nfrags);
+
+    /* Fragments: each segment's first starts with a keyframe; some start inside
+     * a GOP; a piece that is ended by a cut inside a GOP held >= FRAG_BYTES. */
+    int mid = 0, key = 0;
+    for (int i = 0; i < fake_db.nfrags; i++) {
+        const index_fragment *fr = &fake_db.frags[i];
+        fprintf(stderr, "fragment %d: segment %lld, %s, %.3f..%.3f s, %u bytes\n", i,
+                (long long)fake_db.frag_seg[i], fr->flags & 1 ? "key" : "mid",
+                (double)(fr->start_us - BASE_US) / 1e6, (double)(fr->end_us - BASE_US) / 1e6,
+                fr->size);
+        bool first = i == 0 || fake_db.frag_seg[i] != fake_db.frag_seg[i - 1];
+        if (first) assert_true(fr->flags & 1);
+        if (fr->flags & 1) key++;
+        else mid++;
+        bool next_mid = i + 1 < fake_db.nfrags && fake_db.frag_seg[i + 1] == fake_db.frag_seg[i] &&
+                        !(fake_db.frags[i + 1].flags & 1);
+        if (next_mid) {
+            if (fr->size < T_FRAG_BYTES || fr->end_us - fr->start_us < 300000)
+                fprintf(stderr, "fragment %d: %u bytes, %lld us, cut inside a GOP\n", i, fr->size,
+                        (long long)(fr->end_us - fr->start_us));
+            assert_true(fr->size >= T_FRAG_BYTES);
+            assert_true(fr->end_us - fr->start_us >= 300000); /* 0.4 s of pts, less reordering */
+        }
+    }
+    fprintf(stderr, "high bitrate: %d key-started fragments, %d cut inside a GOP\n", key, mid);
+    assert_true(mid >= 1);
+    assert_true(fake_db.nfrags > 8); /* more fragments than the 8 GOPs */
+}
+
+/*
+ * KNOWN BUG (skipped unless VIGIL_KNOWN_BUGS=1): the first GOP of every segment
+ * after a rotation is written as one whole fragment, never cut at FRAG_BYTES
+ * (nor at FRAG_CAP_US): maybe_cut() only cuts inside a GOP when s->seg is set,
+ * and after a rotation the next segment is opened lazily by the first
+ * flush_fragment(), so s->seg is NULL for that whole GOP. With this clip: one
+ * 1.1 MB, 1.0 s fragment at the start of each of segments 2..4, where the rest
+ * are cut into <= ~540 KB, <= 0.5 s pieces; the arena must hold a whole GOP
+ * once per segment. Only the run's first fragment (clock settling) may be long.
+ */
+static void t_KNOWN_BUG_segment_first_gop_not_cut(void **state)
+{
+    (void)state;
+    if (!getenv("VIGIL_KNOWN_BUGS")) skip();
+    high_bitrate_feed();
+    int bad = 0;
+    for (int i = 1; i < fake_db.nfrags; i++) {
+        const index_fragment *fr = &fake_db.frags[i];
+        int64_t d = fr->end_us - fr->start_us;
+        /* at ~9 Mbit/s a piece reaches FRAG_BYTES and 0.4 s together: cut by ~0.5 s */
+        if (fr->size >= 2 * T_FRAG_BYTES && d >= 800000) {
+            fprintf(stderr, "fragment %d (segment %lld, %s): %u bytes over %.3f s, not cut\n", i,
+                    (long long)fake_db.frag_seg[i], fr->flags & 1 ? "key" : "mid", fr->size,
+                    (double)d / 1e6);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_INFO);
@@ -516,6 +711,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_g711_to_aac, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_alaw_stereo, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_high_bitrate_cuts, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_KNOWN_BUG_segment_first_gop_not_cut, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
