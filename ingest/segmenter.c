@@ -1402,7 +1402,10 @@ static int maybe_cut(ingest_segmenter *s)
         }
         return r;
     }
-    if (s->seg && (span > FRAG_CAP_US || (vq->v[j].off >= FRAG_BYTES && span >= MIN_CUT_US)))
+    /* Inside a GOP: once the clock is settled (a new segment then opens with
+     * the keyframe at vq->v[0]; after a rotation s->seg is NULL until then). */
+    bool may_cut = s->seg || (s->clock_locked && vq->v[0].key);
+    if (may_cut && (span > FRAG_CAP_US || (vq->v[j].off >= FRAG_BYTES && span >= MIN_CUT_US)))
         return flush_fragment(s, j, false, false, &s->clock);
     return 0;
 }

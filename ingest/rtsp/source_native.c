@@ -35,9 +35,12 @@
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_RESET_US 30000000
 #define STATS_WINDOW_US 5000000
-/* Sockets are read every tick, not on every packet: at 2 Mbit/s 100 ms is one
- * 25 KB recv per camera (the kernel's receive buffer holds the rest). */
-#define NATIVE_TICK_MS 100
+/* Sockets are read every tick, not on every packet: over TCP at 2 Mbit/s a
+ * 200 ms tick is one 50 KB recv per camera (the kernel's receive buffer holds
+ * the rest; TCP flow control covers any bitrate). UDP has no flow control and
+ * a receive buffer the kernel may cap (rmem_max), so it is drained more often. */
+#define NATIVE_TICK_MS_TCP 200
+#define NATIVE_TICK_MS_UDP 50
 
 typedef struct native_loop native_loop;
 
@@ -353,7 +356,7 @@ static void connect_camera(rtsp_native_camera *c)
                           .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP,
                           /* MP4's sample format: the segmenter copies units as they are */
                           .length_prefixed = 1,
-                          .tick_ms = NATIVE_TICK_MS};
+                          .tick_ms = c->tcp ? NATIVE_TICK_MS_TCP : NATIVE_TICK_MS_UDP};
     rtsp_client_cbs cb = {
         .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error};
     set_state(c, INGEST_CONNECTING, NULL);

@@ -669,19 +669,15 @@ static void t_high_bitrate_cuts(void **state)
 }
 
 /*
- * KNOWN BUG (skipped unless VIGIL_KNOWN_BUGS=1): the first GOP of every segment
- * after a rotation is written as one whole fragment, never cut at FRAG_BYTES
- * (nor at FRAG_CAP_US): maybe_cut() only cuts inside a GOP when s->seg is set,
- * and after a rotation the next segment is opened lazily by the first
- * flush_fragment(), so s->seg is NULL for that whole GOP. With this clip: one
- * 1.1 MB, 1.0 s fragment at the start of each of segments 2..4, where the rest
- * are cut into <= ~540 KB, <= 0.5 s pieces; the arena must hold a whole GOP
- * once per segment. Only the run's first fragment (clock settling) may be long.
+ * The first GOP of a segment after a rotation is cut at FRAG_BYTES like any
+ * other (it once was not: maybe_cut() only cut inside a GOP while a segment was
+ * open, and the next one opens at its first fragment). With this clip that was
+ * one 1.1 MB, 1.0 s fragment at the start of each of segments 2..4. Only the
+ * run's first fragment (clock settling) may be long.
  */
-static void t_KNOWN_BUG_segment_first_gop_not_cut(void **state)
+static void t_segment_first_gop_cut(void **state)
 {
     (void)state;
-    if (!getenv("VIGIL_KNOWN_BUGS")) skip();
     high_bitrate_feed();
     int bad = 0;
     for (int i = 1; i < fake_db.nfrags; i++) {
@@ -712,7 +708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_alaw_stereo, setup, teardown),
         cmocka_unit_test_setup_teardown(t_high_bitrate_cuts, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_KNOWN_BUG_segment_first_gop_not_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_segment_first_gop_cut, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
