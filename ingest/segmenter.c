@@ -80,6 +80,8 @@ typedef struct fqueue {
     size_t len, bcap;
     size_t peak;  /* largest len since the last shrink check */
     unsigned drops;
+    bool lent;       /* [lent_off, bcap) is a unit being built by the source */
+    size_t lent_off; /* (>= len; it becomes a frame in place, see video_buffer) */
 } fqueue;
 
 /* G.711 -> AAC-LC for a run (see "audio transcoding" below). */
@@ -208,10 +210,25 @@ static bool is_annexb(const uint8_t *d, size_t n)
            (n >= 3 && d[0] == 0 && d[1] == 0 && d[2] == 1);
 }
 
-/* Appends a frame to q; video from Annex B is converted to 4-byte lengths. */
+/* Makes the arena at least need bytes. */
+static int fq_grow(fqueue *q, size_t need)
+{
+    if (need <= q->bcap) return 0;
+    size_t nc = q->bcap ? q->bcap : 64 * 1024;
+    while (nc < need) nc *= 2;
+    uint8_t *nb = realloc(q->buf, nc);
+    if (!nb) return AVERROR(ENOMEM);
+    q->buf = nb;
+    q->bcap = nc;
+    return 0;
+}
+
+/* Appends a frame to q; video from Annex B is converted to 4-byte lengths. A
+ * frame the source built in the arena (video_buffer) is taken where it is. */
 static int fq_push(fqueue *q, const uint8_t *data, size_t size, bool annexb, int64_t pts,
                    int64_t pts_us, int64_t dur, bool key)
 {
+    int r;
     if (q->n == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 64;
         qframe *nv = realloc(q->v, nc * sizeof(*nv));
@@ -219,16 +236,21 @@ static int fq_push(fqueue *q, const uint8_t *data, size_t size, bool annexb, int
         q->v = nv;
         q->cap = nc;
     }
+    if (q->lent && q->buf && data >= q->buf + q->lent_off && data <= q->buf + q->bcap &&
+        size <= (size_t)(q->buf + q->bcap - data)) {
+        /* in place; only after a run ended under it (len went back) does it move */
+        q->lent = false;
+        if (data != q->buf + q->len) memmove(q->buf + q->len, data, size);
+        q->v[q->n++] = (qframe){.off = q->len, .size = size, .pts = pts, .pts_us = pts_us,
+                                .dur = dur, .key = key};
+        q->len += size;
+        if (q->len > q->peak) q->peak = q->len;
+        return 0;
+    }
     /* Annex B grows by at most one byte per 3-byte start code. */
     size_t need = q->len + size + (annexb ? size / 3 + 4 : 0);
-    if (need > q->bcap) {
-        size_t nc = q->bcap ? q->bcap : 64 * 1024;
-        while (nc < need) nc *= 2;
-        uint8_t *nb = realloc(q->buf, nc);
-        if (!nb) return AVERROR(ENOMEM);
-        q->buf = nb;
-        q->bcap = nc;
-    }
+    if (q->lent && need > q->lent_off) q->lent = false; /* overwritten: no longer lent */
+    if ((r = fq_grow(q, need)) < 0) return r;
     uint8_t *dst = q->buf + q->len;
     size_t out = 0;
     if (annexb) {
@@ -265,7 +287,9 @@ static void fq_drop(fqueue *q, size_t n)
     /* Now and then the arena shrinks to what the last fragments needed: the
      * first fragment of a run waits for the clock to settle and makes it grow. */
     q->drops++;
-    if (q->drops == 1) {
+    if (q->lent) {
+        /* a unit is being built in the arena: it must not move */
+    } else if (q->drops == 1) {
         q->peak = q->len; /* the run's first fragment: forget the settle peak */
     } else if (q->drops == 4 || q->drops % ARENA_CHECK_DROPS == 0) {
         size_t want = (q->peak + q->peak / 4 + ARENA_ROUND - 1) / ARENA_ROUND * ARENA_ROUND;
@@ -1472,6 +1496,19 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
     }
     if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
     return maybe_cut(s);
+}
+
+uint8_t *ingest_segmenter_video_buffer(ingest_segmenter *s, size_t keep, size_t need)
+{
+    fqueue *q = &s->vq;
+    if (keep == 0) {
+        q->lent = true;
+        q->lent_off = q->len;
+    } else if (!q->lent) {
+        return NULL;
+    }
+    if (fq_grow(q, q->lent_off + need) < 0) return NULL;
+    return q->buf + q->lent_off;
 }
 
 void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out)

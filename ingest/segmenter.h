@@ -75,6 +75,14 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f);
 void ingest_segmenter_end_run(ingest_segmenter *s);
 void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out);
 
+/* Zero-copy video input: a place in the segmenter's own buffer where a source
+ * builds the next access unit (length-prefixed), which ingest_segmenter_write()
+ * then takes where it is. keep == 0 starts a unit; keep > 0 asks for more room
+ * with the unit's first keep bytes kept (the buffer may move: use the returned
+ * pointer). Valid until the unit is written or the next one starts; writing
+ * any other video frame in between is not allowed. NULL on ENOMEM. */
+uint8_t *ingest_segmenter_video_buffer(ingest_segmenter *s, size_t keep, size_t need);
+
 /* The first segment's length factor for a camera, in [0.5, 1.5): spreads the
  * rotations of many cameras started together. */
 double ingest_segmenter_stagger(const char *camera);

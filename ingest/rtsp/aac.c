@@ -97,7 +97,7 @@ void rtsp__aac_push(rtsp_depack *d, const rtp_hdr *h, int lost)
         if (d->au_len - d->frag_start == total) {
             d->frag_open = 0;
             size_t len = total;
-            const uint8_t *frame = d->au + RTSP__AU_ROOM + d->frag_start;
+            const uint8_t *frame = d->au + d->room + d->frag_start;
             d->au_open = 0;
             if (!d->au_damaged) {
                 d->st.aus++;

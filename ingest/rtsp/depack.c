@@ -7,6 +7,10 @@
  * without another copy. The buffer starts with RTSP__AU_ROOM spare bytes: when
  * a keyframe arrives without in-band parameter sets, the latest VPS/SPS/PPS
  * are written just before it and the unit is still handed out in one piece.
+ * With an alloc callback, video units are built in the consumer's buffer
+ * instead (vigild's segmenter: the unit is then already where it is kept
+ * until written); there is no room there, so parameter sets are not
+ * inserted (MP4 keeps them in the sample entry).
  *
  * A unit ends on the RTP marker bit or when the timestamp changes (a lost
  * marker). Any loss inside a unit, a fragment without its start or end, or a
@@ -33,6 +37,7 @@ int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb c
     d->opaque = opaque;
     d->insert_params = 1;
     d->max_frame = RTSP_MAX_FRAME;
+    d->room = RTSP__AU_ROOM;
     switch (d->codec) {
     case RTSP_CODEC_H264:
     case RTSP_CODEC_H265:
@@ -63,9 +68,10 @@ int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb c
 
 void rtsp_depack_free(rtsp_depack *d)
 {
-    free(d->au);
-    d->au = NULL;
-    d->au_cap = d->au_len = 0;
+    free(d->own);
+    d->own = d->au = NULL;
+    d->own_cap = d->au_cap = d->au_len = 0;
+    d->au_ext = 0;
 }
 
 /* Makes room for n more bytes after the unit; 0 or -E2BIG/-ENOMEM (unit damaged). */
@@ -78,13 +84,23 @@ static int reserve(rtsp_depack *d, size_t n)
         d->au_overflow = 1;
         return -E2BIG;
     }
-    size_t need = RTSP__AU_ROOM + d->au_len + n;
+    size_t need = d->room + d->au_len + n;
     if (need <= d->au_cap) return 0;
     size_t cap = d->au_cap ? d->au_cap : 64 * 1024;
     while (cap < need)
         cap *= 2;
-    if (cap > RTSP__AU_ROOM + d->max_frame) cap = RTSP__AU_ROOM + d->max_frame;
-    uint8_t *nb = realloc(d->au, cap);
+    if (cap > d->room + d->max_frame) cap = d->room + d->max_frame;
+    uint8_t *nb;
+    if (d->au_ext) {
+        /* the consumer keeps the unit so far (au_len bytes) where it was */
+        nb = d->alloc(d->alloc_opaque, d->track, d->au_len, cap);
+    } else {
+        nb = realloc(d->own, cap);
+        if (nb) {
+            d->own = nb;
+            d->own_cap = cap;
+        }
+    }
     if (!nb) {
         d->au_damaged = 1;
         return -ENOMEM;
@@ -96,7 +112,7 @@ static int reserve(rtsp_depack *d, size_t n)
 
 static uint8_t *au_data(rtsp_depack *d)
 {
-    return d->au + RTSP__AU_ROOM;
+    return d->au + d->room;
 }
 
 void rtsp__au_start(rtsp_depack *d, uint32_t ts)
@@ -105,6 +121,20 @@ void rtsp__au_start(rtsp_depack *d, uint32_t ts)
     d->au_open = 1;
     d->au_ts = ts;
     d->au_len = 0;
+    /* where this unit is built: the consumer's buffer if it gives one */
+    uint8_t *ext = d->alloc && is_video(d) ? d->alloc(d->alloc_opaque, d->track, 0, 64 * 1024)
+                                           : NULL;
+    if (ext) {
+        d->au_ext = 1;
+        d->au = ext;
+        d->au_cap = 64 * 1024;
+        d->room = 0;
+    } else {
+        d->au_ext = 0;
+        d->au = d->own;
+        d->au_cap = d->own_cap;
+        d->room = RTSP__AU_ROOM;
+    }
     d->au_damaged = d->au_overflow = d->au_key = 0;
     d->au_has_sps = d->au_has_pps = d->au_has_vps = d->au_sps_intra = d->au_has_vcl = 0;
     d->frag_open = 0;

@@ -617,6 +617,8 @@ static void handle_describe(rtsp_client *c, const rtsp_msg *m)
             rtsp_depack_init(&t->dp, sm, t->index, on_au, c) < 0)
             continue;
         t->dp.length_prefixed = c->o.length_prefixed;
+        t->dp.alloc = c->cb.video_buffer; /* used for video tracks only */
+        t->dp.alloc_opaque = c->opaque;
         c->ntracks++;
     }
     if (c->ntracks == 0) {

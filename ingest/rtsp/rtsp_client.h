@@ -80,6 +80,14 @@ typedef struct rtsp_client_cbs {
     /* The session failed or ended; nothing else but the close callback follows.
      * The caller still calls rtsp_client_close() (it may do so from here). */
     void (*on_error)(void *opaque, rtsp_error err, const char *detail);
+    /* Optional, video tracks: a buffer of the consumer's to build access units
+     * in, so on_frame's data is already where the consumer keeps it. keep == 0
+     * starts a unit (need bytes from a place of the consumer's choosing); keep
+     * > 0 asks for need bytes with the first keep bytes of the unit still in
+     * them (the buffer may move). NULL at keep == 0: this unit is built in the
+     * client's own buffer; NULL later: the unit is dropped. The buffer must
+     * stay put between calls until the unit is handed out or the next starts. */
+    uint8_t *(*video_buffer)(void *opaque, int track, size_t keep, size_t need);
 } rtsp_client_cbs;
 
 typedef struct rtsp_client_opts {

@@ -274,6 +274,9 @@ int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **p
  * data is borrowed for the duration of the call. */
 typedef void (*rtsp_au_cb)(void *opaque, int track, const uint8_t *data, size_t len,
                            uint32_t rtp_ts, int keyframe);
+/* Optional, video: the consumer's buffer to build units in (no copy when it
+ * takes them). See rtsp_client_cbs.video_buffer. */
+typedef uint8_t *(*rtsp_au_alloc_cb)(void *opaque, int track, size_t keep, size_t need);
 
 typedef struct rtsp_depack_stats {
     uint64_t aus, keyframes, param_only_aus;
@@ -290,9 +293,15 @@ typedef struct rtsp_depack {
     int length_prefixed; /* video: 4-byte lengths instead of start codes */
     int insert_params;   /* video: put the known VPS/SPS/PPS before keyframes lacking them */
     size_t max_frame;    /* RTSP_MAX_FRAME unless lowered */
+    rtsp_au_alloc_cb alloc; /* video: units built in the consumer's buffer when set */
+    void *alloc_opaque;
     /* access unit being built */
-    uint8_t *au;           /* RTSP__AU_ROOM bytes for parameter sets, then the unit */
+    uint8_t *au;           /* room bytes for parameter sets, then the unit */
     size_t au_len, au_cap; /* au_len counts bytes after the room */
+    size_t room;           /* RTSP__AU_ROOM in our buffer, 0 in the consumer's */
+    int au_ext;            /* this unit is built in the consumer's buffer */
+    uint8_t *own;          /* our buffer */
+    size_t own_cap;
     uint32_t au_ts;
     int au_open, au_damaged, au_overflow, au_key, au_has_sps, au_has_pps, au_has_vps, au_sps_intra;
     int au_has_vcl; /* video: the unit holds a picture (not only parameter sets / SEI) */

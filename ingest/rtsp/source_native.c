@@ -300,6 +300,13 @@ static void on_frame(void *opaque, const rtsp_frame *f)
     count_frame(c, f, r >= 0);
 }
 
+/* Video units are built straight into the segmenter's fragment buffer. */
+static uint8_t *video_buffer(void *opaque, int track, size_t keep, size_t need)
+{
+    rtsp_native_camera *c = opaque;
+    return track == c->video ? ingest_segmenter_video_buffer(c->seg, keep, need) : NULL;
+}
+
 static void on_params(void *opaque, const rtsp_track_info *t)
 {
     rtsp_native_camera *c = opaque;
@@ -358,7 +365,8 @@ static void connect_camera(rtsp_native_camera *c)
                           .length_prefixed = 1,
                           .tick_ms = c->tcp ? NATIVE_TICK_MS_TCP : NATIVE_TICK_MS_UDP};
     rtsp_client_cbs cb = {
-        .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error};
+        .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error,
+        .video_buffer = video_buffer};
     set_state(c, INGEST_CONNECTING, NULL);
     int r = rtsp_client_start(&c->nl->loop, &o, &cb, c, &c->client);
     if (r < 0) {

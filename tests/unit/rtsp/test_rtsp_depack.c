@@ -212,6 +212,112 @@ static void test_h264_overflow_and_length_prefix(void **state)
     rtsp_depack_free(&d);
 }
 
+/* The consumer's buffer (rtsp_client_cbs.video_buffer): a unit is built in
+ * it, handed out from it (no copy), and survives the buffer moving on every
+ * grow (the old one is poisoned and freed: a stale pointer shows, under ASan
+ * too). No parameter sets are inserted there (no room). */
+typedef struct ext_sink {
+    uint8_t *buf;
+    size_t cap;
+    int allocs, grows, units;
+    size_t last_len;
+    int last_in_place, last_key;
+    uint8_t expect[200 * 1000 + 16];
+    size_t expect_len;
+} ext_sink;
+
+static uint8_t *ext_alloc(void *opaque, int track, size_t keep, size_t need)
+{
+    ext_sink *e = opaque;
+    assert_int_equal(track, 0);
+    assert_true(keep <= need);
+    uint8_t *nb = malloc(need);
+    assert_non_null(nb);
+    if (keep) {
+        assert_true(keep <= e->cap);
+        memcpy(nb, e->buf, keep);
+        e->grows++;
+    }
+    if (e->buf) {
+        memset(e->buf, 0xEE, e->cap);
+        free(e->buf);
+    }
+    e->buf = nb;
+    e->cap = need;
+    e->allocs++;
+    return nb;
+}
+
+static void ext_au(void *opaque, int track, const uint8_t *data, size_t len, uint32_t ts, int key)
+{
+    ext_sink *e = opaque;
+    (void)track;
+    (void)ts;
+    e->units++;
+    e->last_len = len;
+    e->last_key = key;
+    e->last_in_place = data == e->buf;
+    assert_int_equal(len, e->expect_len);
+    assert_memory_equal(data, e->expect, len);
+}
+
+static void test_h264_consumer_buffer(void **state)
+{
+    (void)state;
+    rtsp_depack d;
+    static ext_sink e;
+    memset(&e, 0, sizeof(e));
+    sdp_media m;
+    memset(&m, 0, sizeof(m));
+    m.codec = RTSP_CODEC_H264;
+    m.clock_rate = 90000;
+    memcpy(m.sps, SPS264, sizeof(SPS264));
+    m.sps_len = sizeof(SPS264);
+    memcpy(m.pps, PPS264, sizeof(PPS264));
+    m.pps_len = sizeof(PPS264);
+    assert_int_equal(rtsp_depack_init(&d, &m, 0, ext_au, &e), 0);
+    d.length_prefixed = 1;
+    d.alloc = ext_alloc;
+    d.alloc_opaque = &e;
+    /* a 200 kB IDR in 1000-byte FU-A fragments: the buffer grows (and moves) */
+    static uint8_t body[200 * 1000];
+    for (size_t i = 0; i < sizeof(body); i++) body[i] = (uint8_t)(i * 13 + 5);
+    size_t nal = 1 + sizeof(body);
+    e.expect[0] = (uint8_t)(nal >> 24);
+    e.expect[1] = (uint8_t)(nal >> 16);
+    e.expect[2] = (uint8_t)(nal >> 8);
+    e.expect[3] = (uint8_t)nal;
+    e.expect[4] = 0x65;
+    memcpy(e.expect + 5, body, sizeof(body));
+    e.expect_len = 4 + nal;
+    uint8_t p[1100];
+    for (size_t o = 0; o < sizeof(body); o += 1000)
+        push(&d, 100, o + 1000 >= sizeof(body), p,
+             fu_a(p, 0x65, o == 0, o + 1000 >= sizeof(body), body + o, 1000), 0);
+    assert_int_equal(e.units, 1);
+    assert_true(e.last_in_place);
+    assert_true(e.last_key);
+    assert_true(e.grows >= 2);
+    /* a unit dropped by loss leaves nothing behind; the next is fine */
+    push(&d, 200, 0, p, fu_a(p, 0x41, 1, 0, body, 500), 0);
+    push(&d, 200, 1, p, fu_a(p, 0x41, 0, 1, body + 500, 500), 1);
+    assert_int_equal(e.units, 1);
+    e.expect[0] = e.expect[1] = e.expect[2] = 0;
+    e.expect[3] = sizeof(P264);
+    memcpy(e.expect + 4, P264, sizeof(P264));
+    e.expect_len = 4 + sizeof(P264);
+    push(&d, 300, 1, P264, sizeof(P264), 0);
+    assert_int_equal(e.units, 2);
+    assert_true(e.last_in_place);
+    /* the consumer declines (NULL at a unit's start): our own buffer, same bytes */
+    d.alloc = NULL;
+    push(&d, 400, 1, P264, sizeof(P264), 0);
+    assert_int_equal(e.units, 3);
+    assert_false(e.last_in_place);
+    rtsp_depack_free(&d);
+    free(e.buf);
+}
+
 static void test_h264_open_gop_i_slice(void **state)
 {
     (void)state;
@@ -426,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_h264_fu_a_and_loss),
         cmocka_unit_test(test_h264_overflow_and_length_prefix),
         cmocka_unit_test(test_h264_open_gop_i_slice),
+        cmocka_unit_test(test_h264_consumer_buffer),
         cmocka_unit_test(test_h265_single_ap_fu),
         cmocka_unit_test(test_h265_donl),
         cmocka_unit_test(test_aac),
