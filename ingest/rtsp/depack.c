@@ -122,12 +122,12 @@ void rtsp__au_start(rtsp_depack *d, uint32_t ts)
     d->au_ts = ts;
     d->au_len = 0;
     /* where this unit is built: the consumer's buffer if it gives one */
-    uint8_t *ext = d->alloc && is_video(d) ? d->alloc(d->alloc_opaque, d->track, 0, 64 * 1024)
-                                           : NULL;
+    size_t first = d->max_frame < 64 * 1024 ? d->max_frame : 64 * 1024;
+    uint8_t *ext = d->alloc && is_video(d) ? d->alloc(d->alloc_opaque, d->track, 0, first) : NULL;
     if (ext) {
         d->au_ext = 1;
         d->au = ext;
-        d->au_cap = 64 * 1024;
+        d->au_cap = first;
         d->room = 0;
     } else {
         d->au_ext = 0;

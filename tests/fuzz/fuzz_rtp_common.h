@@ -1,7 +1,8 @@
 /*
  * Shared body of the RTP depacketizer fuzz drivers. Input: one flags byte,
  * then packets as [u16 big-endian length][RTP packet]. Flags: bit 0 output
- * length-prefixed NALs, bit 1 a 4 KiB frame cap (exercises overflow), bit 2
+ * length-prefixed NALs built in a consumer's buffer (as vigild's native source
+ * does; this one moves on every call, so a stale pointer is caught), bit 1 a 4 KiB frame cap (exercises overflow), bit 2
  * go through the UDP reorder window instead of TCP sequence tracking, bit 3
  * H.265 DONL fields, bits 4-7 pick AAC header bit lengths.
  */
@@ -26,6 +27,23 @@ static void fuzz_on_au(void *opaque, int track, const uint8_t *data, size_t len,
     if (len > RTSP_MAX_FRAME + RTSP__AU_ROOM) abort();
 }
 
+static uint8_t *fuzz_ext_buf;
+static size_t fuzz_ext_cap;
+
+static uint8_t *fuzz_ext_alloc(void *opaque, int track, size_t keep, size_t need)
+{
+    (void)opaque;
+    (void)track;
+    if (keep > need || keep > fuzz_ext_cap || need > RTSP_MAX_FRAME + RTSP__AU_ROOM) abort();
+    uint8_t *nb = malloc(need ? need : 1);
+    if (!nb) return NULL;
+    if (keep) memcpy(nb, fuzz_ext_buf, keep);
+    free(fuzz_ext_buf);
+    fuzz_ext_buf = nb;
+    fuzz_ext_cap = need;
+    return nb;
+}
+
 static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
 {
     if (size < 1) return;
@@ -45,6 +63,7 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
     rtsp_depack d;
     if (rtsp_depack_init(&d, &m, 0, fuzz_on_au, NULL) < 0) return;
     d.length_prefixed = flags & 1;
+    if (flags & 1) d.alloc = fuzz_ext_alloc;
     if (flags & 2) d.max_frame = 4096;
     rtp_reorder r;
     rtp_reorder_init(&r, 16, 50000);
@@ -86,4 +105,7 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
     rtsp_depack_flush(&d);
     rtsp_depack_free(&d);
     rtp_reorder_free(&r);
+    free(fuzz_ext_buf);
+    fuzz_ext_buf = NULL;
+    fuzz_ext_cap = 0;
 }
