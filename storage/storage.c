@@ -379,7 +379,7 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
         int fl = fcntl(seg->fd, F_GETFL);
         if (fl >= 0 && fcntl(seg->fd, F_SETFL, fl | O_DIRECT) == 0) {
             seg->direct = true;
-        } else if (!atomic_exchange(&pool->direct_warned, true)) {
+        } else if (!atomic_exchange(&seg->pool->direct_warned, true)) {
             vg_log(LOG_WARNING, "storage: pool '%s' does not take O_DIRECT (%m); writing "
                    "through the page cache", pool->id);
         }

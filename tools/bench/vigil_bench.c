@@ -263,9 +263,10 @@ static int cmd_clip(int argc, char **argv)
         int64_t t_end = vg_mono_us();
         close(fd);
         double secs = (double)(t_end - t0) / 1e6;
-        printf("status %d bytes %" PRIu64 " (content-length %" PRIu64 ") ttfb_ms %.2f total_s %.3f "
-               "throughput_MBps %.1f\n",
-               status, body, clen, (double)(t_first - t0) / 1000.0, secs, (double)body / secs / 1e6);
+        printf("status %d bytes %" PRIu64 " (content-length %" PRIu64 ", %" PRIu64 " with headers) "
+               "ttfb_ms %.2f total_s %.3f throughput_MBps %.1f\n",
+               status, body, clen, total, (double)(t_first - t0) / 1000.0, secs,
+               (double)body / secs / 1e6);
         if (status != 200 || body != clen) rc = 1;
     }
     free(buf);
