@@ -489,17 +489,45 @@ static uint8_t *stage_get(size_t n)
     return b->p;
 }
 
-/* Writes len bytes at off with retries; 0 or -errno (EINTR retried). */
-static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off, size_t *done)
+/* pwritev of iov[0..cnt) at off, skipping the first done bytes. */
+static ssize_t pwritev_from(int fd, const struct iovec *iov, int cnt, size_t done, off_t off)
 {
+    struct iovec v[STORAGE_IOV_MAX];
+    int n = 0;
+    size_t skip = done;
+    for (int i = 0; i < cnt; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        v[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
+        v[n].iov_len = iov[i].iov_len - skip;
+        skip = 0;
+        n++;
+    }
+    return pwritev(fd, v, n, off + (off_t)done);
+}
+
+/* Writes iov[0..cnt) (len bytes) at off: partial writes and EINTR are
+ * resumed, ENOSPC purges the pool (issue 4) and is retried once. 0 or -errno;
+ * *done counts the bytes written. */
+static int write_at(storage_segment *seg, const struct iovec *iov, int cnt, size_t len, off_t off,
+                    size_t *done)
+{
+    int retried = 0;
     while (*done < len) {
-        ssize_t n = pwrite(fd, p + *done, len - *done, off + (off_t)*done);
+        ssize_t n = pwritev_from(seg->fd, iov, cnt, *done, off);
         if (n > 0) {
             *done += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        return n < 0 ? -errno : -EIO;
+        int r = n < 0 ? -errno : -EIO;
+        if (r == -ENOSPC && !retried) {
+            retried = 1;
+            if (storage__on_enospc(seg->st, seg->pool_path) == 0) continue;
+        }
+        return r;
     }
     return 0;
 }
@@ -522,38 +550,11 @@ static int append_direct(storage_segment *seg, const struct iovec *iov, int iovc
     }
     memset(b + total, 0, wlen - total);
     size_t done = 0;
-    int retried = 0, r;
-    for (;;) {
-        r = pwrite_all(seg->fd, b, wlen, start, &done);
-        if (r == -ENOSPC && !retried && done % DIO_ALIGN == 0) {
-            retried = 1;
-            if (storage__on_enospc(seg->st, seg->pool_path) == 0) continue;
-        }
-        break;
-    }
-    if (r == 0 && done != wlen) r = -EIO;
+    struct iovec one = {.iov_base = b, .iov_len = wlen};
+    int r = write_at(seg, &one, 1, wlen, start, &done);
     if (r < 0) return r;
     memcpy(seg->tail, b + (total / DIO_ALIGN) * DIO_ALIGN, total % DIO_ALIGN);
     return 0;
-}
-
-/* pwritev of iov[0..cnt) at off, skipping the first done bytes. */
-static ssize_t pwritev_from(int fd, const struct iovec *iov, int cnt, size_t done, off_t off)
-{
-    struct iovec v[STORAGE_IOV_MAX];
-    int n = 0;
-    size_t skip = done;
-    for (int i = 0; i < cnt; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        v[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
-        v[n].iov_len = iov[i].iov_len - skip;
-        skip = 0;
-        n++;
-    }
-    return pwritev(fd, v, n, off + (off_t)done);
 }
 
 /* Leaves O_DIRECT for the rest of the segment. */
@@ -572,7 +573,6 @@ int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int i
 {
     int r = 0;
     size_t done = 0, len = 0;
-    int retried = 0;
     if (iovcnt < 0 || iovcnt > STORAGE_IOV_MAX) return -EINVAL;
     for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
     if (seg->direct) {
@@ -585,20 +585,7 @@ int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int i
             goto written;
         }
     }
-    while (done < len) {
-        ssize_t n = pwritev_from(seg->fd, iov, iovcnt, done, (off_t)seg->bytes);
-        if (n > 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        r = n < 0 ? -errno : -EIO;
-        if (r == -ENOSPC && !retried) {
-            retried = 1;
-            if (storage__on_enospc(seg->st, seg->pool_path) == 0) continue;
-        }
-        break;
-    }
+    r = write_at(seg, iov, iovcnt, len, (off_t)seg->bytes, &done);
 written:
     if (r < 0) {
         /* Cut back to the last whole fragment so the file and its hash agree. */
