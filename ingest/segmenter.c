@@ -52,7 +52,6 @@
 #define ARENA_ROUND (64 * 1024)
 #define ARENA_SLACK (256 * 1024)  /* an arena this much larger than needed shrinks */
 #define ARENA_CHECK_DROPS 32      /* fragments between shrink checks (and one at the 4th) */
-#define AVIO_BUF 65536
 #define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
 #define AUDIO_TRACK_ID 2
 #define SAMPLE_SYNC 0x02000000u     /* sample_depends_on = 2 (no other) */
@@ -148,9 +147,6 @@ struct ingest_segmenter {
     bool create_failing;
     uint8_t *hdr;                /* the fragment's moof + mdat header, reused */
     size_t hdr_cap;
-    uint8_t *buf;                /* the muxer's output while the init segment is built */
-    size_t len, cap;
-    int write_error;
 
     ingest_segmenter_stats stats;
 };
@@ -338,24 +334,10 @@ static const char *codec_name(const AVCodecParameters *par)
 
 /* ---- the init segment: libavformat's mov muxer, once per run ---- */
 
-static int avio_write_cb(void *opaque, uint8_t *data, int size)
+static void init_free(ingest_segmenter *s)
 {
-    ingest_segmenter *s = opaque;
-    if (size <= 0) return size;
-    if (s->len + (size_t)size > s->cap) {
-        size_t nc = s->cap ? s->cap : 4096;
-        while (nc < s->len + (size_t)size) nc *= 2;
-        uint8_t *nb = realloc(s->buf, nc);
-        if (!nb) {
-            s->write_error = AVERROR(ENOMEM);
-            return AVERROR(ENOMEM);
-        }
-        s->buf = nb;
-        s->cap = nc;
-    }
-    memcpy(s->buf + s->len, data, (size_t)size);
-    s->len += (size_t)size;
-    return size;
+    av_freep(&s->init); /* from avio_close_dyn_buf() */
+    s->init_len = 0;
 }
 
 /*
@@ -369,22 +351,10 @@ static int init_build(ingest_segmenter *s)
     int r = 0;
     AVDictionary *opts = NULL;
     AVFormatContext *oc = NULL;
-    uint8_t *iobuf = NULL;
     AVStream *st;
-    s->len = 0;
-    s->write_error = 0;
     r = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL);
     if (r < 0) goto out;
-    if (!(iobuf = av_malloc(AVIO_BUF))) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    oc->pb = avio_alloc_context(iobuf, AVIO_BUF, 1, s, NULL, avio_write_cb, NULL);
-    if (!oc->pb) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    iobuf = NULL;
+    if ((r = avio_open_dyn_buf(&oc->pb)) < 0) goto out; /* written to memory */
     oc->flags |= AVFMT_FLAG_BITEXACT; /* no encoder string that changes with the build */
     if (!(st = avformat_new_stream(oc, NULL))) {
         r = AVERROR(ENOMEM);
@@ -405,40 +375,30 @@ static int init_build(ingest_segmenter *s)
     }
     av_dict_set(&opts, "movflags", "+frag_custom+empty_moov+default_base_moof+skip_trailer", 0);
     if ((r = avformat_write_header(oc, &opts)) < 0) goto out;
-    avio_flush(oc->pb);
-    if (s->write_error) {
-        r = s->write_error;
-        goto out;
-    }
     s->vftb = oc->streams[0]->time_base;
     s->aftb = s->apar ? oc->streams[1]->time_base : (AVRational){1, 1};
-    free(s->init);
-    s->init = s->buf; /* the buffer becomes the init segment */
-    s->init_len = s->len;
-    s->buf = NULL;
-    s->len = s->cap = 0;
+    init_free(s);
+    int len = avio_close_dyn_buf(oc->pb, &s->init); /* the buffer becomes the init segment */
+    oc->pb = NULL;
+    if (len <= 0 || !s->init) {
+        av_freep(&s->init);
+        r = AVERROR(ENOMEM);
+        goto out;
+    }
+    s->init_len = (size_t)len;
 out:
-    if (oc && oc->pb) {
-        av_freep(&oc->pb->buffer);
-        avio_context_free(&oc->pb);
+    if (oc && oc->pb) { /* failed before the header was taken */
+        uint8_t *junk = NULL;
+        avio_close_dyn_buf(oc->pb, &junk);
+        av_free(junk);
+        oc->pb = NULL;
     }
     avformat_free_context(oc);
-    av_free(iobuf);
     av_dict_free(&opts);
-    free(s->buf);
-    s->buf = NULL;
-    s->len = s->cap = 0;
     if (r < 0)
         vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot build the MP4 init segment: %s",
                    av_err2str(r));
     return r;
-}
-
-static void init_free(ingest_segmenter *s)
-{
-    free(s->init);
-    s->init = NULL;
-    s->init_len = 0;
 }
 
 /* ---- fragments: moof + mdat, written here ---- */
@@ -1267,7 +1227,6 @@ void ingest_segmenter_close(ingest_segmenter **sp)
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);
     xc_free(&s->xc);
-    free(s->buf);
     free(s->pool);
     free(s);
     *sp = NULL;
