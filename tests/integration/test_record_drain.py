@@ -66,9 +66,7 @@ class RecordDrain(unittest.TestCase):
                 for i, cid in enumerate(cls.ids, 1)]
         cls.cfg = env.config(cams, segment_seconds=60)
         cls.d = env.vigild(cls.cfg)
-        for cid in cls.ids:
-            wait_for(lambda: any(e["type"] == "online" for e in env.events(
-                cls.cfg, "--camera", cid)), 30, what="%s online" % cid)
+        env.wait_online(cls.cfg, cls.ids)
         time.sleep(RECORD_SECONDS)
         cls.fs.kill_with(signal.SIGUSR2)
         # The drain ends within a GOP. Then the sessions stay silent for 5.5-6.5 s:

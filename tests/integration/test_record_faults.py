@@ -36,9 +36,7 @@ class Faults(unittest.TestCase):
         ]
         cls.cfg = env.config(cams, segment_seconds=5)
         cls.d = env.vigild(cls.cfg)
-        for cid in ("steady", "flaky", "staller"):
-            wait_for(lambda: any(e["type"] == "online" for e in env.events(
-                cls.cfg, "--camera", cid)), 30, what="%s online" % cid)
+        env.wait_online(cls.cfg, ("steady", "flaky", "staller"))
 
     @classmethod
     def tearDownClass(cls):

@@ -47,9 +47,7 @@ class RecordFleet(unittest.TestCase):
         cls.d = env.vigild(cls.cfg)
         t0 = time.time()
         # Every camera must come online.
-        for cid in cls.ids:
-            wait_for(lambda: any(e["type"] == "online" for e in env.events(
-                cls.cfg, "--camera", cid)), 30, what="%s online" % cid)
+        env.wait_online(cls.cfg, cls.ids)
         time.sleep(max(0, RECORD_SECONDS - (time.time() - t0)))
         # Stop mid-segment (not on a rotation boundary).
         cls.rc = cls.d.stop()

@@ -46,9 +46,7 @@ class RecordG711(unittest.TestCase):
         cls.cfg = env.config(cams, segment_seconds=SEGMENT_SECONDS)
         cls.d = env.vigild(cls.cfg)
         t0 = time.time()
-        for cid in cls.ids:
-            wait_for(lambda: any(e["type"] == "online" for e in env.events(
-                cls.cfg, "--camera", cid)), 30, what="%s online" % cid)
+        env.wait_online(cls.cfg, cls.ids)
         time.sleep(max(0, RECORD_SECONDS - (time.time() - t0)))
         cls.rc = cls.d.stop()
         cls.log = cls.d.log()

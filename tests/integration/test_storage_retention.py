@@ -67,9 +67,7 @@ class StorageRetention(unittest.TestCase):
         self.cfg = env.config(cams, segment_seconds=segment_seconds, pools=pools)
         self.d = env.vigild(self.cfg)
         self.d.wait_log("recording")
-        for n in names:
-            wait_for(lambda: any(e["type"] == "online" for e in env.events(
-                self.cfg, "--camera", n)), 30, what="%s online" % n)
+        env.wait_online(self.cfg, names)
         return names
 
     def test_quota_holds(self):

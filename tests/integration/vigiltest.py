@@ -380,6 +380,13 @@ class Env:
         r = self.vigilctl(cfg, "events", *args)
         return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
 
+    def wait_online(self, cfg, cameras, timeout=30):
+        """Waits until each camera has an `online` event (each gets `timeout` s)."""
+        for cid in cameras:
+            wait_for(lambda: any(e["type"] == "online"
+                                 for e in self.events(cfg, "--camera", cid)),
+                     timeout, what="%s online" % cid)
+
     def close(self, keep_on_failure=False):
         for p in reversed(self.procs):
             if p.alive():
