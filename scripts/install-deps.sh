@@ -8,7 +8,7 @@ pkgs=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   libuv1-dev libsqlite3-dev sqlite3 libyaml-dev libjansson-dev libcmocka-dev
   libh2o-dev libsodium-dev libsystemd-dev libssl-dev systemd
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   python3 curl jq iproute2 chromium nodejs npm
