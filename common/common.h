@@ -9,6 +9,7 @@
 #ifndef VIGIL_COMMON_H
 #define VIGIL_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <syslog.h> /* LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG */
@@ -44,6 +45,13 @@ int vg_time_parse(const char *s, int64_t *out_us);
  * buf needs VG_TIME_LEN bytes. Returns buf. */
 #define VG_TIME_LEN 40
 char *vg_time_format(int64_t us, char *buf, size_t len);
+
+/* ---- text ---- */
+/* Percent-decodes s[0..n) into out (NUL-terminated; '+' stays '+'). strict: a
+ * '%' without two hex digits after it, or a decoded NUL, is -EINVAL; lenient:
+ * such a '%' is kept as it is. Returns the decoded length, -EINVAL, or -E2BIG
+ * when out is too small. */
+int vg_percent_decode(const char *s, size_t n, char *out, size_t outlen, bool strict);
 
 /* ---- files ---- */
 int vg_mkdir_p(const char *path, int mode); /* 0 or -errno */

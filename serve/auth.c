@@ -10,6 +10,7 @@
  * allocation) so the 401/403 matrix is unit-tested without a server.
  */
 #include "serve/auth.h"
+#include "serve/serve_internal.h"
 
 #include "common/common.h"
 
@@ -104,44 +105,11 @@ const config_token *serve_auth_lookup(const config *cfg, const char *token, size
     return found;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes the value of access_token in query into out. Length, or -1
- * when absent, malformed or too long. */
+/* The percent-decoded value of access_token in query, into out. Length, or
+ * -1 when absent, malformed or too long (the query decoder of serve/http.c). */
 static int query_token(const char *q, size_t qlen, char *out, size_t outlen)
 {
-    static const char key[] = "access_token=";
-    const size_t klen = sizeof(key) - 1;
-    const char *end = q + qlen;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pend = amp ? amp : end;
-        if ((size_t)(pend - q) >= klen && !memcmp(q, key, klen)) {
-            size_t n = 0;
-            for (const char *p = q + klen; p < pend; p++) {
-                int c = (unsigned char)*p;
-                if (c == '%') {
-                    if (pend - p < 3) return -1;
-                    int hi = hexval(p[1]), lo = hexval(p[2]);
-                    if (hi < 0 || lo < 0) return -1;
-                    c = hi * 16 + lo;
-                    p += 2;
-                }
-                if (n + 1 >= outlen) return -1;
-                out[n++] = (char)c;
-            }
-            out[n] = 0;
-            return (int)n;
-        }
-        q = pend + 1;
-    }
-    return -1;
+    return serve__query_get(q, qlen, "access_token", out, outlen) == 1 ? (int)strlen(out) : -1;
 }
 
 void serve_auth_check(const config *cfg, int need, const char *authz, size_t authz_len,

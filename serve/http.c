@@ -91,14 +91,6 @@ typedef struct conn {
 
 /* ---- small pure helpers (unit-tested) ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int serve__query_get(const char *q, size_t qlen, const char *name, char *out, size_t outlen)
 {
     size_t nlen = strlen(name);
@@ -110,20 +102,7 @@ int serve__query_get(const char *q, size_t qlen, const char *name, char *out, si
         const char *k_end = eq ? eq : e;
         if ((size_t)(k_end - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : e;
-            size_t o = 0;
-            for (; v < e; v++) {
-                int c = (unsigned char)*v;
-                if (c == '%') {
-                    int h, l;
-                    if (e - v < 3 || (h = hexval(v[1])) < 0 || (l = hexval(v[2])) < 0) return -1;
-                    c = h * 16 + l;
-                    v += 2;
-                }
-                if (c == 0 || o + 1 >= outlen) return -1;
-                out[o++] = (char)c;
-            }
-            out[o] = 0;
-            return 1;
+            return vg_percent_decode(v, (size_t)(e - v), out, outlen, true) < 0 ? -1 : 1;
         }
         p = e + 1;
     }

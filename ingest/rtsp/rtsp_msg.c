@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/common.h"
 #include "ingest/rtsp/rtsp_internal.h"
 
 static int is_blank(int c)
@@ -411,28 +412,10 @@ int rtsp_url_resolve(const char *base, const char *control, char *out, size_t ou
     return (n < 0 || (size_t)n >= outlen) ? -E2BIG : 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
+/* Userinfo: a '%' that starts no escape is kept (a password typed as is). */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
-            i += 2;
-        }
-        if (o + 1 >= outlen) return -E2BIG;
-        out[o++] = (char)c;
-    }
-    out[o] = 0;
-    return 0;
+    return vg_percent_decode(s, n, out, outlen, false) < 0 ? -E2BIG : 0;
 }
 
 int rtsp_url_parse(const char *s, rtsp_url *u)

@@ -122,6 +122,27 @@ static void test_mkdir_p(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_percent_decode(void **state)
+{
+    (void)state;
+    char o[16];
+    assert_int_equal(vg_percent_decode("a%2Bb+c%3a", 10, o, sizeof(o), true), 6);
+    assert_string_equal(o, "a+b+c:");
+    /* strict: stray '%', a truncated escape, a decoded NUL */
+    assert_int_equal(vg_percent_decode("50%", 3, o, sizeof(o), true), -EINVAL);
+    assert_int_equal(vg_percent_decode("%4", 2, o, sizeof(o), true), -EINVAL);
+    assert_int_equal(vg_percent_decode("%zz", 3, o, sizeof(o), true), -EINVAL);
+    assert_int_equal(vg_percent_decode("a%00", 4, o, sizeof(o), true), -EINVAL);
+    /* lenient (URL userinfo): such a '%' stays */
+    assert_int_equal(vg_percent_decode("p%zz%41%", 8, o, sizeof(o), false), 6);
+    assert_string_equal(o, "p%zzA%");
+    /* out too small, and exactly big enough */
+    assert_int_equal(vg_percent_decode("abcd", 4, o, 4, true), -E2BIG);
+    assert_int_equal(vg_percent_decode("abc", 3, o, 4, true), 3);
+    assert_int_equal(vg_percent_decode("", 0, o, sizeof(o), true), 0);
+    assert_string_equal(o, "");
+}
+
 static void test_sha256(void **state)
 {
     (void)state;
@@ -151,7 +172,7 @@ int main(void)
         cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
         cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_format),
         cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
-        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_sha256), cmocka_unit_test(test_percent_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
