@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import browser  # noqa: E402
+import vigiltest  # noqa: E402
 from vigiltest import BUILD, SRC, Env, wait_for  # noqa: E402
 
 
@@ -43,4 +44,4 @@ class Console(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -23,6 +23,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest  # noqa: E402
+
 BUILD = os.environ.get("VIGIL_BUILD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 CAMSIM = os.path.join(BUILD, "tools", "camsim", "camsim")
@@ -518,10 +521,9 @@ if __name__ == "__main__":
     if not os.access(CAMSIM, os.X_OK):
         log("camsim not built at %s" % CAMSIM)
         sys.exit(1)
-    prog = unittest.main(verbosity=2, exit=False)
-    ok = prog.result.wasSuccessful()
-    if ok:
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        log("camsim logs kept in %s" % TMP)
-    sys.exit(0 if ok else 1)
+    def cleanup(ok):
+        if ok:
+            shutil.rmtree(TMP, ignore_errors=True)
+        else:
+            log("camsim logs kept in %s" % TMP)
+    vigiltest.main(cleanup)

@@ -33,6 +33,9 @@ import subprocess
 import sys
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest  # noqa: E402
+
 SRC = os.path.abspath(os.environ.get("VIGIL_SRC") or
                       os.path.join(os.path.dirname(__file__), "..", ".."))
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -544,4 +547,4 @@ def resolve_program(name):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

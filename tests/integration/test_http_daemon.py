@@ -14,6 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (SLOW, Env, decode_errors, ffprobe, first_frame_is_key,  # noqa: E402
                        rfc3339_to_unix, wait_for)
 
@@ -97,4 +98,4 @@ class HttpDaemon(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -26,6 +26,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import BUILD, Env, SLOW, decode_errors, log, wait_for  # noqa: E402
 
 NSEG = 4  # segments in the slow clip (2-3 s, 1.5-2.4 MB each)
@@ -173,4 +174,4 @@ class DownloadPin(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -24,6 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (Env, decode_errors, rfc3339_to_unix, sha256_file,  # noqa: E402
                        wait_for)
 
@@ -306,4 +307,4 @@ class LocksExports(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

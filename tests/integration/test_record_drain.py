@@ -21,6 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (BUILD, Env, Proc, decode_errors, log, rfc3339_to_unix,  # noqa: E402
                        wait_for)
 
@@ -117,4 +118,4 @@ class RecordDrain(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (Env, SLOW, decode_errors, ffprobe, first_frame_is_key,  # noqa: E402
                        packet_times, rfc3339_to_unix, sha256_file, wait_for)
 
@@ -157,4 +158,4 @@ class RecordFleet(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (Env, decode_errors, ffprobe, first_frame_is_key,  # noqa: E402
                        packet_times, rfc3339_to_unix, wait_for)
 
@@ -150,4 +151,4 @@ class RecordG711(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -17,6 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import VIGILD, Env, SLOW, ffprobe, wait_for  # noqa: E402
 
 TOKENS = {"viewer": "tok-viewer-6b1f0c2a", "investigator": "tok-police-93aa7e15",
@@ -238,4 +239,4 @@ class NoAuth(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -17,6 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import Env, SLOW, rfc3339_to_unix, wait_for  # noqa: E402
 
 FRAME = 1 / 25.0
@@ -121,4 +122,4 @@ class Reload(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

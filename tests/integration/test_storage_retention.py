@@ -21,6 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import (Env, SLOW, decode_errors, log, rfc3339_to_unix,  # noqa: E402
                        sha256_file, wait_for)
 
@@ -269,4 +270,4 @@ class StorageRetention(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -14,6 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import BUILD, SRC, Env, VIGILCTL, VIGILD, SLOW, wait_for  # noqa: E402
 
 
@@ -101,4 +102,4 @@ class NotifyProtocol(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -44,6 +45,30 @@ CAMSIM = os.path.join(BUILD, "tools", "camsim", "camsim")
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+# CTest's SKIP_RETURN_CODE (tests/CMakeLists.txt): a test that could not run
+# says so instead of passing.
+SKIP = 77
+
+
+def main(cleanup=None):
+    """unittest.main for an integration test file: exit 0 when its tests ran and
+    passed, 1 when one failed, SKIP when none ran or every one was skipped (a
+    skip is only for what the machine cannot offer, e.g. root for a tmpfs; a
+    package install-deps.sh declares is never a reason to skip).
+    cleanup(ok), if given, runs before exiting."""
+    prog = unittest.main(verbosity=2, exit=False)
+    r = prog.result
+    ok = r.wasSuccessful()
+    if cleanup:
+        cleanup(ok)
+    if not ok:
+        sys.exit(1)
+    if r.testsRun == len(r.skipped):
+        log("all %d test(s) skipped: reporting skipped (exit %d)" % (r.testsRun, SKIP))
+        sys.exit(SKIP)
+    sys.exit(0)
 
 
 def free_port():
