@@ -366,7 +366,7 @@ int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
     return 0;
 }
 
-static char *b64(const uint8_t *b, size_t n)
+char *serve__base64(const uint8_t *b, size_t n)
 {
     size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
     char *s = malloc(len);
@@ -438,7 +438,7 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
             goto out;
         }
     }
-    if (!(pk64 = b64(q->pk, SERVE__SIGN_PK))) {
+    if (!(pk64 = serve__base64(q->pk, SERVE__SIGN_PK))) {
         ret = -ENOMEM;
         goto out;
     }
@@ -456,7 +456,7 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
     }
     uint8_t sig[crypto_sign_BYTES];
     crypto_sign_detached(sig, NULL, (const uint8_t *)canon, strlen(canon), q->sk);
-    if (!(sig64 = b64(sig, sizeof(sig)))) {
+    if (!(sig64 = serve__base64(sig, sizeof(sig)))) {
         ret = -ENOMEM;
         goto out;
     }

@@ -185,6 +185,9 @@ void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int
 int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
                             uint8_t pk[SERVE__SIGN_PK]);
 
+/* b[0..n) in standard base64 with padding (malloc'd; NULL on ENOMEM). */
+char *serve__base64(const uint8_t *b, size_t n);
+
 typedef struct serve__export_req {
     const char *index_path;
     index_db *idx;        /* audit rows; may be NULL */

@@ -1,0 +1,205 @@
+/*
+ * Internals of serve/'s HTTP side, shared by its files. Prefix: serve__.
+ * Errors: int 0 or negative errno-style, like the rest of serve/.
+ *
+ *   server.c           serve_ctx lifetime: listener, connections, the h2o
+ *                      context on the loop, path registration, shutdown
+ *   job.c              work on libuv's thread pool for one request: readers,
+ *                      the request anchor, queueing and completion
+ *   download.c         clip downloads: Range/ETag, double-buffered streaming
+ *   request.c          reading requests (query, body) and answering them
+ *   routes_cameras.c   /api/cameras and /api/cameras/{id}/...
+ *   routes_evidence.c  /api/locks, /api/events, /api/coverage, /api/exports
+ *   routes_admin.c     /healthz, /metrics, /api/audit, /api/reload
+ *
+ * Everything here runs on the loop thread unless it says otherwise.
+ */
+#ifndef VIGIL_SERVE_HTTP_INTERNAL_H
+#define VIGIL_SERVE_HTTP_INTERNAL_H
+
+#include <h2o.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "serve/metrics.h"
+#include "serve/serve.h"
+#include "serve/serve_internal.h"
+
+#define SERVE__MAX_READERS 8
+#define SERVE__MAX_CLIP_US (24LL * 3600 * 1000000)
+#define SERVE__MAX_QUERY_US (366LL * 24 * 3600 * 1000000)
+
+typedef struct serve__download serve__download;
+typedef struct serve__conn serve__conn;
+
+struct serve_ctx {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listener_open;
+    int port;
+    h2o_globalconf_t globalconf;
+    h2o_context_t h2o;
+    h2o_accept_ctx_t accept_ctx;
+    char *index_path;
+    const config *cfg;
+    const storage *st;
+    serve_camera_stats_fn camera_stats;
+    void *camera_stats_opaque;
+    index_db *idx;                /* audit rows, index metrics; may be NULL */
+    storage_retention *retention; /* pool metrics; may be NULL */
+    int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
+    void *reload_opaque;
+    serve_metrics *metrics;
+    int64_t started_us;
+    serve__pins *pins;
+    pthread_mutex_t readers_mu;
+    index_reader *readers[SERVE__MAX_READERS];
+    size_t nreaders;
+    uint64_t nconns, njobs, ndownloads;
+    serve__download *downloads; /* list, for shutdown */
+    serve__conn *conns;         /* list, for shutdown */
+    uv_timer_t kill_timer;
+    bool stopping, finishing;
+    bool waited, freed; /* serve_stop_wait() frees s once it is marked freed */
+    bool have_key; /* the export signing key loaded (exports need it) */
+    uint8_t sign_sk[SERVE__SIGN_SK], sign_pk[SERVE__SIGN_PK];
+};
+
+/* ---- server.c ---- */
+
+/* A route: answers every request whose normalized path is the registered
+ * path or below it, after access control. who is the token's name (borrowed
+ * from the config: copy it to keep it past this call); rest is what follows
+ * the registered path ("" or "/..."). Returns 0 when answered, -1 to let
+ * h2o answer 404. */
+typedef int (*serve__route_fn)(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                               size_t rlen);
+/* Registers path (no trailing '/') with fn. h2o takes the first registered
+ * path that matches, so a path must be registered before any of its
+ * prefixes. */
+void serve__route_add(serve_ctx *s, h2o_hostconf_t *host, const char *path, serve__route_fn fn);
+/* A per-camera endpoint, GET/HEAD /api/cameras/{id}/NAME, listed in
+ * routes_cameras.c's camera_routes[] (one line per endpoint): camera names a
+ * configured camera (borrowed, valid for the call); who as above. Answers
+ * req. */
+typedef void (*serve__camera_fn)(serve_ctx *s, h2o_req_t *req, const char *who,
+                                 const char *camera);
+/* The route groups, each registering its paths. */
+void serve__routes_admin(serve_ctx *s, h2o_hostconf_t *host);
+void serve__routes_evidence(serve_ctx *s, h2o_hostconf_t *host);
+void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host);
+/* What an /api/ path no route knows gets: 405 (Allow: GET, HEAD) for other
+ * methods, else 404. */
+int serve__api_unknown(h2o_req_t *req);
+
+/* Frees s once stopping and nothing (listener, connection, job, download)
+ * is left. Called whenever one of those ends. */
+void serve__maybe_finish_stop(serve_ctx *s);
+/* Queues an audit row (never blocks: the index writer's queue); detail is a
+ * JSON object or NULL (borrowed). No-op without an index. */
+void serve__audit(serve_ctx *s, const char *who, const char *action, const char *camera,
+                  int64_t start_us, int64_t end_us, const json_t *detail);
+
+/* ---- job.c ---- */
+
+/* Ties a request to whoever answers it later: when h2o frees the request
+ * (the client went away), gone(owner) runs, so a late result is dropped
+ * instead of written to freed memory. Lives in the request's pool. */
+typedef struct serve__anchor serve__anchor;
+serve__anchor *serve__anchor_new(h2o_req_t *req, void (*gone)(void *owner), void *owner);
+/* The owner no longer needs to hear about the request (accepts NULL). */
+void serve__anchor_drop(serve__anchor *a);
+
+/* The index readers of worker threads, pooled. Thread-safe. A reader whose
+ * query failed is closed instead of returned (failed), so a replaced or
+ * repaired index is reopened by the next request. */
+int serve__reader_get(serve_ctx *s, index_reader **out);
+void serve__reader_put(serve_ctx *s, index_reader *r, bool failed);
+/* Paths of segments (serve__abspath_fn; s is the opaque). Worker threads. */
+int serve__abspath(void *s, const char *pool, const char *rel, char *out, size_t len);
+
+typedef struct serve__job serve__job;
+
+/* What one endpoint does with its job; each endpoint embeds serve__job first
+ * in a struct of its own arguments and results. */
+typedef struct serve__job_ops {
+    bool need_reader;
+    /* Worker thread; r is NULL unless need_reader. 0 or negative: a negative
+     * other than -ENOENT and -EINVAL closes the reader (see reader_put). */
+    int (*work)(serve__job *j, index_reader *r);
+    /* Loop thread, only while the request is alive: answers it. */
+    void (*done)(serve__job *j, h2o_req_t *req);
+    /* Loop thread, always, last: frees the enclosing struct. */
+    void (*free)(serve__job *j);
+} serve__job_ops;
+
+struct serve__job {
+    uv_work_t work;
+    serve_ctx *s;
+    h2o_req_t *req; /* NULL once h2o freed the request */
+    serve__anchor *anchor;
+    const serve__job_ops *ops;
+    int reader_err; /* no reader could be had: answered 503 without work/done */
+    char who[64];   /* the token's name (audit trail, created_by) */
+};
+
+/* Runs ops->work on the thread pool, then ops->done with the request and
+ * ops->free. Takes ownership of j (freed with ops->free even when queueing
+ * fails, which answers 503). */
+void serve__job_queue(serve_ctx *s, h2o_req_t *req, const char *who, serve__job *j,
+                      const serve__job_ops *ops);
+
+/* A job whose answer is a serve__reply (evidence.c's worker halves). */
+typedef struct serve__reply_job {
+    serve__job base;
+    serve__reply reply;
+} serve__reply_job;
+/* done/free for reply jobs; free releases the reply, then free(j). */
+void serve__reply_job_done(serve__job *j, h2o_req_t *req);
+void serve__reply_job_free(serve__job *j);
+/* work's return for a reply job: 5xx closes the reader. */
+int serve__reply_job_status(const serve__reply_job *rj);
+
+/* ---- download.c ---- */
+
+/* Answers a clip request: Range, If-Range, If-None-Match (304), the clip
+ * headers, one audit row (whole requests and ranges from byte 0; action
+ * "export" with export_id, else "clip"), then streams the bytes. Takes
+ * ownership of *clip (set to NULL). */
+void serve__download_start(serve_ctx *s, h2o_req_t *req, serve__clip **clip, const char *camera,
+                           const char *who, const char *export_id);
+/* Shutdown: every download in progress fails. */
+void serve__downloads_abort(serve_ctx *s);
+
+/* ---- request.c ---- */
+
+const char *serve__reason(int status);
+void serve__add_header(h2o_req_t *req, const h2o_token_t *tok, const char *v);
+void serve__add_header_str(h2o_req_t *req, const char *name, const char *v);
+/* Sends body (copied) with status and content type. */
+void serve__send_body(h2o_req_t *req, int status, const char *ctype, const void *body, size_t len);
+/* Sends j (takes the reference) as compact JSON. */
+void serve__send_json(h2o_req_t *req, int status, json_t *j);
+/* {"error": msg} */
+void serve__send_error(h2o_req_t *req, int status, const char *msg);
+/* Status and message for a negative result of a worker: -ENOENT 404 "no
+ * footage <what>", file errors 500, anything else 503. */
+void serve__send_errno(h2o_req_t *req, int err, const char *what);
+void serve__send_405(h2o_req_t *req, const char *allow);
+json_t *serve__json_time(int64_t us);
+bool serve__method_is(h2o_req_t *req, const char *m);
+/* Query parameters: 0 (present or not; *present says), -EINVAL malformed. */
+int serve__query_time(h2o_req_t *req, const char *name, int64_t *out, bool *present);
+/* 1 found, 0 absent, -1 malformed/too long (serve__query_get). */
+int serve__query_string(h2o_req_t *req, const char *name, char *out, size_t outlen);
+/* The request body as a JSON object: 1 parsed (*out owned by the caller),
+ * 0 no body, -1 malformed (answered with 400). */
+int serve__body_object(h2o_req_t *req, json_t **out);
+/* A time member of o: RFC 3339 string or Unix seconds. 0 (present or not), -1 malformed. */
+int serve__member_time(json_t *o, const char *key, int64_t *out, bool *present);
+/* A string member of o copied into out; false when absent, not a string or too long. */
+bool serve__member_str(json_t *o, const char *key, char *out, size_t len);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * The operator's routes: GET /healthz (open), and for admins GET /metrics
+ * (Prometheus text), GET /api/audit (the audit trail) and POST /api/reload
+ * (reload the config, as SIGHUP does). Each is registered as an exact path:
+ * anything below it is unknown.
+ */
+#include "serve/http_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+/* ---- GET /healthz {"ok":true,"downloads":N,"pinned_segments":N} ---- */
+
+static int route_healthz(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                         size_t rlen)
+{
+    (void)who, (void)rest;
+    if (rlen) return -1;
+    serve__send_json(req, 200,
+                     json_pack("{s:b,s:I,s:I}", "ok", 1, "downloads", (json_int_t)s->ndownloads,
+                               "pinned_segments", (json_int_t)serve__pins_count(s->pins)));
+    return 0;
+}
+
+/* ---- GET /metrics ---- */
+
+static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                         size_t rlen)
+{
+    (void)who, (void)rest;
+    if (rlen || (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD"))) return -1;
+    size_t nc = s->cfg ? s->cfg->ncameras : 0, np = s->cfg ? s->cfg->npools : 0;
+    serve_metrics_camera *cams = calloc(nc ? nc : 1, sizeof(*cams));
+    serve_metrics_pool *pools = calloc(np ? np : 1, sizeof(*pools));
+    char *text = NULL;
+    size_t len = 0;
+    serve_metrics_input in = {.now_us = vg_now_us(), .uptime_us = vg_mono_us() - s->started_us,
+                              .cameras = cams, .ncameras = nc, .pools = pools, .npools = np};
+    if (!cams || !pools) goto out;
+    for (size_t i = 0; i < nc; i++) {
+        const config_camera *c = &s->cfg->cameras[i];
+        cams[i].id = c->id;
+        cams[i].running = c->enabled && s->camera_stats &&
+                          s->camera_stats(s->camera_stats_opaque, c->id, &cams[i].st) == 0 &&
+                          cams[i].st.state != INGEST_DISABLED;
+    }
+    for (size_t i = 0; i < np; i++) {
+        pools[i].id = s->cfg->pools[i].id;
+        pools[i].have_usage = s->retention && storage_retention_pool_usage(
+                                                  s->retention, pools[i].id, &pools[i].u) == 0;
+    }
+    if (s->idx) {
+        in.have_index = 1;
+        index_writer_stats(s->idx, &in.index_queue_depth, &in.index_last_commit_us);
+    }
+    serve_stats(s, &in.downloads, &in.pinned_segments);
+    serve_metrics_render(s->metrics, &in, &text, &len);
+out:
+    if (text)
+        serve__send_body(req, 200, SERVE_METRICS_CONTENT_TYPE, text, len);
+    else
+        serve__send_error(req, 503, "out of memory");
+    free(text);
+    free(cams);
+    free(pools);
+    return 0;
+}
+
+/* ---- GET /api/audit?start=&end=&camera=&limit= ---- */
+
+typedef struct audit_job {
+    serve__job base;
+    char camera[INDEX_ID_MAX];
+    int64_t start_us, end_us, limit;
+    int err;
+    json_t *json;
+} audit_job;
+
+static int on_audit_row(const index_audit *a, void *arg)
+{
+    json_t *arr = arg;
+    json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:s}", "id", (json_int_t)a->id, "time",
+                          serve__json_time(a->time_us), "token", a->token, "action", a->action,
+                          "camera", a->camera[0] ? json_string(a->camera) : json_null(), "start",
+                          a->start_us || a->end_us ? serve__json_time(a->start_us) : json_null(),
+                          "end", a->start_us || a->end_us ? serve__json_time(a->end_us) : json_null(),
+                          "detail", a->detail);
+    return json_array_append_new(arr, o) == 0 ? 0 : -ENOMEM;
+}
+
+/* Its own connection per query (index/audit.c), no reader. */
+static int audit_work(serve__job *base, index_reader *r)
+{
+    (void)r;
+    audit_job *j = vg_container_of(base, audit_job, base);
+    j->json = json_array();
+    j->err = j->json ? index_audit_list(base->s->index_path, j->camera[0] ? j->camera : NULL,
+                                        j->start_us, j->end_us, j->limit, on_audit_row, j->json)
+                     : -ENOMEM;
+    return j->err;
+}
+
+static void audit_done(serve__job *base, h2o_req_t *req)
+{
+    audit_job *j = vg_container_of(base, audit_job, base);
+    if (j->err < 0) {
+        char what[160];
+        snprintf(what, sizeof(what), "for camera %s in that range", j->camera);
+        serve__send_errno(req, j->err, what);
+        return;
+    }
+    serve__send_json(req, 200, j->json);
+    j->json = NULL;
+}
+
+static void audit_free(serve__job *base)
+{
+    audit_job *j = vg_container_of(base, audit_job, base);
+    json_decref(j->json);
+    free(j);
+}
+
+static const serve__job_ops audit_ops = {.work = audit_work, .done = audit_done, .free = audit_free};
+
+static int route_audit(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                       size_t rlen)
+{
+    (void)rest;
+    if (rlen || (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD")))
+        return serve__api_unknown(req);
+    int64_t start = INT64_MIN, end = INT64_MAX;
+    bool hs, he;
+    char cam[INDEX_ID_MAX] = "", lim[24] = "";
+    if (serve__query_time(req, "start", &start, &hs) < 0 ||
+        serve__query_time(req, "end", &end, &he) < 0 ||
+        serve__query_string(req, "camera", cam, sizeof(cam)) < 0 ||
+        serve__query_string(req, "limit", lim, sizeof(lim)) < 0) {
+        serve__send_error(req, 400, "malformed query");
+        return 0;
+    }
+    if (!hs) start = INT64_MIN;
+    if (!he) end = INT64_MAX;
+    audit_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        serve__send_error(req, 503, "out of memory");
+        return 0;
+    }
+    snprintf(j->camera, sizeof(j->camera), "%s", cam);
+    j->start_us = start, j->end_us = end;
+    j->limit = lim[0] ? strtoll(lim, NULL, 10) : 1000;
+    serve__job_queue(s, req, who, &j->base, &audit_ops);
+    return 0;
+}
+
+/* ---- POST /api/reload ---- */
+
+static int route_reload(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                        size_t rlen)
+{
+    (void)rest;
+    char err[1024] = "", name[64];
+    if (rlen) return serve__api_unknown(req);
+    if (!serve__method_is(req, "POST")) {
+        serve__send_405(req, "POST");
+        return 0;
+    }
+    if (!s->reload) {
+        serve__send_error(req, 404, "not found");
+        return 0;
+    }
+    snprintf(name, sizeof(name), "%s", who); /* who lives in the config being replaced */
+    if (s->reload(s->reload_opaque, name, err, sizeof(err)) < 0) {
+        serve__send_error(req, 422, err[0] ? err : "reload refused");
+        return 0;
+    }
+    serve__send_json(req, 200, json_pack("{s:b}", "ok", 1));
+    return 0;
+}
+
+void serve__routes_admin(serve_ctx *s, h2o_hostconf_t *host)
+{
+    serve__route_add(s, host, "/healthz", route_healthz);
+    serve__route_add(s, host, "/metrics", route_metrics);
+    serve__route_add(s, host, "/api/audit", route_audit);
+    serve__route_add(s, host, "/api/reload", route_reload);
+}

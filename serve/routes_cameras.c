@@ -1,0 +1,400 @@
+/*
+ * The camera routes: GET /api/cameras (the configured cameras with their
+ * live status) and GET /api/cameras/{id}/{what}. One prefix handler takes
+ * every path under /api/cameras, parses "{id}/{what}" once, checks that the
+ * camera exists, and looks {what} up in camera_routes[]: a new per-camera
+ * endpoint is one line there and a handler of the serve__camera_fn shape.
+ */
+#include "serve/http_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+#define RUN_TOLERANCE_US 1000000
+
+/* ---- GET /api/cameras[?district=&site=] ---- */
+
+static const char *state_name(ingest_state st)
+{
+    switch (st) {
+    case INGEST_RECORDING: return "recording";
+    case INGEST_CONNECTING: return "connecting";
+    case INGEST_DISABLED: return "disabled";
+    case INGEST_OFFLINE:
+    default: return "offline";
+    }
+}
+
+static void cameras_list(serve_ctx *s, h2o_req_t *req)
+{
+    char district[256], site[64];
+    int hd = serve__query_string(req, "district", district, sizeof(district));
+    int hs = serve__query_string(req, "site", site, sizeof(site));
+    if (hd < 0 || hs < 0) {
+        serve__send_error(req, 400, "malformed query");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; s->cfg && i < s->cfg->ncameras; i++) {
+        const config_camera *c = &s->cfg->cameras[i];
+        const char *sname = config_site_name(c->site);
+        if (hd > 0 && strcmp(district, c->district ? c->district : "") != 0) continue;
+        if (hs > 0 && strcmp(site, sname) != 0) continue;
+        ingest_stats st;
+        memset(&st, 0, sizeof(st));
+        bool have = c->enabled && s->camera_stats &&
+                    s->camera_stats(s->camera_stats_opaque, c->id, &st) == 0;
+        const char *status = !c->enabled ? "disabled" : have ? state_name(st.state) : "offline";
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->id, "name", c->name ? c->name : c->id,
+                              "district", c->district ? c->district : "", "site", sname, "status",
+                              status);
+        json_object_set_new(o, "codec", have && st.codec[0] ? json_string(st.codec) : json_null());
+        json_object_set_new(o, "audio_codec",
+                            have && st.audio_codec[0] ? json_string(st.audio_codec) : json_null());
+        json_object_set_new(o, "width", have && st.width ? json_integer(st.width) : json_null());
+        json_object_set_new(o, "height", have && st.height ? json_integer(st.height) : json_null());
+        json_object_set_new(o, "fps", have && st.fps > 0 ? json_real(st.fps) : json_null());
+        json_object_set_new(o, "bitrate_bps",
+                            have && st.bitrate_bps > 0 ? json_integer(st.bitrate_bps) : json_null());
+        json_object_set_new(o, "last_frame_at",
+                            have && st.last_frame_us ? serve__json_time(st.last_frame_us) : json_null());
+        json_array_append_new(arr, o);
+    }
+    serve__send_json(req, 200, arr);
+}
+
+/* ---- the query every footage route accepts ---- */
+
+typedef struct cam_query {
+    int64_t start, end, at;
+    bool has_start, has_end, has_at;
+    char export_id[24]; /* digits, or "" */
+} cam_query;
+
+/* start=, end=, at=, export=; false when answered (400). */
+static bool cam_query_parse(h2o_req_t *req, cam_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    if (serve__query_time(req, "start", &q->start, &q->has_start) < 0 ||
+        serve__query_time(req, "end", &q->end, &q->has_end) < 0 ||
+        serve__query_time(req, "at", &q->at, &q->has_at) < 0) {
+        serve__send_error(req, 400, "malformed time (RFC 3339 or Unix seconds)");
+        return false;
+    }
+    if (serve__query_string(req, "export", q->export_id, sizeof(q->export_id)) < 0 ||
+        strspn(q->export_id, "0123456789") != strlen(q->export_id)) {
+        serve__send_error(req, 400, "export must be an export id");
+        return false;
+    }
+    return true;
+}
+
+static void what_for(char *out, size_t len, const char *camera)
+{
+    snprintf(out, len, "for camera %s in that range", camera);
+}
+
+/* ---- GET /api/cameras/{id}/recordings?start=&end= ---- */
+
+typedef struct recordings_job {
+    serve__job base;
+    char camera[INDEX_ID_MAX];
+    int64_t start_us, end_us;
+    int err;
+    json_t *json;
+} recordings_job;
+
+typedef struct seg_acc {
+    json_t *runs, *gaps;
+    int64_t start, end, run_start, run_end;
+    bool have;
+} seg_acc;
+
+static int add_run(seg_acc *a)
+{
+    json_t *r = json_pack("{s:o,s:o}", "start", serve__json_time(a->run_start), "end",
+                          serve__json_time(a->run_end));
+    return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
+}
+
+static int on_segment(const index_segment *seg, void *arg)
+{
+    seg_acc *a = arg;
+    int64_t s = seg->start_us < a->start ? a->start : seg->start_us;
+    int64_t e = seg->end_us > a->end ? a->end : seg->end_us;
+    if (e <= s) return 0;
+    if (a->have && s <= a->run_end + RUN_TOLERANCE_US) {
+        if (e > a->run_end) a->run_end = e;
+        return 0;
+    }
+    if (a->have && add_run(a) < 0) return -ENOMEM;
+    a->have = true;
+    a->run_start = s, a->run_end = e;
+    return 0;
+}
+
+static int recordings_work(serve__job *base, index_reader *r)
+{
+    recordings_job *j = vg_container_of(base, recordings_job, base);
+    seg_acc a = {.runs = json_array(), .gaps = json_array(), .start = j->start_us, .end = j->end_us};
+    int ret = index_query_segments(r, j->camera, j->start_us, j->end_us, on_segment, &a);
+    if (ret == 0 && a.have) ret = add_run(&a);
+    if (ret < 0) {
+        json_decref(a.runs);
+        json_decref(a.gaps);
+        return j->err = ret;
+    }
+    /* Gaps: the complement of the runs within [start, min(end, now)). */
+    int64_t now = vg_now_us(), lim = j->end_us < now ? j->end_us : now, cur = j->start_us;
+    size_t i;
+    json_t *run;
+    json_array_foreach(a.runs, i, run) {
+        int64_t rs = 0, re = 0;
+        vg_time_parse(json_string_value(json_object_get(run, "start")), &rs);
+        vg_time_parse(json_string_value(json_object_get(run, "end")), &re);
+        if (rs > cur && cur < lim)
+            json_array_append_new(a.gaps, json_pack("{s:o,s:o}", "start", serve__json_time(cur),
+                                                    "end", serve__json_time(rs < lim ? rs : lim)));
+        if (re > cur) cur = re;
+    }
+    if (cur < lim)
+        json_array_append_new(a.gaps, json_pack("{s:o,s:o}", "start", serve__json_time(cur), "end",
+                                                serve__json_time(lim)));
+    j->json = json_pack("{s:s,s:o,s:o,s:o,s:o}", "camera", j->camera, "start",
+                        serve__json_time(j->start_us), "end", serve__json_time(j->end_us), "runs",
+                        a.runs, "gaps", a.gaps);
+    if (!j->json) j->err = -ENOMEM;
+    return j->err;
+}
+
+static void recordings_done(serve__job *base, h2o_req_t *req)
+{
+    recordings_job *j = vg_container_of(base, recordings_job, base);
+    char what[160];
+    if (j->err < 0) {
+        what_for(what, sizeof(what), j->camera);
+        serve__send_errno(req, j->err, what);
+        return;
+    }
+    serve__send_json(req, 200, j->json);
+    j->json = NULL;
+}
+
+static void recordings_free(serve__job *base)
+{
+    recordings_job *j = vg_container_of(base, recordings_job, base);
+    json_decref(j->json);
+    free(j);
+}
+
+static const serve__job_ops recordings_ops = {
+    .need_reader = true, .work = recordings_work, .done = recordings_done, .free = recordings_free};
+
+static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+{
+    cam_query q;
+    if (!cam_query_parse(req, &q)) return;
+    if (!q.has_end) q.end = vg_now_us();
+    if (!q.has_start) q.start = q.end - 24LL * 3600 * 1000000;
+    if (q.end <= q.start || q.end - q.start > SERVE__MAX_QUERY_US) {
+        serve__send_error(req, 400, "end must be after start (at most 366 days)");
+        return;
+    }
+    recordings_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        serve__send_error(req, 503, "out of memory");
+        return;
+    }
+    snprintf(j->camera, sizeof(j->camera), "%s", camera);
+    j->start_us = q.start, j->end_us = q.end;
+    serve__job_queue(s, req, who, &j->base, &recordings_ops);
+}
+
+/* ---- GET /api/cameras/{id}/clip.mp4?start=&end=[&export=] ---- */
+
+typedef struct clip_job {
+    serve__job base;
+    char camera[INDEX_ID_MAX];
+    int64_t start_us, end_us;
+    char export_id[24]; /* requested with export=ID (audited as "export") */
+    int err;
+    serve__clip *clip;
+} clip_job;
+
+static int clip_work(serve__job *base, index_reader *r)
+{
+    clip_job *j = vg_container_of(base, clip_job, base);
+    j->err = serve__clip_open(r, serve__abspath, j->base.s, j->base.s->pins, j->camera,
+                              j->start_us, j->end_us, &j->clip);
+    return j->err;
+}
+
+static void clip_done(serve__job *base, h2o_req_t *req)
+{
+    clip_job *j = vg_container_of(base, clip_job, base);
+    char what[160];
+    if (j->err < 0) {
+        what_for(what, sizeof(what), j->camera);
+        serve__send_errno(req, j->err, what);
+        return;
+    }
+    serve__download_start(j->base.s, req, &j->clip, j->camera, j->base.who, j->export_id);
+}
+
+static void clip_free(serve__job *base)
+{
+    clip_job *j = vg_container_of(base, clip_job, base);
+    serve__clip_free(&j->clip);
+    free(j);
+}
+
+static const serve__job_ops clip_ops = {
+    .need_reader = true, .work = clip_work, .done = clip_done, .free = clip_free};
+
+static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+{
+    cam_query q;
+    if (!cam_query_parse(req, &q)) return;
+    if (!q.has_start || !q.has_end) {
+        serve__send_error(req, 400, "start and end are required");
+        return;
+    }
+    if (q.end <= q.start || q.end - q.start > SERVE__MAX_CLIP_US) {
+        serve__send_error(req, 400, "end must be after start (at most 24 h)");
+        return;
+    }
+    clip_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        serve__send_error(req, 503, "out of memory");
+        return;
+    }
+    snprintf(j->camera, sizeof(j->camera), "%s", camera);
+    j->start_us = q.start, j->end_us = q.end;
+    snprintf(j->export_id, sizeof(j->export_id), "%s", q.export_id);
+    serve__job_queue(s, req, who, &j->base, &clip_ops);
+}
+
+/* ---- GET /api/cameras/{id}/snapshot.jpg?at= ---- */
+
+typedef struct snapshot_job {
+    serve__job base;
+    char camera[INDEX_ID_MAX];
+    int64_t at_us, frame_us;
+    int err;
+    uint8_t *jpeg;
+    size_t jpeg_len;
+} snapshot_job;
+
+static int snapshot_work(serve__job *base, index_reader *r)
+{
+    snapshot_job *j = vg_container_of(base, snapshot_job, base);
+    j->err = serve__snapshot(r, serve__abspath, j->base.s, j->camera, j->at_us, &j->jpeg,
+                             &j->jpeg_len, &j->frame_us);
+    return j->err;
+}
+
+static void snapshot_done(serve__job *base, h2o_req_t *req)
+{
+    snapshot_job *j = vg_container_of(base, snapshot_job, base);
+    char t[VG_TIME_LEN], cd[200];
+    if (j->err < 0) {
+        what_for(cd, sizeof(cd), j->camera);
+        serve__send_errno(req, j->err, cd);
+        return;
+    }
+    serve__add_header_str(req, "x-frame-time", vg_time_format(j->frame_us, t, sizeof(t)));
+    snprintf(cd, sizeof(cd), "inline; filename=\"%s_%s.jpg\"", j->camera, t);
+    serve__add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
+    serve__send_body(req, 200, "image/jpeg", j->jpeg, j->jpeg_len);
+    serve__audit(j->base.s, j->base.who, "snapshot", j->camera, j->frame_us, j->frame_us, NULL);
+}
+
+static void snapshot_free(serve__job *base)
+{
+    snapshot_job *j = vg_container_of(base, snapshot_job, base);
+    free(j->jpeg);
+    free(j);
+}
+
+static const serve__job_ops snapshot_ops = {
+    .need_reader = true, .work = snapshot_work, .done = snapshot_done, .free = snapshot_free};
+
+static void camera_snapshot(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+{
+    cam_query q;
+    if (!cam_query_parse(req, &q)) return;
+    if (!q.has_at) {
+        serve__send_error(req, 400, "at is required");
+        return;
+    }
+    snapshot_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        serve__send_error(req, 503, "out of memory");
+        return;
+    }
+    snprintf(j->camera, sizeof(j->camera), "%s", camera);
+    j->at_us = q.at;
+    serve__job_queue(s, req, who, &j->base, &snapshot_ops);
+}
+
+/* ---- the /api/cameras prefix ---- */
+
+/* GET/HEAD /api/cameras/{id}/NAME: one line per endpoint. */
+static const struct {
+    const char *name;
+    serve__camera_fn fn;
+} camera_routes[] = {
+    {"recordings", camera_recordings},
+    {"clip.mp4", camera_clip},
+    {"snapshot.jpg", camera_snapshot},
+};
+
+static int route_cameras(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
+                         size_t rlen)
+{
+    if (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD")) {
+        serve__send_405(req, "GET, HEAD");
+        return 0;
+    }
+    if (rlen <= 1) { /* "/api/cameras" or "/api/cameras/" */
+        cameras_list(s, req);
+        return 0;
+    }
+    /* rest is "/{id}/{what}" */
+    const char *id = rest + 1, *end = rest + rlen;
+    const char *slash = memchr(id, '/', (size_t)(end - id));
+    if (!slash || memchr(slash + 1, '/', (size_t)(end - slash - 1))) {
+        serve__send_error(req, 404, "not found");
+        return 0;
+    }
+    char cam[INDEX_ID_MAX];
+    size_t idlen = (size_t)(slash - id), wlen = (size_t)(end - slash - 1);
+    if (idlen == 0 || idlen >= sizeof(cam)) {
+        serve__send_error(req, 404, "unknown camera");
+        return 0;
+    }
+    memcpy(cam, id, idlen);
+    cam[idlen] = 0;
+    if (!s->cfg || !config_find_camera(s->cfg, cam)) {
+        serve__send_error(req, 404, "unknown camera");
+        return 0;
+    }
+    for (size_t i = 0; i < VG_ARRAY_SIZE(camera_routes); i++) {
+        if (strlen(camera_routes[i].name) == wlen &&
+            memcmp(camera_routes[i].name, slash + 1, wlen) == 0) {
+            camera_routes[i].fn(s, req, who, cam);
+            return 0;
+        }
+    }
+    serve__send_error(req, 404, "not found");
+    return 0;
+}
+
+void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host)
+{
+    serve__route_add(s, host, "/api/cameras", route_cameras);
+}
