@@ -28,7 +28,7 @@ struct serve__download {
     serve_ctx *s;
     h2o_req_t *req;
     serve__anchor *anchor;
-    serve__clip *clip;
+    media_clip *clip;
     uint64_t pos, end;   /* next byte to read, end exclusive */
     uint8_t *buf[2];
     size_t len[2];
@@ -55,7 +55,7 @@ static void dl_free(download *d)
     else
         s->downloads = d->next;
     if (d->next) d->next->prev = d->prev;
-    serve__clip_free(&d->clip);
+    media_clip_free(&d->clip);
     free(d->buf[0]);
     free(d->buf[1]);
     free(d);
@@ -69,7 +69,7 @@ static void dl_fill_work(uv_work_t *w)
     int b = d->filling;
     uint64_t n = d->end - d->pos, cap = d->sent_any ? DL_BUF : DL_FIRST;
     if (n > cap) n = cap;
-    d->fill_err = serve__clip_read(d->clip, d->pos, d->buf[b], (size_t)n);
+    d->fill_err = media_clip_read(d->clip, d->pos, d->buf[b], (size_t)n);
     d->len[b] = (size_t)n;
 }
 
@@ -181,7 +181,7 @@ static bool etag_matches(const char *list, size_t len, const char *etag)
 
 /* One audit row per download, not per range a player asks for. */
 static void audit_download(serve_ctx *s, const char *who, const char *camera,
-                           const serve__clip_info *ci, const char *export_id)
+                           const media_clip_info *ci, const char *export_id)
 {
     json_t *detail = json_pack("{s:I}", "bytes", (json_int_t)ci->length);
     if (detail && export_id[0])
@@ -191,10 +191,10 @@ static void audit_download(serve_ctx *s, const char *who, const char *camera,
     json_decref(detail);
 }
 
-void serve__download_start(serve_ctx *s, h2o_req_t *req, serve__clip **clip, const char *camera,
+void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
                            const char *who, const char *export_id)
 {
-    const serve__clip_info *ci = serve__clip_info_get(*clip);
+    const media_clip_info *ci = media_clip_info_get(*clip);
     uint64_t first = 0, last = ci->length - 1;
     int status = 200;
     download *d = NULL;
@@ -280,5 +280,5 @@ void serve__download_start(serve_ctx *s, h2o_req_t *req, serve__clip **clip, con
     }
     dl_start_fill(d);
 out:
-    serve__clip_free(clip); /* not handed to a download: the pins go with it */
+    media_clip_free(clip); /* not handed to a download: the pins go with it */
 }

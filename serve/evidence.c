@@ -46,7 +46,7 @@
 #include "common/common.h"
 
 #define MAX_EVENTS 10000
-#define RUN_TOLERANCE_US 1000000 /* as clip.c: a gap this small does not break a run */
+#define RUN_TOLERANCE_US 1000000 /* as media/clip.c: a gap this small does not break a run */
 #define MAX_CAM_SEGMENTS 100000
 
 static json_t *jtime(int64_t us)
@@ -217,7 +217,7 @@ typedef struct run_acc {
     json_t *segments;       /* export: the segment rows; NULL for coverage */
     int64_t covered_us;
     int64_t run_start, run_end;
-    index_segment last;     /* previous segment (export: run breaks as clip.c's) */
+    index_segment last;     /* previous segment (export: run breaks as media/clip.c's) */
     bool have;
     size_t nseg;
     const char *camera;
@@ -237,7 +237,7 @@ static int run_flush(run_acc *a)
     return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
 }
 
-/* Whether b continues a's run the way clip assembly sees it (clip.c). */
+/* Whether b continues a's run the way clip assembly sees it (media/clip.c). */
 static bool same_run(const index_segment *a, const index_segment *b)
 {
     if (a->run_start_us && b->run_start_us && a->run_start_us != b->run_start_us) return false;

@@ -168,7 +168,7 @@ int serve__reply_job_status(const serve__reply_job *rj);
  * headers, one audit row (whole requests and ranges from byte 0; action
  * "export" with export_id, else "clip"), then streams the bytes. Takes
  * ownership of *clip (set to NULL). */
-void serve__download_start(serve_ctx *s, h2o_req_t *req, serve__clip **clip, const char *camera,
+void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
                            const char *who, const char *export_id);
 /* Shutdown: every download in progress fails. */
 void serve__downloads_abort(serve_ctx *s);

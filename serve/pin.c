@@ -110,3 +110,18 @@ uint64_t serve__pins_count(serve__pins *p)
     pthread_mutex_unlock(&p->mu);
     return n;
 }
+
+static void pins_add_cb(void *opaque, const int64_t *ids, size_t n)
+{
+    serve__pins_add(opaque, ids, n);
+}
+
+static void pins_remove_cb(void *opaque, const int64_t *ids, size_t n)
+{
+    serve__pins_remove(opaque, ids, n);
+}
+
+media_pins serve__pins_media(serve__pins *p)
+{
+    return (media_pins){.add = pins_add_cb, .remove = pins_remove_cb, .opaque = p};
+}

@@ -222,14 +222,15 @@ typedef struct clip_job {
     int64_t start_us, end_us;
     char export_id[24]; /* requested with export=ID (audited as "export") */
     int err;
-    serve__clip *clip;
+    media_clip *clip;
 } clip_job;
 
 static int clip_work(serve__job *base, index_reader *r)
 {
     clip_job *j = vg_container_of(base, clip_job, base);
-    j->err = serve__clip_open(r, serve__abspath, j->base.s, j->base.s->pins, j->camera,
-                              j->start_us, j->end_us, &j->clip);
+    media_pins pins = serve__pins_media(j->base.s->pins);
+    j->err = media_clip_open(r, serve__abspath, j->base.s, &pins, j->camera, j->start_us,
+                             j->end_us, &j->clip);
     return j->err;
 }
 
@@ -248,7 +249,7 @@ static void clip_done(serve__job *base, h2o_req_t *req)
 static void clip_free(serve__job *base)
 {
     clip_job *j = vg_container_of(base, clip_job, base);
-    serve__clip_free(&j->clip);
+    media_clip_free(&j->clip);
     free(j);
 }
 

@@ -11,120 +11,13 @@
 #include <jansson.h>
 
 #include "index/index.h"
+#include "media/media.h"
 
-/* ---- mp4.c: the few ISO BMFF boxes a clip needs ---- */
-
-#define SERVE__MAX_TRACKS 4
-#define SERVE__MAX_TRUNS 16 /* per moof, all trafs together */
-
-typedef struct serve__track {
-    uint32_t id;
-    uint32_t timescale;
-    uint32_t handler; /* 'vide', 'soun', ... */
-    uint32_t def_duration, def_size, def_flags; /* from trex */
-} serve__track;
-
-/* An init segment (ftyp + moov) as the mov muxer writes it for fragmented MP4. */
-typedef struct serve__init {
-    size_t ftyp_off, ftyp_len;
-    size_t moov_off, moov_len;
-    uint32_t movie_timescale;
-    int ntracks;
-    int video; /* index into tracks of the (first) video track */
-    serve__track tracks[SERVE__MAX_TRACKS];
-    uint64_t sig; /* hash of what must match for two segments to be concatenated */
-} serve__init;
-
-/* Parses ftyp+moov at the start of b. 0, -EINVAL (not an fMP4 init segment) or
- * -ENOTSUP (more tracks than we handle, no video track). */
-int serve__init_parse(const uint8_t *b, size_t len, serve__init *out);
-
-typedef struct serve__trun {
-    uint32_t box_off;     /* of the trun box within the moof */
-    uint32_t flags, count;
-    int32_t data_offset;  /* relative to the moof start */
-    int track;            /* index into init->tracks */
-} serve__trun;
-
-typedef struct serve__moof {
-    uint32_t size;
-    uint32_t seq_off;                   /* offset of mfhd's sequence_number */
-    int ntruns;
-    serve__trun truns[SERVE__MAX_TRUNS];
-    bool has[SERVE__MAX_TRACKS];        /* the track has a traf here */
-    uint32_t tfdt_off[SERVE__MAX_TRACKS]; /* offset of tfdt's value (0: no tfdt) */
-    int tfdt_v[SERVE__MAX_TRACKS];
-    uint64_t tfdt[SERVE__MAX_TRACKS];
-    uint64_t dur[SERVE__MAX_TRACKS];    /* sum of the sample durations */
-    uint64_t bytes[SERVE__MAX_TRACKS];  /* sum of the sample sizes */
-} serve__moof;
-
-/* Parses a moof box (b starts at its header, len >= its size). Requires each
- * trun to carry a data offset and each traf to use default-base-is-moof.
- * 0, -EINVAL, -ENOTSUP, or -ENODATA when it has no video track fragment. */
-int serve__moof_parse(const uint8_t *b, size_t len, const serve__init *init, serve__moof *m);
-/* Rewrites in place: sequence number and, per track t, tfdt += delta[t].
- * -ERANGE if a new tfdt does not fit its field. */
-int serve__moof_patch(uint8_t *b, const serve__moof *m, uint32_t seq, const int64_t *delta);
-
-typedef struct serve__range {
-    uint64_t off; /* relative to the moof start in the source file */
-    uint64_t len;
-} serve__range;
-
-/* Builds the moof + mdat header of a fragment cut at limit[t] (decode time in
- * the track's timescale, original timeline: samples with dts >= limit are
- * dropped), with seq and tfdt += delta[t]. *out is malloc'd (caller frees);
- * ranges (at most SERVE__MAX_TRUNS) are the media bytes that follow, in order.
- * kept_dur[t] receives the duration kept per track. 0 or negative. */
-int serve__moof_cut(const uint8_t *b, const serve__init *init, const serve__moof *m,
-                    const uint64_t *limit, uint32_t seq, const int64_t *delta, uint8_t **out,
-                    size_t *out_len, serve__range *ranges, int *nranges, uint64_t *kept_dur);
-
-/* Writes the clip header: ftyp, moov (mvex gets an mehd with duration_movie),
- * then a sidx of the video track when nrefs > 0 (sizes[i], durs[i] per fragment,
- * in the video timescale). *out malloc'd. 0 or negative. */
-int serve__header_build(const uint8_t *init_buf, const serve__init *init, uint64_t duration_video,
-                        const uint32_t *sizes, const uint32_t *durs, size_t nrefs, uint8_t **out,
-                        size_t *out_len);
-
-/* Scans a segment file box by box into a fragment table (as the recorder
- * would have indexed it): offsets, sizes, keyframe flag, and wall times from
- * the video tfdt with start_us as the time of decode time 0. *out malloc'd.
- * *init_len receives the length of the init segment. 0 or negative. */
-int serve__scan_file(const char *path, int64_t start_us, index_fragment **out, size_t *n,
-                     size_t *init_len);
-
-uint64_t serve__fnv1a(uint64_t h, const void *p, size_t n);
-#define SERVE__FNV_INIT 0xcbf29ce484222325ULL
-
-/* ---- clip.c ---- */
-
+/* Absolute path of a segment file (the same contract as media_abspath_fn). */
 typedef int (*serve__abspath_fn)(void *opaque, const char *pool, const char *relpath, char *out,
                                  size_t len);
 
-typedef struct serve__clip serve__clip;
 typedef struct serve__pins serve__pins;
-
-typedef struct serve__clip_info {
-    uint64_t length;
-    int64_t start_us, end_us;   /* wall range actually covered */
-    const char *truncated;      /* NULL, "gap" or "codec_change" */
-    char etag[24];              /* "\"...\"" */
-    const int64_t *segment_ids; /* pinned while the clip lives */
-    size_t nsegments;
-} serve__clip_info;
-
-/* Plans the clip of camera over [start_us, end_us); its segments are pinned
- * in pins (may be NULL) until serve__clip_free(). -ENOENT: no footage,
- * -EIO/-EAGAIN...: the index or a file failed (details logged). Runs on a
- * worker thread. *out freed with serve__clip_free(). */
-int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_opaque,
-                     serve__pins *pins, const char *camera, int64_t start_us, int64_t end_us, serve__clip **out);
-const serve__clip_info *serve__clip_info_get(const serve__clip *c);
-/* Reads len bytes of the clip at pos (pread; page cache or disk). 0 or negative. */
-int serve__clip_read(serve__clip *c, uint64_t pos, uint8_t *buf, size_t len);
-void serve__clip_free(serve__clip **c);
 
 /* ---- snapshot.c ---- */
 
@@ -142,6 +35,8 @@ void serve__pins_add(serve__pins *p, const int64_t *ids, size_t n);
 void serve__pins_remove(serve__pins *p, const int64_t *ids, size_t n);
 bool serve__pins_has(serve__pins *p, int64_t id);
 uint64_t serve__pins_count(serve__pins *p);
+/* The registry as media/'s clip pins (p borrowed: must outlive the clip). */
+media_pins serve__pins_media(serve__pins *p);
 
 /* ---- evidence.c: locks, events, coverage, exports (worker-thread halves) ----
  * Each fills a reply: status (200, 201, 4xx, 5xx) and either json (an object

@@ -27,7 +27,7 @@
 #include "storage/storage.h"
 
 #include "common/common.h"
-#include "storage/retention_internal.h"
+#include "media/media.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -97,7 +97,7 @@ static int cut_file(int fd, uint64_t size, uint64_t end)
     return 0;
 }
 
-static int64_t frag_us(const storage__mp4_scan *sc, const storage__mp4_frag *f)
+static int64_t frag_us(const media_scan *sc, const media_scan_frag *f)
 {
     return sc->timescale ? (int64_t)((double)f->dur * 1e6 / sc->timescale) : 0;
 }
@@ -150,7 +150,7 @@ static int index_file(rc_ctx *c, const char *pool, const char *rel, const char *
 {
     char abs[PATH_MAX], camera[INDEX_ID_MAX];
     int64_t start_us = 0;
-    storage__mp4_scan sc;
+    media_scan sc;
     uint8_t sha[32];
     int r = 0, fd = -1;
     struct stat sb;
@@ -165,7 +165,7 @@ static int index_file(rc_ctx *c, const char *pool, const char *rel, const char *
         r = -errno;
         goto out;
     }
-    r = storage__mp4_scan_fd(fd, (uint64_t)sb.st_size, &sc);
+    r = media_scan_fd(fd, (uint64_t)sb.st_size, &sc);
     if (r < 0 || sc.nfrags == 0) {
         close(fd);
         fd = -1;
@@ -212,7 +212,7 @@ static int index_file(rc_ctx *c, const char *pool, const char *rel, const char *
 out:
     if (r < 0) vg_log(LOG_ERR, "storage: cannot index %s: %s", abs, strerror(-r));
     if (fd >= 0) close(fd);
-    storage__mp4_scan_free(&sc);
+    media_scan_free(&sc);
     return r;
 }
 
@@ -228,7 +228,7 @@ static void delete_row(rc_ctx *c, const index_segment *s, const char *why)
 static void recover_open(rc_ctx *c, const index_segment *s)
 {
     char abs[PATH_MAX];
-    storage__mp4_scan sc;
+    media_scan sc;
     index_fragment *frags = NULL;
     size_t nidx = 0;
     uint8_t sha[32];
@@ -248,7 +248,7 @@ static void recover_open(rc_ctx *c, const index_segment *s)
         return;
     }
     if (fstat(fd, &sb) != 0) goto out;
-    r = storage__mp4_scan_fd(fd, (uint64_t)sb.st_size, &sc);
+    r = media_scan_fd(fd, (uint64_t)sb.st_size, &sc);
     if (r == 0) r = index_get_fragments(c->r, s->id, &frags, &nidx);
     if (r < 0 || sc.nfrags == 0) {
         /* Nothing playable: the row and the file go (the camera lost < 1 fragment). */
@@ -304,7 +304,7 @@ static void recover_open(rc_ctx *c, const index_segment *s)
 out:
     if (fd >= 0) close(fd);
     free(frags);
-    storage__mp4_scan_free(&sc);
+    media_scan_free(&sc);
 }
 
 /* ---- the walk ---- */

@@ -28,7 +28,7 @@
  * then one retention_delete event per pool and reason with a summary.
  *
  * Pins and the delete race. A download reads a segment's row, then pins it
- * (serve/clip.c), so a pass can see a segment unpinned, and the download pin
+ * (media/clip.c), so a pass can see a segment unpinned, and the download pin
  * it between that check and the unlink. Two checks close the window: after
  * the rows are deleted (committed), each victim's pin is checked again, and a
  * pinned one is not unlinked but deferred (its file is unlinked by a later

@@ -25,19 +25,55 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "common/common.h"
 #include "config/config.h"
 #include "index/index.h"
+#include "media/media.h"
 #include "serve/serve.h"
-#include "serve/serve_internal.h"
 
 static int usage(void)
 {
     fprintf(stderr, "usage: vigil-bench import|serve|clip ... (see the top of vigil_bench.c)\n");
     return 2;
+}
+
+/* The fragment table of a segment file as the recorder would have indexed it
+ * (media/'s scanner), wall times from the video tfdt with start_us as the
+ * time of decode time 0. *out malloc'd; *init_len: the init segment's length. */
+static int scan_file(const char *path, int64_t start_us, index_fragment **out, size_t *n,
+                     size_t *init_len)
+{
+    media_scan sc = {0};
+    struct stat st;
+    int ret = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    *out = NULL, *n = 0, *init_len = 0;
+    if (fd < 0) return -errno;
+    if (fstat(fd, &st) < 0) {
+        ret = -errno;
+        goto out;
+    }
+    if ((ret = media_scan_fd(fd, (uint64_t)st.st_size, &sc)) < 0) goto out;
+    if (sc.nfrags && !(*out = calloc(sc.nfrags, sizeof(**out)))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < sc.nfrags; k++) {
+        const media_scan_frag *f = &sc.frags[k];
+        (*out)[k] = (index_fragment){
+            .offset = f->offset, .size = f->size, .flags = f->key ? 1u : 0u,
+            .start_us = start_us + (int64_t)(f->base_dt * 1000000 / sc.timescale),
+            .end_us = start_us + (int64_t)((f->base_dt + f->dur) * 1000000 / sc.timescale)};
+    }
+    *n = sc.nfrags;
+    *init_len = (size_t)sc.init_end;
+out:
+    media_scan_free(&sc);
+    close(fd);
+    return ret;
 }
 
 static int cmd_import(int argc, char **argv)
@@ -86,7 +122,7 @@ static int cmd_import(int argc, char **argv)
         }
         index_fragment *frags = NULL;
         size_t n = 0, init_len = 0;
-        if ((ret = serve__scan_file(f, t, &frags, &n, &init_len)) < 0 || n == 0) {
+        if ((ret = scan_file(f, t, &frags, &n, &init_len)) < 0 || n == 0) {
             fprintf(stderr, "%s: cannot scan: %s\n", f, ret < 0 ? strerror(-ret) : "no fragments");
             free(frags);
             ret = -EINVAL;

@@ -16,7 +16,7 @@
 #include "config/config.h"
 #include "index/index.h"
 #include "serve/auth.h"
-#include "serve/clipfile.h"
+#include "media/media.h"
 #include "tools/vigilctl/vigilctl_format.h"
 #include "tools/vigilctl/vigilctl_http.h"
 
@@ -741,7 +741,7 @@ static int cmd_clip(vctl *v, int argc, char **argv)
         ret = EXIT_FAILURE;
         goto out;
     }
-    serve_clipfile_info info = {0};
+    media_clipfile_info info = {0};
     if (a.url || a.token) {
         char path[512];
         api_resolve(&a, cfg);
@@ -761,7 +761,7 @@ static int cmd_clip(vctl *v, int argc, char **argv)
         }
     } else {
         /* On the server: straight from the index and the segment files. */
-        ret = serve_clipfile_write(cfg, camera, start, end, fd, &info);
+        ret = media_clipfile_write(cfg, camera, start, end, fd, &info);
         if (ret < 0) {
             fprintf(stderr, "vigilctl: clip: %s\n",
                     ret == -ENOENT ? "no footage of that camera in the range" : strerror(-ret));

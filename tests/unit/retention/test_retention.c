@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "index/index.h"
 #include "storage/storage.h"
-#include "storage/retention_internal.h"
+#include "media/media.h"
 #include "storage/storage_internal.h"
 
 #include <errno.h>
@@ -288,7 +288,7 @@ static void t_enospc_hook(void **state)
 
 static uint8_t *media;
 static size_t media_len;
-static storage__mp4_scan media_scan;
+static media_scan media_sc;
 
 /* A real fragmented MP4 (one fragment per second), made once by ffmpeg. */
 static int load_media(void)
@@ -307,7 +307,7 @@ static int load_media(void)
     media_len = (size_t)sb.st_size;
     media = malloc(media_len);
     if (read(fd, media, media_len) != (ssize_t)media_len) return -1;
-    int r = storage__mp4_scan_fd(fd, media_len, &media_scan);
+    int r = media_scan_fd(fd, media_len, &media_sc);
     close(fd);
     unlink(path);
     return r;
@@ -335,23 +335,23 @@ static void t_scan(void **state)
 {
     (void)state;
     assert_int_equal(load_media(), 0);
-    assert_int_equal(media_scan.nfrags, 5);
-    assert_string_equal(media_scan.codec, "h264");
-    assert_int_equal(media_scan.width, 160);
+    assert_int_equal(media_sc.nfrags, 5);
+    assert_string_equal(media_sc.codec, "h264");
+    assert_int_equal(media_sc.width, 160);
     /* ffmpeg's mfra trailer is not a fragment (vigil's files carry none): drop it. */
-    assert_true(media_scan.valid_end <= media_len);
-    media_len = media_scan.valid_end;
-    for (size_t i = 0; i < media_scan.nfrags; i++) {
-        assert_true(media_scan.frags[i].key);
+    assert_true(media_sc.valid_end <= media_len);
+    media_len = media_sc.valid_end;
+    for (size_t i = 0; i < media_sc.nfrags; i++) {
+        assert_true(media_sc.frags[i].key);
         /* 25 frames of 1/25 s each */
-        assert_int_equal(media_scan.frags[i].dur * 25, (uint64_t)media_scan.timescale * 25);
+        assert_int_equal(media_sc.frags[i].dur * 25, (uint64_t)media_sc.timescale * 25);
     }
 }
 
 static void t_reconcile(void **state)
 {
     fixture *f = *state;
-    const storage__mp4_scan *m = &media_scan;
+    const media_scan *m = &media_sc;
     char rel[512], abs[PATH_MAX + 600];
     /* 1. An open row, 3 fragments indexed, 4 whole in the file + half of the 5th. */
     index_segment row;
@@ -440,7 +440,7 @@ static void t_reconcile(void **state)
     /* A second pass finds nothing to do. */
     assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
     assert_int_equal(rep.recovered + rep.missing + rep.indexed + rep.quarantined, 0);
-    storage__mp4_scan_free(&media_scan);
+    media_scan_free(&media_sc);
     free(media);
     media = NULL;
 }

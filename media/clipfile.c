@@ -1,14 +1,13 @@
 /*
- * A clip written to a file descriptor (see clipfile.h): serve__clip_open() on
- * a reader of our own, then serve__clip_read() in 1 MiB steps, each written
- * whole. Segments are not pinned (no daemon here); a segment that retention
- * deletes meanwhile fails the read and the command, which says so.
+ * A clip written to a file descriptor, for `vigilctl clip` on the server:
+ * media_clip_open() on a reader of our own, then media_clip_read() in 1 MiB
+ * steps, each written whole. Segments are not pinned (no daemon here); a
+ * segment that retention deletes meanwhile fails the read and the command,
+ * which says so.
  */
-#include "serve/clipfile.h"
+#include "media/media.h"
 
 #include "common/common.h"
-#include "index/index.h"
-#include "serve/serve_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,24 +25,24 @@ static int pool_abspath(void *opaque, const char *pool, const char *rel, char *o
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int serve_clipfile_write(const config *cfg, const char *camera, int64_t start_us, int64_t end_us,
-                         int fd, serve_clipfile_info *info)
+int media_clipfile_write(const config *cfg, const char *camera, int64_t start_us, int64_t end_us,
+                         int fd, media_clipfile_info *info)
 {
     index_reader *r = NULL;
-    serve__clip *clip = NULL;
+    media_clip *clip = NULL;
     uint8_t *buf = NULL;
     int ret = index_reader_open(cfg->index_path, &r);
     if (ret < 0) goto out;
-    ret = serve__clip_open(r, pool_abspath, (void *)cfg, NULL, camera, start_us, end_us, &clip);
+    ret = media_clip_open(r, pool_abspath, (void *)cfg, NULL, camera, start_us, end_us, &clip);
     if (ret < 0) goto out;
-    const serve__clip_info *ci = serve__clip_info_get(clip);
+    const media_clip_info *ci = media_clip_info_get(clip);
     if (!(buf = malloc(CHUNK))) {
         ret = -ENOMEM;
         goto out;
     }
     for (uint64_t pos = 0; pos < ci->length;) {
         size_t n = ci->length - pos < CHUNK ? (size_t)(ci->length - pos) : CHUNK;
-        if ((ret = serve__clip_read(clip, pos, buf, n)) < 0) goto out;
+        if ((ret = media_clip_read(clip, pos, buf, n)) < 0) goto out;
         if ((ret = vg_write_all(fd, buf, n)) < 0) goto out;
         pos += n;
     }
@@ -55,7 +54,7 @@ int serve_clipfile_write(const config *cfg, const char *camera, int64_t start_us
     }
 out:
     free(buf);
-    serve__clip_free(&clip);
+    media_clip_free(&clip);
     index_reader_close(&r);
     return ret;
 }

@@ -5,10 +5,10 @@
  *   [moof 1][mdat 1] ... [moof n-1][mdat n-1]     moofs patched in place
  *   [moof n'][mdat n' header][media ranges]        the last one cut at `end`
  *
- * serve__clip_open() plans it from the index (segments, then their fragment
+ * media_clip_open() plans it from the index (segments, then their fragment
  * tables) and one pread of each chosen moof, so the exact length, the sidx and
  * the ETag are known before the first byte. The plan keeps ~32 bytes per
- * fragment and one path per segment; serve__clip_read() regenerates each
+ * fragment and one path per segment; media_clip_read() regenerates each
  * patched moof from the file when it is read and preads media bytes straight
  * from the segment files, so memory does not grow with the clip's bytes.
  *
@@ -16,7 +16,7 @@
  * segment is shifted so its video starts where the previous one's ended, and
  * its other tracks move by the same amount of time. The clip starts at 0.
  */
-#include "serve/serve_internal.h"
+#include "media/media_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +35,7 @@
 typedef struct cseg {
     int64_t id;
     char *path;
-    int64_t delta[SERVE__MAX_TRACKS];
+    int64_t delta[MEDIA_MAX_TRACKS];
 } cseg;
 
 typedef struct cfrag {
@@ -47,9 +47,10 @@ typedef struct cfrag {
     uint32_t pad;
 } cfrag;
 
-struct serve__clip {
-    serve__clip_info info;
-    serve__pins *pins;
+struct media_clip {
+    media_clip_info info;
+    media_pins pins;
+    bool pinned; /* pins was given: unpin on free */
     int64_t *ids;
     uint8_t *head;
     size_t head_len;
@@ -62,9 +63,9 @@ struct serve__clip {
     uint64_t tail_off; /* after the header */
     uint32_t tail_seg;
     uint64_t tail_moof_off;
-    serve__range tail_ranges[SERVE__MAX_TRUNS];
+    media__range tail_ranges[MEDIA__MAX_TRUNS];
     int ntail_ranges;
-    serve__init init;
+    media__init init;
     int fd;
     int64_t fd_seg;
     uint8_t *scratch;
@@ -133,13 +134,13 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-static int read_init(int fd, size_t len, uint8_t **buf, serve__init *init)
+static int read_init(int fd, size_t len, uint8_t **buf, media__init *init)
 {
     if (len < 16 || len > (16u << 20)) return -EINVAL;
     uint8_t *b = malloc(len);
     if (!b) return -ENOMEM;
     int ret = pread_full(fd, b, len, 0);
-    if (ret == 0) ret = serve__init_parse(b, len, init);
+    if (ret == 0) ret = media__init_parse(b, len, init);
     if (ret < 0) {
         free(b);
         return ret;
@@ -155,14 +156,14 @@ static int64_t floordiv(__int128 a, int64_t b)
     return (int64_t)q;
 }
 
-static int open_seg(serve__clip *c, uint32_t seg)
+static int open_seg(media_clip *c, uint32_t seg)
 {
     if (c->fd >= 0 && c->fd_seg == seg) return c->fd;
     if (c->fd >= 0) close(c->fd);
     c->fd = open(c->segs[seg].path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0) {
         int ret = -errno;
-        vg_log(LOG_WARNING, "serve: clip: open %s: %s", c->segs[seg].path, strerror(errno));
+        vg_log(LOG_WARNING, "media: clip: open %s: %s", c->segs[seg].path, strerror(errno));
         c->fd_seg = -1;
         return ret;
     }
@@ -171,7 +172,7 @@ static int open_seg(serve__clip *c, uint32_t seg)
 }
 
 /* Reads the moof of fragment f (of at most size bytes) into c->scratch. */
-static int read_moof(serve__clip *c, uint32_t seg, uint64_t off, uint32_t size, uint32_t *moof_len,
+static int read_moof(media_clip *c, uint32_t seg, uint64_t off, uint32_t size, uint32_t *moof_len,
                      uint32_t *mdat_len)
 {
     int fd = open_seg(c, seg);
@@ -213,9 +214,9 @@ static bool run_continues(const index_segment *a, const index_segment *b, int64_
     return b_start_us - a_end_us <= GAP_TOLERANCE_US;
 }
 
-int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_opaque,
-                     serve__pins *pins, const char *camera, int64_t start_us, int64_t end_us,
-                     serve__clip **out)
+int media_clip_open(index_reader *r, media_abspath_fn abspath, void *abspath_opaque,
+                    const media_pins *pins, const char *camera, int64_t start_us, int64_t end_us,
+                    media_clip **out)
 {
     int ret = 0;
     seg_list segs = {0};
@@ -223,7 +224,7 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
     index_fragment *frags = NULL;
     uint8_t *init_buf = NULL, *other_init = NULL;
     uint32_t *sizes = NULL, *durs = NULL;
-    serve__clip *c = calloc(1, sizeof(*c));
+    media_clip *c = calloc(1, sizeof(*c));
     *out = NULL;
     if (!c) return -ENOMEM;
     c->fd = -1, c->fd_seg = -1, c->scratch_frag = -1;
@@ -285,13 +286,14 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
          * before it unlinks (storage/retention.c defers a pinned file); if it
          * is gone, the file may be too, and the segment is dropped. */
         if (pins) {
-            serve__pins_add(pins, &s->id, 1);
-            c->pins = pins;
+            pins->add(pins->opaque, &s->id, 1);
+            c->pins = *pins;
+            c->pinned = true;
             c->info.nsegments = c->nsegs;
             index_segment again;
             int gr = index_get_segment(r, s->id, &again);
             if (gr == -ENOENT) {
-                serve__pins_remove(pins, &s->id, 1);
+                pins->remove(pins->opaque, &s->id, 1);
                 free(c->segs[si].path);
                 c->segs[si].path = NULL;
                 c->nsegs--;
@@ -313,14 +315,14 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
         if (!prev) {
             if ((ret = read_init(fd, frags[0].offset, &init_buf, &c->init)) < 0) goto out;
         } else {
-            serve__init other;
+            media__init other;
             if ((ret = read_init(fd, frags[0].offset, &other_init, &other)) < 0) goto out;
             free(other_init), other_init = NULL;
             if (other.sig != c->init.sig) {
                 /* Not part of the clip after all: forget and unpin it. */
                 close(c->fd);
                 c->fd = -1, c->fd_seg = -1;
-                if (c->pins) serve__pins_remove(c->pins, &s->id, 1);
+                if (c->pinned) c->pins.remove(c->pins.opaque, &s->id, 1);
                 free(c->segs[si].path);
                 c->segs[si].path = NULL;
                 c->nsegs--;
@@ -355,19 +357,19 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
         ret = -ENOMEM;
         goto out;
     }
-    const serve__init *init = &c->init;
+    const media__init *init = &c->init;
     int v = init->video;
     uint32_t vts = init->tracks[v].timescale;
     uint64_t pos = 0, total_dur = 0;
     int64_t vend = 0; /* video end of the previous fragment, new timeline */
-    uint64_t etag = serve__fnv1a(SERVE__FNV_INIT, camera, strlen(camera));
+    uint64_t etag = media__fnv1a(MEDIA__FNV_INIT, camera, strlen(camera));
     for (size_t i = 0; i < picks.n; i++) {
         const pick *p = &picks.v[i];
         cseg *sg = &c->segs[p->seg];
         uint32_t ml, dl;
-        serve__moof m;
+        media__moof m;
         if ((ret = read_moof(c, p->seg, p->f.offset, p->f.size, &ml, &dl)) < 0) goto out;
-        if ((ret = serve__moof_parse(c->scratch, ml, init, &m)) < 0) goto out;
+        if ((ret = media__moof_parse(c->scratch, ml, init, &m)) < 0) goto out;
         if (i == 0 || picks.v[i - 1].seg != p->seg) {
             /* First fragment of a segment: where its tracks go. */
             if (i == 0) {
@@ -388,9 +390,9 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
                 }
             }
         }
-        etag = serve__fnv1a(etag, &sg->id, sizeof(sg->id));
-        etag = serve__fnv1a(etag, &p->f.offset, sizeof(p->f.offset));
-        etag = serve__fnv1a(etag, &p->f.size, sizeof(p->f.size));
+        etag = media__fnv1a(etag, &sg->id, sizeof(sg->id));
+        etag = media__fnv1a(etag, &p->f.offset, sizeof(p->f.offset));
+        etag = media__fnv1a(etag, &p->f.size, sizeof(p->f.size));
         if (i + 1 < picks.n) {
             cfrag *f = &c->frags[i];
             f->moof_off = p->f.offset;
@@ -413,9 +415,9 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
         }
         /* The last fragment: cut at end. Decode time limit per track, on the
          * fragment's own timeline, from the wall time of its first frame. */
-        uint64_t limit[SERVE__MAX_TRACKS], kept[SERVE__MAX_TRACKS];
+        uint64_t limit[MEDIA_MAX_TRACKS], kept[MEDIA_MAX_TRACKS];
         int64_t rel_us = end_us - p->f.start_us;
-        for (int t = 0; t < SERVE__MAX_TRACKS; t++) limit[t] = UINT64_MAX;
+        for (int t = 0; t < MEDIA_MAX_TRACKS; t++) limit[t] = UINT64_MAX;
         if (rel_us < INT64_MAX / 4) {
             for (int t = 0; t < init->ntracks; t++) {
                 uint32_t ts = init->tracks[t].timescale;
@@ -424,7 +426,7 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
             }
         }
         if (limit[v] <= m.tfdt[v]) limit[v] = m.tfdt[v] + 1; /* at least the keyframe */
-        ret = serve__moof_cut(c->scratch, init, &m, limit, (uint32_t)(i + 1), sg->delta, &c->tail,
+        ret = media__moof_cut(c->scratch, init, &m, limit, (uint32_t)(i + 1), sg->delta, &c->tail,
                               &c->tail_len, c->tail_ranges, &c->ntail_ranges, kept);
         if (ret < 0) goto out;
         for (int k = 0; k < c->ntail_ranges; k++) c->tail_ranges[k].off += p->f.offset;
@@ -437,21 +439,21 @@ int serve__clip_open(index_reader *r, serve__abspath_fn abspath, void *abspath_o
         durs[i] = (uint32_t)kept[v];
         total_dur += kept[v];
         pos += tl;
-        etag = serve__fnv1a(etag, limit, sizeof(limit));
+        etag = media__fnv1a(etag, limit, sizeof(limit));
         c->info.end_us = p->f.start_us + (int64_t)(kept[v] * 1000000 / vts);
     }
-    if ((ret = serve__header_build(init_buf, init, total_dur, sizes, durs, picks.n, &c->head,
+    if ((ret = media__header_build(init_buf, init, total_dur, sizes, durs, picks.n, &c->head,
                                    &c->head_len)) < 0)
         goto out;
     c->info.length = c->head_len + pos;
     c->info.start_us = picks.v[0].f.start_us;
-    etag = serve__fnv1a(etag, c->head, c->head_len);
+    etag = media__fnv1a(etag, c->head, c->head_len);
     snprintf(c->info.etag, sizeof(c->info.etag), "\"%016" PRIx64 "\"", etag);
     *out = c, c = NULL;
 out:
     if (ret < 0 && ret != -ENOENT)
-        vg_log_cam(LOG_WARNING, camera, "serve: clip plan failed: %s", strerror(-ret));
-    serve__clip_free(&c);
+        vg_log_cam(LOG_WARNING, camera, "media: clip plan failed: %s", strerror(-ret));
+    media_clip_free(&c);
     free(sizes);
     free(durs);
     free(init_buf);
@@ -462,14 +464,14 @@ out:
     return ret;
 }
 
-const serve__clip_info *serve__clip_info_get(const serve__clip *c)
+const media_clip_info *media_clip_info_get(const media_clip *c)
 {
     return &c->info;
 }
 
 /* ---- reading ---- */
 
-static size_t frag_find(const serve__clip *c, uint64_t rel)
+static size_t frag_find(const media_clip *c, uint64_t rel)
 {
     size_t lo = 0, hi = c->nfrags; /* first with clip_off > rel, minus one */
     while (lo < hi) {
@@ -482,7 +484,7 @@ static size_t frag_find(const serve__clip *c, uint64_t rel)
     return lo - 1; /* frags[0].clip_off == 0 <= rel */
 }
 
-int serve__clip_read(serve__clip *c, uint64_t pos, uint8_t *buf, size_t len)
+int media_clip_read(media_clip *c, uint64_t pos, uint8_t *buf, size_t len)
 {
     int ret;
     if (pos + len > c->info.length || pos + len < pos) return -EINVAL;
@@ -514,12 +516,12 @@ int serve__clip_read(serve__clip *c, uint64_t pos, uint8_t *buf, size_t len)
             if (o < f->moof_len) {
                 if (c->scratch_frag != (int64_t)i) {
                     uint32_t ml, dl;
-                    serve__moof m;
+                    media__moof m;
                     ret = read_moof(c, f->seg, f->moof_off, f->moof_len + f->mdat_len, &ml, &dl);
                     if (ret < 0) return ret;
-                    if ((ret = serve__moof_parse(c->scratch, ml, &c->init, &m)) < 0) return ret;
+                    if ((ret = media__moof_parse(c->scratch, ml, &c->init, &m)) < 0) return ret;
                     if (ml != f->moof_len) return -EIO; /* the file changed under us */
-                    ret = serve__moof_patch(c->scratch, &m, (uint32_t)(i + 1), c->segs[f->seg].delta);
+                    ret = media__moof_patch(c->scratch, &m, (uint32_t)(i + 1), c->segs[f->seg].delta);
                     if (ret < 0) return ret;
                     c->scratch_frag = (int64_t)i;
                 }
@@ -538,11 +540,11 @@ int serve__clip_read(serve__clip *c, uint64_t pos, uint8_t *buf, size_t len)
     return 0;
 }
 
-void serve__clip_free(serve__clip **cp)
+void media_clip_free(media_clip **cp)
 {
-    serve__clip *c = *cp;
+    media_clip *c = *cp;
     if (!c) return;
-    if (c->pins && c->nsegs) serve__pins_remove(c->pins, c->ids, c->nsegs);
+    if (c->pinned && c->nsegs) c->pins.remove(c->pins.opaque, c->ids, c->nsegs);
     if (c->fd >= 0) close(c->fd);
     for (size_t i = 0; i < c->nsegs; i++) free(c->segs[i].path);
     free(c->segs);

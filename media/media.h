@@ -1,0 +1,119 @@
+/*
+ * media: the fragmented-MP4 (ISO BMFF) boxes vigil reads and writes. Prefix:
+ * media_. Errors: 0 or a negative errno (FFmpeg's AVERROR values are too).
+ *
+ * Segment files are fragmented MP4 as the segmenter writes them: ftyp+moov
+ * (from libavformat's mov muxer, with mvex/trex and no samples), then one
+ * moof+mdat per fragment, default-base-is-moof, every trun carrying a data
+ * offset. This module owns every place where those bytes are built or parsed:
+ *   - the scanner (scan.c): a segment file's whole fragments, for startup
+ *     reconciliation and the fixture importer;
+ *   - clips (clip.c, clipfile.c): an MP4 of any time range computed from the
+ *     index and the segment files (moofs patched or cut, a new header), for
+ *     GET .../clip.mp4 and `vigilctl clip`.
+ * The box code (box.c, parse.c, rewrite.c, scan.c) knows nothing of the
+ * index; only the clip planner reads it. Dependencies: common, config, index.
+ */
+#ifndef VIGIL_MEDIA_H
+#define VIGIL_MEDIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "index/index.h"
+
+#define MEDIA_MAX_TRACKS 4 /* tracks of a segment file we handle */
+
+/* ---- scan.c: the whole fragments of a segment file ---- */
+
+/* One whole moof+mdat pair of a segment file (pairs without a video track
+ * fragment are not listed). */
+typedef struct media_scan_frag {
+    uint64_t offset;  /* of the moof */
+    uint32_t size;    /* moof + mdat */
+    int key;          /* first video sample is a sync sample */
+    uint64_t base_dt; /* video tfdt, in timescale units */
+    uint64_t dur;     /* sum of the video sample durations */
+} media_scan_frag;
+
+typedef struct media_scan {
+    uint64_t init_end;  /* end of the moov (the init segment's length) */
+    uint64_t valid_end; /* end of the last whole listed moof+mdat (init_end if none) */
+    uint32_t timescale; /* of the video track */
+    uint32_t video_track;
+    char codec[16];     /* "h264", "hevc" or "" */
+    int width, height;
+    media_scan_frag *frags; /* malloc'd */
+    size_t nfrags;
+} media_scan;
+
+/* Walks the top-level boxes of fd (size bytes) with pread, reading only the
+ * moov and each moof (never the media), and lists its whole fragments; a
+ * trailing partial box (a crash mid-write) is ignored, so valid_end is where
+ * such a file must be cut. 0 or negative (-EBADMSG: not an fMP4 of ours).
+ * Free with media_scan_free() (also after a failure). */
+int media_scan_fd(int fd, uint64_t size, media_scan *out);
+void media_scan_free(media_scan *s);
+
+/* ---- clip.c: a clip of [start, end) computed from the index ----
+ *
+ * A clip is a virtual file: a generated header (ftyp, moov with mehd, sidx),
+ * the chosen fragments with their moofs patched, the last one cut at end.
+ * Its exact length and ETag are known before the first byte; memory per clip
+ * is ~32 bytes per fragment, whatever its length. */
+
+/* Absolute path of a segment file from its pool and relative path. */
+typedef int (*media_abspath_fn)(void *opaque, const char *pool, const char *relpath, char *out,
+                                size_t len);
+
+/* Pins segments while a clip uses them (retention skips pinned segments).
+ * add/remove are called from the thread running the clip functions. */
+typedef struct media_pins {
+    void (*add)(void *opaque, const int64_t *ids, size_t n);
+    void (*remove)(void *opaque, const int64_t *ids, size_t n);
+    void *opaque;
+} media_pins;
+
+typedef struct media_clip media_clip;
+
+typedef struct media_clip_info {
+    uint64_t length;
+    int64_t start_us, end_us;   /* wall range actually covered */
+    const char *truncated;      /* NULL, "gap" or "codec_change" (static strings) */
+    char etag[24];              /* "\"...\"" */
+    const int64_t *segment_ids; /* pinned while the clip lives */
+    size_t nsegments;
+} media_clip_info;
+
+/* Plans the clip of camera over [start_us, end_us). r is borrowed for this
+ * call only; pins (may be NULL) is copied and its segments stay pinned until
+ * media_clip_free(). -ENOENT: no footage; -EIO/-EAGAIN...: the index or a
+ * file failed (details logged). Blocks on disk: run it on a worker thread.
+ * *out freed with media_clip_free(). */
+int media_clip_open(index_reader *r, media_abspath_fn abspath, void *abspath_opaque,
+                    const media_pins *pins, const char *camera, int64_t start_us, int64_t end_us,
+                    media_clip **out);
+/* Borrowed, valid until media_clip_free(). */
+const media_clip_info *media_clip_info_get(const media_clip *c);
+/* Reads len bytes of the clip at pos (pread; page cache or disk). 0 or negative. */
+int media_clip_read(media_clip *c, uint64_t pos, uint8_t *buf, size_t len);
+/* Unpins and frees. Accepts NULL and *c == NULL. */
+void media_clip_free(media_clip **c);
+
+/* ---- clipfile.c: a clip written to a file, without a running daemon ---- */
+
+typedef struct media_clipfile_info {
+    uint64_t bytes;
+    int64_t start_us, end_us; /* wall range actually covered */
+    const char *truncated;    /* NULL, "gap" or "codec_change" (static strings) */
+} media_clipfile_info;
+
+/* Writes the clip of camera over [start_us, end_us) to fd (from its current
+ * position), read straight from the index and the pools of cfg (borrowed).
+ * Segments are not pinned. 0, -ENOENT (no footage in the range), or negative
+ * (index, file or write error; logged). info may be NULL. */
+int media_clipfile_write(const config *cfg, const char *camera, int64_t start_us, int64_t end_us,
+                         int fd, media_clipfile_info *info);
+
+#endif
