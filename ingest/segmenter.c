@@ -17,8 +17,7 @@
  * avcC/hvcC, esds) comes from libavformat's mov muxer, once per run, and is
  * reused by every segment of the run. Audio is queued and written into the
  * fragment whose video covers it; G.711, which MP4 (in FFmpeg 5.1) and
- * browsers do not take, is converted to AAC-LC on the way (see "audio
- * transcoding").
+ * browsers do not take, is converted to AAC-LC on the way (ingest/g711_aac).
  *
  * Wall times come from ingest/clock: the first fragment of a run is held
  * until 2 s of receive time have passed (a burst of buffered frames at connect
@@ -31,11 +30,11 @@
 
 #include "common/common.h"
 #include "ingest/clock.h"
+#include "ingest/g711_aac.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <libavformat/avformat.h>
-#include <libavutil/audio_fifo.h>
 #include <libavutil/intreadwrite.h>
 #include <libavutil/mathematics.h>
 #include <stdbool.h>
@@ -56,10 +55,6 @@
 #define AUDIO_TRACK_ID 2
 #define SAMPLE_SYNC 0x02000000u     /* sample_depends_on = 2 (no other) */
 #define SAMPLE_NON_SYNC 0x01010000u /* depends on others, non-sync */
-#define AAC_FRAME 1024         /* samples per AAC-LC frame */
-#define AAC_BITRATE 32000      /* per channel, at most two channels' worth */
-#define XC_GAP_FILL_US 1000000 /* G.711 gaps up to this are filled with silence */
-#define XC_FIFO_MAX_US 30000000 /* unencoded audio kept while no fragment is cut */
 
 /* A queued frame: its bytes are at off in the queue's arena (MP4 sample
  * format: NAL units behind 4-byte lengths, or a raw AAC frame). */
@@ -83,22 +78,6 @@ typedef struct fqueue {
     size_t lent_off; /* (>= len; it becomes a frame in place, see video_buffer) */
 } fqueue;
 
-/* G.711 -> AAC-LC for a run (see "audio transcoding" below). */
-typedef struct xcoder {
-    AVCodecContext *dec;  /* pcm_mulaw / pcm_alaw decoder, for the run */
-    AVCodecContext *enc;  /* "aac" encoder, open from a segment's first frame to its end */
-    AVAudioFifo *fifo;    /* decoded samples (fltp) not yet encoded */
-    AVFrame *frame;       /* decoder output */
-    AVFrame *eframe;      /* encoder input */
-    AVFrame *conv;        /* s16 -> fltp conversion / silence */
-    AVPacket *pkt;
-    AVRational tb;        /* 1 / sample rate: sample positions, AAC pts */
-    int channels;
-    int64_t fifo_pos;     /* position of the FIFO's first sample */
-    int64_t in_next;      /* position after the last sample put in, INT64_MIN: none */
-    bool enc_failed;      /* logged once per run */
-} xcoder;
-
 struct ingest_segmenter {
     char camera[INDEX_ID_MAX];
     char *pool;
@@ -112,7 +91,7 @@ struct ingest_segmenter {
     AVCodecParameters *vpar, *apar; /* apar: what the file holds (AAC), NULL none */
     AVRational vtb, atb;            /* atb: the audio frames' time base */
     AVRational aqtb;                /* time base of the queued audio packets (aq) */
-    xcoder *xc;                     /* G.711 input: converted to AAC, else NULL */
+    ingest_g711_aac *xc;            /* G.711 input: converted to AAC, else NULL */
     bool in_run;
     bool warned_audio;
 
@@ -579,371 +558,18 @@ out:
     return r;
 }
 
-/* ---- audio transcoding: G.711 in, AAC-LC out ----
+/* ---- G.711 audio: converted to AAC-LC by ingest/g711_aac ----
  *
  * FFmpeg 5.1's mp4 muxer refuses pcm_mulaw/pcm_alaw (and browsers would not
- * play them), so G.711 is decoded, converted s16 -> fltp by hand into a FIFO
- * and encoded with FFmpeg's native AAC encoder; the AAC packets then go
- * through the audio queue like a camera's own AAC.
- *
- * Positions are sample counts on the input's timeline (pts rescaled to
- * 1/sample rate), so AAC pts follow the G.711 pts and stay in sync with video
- * however the input was packetised. Lost packets leave a gap: up to
- * XC_GAP_FILL_US it is filled with silence, beyond that the encoder is
- * drained and a new one starts at the new position. Encoding is lazy: at a
- * fragment cut, only whole frames that end before the fragment's boundary are
- * encoded (a partial frame waits for the next fragment), and at a segment's
- * end the rest up to the boundary goes in as a short last frame and the
- * encoder is drained, so each file's audio ends where its video does. The
- * next segment gets a new encoder.
- *
- * AAC priming: the encoder's first packet has pts = first sample - 1024
- * (initial_padding) and decodes to silence, so the first audible sample lands
- * on its input pts. The fragmented MP4 written here has no edit list, so the
- * stream's initial_padding is 0 and the offset lives in the pts. A priming
- * packet before the file's start is dropped like any audio before it.
- */
+ * play them); the transcoder's AAC frames go through the audio queue like a
+ * camera's own AAC, with their exact durations. Its positions are samples
+ * (1/sample rate), the audio queue's time base for such a run. */
 
-static void xc_free(xcoder **xp)
+static int xc_emit(void *opaque, const uint8_t *data, size_t size, int64_t pts, int64_t dur)
 {
-    xcoder *x = *xp;
-    if (!x) return;
-    avcodec_free_context(&x->dec);
-    avcodec_free_context(&x->enc);
-    if (x->fifo) av_audio_fifo_free(x->fifo);
-    av_frame_free(&x->frame);
-    av_frame_free(&x->eframe);
-    av_frame_free(&x->conv);
-    av_packet_free(&x->pkt);
-    free(x);
-    *xp = NULL;
-}
-
-/* An AAC encoder for x's rate and channels, opened (caller frees). */
-static int xc_open_encoder(const xcoder *x, AVCodecContext **out)
-{
-    int r = 0;
-    AVCodecContext *enc = NULL;
-    const AVCodec *codec = avcodec_find_encoder_by_name("aac");
-    *out = NULL;
-    if (!codec) {
-        r = AVERROR_ENCODER_NOT_FOUND;
-        goto out;
-    }
-    if (!(enc = avcodec_alloc_context3(codec))) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-    enc->sample_rate = x->tb.den;
-    av_channel_layout_default(&enc->ch_layout, x->channels);
-    enc->bit_rate = (int64_t)AAC_BITRATE * (x->channels > 1 ? 2 : 1);
-    enc->profile = FF_PROFILE_AAC_LOW;
-    enc->time_base = x->tb;
-    enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT;
-    if ((r = avcodec_open2(enc, codec, NULL)) < 0) goto out;
-    *out = enc;
-    enc = NULL;
-out:
-    avcodec_free_context(&enc);
-    return r;
-}
-
-/*
- * A transcoder for G.711 parameters par; *out_par gets the AAC stream's
- * parameters (caller frees both). 0 or negative.
- */
-static int xc_create(const AVCodecParameters *par, xcoder **out, AVCodecParameters **out_par)
-{
-    int r = 0;
-    xcoder *x = NULL;
-    AVCodecContext *enc = NULL;
-    AVCodecParameters *ap = NULL;
-    const AVCodec *dc = avcodec_find_decoder(par->codec_id);
-    *out = NULL;
-    *out_par = NULL;
-    if (!dc) {
-        r = AVERROR_DECODER_NOT_FOUND;
-        goto out;
-    }
-    if (!(x = calloc(1, sizeof(*x)))) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    x->in_next = INT64_MIN;
-    x->channels = par->ch_layout.nb_channels > 0 ? par->ch_layout.nb_channels : 1;
-    x->tb = (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 8000};
-    if (!(x->dec = avcodec_alloc_context3(dc))) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    if ((r = avcodec_parameters_to_context(x->dec, par)) < 0) goto out;
-    x->dec->sample_rate = x->tb.den;
-    if (x->dec->ch_layout.nb_channels <= 0) {
-        av_channel_layout_uninit(&x->dec->ch_layout);
-        av_channel_layout_default(&x->dec->ch_layout, x->channels);
-    }
-    if ((r = avcodec_open2(x->dec, dc, NULL)) < 0) goto out;
-    if (!(x->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, x->channels, 4 * AAC_FRAME)) ||
-        !(x->frame = av_frame_alloc()) || !(x->eframe = av_frame_alloc()) ||
-        !(x->conv = av_frame_alloc()) ||
-        !(x->pkt = av_packet_alloc())) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    /* An encoder now, for the stream parameters (AudioSpecificConfig) and to
-     * fail early; each segment opens its own. */
-    if ((r = xc_open_encoder(x, &enc)) < 0) goto out;
-    if (!(ap = avcodec_parameters_alloc())) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    if ((r = avcodec_parameters_from_context(ap, enc)) < 0) goto out;
-    ap->initial_padding = 0; /* in the pts instead, see above */
-    *out = x;
-    *out_par = ap;
-    x = NULL;
-    ap = NULL;
-out:
-    avcodec_free_context(&enc);
-    avcodec_parameters_free(&ap);
-    xc_free(&x);
-    return r;
-}
-
-/* Moves the encoder's ready packets to the audio queue. */
-static int xc_receive(ingest_segmenter *s)
-{
-    xcoder *x = s->xc;
-    int r = 0;
-    for (;;) {
-        r = avcodec_receive_packet(x->enc, x->pkt);
-        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) {
-            r = 0;
-            break;
-        }
-        if (r < 0) break;
-        AVPacket *p = x->pkt;
-        r = fq_push(&s->aq, p->data, (size_t)p->size, false, p->pts,
-                    av_rescale_q(p->pts, x->tb, AV_TIME_BASE_Q), p->duration, false);
-        av_packet_unref(p);
-        if (r < 0) break;
-    }
-    return r;
-}
-
-/* Encodes the FIFO's first n samples (n < AAC_FRAME only as the last frame). */
-static int xc_encode_frame(ingest_segmenter *s, int n)
-{
-    xcoder *x = s->xc;
-    AVFrame *f = x->eframe;
-    int r = 0;
-    if (!x->enc && (r = xc_open_encoder(x, &x->enc)) < 0) goto out;
-    av_frame_unref(f);
-    f->format = AV_SAMPLE_FMT_FLTP;
-    f->nb_samples = n;
-    f->sample_rate = x->tb.den;
-    if ((r = av_channel_layout_copy(&f->ch_layout, &x->enc->ch_layout)) < 0) goto out;
-    if ((r = av_frame_get_buffer(f, 0)) < 0) goto out;
-    if (av_audio_fifo_read(x->fifo, (void **)f->data, n) != n) {
-        r = AVERROR_BUG;
-        goto out;
-    }
-    f->pts = x->fifo_pos;
-    x->fifo_pos += n;
-    if ((r = avcodec_send_frame(x->enc, f)) < 0) goto out;
-    r = xc_receive(s);
-out:
-    av_frame_unref(f);
-    return r;
-}
-
-/* Ends the current encoder: its last packets go to the queue. */
-static int xc_drain(ingest_segmenter *s)
-{
-    xcoder *x = s->xc;
-    int r = 0;
-    if (!x->enc) return 0;
-    if ((r = avcodec_send_frame(x->enc, NULL)) >= 0) r = xc_receive(s);
-    avcodec_free_context(&x->enc);
-    return r;
-}
-
-/* Logs a transcoding failure (once per run), drops the encoder and the FIFO's
- * samples; recording goes on, audio resumes with the next samples. */
-static void xc_fail(ingest_segmenter *s, int r)
-{
-    xcoder *x = s->xc;
-    if (!x->enc_failed)
-        vg_log_cam(LOG_WARNING, s->camera, "segmenter: AAC encoding failed (%s); buffered "
-                   "audio dropped, a new encoder takes the next samples", av_err2str(r));
-    x->enc_failed = true;
-    avcodec_free_context(&x->enc);
-    x->fifo_pos += av_audio_fifo_size(x->fifo);
-    av_audio_fifo_reset(x->fifo);
-}
-
-/*
- * Encodes the samples before end_pos: whole frames, and with finish also the
- * rest as a short last frame followed by a drain (the segment ends there).
- * Samples at or after end_pos stay in the FIFO.
- */
-static void xc_encode_until(ingest_segmenter *s, int64_t end_pos, bool finish)
-{
-    xcoder *x = s->xc;
-    int r = 0;
-    while (av_audio_fifo_size(x->fifo) >= AAC_FRAME && x->fifo_pos + AAC_FRAME <= end_pos)
-        if ((r = xc_encode_frame(s, AAC_FRAME)) < 0) goto out;
-    if (finish) {
-        int64_t n = end_pos - x->fifo_pos;
-        if (n > av_audio_fifo_size(x->fifo)) n = av_audio_fifo_size(x->fifo);
-        if (n > 0 && (r = xc_encode_frame(s, (int)n)) < 0) goto out;
-        r = xc_drain(s);
-    }
-out:
-    if (r < 0) xc_fail(s, r);
-}
-
-/* Drops the samples before end_pos and the encoder (a fragment that could not
- * be written). */
-static void xc_discard_until(ingest_segmenter *s, int64_t end_pos)
-{
-    xcoder *x = s->xc;
-    int64_t n = end_pos - x->fifo_pos;
-    if (n > av_audio_fifo_size(x->fifo)) n = av_audio_fifo_size(x->fifo);
-    if (n > 0) {
-        av_audio_fifo_drain(x->fifo, (int)n);
-        x->fifo_pos += n;
-    }
-    avcodec_free_context(&x->enc);
-}
-
-/* Forgets the timeline (end of a run). */
-static void xc_reset(xcoder *x)
-{
-    if (!x) return;
-    avcodec_free_context(&x->enc);
-    av_audio_fifo_reset(x->fifo);
-    x->in_next = INT64_MIN;
-    x->fifo_pos = 0;
-    x->enc_failed = false;
-}
-
-/* Appends n samples to the FIFO: from x->frame (s16 or s16p) from offset
- * skip, or silence when silence is set. */
-static int xc_fifo_put(xcoder *x, int skip, int n, bool silence)
-{
-    int r = 0;
-    AVFrame *c = x->conv;
-    av_frame_unref(c);
-    c->format = AV_SAMPLE_FMT_FLTP;
-    c->nb_samples = n;
-    av_channel_layout_default(&c->ch_layout, x->channels);
-    if ((r = av_frame_get_buffer(c, 0)) < 0) goto out;
-    if (silence) {
-        av_samples_set_silence(c->extended_data, 0, n, x->channels, AV_SAMPLE_FMT_FLTP);
-    } else {
-        const AVFrame *f = x->frame;
-        int ch = x->channels;
-        for (int k = 0; k < ch; k++) {
-            float *dst = (float *)c->extended_data[k];
-            if (f->format == AV_SAMPLE_FMT_S16) {
-                const int16_t *src = (const int16_t *)f->data[0] + (size_t)skip * (size_t)ch + k;
-                for (int i = 0; i < n; i++) dst[i] = (float)src[(size_t)i * (size_t)ch] / 32768.0f;
-            } else {
-                const int16_t *src = (const int16_t *)f->extended_data[k] + skip;
-                for (int i = 0; i < n; i++) dst[i] = (float)src[i] / 32768.0f;
-            }
-        }
-    }
-    if (av_audio_fifo_write(x->fifo, (void **)c->extended_data, n) != n) r = AVERROR(ENOMEM);
-out:
-    av_frame_unref(c);
-    return r;
-}
-
-/* Puts the decoded frame in x->frame at position pos on the timeline. */
-static int xc_take_frame(ingest_segmenter *s, int64_t pos)
-{
-    xcoder *x = s->xc;
-    int n = x->frame->nb_samples, skip = 0, r = 0;
-    int64_t fill = (int64_t)XC_GAP_FILL_US * x->tb.den / 1000000;
-    if (x->frame->format != AV_SAMPLE_FMT_S16 && x->frame->format != AV_SAMPLE_FMT_S16P)
-        return AVERROR_PATCHWELCOME;
-    if (x->frame->ch_layout.nb_channels != x->channels) return AVERROR_INVALIDDATA;
-    if (x->in_next != INT64_MIN) {
-        int64_t gap = pos - x->in_next;
-        if (gap > fill || gap < -fill) {
-            /* A new timeline: what we have is encoded to its end first. */
-            vg_log_cam(LOG_INFO, s->camera, "segmenter: audio gap of %.3f s; new AAC timeline",
-                       (double)gap / x->tb.den);
-            xc_encode_until(s, x->in_next, true);
-            x->in_next = INT64_MIN;
-        } else if (gap > 0) {
-            if ((r = xc_fifo_put(x, 0, (int)gap, true)) < 0) return r;
-            x->in_next += gap;
-        } else if (gap < 0) {
-            /* Overlaps what we have (or rounding): keep the timeline. */
-            skip = (int)(-gap < n ? -gap : n);
-        }
-    }
-    if (x->in_next == INT64_MIN) {
-        av_audio_fifo_reset(x->fifo);
-        x->fifo_pos = x->in_next = pos;
-    }
-    if (n - skip > 0) {
-        if ((r = xc_fifo_put(x, skip, n - skip, false)) < 0) return r;
-        x->in_next += n - skip;
-    }
-    /* Video stopped while audio goes on: keep only the latest samples. */
-    int64_t max = (int64_t)XC_FIFO_MAX_US / 1000000 * x->tb.den;
-    int size = av_audio_fifo_size(x->fifo);
-    if (size > max) {
-        avcodec_free_context(&x->enc);
-        av_audio_fifo_drain(x->fifo, (int)(size - max));
-        x->fifo_pos += size - max;
-    }
-    return 0;
-}
-
-/* One G.711 packet in: decoded into the FIFO at its pts. Errors are logged
- * (the packet is lost, like one lost on the network). */
-static int xc_input(ingest_segmenter *s, const ingest_frame *f)
-{
-    xcoder *x = s->xc;
-    AVPacket *p = NULL;
-    int r = 0;
-    int64_t pos = av_rescale_q(f->pts, s->atb, x->tb);
-    if (!(p = av_packet_alloc())) return AVERROR(ENOMEM);
-    if (f->pkt) {
-        r = av_packet_ref(p, f->pkt);
-    } else if ((r = av_new_packet(p, (int)f->size)) == 0 && f->size) {
-        memcpy(p->data, f->data, f->size);
-    }
-    if (r < 0) goto out;
-    p->pts = p->dts = AV_NOPTS_VALUE;
-    if ((r = avcodec_send_packet(x->dec, p)) < 0) goto fail;
-    for (;;) {
-        r = avcodec_receive_frame(x->dec, x->frame);
-        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) {
-            r = 0;
-            break;
-        }
-        if (r < 0) goto fail;
-        int n = x->frame->nb_samples;
-        r = xc_take_frame(s, pos);
-        av_frame_unref(x->frame);
-        if (r < 0) goto fail;
-        pos += n;
-    }
-    goto out;
-fail:
-    vg_log_cam(LOG_DEBUG, s->camera, "segmenter: G.711 packet dropped: %s", av_err2str(r));
-    s->stats.frames_dropped++;
-    r = r == AVERROR(ENOMEM) ? r : 0;
-out:
-    av_packet_free(&p);
-    return r;
+    ingest_segmenter *s = opaque;
+    return fq_push(&s->aq, data, size, false, pts, av_rescale_q(pts, s->aqtb, AV_TIME_BASE_Q),
+                   dur, false);
 }
 
 /*
@@ -1032,7 +658,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     int64_t boundary_pts = n < m ? sorted[n] : sorted[m - 1] + frame_dur;
     int64_t boundary_us = av_rescale_q(boundary_pts, s->vtb, AV_TIME_BASE_Q);
     int64_t end_us = ingest_clock_wall(clk, boundary_us);
-    int64_t boundary_apos = s->xc ? av_rescale_q(boundary_pts, s->vtb, s->xc->tb) : 0;
+    int64_t boundary_apos = s->xc ? av_rescale_q(boundary_pts, s->vtb, s->aqtb) : 0;
 
     if (!s->seg) {
         int64_t start_us = s->carry_start_us != INT64_MIN
@@ -1043,7 +669,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
         if (s->run_start_us == INT64_MIN) s->run_start_us = start_us;
         if (segment_open(s, start_us, dts[0]) < 0) {
             s->stats.frames_dropped += n;
-            if (s->xc) xc_discard_until(s, boundary_apos);
+            if (s->xc) ingest_g711_aac_discard_until(s->xc, boundary_apos);
             na = aq->n;
             if (!final)
                 for (na = 0; na < aq->n && aq->v[na].pts_us < boundary_us;) na++;
@@ -1064,7 +690,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
         cto[k] = av_rescale_q(pts - vorigin, s->vtb, s->vftb) - fdts[k];
     }
     /* G.711: encode what lies before the boundary (all of it at a segment's end). */
-    if (s->xc) xc_encode_until(s, boundary_apos, seg_end || final);
+    if (s->xc) ingest_g711_aac_encode_until(s->xc, boundary_apos, seg_end || final);
     /* Audio up to the boundary, strictly increasing, not before the file's start. */
     size_t a_first = 0, a_written = 0;
     int64_t a_base = 0;
@@ -1163,7 +789,7 @@ static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
     if (s->seg) segment_close(s, s->next_frag_start_us);
     fq_drop(&s->vq, s->vq.n);
     fq_drop(&s->aq, s->aq.n);
-    xc_reset(s->xc);
+    ingest_g711_aac_reset(s->xc);
     s->waiting_key = true;
 }
 
@@ -1226,7 +852,7 @@ void ingest_segmenter_close(ingest_segmenter **sp)
     free(s->hdr);
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);
-    xc_free(&s->xc);
+    ingest_g711_aac_free(&s->xc);
     free(s->pool);
     free(s);
     *sp = NULL;
@@ -1239,29 +865,96 @@ static bool params_differ(const AVCodecParameters *a, const AVCodecParameters *b
            (a->extradata_size && memcmp(a->extradata, b->extradata, (size_t)a->extradata_size));
 }
 
-int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *video,
-                               AVRational video_tb, const AVCodecParameters *audio,
-                               AVRational audio_tb)
+const char *ingest_codec_name(ingest_codec c)
+{
+    switch (c) {
+    case INGEST_CODEC_H264: return "h264";
+    case INGEST_CODEC_H265: return "hevc";
+    case INGEST_CODEC_AAC: return "aac";
+    case INGEST_CODEC_PCMU: return "pcm_mulaw";
+    case INGEST_CODEC_PCMA: return "pcm_alaw";
+    case INGEST_CODEC_NONE:
+    case INGEST_CODEC_OTHER: break;
+    }
+    return "";
+}
+
+static const char *stream_name(const ingest_stream *st)
+{
+    if (st->codec == INGEST_CODEC_OTHER) return st->name ? st->name : "unknown";
+    return ingest_codec_name(st->codec);
+}
+
+/* The mov muxer's view of a stream (the init segment is built from it). */
+static int stream_params(const ingest_stream *in, AVCodecParameters **out)
+{
+    int r = 0;
+    AVCodecParameters *p = avcodec_parameters_alloc();
+    *out = NULL;
+    if (!p) return AVERROR(ENOMEM);
+    switch (in->codec) {
+    case INGEST_CODEC_H264: p->codec_id = AV_CODEC_ID_H264; break;
+    case INGEST_CODEC_H265: p->codec_id = AV_CODEC_ID_HEVC; break;
+    case INGEST_CODEC_AAC: p->codec_id = AV_CODEC_ID_AAC; break;
+    default: r = AVERROR(EINVAL); goto out;
+    }
+    bool video = in->codec != INGEST_CODEC_AAC;
+    p->codec_type = video ? AVMEDIA_TYPE_VIDEO : AVMEDIA_TYPE_AUDIO;
+    if (video) {
+        p->width = in->width;
+        p->height = in->height;
+    } else {
+        p->sample_rate = in->sample_rate;
+        p->frame_size = in->frame_size;
+        p->bit_rate = in->bit_rate;
+        av_channel_layout_default(&p->ch_layout, in->channels > 0 ? in->channels : 1);
+    }
+    if (in->extradata_len) {
+        if (in->extradata_len > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE) {
+            r = AVERROR(EINVAL);
+            goto out;
+        }
+        if (!(p->extradata = av_mallocz(in->extradata_len + AV_INPUT_BUFFER_PADDING_SIZE))) {
+            r = AVERROR(ENOMEM);
+            goto out;
+        }
+        memcpy(p->extradata, in->extradata, in->extradata_len);
+        p->extradata_size = (int)in->extradata_len;
+    }
+    *out = p;
+    p = NULL;
+out:
+    avcodec_parameters_free(&p);
+    return r;
+}
+
+static bool tb_valid(const ingest_stream *st)
+{
+    return st->tb_num > 0 && st->tb_den > 0;
+}
+
+int ingest_segmenter_start_run(ingest_segmenter *s, const ingest_stream *video,
+                               const ingest_stream *audio)
 {
     int r = 0;
     AVCodecParameters *v = NULL, *a = NULL;
-    xcoder *xc = NULL;
-    if (!video || (video->codec_id != AV_CODEC_ID_H264 && video->codec_id != AV_CODEC_ID_HEVC))
+    ingest_g711_aac *xc = NULL;
+    AVRational aqtb = {1, 1};
+    if (!video || (video->codec != INGEST_CODEC_H264 && video->codec != INGEST_CODEC_H265) ||
+        !tb_valid(video))
         return AVERROR(EINVAL);
+    if (audio && audio->codec != INGEST_CODEC_NONE && !tb_valid(audio)) return AVERROR(EINVAL);
     ingest_segmenter_end_run(s);
-    if (!(v = avcodec_parameters_alloc()) || (r = avcodec_parameters_copy(v, video)) < 0) {
-        r = r < 0 ? r : AVERROR(ENOMEM);
-        goto out;
-    }
-    if (audio && audio->codec_id == AV_CODEC_ID_AAC) {
-        if (!(a = avcodec_parameters_alloc()) || (r = avcodec_parameters_copy(a, audio)) < 0) {
-            r = r < 0 ? r : AVERROR(ENOMEM);
-            goto out;
-        }
-    } else if (audio && (audio->codec_id == AV_CODEC_ID_PCM_MULAW ||
-                         audio->codec_id == AV_CODEC_ID_PCM_ALAW)) {
+    if ((r = stream_params(video, &v)) < 0) goto out;
+    if (audio && audio->codec == INGEST_CODEC_AAC) {
+        if ((r = stream_params(audio, &a)) < 0) goto out;
+        aqtb = (AVRational){audio->tb_num, audio->tb_den};
+    } else if (audio && (audio->codec == INGEST_CODEC_PCMU || audio->codec == INGEST_CODEC_PCMA)) {
         /* Not storable in MP4 by FFmpeg 5.1, nor playable there by browsers. */
-        int xr = xc_create(audio, &xc, &a);
+        ingest_g711_aac_params xp = {.codec = audio->codec, .sample_rate = audio->sample_rate,
+                                     .channels = audio->channels, .camera = s->camera,
+                                     .emit = xc_emit, .opaque = s};
+        int xr = ingest_g711_aac_create(&xp, &xc);
         if (xr == AVERROR(ENOMEM)) {
             r = xr;
             goto out;
@@ -1270,17 +963,22 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *vid
             if (!s->warned_audio)
                 vg_log_cam(LOG_WARNING, s->camera, "segmenter: cannot convert %s audio (%d Hz, "
                            "%d ch) to AAC (%s); recording video only",
-                           avcodec_get_name(audio->codec_id), audio->sample_rate,
-                           audio->ch_layout.nb_channels, av_err2str(xr));
-        } else if (!s->warned_audio) {
-            vg_log_cam(LOG_NOTICE, s->camera, "segmenter: storing %s audio as AAC",
-                       avcodec_get_name(audio->codec_id));
+                           stream_name(audio), audio->sample_rate, audio->channels,
+                           av_err2str(xr));
+        } else {
+            ingest_stream as;
+            ingest_g711_aac_stream(xc, &as);
+            if ((r = stream_params(&as, &a)) < 0) goto out;
+            aqtb = (AVRational){as.tb_num, as.tb_den};
+            if (!s->warned_audio)
+                vg_log_cam(LOG_NOTICE, s->camera, "segmenter: storing %s audio as AAC",
+                           stream_name(audio));
         }
         s->warned_audio = true;
-    } else if (audio && !s->warned_audio) {
+    } else if (audio && audio->codec != INGEST_CODEC_NONE && !s->warned_audio) {
         vg_log_cam(LOG_NOTICE, s->camera,
                    "segmenter: %s audio cannot be stored in MP4; recording video only",
-                   avcodec_get_name(audio->codec_id));
+                   stream_name(audio));
         s->warned_audio = true;
     }
     if (s->vpar && params_differ(s->vpar, v)) {
@@ -1296,25 +994,26 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *vid
     }
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);
-    xc_free(&s->xc);
+    ingest_g711_aac_free(&s->xc);
     s->vpar = v;
     s->apar = a;
     s->xc = xc;
     v = a = NULL;
     xc = NULL;
-    s->vtb = video_tb;
-    s->atb = audio_tb;
+    s->vtb = (AVRational){video->tb_num, video->tb_den};
+    s->atb = audio && tb_valid(audio) ? (AVRational){audio->tb_num, audio->tb_den}
+                                      : (AVRational){1, 1};
     init_free(s); /* built again for these streams at the run's first segment */
     /* avcC/hvcC extradata means length-prefixed samples (as the mov muxer reads them) */
     s->annexb = s->vpar->extradata_size == 0 ||
                 is_annexb(s->vpar->extradata, (size_t)s->vpar->extradata_size);
-    s->aqtb = s->xc ? s->xc->tb : audio_tb;
+    s->aqtb = aqtb;
     reset_run_state(s);
     s->in_run = true;
 out:
     avcodec_parameters_free(&v);
     avcodec_parameters_free(&a);
-    xc_free(&xc);
+    ingest_g711_aac_free(&xc);
     return r;
 }
 
@@ -1427,7 +1126,12 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             s->stats.frames_dropped++;
             return 0;
         }
-        if (s->xc) return xc_input(s, f);
+        if (s->xc) {
+            r = ingest_g711_aac_input(s->xc, f->data, f->size,
+                                      av_rescale_q(f->pts, s->atb, s->aqtb));
+            if (r < 0) s->stats.frames_dropped++; /* like a packet lost on the network */
+            return r == AVERROR(ENOMEM) ? r : 0;
+        }
         return fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false);
     }
     ingest_clock before = s->clock;

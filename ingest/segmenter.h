@@ -17,12 +17,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libavcodec/avcodec.h>
-
 #include "index/index.h"
 #include "storage/storage.h"
 
 typedef struct ingest_segmenter ingest_segmenter;
+
+/* The codecs a camera's streams may have. */
+typedef enum ingest_codec {
+    INGEST_CODEC_NONE = 0,
+    INGEST_CODEC_H264,
+    INGEST_CODEC_H265,
+    INGEST_CODEC_AAC,
+    INGEST_CODEC_PCMU,  /* G.711 mu-law */
+    INGEST_CODEC_PCMA,  /* G.711 A-law */
+    INGEST_CODEC_OTHER, /* not recordable; ingest_stream.name says which */
+} ingest_codec;
+
+/* "h264", "hevc", "aac", "pcm_mulaw", "pcm_alaw" (FFmpeg's names, which the
+ * index and the API have always shown), "" for NONE / OTHER. */
+const char *ingest_codec_name(ingest_codec c);
+
+/* One stream of a run, in the source's own terms. Everything is copied by
+ * ingest_segmenter_start_run(); nothing is kept. */
+typedef struct ingest_stream {
+    ingest_codec codec;
+    const char *name;         /* INGEST_CODEC_OTHER: the codec, for the log; may be NULL */
+    /* Video: parameter sets in Annex B (start codes), or avcC/hvcC (samples are
+     * then length-prefixed like it); empty: taken from the first keyframe.
+     * AAC: the AudioSpecificConfig. */
+    const uint8_t *extradata;
+    size_t extradata_len;
+    int width, height;        /* video; 0: unknown */
+    int sample_rate, channels; /* audio */
+    int frame_size;           /* audio: samples per frame (AAC: 1024); 0: unknown */
+    int64_t bit_rate;         /* audio: nominal (written into esds); 0: unknown */
+    int tb_num, tb_den;       /* time base of the frames' pts (RTP: 1/clock rate) */
+} ingest_stream;
 
 typedef struct ingest_segmenter_params {
     const char *camera;   /* copied */
@@ -39,10 +69,9 @@ typedef struct ingest_segmenter_params {
  * of its first sample). The bytes are copied; nothing is kept after the call. */
 typedef struct ingest_frame {
     int audio;             /* 0: video, 1: audio */
-    const uint8_t *data;   /* borrowed (copied unless pkt is given) */
+    const uint8_t *data;   /* borrowed (copied) */
     size_t size;
     int length_prefixed;   /* video: NAL units behind 4-byte big-endian lengths */
-    AVPacket *pkt;         /* optional: a packet holding data (G.711 decoding refs it) */
     int64_t pts;           /* presentation time in the stream's time base */
     int key;               /* video: a keyframe (IDR/IRAP) */
     int64_t recv_us;       /* wall clock when it was received */
@@ -58,14 +87,13 @@ int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **o
 void ingest_segmenter_close(ingest_segmenter **s);
 
 /* Starts a run with these streams (copied). video: H.264 or H.265 (required);
- * audio: AAC (stored as is), G.711 (pcm_mulaw / pcm_alaw, any rate and channel
- * count: converted to AAC-LC, the index says "aac"), else NULL (other codecs
- * are logged once and left out). Ends the previous run first; when the codec,
- * size or extradata differ from the previous run's, queues a codec_change
- * event. 0 or negative. */
-int ingest_segmenter_start_run(ingest_segmenter *s, const AVCodecParameters *video,
-                               AVRational video_tb, const AVCodecParameters *audio,
-                               AVRational audio_tb);
+ * audio: AAC (stored as is), G.711 (PCMU / PCMA, any rate and channel count:
+ * converted to AAC-LC by ingest/g711_aac, the index says "aac"), else NULL
+ * (other codecs are logged once and left out). Ends the previous run first;
+ * when the codec, size or extradata differ from the previous run's, queues a
+ * codec_change event. 0 or negative. */
+int ingest_segmenter_start_run(ingest_segmenter *s, const ingest_stream *video,
+                               const ingest_stream *audio);
 /* Feeds one frame. Frames before the run's first keyframe are dropped. Storage
  * failures are logged and the frames dropped (recording resumes at the next
  * keyframe), so the return is negative only for programming errors / ENOMEM. */

@@ -186,6 +186,32 @@ static void count_packet(ingest_ffmpeg *c, const AVPacket *pkt, bool video, int6
 
 /* ---- one connection ---- */
 
+/* A libavformat stream in the segmenter's terms (extradata borrowed from par). */
+static ingest_stream stream_of(const AVCodecParameters *par, AVRational tb)
+{
+    ingest_stream st = {.codec = INGEST_CODEC_OTHER,
+                        .name = avcodec_get_name(par->codec_id),
+                        .extradata = par->extradata,
+                        .extradata_len = par->extradata_size > 0 ? (size_t)par->extradata_size : 0,
+                        .width = par->width,
+                        .height = par->height,
+                        .sample_rate = par->sample_rate,
+                        .channels = par->ch_layout.nb_channels,
+                        .frame_size = par->frame_size,
+                        .bit_rate = par->bit_rate,
+                        .tb_num = tb.num,
+                        .tb_den = tb.den};
+    switch (par->codec_id) {
+    case AV_CODEC_ID_H264: st.codec = INGEST_CODEC_H264; break;
+    case AV_CODEC_ID_HEVC: st.codec = INGEST_CODEC_H265; break;
+    case AV_CODEC_ID_AAC: st.codec = INGEST_CODEC_AAC; break;
+    case AV_CODEC_ID_PCM_MULAW: st.codec = INGEST_CODEC_PCMU; break;
+    case AV_CODEC_ID_PCM_ALAW: st.codec = INGEST_CODEC_PCMA; break;
+    default: break;
+    }
+    return st;
+}
+
 /* The streams of a session, as the segmenter was given them. */
 typedef struct sess {
     int vi, ai;
@@ -199,6 +225,14 @@ typedef struct sess {
     int nhold, hold_timed;
     bool first_video_seen, holding;
 } sess;
+
+/* A segmenter run with the session's streams as they are now. */
+static int start_run(ingest_segmenter *seg, const sess *ss)
+{
+    ingest_stream v = stream_of(ss->vpar, ss->vtb), a;
+    if (ss->apar) a = stream_of(ss->apar, ss->atb);
+    return ingest_segmenter_start_run(seg, &v, ss->apar ? &a : NULL);
+}
 
 /* Feeds one packet of a recorded stream to the segmenter (and the stats). */
 static void feed(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVPacket *pkt,
@@ -221,11 +255,11 @@ static void feed(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVPacket *pk
             } else {
                 vpar->extradata_size = 0;
             }
-            ingest_segmenter_start_run(seg, vpar, ss->vtb, ss->apar, ss->atb);
+            start_run(seg, ss);
         }
     }
     ingest_frame f = {.audio = !video, .data = pkt->data, .size = (size_t)pkt->size,
-                      .pkt = pkt, .pts = pkt->pts,
+                      .pts = pkt->pts,
                       .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv_us};
     ingest_segmenter_write(seg, &f);
     count_packet(c, pkt, video, recv_us, seg);
@@ -342,7 +376,7 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
     ss.vtb = vs->time_base;
     ss.apar = as ? as->codecpar : NULL;
     ss.atb = as ? as->time_base : (AVRational){1, 1};
-    r = ingest_segmenter_start_run(seg, ss.vpar, ss.vtb, ss.apar, ss.atb);
+    r = start_run(seg, &ss);
     if (r < 0) goto fail;
 
     fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;

@@ -63,7 +63,9 @@ struct rtsp_native_camera {
     int video, audio; /* track indexes, -1 none */
     rtsp_track_info vti, ati;
     uint8_t aconfig[64];
-    AVCodecParameters *vpar, *apar;
+    uint8_t *extradata; /* the video track's parameter sets, Annex B */
+    size_t extradata_len;
+    int width, height;  /* from the last run's first keyframe */
     bool run_started, online;
     int backoff_ms;
     int64_t played_since_us;
@@ -144,10 +146,11 @@ static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
         vg_log_cam(LOG_WARNING, c->id, "native: no H.264/H.265 video track; nothing to record");
 }
 
-static int set_extradata(AVCodecParameters *par, const rtsp_track_info *t)
+/* The video track's parameter sets as Annex B extradata. */
+static int set_extradata(rtsp_native_camera *c, const rtsp_track_info *t)
 {
     size_t n = (t->vps_len ? 4 + t->vps_len : 0) + 4 + t->sps_len + 4 + t->pps_len;
-    uint8_t *e = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
+    uint8_t *e = malloc(n);
     if (!e) return -ENOMEM;
     size_t o = 0;
     const uint8_t *ps[3] = {t->vps, t->sps, t->pps};
@@ -158,17 +161,17 @@ static int set_extradata(AVCodecParameters *par, const rtsp_track_info *t)
         memcpy(e + o + 4, ps[i], pl[i]);
         o += 4 + pl[i];
     }
-    av_freep(&par->extradata);
-    par->extradata = e;
-    par->extradata_size = (int)o;
+    free(c->extradata);
+    c->extradata = e;
+    c->extradata_len = o;
     return 0;
 }
 
 /* Picture size from the first keyframe (4-byte length-prefixed NAL units,
  * turned into Annex B in a copy) through libavcodec's parser. */
-static void probe_size(AVCodecParameters *par, const uint8_t *lp, size_t len)
+static void probe_size(enum AVCodecID id, const uint8_t *lp, size_t len, int *width, int *height)
 {
-    AVCodecParserContext *pc = av_parser_init(par->codec_id);
+    AVCodecParserContext *pc = av_parser_init(id);
     AVCodecContext *cc = avcodec_alloc_context3(NULL);
     uint8_t *data = malloc(len + AV_INPUT_BUFFER_PADDING_SIZE);
     if (data) {
@@ -188,8 +191,8 @@ static void probe_size(AVCodecParameters *par, const uint8_t *lp, size_t len)
         pc->flags |= PARSER_FLAG_COMPLETE_FRAMES;
         av_parser_parse2(pc, cc, &out, &outlen, data, (int)len, AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
         if (pc->width > 0 && pc->height > 0) {
-            par->width = pc->width;
-            par->height = pc->height;
+            *width = pc->width;
+            *height = pc->height;
         }
     }
     av_parser_close(pc);
@@ -200,45 +203,43 @@ static void probe_size(AVCodecParameters *par, const uint8_t *lp, size_t len)
 static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
 {
     int r;
-    if (!c->vpar && !(c->vpar = avcodec_parameters_alloc())) return -ENOMEM;
-    c->vpar->codec_type = AVMEDIA_TYPE_VIDEO;
-    c->vpar->codec_id = c->vti.codec == RTSP_CODEC_H265 ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264;
-    if ((r = set_extradata(c->vpar, &c->vti)) < 0) return r;
-    probe_size(c->vpar, key->data, key->len);
-    AVCodecParameters *apar = NULL;
+    bool hevc = c->vti.codec == RTSP_CODEC_H265;
+    if ((r = set_extradata(c, &c->vti)) < 0) return r;
+    probe_size(hevc ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264, key->data, key->len, &c->width,
+               &c->height);
+    ingest_stream v = {.codec = hevc ? INGEST_CODEC_H265 : INGEST_CODEC_H264,
+                       .extradata = c->extradata,
+                       .extradata_len = c->extradata_len,
+                       .width = c->width,
+                       .height = c->height,
+                       .tb_num = 1,
+                       .tb_den = (int)c->vti.clock_rate};
+    ingest_stream a = {0};
     if (c->audio >= 0) {
-        if (!c->apar && !(c->apar = avcodec_parameters_alloc())) return -ENOMEM;
-        apar = c->apar;
-        apar->codec_type = AVMEDIA_TYPE_AUDIO;
-        apar->codec_id = c->ati.codec == RTSP_CODEC_PCMU   ? AV_CODEC_ID_PCM_MULAW
-                         : c->ati.codec == RTSP_CODEC_PCMA ? AV_CODEC_ID_PCM_ALAW
-                                                           : AV_CODEC_ID_AAC;
-        apar->sample_rate = (int)c->ati.clock_rate;
-        apar->frame_size = apar->codec_id == AV_CODEC_ID_AAC ? 1024 : 0;
-        av_channel_layout_uninit(&apar->ch_layout);
-        av_channel_layout_default(&apar->ch_layout, c->ati.channels > 0 ? c->ati.channels : 1);
-        av_freep(&apar->extradata);
-        apar->extradata_size = 0;
-        if (c->ati.config_len) {
-            apar->extradata = av_mallocz(c->ati.config_len + AV_INPUT_BUFFER_PADDING_SIZE);
-            if (!apar->extradata) return -ENOMEM;
-            memcpy(apar->extradata, c->ati.config, c->ati.config_len);
-            apar->extradata_size = (int)c->ati.config_len;
-        }
+        bool aac = c->ati.codec == RTSP_CODEC_AAC;
+        a = (ingest_stream){.codec = c->ati.codec == RTSP_CODEC_PCMU   ? INGEST_CODEC_PCMU
+                                     : c->ati.codec == RTSP_CODEC_PCMA ? INGEST_CODEC_PCMA
+                                                                       : INGEST_CODEC_AAC,
+                            .extradata = c->ati.config,
+                            .extradata_len = c->ati.config_len,
+                            .sample_rate = (int)c->ati.clock_rate,
+                            .channels = c->ati.channels > 0 ? c->ati.channels : 1,
+                            .frame_size = aac ? 1024 : 0,
+                            .tb_num = 1,
+                            .tb_den = (int)c->ati.clock_rate};
     }
-    r = ingest_segmenter_start_run(c->seg, c->vpar, (AVRational){1, (int)c->vti.clock_rate}, apar,
-                                   (AVRational){1, apar ? (int)c->ati.clock_rate : 1});
+    r = ingest_segmenter_start_run(c->seg, &v, c->audio >= 0 ? &a : NULL);
     if (r < 0) return r;
     c->run_started = true;
     pthread_mutex_lock(&c->lock);
-    c->stats.width = c->vpar->width;
-    c->stats.height = c->vpar->height;
+    c->stats.width = c->width;
+    c->stats.height = c->height;
     pthread_mutex_unlock(&c->lock);
     if (!c->online) {
         char detail[96];
         snprintf(detail, sizeof(detail), "native %s %dx%d%s%s", rtsp_codec_name(c->vti.codec),
-                 c->vpar->width, c->vpar->height, apar ? " + " : "",
-                 apar ? rtsp_codec_name(c->ati.codec) : "");
+                 c->width, c->height, c->audio >= 0 ? " + " : "",
+                 c->audio >= 0 ? rtsp_codec_name(c->ati.codec) : "");
         event(c, "online", detail);
         c->online = true;
     }
@@ -478,8 +479,7 @@ static void camera_free(rtsp_native_camera *c)
 {
     if (!c) return;
     ingest_segmenter_close(&c->seg);
-    avcodec_parameters_free(&c->vpar);
-    avcodec_parameters_free(&c->apar);
+    free(c->extradata);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c->url);

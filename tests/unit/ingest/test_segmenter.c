@@ -15,6 +15,7 @@
 #include "ingest/segmenter.h"
 #include "storage/storage.h"
 
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <limits.h>
 #include <math.h>
@@ -70,6 +71,24 @@ static void make_sample(const char *path, const char *vcodec, int audio, int sec
     assert_int_equal(rc, 0);
 }
 
+/* A demuxed stream in the segmenter's terms (extradata borrowed from par). */
+static ingest_stream stream_of(const AVCodecParameters *par, AVRational tb)
+{
+    ingest_stream st = {.codec = INGEST_CODEC_OTHER, .name = avcodec_get_name(par->codec_id),
+                        .extradata = par->extradata,
+                        .extradata_len = par->extradata_size > 0 ? (size_t)par->extradata_size : 0,
+                        .width = par->width, .height = par->height,
+                        .sample_rate = par->sample_rate, .channels = par->ch_layout.nb_channels,
+                        .frame_size = par->frame_size, .bit_rate = par->bit_rate,
+                        .tb_num = tb.num, .tb_den = tb.den};
+    if (par->codec_id == AV_CODEC_ID_H264) st.codec = INGEST_CODEC_H264;
+    if (par->codec_id == AV_CODEC_ID_HEVC) st.codec = INGEST_CODEC_H265;
+    if (par->codec_id == AV_CODEC_ID_AAC) st.codec = INGEST_CODEC_AAC;
+    if (par->codec_id == AV_CODEC_ID_PCM_MULAW) st.codec = INGEST_CODEC_PCMU;
+    if (par->codec_id == AV_CODEC_ID_PCM_ALAW) st.codec = INGEST_CODEC_PCMA;
+    return st;
+}
+
 typedef struct feed_opts {
     int skip_first;         /* start feeding at this packet (possibly not a keyframe) */
     int64_t jump_at_us;     /* from this stream time on, pts jump by jump_by_us (0 = none) */
@@ -99,10 +118,9 @@ static void feed(const char *path, int segment_seconds, const feed_opts *o)
                                   .st = st, .idx = (index_db *)&fake_db};
     assert_int_equal(ingest_segmenter_open(&sp, &seg), 0);
     AVRational atb = ai >= 0 ? ic->streams[ai]->time_base : (AVRational){1, 1};
-    assert_int_equal(ingest_segmenter_start_run(seg, ic->streams[vi]->codecpar,
-                                                ic->streams[vi]->time_base,
-                                                ai >= 0 ? ic->streams[ai]->codecpar : NULL, atb),
-                     0);
+    ingest_stream vs = stream_of(ic->streams[vi]->codecpar, ic->streams[vi]->time_base), as;
+    if (ai >= 0) as = stream_of(ic->streams[ai]->codecpar, atb);
+    assert_int_equal(ingest_segmenter_start_run(seg, &vs, ai >= 0 ? &as : NULL), 0);
     int n = 0;
     while (av_read_frame(ic, pkt) >= 0) {
         if (pkt->stream_index != vi && pkt->stream_index != ai) goto next;
@@ -115,7 +133,7 @@ static void feed(const char *path, int segment_seconds, const feed_opts *o)
             pts += av_rescale_q(o->jump_by_us, AV_TIME_BASE_Q, tb);
         pkt->dts = AV_NOPTS_VALUE; /* RTP gives pts only */
         ingest_frame f = {.audio = pkt->stream_index == ai, .data = pkt->data,
-                          .size = (size_t)pkt->size, .pkt = pkt, .pts = pts,
+                          .size = (size_t)pkt->size, .pts = pts,
                           .key = !!(pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv};
         assert_int_equal(ingest_segmenter_write(seg, &f), 0);
     next:
@@ -344,8 +362,9 @@ static void feed_g711(const char *path, int segment_seconds, const g711_opts *op
     ingest_segmenter_params sp = {.camera = "cam1", .segment_seconds = segment_seconds,
                                   .st = st, .idx = (index_db *)&fake_db};
     assert_int_equal(ingest_segmenter_open(&sp, &seg), 0);
-    assert_int_equal(ingest_segmenter_start_run(seg, ic->streams[vi]->codecpar, vtb, apar,
-                                                (AVRational){1, o->rate}), 0);
+    ingest_stream vs = stream_of(ic->streams[vi]->codecpar, vtb);
+    ingest_stream as = stream_of(apar, (AVRational){1, o->rate});
+    assert_int_equal(ingest_segmenter_start_run(seg, &vs, &as), 0);
     while (av_read_frame(ic, pkt) >= 0) {
         if (pkt->stream_index != vi) goto next;
         int64_t pts_us = av_rescale_q(pkt->pts, vtb, AV_TIME_BASE_Q);
@@ -355,14 +374,14 @@ static void feed_g711(const char *path, int segment_seconds, const g711_opts *op
             int64_t a_us = audio[ai]->pts * 1000000 / o->rate;
             if (!(o->gap_us && a_us >= o->gap_at_us && a_us < o->gap_at_us + o->gap_us)) {
                 ingest_frame af = {.audio = 1, .data = audio[ai]->data,
-                                   .size = (size_t)audio[ai]->size, .pkt = audio[ai],
+                                   .size = (size_t)audio[ai]->size,
                                    .pts = audio[ai]->pts, .recv_us = BASE_US + a_us + 40000};
                 assert_int_equal(ingest_segmenter_write(seg, &af), 0);
             }
             ai++;
         }
         pkt->dts = AV_NOPTS_VALUE;
-        ingest_frame f = {.audio = 0, .data = pkt->data, .size = (size_t)pkt->size, .pkt = pkt,
+        ingest_frame f = {.audio = 0, .data = pkt->data, .size = (size_t)pkt->size,
                           .pts = pkt->pts, .key = !!(pkt->flags & AV_PKT_FLAG_KEY),
                           .recv_us = BASE_US + pts_us + 20000};
         assert_int_equal(ingest_segmenter_write(seg, &f), 0);
