@@ -12,11 +12,10 @@
 
 #include "common/common.h"
 #include "ingest/ingest_internal.h"
-#include "ingest/rtsp/source_native.h"
 
 struct ingest_camera {
     ingest_ffmpeg *ff;          /* exactly one of the two is set */
-    rtsp_native_camera *native;
+    ingest_native *native;
 };
 
 const char *ingest_state_name(ingest_state s)
@@ -38,7 +37,7 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
     if (!p->camera) return -EINVAL;
     if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
     if (p->camera->source == CONFIG_SOURCE_NATIVE)
-        r = rtsp_native_camera_start(p, &c->native);
+        r = ingest__native_start(p, &c->native);
     else
         r = ingest__ffmpeg_start(p, &c->ff);
     if (r < 0) {
@@ -52,7 +51,7 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
 void ingest_camera_request_stop(ingest_camera *c)
 {
     if (!c) return;
-    if (c->native) rtsp_native_camera_request_stop(c->native);
+    if (c->native) ingest__native_request_stop(c->native);
     if (c->ff) ingest__ffmpeg_request_stop(c->ff);
 }
 
@@ -60,7 +59,7 @@ void ingest_camera_stop(ingest_camera **cp)
 {
     if (!cp || !*cp) return;
     ingest_camera *c = *cp;
-    rtsp_native_camera_stop(&c->native);
+    ingest__native_stop(&c->native);
     ingest__ffmpeg_stop(&c->ff);
     free(c);
     *cp = NULL;
@@ -68,6 +67,6 @@ void ingest_camera_stop(ingest_camera **cp)
 
 void ingest_camera_get_stats(ingest_camera *c, ingest_stats *out)
 {
-    if (c->native) rtsp_native_camera_get_stats(c->native, out);
+    if (c->native) ingest__native_get_stats(c->native, out);
     else ingest__ffmpeg_get_stats(c->ff, out);
 }

@@ -35,7 +35,7 @@ static void drop_fragment(rtsp_depack *d)
     }
 }
 
-void rtsp__aac_push(rtsp_depack *d, const rtp_hdr *h, int lost)
+void rtsp__aac_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost)
 {
     const uint8_t *p = h->payload;
     size_t n = h->payload_len;

@@ -28,7 +28,7 @@ static int is_video(const rtsp_depack *d)
     return d->codec == RTSP_CODEC_H264 || d->codec == RTSP_CODEC_H265;
 }
 
-int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb cb, void *opaque)
+int rtsp_depack_init(rtsp_depack *d, const rtsp_sdp_media *m, int track, rtsp_au_cb cb, void *opaque)
 {
     memset(d, 0, sizeof(*d));
     d->codec = m ? m->codec : RTSP_CODEC_UNKNOWN;
@@ -261,7 +261,7 @@ void rtsp_depack_flush(rtsp_depack *d)
     if (is_video(d) || d->codec == RTSP_CODEC_AAC) rtsp__au_emit(d);
 }
 
-void rtsp_depack_push(rtsp_depack *d, const rtp_hdr *h, int lost)
+void rtsp_depack_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost)
 {
     switch (d->codec) {
     case RTSP_CODEC_H264:

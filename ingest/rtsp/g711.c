@@ -4,7 +4,7 @@
  */
 #include "ingest/rtsp/rtsp_internal.h"
 
-void rtsp__g711_push(rtsp_depack *d, const rtp_hdr *h, int lost)
+void rtsp__g711_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost)
 {
     (void)lost;
     if (h->payload_len == 0) return;

@@ -43,7 +43,7 @@ static void single(rtsp_depack *d, const uint8_t *nal, size_t n)
     inspect(d, rtsp__au_add_nal(d, nal, n), n);
 }
 
-void rtsp__h265_push(rtsp_depack *d, const rtp_hdr *h, int lost)
+void rtsp__h265_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost)
 {
     (void)lost;
     const uint8_t *p = h->payload;

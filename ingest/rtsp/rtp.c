@@ -39,7 +39,7 @@ static void wr32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-int rtp_parse(const uint8_t *buf, size_t len, rtp_hdr *h)
+int rtsp_rtp_parse(const uint8_t *buf, size_t len, rtsp_rtp_hdr *h)
 {
     if (len < 12 || (buf[0] >> 6) != 2) return -EBADMSG;
     size_t off = 12 + 4 * (size_t)(buf[0] & 0x0f);
@@ -65,7 +65,7 @@ int rtp_parse(const uint8_t *buf, size_t len, rtp_hdr *h)
     return 0;
 }
 
-int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr)
+int rtsp_rtcp_parse_sr(const uint8_t *buf, size_t len, rtsp_rtcp_sr *sr)
 {
     size_t off = 0;
     while (off + 4 <= len) {
@@ -87,7 +87,7 @@ int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr)
     return off == len ? -ENOENT : -EBADMSG;
 }
 
-int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
+int rtsp_rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
                   uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr)
 {
     static const char cname[] = "vigil";
@@ -114,7 +114,7 @@ int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, 
     return 48;
 }
 
-int rtp_seq_update(rtp_seq *s, uint16_t seq, int *drop)
+int rtsp_rtp_seq_update(rtsp_rtp_seq *s, uint16_t seq, int *drop)
 {
     *drop = 0;
     if (!s->started) {
@@ -141,30 +141,30 @@ int rtp_seq_update(rtp_seq *s, uint16_t seq, int *drop)
     return 0;
 }
 
-void rtp_reorder_init(rtp_reorder *r, int window, int64_t max_delay_us)
+void rtsp_rtp_reorder_init(rtsp_rtp_reorder *r, int window, int64_t max_delay_us)
 {
     memset(r, 0, sizeof(*r));
     if (window < 1) window = 1;
-    if (window > RTP_REORDER_MAX) window = RTP_REORDER_MAX;
+    if (window > RTSP_RTP_REORDER_MAX) window = RTSP_RTP_REORDER_MAX;
     r->window = window;
     r->max_delay_us = max_delay_us;
 }
 
-void rtp_reorder_free(rtp_reorder *r)
+void rtsp_rtp_reorder_free(rtsp_rtp_reorder *r)
 {
-    for (int i = 0; i < RTP_REORDER_MAX; i++) {
+    for (int i = 0; i < RTSP_RTP_REORDER_MAX; i++) {
         free(r->slot[i].buf);
         r->slot[i].buf = NULL;
     }
 }
 
 /* Held packets are the used slots; order by distance from r->next. */
-static int dist(const rtp_reorder *r, uint16_t seq)
+static int dist(const rtsp_rtp_reorder *r, uint16_t seq)
 {
     return (int16_t)(uint16_t)(seq - r->next);
 }
 
-int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now_us)
+int rtsp_rtp_reorder_push(rtsp_rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now_us)
 {
     if (len < 12 || (pkt[0] >> 6) != 2) return -EBADMSG;
     if (len > 65536) return -E2BIG;
@@ -177,7 +177,7 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
     if (d < 0 || d > 3000) {
         /* late, duplicate, or a jump: several in a row mean the sender restarted */
         if (++r->late_streak > r->window) {
-            for (int i = 0; i < RTP_REORDER_MAX; i++)
+            for (int i = 0; i < RTSP_RTP_REORDER_MAX; i++)
                 r->slot[i].used = 0;
             r->count = 0;
             r->next = seq;
@@ -190,7 +190,7 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
     }
     r->late_streak = 0;
     int freeslot = -1;
-    for (int i = 0; i < RTP_REORDER_MAX; i++) {
+    for (int i = 0; i < RTSP_RTP_REORDER_MAX; i++) {
         if (r->slot[i].used) {
             if (r->slot[i].seq == seq) {
                 r->late++;
@@ -204,7 +204,7 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
         r->dropped++;
         return -ENOBUFS;
     }
-    rtp_reorder_slot *s = &r->slot[freeslot];
+    rtsp_rtp_reorder_slot *s = &r->slot[freeslot];
     if (s->cap < len) {
         uint8_t *nb = realloc(s->buf, len);
         if (!nb) return -ENOMEM;
@@ -220,13 +220,13 @@ int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now
     return 0;
 }
 
-int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
+int rtsp_rtp_reorder_pop(rtsp_rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
                     int *lost)
 {
     if (r->count == 0) return 0;
     int best = -1, bestd = 0;
     int64_t oldest = INT64_MAX;
-    for (int i = 0; i < RTP_REORDER_MAX; i++) {
+    for (int i = 0; i < RTSP_RTP_REORDER_MAX; i++) {
         if (!r->slot[i].used) continue;
         int d = dist(r, r->slot[i].seq);
         if (best < 0 || d < bestd) {
@@ -237,7 +237,7 @@ int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **p
     }
     if (bestd > 0 && !flush && r->count < r->window && now_us - oldest < r->max_delay_us)
         return 0; /* wait for the hole to fill */
-    rtp_reorder_slot *s = &r->slot[best];
+    rtsp_rtp_reorder_slot *s = &r->slot[best];
     *lost = bestd > 0 ? bestd : 0;
     r->lost += (uint64_t)*lost;
     s->used = 0;

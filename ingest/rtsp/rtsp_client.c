@@ -53,11 +53,11 @@ typedef enum {
 typedef struct track {
     rtsp_client *c;
     int index;
-    sdp_media *m;
+    rtsp_sdp_media *m;
     char url[RTSP_MAX_URL];
     rtsp_depack dp;
-    rtp_seq seq;
-    rtp_reorder ro;
+    rtsp_rtp_seq seq;
+    rtsp_rtp_reorder ro;
     int ro_init;
     int ch_rtp, ch_rtcp;
     int fd_rtp, fd_rtcp;
@@ -115,8 +115,8 @@ struct rtsp_client {
     int redirects;
     int no_redirect; /* started on a given socket: nowhere else to go */
 
-    sdp_session *sdp;
-    track tracks[SDP_MAX_MEDIA];
+    rtsp_sdp_session *sdp;
+    track tracks[RTSP_SDP_MAX_MEDIA];
     int ntracks, setup_idx;
     uint32_t our_ssrc;
 
@@ -157,7 +157,7 @@ static void finalize(rtsp_client *c)
     void *opaque = c->opaque;
     for (int i = 0; i < c->ntracks; i++) {
         rtsp_depack_free(&c->tracks[i].dp);
-        if (c->tracks[i].ro_init) rtp_reorder_free(&c->tracks[i].ro);
+        if (c->tracks[i].ro_init) rtsp_rtp_reorder_free(&c->tracks[i].ro);
     }
     free(c->sdp);
     free(c->rbuf);
@@ -378,7 +378,7 @@ static void fill_info(const track *t, rtsp_track_info *ti)
     ti->config_len = t->m->config_len;
 }
 
-static void depack_one(rtsp_client *c, track *t, const rtp_hdr *h, int lost)
+static void depack_one(rtsp_client *c, track *t, const rtsp_rtp_hdr *h, int lost)
 {
     uint64_t dropped = t->dp.st.dropped_aus;
     rtsp_depack_push(&t->dp, h, lost);
@@ -395,30 +395,30 @@ static void depack_one(rtsp_client *c, track *t, const rtp_hdr *h, int lost)
 
 static void handle_rtp(rtsp_client *c, track *t, const uint8_t *p, size_t n, int udp)
 {
-    rtp_hdr h;
+    rtsp_rtp_hdr h;
     c->stats.rtp_packets++;
     c->last_rtp_mono = vg_mono_us();
     if (udp) {
-        int r = rtp_reorder_push(&t->ro, p, n, c->last_rtp_mono);
+        int r = rtsp_rtp_reorder_push(&t->ro, p, n, c->last_rtp_mono);
         if (r < 0) return;
         const uint8_t *q;
         size_t ql;
         int lost;
-        while (!dead(c) && rtp_reorder_pop(&t->ro, c->last_rtp_mono, 0, &q, &ql, &lost) == 1) {
+        while (!dead(c) && rtsp_rtp_reorder_pop(&t->ro, c->last_rtp_mono, 0, &q, &ql, &lost) == 1) {
             c->stats.rtp_lost += (uint64_t)lost;
-            if (rtp_parse(q, ql, &h) == 0) {
+            if (rtsp_rtp_parse(q, ql, &h) == 0) {
                 t->media_ssrc = h.ssrc;
                 depack_one(c, t, &h, lost);
             }
         }
         return;
     }
-    if (rtp_parse(p, n, &h) < 0) {
+    if (rtsp_rtp_parse(p, n, &h) < 0) {
         c->stats.bad_packets++;
         return;
     }
     int drop;
-    int lost = rtp_seq_update(&t->seq, h.seq, &drop);
+    int lost = rtsp_rtp_seq_update(&t->seq, h.seq, &drop);
     if (drop) return;
     c->stats.rtp_lost += (uint64_t)lost;
     t->media_ssrc = h.ssrc;
@@ -427,9 +427,9 @@ static void handle_rtp(rtsp_client *c, track *t, const uint8_t *p, size_t n, int
 
 static void handle_rtcp(rtsp_client *c, track *t, const uint8_t *p, size_t n)
 {
-    rtcp_sr sr;
+    rtsp_rtcp_sr sr;
     c->stats.rtcp_packets++;
-    if (rtcp_parse_sr(p, n, &sr) == 0) {
+    if (rtsp_rtcp_parse_sr(p, n, &sr) == 0) {
         t->have_sr = 1;
         t->sr_ntp = sr.ntp;
         t->sr_rtp = sr.rtp_ts;
@@ -445,7 +445,7 @@ static void send_rr(rtsp_client *c, track *t, int64_t mono)
     uint8_t rr[64];
     uint32_t lsr = t->have_sr ? (uint32_t)(t->sr_ntp >> 16) : 0;
     uint32_t dlsr = t->have_sr ? (uint32_t)((mono - t->sr_recv_us) * 65536 / 1000000) : 0;
-    int n = rtcp_build_rr(rr, sizeof(rr), c->our_ssrc, t->media_ssrc, t->ro.next, 0,
+    int n = rtsp_rtcp_build_rr(rr, sizeof(rr), c->our_ssrc, t->media_ssrc, t->ro.next, 0,
                           (uint32_t)t->ro.lost, lsr, dlsr);
     struct sockaddr_storage a;
     if (n > 0 && sockaddr_port(c, t->server_port[1], &a) == 0)
@@ -510,11 +510,11 @@ static void drain_udp(rtsp_client *c)
         const uint8_t *q;
         size_t ql;
         int lost;
-        rtp_hdr h;
+        rtsp_rtp_hdr h;
         int64_t mono = vg_mono_us();
-        while (!dead(c) && t->ro_init && rtp_reorder_pop(&t->ro, mono, 0, &q, &ql, &lost) == 1) {
+        while (!dead(c) && t->ro_init && rtsp_rtp_reorder_pop(&t->ro, mono, 0, &q, &ql, &lost) == 1) {
             c->stats.rtp_lost += (uint64_t)lost;
-            if (rtp_parse(q, ql, &h) == 0) depack_one(c, t, &h, lost);
+            if (rtsp_rtp_parse(q, ql, &h) == 0) depack_one(c, t, &h, lost);
         }
         if (!dead(c)) send_rr(c, t, mono);
     }
@@ -591,7 +591,7 @@ static void handle_describe(rtsp_client *c, const rtsp_msg *m)
         fail(c, RTSP_ERR_PROTOCOL, "out of memory");
         return;
     }
-    int r = sdp_parse((const char *)m->body, m->body_len, c->sdp);
+    int r = rtsp_sdp_parse((const char *)m->body, m->body_len, c->sdp);
     if (r < 0) {
         fail(c, RTSP_ERR_PROTOCOL, "bad SDP: %s", strerror(-r));
         return;
@@ -602,7 +602,7 @@ static void handle_describe(rtsp_client *c, const rtsp_msg *m)
     }
     c->ntracks = 0;
     for (int i = 0; i < c->sdp->n_media; i++) {
-        sdp_media *sm = &c->sdp->media[i];
+        rtsp_sdp_media *sm = &c->sdp->media[i];
         if (sm->codec == RTSP_CODEC_UNKNOWN) {
             vg_log_cam(LOG_INFO, cam(c), "rtsp: skipping %s track %s", sm->type, sm->encoding);
             continue;
@@ -640,7 +640,7 @@ static void send_setup(rtsp_client *c)
             fail(c, RTSP_ERR_PROTOCOL, "UDP ports: %s", strerror(-port));
             return;
         }
-        rtp_reorder_init(&t->ro, c->o.reorder_window, (int64_t)c->o.reorder_delay_ms * 1000);
+        rtsp_rtp_reorder_init(&t->ro, c->o.reorder_window, (int64_t)c->o.reorder_delay_ms * 1000);
         t->ro_init = 1;
         snprintf(tr, sizeof(tr), "Transport: RTP/AVP;unicast;client_port=%d-%d\r\n", port,
                  port + 1);
@@ -742,7 +742,7 @@ static void handle_play(rtsp_client *c, const rtsp_msg *m)
     vg_log_cam(LOG_INFO, cam(c), "rtsp: playing %d track(s) over %s", c->ntracks,
                c->o.transport == RTSP_TRANSPORT_UDP ? "udp" : "tcp");
     if (c->cb.on_tracks) {
-        rtsp_track_info ti[SDP_MAX_MEDIA];
+        rtsp_track_info ti[RTSP_SDP_MAX_MEDIA];
         for (int i = 0; i < c->ntracks; i++)
             fill_info(&c->tracks[i], &ti[i]);
         c->cb.on_tracks(c->opaque, ti, c->ntracks);

@@ -7,7 +7,7 @@
  * the caps below (overflow drops the item and counts it, never grows past a
  * cap). Shared by rtsp_client.c, the unit tests and the fuzz drivers.
  *
- * Prefix: rtsp_ (rtp_ / sdp_ for the RTP and SDP helpers).
+ * Prefix: rtsp_ (rtsp_rtp_ / rtsp_rtcp_ / rtsp_sdp_ for the RTP and SDP helpers).
  * Errors: 0 OK, negative errno (-EBADMSG malformed, -E2BIG over a cap,
  * -EAGAIN need more bytes where stated).
  */
@@ -26,7 +26,7 @@
 #define RTSP_MAX_FRAME (8 * 1024 * 1024) /* one NAL / access unit / AAC frame */
 #define RTSP_MAX_PARAM_SET 1024          /* one VPS/SPS/PPS */
 #define RTSP_MAX_URL 1024
-#define SDP_MAX_MEDIA 8
+#define RTSP_SDP_MAX_MEDIA 8
 
 /* ================= RTSP messages ================= */
 
@@ -132,7 +132,7 @@ typedef enum {
 } rtsp_codec;
 const char *rtsp_codec_name(rtsp_codec c);
 
-typedef struct sdp_media {
+typedef struct rtsp_sdp_media {
     char type[16]; /* "video", "audio", ... */
     int port;
     int payload_type;  /* first format of the m= line */
@@ -151,17 +151,17 @@ typedef struct sdp_media {
     uint16_t config_len;
     int sizelength, indexlength, indexdeltalength, constantduration;
     int aac_hbr; /* mode=AAC-hbr/AAC-lbr (others unsupported) */
-} sdp_media;
+} rtsp_sdp_media;
 
-typedef struct sdp_session {
+typedef struct rtsp_sdp_session {
     char control[RTSP_MAX_URL]; /* session-level a=control (aggregate) */
     int n_media;
-    sdp_media media[SDP_MAX_MEDIA];
-} sdp_session;
+    rtsp_sdp_media media[RTSP_SDP_MAX_MEDIA];
+} rtsp_sdp_session;
 
 /* Parses an SDP body (<= RTSP_MAX_SDP). Unknown lines are ignored; media past
- * SDP_MAX_MEDIA are ignored. 0, -EBADMSG, -E2BIG. */
-int sdp_parse(const char *s, size_t len, sdp_session *out);
+ * RTSP_SDP_MAX_MEDIA are ignored. 0, -EBADMSG, -E2BIG. */
+int rtsp_sdp_parse(const char *s, size_t len, rtsp_sdp_session *out);
 
 /* Base64 decode (standard alphabet, padding optional, stops at ',' or end).
  * Returns decoded length or -EBADMSG / -E2BIG. */
@@ -199,7 +199,7 @@ void rtsp_md5_hex(const void *data, size_t len, char out[33]);
 
 /* ================= RTP / RTCP ================= */
 
-typedef struct rtp_hdr {
+typedef struct rtsp_rtp_hdr {
     int marker;
     int pt;
     uint16_t seq;
@@ -207,64 +207,64 @@ typedef struct rtp_hdr {
     uint32_t ssrc;
     const uint8_t *payload;
     size_t payload_len;
-} rtp_hdr;
+} rtsp_rtp_hdr;
 
 /* Parses an RTP packet (CSRCs, extension and padding handled).
  * 0 or -EBADMSG. Pointers into buf. */
-int rtp_parse(const uint8_t *buf, size_t len, rtp_hdr *h);
+int rtsp_rtp_parse(const uint8_t *buf, size_t len, rtsp_rtp_hdr *h);
 
-typedef struct rtcp_sr {
+typedef struct rtsp_rtcp_sr {
     uint32_t ssrc;
     uint64_t ntp; /* 32.32 fixed point */
     uint32_t rtp_ts;
     uint32_t packets, octets;
-} rtcp_sr;
+} rtsp_rtcp_sr;
 /* Finds a sender report in a compound RTCP packet. 0, -ENOENT, -EBADMSG. */
-int rtcp_parse_sr(const uint8_t *buf, size_t len, rtcp_sr *sr);
+int rtsp_rtcp_parse_sr(const uint8_t *buf, size_t len, rtsp_rtcp_sr *sr);
 /* Builds a receiver report (+SDES CNAME) for ssrc about media_ssrc. Returns length or -E2BIG. */
-int rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
+int rtsp_rtcp_build_rr(uint8_t *buf, size_t len, uint32_t ssrc, uint32_t media_ssrc, uint16_t max_seq,
                   uint32_t cycles, uint32_t lost, uint32_t lsr, uint32_t dlsr);
 
 /* Sequence tracking (TCP): returns how many packets were lost before this one
  * (0 in order, 0 for duplicates/old ones which set *drop). */
-typedef struct rtp_seq {
+typedef struct rtsp_rtp_seq {
     int started;
     uint16_t last;
     uint32_t cycles;
     uint64_t received, lost, dropped;
-} rtp_seq;
-int rtp_seq_update(rtp_seq *s, uint16_t seq, int *drop);
+} rtsp_rtp_seq;
+int rtsp_rtp_seq_update(rtsp_rtp_seq *s, uint16_t seq, int *drop);
 
 /* Reorder window (UDP): holds up to `window` packets (copies) and releases
  * them in sequence order; a hole is given up on when the window is full or
  * the oldest held packet waited max_delay_us. */
-#define RTP_REORDER_MAX 128
-typedef struct rtp_reorder_slot {
+#define RTSP_RTP_REORDER_MAX 128
+typedef struct rtsp_rtp_reorder_slot {
     uint8_t *buf; /* malloc'd, reused */
     size_t cap, len;
     uint16_t seq;
     int used;
     int64_t arrival_us;
-} rtp_reorder_slot;
-typedef struct rtp_reorder {
-    rtp_reorder_slot slot[RTP_REORDER_MAX];
-    int window; /* <= RTP_REORDER_MAX */
+} rtsp_rtp_reorder_slot;
+typedef struct rtsp_rtp_reorder {
+    rtsp_rtp_reorder_slot slot[RTSP_RTP_REORDER_MAX];
+    int window; /* <= RTSP_RTP_REORDER_MAX */
     int64_t max_delay_us;
     int started;
     uint16_t next; /* next sequence number to release */
     int count;
     int late_streak;
     uint64_t lost, late, dropped;
-} rtp_reorder;
-void rtp_reorder_init(rtp_reorder *r, int window, int64_t max_delay_us);
-void rtp_reorder_free(rtp_reorder *r);
+} rtsp_rtp_reorder;
+void rtsp_rtp_reorder_init(rtsp_rtp_reorder *r, int window, int64_t max_delay_us);
+void rtsp_rtp_reorder_free(rtsp_rtp_reorder *r);
 /* Copies an RTP packet in. 0, -EBADMSG (not RTP), -EALREADY (late/duplicate,
  * dropped), -E2BIG (> 64 KiB). */
-int rtp_reorder_push(rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now_us);
+int rtsp_rtp_reorder_push(rtsp_rtp_reorder *r, const uint8_t *pkt, size_t len, int64_t now_us);
 /* Releases the next packet if it is due: returns 1 with *pkt and *len (valid until
  * the next push/pop) and *lost (packets given up on before it), or 0. Pass
  * flush=1 to release everything held regardless of holes. */
-int rtp_reorder_pop(rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
+int rtsp_rtp_reorder_pop(rtsp_rtp_reorder *r, int64_t now_us, int flush, const uint8_t **pkt, size_t *len,
                     int *lost);
 
 /* ================= depacketizers ================= */
@@ -321,18 +321,18 @@ typedef struct rtsp_depack {
 } rtsp_depack;
 
 /* m may be NULL for defaults. 0 or -ENOTSUP (codec not handled). */
-int rtsp_depack_init(rtsp_depack *d, const sdp_media *m, int track, rtsp_au_cb cb, void *opaque);
+int rtsp_depack_init(rtsp_depack *d, const rtsp_sdp_media *m, int track, rtsp_au_cb cb, void *opaque);
 /* One RTP packet; `lost` packets were lost just before it. */
-void rtsp_depack_push(rtsp_depack *d, const rtp_hdr *h, int lost);
+void rtsp_depack_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost);
 /* Emits a complete access unit still held (end of stream). */
 void rtsp_depack_flush(rtsp_depack *d);
 void rtsp_depack_free(rtsp_depack *d);
 
 /* Per-codec entry points used by rtsp_depack_push (exposed for tests). */
-void rtsp__h264_push(rtsp_depack *d, const rtp_hdr *h, int lost);
-void rtsp__h265_push(rtsp_depack *d, const rtp_hdr *h, int lost);
-void rtsp__aac_push(rtsp_depack *d, const rtp_hdr *h, int lost);
-void rtsp__g711_push(rtsp_depack *d, const rtp_hdr *h, int lost);
+void rtsp__h264_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost);
+void rtsp__h265_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost);
+void rtsp__aac_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost);
+void rtsp__g711_push(rtsp_depack *d, const rtsp_rtp_hdr *h, int lost);
 /* Shared by the depacketizers (depack.c). */
 #define RTSP__AU_ROOM (3 * (4 + RTSP_MAX_PARAM_SET))
 void rtsp__au_start(rtsp_depack *d, uint32_t ts);

@@ -26,17 +26,17 @@ typedef struct probe {
     rtsp_client *c;
     uv_timer_t stop;
     const char *prefix;
-    FILE *f[SDP_MAX_MEDIA];
-    rtsp_track_info ti[SDP_MAX_MEDIA];
-    uint8_t cfg[SDP_MAX_MEDIA][64];
+    FILE *f[RTSP_SDP_MAX_MEDIA];
+    rtsp_track_info ti[RTSP_SDP_MAX_MEDIA];
+    uint8_t cfg[RTSP_SDP_MAX_MEDIA][64];
     int ntracks;
-    uint64_t frames[SDP_MAX_MEDIA], keys[SDP_MAX_MEDIA], bytes[SDP_MAX_MEDIA];
-    int64_t first_pts[SDP_MAX_MEDIA], last_pts[SDP_MAX_MEDIA];
+    uint64_t frames[RTSP_SDP_MAX_MEDIA], keys[RTSP_SDP_MAX_MEDIA], bytes[RTSP_SDP_MAX_MEDIA];
+    int64_t first_pts[RTSP_SDP_MAX_MEDIA], last_pts[RTSP_SDP_MAX_MEDIA];
     rtsp_error err;
     char detail[256];
     double seconds; /* how long to play once PLAY succeeded */
     int played, params_changes;
-    int seen_key[SDP_MAX_MEDIA]; /* video is dumped from its first keyframe on */
+    int seen_key[RTSP_SDP_MAX_MEDIA]; /* video is dumped from its first keyframe on */
     rtsp_client_stats st;
 } probe;
 

@@ -4,7 +4,7 @@
  * of H.264 (sprop-parameter-sets, packetization-mode), H.265 (sprop-vps/
  * sps/pps) and AAC mpeg4-generic (config, sizelength, indexlength,
  * indexdeltalength, mode), and the control URLs (session-level aggregate and
- * per media). Everything is copied into fixed-size fields of sdp_session, so
+ * per media). Everything is copied into fixed-size fields of rtsp_sdp_session, so
  * the input can be freed and an oversized value is truncated or refused,
  * never allocated. Unknown lines are ignored, as RFC 4566 asks.
  */
@@ -115,7 +115,7 @@ static void decode_one(const char *v, size_t vl, uint8_t *dst, uint16_t *dst_len
     }
 }
 
-static void h264_sprops(sdp_media *m, const char *v, size_t vl)
+static void h264_sprops(rtsp_sdp_media *m, const char *v, size_t vl)
 {
     const char *p = v, *end = v + vl;
     while (p < end) {
@@ -160,7 +160,7 @@ static int kis(const char *k, size_t kl, const char *name)
     return strlen(name) == kl && strncasecmp(k, name, kl) == 0;
 }
 
-static void parse_fmtp(sdp_media *m, const char *s, size_t n)
+static void parse_fmtp(rtsp_sdp_media *m, const char *s, size_t n)
 {
     const char *p = s, *end = s + n;
     while (p < end) {
@@ -209,7 +209,7 @@ static void parse_fmtp(sdp_media *m, const char *s, size_t n)
     }
 }
 
-static void set_codec(sdp_media *m)
+static void set_codec(rtsp_sdp_media *m)
 {
     const char *e = m->encoding;
     if (strcasecmp(e, "H264") == 0)
@@ -227,7 +227,7 @@ static void set_codec(sdp_media *m)
 }
 
 /* "a=rtpmap:96 H264/90000[/2]" (after "a=rtpmap:") */
-static void parse_rtpmap(sdp_media *m, const char *s, size_t n)
+static void parse_rtpmap(rtsp_sdp_media *m, const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n && isdigit((unsigned char)s[i]))
@@ -251,7 +251,7 @@ static void parse_rtpmap(sdp_media *m, const char *s, size_t n)
 }
 
 /* "m=video 0 RTP/AVP 96 97" (after "m=") */
-static int parse_m(sdp_media *m, const char *s, size_t n)
+static int parse_m(rtsp_sdp_media *m, const char *s, size_t n)
 {
     memset(m, 0, sizeof(*m));
     m->payload_type = -1;
@@ -285,13 +285,13 @@ static int parse_m(sdp_media *m, const char *s, size_t n)
     return 0;
 }
 
-int sdp_parse(const char *s, size_t len, sdp_session *out)
+int rtsp_sdp_parse(const char *s, size_t len, rtsp_sdp_session *out)
 {
     memset(out, 0, sizeof(*out));
     if (len > RTSP_MAX_SDP) return -E2BIG;
     const char *p = s, *end = s + len;
-    sdp_media *cur = NULL;
-    int skipping = 0; /* inside a media section past SDP_MAX_MEDIA */
+    rtsp_sdp_media *cur = NULL;
+    int skipping = 0; /* inside a media section past RTSP_SDP_MAX_MEDIA */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -303,7 +303,7 @@ int sdp_parse(const char *s, size_t len, sdp_session *out)
         const char *v = ln + 2;
         size_t vl = n - 2;
         if (ln[0] == 'm') {
-            if (out->n_media == SDP_MAX_MEDIA) {
+            if (out->n_media == RTSP_SDP_MAX_MEDIA) {
                 skipping = 1;
                 cur = NULL;
                 continue;
@@ -337,7 +337,7 @@ int sdp_parse(const char *s, size_t len, sdp_session *out)
     }
     /* defaults */
     for (int i = 0; i < out->n_media; i++) {
-        sdp_media *m = &out->media[i];
+        rtsp_sdp_media *m = &out->media[i];
         if (m->codec == RTSP_CODEC_AAC) {
             if (!m->aac_hbr || m->sizelength <= 0 || m->sizelength > 16 || m->indexlength < 0 ||
                 m->indexlength > 16 || m->indexdeltalength < 0 || m->indexdeltalength > 16)

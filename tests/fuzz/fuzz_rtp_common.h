@@ -50,7 +50,7 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
     uint8_t flags = data[0];
     data++;
     size--;
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = codec;
     m.clock_rate = 90000;
@@ -65,9 +65,9 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
     d.length_prefixed = flags & 1;
     if (flags & 1) d.alloc = fuzz_ext_alloc;
     if (flags & 2) d.max_frame = 4096;
-    rtp_reorder r;
-    rtp_reorder_init(&r, 16, 50000);
-    rtp_seq seq;
+    rtsp_rtp_reorder r;
+    rtsp_rtp_reorder_init(&r, 16, 50000);
+    rtsp_rtp_seq seq;
     memset(&seq, 0, sizeof(seq));
     int64_t now = 0;
     while (size >= 2) {
@@ -75,22 +75,22 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
         data += 2;
         size -= 2;
         if (n > size) n = size;
-        rtp_hdr h;
+        rtsp_rtp_hdr h;
         const uint8_t *pkt = data;
         data += n;
         size -= n;
         now += 10000;
         if (flags & 4) {
-            if (rtp_reorder_push(&r, pkt, n, now) < 0) continue;
+            if (rtsp_rtp_reorder_push(&r, pkt, n, now) < 0) continue;
             const uint8_t *p;
             size_t len;
             int lost;
-            while (rtp_reorder_pop(&r, now, 0, &p, &len, &lost) == 1)
-                if (rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
+            while (rtsp_rtp_reorder_pop(&r, now, 0, &p, &len, &lost) == 1)
+                if (rtsp_rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
         } else {
-            if (rtp_parse(pkt, n, &h) < 0) continue;
+            if (rtsp_rtp_parse(pkt, n, &h) < 0) continue;
             int drop;
-            int lost = rtp_seq_update(&seq, h.seq, &drop);
+            int lost = rtsp_rtp_seq_update(&seq, h.seq, &drop);
             if (!drop) rtsp_depack_push(&d, &h, lost);
         }
     }
@@ -98,13 +98,13 @@ static void fuzz_rtp_run(rtsp_codec codec, const uint8_t *data, size_t size)
         const uint8_t *p;
         size_t len;
         int lost;
-        rtp_hdr h;
-        while (rtp_reorder_pop(&r, now, 1, &p, &len, &lost) == 1)
-            if (rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
+        rtsp_rtp_hdr h;
+        while (rtsp_rtp_reorder_pop(&r, now, 1, &p, &len, &lost) == 1)
+            if (rtsp_rtp_parse(p, len, &h) == 0) rtsp_depack_push(&d, &h, lost);
     }
     rtsp_depack_flush(&d);
     rtsp_depack_free(&d);
-    rtp_reorder_free(&r);
+    rtsp_rtp_reorder_free(&r);
     free(fuzz_ext_buf);
     fuzz_ext_buf = NULL;
     fuzz_ext_cap = 0;

@@ -44,7 +44,7 @@ static void on_au(void *opaque, int track, const uint8_t *data, size_t len, uint
 
 static void push(rtsp_depack *d, uint32_t ts, int marker, const uint8_t *pl, size_t n, int lost)
 {
-    rtp_hdr h = {.marker = marker, .pt = 96, .seq = 0, .ts = ts, .payload = pl, .payload_len = n};
+    rtsp_rtp_hdr h = {.marker = marker, .pt = 96, .seq = 0, .ts = ts, .payload = pl, .payload_len = n};
     rtsp_depack_push(d, &h, lost);
 }
 
@@ -56,7 +56,7 @@ static const uint8_t P264[] = {0x41, 0x9a, 0x02, 0x03};
 
 static void h264_init(rtsp_depack *d, sink *s, int with_sdp)
 {
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = RTSP_CODEC_H264;
     m.clock_rate = 90000;
@@ -267,7 +267,7 @@ static void test_h264_consumer_buffer(void **state)
     rtsp_depack d;
     static ext_sink e;
     memset(&e, 0, sizeof(e));
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = RTSP_CODEC_H264;
     m.clock_rate = 90000;
@@ -353,7 +353,7 @@ static const uint8_t TRAIL265[] = {0x02, 0x01, 0xd0, 0x01};     /* TRAIL_R (1) *
 
 static void h265_init(rtsp_depack *d, sink *s, int donl)
 {
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = RTSP_CODEC_H265;
     memcpy(m.vps, VPS265, sizeof(VPS265));
@@ -445,7 +445,7 @@ static void test_h265_donl(void **state)
 
 static void aac_init(rtsp_depack *d, sink *s)
 {
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = RTSP_CODEC_AAC;
     m.clock_rate = 16000;
@@ -502,7 +502,7 @@ static void test_aac(void **state)
 static void test_g711(void **state)
 {
     (void)state;
-    sdp_media m;
+    rtsp_sdp_media m;
     memset(&m, 0, sizeof(m));
     m.codec = RTSP_CODEC_PCMA;
     m.clock_rate = 8000;

@@ -222,13 +222,13 @@ static void test_urls(void **state)
 
 /* ---------------- SDP ---------------- */
 
-static sdp_session *parse_sdp_file(const char *name)
+static rtsp_sdp_session *parse_sdp_file(const char *name)
 {
     size_t len;
     char *s = read_data(name, &len);
-    sdp_session *sdp = calloc(1, sizeof(*sdp));
+    rtsp_sdp_session *sdp = calloc(1, sizeof(*sdp));
     assert_non_null(sdp);
-    assert_int_equal(sdp_parse(s, len, sdp), 0);
+    assert_int_equal(rtsp_sdp_parse(s, len, sdp), 0);
     free(s);
     return sdp;
 }
@@ -236,10 +236,10 @@ static sdp_session *parse_sdp_file(const char *name)
 static void test_sdp_gst_h264_aac(void **state)
 {
     (void)state;
-    sdp_session *s = parse_sdp_file("gst_h264aac.sdp");
+    rtsp_sdp_session *s = parse_sdp_file("gst_h264aac.sdp");
     assert_string_equal(s->control, "*");
     assert_int_equal(s->n_media, 2);
-    sdp_media *v = &s->media[0], *a = &s->media[1];
+    rtsp_sdp_media *v = &s->media[0], *a = &s->media[1];
     assert_int_equal(v->codec, RTSP_CODEC_H264);
     assert_int_equal(v->clock_rate, 90000);
     assert_int_equal(v->payload_type, 96);
@@ -264,8 +264,8 @@ static void test_sdp_gst_h264_aac(void **state)
 static void test_sdp_gst_h265(void **state)
 {
     (void)state;
-    sdp_session *s = parse_sdp_file("gst_h265aac.sdp");
-    sdp_media *v = &s->media[0];
+    rtsp_sdp_session *s = parse_sdp_file("gst_h265aac.sdp");
+    rtsp_sdp_media *v = &s->media[0];
     assert_int_equal(v->codec, RTSP_CODEC_H265);
     assert_int_equal((v->vps[0] >> 1) & 0x3f, 32);
     assert_int_equal((v->sps[0] >> 1) & 0x3f, 33);
@@ -280,7 +280,7 @@ static void test_sdp_gst_h265(void **state)
 static void test_sdp_ffmpeg(void **state)
 {
     (void)state;
-    sdp_session *s = parse_sdp_file("ff_h264aac.sdp");
+    rtsp_sdp_session *s = parse_sdp_file("ff_h264aac.sdp");
     assert_int_equal(s->n_media, 2);
     assert_int_equal(s->media[0].codec, RTSP_CODEC_H264);
     assert_true(s->media[0].sps_len > 0);
@@ -302,26 +302,26 @@ static void test_sdp_ffmpeg(void **state)
 static void test_sdp_edge(void **state)
 {
     (void)state;
-    sdp_session *s = calloc(1, sizeof(*s));
+    rtsp_sdp_session *s = calloc(1, sizeof(*s));
     assert_non_null(s);
     char *big = calloc(1, RTSP_MAX_SDP + 2);
     assert_non_null(big);
     memset(big, 'a', RTSP_MAX_SDP + 1);
-    assert_int_equal(sdp_parse(big, RTSP_MAX_SDP + 1, s), -E2BIG);
+    assert_int_equal(rtsp_sdp_parse(big, RTSP_MAX_SDP + 1, s), -E2BIG);
     free(big);
     /* too many media sections, an AAC without sizelength, garbage base64 */
     char buf[4096];
     int o = 0;
-    for (int i = 0; i < SDP_MAX_MEDIA + 3; i++)
+    for (int i = 0; i < RTSP_SDP_MAX_MEDIA + 3; i++)
         o += sprintf(buf + o, "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
                               "a=fmtp:96 sprop-parameter-sets=!!!,@@\r\n");
     o += sprintf(buf + o, "m=audio 0 RTP/AVP 97\r\na=rtpmap:97 mpeg4-generic/48000/2\r\n");
-    assert_int_equal(sdp_parse(buf, (size_t)o, s), 0);
-    assert_int_equal(s->n_media, SDP_MAX_MEDIA);
+    assert_int_equal(rtsp_sdp_parse(buf, (size_t)o, s), 0);
+    assert_int_equal(s->n_media, RTSP_SDP_MAX_MEDIA);
     assert_int_equal(s->media[0].sps_len, 0);
     const char *aac = "m=audio 0 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\n"
                       "a=fmtp:97 mode=AAC-hbr\n";
-    assert_int_equal(sdp_parse(aac, strlen(aac), s), 0);
+    assert_int_equal(rtsp_sdp_parse(aac, strlen(aac), s), 0);
     assert_int_equal(s->media[0].codec, RTSP_CODEC_UNKNOWN); /* no sizelength */
     free(s);
 }
@@ -430,8 +430,8 @@ static void test_rtp_parse(void **state)
                    9,    9,    9,    9,                            /* CSRC */
                    0xBE, 0xDE, 0,    1,    5, 5, 5, 5,             /* extension */
                    0xAA, 0xBB, 0xCC, 0,    2};
-    rtp_hdr h;
-    assert_int_equal(rtp_parse(p, sizeof(p), &h), 0);
+    rtsp_rtp_hdr h;
+    assert_int_equal(rtsp_rtp_parse(p, sizeof(p), &h), 0);
     assert_int_equal(h.marker, 1);
     assert_int_equal(h.pt, 96);
     assert_int_equal(h.seq, 0x1234);
@@ -439,52 +439,52 @@ static void test_rtp_parse(void **state)
     assert_int_equal(h.payload_len, 3);
     assert_int_equal(h.payload[0], 0xAA);
     p[sizeof(p) - 1] = 200; /* padding longer than the payload */
-    assert_int_equal(rtp_parse(p, sizeof(p), &h), -EBADMSG);
+    assert_int_equal(rtsp_rtp_parse(p, sizeof(p), &h), -EBADMSG);
     p[0] = 0x40;
-    assert_int_equal(rtp_parse(p, sizeof(p), &h), -EBADMSG);
-    assert_int_equal(rtp_parse(p, 5, &h), -EBADMSG);
+    assert_int_equal(rtsp_rtp_parse(p, sizeof(p), &h), -EBADMSG);
+    assert_int_equal(rtsp_rtp_parse(p, 5, &h), -EBADMSG);
 }
 
 static void test_rtcp(void **state)
 {
     (void)state;
     uint8_t rr[64];
-    int n = rtcp_build_rr(rr, sizeof(rr), 1, 2, 100, 0, 0, 0, 0);
+    int n = rtsp_rtcp_build_rr(rr, sizeof(rr), 1, 2, 100, 0, 0, 0, 0);
     assert_int_equal(n, 48);
-    rtcp_sr sr;
-    assert_int_equal(rtcp_parse_sr(rr, (size_t)n, &sr), -ENOENT);
+    rtsp_rtcp_sr sr;
+    assert_int_equal(rtsp_rtcp_parse_sr(rr, (size_t)n, &sr), -ENOENT);
     uint8_t c[28 + 48] = {0x80, 200, 0, 6, 0,    0, 0, 7, 0xE0, 0, 0, 1, 0x80, 0,
                           0,    0,   0, 0, 0x10, 0, 0, 0, 0,    5, 0, 0, 1,    0};
     memcpy(c + 28, rr, 48);
-    assert_int_equal(rtcp_parse_sr(c, sizeof(c), &sr), 0);
+    assert_int_equal(rtsp_rtcp_parse_sr(c, sizeof(c), &sr), 0);
     assert_int_equal(sr.ssrc, 7);
     assert_true(sr.ntp == ((uint64_t)0xE0000001 << 32 | 0x80000000u));
     assert_int_equal(sr.rtp_ts, 0x1000);
     assert_int_equal(sr.packets, 5);
     c[3] = 50; /* length past the end */
-    assert_int_equal(rtcp_parse_sr(c, sizeof(c), &sr), -EBADMSG);
+    assert_int_equal(rtsp_rtcp_parse_sr(c, sizeof(c), &sr), -EBADMSG);
 }
 
 static void test_seq(void **state)
 {
     (void)state;
-    rtp_seq s;
+    rtsp_rtp_seq s;
     memset(&s, 0, sizeof(s));
     int drop;
-    assert_int_equal(rtp_seq_update(&s, 65534, &drop), 0);
-    assert_int_equal(rtp_seq_update(&s, 65535, &drop), 0);
-    assert_int_equal(rtp_seq_update(&s, 2, &drop), 2); /* 0 and 1 lost, wrapped */
+    assert_int_equal(rtsp_rtp_seq_update(&s, 65534, &drop), 0);
+    assert_int_equal(rtsp_rtp_seq_update(&s, 65535, &drop), 0);
+    assert_int_equal(rtsp_rtp_seq_update(&s, 2, &drop), 2); /* 0 and 1 lost, wrapped */
     assert_int_equal(s.cycles, 1);
-    assert_int_equal(rtp_seq_update(&s, 1, &drop), 0);
+    assert_int_equal(rtsp_rtp_seq_update(&s, 1, &drop), 0);
     assert_true(drop);
-    assert_int_equal(rtp_seq_update(&s, 30000, &drop), 29997);
+    assert_int_equal(rtsp_rtp_seq_update(&s, 30000, &drop), 29997);
 }
 
 static void test_reorder(void **state)
 {
     (void)state;
-    rtp_reorder r;
-    rtp_reorder_init(&r, 8, 100000);
+    rtsp_rtp_reorder r;
+    rtsp_rtp_reorder_init(&r, 8, 100000);
     uint8_t b[64], pl[4] = {1, 2, 3, 4};
     const uint8_t *pkt;
     size_t len;
@@ -494,8 +494,8 @@ static void test_reorder(void **state)
     int ngot = 0;
     for (int i = 0; i < 4; i++) {
         size_t n = mk_rtp(b, order[i], 0, 0, pl, 4);
-        assert_int_equal(rtp_reorder_push(&r, b, n, 1000), 0);
-        while (rtp_reorder_pop(&r, 1000, 0, &pkt, &len, &lost) == 1) {
+        assert_int_equal(rtsp_rtp_reorder_push(&r, b, n, 1000), 0);
+        while (rtsp_rtp_reorder_pop(&r, 1000, 0, &pkt, &len, &lost) == 1) {
             assert_int_equal(lost, 0);
             got[ngot++] = (uint16_t)((pkt[2] << 8) | pkt[3]);
         }
@@ -505,24 +505,24 @@ static void test_reorder(void **state)
         assert_int_equal(got[i], 10 + i);
     /* duplicate / late */
     size_t n = mk_rtp(b, 12, 0, 0, pl, 4);
-    assert_int_equal(rtp_reorder_push(&r, b, n, 1000), -EALREADY);
+    assert_int_equal(rtsp_rtp_reorder_push(&r, b, n, 1000), -EALREADY);
     /* a hole at 14: held until the delay runs out */
     n = mk_rtp(b, 15, 0, 0, pl, 4);
-    assert_int_equal(rtp_reorder_push(&r, b, n, 2000), 0);
-    assert_int_equal(rtp_reorder_pop(&r, 50000, 0, &pkt, &len, &lost), 0);
-    assert_int_equal(rtp_reorder_pop(&r, 2000 + 100000, 0, &pkt, &len, &lost), 1);
+    assert_int_equal(rtsp_rtp_reorder_push(&r, b, n, 2000), 0);
+    assert_int_equal(rtsp_rtp_reorder_pop(&r, 50000, 0, &pkt, &len, &lost), 0);
+    assert_int_equal(rtsp_rtp_reorder_pop(&r, 2000 + 100000, 0, &pkt, &len, &lost), 1);
     assert_int_equal(lost, 1);
     assert_int_equal(pkt[3], 15);
     /* a full window gives up on a hole at once */
     for (uint16_t s = 17; s < 17 + 8; s++) {
         n = mk_rtp(b, s, 0, 0, pl, 4);
-        assert_int_equal(rtp_reorder_push(&r, b, n, 3000), 0);
+        assert_int_equal(rtsp_rtp_reorder_push(&r, b, n, 3000), 0);
     }
-    assert_int_equal(rtp_reorder_pop(&r, 3000, 0, &pkt, &len, &lost), 1);
+    assert_int_equal(rtsp_rtp_reorder_pop(&r, 3000, 0, &pkt, &len, &lost), 1);
     assert_int_equal(lost, 1);
     assert_int_equal(pkt[3], 17);
     int rest = 0;
-    while (rtp_reorder_pop(&r, 3000, 0, &pkt, &len, &lost) == 1)
+    while (rtsp_rtp_reorder_pop(&r, 3000, 0, &pkt, &len, &lost) == 1)
         rest++;
     assert_int_equal(rest, 7);
     assert_int_equal(r.lost, 2);
@@ -530,13 +530,13 @@ static void test_reorder(void **state)
     int ok = 0;
     for (int i = 0; i < 12; i++) {
         n = mk_rtp(b, (uint16_t)(1000 + i + 40000), 0, 0, pl, 4);
-        if (rtp_reorder_push(&r, b, n, 4000) == 0) ok++;
-        while (rtp_reorder_pop(&r, 4000, 0, &pkt, &len, &lost) == 1)
+        if (rtsp_rtp_reorder_push(&r, b, n, 4000) == 0) ok++;
+        while (rtsp_rtp_reorder_pop(&r, 4000, 0, &pkt, &len, &lost) == 1)
             ;
     }
     assert_true(ok >= 2);
-    assert_int_equal(rtp_reorder_push(&r, b, 3, 0), -EBADMSG);
-    rtp_reorder_free(&r);
+    assert_int_equal(rtsp_rtp_reorder_push(&r, b, 3, 0), -EBADMSG);
+    rtsp_rtp_reorder_free(&r);
 }
 
 int main(void)

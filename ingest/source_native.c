@@ -1,5 +1,5 @@
 /*
- * Recording cameras through the native RTSP client (see source_native.h).
+ * Recording cameras through the native RTSP client of ingest/rtsp (`source: native`).
  *
  * A small pool of loop threads (one per core, at most 4, created on first
  * use and kept for the life of the process) hosts every native camera; a
@@ -7,7 +7,7 @@
  * only through its loop's async handle: start and stop requests are queued
  * under the loop's mutex, and stats are read under the camera's mutex. So
  * the client, the segmenter and the reconnect timer of a camera are touched
- * by its loop thread alone, and rtsp_native_camera_stop() waits on a
+ * by its loop thread alone, and ingest__native_stop() waits on a
  * condition variable until the loop has let go of the camera.
  *
  * The video track's codec parameters come from the SDP (and in-band updates);
@@ -27,7 +27,7 @@
 
 #include "common/common.h"
 #include "ingest/rtsp/rtsp_client.h"
-#include "ingest/rtsp/source_native.h"
+#include "ingest/ingest_internal.h"
 #include "ingest/segmenter.h"
 
 #define MAX_LOOPS 4
@@ -44,7 +44,7 @@
 
 typedef struct native_loop native_loop;
 
-struct rtsp_native_camera {
+struct ingest_native {
     char id[INDEX_ID_MAX];
     char *url, *user, *pass, *pool;
     bool tcp;
@@ -52,7 +52,7 @@ struct rtsp_native_camera {
     storage *st;
     index_db *idx;
     native_loop *nl;
-    rtsp_native_camera *next_cmd; /* in nl's queue (nl->lock) */
+    ingest_native *next_cmd; /* in nl's queue (nl->lock) */
     bool queued;
 
     /* loop thread only */
@@ -85,7 +85,7 @@ struct native_loop {
     uv_async_t async;
     pthread_t thread;
     pthread_mutex_t lock;
-    rtsp_native_camera *queue;
+    ingest_native *queue;
 };
 
 static native_loop g_loops[MAX_LOOPS];
@@ -94,11 +94,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static unsigned g_next;
 static pthread_mutex_t g_next_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void connect_camera(rtsp_native_camera *c);
+static void connect_camera(ingest_native *c);
 
 /* ---------------- state ---------------- */
 
-static void set_state(rtsp_native_camera *c, ingest_state s, const char *err)
+static void set_state(ingest_native *c, ingest_state s, const char *err)
 {
     pthread_mutex_lock(&c->lock);
     c->stats.state = s;
@@ -106,7 +106,7 @@ static void set_state(rtsp_native_camera *c, ingest_state s, const char *err)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void event(rtsp_native_camera *c, const char *type, const char *detail)
+static void event(ingest_native *c, const char *type, const char *detail)
 {
     if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
 }
@@ -115,7 +115,7 @@ static void event(rtsp_native_camera *c, const char *type, const char *detail)
 
 static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
 {
-    rtsp_native_camera *c = opaque;
+    ingest_native *c = opaque;
     c->video = c->audio = -1;
     for (int i = 0; i < n; i++) {
         if (c->video < 0 && (t[i].codec == RTSP_CODEC_H264 || t[i].codec == RTSP_CODEC_H265)) {
@@ -147,7 +147,7 @@ static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
 }
 
 /* The video track's parameter sets as Annex B extradata. */
-static int set_extradata(rtsp_native_camera *c, const rtsp_track_info *t)
+static int set_extradata(ingest_native *c, const rtsp_track_info *t)
 {
     size_t n = (t->vps_len ? 4 + t->vps_len : 0) + 4 + t->sps_len + 4 + t->pps_len;
     uint8_t *e = malloc(n);
@@ -200,7 +200,7 @@ static void probe_size(enum AVCodecID id, const uint8_t *lp, size_t len, int *wi
     free(data);
 }
 
-static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
+static int start_run(ingest_native *c, const rtsp_frame *key)
 {
     int r;
     bool hevc = c->vti.codec == RTSP_CODEC_H265;
@@ -248,7 +248,7 @@ static int start_run(rtsp_native_camera *c, const rtsp_frame *key)
     return 0;
 }
 
-static void count_frame(rtsp_native_camera *c, const rtsp_frame *f, bool written)
+static void count_frame(ingest_native *c, const rtsp_frame *f, bool written)
 {
     int64_t now = f->recv_us ? f->recv_us : vg_now_us();
     pthread_mutex_lock(&c->lock);
@@ -275,7 +275,7 @@ static void count_frame(rtsp_native_camera *c, const rtsp_frame *f, bool written
 
 static void on_frame(void *opaque, const rtsp_frame *f)
 {
-    rtsp_native_camera *c = opaque;
+    ingest_native *c = opaque;
     bool audio = f->track == c->audio;
     if (f->track != c->video && !audio) return;
     if (!c->run_started) {
@@ -304,13 +304,13 @@ static void on_frame(void *opaque, const rtsp_frame *f)
 /* Video units are built straight into the segmenter's fragment buffer. */
 static uint8_t *video_buffer(void *opaque, int track, size_t keep, size_t need)
 {
-    rtsp_native_camera *c = opaque;
+    ingest_native *c = opaque;
     return track == c->video ? ingest_segmenter_video_buffer(c->seg, keep, need) : NULL;
 }
 
 static void on_params(void *opaque, const rtsp_track_info *t)
 {
-    rtsp_native_camera *c = opaque;
+    ingest_native *c = opaque;
     if (t->index != c->video || !c->run_started) return;
     /* New parameter sets in band: the next keyframe starts a new run with them. */
     c->vti.vps = t->vps;
@@ -330,7 +330,7 @@ static void on_retry(uv_timer_t *t)
 
 static void on_error(void *opaque, rtsp_error e, const char *detail)
 {
-    rtsp_native_camera *c = opaque;
+    ingest_native *c = opaque;
     rtsp_client_close(c->client, NULL);
     c->client = NULL;
     if (c->run_started) {
@@ -355,7 +355,7 @@ static void on_error(void *opaque, rtsp_error e, const char *detail)
     uv_timer_start(&c->retry, on_retry, (uint64_t)wait, 0);
 }
 
-static void connect_camera(rtsp_native_camera *c)
+static void connect_camera(ingest_native *c)
 {
     rtsp_client_opts o = {.url = c->url,
                           .user = c->user,
@@ -382,14 +382,14 @@ static void connect_camera(rtsp_native_camera *c)
 
 static void on_retry_closed(uv_handle_t *h)
 {
-    rtsp_native_camera *c = h->data;
+    ingest_native *c = h->data;
     pthread_mutex_lock(&c->lock);
     c->released = true;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
 
-static void do_stop(rtsp_native_camera *c)
+static void do_stop(ingest_native *c)
 {
     if (c->client) {
         rtsp_client_close(c->client, NULL);
@@ -411,13 +411,13 @@ static void on_async(uv_async_t *a)
 {
     native_loop *nl = a->data;
     pthread_mutex_lock(&nl->lock);
-    rtsp_native_camera *q = nl->queue;
+    ingest_native *q = nl->queue;
     nl->queue = NULL;
-    for (rtsp_native_camera *c = q; c; c = c->next_cmd)
+    for (ingest_native *c = q; c; c = c->next_cmd)
         c->queued = false;
     pthread_mutex_unlock(&nl->lock);
     while (q) {
-        rtsp_native_camera *c = q;
+        ingest_native *c = q;
         q = q->next_cmd;
         pthread_mutex_lock(&c->lock);
         bool stop = c->stop_requested, started = c->started;
@@ -460,7 +460,7 @@ static void init_loops(void)
     }
 }
 
-static void enqueue(rtsp_native_camera *c)
+static void enqueue(ingest_native *c)
 {
     native_loop *nl = c->nl;
     pthread_mutex_lock(&nl->lock);
@@ -475,7 +475,7 @@ static void enqueue(rtsp_native_camera *c)
 
 /* ---------------- public ---------------- */
 
-static void camera_free(rtsp_native_camera *c)
+static void camera_free(ingest_native *c)
 {
     if (!c) return;
     ingest_segmenter_close(&c->seg);
@@ -489,10 +489,10 @@ static void camera_free(rtsp_native_camera *c)
     free(c);
 }
 
-int rtsp_native_camera_start(const ingest_params *p, rtsp_native_camera **out)
+int ingest__native_start(const ingest_params *p, ingest_native **out)
 {
     int r = 0;
-    rtsp_native_camera *c = NULL;
+    ingest_native *c = NULL;
     *out = NULL;
     if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
     pthread_once(&g_once, init_loops);
@@ -542,7 +542,7 @@ out:
     return r;
 }
 
-void rtsp_native_camera_request_stop(rtsp_native_camera *c)
+void ingest__native_request_stop(ingest_native *c)
 {
     if (!c) return;
     pthread_mutex_lock(&c->lock);
@@ -552,11 +552,11 @@ void rtsp_native_camera_request_stop(rtsp_native_camera *c)
     if (first) enqueue(c);
 }
 
-void rtsp_native_camera_stop(rtsp_native_camera **cp)
+void ingest__native_stop(ingest_native **cp)
 {
-    rtsp_native_camera *c = cp ? *cp : NULL;
+    ingest_native *c = cp ? *cp : NULL;
     if (!c) return;
-    rtsp_native_camera_request_stop(c);
+    ingest__native_request_stop(c);
     pthread_mutex_lock(&c->lock);
     while (!c->released)
         pthread_cond_wait(&c->cond, &c->lock);
@@ -568,7 +568,7 @@ void rtsp_native_camera_stop(rtsp_native_camera **cp)
     *cp = NULL;
 }
 
-void rtsp_native_camera_get_stats(rtsp_native_camera *c, ingest_stats *out)
+void ingest__native_get_stats(ingest_native *c, ingest_stats *out)
 {
     pthread_mutex_lock(&c->lock);
     *out = c->stats;

@@ -24,7 +24,7 @@
 
 #include "common/common.h"
 #include "fake_index.h"
-#include "ingest/rtsp/source_native.h"
+#include "ingest/ingest.h"
 
 static char tmpdir[256], pooldir[300];
 static pid_t server = -1;
@@ -97,12 +97,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static void wait_for(rtsp_native_camera *c, int64_t us, int (*done)(const ingest_stats *))
+static void wait_for(ingest_camera *c, int64_t us, int (*done)(const ingest_stats *))
 {
     int64_t end = vg_mono_us() + us;
     ingest_stats s;
     while (vg_mono_us() < end) {
-        rtsp_native_camera_get_stats(c, &s);
+        ingest_camera_get_stats(c, &s);
         if (done(&s)) return;
         usleep(100000);
     }
@@ -135,8 +135,8 @@ static void test_records(void **state)
     config_camera cam = {
         .id = "cam1", .url = url, .tcp = true, .source = CONFIG_SOURCE_NATIVE, .enabled = true};
     ingest_params p = {.camera = &cam, .segment_seconds = 2, .st = st, .idx = (index_db *)&fake_db};
-    rtsp_native_camera *c = NULL;
-    assert_int_equal(rtsp_native_camera_start(&p, &c), 0);
+    ingest_camera *c = NULL;
+    assert_int_equal(ingest_camera_start(&p, &c), 0);
 
     /* a second camera on a closed port: offline, retried with backoff */
     char bad[128];
@@ -144,12 +144,12 @@ static void test_records(void **state)
     config_camera cam2 = {.id = "cam2", .url = bad, .tcp = true, .source = CONFIG_SOURCE_NATIVE};
     ingest_params p2 = p;
     p2.camera = &cam2;
-    rtsp_native_camera *c2 = NULL;
-    assert_int_equal(rtsp_native_camera_start(&p2, &c2), 0);
+    ingest_camera *c2 = NULL;
+    assert_int_equal(ingest_camera_start(&p2, &c2), 0);
 
     wait_for(c, 20000000, enough_frames);
     ingest_stats s;
-    rtsp_native_camera_get_stats(c, &s);
+    ingest_camera_get_stats(c, &s);
     assert_true(s.frames_written >= 60);
     assert_int_equal(s.state, INGEST_RECORDING);
     assert_string_equal(s.codec, "h264");
@@ -159,13 +159,13 @@ static void test_records(void **state)
 
     wait_for(c2, 10000000, reconnected);
     ingest_stats s2;
-    rtsp_native_camera_get_stats(c2, &s2);
+    ingest_camera_get_stats(c2, &s2);
     assert_int_equal(s2.state, INGEST_OFFLINE);
     assert_string_equal(s2.last_error, "unreachable");
     assert_true(s2.reconnects >= 2);
 
-    rtsp_native_camera_stop(&c);
-    rtsp_native_camera_stop(&c2);
+    ingest_camera_stop(&c);
+    ingest_camera_stop(&c2);
     assert_null(c);
     storage_close(&st);
     assert_true(fake_index_count_events("online") >= 1);
