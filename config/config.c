@@ -429,7 +429,9 @@ static int parse_listen(loader *L, yaml_node_t *v)
     if (ret < 0) return ret;
     const char *s = L->cfg->listen, *c = strrchr(s, ':');
     long long port;
-    bool ok = c && c > s && parse_ll(c + 1, &port) && port >= 1 && port <= 65535 &&
+    /* Port 0 asks the kernel for a free port (tests, several daemons on one
+     * host); vigild logs the port it got. */
+    bool ok = c && c > s && parse_ll(c + 1, &port) && port >= 0 && port <= 65535 &&
               c[1] != '-' && !strpbrk(s, " \t/");
     if (ok && s[0] == '[') ok = c[-1] == ']' && c - s > 2;
     if (!ok) return fail(L, line_of(v), "listen must be HOST:PORT (e.g. 127.0.0.1:8080)");

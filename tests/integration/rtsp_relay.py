@@ -229,7 +229,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
-    print("READY port=%d" % a.port, flush=True)
+    # with --port 0 the kernel picks the port; the caller reads it from here
+    print("READY port=%d" % srv.server_address[1], flush=True)
     srv.serve_forever()
 
 

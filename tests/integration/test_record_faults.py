@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import (Env, SLOW, decode_errors, free_port, rfc3339_to_unix,  # noqa: E402
+from vigiltest import (Env, SLOW, closed_port, decode_errors, rfc3339_to_unix,  # noqa: E402
                        wait_for)
 
 
@@ -23,6 +23,8 @@ class Faults(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         env = cls.env = Env("faults")
+        # held for the whole test: refuses connections, and nothing else can take it
+        cls.held, nohost_port = closed_port()
         cls.cam = env.camsim(["steady:codec=h264", "flaky:codec=h264",
                               "staller:codec=h264", "locked:codec=h264,user=u,password=right"])
         cams = [
@@ -32,7 +34,7 @@ class Faults(unittest.TestCase):
             env.camera("wrongpass", cls.cam.url("locked"), username="u",
                        password="wrong-Secret-42"),
             env.camera("nomount", cls.cam.url("does-not-exist")),
-            env.camera("nohost", "rtsp://127.0.0.1:%d/x" % free_port()),
+            env.camera("nohost", "rtsp://127.0.0.1:%d/x" % nohost_port),
             env.camera("off", cls.cam.url("steady"), enabled=False),
         ]
         cls.cfg = env.config(cams, segment_seconds=5)
@@ -42,6 +44,7 @@ class Faults(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.env.close()
+        cls.held.close()
 
     def test_1_unreachable_notfound_auth(self):
         env, cfg = self.env, self.cfg

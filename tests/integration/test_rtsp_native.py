@@ -33,15 +33,16 @@ procs = []
 tmp = tempfile.mkdtemp(prefix="rtsp_native")
 
 
-def free_port():
+def closed_port():
+    """(socket, port): bound, never listening, so connections are refused and no
+    other process can take the port while the socket is kept."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return s, s.getsockname()[1]
 
 
 def start(cmd, timeout=60):
+    """Starts a server told to listen on port 0; returns the port it printed."""
     # the servers die with this test even when it is killed (PR_SET_PDEATHSIG)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True,
@@ -52,8 +53,8 @@ def start(cmd, timeout=60):
         line = p.stdout.readline()
         if not line:
             break
-        if line.startswith("READY"):
-            return p
+        if line.startswith("READY port="):
+            return int(line.split("=", 1)[1].split()[0])
     raise RuntimeError("server did not start: %s" % cmd)
 
 
@@ -149,12 +150,13 @@ def main():
                                "'1.0'); from gi.repository import GstRtspServer"],
                               capture_output=True).returncode == 0
     try:
-        expect_error("closed-port", "rtsp://127.0.0.1:%d/x" % free_port(), "unreachable")
+        held, port = closed_port()
+        expect_error("closed-port", "rtsp://127.0.0.1:%d/x" % port, "unreachable")
+        held.close()
 
         # FFmpeg's packetizers (H.264 / H.265 FU, AAC-hbr, G.711) behind ff_server.py
-        ports = [free_port() for _ in range(3)]
-        for port, auth in zip(ports, ("none", "basic", "digest")):
-            start([sys.executable, os.path.join(HERE, "ff_server.py"), str(port), "--auth", auth])
+        ports = [start([sys.executable, os.path.join(HERE, "ff_server.py"), "0", "--auth", auth])
+                 for auth in ("none", "basic", "digest")]
         suite("ffmpeg", ports[0], ports[1], ports[2],
               [("h264aac", ["h264", "aac"]), ("h265pcma", ["hevc", "pcm_alaw"]),
                ("h265aac", ["hevc", "aac"]), ("h264pcmu", ["h264", "pcm_mulaw"])])
@@ -166,9 +168,8 @@ def main():
                     ["h264", "pcm_mulaw"], udp=True, user="admin", password="secret", seconds=9)
 
         if have_gst:
-            ports = [free_port() for _ in range(3)]
-            for port, auth in zip(ports, ("none", "basic", "digest")):
-                start([SYS_PY, os.path.join(HERE, "gst_server.py"), str(port), "--auth", auth])
+            ports = [start([SYS_PY, os.path.join(HERE, "gst_server.py"), "0", "--auth", auth])
+                     for auth in ("none", "basic", "digest")]
             suite("gstreamer", ports[0], ports[1], ports[2],
                   [("h264aac", ["h264", "aac"]), ("h265aac", ["hevc", "aac"]),
                    ("h264pcmu", ["h264", "pcm_mulaw"]), ("h264pcma", ["h264", "pcm_alaw"])])
@@ -179,8 +180,7 @@ def main():
             failures.append("gstreamer: no python3-gi/GstRtspServer")
 
         if os.path.exists(CAMSIM):
-            port = free_port()
-            start([CAMSIM, "--port", str(port),
+            port = start([CAMSIM, "--port", "0",
                    "--mount", "bf:codec=h264,bframes=2,audio=aac",
                    "--mount", "h5:codec=h265,audio=pcmu,auth=digest,user=cam,password=pw-h5",
                    "--mount", "st:codec=h264,audio=none,stall_after=1"])

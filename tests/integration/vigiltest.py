@@ -71,12 +71,12 @@ def main(cleanup=None):
     sys.exit(0)
 
 
-def free_port():
+def closed_port():
+    """(socket, port): a loopback port that refuses connections for as long as the
+    socket is kept (bound, never listening), so no other process can take it."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return s, s.getsockname()[1]
 
 
 def wait_for(pred, timeout, step=0.2, what="condition"):
@@ -167,15 +167,16 @@ class Proc:
 
 
 class CamSim(Proc):
-    def __init__(self, env, mounts, port=None, extra=()):
-        self.port = port or free_port()
-        argv = [CAMSIM, "--port", str(self.port)]
+    """camsim on a port of its choosing (0) unless given one; it prints the port."""
+
+    def __init__(self, env, mounts, port=0, extra=()):
+        argv = [CAMSIM, "--port", str(port)]
         for m in mounts:
             argv += ["--mount", m]
         argv += list(extra)
-        super().__init__(argv, env.path("camsim-%d.log" % self.port), stdin=True,
+        super().__init__(argv, env.path("camsim-%d.log" % len(env.procs)), stdin=True,
                          stdout_pipe=True)
-        self.wait_stdout(r"^READY port=%d" % self.port, timeout=30)
+        self.port = int(self.wait_stdout(r"^READY port=(\d+)", timeout=30).group(1))
 
     def url(self, name, user=None, password=None):
         cred = "%s:%s@" % (user, password) if user else ""
@@ -204,15 +205,14 @@ class FfmpegRtsp:
     stop_publisher() drops the 'camera' (players are disconnected, DESCRIBE gets 404);
     start_publisher() brings it back."""
 
-    def __init__(self, env, media, name="live", port=None):
+    def __init__(self, env, media, name="live", port=0):
         self.env, self.media, self.name = env, media, name
-        self.port = port or free_port()
         self.relay = Proc([sys.executable, os.path.join(os.path.dirname(__file__),
                                                         "rtsp_relay.py"),
-                           "--port", str(self.port)],
-                          env.path("relay-%d.log" % self.port), stdout_pipe=True)
+                           "--port", str(port)],
+                          env.path("relay-%d.log" % len(env.procs)), stdout_pipe=True)
         env.procs.append(self.relay)
-        self.relay.wait_stdout(r"^READY", 10)
+        self.port = int(self.relay.wait_stdout(r"^READY port=(\d+)", 10).group(1))
         self.pub = None
         self.start_publisher()
 
@@ -279,9 +279,7 @@ def make_media(path, codec="h264", bframes=0, audio=None, seconds=10, size="640x
 class Daemon(Proc):
     def __init__(self, env, cfg, args=()):
         self.env, self.cfg = env, cfg
-        with open(cfg) as f:
-            m = re.search(r'^listen:\s*"?([0-9.]+):(\d+)', f.read(), re.M)
-        self.http_port = int(m.group(2)) if m else None
+        self._http_port = None
         argv = [VIGILD, "--config", cfg] + list(args)
         aenv = dict(os.environ)
         aenv.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
@@ -291,6 +289,15 @@ class Daemon(Proc):
     def wait_log(self, pattern, timeout=20):
         rx = re.compile(pattern)
         return wait_for(lambda: rx.search(self.log()), timeout, what="vigild log %r" % pattern)
+
+    @property
+    def http_port(self):
+        """The port vigild's HTTP listener bound (the configs listen on port 0),
+        as it logs it once listening."""
+        if self._http_port is None:
+            m = self.wait_log(r"serve: listening on \S+ \(port (\d+)\)")
+            self._http_port = int(m.group(1))
+        return self._http_port
 
     def stop(self, sig=signal.SIGTERM, timeout=15, expect=0):
         t0 = time.time()
@@ -325,7 +332,6 @@ class Env:
     def __init__(self, name="vigil"):
         self.dir = tempfile.mkdtemp(prefix=name + "-", dir=os.environ.get("VIGIL_TMP"))
         self.procs = []
-        self.http_port = free_port()
         atexit.register(self._kill_all)
 
     def _kill_all(self):
@@ -359,7 +365,7 @@ class Env:
     def config(self, cameras, segment_seconds=10, pools=None, extra="", name="vigil.yaml",
                listen=None):
         pools = pools or [{"id": "main", "path": self.path("pool0")}]
-        lines = ['listen: "%s"' % (listen or "127.0.0.1:%d" % self.http_port),
+        lines = ['listen: "%s"' % (listen or "127.0.0.1:0"),
                  'index: "%s"' % self.path("index.db"),
                  "segment_seconds: %d" % segment_seconds,
                  "storage:", "  pools:"]

@@ -47,7 +47,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -60,13 +59,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 # ---- /proc sampling ----
@@ -247,10 +239,9 @@ def make_source(build, mbps, fps, gop, size, seconds=20):
 
 class Fleet:
     def __init__(self, a, workdir, tag):
-        self.port = free_port()
         self.stats = os.path.join(workdir, "fleetsim-%s.json" % tag)
         argv = [os.path.join(a.build, "tools", "fleetsim", "fleetsim"), "--input", a.input,
-                "--cameras", str(a.cameras), "--port", str(self.port), "--stats", self.stats,
+                "--cameras", str(a.cameras), "--port", "0", "--stats", self.stats,
                 "--tick-ms", str(a.tick_ms)]
         if a.generated:  # a clip of ours must have the bitrate asked for
             argv += ["--bitrate-check", str(a.bitrate)]
@@ -260,9 +251,11 @@ class Fleet:
         self.proc = Proc(argv, os.path.join(workdir, "fleetsim-%s.log" % tag), stdout_pipe=True,
                          realtime=not a.no_priority)
         line = self.proc.p.stdout.readline().decode()
-        if not line.startswith("READY"):
+        if not line.startswith("READY port="):
             raise SystemExit("fleetsim did not start:\n" + self.proc.tail())
         self.ready = line.strip()
+        # it listens on a port of its choosing and says which
+        self.port = int(self.ready.split()[1].split("=")[1])
 
     def url(self, i):
         return "rtsp://127.0.0.1:%d/cam%d" % (self.port, i)
@@ -331,8 +324,7 @@ def measure(pids_fn, warmup, seconds, label, alive_fn, perf=None):
 
 
 def write_config(path, a, fleet, workdir):
-    a.http_port = free_port()
-    lines = ['listen: "127.0.0.1:%d"' % a.http_port,
+    lines = ['listen: "127.0.0.1:0"',  # vigild logs the port it got
              'index: "%s"' % os.path.join(workdir, "index.db"),
              "segment_seconds: 60",
              "retention_days: 0",
@@ -346,12 +338,25 @@ def write_config(path, a, fleet, workdir):
         f.write("\n".join(lines) + "\n")
 
 
+def http_port(logpath):
+    """The port vigild's HTTP listener got (it logs it once listening), or None."""
+    import re
+    try:
+        with open(logpath, errors="replace") as f:
+            m = re.search(r"serve: listening on \S+ \(port (\d+)\)", f.read())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
 def scrape_metrics(port):
     """Per-camera frames received/written from vigild's /metrics, when it serves them
     (tells frames lost in ingest from frames lost at stop); {} otherwise."""
     import re
     import urllib.request
     out = {}
+    if port is None:
+        return out
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
             text = r.read().decode(errors="replace")
@@ -379,7 +384,7 @@ def run_vigild(a, workdir):
                                  vigild.alive, perf=a.perf_record)
         fs1 = cpu_seconds(fleet.proc.pid)
         per, total = fleet.drain(a.gop)
-        metrics = scrape_metrics(a.http_port)
+        metrics = scrape_metrics(http_port(vigild.logpath))
         rc = vigild.stop(signal.SIGTERM, timeout=120)
         if rc != 0:
             log("vigild exited with %r; log tail:\n%s" % (rc, vigild.tail()))

@@ -65,7 +65,8 @@ def main():
     if srv.attach(None) == 0:
         print("attach failed", file=sys.stderr)
         sys.exit(1)
-    print("READY port=%d" % a.port, flush=True)
+    # PORT 0: the kernel picks it; the test reads it from here
+    print("READY port=%d" % srv.get_bound_port(), flush=True)
     GLib.MainLoop().run()
 
 

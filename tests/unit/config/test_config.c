@@ -270,6 +270,16 @@ static void test_defaults(void **state)
     config_free(&cfg);
 }
 
+/* Port 0: the kernel picks a free port (tests run daemons side by side). */
+static void test_listen_port_zero(void **state)
+{
+    (void)state;
+    write_file("vigil.yaml", "listen: \"127.0.0.1:0\"\n" HEAD "cameras: []\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_string_equal(cfg->listen, "127.0.0.1:0");
+    config_free(&cfg);
+}
+
 static void test_paths_absolute(void **state)
 {
     (void)state;
@@ -370,7 +380,7 @@ static void test_errors_top_level(void **state)
 {
     (void)state;
     expect_error("listen: x\n" HEAD, "vigil.yaml:1: listen must be HOST:PORT (e.g. 127.0.0.1:8080)");
-    expect_error("listen: \"h:0\"\n" HEAD,
+    expect_error("listen: \"h:65536\"\n" HEAD,
                  "vigil.yaml:1: listen must be HOST:PORT (e.g. 127.0.0.1:8080)");
     expect_error(HEAD "segment_seconds: 0\n", "vigil.yaml:5: segment_seconds must be an integer 1..3600");
     expect_error(HEAD "\nsegment_seconds: 3601\n",
@@ -736,6 +746,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_port_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paths_absolute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_includes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_errors, setup, teardown),
