@@ -23,11 +23,17 @@
 typedef enum { CAMSIM_CODEC_H264, CAMSIM_CODEC_H265 } camsim_codec;
 typedef enum { CAMSIM_AUDIO_NONE, CAMSIM_AUDIO_AAC, CAMSIM_AUDIO_PCMU } camsim_audio;
 typedef enum { CAMSIM_AUTH_NONE, CAMSIM_AUTH_BASIC, CAMSIM_AUTH_DIGEST } camsim_auth;
+/* Where the parameter sets (SPS/PPS, VPS) travel: in the SDP and in-band before
+ * every IDR (the payloader's config-interval=-1), or in the SDP only. */
+typedef enum { CAMSIM_PARAMS_INBAND, CAMSIM_PARAMS_SDP } camsim_params;
 
 typedef struct camsim_spec {
     char *name; /* NULL for a --default spec */
     camsim_codec codec;
-    int bframes;
+    int bframes;     /* at most this many consecutive B-frames */
+    int b_adapt;     /* 1: the encoder decides per GOP (x264/x265 b-adapt=2), 0: fixed */
+    int slices;      /* slices per picture */
+    camsim_params params;
     camsim_audio audio;
     int fps, width, height;
     int bitrate; /* kbit/s */
@@ -55,6 +61,15 @@ const char *camsim_audio_name(camsim_audio a);
 typedef struct camsim_source camsim_source;
 typedef struct camsim_feed camsim_feed;
 
+/* What a mount shares with its feeds, all atomics; outlives every feed. */
+typedef struct camsim_mount_ctl {
+    gint stalled;  /* media and RTCP stop; a resume restarts at the next keyframe */
+    gint draining; /* each feed stops for good before its next keyframe */
+    gint sessions; /* feeds that sent their first keyframe */
+    gint drained;  /* feeds that stopped for the drain */
+    gint frames;   /* video access units handed to the payloaders, every feed */
+} camsim_mount_ctl;
+
 /* Returns the shared encoder for s's video variant (or its audio codec), creating
  * and starting it on first use; NULL with *err on failure. Sources live until
  * camsim_sources_stop_all(). For audio=none camsim_source_audio returns NULL. */
@@ -68,15 +83,16 @@ void camsim_sources_stop_all(void);
 /* A feed is one client media: it receives the encoders' buffers from the next
  * video keyframe on, retimed into the media pipeline's clock, and pushes them into
  * the media's appsrc elements (vsrc borrowed+ref'd, asrc may be NULL).
- * *stalled is the mount's stall flag (read atomically, must outlive the feed);
- * stall_after > 0 silences the feed for good after that many seconds of media.
- * Returns a new reference. */
+ * ctl is the mount's (borrowed, must outlive the feed): its flags are read and its
+ * counters updated atomically; stall_after > 0 silences the feed for good after
+ * that many seconds of media. Returns a new reference. */
 camsim_feed *camsim_feed_new(const char *mount, GstElement *vsrc, GstElement *asrc,
-                             const gint *stalled, double stall_after);
+                             camsim_mount_ctl *ctl, double stall_after);
 /* Start / stop receiving buffers. detach is idempotent and waits for no push. */
 void camsim_feed_attach(camsim_feed *f, camsim_source *video, camsim_source *audio);
 void camsim_feed_detach(camsim_feed *f);
-/* TRUE while the feed must send nothing at all (mount stalled or stall_after hit):
+/* TRUE while the feed must send nothing at all (mount stalled, stall_after hit,
+ * drained):
  * RTCP is dropped too, so a client sees a silent but open connection. */
 gboolean camsim_feed_silent(camsim_feed *f);
 camsim_feed *camsim_feed_ref(camsim_feed *f);

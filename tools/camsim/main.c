@@ -6,7 +6,7 @@
  *
  * Prints "READY port=P" on stdout once it listens and every encoder has produced
  * its first frame, then takes one command per line on stdin (stall, resume, drop,
- * down, up, clients, quit), answering "OK ..." or "ERR ..." on stdout. End of
+ * down, up, clients, drain, stats, quit), answering "OK ..." or "ERR ..." on stdout. End of
  * stdin is not a reason to exit (tests close it); "quit", SIGTERM, SIGINT and the
  * death of the parent process are. Logs go to stderr.
  */
@@ -115,10 +115,11 @@ static void usage(FILE *f)
 {
     fputs("usage: camsim --port P [--address 127.0.0.1] [--mount SPEC]...\n"
           "              [--cameras N --prefix cam --default SPEC]\n"
-          "SPEC = NAME[:key=value,...]; keys: codec=h264|h265 bframes=N audio=none|aac|pcmu\n"
-          "  fps=25 size=640x360 bitrate=1000 (kbit/s) gop=50 (frames) user=U password=P\n"
-          "  auth=basic|digest drop_every=S stall_after=S\n"
-          "stdin commands: stall|resume|drop|down|up|clients NAME, quit\n",
+          "SPEC = NAME[:key=value,...]; keys: codec=h264|h265 bframes=N b_adapt=0|1\n"
+          "  slices=1 params=inband|sdp audio=none|aac|pcmu fps=25 size=640x360\n"
+          "  bitrate=1000 (kbit/s) gop=50 (frames) user=U password=P auth=basic|digest\n"
+          "  drop_every=S stall_after=S\n"
+          "stdin commands: stall|resume|drop|down|up|clients|drain|stats NAME, quit\n",
           f);
 }
 

@@ -33,7 +33,7 @@ typedef struct camsim_mount {
     char *path; /* "/NAME" */
     GstRTSPMediaFactory *factory;
     camsim_source *video, *audio;
-    gint stalled; /* atomic */
+    camsim_mount_ctl ctl;
     gboolean up;
     guint drop_timer;
     camsim_server *server;
@@ -252,7 +252,7 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
     g_assert(vsrc);
     setup_appsrc(vsrc);
     setup_appsrc(asrc);
-    camsim_feed *f = camsim_feed_new(m->spec.name, vsrc, asrc, &m->stalled, m->spec.stall_after);
+    camsim_feed *f = camsim_feed_new(m->spec.name, vsrc, asrc, &m->ctl, m->spec.stall_after);
     camsim_feed_attach(f, m->video, m->audio);
     g_object_set_data_full(G_OBJECT(media), "camsim-feed", f, feed_destroy);
     g_signal_connect(media, "prepared", G_CALLBACK(on_media_prepared), NULL);
@@ -379,12 +379,15 @@ static int mount_add(camsim_server *s, camsim_spec *spec, char **err)
     const char *apay = m->spec.audio == CAMSIM_AUDIO_AAC    ? "rtpmp4gpay name=pay1 pt=97"
                        : m->spec.audio == CAMSIM_AUDIO_PCMU ? "rtppcmupay name=pay1 pt=0"
                                                             : NULL;
-    /* The encoders put SPS/PPS (and VPS) in-band before every IDR, so every client
-     * starts with them whenever it joins; a payloader repeating them too would only
-     * send each set twice. */
-    gchar *launch = g_strdup_printf("( appsrc name=vsrc ! %s name=pay0 pt=96 config-interval=0 "
+    /* The encoders give the parameter sets in the caps only (source.c): the
+     * payloader puts them in the SDP, and with config-interval=-1 also in-band
+     * before every IDR, so a client joining at any keyframe has them there.
+     * rtph264pay repeats SPS/PPS before each slice of an IDR, not once per
+     * picture: that is what such cameras send. */
+    gchar *launch = g_strdup_printf("( appsrc name=vsrc ! %s name=pay0 pt=96 config-interval=%d "
                                     "%s%s )",
-                                    vpay, apay ? "appsrc name=asrc ! " : "", apay ? apay : "");
+                                    vpay, m->spec.params == CAMSIM_PARAMS_SDP ? 0 : -1,
+                                    apay ? "appsrc name=asrc ! " : "", apay ? apay : "");
     m->factory = gst_rtsp_media_factory_new();
     gst_rtsp_media_factory_set_launch(m->factory, launch);
     gst_rtsp_media_factory_set_shared(m->factory, FALSE);
@@ -396,7 +399,9 @@ static int mount_add(camsim_server *s, camsim_spec *spec, char **err)
     if (m->spec.drop_every > 0)
         m->drop_timer = g_timeout_add((guint)(m->spec.drop_every * 1000), on_drop_timer, m);
     gchar *vkey = camsim_spec_video_key(&m->spec);
-    camsim_log("mount %s: %s audio=%s%s%s%s\n", m->path, vkey, camsim_audio_name(m->spec.audio),
+    camsim_log("mount %s: %s params=%s audio=%s%s%s%s\n", m->path, vkey,
+               m->spec.params == CAMSIM_PARAMS_SDP ? "sdp" : "inband",
+               camsim_audio_name(m->spec.audio),
                m->spec.auth == CAMSIM_AUTH_BASIC    ? " auth=basic"
                : m->spec.auth == CAMSIM_AUTH_DIGEST ? " auth=digest"
                                                     : "",
@@ -470,7 +475,8 @@ char *camsim_server_command(camsim_server *s, const char *line, gboolean *quit)
         reply = g_strdup("OK quit");
         goto out;
     }
-    static const char *const with_mount[] = {"stall", "resume", "drop", "down", "up", "clients"};
+    static const char *const with_mount[] = {"stall", "resume", "drop",  "down",
+                                             "up",    "clients", "drain", "stats"};
     gboolean known = FALSE;
     for (size_t i = 0; i < G_N_ELEMENTS(with_mount); i++)
         known |= !strcmp(cmd, with_mount[i]);
@@ -488,10 +494,10 @@ char *camsim_server_command(camsim_server *s, const char *line, gboolean *quit)
         goto out;
     }
     if (!strcmp(cmd, "stall")) {
-        g_atomic_int_set(&m->stalled, 1);
+        g_atomic_int_set(&m->ctl.stalled, 1);
         reply = g_strdup_printf("OK stall %s", m->spec.name);
     } else if (!strcmp(cmd, "resume")) {
-        g_atomic_int_set(&m->stalled, 0);
+        g_atomic_int_set(&m->ctl.stalled, 0);
         reply = g_strdup_printf("OK resume %s", m->spec.name);
     } else if (!strcmp(cmd, "drop")) {
         int n = mount_drop(s, m);
@@ -503,6 +509,14 @@ char *camsim_server_command(camsim_server *s, const char *line, gboolean *quit)
     } else if (!strcmp(cmd, "up")) {
         mount_set_up(s, m, TRUE);
         reply = g_strdup_printf("OK up %s", m->spec.name);
+    } else if (!strcmp(cmd, "drain")) {
+        g_atomic_int_set(&m->ctl.draining, 1);
+        reply = g_strdup_printf("OK drain %s", m->spec.name);
+    } else if (!strcmp(cmd, "stats")) {
+        reply = g_strdup_printf("OK stats %s sessions=%d frames=%d drained=%d", m->spec.name,
+                                g_atomic_int_get(&m->ctl.sessions),
+                                g_atomic_int_get(&m->ctl.frames),
+                                g_atomic_int_get(&m->ctl.drained));
     } else {
         reply = g_strdup_printf("OK clients %s %d", m->spec.name, mount_clients(s, m));
     }

@@ -8,13 +8,22 @@
  * Each RTSP client media owns a "feed": the appsink callbacks hand every encoded
  * buffer to all attached feeds, and a feed pushes a shallow copy (the memory is
  * shared, only the metadata is copied) into its media's appsrc. A feed starts at
- * the next video keyframe (the encoders repeat SPS/PPS/VPS in-band before every
- * IDR; x264 AUDs and the x265 info SEI are off) and retimes buffers into its own
+ * the next video keyframe and retimes buffers into its own
  * pipeline's clock: the capture time of that keyframe becomes the media's "now",
  * and every later buffer, audio or video, keeps its capture-time distance from it. Encoders and media pipelines
  * run on the same system clock, so there is no drift, audio and video stay in
  * sync, and a client that joins late sees timestamps that start near zero and
  * advance in real time, exactly like a freshly opened camera session.
+ *
+ * The encoders never repeat parameter sets themselves: their output is avcC/hvcC
+ * (stream-format avc/hvc1, the sets in the caps' codec_data), so each client's
+ * payloader decides whether they also go in-band before every IDR (params=inband)
+ * or travel in the SDP only (params=sdp), and mounts of both kinds share one
+ * encoder. x264 AUDs and the x265 info SEI are off.
+ *
+ * A drain stops each feed for good just before its next video keyframe: what a
+ * client got is then whole GOPs, and the mount's counters say how many access
+ * units that was, so a test can compare frames sent with frames recorded.
  *
  * Locking: a source's lock protects its feed list and is held while pushing, so
  * after camsim_feed_detach() returns no encoder thread touches the feed. A feed's
@@ -40,9 +49,10 @@ struct camsim_source {
 struct camsim_feed {
     char *mount;
     GstElement *vsrc, *asrc; /* refs */
-    const gint *stalled;     /* the mount's flag, borrowed */
+    camsim_mount_ctl *ctl;   /* the mount's flags and counters, borrowed */
     gint64 stall_after_ns;   /* 0 = never */
     gint expired;            /* atomic: stall_after reached, silent for good */
+    gint drained;            /* atomic: stopped by a drain, silent for good */
 
     GMutex lock;
     camsim_source *video, *audio; /* set while attached */
@@ -69,13 +79,13 @@ static void feed_free(gpointer p)
 }
 
 camsim_feed *camsim_feed_new(const char *mount, GstElement *vsrc, GstElement *asrc,
-                             const gint *stalled, double stall_after)
+                             camsim_mount_ctl *ctl, double stall_after)
 {
     camsim_feed *f = g_atomic_rc_box_new0(camsim_feed);
     f->mount = g_strdup(mount);
     f->vsrc = gst_object_ref(vsrc);
     f->asrc = asrc ? gst_object_ref(asrc) : NULL;
-    f->stalled = stalled;
+    f->ctl = ctl;
     f->stall_after_ns = (gint64)(stall_after * GST_SECOND);
     g_mutex_init(&f->lock);
     return f;
@@ -93,7 +103,8 @@ void camsim_feed_unref(camsim_feed *f)
 
 gboolean camsim_feed_silent(camsim_feed *f)
 {
-    return g_atomic_int_get(f->stalled) || g_atomic_int_get(&f->expired);
+    return g_atomic_int_get(&f->ctl->stalled) || g_atomic_int_get(&f->expired) ||
+           g_atomic_int_get(&f->drained);
 }
 
 static void source_add_feed(camsim_source *s, camsim_feed *f)
@@ -162,6 +173,13 @@ static void feed_push(camsim_feed *f, gboolean video, GstBuffer *buf, GstCaps *c
         camsim_log("%s: stall_after reached for one client, going silent\n", f->mount);
         g_atomic_int_set(&f->expired, 1);
     }
+    if (video && f->started && !g_atomic_int_get(&f->drained) &&
+        g_atomic_int_get(&f->ctl->draining) &&
+        !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+        camsim_log("%s: drained one client before a keyframe\n", f->mount);
+        g_atomic_int_set(&f->drained, 1);
+        g_atomic_int_inc(&f->ctl->drained);
+    }
     if (camsim_feed_silent(f)) {
         f->flowing = FALSE; /* resume at the next keyframe */
         goto out;
@@ -188,8 +206,10 @@ static void feed_push(camsim_feed *f, gboolean video, GstBuffer *buf, GstCaps *c
             f->started = TRUE;
             f->delta = delta;
             f->start_abs = ts;
+            g_atomic_int_inc(&f->ctl->sessions);
         }
         f->flowing = TRUE;
+        g_atomic_int_inc(&f->ctl->frames);
     }
 out:
     g_mutex_unlock(&f->lock);
@@ -319,20 +339,29 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
      * a recording can tell when it was captured. (A per-frame running-time overlay
      * would cost a quarter of the variant's CPU in text rendering.) I420 straight
      * from the source so the encoder needs no conversion. */
+    /* Adaptive B-frames: the trellis decision (b-adapt=2) varies the number of
+     * consecutive B-frames from GOP to GOP even on this simple picture, the fast
+     * one hardly does. Slices: x264/x265 cut each picture into that many, as
+     * sliced-threads encoders do, without the threads. */
+    int b_adapt = sp->b_adapt && sp->bframes ? 2 : 0;
     char *enc;
     if (sp->codec == CAMSIM_CODEC_H265) {
+        /* x265enc only writes Annex B; h265parse moves the parameter sets of the
+         * first IDR into hvcC. */
         enc = g_strdup_printf(
             "x265enc speed-preset=ultrafast log-level=error bitrate=%d key-int-max=%d "
-            "option-string=\"bframes=%d:b-adapt=0:open-gop=0:scenecut=0:frame-threads=1:"
-            "pools=1:rc-lookahead=%d:repeat-headers=1:aud=0:info=0\" ! "
-            "video/x-h265,stream-format=byte-stream,alignment=au",
-            sp->bitrate, sp->gop, sp->bframes, sp->bframes + 1);
+            "option-string=\"bframes=%d:b-adapt=%d:open-gop=0:scenecut=0:frame-threads=1:"
+            "pools=1:rc-lookahead=%d:slices=%d:repeat-headers=0:aud=0:info=0\" ! "
+            "h265parse ! video/x-h265,stream-format=hvc1,alignment=au",
+            sp->bitrate, sp->gop, sp->bframes, b_adapt,
+            b_adapt ? sp->bframes + 8 : sp->bframes + 1, sp->slices);
     } else {
         enc = g_strdup_printf(
-            "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=false aud=false "
-            "threads=1 option-string=\"scenecut=0:bframes=%d\" ! "
-            "video/x-h264,stream-format=byte-stream,alignment=au",
-            sp->bitrate, sp->gop, sp->bframes, sp->bframes);
+            "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=%s "
+            "aud=false threads=1 option-string=\"scenecut=0:bframes=%d:b-adapt=%d:slices=%d:"
+            "repeat-headers=0\" ! video/x-h264,stream-format=avc,alignment=au",
+            sp->bitrate, sp->gop, sp->bframes, b_adapt ? "true" : "false", sp->bframes, b_adapt,
+            sp->slices);
     }
     int font = sp->height >= 720 ? 24 : sp->height >= 360 ? 16 : 10;
     char *launch = g_strdup_printf(

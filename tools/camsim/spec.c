@@ -1,9 +1,11 @@
 /*
  * Mount specs. A spec is "NAME[:key=value,key=value...]" and says what one
- * simulated camera sends (codec, B-frames, audio, size, rate, bitrate, GOP) and
- * how it misbehaves (credentials, periodic drops, stalls). The encoding keys form
- * the variant key: every mount with the same key shares one encoder, which is what
- * lets one process simulate hundreds of cameras.
+ * simulated camera sends (codec, B-frames fixed or adaptive, slices per picture,
+ * where the parameter sets travel, audio, size, rate, bitrate, GOP) and how it
+ * misbehaves (credentials, periodic drops, stalls). The encoding keys form the
+ * variant key: every mount with the same key shares one encoder, which is what
+ * lets one process simulate hundreds of cameras. params= is not part of it: the
+ * payloader, one per client, decides that.
  */
 #include "tools/camsim/camsim.h"
 
@@ -21,6 +23,8 @@ void camsim_spec_init(camsim_spec *out)
     out->height = 360;
     out->bitrate = 1000;
     out->gop = 50;
+    out->slices = 1;
+    out->params = CAMSIM_PARAMS_INBAND;
     out->auth = CAMSIM_AUTH_NONE;
 }
 
@@ -54,8 +58,11 @@ const char *camsim_audio_name(camsim_audio a)
 
 char *camsim_spec_video_key(const camsim_spec *s)
 {
-    return g_strdup_printf("%s,bframes=%d,%dx%d@%d,%dkbps,gop=%d",
-                           s->codec == CAMSIM_CODEC_H265 ? "h265" : "h264", s->bframes, s->width,
+    char slices[32] = "";
+    if (s->slices > 1) g_snprintf(slices, sizeof(slices), ",slices=%d", s->slices);
+    return g_strdup_printf("%s,bframes=%d%s%s,%dx%d@%d,%dkbps,gop=%d",
+                           s->codec == CAMSIM_CODEC_H265 ? "h265" : "h264", s->bframes,
+                           s->b_adapt && s->bframes ? ",b_adapt" : "", slices, s->width,
                            s->height, s->fps, s->bitrate, s->gop);
 }
 
@@ -99,6 +106,22 @@ static int apply_kv(camsim_spec *s, const char *k, const char *v, char **err)
             rc = -EINVAL;
     } else if (!strcmp(k, "bframes")) {
         rc = parse_int(v, 0, 16, &s->bframes);
+    } else if (!strcmp(k, "b_adapt")) {
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "adaptive"))
+            s->b_adapt = 1;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "fixed"))
+            s->b_adapt = 0;
+        else
+            rc = -EINVAL;
+    } else if (!strcmp(k, "slices")) {
+        rc = parse_int(v, 1, 16, &s->slices);
+    } else if (!strcmp(k, "params")) {
+        if (!strcmp(v, "inband"))
+            s->params = CAMSIM_PARAMS_INBAND;
+        else if (!strcmp(v, "sdp"))
+            s->params = CAMSIM_PARAMS_SDP;
+        else
+            rc = -EINVAL;
     } else if (!strcmp(k, "audio")) {
         if (!strcmp(v, "none"))
             s->audio = CAMSIM_AUDIO_NONE;
