@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <libavcodec/avcodec.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -168,12 +169,23 @@ static int set_extradata(ingest_native *c, const rtsp_track_info *t)
 }
 
 /* Picture size from the first keyframe (4-byte length-prefixed NAL units,
- * turned into Annex B in a copy) through libavcodec's parser. */
-static void probe_size(enum AVCodecID id, const uint8_t *lp, size_t len, int *width, int *height)
+ * turned into Annex B in a copy) through libavcodec's parser. The parameter
+ * sets of the SDP (extradata, Annex B) go in as the parser's extradata: a
+ * camera that sends them only there has none in its keyframes, and without a
+ * size the MP4 init segment cannot be built. */
+static void probe_size(enum AVCodecID id, const uint8_t *extradata, size_t extradata_len,
+                       const uint8_t *lp, size_t len, int *width, int *height)
 {
     AVCodecParserContext *pc = av_parser_init(id);
     AVCodecContext *cc = avcodec_alloc_context3(NULL);
     uint8_t *data = malloc(len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (cc && extradata_len > 0 && extradata_len < INT_MAX / 2) {
+        cc->extradata = av_mallocz(extradata_len + AV_INPUT_BUFFER_PADDING_SIZE);
+        if (cc->extradata) {
+            memcpy(cc->extradata, extradata, extradata_len);
+            cc->extradata_size = (int)extradata_len;
+        }
+    }
     if (data) {
         memcpy(data, lp, len);
         memset(data + len, 0, AV_INPUT_BUFFER_PADDING_SIZE);
@@ -205,8 +217,8 @@ static int start_run(ingest_native *c, const rtsp_frame *key)
     int r;
     bool hevc = c->vti.codec == RTSP_CODEC_H265;
     if ((r = set_extradata(c, &c->vti)) < 0) return r;
-    probe_size(hevc ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264, key->data, key->len, &c->width,
-               &c->height);
+    probe_size(hevc ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264, c->extradata, c->extradata_len,
+               key->data, key->len, &c->width, &c->height);
     ingest_stream v = {.codec = hevc ? INGEST_CODEC_H265 : INGEST_CODEC_H264,
                        .extradata = c->extradata,
                        .extradata_len = c->extradata_len,
