@@ -8,6 +8,11 @@
  * times that increase strictly and never pass the pts (B-frames), and stay
  * continuous across GOPs and segments.
  *
+ * A picture is one sample: units that continue the picture before them (a
+ * slice that is not its first, as libavformat's parser cuts pictures whose
+ * slices each follow repeated parameter sets) are appended to it, and
+ * parameter sets left between slices are dropped (see continues_picture).
+ *
  * Frames are copied once, into a per-camera arena that is reused GOP after
  * GOP (Annex B start codes become the 4-byte lengths MP4 samples carry on the
  * way in; length-prefixed input is copied as is). A fragment is then a small
@@ -1111,6 +1116,76 @@ static bool has_picture(enum AVCodecID id, const uint8_t *d, size_t n, bool anne
     return !annexb && it.p != it.end;
 }
 
+/* Does an access unit continue the picture before it (its first slice is not
+ * the picture's first)? RTP packetizers that repeat the parameter sets before
+ * every slice of an IDR (GStreamer's rtph264pay with config-interval=-1 does)
+ * make libavformat's H.264 parser end the access unit at each repeated SPS, so
+ * a picture of several slices arrives as several "frames" with one timestamp
+ * (or an invented one). H.264: first_mb_in_slice (ue(v), its first bit is 1
+ * for 0); H.265: first_slice_segment_in_pic_flag. */
+static bool continues_picture(enum AVCodecID id, const uint8_t *d, size_t n, bool annexb)
+{
+    nal_iter it = {.p = d, .end = d + n, .annexb = annexb};
+    const uint8_t *nal;
+    size_t len;
+    while (nal_next(&it, &nal, &len)) {
+        if (id == AV_CODEC_ID_HEVC) {
+            if (((nal[0] >> 1) & 0x3f) < 32) return len >= 3 && !(nal[2] & 0x80);
+        } else {
+            int type = nal[0] & 0x1f;
+            if (type == 1 || type == 2 || type == 5) return len >= 2 && !(nal[1] & 0x80);
+            if (type == 3 || type == 4) return true; /* data partitions B/C */
+        }
+    }
+    return false;
+}
+
+/*
+ * Drops the parameter sets, AUDs and prefix SEIs that follow a slice in the
+ * newest queued picture: those belong before a picture's first slice, and a
+ * camera that repeats them before every slice of an IDR (or a picture put back
+ * together from such pieces) would leave them between slices, where decoders
+ * reject them (FFmpeg's HEVC decoder: "PPS changed between slices"). The
+ * picture is the arena's last bytes, so it shrinks in place.
+ */
+static bool inner_set(enum AVCodecID id, uint8_t h, bool *vcl_seen)
+{
+    bool hevc = id == AV_CODEC_ID_HEVC;
+    int type = hevc ? (h >> 1) & 0x3f : h & 0x1f;
+    bool vcl = hevc ? type < 32 : type >= 1 && type <= 5;
+    bool before_vcl = hevc ? (type >= 32 && type <= 35) || type == 39 : type >= 6 && type <= 9;
+    *vcl_seen = *vcl_seen || vcl;
+    return *vcl_seen && before_vcl;
+}
+
+static void strip_inner_sets(fqueue *q, enum AVCodecID id)
+{
+    qframe *f = &q->v[q->n - 1];
+    uint8_t *p = q->buf + f->off, *end = p + f->size, *out = p;
+    bool vcl_seen = false, any = false;
+    if (f->off + f->size != q->len) return;
+    /* First a check: 4-byte lengths throughout (else left as it is), and
+     * something to drop. */
+    for (uint8_t *n = p; n < end;) {
+        size_t len = end - n >= 5 ? AV_RB32(n) : 0;
+        if (len == 0 || len > (size_t)(end - n) - 4) return;
+        any = inner_set(id, n[4], &vcl_seen) || any;
+        n += 4 + len;
+    }
+    if (!any) return;
+    vcl_seen = false;
+    for (uint8_t *n = p; n < end;) {
+        size_t len = AV_RB32(n);
+        if (!inner_set(id, n[4], &vcl_seen)) {
+            if (out != n) memmove(out, n, 4 + len);
+            out += 4 + len;
+        }
+        n += 4 + len;
+    }
+    q->len -= (size_t)(end - out);
+    f->size -= (size_t)(end - out);
+}
+
 int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
 {
     int r = 0;
@@ -1133,6 +1208,26 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             return r == AVERROR(ENOMEM) ? r : 0;
         }
         return fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false);
+    }
+    if (continues_picture(s->vpar->codec_id, f->data, f->size, annexb)) {
+        /* One picture is one sample: appended to the unit before it, whose
+         * time it has (a parser may have invented one for this part). The
+         * previous unit is always still queued (maybe_cut keeps the newest
+         * pictures), unless it was dropped or the run ended under it. */
+        fqueue *q = &s->vq;
+        if (s->waiting_key || !q->n) {
+            s->stats.frames_dropped++;
+            return 0;
+        }
+        if ((r = fq_push(q, f->data, f->size, annexb, q->v[q->n - 1].pts, 0, 0, f->key)) < 0)
+            return r;
+        qframe *prev = &q->v[q->n - 2], *part = &q->v[q->n - 1];
+        assert(prev->off + prev->size == part->off);
+        prev->size += part->size;
+        prev->key = prev->key || part->key;
+        q->n--;
+        strip_inner_sets(q, s->vpar->codec_id);
+        return 0;
     }
     ingest_clock before = s->clock;
     int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
@@ -1158,6 +1253,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
         }
     }
     if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
+    strip_inner_sets(&s->vq, s->vpar->codec_id);
     return maybe_cut(s);
 }
 

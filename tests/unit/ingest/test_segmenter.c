@@ -93,7 +93,73 @@ typedef struct feed_opts {
     int skip_first;         /* start feeding at this packet (possibly not a keyframe) */
     int64_t jump_at_us;     /* from this stream time on, pts jump by jump_by_us (0 = none) */
     int64_t jump_by_us;
+    int split_slices;       /* keyframes (Annex B) arrive as one unit per slice, see below */
 } feed_opts;
+
+/* Start of the Annex B NAL unit at or after p (its first header byte), end if none. */
+static const uint8_t *next_nal(const uint8_t *p, const uint8_t *end)
+{
+    for (; end - p >= 3; p++)
+        if (p[0] == 0 && p[1] == 0 && p[2] == 1) return p + 3;
+    return end;
+}
+
+/*
+ * Feeds a keyframe the way libavformat's H.264 parser hands out a picture whose
+ * every slice follows its own copy of the parameter sets (rtph264pay's
+ * config-interval=-1): one unit per slice, each after the SPS/PPS (VPS), the
+ * first with the picture's pts, the others with invented ones a frame apart.
+ */
+static void write_split(ingest_segmenter *seg, const ingest_frame *f, bool hevc, int64_t frame)
+{
+    const uint8_t *end = f->data + f->size;
+    const uint8_t *ps_start = NULL, *ps_end = NULL, *part = f->data;
+    uint8_t *buf = malloc(2 * f->size + 64);
+    int parts = 0;
+    assert_non_null(buf);
+    for (const uint8_t *n = next_nal(f->data, end); n < end;) {
+        const uint8_t *next = next_nal(n, end);
+        const uint8_t *n_start = n - 3 > f->data && n[-4] == 0 ? n - 4 : n - 3;
+        int type = hevc ? (n[0] >> 1) & 0x3f : n[0] & 0x1f;
+        bool ps = hevc ? type >= 32 && type <= 34 : type == 7 || type == 8;
+        bool vcl = hevc ? type < 32 : type == 1 || type == 5;
+        if (ps && !ps_start) ps_start = n_start;
+        if (ps) ps_end = next < end ? (next[-4] == 0 ? next - 4 : next - 3) : end;
+        bool first_slice = hevc ? (n[2] & 0x80) != 0 : (n[1] & 0x80) != 0;
+        if (vcl && !first_slice) {
+            /* the part so far, then this slice starts the next one */
+            size_t len = 0;
+            if (parts && ps_start) {
+                memcpy(buf, ps_start, (size_t)(ps_end - ps_start));
+                len = (size_t)(ps_end - ps_start);
+            }
+            memcpy(buf + len, part, (size_t)(n_start - part));
+            len += (size_t)(n_start - part);
+            ingest_frame p = *f;
+            p.data = buf;
+            p.size = len;
+            p.pts = f->pts + parts * frame;
+            assert_int_equal(ingest_segmenter_write(seg, &p), 0);
+            parts++;
+            part = n_start;
+        }
+        n = next;
+    }
+    size_t len = 0;
+    if (parts && ps_start) {
+        memcpy(buf, ps_start, (size_t)(ps_end - ps_start));
+        len = (size_t)(ps_end - ps_start);
+    }
+    memcpy(buf + len, part, (size_t)(end - part));
+    len += (size_t)(end - part);
+    ingest_frame p = *f;
+    p.data = buf;
+    p.size = len;
+    p.pts = f->pts + parts * frame;
+    assert_int_equal(ingest_segmenter_write(seg, &p), 0);
+    assert_true(parts >= 1); /* the sample has slices */
+    free(buf);
+}
 
 /* Demuxes path and feeds its packets (pts only) through a segmenter. */
 static void feed(const char *path, int segment_seconds, const feed_opts *o)
@@ -135,7 +201,11 @@ static void feed(const char *path, int segment_seconds, const feed_opts *o)
         ingest_frame f = {.audio = pkt->stream_index == ai, .data = pkt->data,
                           .size = (size_t)pkt->size, .pts = pts,
                           .key = !!(pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv};
-        assert_int_equal(ingest_segmenter_write(seg, &f), 0);
+        if (o->split_slices && f.key && !f.audio)
+            write_split(seg, &f, ic->streams[vi]->codecpar->codec_id == AV_CODEC_ID_HEVC,
+                        av_rescale_q(40000, AV_TIME_BASE_Q, tb));
+        else
+            assert_int_equal(ingest_segmenter_write(seg, &f), 0);
     next:
         av_packet_unref(pkt);
     }
@@ -239,6 +309,49 @@ static void t_hevc(void **state)
     feed_opts o = {0};
     feed(path, 3, &o);
     check_segments("hevc", "hvc1", 0);
+}
+
+/* Video packets in a file (ffprobe -count_packets). */
+static long count_video_packets(const char *file);
+
+/* Pictures of four slices, each slice of a keyframe handed over as a unit of
+ * its own behind repeated parameter sets (see write_split): every picture must
+ * still be one sample, with its own time, and decode clean. */
+static void split_slices(const char *enc, const char *params, const char *codec, const char *tag)
+{
+    char path[400], cmd[1200], out[4096], file[1024];
+    snprintf(path, sizeof(path), "%s/slices.ts", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=320x240:rate=25 -t 6 "
+             "-c:v %s %s -g 25 -bf 2 -pix_fmt yuv420p '%s' 2>&1", enc, params, path);
+    int rc = run(cmd, out, sizeof(out));
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
+    assert_int_equal(rc, 0);
+    long in_frames = count_video_packets(path);
+    feed_opts o = {.split_slices = 1};
+    feed(path, 2, &o);
+    check_segments(codec, tag, 0);
+    long total = 0;
+    for (int i = 0; i < fake_db.nsegs; i++) {
+        snprintf(file, sizeof(file), "%s/%s", pooldir, fake_db.segs[i].path);
+        total += count_video_packets(file);
+    }
+    fprintf(stderr, "%s: %ld pictures in, %ld samples in %d segments\n", codec, in_frames, total,
+            fake_db.nsegs);
+    assert_true(fake_db.nsegs >= 2);
+    assert_int_equal(total, in_frames);
+}
+
+static void t_h264_split_slices(void **state)
+{
+    (void)state;
+    split_slices("libx264", "-x264-params slices=4", "h264", "avc1");
+}
+
+static void t_hevc_split_slices(void **state)
+{
+    (void)state;
+    split_slices("libx265", "-x265-params log-level=error:slices=4:bframes=2:open-gop=0", "hevc", "hvc1");
 }
 
 /* A pts jump ends the run: a new segment with a new run start. */
@@ -722,6 +835,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_h264_ts_annexb, setup, teardown),
         cmocka_unit_test_setup_teardown(t_hevc, setup, teardown),
         cmocka_unit_test_setup_teardown(t_jump, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_h264_split_slices, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_hevc_split_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(t_audio_outlasts_video, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_to_aac, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
