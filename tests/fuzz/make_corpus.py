@@ -71,7 +71,7 @@ def main():
 def client_seeds():
     """Whole sessions as a server would send them (answers without CSeq)."""
     os.makedirs("corpus/rtsp_client", exist_ok=True)
-    sdp = open("../unit/rtsp/data/gst_h264aac.sdp", "rb").read()
+    sdp = open("../unit/ingest/rtsp/data/gst_h264aac.sdp", "rb").read()
     ok = b"RTSP/1.0 200 OK\r\n"
     s = ok + b"Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER\r\n\r\n"
     s += ok + b"Content-Base: rtsp://127.0.0.1:554/cam/\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp

@@ -199,19 +199,20 @@ def py_programs(path):
 
 
 def c_programs(path):
-    """Programs a C file runs with system(): the first word of the command
-    string, given literally or as the format of an snprintf into the buffer."""
+    """Programs a C file runs with system() or popen(): the command words of the
+    command string, given literally or as the format of an snprintf into the
+    buffer passed."""
     text = read(path)
     progs = []
-    for m in re.finditer(r"\bsystem\(\s*(\"|[A-Za-z_][A-Za-z0-9_]*)", text):
+    for m in re.finditer(r"\b(?:system|popen)\(\s*(\"|[A-Za-z_][A-Za-z0-9_]*)", text):
         if m.group(1) == '"':
             lits = [l for l, _ in c_literals(text[m.start(1):m.start(1) + 2000])[:1]]
         else:
-            lits = [l for l, _ in c_literals(" ".join(re.findall(
+            lits = [c_literals(f)[0][0] for f in (re.findall(
                 r"snprintf\(\s*%s\s*,[^,]+,\s*((?:\"(?:[^\"\\\n]|\\.)*\"\s*)+)" % m.group(1),
-                text)))]
+                text))]
         for lit in lits:
-            progs.append(lit.split()[0])
+            progs += shell_words(lit.replace('\\"', '"').replace("%s", "X").replace("%d", "0"))
     return progs
 
 
@@ -231,6 +232,7 @@ def shell_words(text):
         if m:
             heredoc = m.group(1)
         line = re.sub(r"(^|\s)#.*$", "", line)
+        line = re.sub(r"\$\(\([^)]*\)\)", " ", line)  # $((arithmetic))
         line = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", " STR ", line)
         for seg in re.split(r"&&|\|\||[;|&()`]|\$\(|\bthen\b|\bdo\b|\belse\b", line):
             toks = seg.split()

@@ -231,7 +231,7 @@ class StorageRetention(unittest.TestCase):
         time.sleep(5 * SLOW)
         # A small clip is all in the socket buffers at once, so serve has already
         # unpinned it and retention may delete its files: the download must still
-        # arrive whole and play (pins themselves: tests/unit/retention t_locks_and_pins).
+        # arrive whole and play (pins themselves: tests/unit/storage/test_retention.c t_locks_and_pins).
         log("download in progress: first segment %s when the client read the rest"
             % ("kept" if os.path.exists(first[0]["path"]) else "already deleted"))
         body += resp.read()

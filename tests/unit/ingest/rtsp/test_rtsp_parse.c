@@ -20,7 +20,7 @@ static char *read_data(const char *name, size_t *len)
 {
     const char *src = getenv("VIGIL_SRC");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/tests/unit/rtsp/data/%s", src ? src : ".", name);
+    snprintf(path, sizeof(path), "%s/tests/unit/ingest/rtsp/data/%s", src ? src : ".", name);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     char *buf = malloc(128 * 1024);
