@@ -40,7 +40,7 @@ deps=(
   "gstreamer1.0-tools            prog:gst-inspect-1.0"
   "gstreamer1.0-plugins-base     gst:appsrc gst:appsink gst:videotestsrc gst:audiotestsrc gst:audioconvert"
   "gstreamer1.0-plugins-good     gst:rtph264pay gst:rtph265pay gst:rtpmp4gpay gst:rtppcmupay gst:rtppcmapay gst:aacparse gst:mulawenc gst:alawenc"
-  "gstreamer1.0-plugins-bad      gst:x265enc"
+  "gstreamer1.0-plugins-bad      gst:x265enc gst:h265parse"
   "gstreamer1.0-plugins-ugly     gst:x264enc"
   "gstreamer1.0-libav            gst:avenc_aac"
   "gstreamer1.0-x                gst:clockoverlay"
