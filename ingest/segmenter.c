@@ -16,12 +16,13 @@
  * Frames are copied once, into a per-camera arena that is reused GOP after
  * GOP (Annex B start codes become the 4-byte lengths MP4 samples carry on the
  * way in; length-prefixed input is copied as is). A fragment is then a small
- * moof + mdat header built here and the frames' bytes straight from the
- * arena, handed to storage as one pwritev, so a file always ends on a whole
- * fragment and nothing is allocated per frame. The init segment (ftyp+moov:
- * avcC/hvcC, esds) comes from libavformat's mov muxer, once per run, and is
- * reused by every segment of the run. Audio is queued and written into the
- * fragment whose video covers it; G.711, which MP4 (in FFmpeg 5.1) and
+ * moof + mdat header (media/'s fragment writer, into a reused buffer) and the
+ * frames' bytes straight from the arena, handed to storage as one pwritev, so
+ * a file always ends on a whole fragment and nothing is allocated per frame.
+ * The init segment (ftyp+moov: avcC/hvcC, esds) comes from media/ (through
+ * libavformat's mov muxer), once per run, and is reused by every segment of
+ * the run. Audio is queued and written into the fragment whose video covers
+ * it; G.711, which MP4 (in FFmpeg 5.1) and
  * browsers do not take, is converted to AAC-LC on the way (ingest/g711_aac).
  *
  * Wall times come from ingest/clock: the first fragment of a run is held
@@ -35,6 +36,7 @@
 
 #include "common/common.h"
 #include "ingest/clock.h"
+#include "media/media.h"
 #include "ingest/g711_aac.h"
 
 #include <assert.h>
@@ -58,8 +60,6 @@
 #define ARENA_CHECK_DROPS 32      /* fragments between shrink checks (and one at the 4th) */
 #define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
 #define AUDIO_TRACK_ID 2
-#define SAMPLE_SYNC 0x02000000u     /* sample_depends_on = 2 (no other) */
-#define SAMPLE_NON_SYNC 0x01010000u /* depends on others, non-sync */
 
 /* A queued frame: its bytes are at off in the queue's arena (MP4 sample
  * format: NAL units behind 4-byte lengths, or a raw AAC frame). */
@@ -316,87 +316,38 @@ static const char *codec_name(const AVCodecParameters *par)
     return par ? avcodec_get_name(par->codec_id) : "";
 }
 
-/* ---- the init segment: libavformat's mov muxer, once per run ---- */
+/* ---- the init segment: media/ (libavformat's mov muxer), once per run ---- */
 
 static void init_free(ingest_segmenter *s)
 {
-    av_freep(&s->init); /* from avio_close_dyn_buf() */
+    free(s->init);
+    s->init = NULL;
     s->init_len = 0;
 }
 
 /*
  * Builds the run's ftyp+moov (empty_moov, fragmented: mvex/trex, no samples)
- * with the mov muxer and keeps it with the track timescales the muxer chose;
- * the muxer is freed at once. The fragments written by write_fragment() match
- * it: track 1 video, track 2 audio, every trun self-contained.
+ * and keeps it with the track timescales the muxer chose. The fragments
+ * written by write_fragment() match it: track 1 video, track 2 audio, every
+ * trun self-contained.
  */
 static int init_build(ingest_segmenter *s)
 {
-    int r = 0;
-    AVDictionary *opts = NULL;
-    AVFormatContext *oc = NULL;
-    AVStream *st;
-    r = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL);
-    if (r < 0) goto out;
-    if ((r = avio_open_dyn_buf(&oc->pb)) < 0) goto out; /* written to memory */
-    oc->flags |= AVFMT_FLAG_BITEXACT; /* no encoder string that changes with the build */
-    if (!(st = avformat_new_stream(oc, NULL))) {
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    if ((r = avcodec_parameters_copy(st->codecpar, s->vpar)) < 0) goto out;
-    st->codecpar->codec_tag =
-        s->vpar->codec_id == AV_CODEC_ID_HEVC ? MKTAG('h', 'v', 'c', '1') : 0;
-    st->time_base = s->vtb;
-    if (s->apar) {
-        if (!(st = avformat_new_stream(oc, NULL))) {
-            r = AVERROR(ENOMEM);
-            goto out;
-        }
-        if ((r = avcodec_parameters_copy(st->codecpar, s->apar)) < 0) goto out;
-        st->codecpar->codec_tag = 0;
-        st->time_base = s->aqtb;
-    }
-    av_dict_set(&opts, "movflags", "+frag_custom+empty_moov+default_base_moof+skip_trailer", 0);
-    if ((r = avformat_write_header(oc, &opts)) < 0) goto out;
-    s->vftb = oc->streams[0]->time_base;
-    s->aftb = s->apar ? oc->streams[1]->time_base : (AVRational){1, 1};
+    media_init_track v = {.par = s->vpar, .tb_num = s->vtb.num, .tb_den = s->vtb.den};
+    media_init_track a = {.par = s->apar, .tb_num = s->aqtb.num, .tb_den = s->aqtb.den};
     init_free(s);
-    int len = avio_close_dyn_buf(oc->pb, &s->init); /* the buffer becomes the init segment */
-    oc->pb = NULL;
-    if (len <= 0 || !s->init) {
-        av_freep(&s->init);
-        r = AVERROR(ENOMEM);
-        goto out;
-    }
-    s->init_len = (size_t)len;
-out:
-    if (oc && oc->pb) { /* failed before the header was taken */
-        uint8_t *junk = NULL;
-        avio_close_dyn_buf(oc->pb, &junk);
-        av_free(junk);
-        oc->pb = NULL;
-    }
-    avformat_free_context(oc);
-    av_dict_free(&opts);
-    if (r < 0)
+    int r = media_init_build(&v, s->apar ? &a : NULL, &s->init, &s->init_len);
+    if (r < 0) {
         vg_log_cam(LOG_ERR, s->camera, "segmenter: cannot build the MP4 init segment: %s",
                    av_err2str(r));
-    return r;
+        return r;
+    }
+    s->vftb = (AVRational){v.file_tb_num, v.file_tb_den};
+    s->aftb = s->apar ? (AVRational){a.file_tb_num, a.file_tb_den} : (AVRational){1, 1};
+    return 0;
 }
 
-/* ---- fragments: moof + mdat, written here ---- */
-
-static uint8_t *box_begin(uint8_t *p, const char *type)
-{
-    memcpy(p + 4, type, 4);
-    return p + 8;
-}
-
-static void box_end(uint8_t *start, const uint8_t *end)
-{
-    AV_WB32(start, (uint32_t)(end - start));
-}
+/* ---- fragments: moof + mdat header (media/), then the arenas' bytes ---- */
 
 /* One track's samples in a fragment. */
 typedef struct traf_in {
@@ -417,44 +368,18 @@ static size_t traf_count(const traf_in *t)
     return k;
 }
 
-/* Writes a traf at p; *data_off_at gets where its trun's data offset goes. */
-static uint8_t *traf_write(uint8_t *p, const traf_in *t, bool video, uint8_t **data_off_at)
+/* Writes a traf's samples (its bytes start at mdat_off in the mdat payload). */
+static void traf_write(media_frag_writer *w, const traf_in *t, bool video, uint32_t mdat_off)
 {
-    uint8_t *traf = p, *q = box_begin(p, "traf");
-    uint8_t *b = q;
-    q = box_begin(q, "tfhd");
-    AV_WB32(q, 0x020000); /* default-base-is-moof */
-    AV_WB32(q + 4, t->track);
-    q += 8;
-    box_end(b, q);
-    b = q;
-    q = box_begin(q, "tfdt");
-    AV_WB32(q, 0x01000000); /* version 1: 64-bit */
-    AV_WB64(q + 4, t->base_dts);
-    q += 12;
-    box_end(b, q);
-    b = q;
-    q = box_begin(q, "trun");
-    /* data offset, per-sample duration, size, flags (+ composition offset for video) */
-    AV_WB32(q, video ? 0x000f01 : 0x000701);
-    AV_WB32(q + 4, (uint32_t)traf_count(t));
-    *data_off_at = q + 8;
-    q += 12;
+    media_frag_traf(w, t->track, t->base_dts, video, mdat_off);
     for (size_t i = 0; i < t->n; i++) {
         if (t->skip && t->skip[i]) continue;
         int64_t d = video ? t->dts[i + 1] - t->dts[i] : t->dur[i];
-        AV_WB32(q, (uint32_t)(d > 0 ? d : 0));
-        AV_WB32(q + 4, (uint32_t)t->f[i].size);
-        AV_WB32(q + 8, !video || t->f[i].key ? SAMPLE_SYNC : SAMPLE_NON_SYNC);
-        q += 12;
-        if (video) {
-            AV_WB32(q, (uint32_t)(t->cto[i] > 0 ? t->cto[i] : 0));
-            q += 4;
-        }
+        int64_t c = video ? t->cto[i] : 0;
+        media_frag_sample(w, (uint32_t)(d > 0 ? d : 0), (uint32_t)t->f[i].size,
+                          !video || t->f[i].key ? MEDIA_SAMPLE_SYNC : MEDIA_SAMPLE_NON_SYNC,
+                          (uint32_t)(c > 0 ? c : 0));
     }
-    box_end(b, q);
-    box_end(traf, q);
-    return q;
 }
 
 /*
@@ -466,7 +391,7 @@ static int write_fragment(ingest_segmenter *s, const traf_in *v, const traf_in *
                           index_fragment *frag, int64_t end_us)
 {
     size_t nv = v->n, na = a ? traf_count(a) : 0;
-    size_t need = 8 + 16 + 2 * (8 + 16 + 20 + 20) + nv * 16 + na * 12 + 8;
+    size_t need = media_frag_max_size(2, nv + na);
     if (need > s->hdr_cap) {
         size_t nc = s->hdr_cap ? s->hdr_cap : 2048;
         while (nc < need) nc *= 2;
@@ -475,24 +400,12 @@ static int write_fragment(ingest_segmenter *s, const traf_in *v, const traf_in *
         s->hdr = nb;
         s->hdr_cap = nc;
     }
-    uint8_t *moof = s->hdr, *q = box_begin(moof, "moof"), *b = q;
-    q = box_begin(q, "mfhd");
-    AV_WB32(q, 0);
-    AV_WB32(q + 4, ++s->frag_seq);
-    q += 8;
-    box_end(b, q);
-    uint8_t *voff, *aoff = NULL;
-    q = traf_write(q, v, true, &voff);
-    if (na) q = traf_write(q, a, false, &aoff);
-    box_end(moof, q);
-    size_t moof_len = (size_t)(q - moof);
 
     /* mdat: video bytes (contiguous in the arena), then the audio runs */
     struct iovec iov[STORAGE_IOV_MAX];
-    int ni = 0;
+    int ni = 1;
     size_t vbytes = nv ? v->f[nv - 1].off + v->f[nv - 1].size - v->f[0].off : 0;
     size_t abytes = 0;
-    iov[ni++] = (struct iovec){.iov_base = moof, .iov_len = moof_len + 8};
     if (vbytes) iov[ni++] = (struct iovec){.iov_base = s->vq.buf + v->f[0].off, .iov_len = vbytes};
     for (size_t i = 0; na && i < a->n; i++) {
         if (a->skip && a->skip[i]) continue;
@@ -506,10 +419,11 @@ static int write_fragment(ingest_segmenter *s, const traf_in *v, const traf_in *
         }
         abytes += f->size;
     }
-    AV_WB32(voff, (uint32_t)(moof_len + 8));
-    if (aoff) AV_WB32(aoff, (uint32_t)(moof_len + 8 + vbytes));
-    AV_WB32(q, (uint32_t)(8 + vbytes + abytes));
-    memcpy(q + 4, "mdat", 4);
+    media_frag_writer w;
+    media_frag_begin(&w, s->hdr, ++s->frag_seq);
+    traf_write(&w, v, true, 0);
+    if (na) traf_write(&w, a, false, (uint32_t)vbytes);
+    iov[0] = (struct iovec){.iov_base = s->hdr, .iov_len = media_frag_end(&w, vbytes + abytes)};
     return storage_segment_appendv(s->seg, iov, ni, frag, end_us);
 }
 

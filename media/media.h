@@ -6,17 +6,22 @@
  * (from libavformat's mov muxer, with mvex/trex and no samples), then one
  * moof+mdat per fragment, default-base-is-moof, every trun carrying a data
  * offset. This module owns every place where those bytes are built or parsed:
+ *   - the init segment (init.c, through libavformat's mov muxer) and each
+ *     fragment's moof + mdat header (fmp4_write.c), for the segmenter and
+ *     live view;
  *   - the scanner (scan.c): a segment file's whole fragments, for startup
  *     reconciliation and the fixture importer;
  *   - clips (clip.c, clipfile.c): an MP4 of any time range computed from the
  *     index and the segment files (moofs patched or cut, a new header), for
  *     GET .../clip.mp4 and `vigilctl clip`.
- * The box code (box.c, parse.c, rewrite.c, scan.c) knows nothing of the
- * index; only the clip planner reads it. Dependencies: common, config, index.
+ * The box code (box.c, parse.c, rewrite.c, scan.c, fmp4_write.c) knows
+ * nothing of the index; only the clip planner reads it. Dependencies: common,
+ * config, index, libavformat (init.c only).
  */
 #ifndef VIGIL_MEDIA_H
 #define VIGIL_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +60,83 @@ typedef struct media_scan {
  * Free with media_scan_free() (also after a failure). */
 int media_scan_fd(int fd, uint64_t size, media_scan *out);
 void media_scan_free(media_scan *s);
+
+/* ---- fmp4_write.c: fragments (moof + mdat header) and prft ----
+ *
+ * The writer builds a fragment's header into the caller's buffer (the
+ * segmenter reuses one per camera; nothing is allocated here): moof (mfhd, a
+ * traf per track: tfhd with default-base-is-moof, a 64-bit tfdt, one trun with
+ * per-sample duration, size, flags and, for video, composition offset), then
+ * the mdat header. The caller writes the media bytes after it (one pwritev),
+ * laid out as it declared with each traf's mdat_off. A fragment may hold a
+ * whole GOP or a single frame (live view). Usage:
+ *   media_frag_writer w;
+ *   media_frag_begin(&w, buf, seq);             buf: media_frag_max_size() bytes
+ *   media_frag_traf(&w, 1, tfdt, true, 0);      then media_frag_sample() per sample
+ *   media_frag_traf(&w, 2, atfdt, false, vbytes); ...
+ *   len = media_frag_end(&w, vbytes + abytes);  moof + mdat header, data offsets set */
+
+#define MEDIA_SAMPLE_SYNC 0x02000000u     /* sample_depends_on = 2 (no other) */
+#define MEDIA_SAMPLE_NON_SYNC 0x01010000u /* depends on others, non-sync */
+
+typedef struct media_frag_writer {
+    uint8_t *moof, *p;    /* the moof's start, the write position */
+    uint8_t *traf, *trun; /* the open traf and its trun (NULL: none) */
+    uint32_t count;       /* samples in the open trun */
+    int cto;              /* the open trun carries composition offsets */
+    int ntrafs;
+    uint8_t *data_off_at[MEDIA_MAX_TRACKS]; /* where each trun's data offset goes */
+    uint32_t mdat_off[MEDIA_MAX_TRACKS];    /* its samples' offset in the mdat payload */
+} media_frag_writer;
+
+/* Bytes a fragment header (moof + mdat header) of ntrafs trafs and nsamples
+ * samples in all needs at most. */
+static inline size_t media_frag_max_size(int ntrafs, size_t nsamples)
+{
+    return 8 + 16 + (size_t)ntrafs * (8 + 16 + 20 + 20) + nsamples * 16 + 8;
+}
+
+/* Starts a moof at buf with mfhd sequence number seq. */
+void media_frag_begin(media_frag_writer *w, uint8_t *buf, uint32_t seq);
+/* Starts the traf of track_id (at most MEDIA_MAX_TRACKS per fragment): its
+ * tfdt is base_dt; cto: the samples carry composition offsets (video);
+ * mdat_off: where its samples' bytes start in the mdat payload. */
+void media_frag_traf(media_frag_writer *w, uint32_t track_id, uint64_t base_dt, int cto,
+                     uint32_t mdat_off);
+/* Adds a sample to the open traf (flags: MEDIA_SAMPLE_SYNC/NON_SYNC). */
+void media_frag_sample(media_frag_writer *w, uint32_t dur, uint32_t size, uint32_t flags,
+                       uint32_t cto);
+/* Closes the moof, writes the mdat header for payload bytes and the data
+ * offsets; returns the bytes written at buf (moof + 8). */
+size_t media_frag_end(media_frag_writer *w, uint64_t payload);
+
+#define MEDIA_PRFT_SIZE 32
+/* Writes a ProducerReferenceTimeBox (ISO/IEC 14496-12 8.16.5), version 1, at
+ * p (MEDIA_PRFT_SIZE bytes): ntp is the wall time (64-bit NTP format, see
+ * media_ntp_from_us()) of the sample of reference_track whose decode time is
+ * media_time; flags says which instant that is (0: input to the encoder; see
+ * the standard). It goes right before the moof it describes. Returns 32. */
+size_t media_prft_write(uint8_t *p, uint32_t reference_track, uint32_t flags, uint64_t ntp,
+                        uint64_t media_time);
+/* Unix microseconds -> 64-bit NTP timestamp (seconds since 1900 . fraction). */
+uint64_t media_ntp_from_us(int64_t unix_us);
+
+/* ---- init.c: the init segment (ftyp + moov), by libavformat's mov muxer ---- */
+
+struct AVCodecParameters;
+
+typedef struct media_init_track {
+    const struct AVCodecParameters *par; /* borrowed: codec, size, extradata, rate */
+    int tb_num, tb_den;                  /* time base of the timestamps fed for it */
+    int file_tb_num, file_tb_den;        /* out: its time base in the file (1/timescale) */
+} media_init_track;
+
+/* Builds a fragmented-MP4 init segment (empty_moov, mvex/trex, no samples,
+ * bit-exact: no encoder string) with video as track 1 and audio (may be
+ * NULL) as track 2, which the fragments from media_frag_* then match. *out
+ * is malloc'd (caller frees). 0 or a negative AVERROR. */
+int media_init_build(media_init_track *video, media_init_track *audio, uint8_t **out,
+                     size_t *len);
 
 /* ---- clip.c: a clip of [start, end) computed from the index ----
  *

@@ -1,7 +1,8 @@
 /*
  * Unit tests of media/: the box parsers and the clip rewriter on a
  * hand-built fragmented MP4 (init + moofs of two tracks), and the scanner on
- * files made of them, whole and torn. Clips end to end are exercised by
+ * files made of them, whole and torn; the fragment and prft writers read
+ * back by the same parsers. Clips end to end are exercised by
  * tests/integration/test_http_*.py and `vigilctl clip`; files the segmenter
  * writes by tests/unit/ingest/test_segmenter.c and the reconcile tests.
  */
@@ -328,12 +329,104 @@ static void test_scan(void **state)
     assert_null(sc.frags);
 }
 
+/* The fragment writer (what the segmenter and live view write) read back by
+ * the parser and the scanner: video with composition offsets, audio behind it. */
+static void test_frag_writer(void **state)
+{
+    (void)state;
+    bw w = {.n = 0};
+    make_init(&w);
+    media__init init;
+    assert_int_equal(media__init_parse(w.b, w.n, &init), 0);
+    size_t at = w.n;
+    uint8_t *buf = w.b + at;
+    assert_true(media_frag_max_size(2, 5) <= sizeof(w.b) - at);
+    media_frag_writer fw;
+    media_frag_begin(&fw, buf, 9);
+    media_frag_traf(&fw, 1, 5000, 1, 0);
+    media_frag_sample(&fw, 512, 100, MEDIA_SAMPLE_SYNC, 1024);
+    media_frag_sample(&fw, 512, 10, MEDIA_SAMPLE_NON_SYNC, 0);
+    media_frag_sample(&fw, 512, 10, MEDIA_SAMPLE_NON_SYNC, 512);
+    media_frag_traf(&fw, 2, 7000, 0, 120);
+    media_frag_sample(&fw, 1024, 20, MEDIA_SAMPLE_SYNC, 0);
+    media_frag_sample(&fw, 1024, 20, MEDIA_SAMPLE_SYNC, 0);
+    size_t hl = media_frag_end(&fw, 160);
+    assert_true(hl <= media_frag_max_size(2, 5));
+    uint32_t ml = rd32(buf);
+    assert_int_equal(hl, ml + 8);
+    assert_memory_equal(buf + ml + 4, "mdat", 4);
+    assert_int_equal(rd32(buf + ml), 8 + 160);
+    media__moof m;
+    assert_int_equal(media__moof_parse(buf, ml, &init, &m), 0);
+    assert_int_equal(rd32(buf + m.seq_off), 9);
+    assert_int_equal(m.ntruns, 2);
+    assert_true(m.key);
+    assert_int_equal(m.tfdt[0], 5000);
+    assert_int_equal(m.dur[0], 1536);
+    assert_int_equal(m.bytes[0], 120);
+    assert_int_equal(m.truns[0].count, 3);
+    assert_int_equal(m.truns[0].data_offset, ml + 8);
+    assert_int_equal(m.tfdt[1], 7000);
+    assert_int_equal(m.dur[1], 2048);
+    assert_int_equal(m.bytes[1], 40);
+    assert_int_equal(m.truns[1].count, 2);
+    assert_int_equal(m.truns[1].data_offset, ml + 8 + 120);
+    /* composition offsets of the video trun, in order */
+    const uint8_t *e = buf + m.truns[0].box_off + 20;
+    assert_int_equal(rd32(e + 12), 1024);
+    assert_int_equal(rd32(e + 16 + 12), 0);
+    assert_int_equal(rd32(e + 32 + 12), 512);
+    assert_int_equal(rd32(e + 16 + 8), MEDIA_SAMPLE_NON_SYNC);
+
+    /* A single non-key frame of video only, as live view sends it. */
+    media_frag_begin(&fw, buf, 10);
+    media_frag_traf(&fw, 1, 6536, 1, 0);
+    media_frag_sample(&fw, 512, 10, MEDIA_SAMPLE_NON_SYNC, 0);
+    hl = media_frag_end(&fw, 10);
+    assert_int_equal(media__moof_parse(buf, hl - 8, &init, &m), 0);
+    assert_false(m.key);
+    assert_int_equal(m.truns[0].count, 1);
+    assert_false(m.has[1]);
+
+    /* As a file: init, the fragment, its payload; the scanner lists it. */
+    memset(buf + hl, 0, 10);
+    w.n = at + hl + 10;
+    media_scan sc;
+    assert_int_equal(scan_bytes(w.b, w.n, &sc), 0);
+    assert_int_equal(sc.nfrags, 1);
+    assert_false(sc.frags[0].key);
+    assert_int_equal(sc.frags[0].base_dt, 6536);
+    assert_int_equal(sc.valid_end, w.n);
+    media_scan_free(&sc);
+}
+
+static void test_prft(void **state)
+{
+    (void)state;
+    assert_int_equal(media_ntp_from_us(0), UINT64_C(2208988800) << 32);
+    assert_int_equal(media_ntp_from_us(1500000), ((UINT64_C(2208988801)) << 32) | 0x80000000u);
+    assert_int_equal(media_ntp_from_us(-500000), ((UINT64_C(2208988799)) << 32) | 0x80000000u);
+    uint8_t p[MEDIA_PRFT_SIZE + 4];
+    memset(p, 0xee, sizeof(p));
+    uint64_t ntp = media_ntp_from_us(1795000000123456);
+    assert_int_equal(media_prft_write(p, 1, 0, ntp, UINT64_C(0x123456789a)), MEDIA_PRFT_SIZE);
+    assert_int_equal(rd32(p), MEDIA_PRFT_SIZE);
+    assert_memory_equal(p + 4, "prft", 4);
+    assert_int_equal(rd32(p + 8), 1u << 24); /* version 1, flags 0 */
+    assert_int_equal(rd32(p + 12), 1);
+    assert_int_equal(((uint64_t)rd32(p + 16) << 32) | rd32(p + 20), ntp);
+    assert_int_equal(((uint64_t)rd32(p + 24) << 32) | rd32(p + 28), UINT64_C(0x123456789a));
+    assert_int_equal(p[MEDIA_PRFT_SIZE], 0xee); /* nothing past the box */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_and_moof),
         cmocka_unit_test(test_truncated_input),
         cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_frag_writer),
+        cmocka_unit_test(test_prft),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
