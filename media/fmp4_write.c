@@ -74,22 +74,6 @@ void media_frag_traf(media_frag_writer *w, uint32_t track_id, uint64_t base_dt, 
     w->p = q + 12;
 }
 
-void media_frag_sample(media_frag_writer *w, uint32_t dur, uint32_t size, uint32_t flags,
-                       uint32_t cto)
-{
-    uint8_t *q = w->p;
-    media__wr32(q, dur);
-    media__wr32(q + 4, size);
-    media__wr32(q + 8, flags);
-    q += 12;
-    if (w->cto) {
-        media__wr32(q, cto);
-        q += 4;
-    }
-    w->p = q;
-    w->count++;
-}
-
 size_t media_frag_end(media_frag_writer *w, uint64_t payload)
 {
     traf_close(w);

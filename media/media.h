@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "index/index.h"
@@ -103,9 +104,29 @@ void media_frag_begin(media_frag_writer *w, uint8_t *buf, uint32_t seq);
  * mdat_off: where its samples' bytes start in the mdat payload. */
 void media_frag_traf(media_frag_writer *w, uint32_t track_id, uint64_t base_dt, int cto,
                      uint32_t mdat_off);
-/* Adds a sample to the open traf (flags: MEDIA_SAMPLE_SYNC/NON_SYNC). */
-void media_frag_sample(media_frag_writer *w, uint32_t dur, uint32_t size, uint32_t flags,
-                       uint32_t cto);
+/* Adds a sample to the open traf (flags: MEDIA_SAMPLE_SYNC/NON_SYNC). Inline:
+ * it runs for every frame written. */
+static inline void media_frag_put32(uint8_t *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v); /* big-endian, as one store */
+#endif
+    memcpy(p, &v, 4);
+}
+
+static inline void media_frag_sample(media_frag_writer *w, uint32_t dur, uint32_t size,
+                                     uint32_t flags, uint32_t cto)
+{
+    uint8_t *q = w->p;
+    int with_cto = w->cto;
+    media_frag_put32(q, dur);
+    media_frag_put32(q + 4, size);
+    media_frag_put32(q + 8, flags);
+    if (with_cto) media_frag_put32(q + 12, cto);
+    w->p = q + (with_cto ? 16 : 12);
+    w->count++;
+}
+
 /* Closes the moof, writes the mdat header for payload bytes and the data
  * offsets; returns the bytes written at buf (moof + 8). */
 size_t media_frag_end(media_frag_writer *w, uint64_t payload);
