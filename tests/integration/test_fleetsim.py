@@ -95,8 +95,12 @@ def check_recordings(env, fs):
         assert span > SOURCE_SECONDS + 1, "recording spans %.2f s: no loop?" % span
         assert len(pts) >= (SOURCE_SECONDS + 1.5) * 25, len(pts)
         log("%s: %d frames over %.2f s, clean" % (os.path.basename(out), len(pts), span))
-    time.sleep(1.2)  # the stats file is rewritten every second
-    st = {o["camera"]: o for o in fs.read_stats() if "camera" in o}
+    # the stats file is rewritten every second: wait for the one that has the sessions
+    def stats():
+        st = {o["camera"]: o for o in fs.read_stats() if "camera" in o}
+        return st if all(st.get("cam%d" % i, {}).get("frames_sent", 0) >=
+                         (SOURCE_SECONDS + 1.5) * 25 for i in (1, 2, 3)) else None
+    st = wait_for(stats, 10, what="fleetsim stats with the three sessions' frames")
     for i in (1, 2, 3):
         c = st["cam%d" % i]
         assert c["sessions"] >= 1 and c["frames_sent"] >= (SOURCE_SECONDS + 1.5) * 25, c
@@ -179,8 +183,11 @@ def check_drain(fs):
         assert g1 + g2 == 0, "sequence gaps"
         assert frames % GOP == 0 and frames >= GOP, "drained at %d frames" % frames
         assert i1 + i2 == frames // GOP, (i1 + i2, frames)
-        time.sleep(1.2)
-        after = {o["camera"]: o for o in fs.read_stats() if "camera" in o}["cam3"]
+        # the stats file is rewritten every second: wait for one written after the drain
+        def drained():
+            a = {o["camera"]: o for o in fs.read_stats() if "camera" in o}["cam3"]
+            return a if a["frames_sent"] - before["frames_sent"] >= frames else None
+        after = wait_for(drained, 10, what="fleetsim stats after the drain")
         assert after["frames_sent"] - before["frames_sent"] == frames, (before, after, frames)
         log("drain: %d frames (%d GOPs), matches the stats" % (frames, frames // GOP))
 

@@ -358,9 +358,9 @@ class HttpApi(unittest.TestCase):
         self.assertIn(b"200 OK", got)
         clen = int(re.search(rb"(?i)content-length: (\d+)", got).group(1))
         self.assertGreater(clen, 20 << 20)  # more than socket buffers and ours can hold
-        time.sleep(0.5)
         # The download is stalled on our small window: it holds its segments.
-        st, hz = self.srv.json("/healthz")
+        hz = wait_for(lambda: self.srv.json("/healthz")[1]["downloads"] == 1 and
+                      self.srv.json("/healthz")[1], 10, what="the download under way")
         self.assertEqual(hz["downloads"], 1)
         self.assertEqual(hz["pinned_segments"], 3)
         s.close()
@@ -374,7 +374,7 @@ class HttpApi(unittest.TestCase):
         s.connect(("127.0.0.1", srv.port))
         s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.clip_url("big", T0, T0 + 24)).encode())
         self.assertIn(b"200 OK", s.recv(4096))
-        time.sleep(0.3)
+        wait_for(lambda: srv.json("/healthz")[1]["downloads"] == 1, 10, what="the download under way")
         t0 = time.time()
         self.assertEqual(srv.stop(), 0)  # frees the download it had to abort (ASan: no leak)
         self.assertLess(time.time() - t0, 10 * SLOW)

@@ -105,7 +105,16 @@ class StorageRetention(unittest.TestCase):
                               "--reason", "case 2026-114 robbery")
         lock = json.loads(r.stdout)
         self.assertEqual(lock["created_by"], "local")
-        time.sleep(30 * SLOW)
+        # Wait until retention has deleted a segment recorded after the locked
+        # ones, i.e. it had to pass over them.
+        seen = set()
+
+        def passed_the_lock():
+            cur = {s["start"] for s in self.env.segments(self.cfg, names[0])}
+            gone = seen - cur
+            seen.update(t for t in cur if t > first[1]["start"])
+            return gone
+        wait_for(passed_the_lock, 60, what="retention deleting past the locked segments")
         segs = self.env.segments(self.cfg, names[0])
         kept = [s for s in segs if s["start"] in (first[0]["start"], first[1]["start"])]
         self.assertEqual(len(kept), 2, "locked segments were deleted")
@@ -159,7 +168,9 @@ class StorageRetention(unittest.TestCase):
     def test_kill9_recovery(self):
         pool = self.env.path("pool0")
         names = self.start(2, [{"id": "main", "path": pool}], segment_seconds=10)
-        time.sleep(12 * SLOW)
+        for n in names:  # a rotation behind each camera before the kill
+            wait_for(lambda: [s for s in self.env.segments(self.cfg, n) if s["sha256"]], 30,
+                     what="%s's first closed segment" % n)
 
         def all_mid_segment():
             # Kill while every camera has an open segment that already holds
@@ -217,8 +228,10 @@ class StorageRetention(unittest.TestCase):
         import urllib.request
         pool = self.env.path("dlpool")
         names = self.start(1, [{"id": "d", "path": pool, "max_bytes": "400KiB"}])
-        time.sleep(6 * SLOW)
-        first = self.env.segments(self.cfg, names[0])[:2]
+        def two_closed():
+            closed = [s for s in self.env.segments(self.cfg, names[0]) if s["sha256"]]
+            return closed[:2] if len(closed) >= 2 else None
+        first = wait_for(two_closed, 20, what="two closed segments")
         self.assertEqual(len(first), 2)
         url = self.d.url("/api/cameras/%s/clip.mp4?start=%s&end=%s"
                          % (names[0], first[0]["start"], first[1]["end"]))
@@ -259,9 +272,9 @@ class StorageRetention(unittest.TestCase):
         self.d = env.vigild(self.cfg)
         self.d.wait_log("recording")
         wait_for(lambda: env.segments(self.cfg, "c1"), 30, what="c1 records")
-        time.sleep(3)
+        ev = wait_for(lambda: [e for e in env.events(self.cfg) if e["type"] == "pool_unavailable"],
+                      10, what="a pool_unavailable event")
         self.assertTrue(self.d.alive())
-        ev = [e for e in env.events(self.cfg) if e["type"] == "pool_unavailable"]
         self.assertTrue(ev)
         self.assertFalse(pool_files(bad))
         self.assertFalse(env.segments(self.cfg, "c0"))
