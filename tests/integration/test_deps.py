@@ -528,6 +528,17 @@ class Deps(unittest.TestCase):
         self.assertFalse(idle, "install-deps.sh lists packages for nothing the sources use "
                          "(give each an item that is used, or drop it): %s" % idle)
 
+    def test_integration_tests_report_skips(self):
+        """Not a package, but the same rot: an integration test built on unittest
+        must end in vigiltest.main(), which reports an all-skipped file to CTest as
+        skipped; plain unittest.main() would count it as passed."""
+        bad = []
+        for p in sorted(source_files((".py",))):
+            if os.path.basename(p).startswith("test_") and "unittest" in read(p) \
+                    and "vigiltest.main(" not in read(p):
+                bad.append(rel(p))
+        self.assertFalse(bad, "use vigiltest.main() in: %s" % bad)
+
     def test_table_packages_exist(self):
         """Every package of the table is a real Debian package (a typo installs nothing)."""
         r = subprocess.run(["apt-cache", "show", "--no-all-versions"] + sorted(self.table),

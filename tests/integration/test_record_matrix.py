@@ -26,6 +26,7 @@ import unittest
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
 from vigiltest import Env, SLOW, decode_errors, log, rfc3339_to_unix, wait_for  # noqa: E402
 
 GOP = 25  # frames at 25 fps: a keyframe a second
@@ -185,4 +186,4 @@ class RecordMatrix(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    vigiltest.main()
