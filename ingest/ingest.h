@@ -2,12 +2,13 @@
  * ingest: camera sessions. Prefix: ingest_.
  *
  * A camera session connects to its RTSP source, authenticates, plays,
- * reconnects with exponential backoff (1 s -> 30 s, with jitter), detects a
- * stall (connected, no data for 10 s) and hands access units with wall-clock
+ * reconnects with exponential backoff (1 s -> 30 s, +-20 % jitter), detects a
+ * stall (connected, no video for 10 s) and hands access units with wall-clock
  * times to the segmenter (ingest/segmenter.h), which writes fragmented MP4
- * through storage/. Two sources feed the same segmenter: libavformat's RTSP
- * demuxer in a thread per camera (source: ffmpeg) and the event-driven libuv
- * client (source: native, ingest/rtsp/).
+ * through storage/. One supervisor (camera.c) does all of that over two
+ * transports (ingest/transport.h): libavformat's RTSP demuxer in a thread per
+ * camera (source: ffmpeg, source_ffmpeg.c) and the event-driven libuv client
+ * (source: native, source_native.c over the protocol library ingest/rtsp/).
  *
  * Every state change is an index event (online, offline with reason
  * unreachable / auth_failed / not_found / stalled / error, codec_change).

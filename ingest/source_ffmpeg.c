@@ -1,17 +1,15 @@
 /*
- * Camera sessions through libavformat's RTSP demuxer: one thread per camera.
+ * The FFmpeg transport (`source: ffmpeg`): libavformat's RTSP demuxer, one
+ * thread per camera, behind the camera-session supervisor (transport.h).
  *
  * The thread connects (credentials go into the URL, percent-encoded, and the
  * URL is never logged by us; FFmpeg's own lines pass the redacting logger),
  * probes briefly, picks the first H.264/H.265 video and AAC/G.711 audio
- * stream, and feeds every packet with its receive time to the segmenter. An
- * interrupt callback aborts any blocking call on a stop request or when no
- * video packet came for 10 s (a stall; audio alone records nothing). After a failure it waits with exponential
- * backoff (1 s doubling to 30 s, +-20 % jitter, back to 1 s after a run of at
- * least 30 s) on a condition variable, so a stop request ends the wait at once.
- *
- * Events: `online` when streams are set up, `offline` with the reason once
- * per outage (each retry is only logged).
+ * stream, and hands every packet with its receive time to the supervisor. An
+ * interrupt callback aborts any blocking call on a stop request or when the
+ * supervisor's stall rule says so (no video for 10 s; audio alone records
+ * nothing). After a failure it waits the supervisor's backoff on a condition
+ * variable, so a stop request ends the wait at once.
  *
  * libavformat (5.1) hands out the first video access unit of every RTSP
  * session without a pts or dts: its parser looks timestamps up by byte
@@ -25,11 +23,9 @@
  * picture it held back (the last one the camera sent); that is a real frame
  * and is recorded too.
  */
-#include "ingest/ingest.h"
-#include "ingest/ingest_internal.h"
+#include "ingest/transport.h"
 
 #include "common/common.h"
-#include "ingest/segmenter.h"
 
 #include <errno.h>
 #include <libavformat/avformat.h>
@@ -41,36 +37,22 @@
 #include <string.h>
 #include <time.h>
 
-#define STALL_US 10000000
-#define BACKOFF_MIN_US 1000000
-#define BACKOFF_MAX_US 30000000
-#define BACKOFF_RESET_US 30000000
-#define STATS_WINDOW_US 5000000
 #define HOLD_LOOKAHEAD 4  /* timestamped video frames after an untimed first one */
 #define HOLD_MAX 64       /* packets held at most meanwhile (audio too) */
 
-struct ingest_ffmpeg {
-    char id[INDEX_ID_MAX];
-    char *url;      /* with credentials: never logged */
+typedef struct ffmpeg_transport {
+    ingest_camera *cam; /* the supervisor's, borrowed */
+    const char *id;
+    char *url;          /* with credentials: never logged */
     bool tcp;
-    char *pool;
-    int segment_seconds;
-    storage *st;
-    index_db *idx;
 
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t lock; /* guards stats and the wait */
+    pthread_mutex_t lock; /* guards the wait */
     pthread_cond_t cond;
     atomic_bool stop;
-    atomic_bool stalled;          /* the interrupt fired because nothing came */
-    atomic_int_fast64_t activity_mono_us;
-
-    ingest_stats stats;           /* under lock */
-    int64_t win_start_us;         /* fps/bitrate window (thread only) */
-    uint64_t win_frames, win_bytes;
-    unsigned rng;
-};
+    atomic_bool stalled;  /* the interrupt fired because nothing came */
+} ffmpeg_transport;
 
 /* ---- URL ---- */
 
@@ -107,81 +89,36 @@ static char *url_with_credentials(const char *url, const char *user, const char 
     return out;
 }
 
-/* ---- state and stats ---- */
-
-static void set_state(ingest_ffmpeg *c, ingest_state s, const char *err)
-{
-    pthread_mutex_lock(&c->lock);
-    c->stats.state = s;
-    if (err) snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", err);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void event(ingest_ffmpeg *c, const char *type, const char *detail)
-{
-    if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
-}
+/* ---- failures ---- */
 
 static int interrupt_cb(void *opaque)
 {
-    ingest_ffmpeg *c = opaque;
+    ffmpeg_transport *c = opaque;
     if (atomic_load(&c->stop)) return 1;
-    if (vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US) {
+    if (ingest__session_stalled(c->cam)) {
         atomic_store(&c->stalled, true);
         return 1;
     }
     return 0;
 }
 
-static void touch(ingest_ffmpeg *c)
+/* The reason an attempt failed with err (detail: for "error: ..."). */
+static ingest_reason reason_for(ffmpeg_transport *c, int err, bool playing, char *detail,
+                                size_t len)
 {
-    atomic_store(&c->activity_mono_us, vg_mono_us());
-}
-
-/* The offline reason for an error. */
-static void reason_for(ingest_ffmpeg *c, int err, bool playing, char *out, size_t len)
-{
-    if (atomic_load(&c->stalled)) {
-        snprintf(out, len, "%s", playing ? "stalled" : "unreachable");
-    } else if (err == AVERROR_HTTP_UNAUTHORIZED || err == AVERROR_HTTP_FORBIDDEN) {
-        snprintf(out, len, "auth_failed");
-    } else if (err == AVERROR_HTTP_NOT_FOUND) {
-        snprintf(out, len, "not_found");
-    } else if (err == AVERROR(ETIMEDOUT)) {
-        snprintf(out, len, "%s", playing ? "stalled" : "unreachable");
-    } else if (err == AVERROR(ECONNREFUSED) || err == AVERROR(EHOSTUNREACH) ||
-               err == AVERROR(ENETUNREACH) || err == AVERROR(EIO) || err == AVERROR_EOF ||
-               err == AVERROR(ECONNRESET) || err == AVERROR(EPIPE) ||
-               err == AVERROR(ECONNABORTED) || err == AVERROR(EHOSTDOWN) ||
-               err == AVERROR(ENOTCONN)) {
-        snprintf(out, len, "unreachable");
-    } else {
-        char e[AV_ERROR_MAX_STRING_SIZE];
-        av_strerror(err, e, sizeof(e));
-        snprintf(out, len, "error: %s", e);
-    }
-}
-
-static void count_packet(ingest_ffmpeg *c, const AVPacket *pkt, bool video, int64_t now_us,
-                         const ingest_segmenter *seg)
-{
-    ingest_segmenter_stats ss;
-    ingest_segmenter_get_stats(seg, &ss);
-    if (video) c->win_frames++;
-    c->win_bytes += (uint64_t)pkt->size;
-    pthread_mutex_lock(&c->lock);
-    c->stats.frames_received++;
-    c->stats.frames_written = ss.frames_written;
-    c->stats.frames_dropped = ss.frames_dropped;
-    c->stats.last_frame_us = now_us;
-    int64_t dt = now_us - c->win_start_us;
-    if (dt >= STATS_WINDOW_US) {
-        c->stats.fps = (double)c->win_frames * 1e6 / (double)dt;
-        c->stats.bitrate_bps = (int64_t)((double)c->win_bytes * 8e6 / (double)dt);
-        c->win_start_us = now_us;
-        c->win_frames = c->win_bytes = 0;
-    }
-    pthread_mutex_unlock(&c->lock);
+    detail[0] = 0;
+    if (atomic_load(&c->stalled) || err == AVERROR(ETIMEDOUT))
+        return playing ? INGEST_REASON_STALLED : INGEST_REASON_UNREACHABLE;
+    if (err == AVERROR_HTTP_UNAUTHORIZED || err == AVERROR_HTTP_FORBIDDEN)
+        return INGEST_REASON_AUTH_FAILED;
+    if (err == AVERROR_HTTP_NOT_FOUND) return INGEST_REASON_NOT_FOUND;
+    if (err == AVERROR(ECONNREFUSED) || err == AVERROR(EHOSTUNREACH) ||
+        err == AVERROR(ENETUNREACH) || err == AVERROR(EIO) || err == AVERROR_EOF ||
+        err == AVERROR(ECONNRESET) || err == AVERROR(EPIPE) || err == AVERROR(ECONNABORTED) ||
+        err == AVERROR(EHOSTDOWN) || err == AVERROR(ENOTCONN))
+        return INGEST_REASON_UNREACHABLE;
+    av_strerror(err, detail, len);
+    return INGEST_REASON_ERROR;
 }
 
 /* ---- one connection ---- */
@@ -226,17 +163,16 @@ typedef struct sess {
     bool first_video_seen, holding;
 } sess;
 
-/* A segmenter run with the session's streams as they are now. */
-static int start_run(ingest_segmenter *seg, const sess *ss)
+/* A run with the session's streams as they are now. */
+static int start_run(ffmpeg_transport *c, const sess *ss, double fps)
 {
     ingest_stream v = stream_of(ss->vpar, ss->vtb), a;
     if (ss->apar) a = stream_of(ss->apar, ss->atb);
-    return ingest_segmenter_start_run(seg, &v, ss->apar ? &a : NULL);
+    return ingest__session_run(c->cam, &v, ss->apar ? &a : NULL, fps);
 }
 
-/* Feeds one packet of a recorded stream to the segmenter (and the stats). */
-static void feed(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVPacket *pkt,
-                 int64_t recv_us)
+/* Hands one packet of a recorded stream to the supervisor. */
+static void feed(ffmpeg_transport *c, sess *ss, AVPacket *pkt, int64_t recv_us)
 {
     bool video = pkt->stream_index == ss->vi;
     if (pkt->pts == AV_NOPTS_VALUE) return;
@@ -255,14 +191,13 @@ static void feed(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVPacket *pk
             } else {
                 vpar->extradata_size = 0;
             }
-            start_run(seg, ss);
+            start_run(c, ss, 0);
         }
     }
     ingest_frame f = {.audio = !video, .data = pkt->data, .size = (size_t)pkt->size,
                       .pts = pkt->pts,
                       .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv_us};
-    ingest_segmenter_write(seg, &f);
-    count_packet(c, pkt, video, recv_us, seg);
+    ingest__session_frame(c->cam, &f);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -273,7 +208,7 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Gives the held first video frame its pts (see the top of the file), then
  * feeds everything held, in arrival order. */
-static void release_held(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVRational fps)
+static void release_held(ffmpeg_transport *c, sess *ss, AVRational fps)
 {
     int64_t pts[HOLD_MAX];
     int n = 0;
@@ -295,7 +230,7 @@ static void release_held(ingest_ffmpeg *c, ingest_segmenter *seg, sess *ss, AVRa
                    (long long)ss->hold[0]->pts);
     }
     for (int i = 0; i < ss->nhold; i++) {
-        feed(c, seg, ss, ss->hold[i], ss->hold_recv[i]);
+        feed(c, ss, ss->hold[i], ss->hold_recv[i]);
         av_packet_free(&ss->hold[i]);
     }
     ss->nhold = ss->hold_timed = 0;
@@ -311,29 +246,25 @@ static void drop_held(sess *ss)
 
 /*
  * Connects and records until an error or a stop. Returns 0 on stop, else the
- * error; *online is set once the streams were set up, *played_us to how long.
+ * error with *reason (and detail) set.
  */
-static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_t *played_us,
-                   char *reason, size_t reason_len)
+static int session(ffmpeg_transport *c, ingest_reason *reason, char *detail, size_t detail_len)
 {
     int r = 0;
     AVFormatContext *ic = NULL;
     AVDictionary *opts = NULL;
     AVPacket *pkt = NULL;
     AVCodecParameters *vpar = NULL;
-    int64_t t_online = 0;
     bool playing = false;
     sess ss = {.vi = -1, .ai = -1};
     AVRational fr = {0, 1};
-    *online = false;
-    *played_us = 0;
-    reason[0] = 0;
+    *reason = INGEST_REASON_ERROR;
+    detail[0] = 0;
     atomic_store(&c->stalled, false);
-    touch(c);
 
     if (!(ic = avformat_alloc_context()) || !(pkt = av_packet_alloc())) {
         r = AVERROR(ENOMEM);
-        goto out;
+        goto fail;
     }
     ic->interrupt_callback.callback = interrupt_cb;
     ic->interrupt_callback.opaque = c;
@@ -361,14 +292,14 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
                    ic->streams[vi]->codecpar->codec_id != AV_CODEC_ID_HEVC)) {
         vg_log_cam(LOG_WARNING, c->id, "video codec %s is not recorded (H.264/H.265 only)",
                    vi < 0 ? "(none)" : avcodec_get_name(ic->streams[vi]->codecpar->codec_id));
-        snprintf(reason, reason_len, "unsupported codec");
+        snprintf(detail, detail_len, "unsupported codec");
         r = AVERROR_PATCHWELCOME;
-        goto out;
+        goto out; /* reason: error, with that detail */
     }
     AVStream *vs = ic->streams[vi], *as = ai >= 0 ? ic->streams[ai] : NULL;
     if (!(vpar = avcodec_parameters_alloc()) || avcodec_parameters_copy(vpar, vs->codecpar) < 0) {
         r = AVERROR(ENOMEM);
-        goto out;
+        goto fail;
     }
     ss.vi = vi;
     ss.ai = as ? ai : -1;
@@ -376,32 +307,11 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
     ss.vtb = vs->time_base;
     ss.apar = as ? as->codecpar : NULL;
     ss.atb = as ? as->time_base : (AVRational){1, 1};
-    r = start_run(seg, &ss);
+    fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;
+    r = start_run(c, &ss, fr.den ? av_q2d(fr) : 0.0); /* online */
     if (r < 0) goto fail;
 
-    fr = vs->avg_frame_rate.num ? vs->avg_frame_rate : vs->r_frame_rate;
-    char detail[160];
-    snprintf(detail, sizeof(detail), "%s %dx%d %.4gfps%s%s", avcodec_get_name(vpar->codec_id),
-             vpar->width, vpar->height, fr.den ? av_q2d(fr) : 0.0, as ? " +" : "",
-             as ? avcodec_get_name(as->codecpar->codec_id) : "");
-    vg_log_cam(LOG_NOTICE, c->id, "online: %s (%s)", detail, c->tcp ? "tcp" : "udp");
-    event(c, "online", detail);
-    *online = true;
-    t_online = vg_mono_us();
-    pthread_mutex_lock(&c->lock);
-    c->stats.state = INGEST_RECORDING;
-    snprintf(c->stats.codec, sizeof(c->stats.codec), "%s", avcodec_get_name(vpar->codec_id));
-    snprintf(c->stats.audio_codec, sizeof(c->stats.audio_codec), "%s",
-             as ? avcodec_get_name(as->codecpar->codec_id) : "");
-    c->stats.width = vpar->width;
-    c->stats.height = vpar->height;
-    c->stats.last_error[0] = 0;
-    pthread_mutex_unlock(&c->lock);
-    c->win_start_us = vg_now_us();
-    c->win_frames = c->win_bytes = 0;
-
     playing = true;
-    touch(c);
     int64_t last_video_recv = 0;
     while (!atomic_load(&c->stop)) {
         r = av_read_frame(ic, pkt);
@@ -417,13 +327,12 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
              * sent (it arrived with the previous one): recorded, then the
              * session ends. A stop request interrupting the read flushes it
              * the same way. */
-            bool flushed = vg_mono_us() - atomic_load(&c->activity_mono_us) > STALL_US / 2;
+            bool flushed = ingest__session_idle_us(c->cam) > INGEST_STALL_US / 2;
             if (flushed && last_video_recv) now = last_video_recv;
             if (flushed && !atomic_load(&c->stop)) {
                 atomic_store(&c->stalled, true);
                 r = AVERROR(ETIMEDOUT);
             }
-            if (!flushed) touch(c); /* audio alone does not keep a recording alive */
             last_video_recv = now;
         }
         if (!video && pkt->stream_index != ss.ai) {
@@ -445,31 +354,25 @@ static int session(ingest_ffmpeg *c, ingest_segmenter *seg, bool *online, int64_
                 ss.hold[ss.nhold++] = h;
                 if (video && h->pts != AV_NOPTS_VALUE) ss.hold_timed++;
                 if (ss.hold_timed >= HOLD_LOOKAHEAD || ss.nhold == HOLD_MAX)
-                    release_held(c, seg, &ss, fr);
+                    release_held(c, &ss, fr);
             } else {
-                feed(c, seg, &ss, pkt, now);
+                feed(c, &ss, pkt, now);
                 av_packet_unref(pkt);
             }
         }
         if (r < 0) break; /* the stall flush above */
     }
     /* Whatever ended the session, what was received is recorded. */
-    if (ss.holding && r != AVERROR(ENOMEM)) release_held(c, seg, &ss, fr);
+    if (ss.holding && r != AVERROR(ENOMEM)) release_held(c, &ss, fr);
     drop_held(&ss);
-    *played_us = vg_mono_us() - t_online;
-    if (atomic_load(&c->stop)) {
-        r = 0;
-        goto out;
-    }
 fail:
     if (atomic_load(&c->stop)) {
         r = 0;
         goto out;
     }
-    if (!reason[0]) reason_for(c, r, playing, reason, reason_len);
+    *reason = reason_for(c, r, playing, detail, detail_len);
 out:
-    if (*online && t_online && !*played_us) *played_us = vg_mono_us() - t_online;
-    ingest_segmenter_end_run(seg);
+    ingest__session_end_run(c->cam);
     avcodec_parameters_free(&vpar);
     av_dict_free(&opts);
     av_packet_free(&pkt);
@@ -479,7 +382,7 @@ out:
 }
 
 /* Sleeps us or until a stop request. */
-static void wait_or_stop(ingest_ffmpeg *c, int64_t us)
+static void wait_or_stop(ffmpeg_transport *c, int64_t us)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -494,90 +397,50 @@ static void wait_or_stop(ingest_ffmpeg *c, int64_t us)
 
 static void *camera_thread(void *arg)
 {
-    ingest_ffmpeg *c = arg;
-    ingest_segmenter *seg = NULL;
-    ingest_segmenter_params sp = {.camera = c->id, .pool = c->pool,
-                                  .segment_seconds = c->segment_seconds, .st = c->st,
-                                  .idx = c->idx};
-    int64_t backoff = BACKOFF_MIN_US;
-    bool offline_reported = false;
-    char reason[160];
-    if (ingest_segmenter_open(&sp, &seg) < 0) {
-        vg_log_cam(LOG_ERR, c->id, "cannot create the segmenter");
-        set_state(c, INGEST_OFFLINE, "error: out of memory");
-        goto out;
-    }
+    ffmpeg_transport *c = arg;
+    char detail[AV_ERROR_MAX_STRING_SIZE + 32];
     while (!atomic_load(&c->stop)) {
-        bool online = false;
-        int64_t played = 0;
-        set_state(c, INGEST_CONNECTING, NULL);
-        int r = session(c, seg, &online, &played, reason, sizeof(reason));
+        ingest_reason reason;
+        ingest__session_connecting(c->cam);
+        int r = session(c, &reason, detail, sizeof(detail));
         if (atomic_load(&c->stop) || r == 0) break;
-        if (online) offline_reported = false;
-        if (played >= BACKOFF_RESET_US) backoff = BACKOFF_MIN_US;
-        set_state(c, INGEST_OFFLINE, reason);
-        if (!offline_reported) {
-            vg_log_cam(LOG_WARNING, c->id, "offline: %s", reason);
-            event(c, "offline", reason);
-            offline_reported = true;
-        }
-        /* +-20 % jitter */
-        c->rng = c->rng * 1103515245u + 12345u;
-        double j = 0.8 + 0.4 * (double)((c->rng >> 8) % 10001) / 10000.0;
-        int64_t delay = (int64_t)((double)backoff * j);
-        vg_log_cam(LOG_INFO, c->id, "connection failed (%s); retrying in %.1f s", reason,
-                   (double)delay / 1e6);
-        wait_or_stop(c, delay);
-        backoff = backoff * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : backoff * 2;
-        pthread_mutex_lock(&c->lock);
-        c->stats.reconnects++;
-        pthread_mutex_unlock(&c->lock);
+        wait_or_stop(c, ingest__session_failed(c->cam, reason, detail));
     }
-out:
-    ingest_segmenter_close(&seg); /* closes the open segment: fsync, indexed */
-    set_state(c, INGEST_OFFLINE, NULL);
+    ingest__session_ended(c->cam); /* closes the open segment: fsync, indexed */
     return NULL;
 }
 
-/* ---- public ---- */
+/* ---- the transport ---- */
 
-static void camera_free(ingest_ffmpeg *c)
+static void transport_free(ffmpeg_transport *c)
 {
     if (!c) return;
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c->url);
-    free(c->pool);
     free(c);
 }
 
-int ingest__ffmpeg_start(const ingest_params *p, ingest_ffmpeg **out)
+static int ffmpeg_start(ingest_camera *cam, const ingest_params *p, void **out)
 {
     int r = 0;
-    ingest_ffmpeg *c = NULL;
+    ffmpeg_transport *c = NULL;
     pthread_condattr_t ca;
     *out = NULL;
-    if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
     if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cond, &ca);
     pthread_condattr_destroy(&ca);
-    snprintf(c->id, sizeof(c->id), "%s", p->camera->id);
+    c->cam = cam;
+    c->id = ingest__session_id(cam);
     c->url = url_with_credentials(p->camera->url, p->camera->username, p->camera->password);
-    c->pool = p->pool ? strdup(p->pool) : NULL;
-    if (!c->url || (p->pool && !c->pool)) {
+    if (!c->url) {
         r = -ENOMEM;
         goto out;
     }
-    if (p->camera->password) vg_log_add_secret(p->camera->password);
     c->tcp = p->camera->tcp;
-    c->segment_seconds = p->segment_seconds;
-    c->st = p->st;
-    c->idx = p->idx;
-    c->stats.state = INGEST_CONNECTING;
-    c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
     vg_log_cam(LOG_INFO, c->id, "starting (%s, %s)", p->camera->url, c->tcp ? "tcp" : "udp");
     r = pthread_create(&c->thread, NULL, camera_thread, c);
     if (r != 0) {
@@ -588,12 +451,13 @@ int ingest__ffmpeg_start(const ingest_params *p, ingest_ffmpeg **out)
     *out = c;
     c = NULL;
 out:
-    camera_free(c);
+    transport_free(c);
     return r;
 }
 
-void ingest__ffmpeg_request_stop(ingest_ffmpeg *c)
+static void ffmpeg_request_stop(void *t)
 {
+    ffmpeg_transport *c = t;
     if (!c) return;
     pthread_mutex_lock(&c->lock);
     atomic_store(&c->stop, true);
@@ -601,19 +465,18 @@ void ingest__ffmpeg_request_stop(ingest_ffmpeg *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-void ingest__ffmpeg_stop(ingest_ffmpeg **cp)
+static void ffmpeg_stop(void *t)
 {
-    if (!cp || !*cp) return;
-    ingest_ffmpeg *c = *cp;
-    ingest__ffmpeg_request_stop(c);
+    ffmpeg_transport *c = t;
+    if (!c) return;
+    ffmpeg_request_stop(c);
     if (c->thread_started) pthread_join(c->thread, NULL);
-    camera_free(c);
-    *cp = NULL;
+    transport_free(c);
 }
 
-void ingest__ffmpeg_get_stats(ingest_ffmpeg *c, ingest_stats *out)
-{
-    pthread_mutex_lock(&c->lock);
-    *out = c->stats;
-    pthread_mutex_unlock(&c->lock);
-}
+const ingest_transport ingest__transport_ffmpeg = {
+    .name = "ffmpeg",
+    .start = ffmpeg_start,
+    .request_stop = ffmpeg_request_stop,
+    .stop = ffmpeg_stop,
+};

@@ -1,19 +1,22 @@
 /*
- * Recording cameras through the native RTSP client of ingest/rtsp (`source: native`).
+ * The native transport (`source: native`): the event-driven RTSP/RTP client
+ * of ingest/rtsp behind the camera-session supervisor (transport.h).
  *
  * A small pool of loop threads (one per core, at most 4, created on first
  * use and kept for the life of the process) hosts every native camera; a
  * camera is pinned to one loop, round robin. Other threads talk to a camera
  * only through its loop's async handle: start and stop requests are queued
- * under the loop's mutex, and stats are read under the camera's mutex. So
- * the client, the segmenter and the reconnect timer of a camera are touched
- * by its loop thread alone, and ingest__native_stop() waits on a
- * condition variable until the loop has let go of the camera.
+ * under the loop's mutex. So the client, the reconnect timer and every
+ * supervisor call of a camera happen on its loop thread alone, and stop
+ * waits on a condition variable until the loop has let go of the camera.
+ * Each loop has one watchdog timer that applies the supervisor's stall rule
+ * to the cameras playing on it (one timer per loop, not per camera).
  *
  * The video track's codec parameters come from the SDP (and in-band updates);
  * the picture size from libavcodec's parser on the first keyframe, when the
- * segmenter run starts. G.711 audio is not storable in MP4 by the segmenter
- * and is left out; AAC is recorded.
+ * run starts (that is when the camera is online). Video access units are
+ * built straight into the segmenter's buffer (video_buffer), so the client's
+ * bytes are copied once.
  */
 #include <errno.h>
 #include <libavcodec/avcodec.h>
@@ -28,14 +31,10 @@
 
 #include "common/common.h"
 #include "ingest/rtsp/rtsp_client.h"
-#include "ingest/ingest_internal.h"
-#include "ingest/segmenter.h"
+#include "ingest/transport.h"
 
 #define MAX_LOOPS 4
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
-#define BACKOFF_RESET_US 30000000
-#define STATS_WINDOW_US 5000000
+#define WATCHDOG_MS 1000
 /* Sockets are read every tick, not on every packet: over TCP at 2 Mbit/s a
  * 200 ms tick is one 50 KB recv per camera (the kernel's receive buffer holds
  * the rest; TCP flow control covers any bitrate). UDP has no flow control and
@@ -44,49 +43,44 @@
 #define NATIVE_TICK_MS_UDP 50
 
 typedef struct native_loop native_loop;
+typedef struct native_cam native_cam;
 
-struct ingest_native {
-    char id[INDEX_ID_MAX];
-    char *url, *user, *pass, *pool;
+struct native_cam {
+    ingest_camera *cam; /* the supervisor's, borrowed */
+    const char *id;
+    char *url, *user, *pass;
     bool tcp;
-    int segment_seconds;
-    storage *st;
-    index_db *idx;
     native_loop *nl;
-    ingest_native *next_cmd; /* in nl's queue (nl->lock) */
+    native_cam *next_cmd; /* in nl's queue (nl->lock) */
     bool queued;
 
     /* loop thread only */
+    native_cam *prev_on_loop, *next_on_loop; /* nl->cams, while started */
     rtsp_client *client;
     uv_timer_t retry;
     bool retry_init;
-    ingest_segmenter *seg;
+    bool playing; /* the client has its tracks */
     int video, audio; /* track indexes, -1 none */
     rtsp_track_info vti, ati;
     uint8_t aconfig[64];
     uint8_t *extradata; /* the video track's parameter sets, Annex B */
     size_t extradata_len;
     int width, height;  /* from the last run's first keyframe */
-    bool run_started, online;
-    int backoff_ms;
-    int64_t played_since_us;
-    unsigned rng;
-    int64_t win_start_us;
-    uint64_t win_frames, win_bytes;
 
     /* shared, under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop_requested, started, released;
-    ingest_stats stats;
 };
 
 struct native_loop {
     uv_loop_t loop;
     uv_async_t async;
+    uv_timer_t watchdog;
     pthread_t thread;
     pthread_mutex_t lock;
-    ingest_native *queue;
+    native_cam *queue;
+    native_cam *cams; /* loop thread only */
 };
 
 static native_loop g_loops[MAX_LOOPS];
@@ -95,28 +89,13 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static unsigned g_next;
 static pthread_mutex_t g_next_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void connect_camera(ingest_native *c);
-
-/* ---------------- state ---------------- */
-
-static void set_state(ingest_native *c, ingest_state s, const char *err)
-{
-    pthread_mutex_lock(&c->lock);
-    c->stats.state = s;
-    if (err) snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", err);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void event(ingest_native *c, const char *type, const char *detail)
-{
-    if (c->idx) index_event_add(c->idx, vg_now_us(), c->id, type, detail);
-}
+static void connect_camera(native_cam *c);
 
 /* ---------------- session callbacks (loop thread) ---------------- */
 
 static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
 {
-    ingest_native *c = opaque;
+    native_cam *c = opaque;
     c->video = c->audio = -1;
     for (int i = 0; i < n; i++) {
         if (c->video < 0 && (t[i].codec == RTSP_CODEC_H264 || t[i].codec == RTSP_CODEC_H265)) {
@@ -136,19 +115,14 @@ static void on_tracks(void *opaque, const rtsp_track_info *t, int n)
             c->ati.config_len = cl;
         }
     }
-    c->run_started = false;
-    pthread_mutex_lock(&c->lock);
-    snprintf(c->stats.codec, sizeof(c->stats.codec), "%s",
-             c->video >= 0 ? rtsp_codec_name(c->vti.codec) : "");
-    snprintf(c->stats.audio_codec, sizeof(c->stats.audio_codec), "%s",
-             c->audio >= 0 ? rtsp_codec_name(c->ati.codec) : "");
-    pthread_mutex_unlock(&c->lock);
+    c->playing = true;
+    ingest__session_end_run(c->cam);
     if (c->video < 0)
         vg_log_cam(LOG_WARNING, c->id, "native: no H.264/H.265 video track; nothing to record");
 }
 
 /* The video track's parameter sets as Annex B extradata. */
-static int set_extradata(ingest_native *c, const rtsp_track_info *t)
+static int set_extradata(native_cam *c, const rtsp_track_info *t)
 {
     size_t n = (t->vps_len ? 4 + t->vps_len : 0) + 4 + t->sps_len + 4 + t->pps_len;
     uint8_t *e = malloc(n);
@@ -212,7 +186,9 @@ static void probe_size(enum AVCodecID id, const uint8_t *extradata, size_t extra
     free(data);
 }
 
-static int start_run(ingest_native *c, const rtsp_frame *key)
+/* A run from the current tracks; the first of a connection makes the camera
+ * online. */
+static int start_run(native_cam *c, const rtsp_frame *key)
 {
     int r;
     bool hevc = c->vti.codec == RTSP_CODEC_H265;
@@ -240,68 +216,17 @@ static int start_run(ingest_native *c, const rtsp_frame *key)
                             .tb_num = 1,
                             .tb_den = (int)c->ati.clock_rate};
     }
-    r = ingest_segmenter_start_run(c->seg, &v, c->audio >= 0 ? &a : NULL);
-    if (r < 0) return r;
-    c->run_started = true;
-    pthread_mutex_lock(&c->lock);
-    c->stats.width = c->width;
-    c->stats.height = c->height;
-    pthread_mutex_unlock(&c->lock);
-    if (!c->online) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "native %s %dx%d%s%s", rtsp_codec_name(c->vti.codec),
-                 c->width, c->height, c->audio >= 0 ? " + " : "",
-                 c->audio >= 0 ? rtsp_codec_name(c->ati.codec) : "");
-        event(c, "online", detail);
-        c->online = true;
-    }
-    set_state(c, INGEST_RECORDING, NULL);
-    c->played_since_us = vg_mono_us();
-    return 0;
-}
-
-static void count_frame(ingest_native *c, const rtsp_frame *f, bool written)
-{
-    int64_t now = f->recv_us ? f->recv_us : vg_now_us();
-    pthread_mutex_lock(&c->lock);
-    c->stats.frames_received++;
-    if (written)
-        c->stats.frames_written++;
-    else
-        c->stats.frames_dropped++;
-    if (f->track == c->video) {
-        c->stats.last_frame_us = now;
-        c->win_frames++;
-    }
-    c->win_bytes += f->len;
-    if (!c->win_start_us) c->win_start_us = now;
-    if (now - c->win_start_us >= STATS_WINDOW_US) {
-        double s = (double)(now - c->win_start_us) / 1e6;
-        c->stats.fps = (double)c->win_frames / s;
-        c->stats.bitrate_bps = (int64_t)((double)c->win_bytes * 8 / s);
-        c->win_start_us = now;
-        c->win_frames = c->win_bytes = 0;
-    }
-    pthread_mutex_unlock(&c->lock);
+    return ingest__session_run(c->cam, &v, c->audio >= 0 ? &a : NULL, 0);
 }
 
 static void on_frame(void *opaque, const rtsp_frame *f)
 {
-    ingest_native *c = opaque;
+    native_cam *c = opaque;
     bool audio = f->track == c->audio;
     if (f->track != c->video && !audio) return;
-    if (!c->run_started) {
-        if (audio || !f->keyframe) {
-            count_frame(c, f, false);
-            return;
-        }
-        int r = start_run(c, f);
-        if (r < 0) {
-            vg_log_cam(LOG_ERR, c->id, "native: segmenter run: %s", av_err2str(r));
-            count_frame(c, f, false);
-            return;
-        }
-    }
+    /* A run starts at a keyframe (its picture size comes from it); anything
+     * before is counted dropped by the supervisor. */
+    if (!audio && f->keyframe && !ingest__session_running(c->cam)) start_run(c, f);
     ingest_frame fr = {.audio = audio,
                        .data = f->data,
                        .size = f->len,
@@ -309,21 +234,20 @@ static void on_frame(void *opaque, const rtsp_frame *f)
                        .key = !audio && f->keyframe,
                        .length_prefixed = !audio,
                        .recv_us = f->recv_us};
-    int r = ingest_segmenter_write(c->seg, &fr);
-    count_frame(c, f, r >= 0);
+    ingest__session_frame(c->cam, &fr);
 }
 
 /* Video units are built straight into the segmenter's fragment buffer. */
 static uint8_t *video_buffer(void *opaque, int track, size_t keep, size_t need)
 {
-    ingest_native *c = opaque;
-    return track == c->video ? ingest_segmenter_video_buffer(c->seg, keep, need) : NULL;
+    native_cam *c = opaque;
+    return track == c->video ? ingest__session_video_buffer(c->cam, keep, need) : NULL;
 }
 
 static void on_params(void *opaque, const rtsp_track_info *t)
 {
-    ingest_native *c = opaque;
-    if (t->index != c->video || !c->run_started) return;
+    native_cam *c = opaque;
+    if (t->index != c->video || !ingest__session_running(c->cam)) return;
     /* New parameter sets in band: the next keyframe starts a new run with them. */
     c->vti.vps = t->vps;
     c->vti.vps_len = t->vps_len;
@@ -331,8 +255,7 @@ static void on_params(void *opaque, const rtsp_track_info *t)
     c->vti.sps_len = t->sps_len;
     c->vti.pps = t->pps;
     c->vti.pps_len = t->pps_len;
-    ingest_segmenter_end_run(c->seg);
-    c->run_started = false;
+    ingest__session_end_run(c->cam);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -340,34 +263,33 @@ static void on_retry(uv_timer_t *t)
     connect_camera(t->data);
 }
 
-static void on_error(void *opaque, rtsp_error e, const char *detail)
+/* The attempt is over: close the client, wait the supervisor's backoff. */
+static void fail_session(native_cam *c, ingest_reason reason, const char *detail)
 {
-    ingest_native *c = opaque;
     rtsp_client_close(c->client, NULL);
     c->client = NULL;
-    if (c->run_started) {
-        ingest_segmenter_end_run(c->seg);
-        c->run_started = false;
-    }
-    char reason[128];
-    snprintf(reason, sizeof(reason), "%s", rtsp_error_name(e));
-    if (c->online || c->stats.reconnects == 0) event(c, "offline", reason);
-    c->online = false;
-    set_state(c, INGEST_OFFLINE, reason);
-    if (c->played_since_us && vg_mono_us() - c->played_since_us >= BACKOFF_RESET_US)
-        c->backoff_ms = BACKOFF_MIN_MS;
-    c->played_since_us = 0;
-    int jitter = (int)(rand_r(&c->rng) % 41) - 20; /* +-20 % */
-    int wait = c->backoff_ms + c->backoff_ms * jitter / 100;
-    vg_log_cam(LOG_INFO, c->id, "native: %s (%s); retrying in %d ms", reason, detail, wait);
-    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-    pthread_mutex_lock(&c->lock);
-    c->stats.reconnects++;
-    pthread_mutex_unlock(&c->lock);
-    uv_timer_start(&c->retry, on_retry, (uint64_t)wait, 0);
+    c->playing = false;
+    int64_t delay_us = ingest__session_failed(c->cam, reason, detail);
+    uv_timer_start(&c->retry, on_retry, (uint64_t)(delay_us / 1000), 0);
 }
 
-static void connect_camera(ingest_native *c)
+static void on_error(void *opaque, rtsp_error e, const char *detail)
+{
+    native_cam *c = opaque;
+    ingest_reason r = INGEST_REASON_ERROR;
+    switch (e) {
+    case RTSP_ERR_UNREACHABLE:
+    case RTSP_ERR_CLOSED: r = INGEST_REASON_UNREACHABLE; break; /* as a dropped connection */
+    case RTSP_ERR_AUTH_FAILED: r = INGEST_REASON_AUTH_FAILED; break;
+    case RTSP_ERR_NOT_FOUND: r = INGEST_REASON_NOT_FOUND; break;
+    case RTSP_ERR_STALLED: r = INGEST_REASON_STALLED; break;
+    case RTSP_ERR_NONE:
+    case RTSP_ERR_PROTOCOL: break;
+    }
+    fail_session(c, r, detail);
+}
+
+static void connect_camera(native_cam *c)
 {
     rtsp_client_opts o = {.url = c->url,
                           .user = c->user,
@@ -376,42 +298,74 @@ static void connect_camera(ingest_native *c)
                           .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP,
                           /* MP4's sample format: the segmenter copies units as they are */
                           .length_prefixed = 1,
+                          .stall_ms = INGEST_STALL_US / 1000,
                           .tick_ms = c->tcp ? NATIVE_TICK_MS_TCP : NATIVE_TICK_MS_UDP};
     rtsp_client_cbs cb = {
         .on_tracks = on_tracks, .on_frame = on_frame, .on_params = on_params, .on_error = on_error,
         .video_buffer = video_buffer};
-    set_state(c, INGEST_CONNECTING, NULL);
+    ingest__session_connecting(c->cam);
     int r = rtsp_client_start(&c->nl->loop, &o, &cb, c, &c->client);
     if (r < 0) {
         c->client = NULL;
         vg_log_cam(LOG_ERR, c->id, "native: cannot start: %s", strerror(-r));
-        set_state(c, INGEST_OFFLINE, "error");
-        event(c, "offline", "error");
+        int64_t delay_us = ingest__session_failed(c->cam, INGEST_REASON_ERROR, strerror(-r));
+        uv_timer_start(&c->retry, on_retry, (uint64_t)(delay_us / 1000), 0);
     }
 }
 
 /* ---------------- loop threads ---------------- */
 
+/* The supervisor's stall rule (no video for INGEST_STALL_US) for every camera
+ * playing on this loop; the client's own rule (no RTP at all) stays as the
+ * protocol's. */
+static void on_watchdog(uv_timer_t *t)
+{
+    native_loop *nl = t->data;
+    for (native_cam *c = nl->cams, *next; c; c = next) {
+        next = c->next_on_loop;
+        if (c->client && c->playing && ingest__session_stalled(c->cam))
+            fail_session(c, INGEST_REASON_STALLED, "no video");
+    }
+}
+
 static void on_retry_closed(uv_handle_t *h)
 {
-    ingest_native *c = h->data;
+    native_cam *c = h->data;
     pthread_mutex_lock(&c->lock);
     c->released = true;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
 
-static void do_stop(ingest_native *c)
+static void loop_add(native_cam *c)
+{
+    native_loop *nl = c->nl;
+    c->prev_on_loop = NULL;
+    c->next_on_loop = nl->cams;
+    if (nl->cams) nl->cams->prev_on_loop = c;
+    nl->cams = c;
+}
+
+static void loop_remove(native_cam *c)
+{
+    if (c->prev_on_loop)
+        c->prev_on_loop->next_on_loop = c->next_on_loop;
+    else
+        c->nl->cams = c->next_on_loop;
+    if (c->next_on_loop) c->next_on_loop->prev_on_loop = c->prev_on_loop;
+    c->prev_on_loop = c->next_on_loop = NULL;
+}
+
+static void do_stop(native_cam *c)
 {
     if (c->client) {
         rtsp_client_close(c->client, NULL);
         c->client = NULL;
     }
-    if (c->run_started) {
-        ingest_segmenter_end_run(c->seg);
-        c->run_started = false;
-    }
+    c->playing = false;
+    ingest__session_ended(c->cam); /* closes the open segment here, on the loop */
     if (c->retry_init) {
+        loop_remove(c);
         c->retry_init = false;
         uv_close((uv_handle_t *)&c->retry, on_retry_closed);
     } else {
@@ -423,13 +377,13 @@ static void on_async(uv_async_t *a)
 {
     native_loop *nl = a->data;
     pthread_mutex_lock(&nl->lock);
-    ingest_native *q = nl->queue;
+    native_cam *q = nl->queue;
     nl->queue = NULL;
-    for (ingest_native *c = q; c; c = c->next_cmd)
+    for (native_cam *c = q; c; c = c->next_cmd)
         c->queued = false;
     pthread_mutex_unlock(&nl->lock);
     while (q) {
-        ingest_native *c = q;
+        native_cam *c = q;
         q = q->next_cmd;
         pthread_mutex_lock(&c->lock);
         bool stop = c->stop_requested, started = c->started;
@@ -444,6 +398,7 @@ static void on_async(uv_async_t *a)
             uv_timer_init(&nl->loop, &c->retry);
             c->retry.data = c;
             c->retry_init = true;
+            loop_add(c);
             connect_camera(c);
         }
     }
@@ -467,12 +422,15 @@ static void init_loops(void)
         pthread_mutex_init(&nl->lock, NULL);
         uv_async_init(&nl->loop, &nl->async, on_async);
         nl->async.data = nl;
+        uv_timer_init(&nl->loop, &nl->watchdog);
+        nl->watchdog.data = nl;
+        uv_timer_start(&nl->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
         if (pthread_create(&nl->thread, NULL, loop_thread, nl) != 0) break;
         g_nloops = i + 1;
     }
 }
 
-static void enqueue(ingest_native *c)
+static void enqueue(native_cam *c)
 {
     native_loop *nl = c->nl;
     pthread_mutex_lock(&nl->lock);
@@ -485,40 +443,36 @@ static void enqueue(ingest_native *c)
     uv_async_send(&nl->async);
 }
 
-/* ---------------- public ---------------- */
+/* ---------------- the transport ---------------- */
 
-static void camera_free(ingest_native *c)
+static void cam_free(native_cam *c)
 {
     if (!c) return;
-    ingest_segmenter_close(&c->seg);
     free(c->extradata);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c->url);
     free(c->user);
     free(c->pass);
-    free(c->pool);
     free(c);
 }
 
-int ingest__native_start(const ingest_params *p, ingest_native **out)
+static int native_start(ingest_camera *cam, const ingest_params *p, void **out)
 {
     int r = 0;
-    ingest_native *c = NULL;
+    native_cam *c = NULL;
     *out = NULL;
-    if (!p->camera || !p->camera->id || !p->camera->url) return -EINVAL;
     pthread_once(&g_once, init_loops);
     if (g_nloops == 0) return -ENOMEM;
     if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    snprintf(c->id, sizeof(c->id), "%s", p->camera->id);
+    c->cam = cam;
+    c->id = ingest__session_id(cam);
     c->url = strdup(p->camera->url);
     c->user = p->camera->username ? strdup(p->camera->username) : NULL;
     c->pass = p->camera->password ? strdup(p->camera->password) : NULL;
-    c->pool = p->pool ? strdup(p->pool) : NULL;
-    if (!c->url || (p->camera->username && !c->user) || (p->camera->password && !c->pass) ||
-        (p->pool && !c->pool)) {
+    if (!c->url || (p->camera->username && !c->user) || (p->camera->password && !c->pass)) {
         r = -ENOMEM;
         goto out;
     }
@@ -527,21 +481,8 @@ int ingest__native_start(const ingest_params *p, ingest_native **out)
         r = -EINVAL;
         goto out;
     }
-    if (c->pass) vg_log_add_secret(c->pass);
     c->tcp = p->camera->tcp;
-    c->segment_seconds = p->segment_seconds;
-    c->st = p->st;
-    c->idx = p->idx;
     c->video = c->audio = -1;
-    c->backoff_ms = BACKOFF_MIN_MS;
-    c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
-    c->stats.state = INGEST_CONNECTING;
-    ingest_segmenter_params sp = {.camera = c->id,
-                                  .pool = c->pool,
-                                  .segment_seconds = c->segment_seconds,
-                                  .st = c->st,
-                                  .idx = c->idx};
-    if ((r = ingest_segmenter_open(&sp, &c->seg)) < 0) goto out;
     pthread_mutex_lock(&g_next_lock);
     c->nl = &g_loops[g_next++ % (unsigned)g_nloops];
     pthread_mutex_unlock(&g_next_lock);
@@ -550,12 +491,13 @@ int ingest__native_start(const ingest_params *p, ingest_native **out)
     *out = c;
     c = NULL;
 out:
-    camera_free(c);
+    cam_free(c);
     return r;
 }
 
-void ingest__native_request_stop(ingest_native *c)
+static void native_request_stop(void *t)
 {
+    native_cam *c = t;
     if (!c) return;
     pthread_mutex_lock(&c->lock);
     bool first = !c->stop_requested;
@@ -564,11 +506,11 @@ void ingest__native_request_stop(ingest_native *c)
     if (first) enqueue(c);
 }
 
-void ingest__native_stop(ingest_native **cp)
+static void native_stop(void *t)
 {
-    ingest_native *c = cp ? *cp : NULL;
+    native_cam *c = t;
     if (!c) return;
-    ingest__native_request_stop(c);
+    native_request_stop(c);
     pthread_mutex_lock(&c->lock);
     while (!c->released)
         pthread_cond_wait(&c->cond, &c->lock);
@@ -576,13 +518,12 @@ void ingest__native_stop(ingest_native **cp)
     /* the loop no longer touches c; the queue entry was consumed before released */
     pthread_mutex_lock(&c->nl->lock);
     pthread_mutex_unlock(&c->nl->lock);
-    camera_free(c);
-    *cp = NULL;
+    cam_free(c);
 }
 
-void ingest__native_get_stats(ingest_native *c, ingest_stats *out)
-{
-    pthread_mutex_lock(&c->lock);
-    *out = c->stats;
-    pthread_mutex_unlock(&c->lock);
-}
+const ingest_transport ingest__transport_native = {
+    .name = "native",
+    .start = native_start,
+    .request_stop = native_request_stop,
+    .stop = native_stop,
+};
