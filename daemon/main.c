@@ -203,7 +203,7 @@ int main(int argc, char **argv)
     if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
         vg_log(LOG_WARNING, "vigild: systemd notify timers: %s", uv_strerror(r));
 
-    r = supervisor_start(&d.sup, d.cfg, d.st, d.idx);
+    r = supervisor_start(&d.sup, &d.loop, d.cfg, d.st, d.idx);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot start cameras: %s", strerror(-r));
         goto out;

@@ -8,8 +8,11 @@
  * freed once every borrower (supervisor table, HTTP layer, retention) points
  * at the new one.
  *
- * Cameras to stop (removed and changed) are all asked to stop first and then
- * joined, as at shutdown, so n restarts cost one stop time rather than n.
+ * Cameras to stop (removed and changed) are retired to the supervisor: all
+ * asked to stop at once and joined by a reaper thread, so the loop goes on
+ * serving HTTP meanwhile and n restarts cost one stop time rather than n. A
+ * changed camera's new session starts when its old one has stopped (never
+ * two sessions of one camera writing at once).
  */
 #include "daemon/reload.h"
 
@@ -48,30 +51,6 @@ static const config_camera *find_old(const supervisor *sv, const char *id, size_
     return NULL;
 }
 
-/* Starts cc as supervisor_start() does; NULL when disabled or on error (logged). */
-static ingest_camera *start_camera(const supervisor *sv, const config *cfg, const config_camera *cc)
-{
-    ingest_camera *cam = NULL;
-    if (!cc->enabled) {
-        vg_log_cam(LOG_INFO, cc->id, "disabled; not recording");
-        return NULL;
-    }
-    const config_pool *pool = config_camera_pool(cfg, cc);
-    ingest_params p = {
-        .camera = cc,
-        .pool = pool ? pool->id : NULL,
-        .segment_seconds = cfg->segment_seconds,
-        .st = sv->st,
-        .idx = sv->idx,
-    };
-    int r = ingest_camera_start(&p, &cam);
-    if (r < 0) {
-        vg_log_cam(LOG_ERR, cc->id, "cannot start: %s", strerror(-r));
-        return NULL;
-    }
-    return cam;
-}
-
 void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
 {
     reload_summary sum = {0, 0, 0, 0};
@@ -79,14 +58,13 @@ void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
     /* 0: keep (moved to the new table), 1: stop */
     unsigned char *stop = calloc(sv->ncams ? sv->ncams : 1, 1);
     unsigned char *start = calloc(neu->ncameras ? neu->ncameras : 1, 1);
-    if (!cams || !stop || !start) {
+    ingest_camera **retire = calloc(sv->ncams ? sv->ncams : 1, sizeof(*retire));
+    const char **retire_ids = calloc(sv->ncams ? sv->ncams : 1, sizeof(*retire_ids));
+    size_t nretire = 0;
+    if (!cams || !stop || !start || !retire || !retire_ids) {
         /* Out of memory: keep everything as it is rather than half-apply. */
         vg_log(LOG_ERR, "vigild: reload: out of memory; cameras unchanged");
-        free(cams);
-        free(stop);
-        free(start);
-        if (out) *out = sum;
-        return;
+        goto out;
     }
     for (size_t i = 0; i < sv->ncams; i++)
         stop[i] = 1;
@@ -106,6 +84,7 @@ void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
         } else {
             sum.unchanged++;
             cams[i].cam = sv->cams[oi].cam; /* the session carries on */
+            cams[i].start_pending = sv->cams[oi].start_pending;
             sv->cams[oi].cam = NULL;
             stop[oi] = 0;
         }
@@ -116,21 +95,29 @@ void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
             sum.removed++;
             vg_log_cam(LOG_NOTICE, sv->cams[i].cfg->id, "reload: removed; stopping");
         }
-        ingest_camera_request_stop(sv->cams[i].cam);
+        if (!sv->cams[i].cam) continue;
+        retire[nretire] = sv->cams[i].cam;
+        retire_ids[nretire++] = sv->cams[i].cfg->id;
+        sv->cams[i].cam = NULL;
     }
-    for (size_t i = 0; i < sv->ncams; i++)
-        if (stop[i]) ingest_camera_stop(&sv->cams[i].cam);
+    /* Stopped off the loop; a changed camera's new session waits for its old one. */
+    supervisor_retire(sv, retire, retire_ids, nretire);
     free(sv->cams);
     sv->cams = cams;
+    cams = NULL;
     sv->ncams = neu->ncameras;
     sv->cfg = neu;
     sv->nrunning = 0;
     for (size_t i = 0; i < neu->ncameras; i++) {
-        if (start[i]) cams[i].cam = start_camera(sv, neu, &neu->cameras[i]);
-        if (cams[i].cam) sv->nrunning++;
+        if (sv->cams[i].cam) sv->nrunning++;
+        if (start[i]) supervisor_start_camera(sv, i);
     }
+out:
+    free(cams);
     free(stop);
     free(start);
+    free(retire);
+    free(retire_ids);
     if (out) *out = sum;
 }
 

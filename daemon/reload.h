@@ -16,8 +16,9 @@
  * pools' ids/paths needs a restart; such a reload is refused the same way.
  *
  * Loop thread only: the supervisor, the HTTP layer and the cfg pointer are
- * all the loop's. Stopping a changed camera joins its thread (its open
- * segment is closed cleanly), which takes milliseconds.
+ * all the loop's. Removed and changed cameras are stopped off the loop
+ * (supervisor_retire(): their open segments are closed cleanly by a reaper
+ * thread); a changed camera starts again once its old session has stopped.
  */
 #ifndef VIGIL_RELOAD_H
 #define VIGIL_RELOAD_H
