@@ -107,9 +107,15 @@ class Reload(unittest.TestCase):
         gone = env.segments(cfg, "gone")
         self.assertGreaterEqual(len(gone), 2)
         self.assertLess(rfc3339_to_unix(gone[-1]["end"]), t_reload + 5 * SLOW)
-        # Changed: recorded before and after.
+        # Changed: recorded before and after, and the old session (stopped off
+        # the loop thread) had closed its segment before the new one opened
+        # one: never two sessions of a camera writing at once.
         chg = env.segments(cfg, "chg")
         self.assertTrue(any(rfc3339_to_unix(s["start"]) > t_reload for s in chg))
+        chg.sort(key=lambda s: rfc3339_to_unix(s["start"]))
+        for a, b in zip(chg, chg[1:]):
+            self.assertGreaterEqual(rfc3339_to_unix(b["start"]), rfc3339_to_unix(a["end"]) - 1e-3,
+                                    "chg: %s -> %s" % (a["end"], b["start"]))
         # Events and audit.
         types = [e["type"] for e in env.events(cfg)]
         self.assertIn("config_reloaded", types)
