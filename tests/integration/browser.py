@@ -8,8 +8,22 @@ import subprocess
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser")
 
 
+def _wanted():
+    with open(os.path.join(HERE, "package.json")) as f:
+        return json.load(f)["dependencies"]["playwright-core"]
+
+
+def _installed():
+    try:
+        with open(os.path.join(HERE, "node_modules", "playwright-core", "package.json")) as f:
+            return json.load(f).get("version")
+    except (OSError, ValueError):
+        return None
+
+
 def ensure():
-    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
+    # reinstall when package.json pins another version than the one installed
+    if _installed() != _wanted():
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=HERE,
                        check=True, timeout=300)
 
