@@ -14,6 +14,7 @@
 
 #include <getopt.h>
 #include <malloc.h>
+#include <signal.h>
 #include <libavformat/avformat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
     vigil_daemon d;
     storage_retention *retention = NULL; /* issue 4 */
     serve_ctx *http = NULL;              /* issue 3 */
+    ingest_live_hub *live = NULL;        /* live view: cameras publish, serve/ reads */
     memset(&d, 0, sizeof(d));
     bool loop_ready = false;
     /* Every camera keeps a few buffers of 64 KiB - 1 MiB that grow and shrink
@@ -102,6 +104,9 @@ int main(int argc, char **argv)
      * instead of leaving holes in a thread's heap (glibc would otherwise raise
      * the threshold after the first such free). */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    /* A viewer that goes away mid-write is an EPIPE for h2o, not a signal
+     * that kills the recorder (systemd ignores SIGPIPE for us; a shell does not). */
+    signal(SIGPIPE, SIG_IGN);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -186,8 +191,9 @@ int main(int argc, char **argv)
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
+    if ((r = ingest_live_hub_new(&live)) < 0) goto out;
     /* HTTP (serve/) before the cameras: retention consults its pins. */
-    serve_config sc = {.cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
+    serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
                        .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention,
                        .reload = http_reload, .reload_opaque = &d};
     r = serve_start(&d.loop, &sc, &http);
@@ -203,7 +209,7 @@ int main(int argc, char **argv)
     if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
         vg_log(LOG_WARNING, "vigild: systemd notify timers: %s", uv_strerror(r));
 
-    r = supervisor_start(&d.sup, &d.loop, d.cfg, d.st, d.idx);
+    r = supervisor_start(&d.sup, &d.loop, d.cfg, d.st, d.idx, live);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot start cameras: %s", strerror(-r));
         goto out;
@@ -233,6 +239,7 @@ out:
         uv_run(&d.loop, UV_RUN_DEFAULT);
         uv_loop_close(&d.loop);
     }
+    ingest_live_hub_free(&live); /* cameras and viewers are gone */
     storage_close(&d.st);
     index_close(&d.idx);
     config_free(&d.cfg);

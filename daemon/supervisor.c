@@ -77,6 +77,7 @@ static void start_now(supervisor *sv, size_t i)
         .segment_seconds = sv->cfg->segment_seconds,
         .st = sv->st,
         .idx = sv->idx,
+        .live = sv->live,
     };
     sc->start_pending = false;
     int r = ingest_camera_start(&p, &sc->cam);
@@ -151,9 +152,10 @@ inline_stop:
 }
 
 int supervisor_start(supervisor *sv, uv_loop_t *loop, const config *cfg, storage *st,
-                     index_db *idx)
+                     index_db *idx, ingest_live_hub *live)
 {
     memset(sv, 0, sizeof(*sv));
+    sv->live = live;
     sv->cfg = cfg;
     sv->st = st;
     sv->idx = idx;

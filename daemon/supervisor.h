@@ -37,6 +37,7 @@ typedef struct supervisor {
     const config *cfg; /* borrowed */
     storage *st;       /* borrowed */
     index_db *idx;     /* borrowed */
+    ingest_live_hub *live; /* borrowed, may be NULL: live view off */
     supervisor_cam *cams;
     size_t ncams;
     size_t nrunning;
@@ -49,9 +50,9 @@ typedef struct supervisor {
 
 /* Starts every enabled camera; a camera that fails to start is logged and
  * skipped. loop: the daemon's (retired sessions report back through it); may
- * be NULL. 0 or negative (only for ENOMEM). */
+ * be NULL. live (borrowed, may be NULL) takes the cameras' live feeds. 0 or negative (only for ENOMEM). */
 int supervisor_start(supervisor *sv, uv_loop_t *loop, const config *cfg, storage *st,
-                     index_db *idx);
+                     index_db *idx, ingest_live_hub *live);
 /* Stops every camera (parallel stop requests, then joins), waits for the
  * retired ones too, and frees the table. Blocks: at shutdown, not from a
  * running loop's callback. The async handle is closed by the caller's

@@ -281,7 +281,8 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
                                   .pool = p->pool,
                                   .segment_seconds = p->segment_seconds,
                                   .st = p->st,
-                                  .idx = p->idx};
+                                  .idx = p->idx,
+                                  .live = ingest_live_feed(p->live, c->id, "main")};
     if ((r = ingest_segmenter_open(&sp, &c->seg)) < 0) goto out;
     if (p->camera->password) vg_log_add_secret(p->camera->password);
     if ((r = c->tp->start(c, p, &c->t)) < 0) goto out;

@@ -20,6 +20,7 @@
 
 #include "config/config.h"
 #include "index/index.h"
+#include "ingest/live.h"
 #include "storage/storage.h"
 
 typedef struct ingest_camera ingest_camera;
@@ -49,6 +50,7 @@ typedef struct ingest_params {
     int segment_seconds;
     storage *st;                 /* borrowed, outlives the camera */
     index_db *idx;               /* borrowed, outlives the camera */
+    ingest_live_hub *live;       /* borrowed, may be NULL: no live view */
 } ingest_params;
 
 /* Starts recording one camera. 0 or negative; *out owned by caller. */

@@ -133,6 +133,17 @@ struct ingest_segmenter {
     size_t hdr_cap;
 
     ingest_segmenter_stats stats;
+
+    /* live viewers (see "live fan-out") */
+    ingest_live *live;
+    bool live_run;               /* a live run is open on the feed */
+    uint8_t *live_init;          /* video-only init when the file's audio is ours (G.711) */
+    size_t live_init_len;
+    int64_t live_origin;         /* video pts (stream time base) at the live timeline's 0 */
+    int64_t live_last_vdts, live_last_adts; /* file time bases, INT64_MIN none */
+    int64_t live_prev_pts;       /* video pts of the previous live frame, INT64_MIN none */
+    bool live_pending;           /* the newest queued picture is not published yet */
+    uint32_t live_seq;
 };
 
 /* ---- small helpers ---- */
@@ -323,6 +334,8 @@ static void init_free(ingest_segmenter *s)
     free(s->init);
     s->init = NULL;
     s->init_len = 0;
+    av_freep(&s->live_init);
+    s->live_init_len = 0;
 }
 
 /*
@@ -701,9 +714,12 @@ out:
     return r;
 }
 
+static void live_end(ingest_segmenter *s);
+
 /* Writes everything buffered and closes the segment (end of run). */
 static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
 {
+    live_end(s);
     if (s->vq.n) flush_fragment(s, s->vq.n, true, true, clk);
     if (s->seg) segment_close(s, s->next_frag_start_us);
     fq_drop(&s->vq, s->vq.n);
@@ -728,6 +744,151 @@ static void reset_run_state(ingest_segmenter *s)
     s->carry_start_us = INT64_MIN;
 }
 
+/* ---- live fan-out ----
+ *
+ * While the camera's feed has viewers (ingest/live.h), every picture and
+ * audio frame is also published as a chunk of its own the moment it is
+ * queued, from its bytes in the arena (one copy per camera, none per
+ * viewer). A live run starts at the newest keyframe still queued (so a new
+ * viewer sees a picture at once) or at the next one, with the run's init
+ * segment. A picture is published when the next one starts: its slices may
+ * arrive as separate units (they are appended to it), and its duration is
+ * then known; that costs one frame interval of latency. RTP gives no decode
+ * times and the fragment cut that derives them waits for the next GOP, so
+ * live decode times are the pts less the run's reorder delay learned so far,
+ * kept strictly increasing. Audio that we encode ourselves (G.711)
+ * is only produced at fragment cuts, so such cameras are live without audio
+ * (a video-only init segment: a browser would wait forever for a track that
+ * never comes). Nothing is built while the feed has no viewers.
+ */
+
+static void live_end(ingest_segmenter *s)
+{
+    if (!s->live_run) return;
+    ingest_live_run_end(s->live);
+    s->live_run = false;
+    s->live_pending = false;
+}
+
+/* Publishes picture f; next: the picture after it (its duration). */
+static void live_video(ingest_segmenter *s, const qframe *f, const qframe *next)
+{
+    int64_t dts = av_rescale_q(f->pts - s->shift - s->live_origin, s->vtb, s->vftb);
+    if (s->live_last_vdts != INT64_MIN && dts <= s->live_last_vdts) dts = s->live_last_vdts + 1;
+    int64_t pts = av_rescale_q(f->pts - s->live_origin, s->vtb, s->vftb);
+    int64_t dur = next->pts > f->pts ? next->pts - f->pts
+                  : s->live_prev_pts != INT64_MIN && f->pts > s->live_prev_pts
+                      ? f->pts - s->live_prev_pts
+                      : s->last_vdur > 0 ? s->last_vdur
+                                         : av_rescale_q(40000, AV_TIME_BASE_Q, s->vtb);
+    ingest_live_sample smp = {
+        .track = VIDEO_TRACK_ID, .seq = ++s->live_seq, .dts = (uint64_t)dts,
+        .duration = (uint32_t)av_rescale_q(dur, s->vtb, s->vftb),
+        .cto = (int32_t)(pts - dts), .key = f->key,
+        .wall_us = ingest_clock_wall(&s->clock, f->pts_us),
+        .data = s->vq.buf + f->off, .size = f->size,
+    };
+    s->live_last_vdts = dts;
+    s->live_prev_pts = f->pts;
+    ingest_live_chunk *c = ingest_live_chunk_build(&smp);
+    if (c) ingest_live_publish(s->live, c);
+}
+
+static void live_audio(ingest_segmenter *s, const qframe *f)
+{
+    if (s->xc || !s->apar) return;
+    int64_t origin_us = av_rescale_q(s->live_origin, s->vtb, AV_TIME_BASE_Q);
+    int64_t dts = av_rescale_q(f->pts, s->aqtb, s->aftb) -
+                  av_rescale_q(origin_us, AV_TIME_BASE_Q, s->aftb);
+    if (dts < 0 || (s->live_last_adts != INT64_MIN && dts <= s->live_last_adts)) return;
+    int64_t fs = s->apar->frame_size > 0 ? s->apar->frame_size : 1024;
+    ingest_live_sample smp = {
+        .track = AUDIO_TRACK_ID, .seq = ++s->live_seq, .dts = (uint64_t)dts,
+        .duration = (uint32_t)av_rescale_q(fs, (AVRational){1, s->apar->sample_rate > 0 ? s->apar->sample_rate : 48000}, s->aftb),
+        .key = true, .wall_us = ingest_clock_wall(&s->clock, f->pts_us),
+        .data = s->aq.buf + f->off, .size = f->size,
+    };
+    s->live_last_adts = dts;
+    ingest_live_chunk *c = ingest_live_chunk_build(&smp);
+    if (c) ingest_live_publish(s->live, c);
+}
+
+/* Opens the live run: init segment, then what is queued from the newest
+ * keyframe on. false when there is no keyframe to start from yet. */
+static bool live_begin(ingest_segmenter *s)
+{
+    fqueue *vq = &s->vq;
+    size_t k = vq->n;
+    while (k > 0 && !vq->v[k - 1].key) k--;
+    if (k == 0) return false;
+    k--;
+    if (!s->init && init_build(s) < 0) return false;
+    const uint8_t *init = s->init;
+    size_t init_len = s->init_len;
+    if (s->xc) { /* video only: see above */
+        if (!s->live_init) {
+            uint8_t *file_init = s->init;
+            size_t file_len = s->init_len;
+            AVCodecParameters *apar = s->apar;
+            AVRational aftb = s->aftb;
+            s->init = NULL;
+            s->apar = NULL;
+            int r = init_build(s);
+            s->live_init = s->init;
+            s->live_init_len = s->init_len;
+            s->init = file_init;
+            s->init_len = file_len;
+            s->apar = apar;
+            s->aftb = aftb;
+            if (r < 0) return false;
+        }
+        init = s->live_init;
+        init_len = s->live_init_len;
+    }
+    if (ingest_live_run_begin(s->live, init, init_len) < 0) return false;
+    s->live_run = true;
+    s->live_origin = vq->v[k].pts;
+    s->live_last_vdts = s->live_last_adts = INT64_MIN;
+    s->live_prev_pts = INT64_MIN;
+    int64_t key_us = vq->v[k].pts_us;
+    size_t a = 0;
+    while (a < s->aq.n && s->aq.v[a].pts_us < key_us) a++;
+    for (size_t i = k; i + 1 < vq->n; i++) { /* the newest waits for the next */
+        /* audio in time order with the pictures */
+        for (; a < s->aq.n && s->aq.v[a].pts_us <= vq->v[i].pts_us; a++) live_audio(s, &s->aq.v[a]);
+        live_video(s, &vq->v[i], &vq->v[i + 1]);
+    }
+    for (; a < s->aq.n; a++) live_audio(s, &s->aq.v[a]);
+    s->live_pending = true;
+    return true;
+}
+
+/* After a frame was queued (a new picture, not a part of the last): publishes
+ * it, or for video the picture before it, to live viewers, opening or
+ * closing the live run as viewers come and go. */
+static void live_frame(ingest_segmenter *s, bool audio)
+{
+    if (!s->live) return;
+    if (!ingest_live_wanted(s->live)) {
+        if (s->live_run) {
+            live_end(s);
+            ingest_live_clear(s->live);
+        }
+        return;
+    }
+    if (!s->live_run) {
+        if (!audio) live_begin(s);
+        return;
+    }
+    if (audio) {
+        live_audio(s, &s->aq.v[s->aq.n - 1]);
+        return;
+    }
+    fqueue *vq = &s->vq;
+    if (s->live_pending && vq->n >= 2) live_video(s, &vq->v[vq->n - 2], &vq->v[vq->n - 1]);
+    s->live_pending = true;
+}
+
 /* ---- public ---- */
 
 int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **out)
@@ -744,6 +905,7 @@ int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **o
     s->segment_seconds = p->segment_seconds > 0 ? p->segment_seconds : 60;
     s->st = p->st;
     s->idx = p->idx;
+    s->live = p->live;
     s->stagger = ingest_segmenter_stagger(p->camera);
     reset_run_state(s);
     *out = s;
@@ -1121,7 +1283,9 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             if (r < 0) s->stats.frames_dropped++; /* like a packet lost on the network */
             return r == AVERROR(ENOMEM) ? r : 0;
         }
-        return fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false);
+        if ((r = fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false)) < 0) return r;
+        live_frame(s, true);
+        return 0;
     }
     if (continues_picture(s->vpar->codec_id, f->data, f->size, annexb)) {
         /* One picture is one sample: appended to the unit before it, whose
@@ -1168,6 +1332,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
     }
     if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
     strip_inner_sets(&s->vq, s->vpar->codec_id);
+    live_frame(s, false);
     return maybe_cut(s);
 }
 

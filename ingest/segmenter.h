@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "index/index.h"
+#include "ingest/live.h"
 #include "storage/storage.h"
 
 typedef struct ingest_segmenter ingest_segmenter;
@@ -60,6 +61,8 @@ typedef struct ingest_segmenter_params {
     int segment_seconds;  /* rotation period; the first rotation is staggered per camera */
     storage *st;          /* borrowed */
     index_db *idx;        /* borrowed; may be NULL (no events) */
+    ingest_live *live;    /* borrowed; may be NULL: frames are also published to live
+                           * viewers while the feed has any (ingest/live.h) */
 } ingest_segmenter_params;
 
 /* One access unit. Video: H.264/H.265, one whole picture, in Annex B (start

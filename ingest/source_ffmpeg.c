@@ -198,6 +198,7 @@ static void feed(ffmpeg_transport *c, sess *ss, AVPacket *pkt, int64_t recv_us)
                       .pts = pkt->pts,
                       .key = video && (pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv_us};
     ingest__session_frame(c->cam, &f);
+    ingest_live_tick_end(); /* this thread's tick is one packet: live viewers are woken */
 }
 
 static int cmp_i64(const void *a, const void *b)

@@ -76,6 +76,7 @@ struct native_cam {
 struct native_loop {
     uv_loop_t loop;
     uv_async_t async;
+    uv_check_t check; /* after each loop iteration: one live wake-up for the tick */
     uv_timer_t watchdog;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -404,6 +405,14 @@ static void on_async(uv_async_t *a)
     }
 }
 
+/* The sessions whose ticks fell in this iteration have all been read: wake
+ * the HTTP loop once for the live frames they published. */
+static void on_check(uv_check_t *h)
+{
+    (void)h;
+    ingest_live_tick_end();
+}
+
 static void *loop_thread(void *arg)
 {
     native_loop *nl = arg;
@@ -422,6 +431,9 @@ static void init_loops(void)
         pthread_mutex_init(&nl->lock, NULL);
         uv_async_init(&nl->loop, &nl->async, on_async);
         nl->async.data = nl;
+        uv_check_init(&nl->loop, &nl->check);
+        uv_check_start(&nl->check, on_check);
+        uv_unref((uv_handle_t *)&nl->check);
         uv_timer_init(&nl->loop, &nl->watchdog);
         nl->watchdog.data = nl;
         uv_timer_start(&nl->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);

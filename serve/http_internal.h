@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "serve/live.h"
 #include "serve/metrics.h"
 #include "serve/serve.h"
 #include "serve/serve_internal.h"
@@ -52,6 +53,7 @@ struct serve_ctx {
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
     void *reload_opaque;
     serve_metrics *metrics;
+    serve__live *live; /* live.mp4 viewers (serve/live.c) */
     int64_t started_us;
     serve__pins *pins;
     pthread_mutex_t readers_mu;
@@ -94,6 +96,8 @@ void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host);
  * methods, else 404. */
 int serve__api_unknown(h2o_req_t *req);
 
+/* The socket of a request's connection, -1 if unknown (s is the opaque). */
+int serve__req_fd(void *s, h2o_req_t *req);
 /* Frees s once stopping and nothing (listener, connection, job, download)
  * is left. Called whenever one of those ends. */
 void serve__maybe_finish_stop(serve_ctx *s);

@@ -59,6 +59,18 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     }
     serve_stats(s, &in.downloads, &in.pinned_segments);
     serve_metrics_render(s->metrics, &in, &text, &len);
+    char *ltext = NULL;
+    size_t llen = 0;
+    if (text && serve__live_metrics(s->live, &ltext, &llen) == 0) {
+        char *all = realloc(text, len + llen + 1);
+        if (all) {
+            memcpy(all + len, ltext, llen);
+            len += llen;
+            all[len] = 0;
+            text = all;
+        }
+        free(ltext);
+    }
 out:
     if (text)
         serve__send_body(req, 200, SERVE_METRICS_CONTENT_TYPE, text, len);

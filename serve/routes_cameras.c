@@ -342,6 +342,19 @@ static void camera_snapshot(serve_ctx *s, h2o_req_t *req, const char *who, const
     serve__job_queue(s, req, who, &j->base, &snapshot_ops);
 }
 
+/* ---- GET /api/cameras/{id}/live.mp4[?stream=main|sub] (serve/live.c) ---- */
+
+static void camera_live(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+{
+    char stream[8] = "main";
+    if (serve__query_string(req, "stream", stream, sizeof(stream)) < 0 ||
+        (strcmp(stream, "main") != 0 && strcmp(stream, "sub") != 0)) {
+        serve__send_error(req, 400, "stream must be main or sub");
+        return;
+    }
+    serve__live_handle(s->live, req, who, camera, stream);
+}
+
 /* ---- the /api/cameras prefix ---- */
 
 /* GET/HEAD /api/cameras/{id}/NAME: one line per endpoint. */
@@ -352,6 +365,7 @@ static const struct {
     {"recordings", camera_recordings},
     {"clip.mp4", camera_clip},
     {"snapshot.jpg", camera_snapshot},
+    {"live.mp4", camera_live},
 };
 
 static int route_cameras(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,

@@ -95,6 +95,9 @@ typedef struct serve_config {
      * May be NULL (then 404). Called on the loop thread. */
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
     void *reload_opaque;
+    /* GET /api/cameras/{id}/live.mp4 reads the cameras' live feeds here
+     * (borrowed; must outlive serve). NULL: live.mp4 answers 503. */
+    ingest_live_hub *live;
 } serve_config;
 
 /* Binds the listen address and starts serving on loop. The strings of c are

@@ -27,6 +27,7 @@
 struct serve__conn {
     uv_tcp_t tcp; /* first: h2o gives the handle back to the close callback */
     serve_ctx *s;
+    h2o_socket_t *sock;
     serve__conn *prev, *next;
 };
 
@@ -167,6 +168,7 @@ static void on_accept(uv_stream_t *listener, int status)
     if (c->next) c->next->prev = c;
     s->conns = c;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
+    c->sock = sock;
     h2o_accept(&s->accept_ctx, sock);
 }
 
@@ -241,6 +243,18 @@ static void on_kill_timer(uv_timer_t *t)
         uv_os_fd_t fd;
         if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_RDWR);
     }
+}
+
+int serve__req_fd(void *opaque, h2o_req_t *req)
+{
+    serve_ctx *s = opaque;
+    h2o_socket_t *sock =
+        req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    for (serve__conn *c = s->conns; c && sock; c = c->next) {
+        uv_os_fd_t fd;
+        if (c->sock == sock && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) return fd;
+    }
+    return -1;
 }
 
 void serve__maybe_finish_stop(serve_ctx *s)
@@ -348,6 +362,8 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
 
     configure(s, c->cfg);
     h2o_context_init(&s->h2o, loop, &s->globalconf);
+    if ((ret = serve__live_new(loop, c->live, c->idx, serve__req_fd, s, &s->live)) < 0)
+        vg_log(LOG_ERR, "serve: live view unavailable: %s", strerror(-ret));
     s->accept_ctx.ctx = &s->h2o;
     s->accept_ctx.hosts = s->globalconf.hosts;
     vg_log(LOG_INFO, "serve: listening on %s (port %d)", laddr, s->port);
@@ -374,6 +390,7 @@ void serve_stop(serve_ctx **sp)
     uv_timer_start(&s->kill_timer, on_kill_timer, 2000, 2000);
     uv_close((uv_handle_t *)&s->listener, on_listener_close);
     h2o_context_request_shutdown(&s->h2o);
+    serve__live_stop(&s->live);
     serve__downloads_abort(s);
 }
 
