@@ -11,6 +11,7 @@
  *   GET /api/cameras/{id}/recordings?start=&end=    (default: the last 24 h)
  *   GET /api/cameras/{id}/clip.mp4?start=&end=
  *   GET /api/cameras/{id}/snapshot.jpg?at=
+ *   GET /api/cameras/{id}/live.mp4[?stream=main|sub]  endless fMP4 (serve/live.c)
  *   GET /healthz   {"ok":true,"downloads":N,"pinned_segments":N}
  *   GET /metrics                                   Prometheus text (serve/metrics.h)
  *   GET /api/audit?start=&end=&camera=&limit=      the audit trail, oldest first
