@@ -26,7 +26,8 @@ static ingest_live_chunk *sample(bool key, size_t size, int64_t wall_us)
     static uint8_t payload[1 << 16];
     static uint32_t seq;
     memset(payload, 0xab, sizeof(payload));
-    ingest_live_sample s = {.track = 1, .seq = ++seq, .dts = 3600 * seq, .duration = 3600,
+    seq++;
+    ingest_live_sample s = {.track = 1, .seq = seq, .dts = 3600 * (uint64_t)seq, .duration = 3600,
                             .key = key, .wall_us = wall_us, .data = payload, .size = size};
     return ingest_live_chunk_build(&s);
 }
