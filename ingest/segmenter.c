@@ -1129,13 +1129,33 @@ static void extradata_from_keyframe(ingest_segmenter *s, const uint8_t *d, size_
 }
 
 /*
+ * May a fragment be cut inside a GOP before picture j? Only where no picture
+ * from j on displays before one ahead of it: right before a reference picture,
+ * never between it and the B-frames that display before it. Decode times are
+ * the sorted presentation times, so a picture on the wrong side of the cut
+ * would get a time already given (a collision every player sees). A cut due
+ * by size alone could land on any picture; the next safe one is at most a
+ * B-frame run later.
+ */
+static bool cut_keeps_order(const fqueue *q, size_t j)
+{
+    int64_t before = INT64_MIN, after = INT64_MAX;
+    for (size_t i = 0; i < j; i++)
+        if (q->v[i].pts > before) before = q->v[i].pts;
+    for (size_t i = j; i < q->n; i++)
+        if (q->v[i].pts < after) after = q->v[i].pts;
+    return after > before;
+}
+
+/*
  * Called after each picture is queued. A keyframe becomes a fragment boundary
  * once REORDER_LOOKAHEAD pictures after it have arrived (an open GOP's leading
  * pictures follow it in decode order with earlier pts, and decode times need
  * them). Short GOPs are merged up to MIN_FRAG_US; the first fragment of a run
  * waits for the clock to settle; a GOP longer than FRAG_CAP_US, or holding
  * more than FRAG_BYTES (what a camera's arena must hold), is cut inside
- * (never a segment's first fragment, so every file starts with a keyframe).
+ * (never a segment's first fragment, so every file starts with a keyframe),
+ * where the display order allows it (cut_keeps_order).
  */
 static int maybe_cut(ingest_segmenter *s)
 {
@@ -1168,7 +1188,8 @@ static int maybe_cut(ingest_segmenter *s)
     /* Inside a GOP: once the clock is settled (a new segment then opens with
      * the keyframe at vq->v[0]; after a rotation s->seg is NULL until then). */
     bool may_cut = s->seg || (s->clock_locked && vq->v[0].key);
-    if (may_cut && (span > FRAG_CAP_US || (vq->v[j].off >= FRAG_BYTES && span >= MIN_CUT_US)))
+    if (may_cut && (span > FRAG_CAP_US || (vq->v[j].off >= FRAG_BYTES && span >= MIN_CUT_US)) &&
+        (cut_keeps_order(vq, j) || span > 2 * FRAG_CAP_US))
         return flush_fragment(s, j, false, false, &s->clock);
     return 0;
 }

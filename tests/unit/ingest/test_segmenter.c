@@ -747,6 +747,62 @@ static long high_bitrate_feed(void)
     return in_frames;
 }
 
+/*
+ * A fragment cut inside a GOP by its size alone (FRAG_BYTES reached well after
+ * MIN_CUT_US) lands on whatever picture crossed the size, a B-frame too. The
+ * pictures after such a cut that display before the pictures before it must
+ * keep their times: every picture's time unique, none moved, every segment
+ * clean. 3 Mbit/s at 25 fps with 2 s GOPs reaches 256 KiB after ~0.7 s.
+ */
+static void cuts_inside_gop(const char *x264)
+{
+    char path[400], cmd[2048], out[4096], file[1024];
+    snprintf(path, sizeof(path), "%s/mb.mp4", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -y -f lavfi "
+             "-i 'testsrc2=size=640x360:rate=25,noise=alls=30:allf=t' -t 8 -c:v libx264 "
+             "-preset ultrafast -b:v 3M -maxrate 3M -bufsize 3M -g 50 -bf 3 -x264-params %s "
+             "-pix_fmt yuv420p '%s' 2>&1", x264, path);
+    int rc = run(cmd, out, sizeof(out));
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
+    assert_int_equal(rc, 0);
+    long in_frames = count_video_packets(path);
+    feed_opts o = {0};
+    feed(path, 2, &o);
+    check_segments("h264", "avc1", 0);
+    long total = 0;
+    int mid = 0;
+    for (int i = 0; i < fake_db.nsegs; i++) {
+        snprintf(file, sizeof(file), "%s/%s", pooldir, fake_db.segs[i].path);
+        total += count_video_packets(file);
+        /* presentation times: each unique and a whole frame from its neighbours */
+        snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -show_entries "
+                 "packet=pts -of csv=p=0 '%s' | sort -n | uniq | awk 'NR > 1 && $1 - p != d "
+                 "&& d {bad++} NR == 2 {d = $1 - p} {p = $1} END {print bad + 0}' 2>&1", file);
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        if (atoi(out)) fprintf(stderr, "%s: %d pictures off the frame grid\n", file, atoi(out));
+        assert_int_equal(atoi(out), 0);
+    }
+    for (int i = 1; i < fake_db.nfrags; i++)
+        mid += fake_db.frag_seg[i] == fake_db.frag_seg[i - 1] && !(fake_db.frags[i].flags & 1);
+    fprintf(stderr, "cut inside GOPs (%s): %ld pictures in, %ld out, %d segments, %d cuts inside\n",
+            x264, in_frames, total, fake_db.nsegs, mid);
+    assert_int_equal(total, in_frames);
+    assert_true(mid >= 2);
+}
+
+static void t_cut_inside_gop_fixed_b(void **state)
+{
+    (void)state;
+    cuts_inside_gop("b-adapt=0:scenecut=0");
+}
+
+static void t_cut_inside_gop_adaptive_b(void **state)
+{
+    (void)state;
+    cuts_inside_gop("b-adapt=2:scenecut=0");
+}
+
 static void t_high_bitrate_cuts(void **state)
 {
     (void)state;
@@ -842,6 +898,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_g711_long_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(t_g711_alaw_stereo, setup, teardown),
         cmocka_unit_test_setup_teardown(t_high_bitrate_cuts, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_cut_inside_gop_fixed_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_cut_inside_gop_adaptive_b, setup, teardown),
         cmocka_unit_test_setup_teardown(t_segment_first_gop_cut, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
