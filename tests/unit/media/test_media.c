@@ -22,6 +22,8 @@
 
 #include "media/media_internal.h"
 
+#include <libavcodec/avcodec.h>
+
 /* ---- a tiny box writer ---- */
 
 typedef struct bw {
@@ -419,6 +421,64 @@ static void test_prft(void **state)
     assert_int_equal(p[MEDIA_PRFT_SIZE], 0xee); /* nothing past the box */
 }
 
+/* The init segment from libavformat (H.264 320x240, an avcC as the sources
+ * give it) with a fragment from the writer: a file the scanner reads back
+ * with the codec, size and timescale the init was built with. */
+static void test_init_build(void **state)
+{
+    (void)state;
+    static const uint8_t avcc[] = {
+        0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9,
+        0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03,
+        0x20, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
+        0xfd, 0xf8, 0xf8, 0x00};
+    AVCodecParameters *par = avcodec_parameters_alloc();
+    assert_non_null(par);
+    par->codec_type = AVMEDIA_TYPE_VIDEO;
+    par->codec_id = AV_CODEC_ID_H264;
+    par->width = 320, par->height = 240;
+    par->extradata = av_mallocz(sizeof(avcc) + AV_INPUT_BUFFER_PADDING_SIZE);
+    assert_non_null(par->extradata);
+    memcpy(par->extradata, avcc, sizeof(avcc));
+    par->extradata_size = (int)sizeof(avcc);
+    media_init_track v = {.par = par, .tb_num = 1, .tb_den = 90000};
+    uint8_t *init = NULL;
+    size_t init_len = 0;
+    assert_int_equal(media_init_build(&v, NULL, &init, &init_len), 0);
+    avcodec_parameters_free(&par);
+    assert_int_equal(v.file_tb_num, 1);
+    assert_true(v.file_tb_den > 0);
+    media__init in;
+    assert_int_equal(media__init_parse(init, init_len, &in), 0);
+    assert_int_equal(in.ntracks, 1);
+    assert_int_equal(in.tracks[0].id, 1);
+    assert_int_equal(in.tracks[0].timescale, (uint32_t)v.file_tb_den);
+
+    static uint8_t file[8192];
+    assert_true(init_len < sizeof(file) / 2);
+    memcpy(file, init, init_len);
+    free(init);
+    media_frag_writer fw;
+    media_frag_begin(&fw, file + init_len, 1);
+    media_frag_traf(&fw, 1, 0, 1, 0);
+    media_frag_sample(&fw, 3000, 16, MEDIA_SAMPLE_SYNC, 0);
+    media_frag_sample(&fw, 3000, 16, MEDIA_SAMPLE_NON_SYNC, 0);
+    size_t hl = media_frag_end(&fw, 32);
+    size_t len = init_len + hl + 32;
+    media_scan sc;
+    assert_int_equal(scan_bytes(file, len, &sc), 0);
+    assert_string_equal(sc.codec, "h264");
+    assert_int_equal(sc.width, 320);
+    assert_int_equal(sc.height, 240);
+    assert_int_equal(sc.timescale, (uint32_t)v.file_tb_den);
+    assert_int_equal(sc.init_end, init_len);
+    assert_int_equal(sc.nfrags, 1);
+    assert_true(sc.frags[0].key);
+    assert_int_equal(sc.frags[0].dur, 6000);
+    assert_int_equal(sc.valid_end, len);
+    media_scan_free(&sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_frag_writer),
         cmocka_unit_test(test_prft),
+        cmocka_unit_test(test_init_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
