@@ -13,22 +13,19 @@
  * the thread's tick end (ingest_live_tick_end()) makes the single call.
  *
  * Chunks (ingest_live_chunk_build()) are a prft box (version 1: NTP wall
- * clock and 64-bit media time), then a moof with one traf of one sample
- * (default-base-is-moof, tfdt version 1, a trun with data offset, duration,
- * size, flags and composition offset) and its mdat: 144 bytes of boxes per
- * sample, built into the chunk's own allocation with the sample bytes.
+ * clock and 64-bit media time), then a single-sample fragment, both written
+ * by media/ (the same fragment writer as the segment files), built into the
+ * chunk's own allocation with the sample bytes.
  */
 #include "ingest/live.h"
+
+#include "media/media.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NTP_UNIX_OFFSET 2208988800ULL /* seconds from 1900 to 1970 */
-#define SAMPLE_SYNC 0x02000000u
-#define SAMPLE_NON_SYNC 0x01010000u
-#define CHUNK_HDR 144
 
 struct ingest_live {
     ingest_live_hub *hub;
@@ -57,27 +54,6 @@ struct ingest_live_hub {
 
 /* The hub this thread published to since its last tick end. */
 static _Thread_local ingest_live_hub *tl_pending;
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)(v >> 32));
-    wr32(p + 4, (uint32_t)v);
-}
-
-static uint8_t *box(uint8_t *p, uint32_t size, const char *type)
-{
-    wr32(p, size);
-    memcpy(p + 4, type, 4);
-    return p + 8;
-}
 
 /* ---- chunks ---- */
 
@@ -110,47 +86,24 @@ static ingest_live_chunk *chunk_ref(ingest_live_chunk *c)
 
 ingest_live_chunk *ingest_live_chunk_build(const ingest_live_sample *s)
 {
-    ingest_live_chunk *c = ingest_live_chunk_new(CHUNK_HDR + s->size);
+    bool video = s->track == 1;
+    size_t hdr = MEDIA_PRFT_SIZE + media_frag_max_size(1, 1);
+    ingest_live_chunk *c = ingest_live_chunk_new(hdr + s->size);
     if (!c) return NULL;
     uint8_t *p = c->data;
-    /* prft, version 1: reference track, NTP wall clock, media time (tfdt's clock) */
-    p = box(p, 32, "prft");
-    wr32(p, 0x01000000);
-    wr32(p + 4, s->track);
-    int64_t w = s->wall_us > 0 ? s->wall_us : 0;
-    uint64_t secs = (uint64_t)(w / 1000000) + NTP_UNIX_OFFSET;
-    uint64_t frac = ((uint64_t)(w % 1000000) << 32) / 1000000;
-    wr64(p + 8, secs << 32 | frac);
-    wr64(p + 16, s->dts);
-    p += 24;
-    uint8_t *moof = p;
-    p = box(p, 104, "moof");
-    p = box(p, 16, "mfhd");
-    wr32(p, 0);
-    wr32(p + 4, s->seq);
-    p += 8;
-    p = box(p, 80, "traf");
-    p = box(p, 16, "tfhd");
-    wr32(p, 0x020000); /* default-base-is-moof */
-    wr32(p + 4, s->track);
-    p += 8;
-    p = box(p, 20, "tfdt");
-    wr32(p, 0x01000000);
-    wr64(p + 4, s->dts);
-    p += 12;
-    p = box(p, 36, "trun");
-    wr32(p, 0x000f01); /* data offset, duration, size, flags, composition offset */
-    wr32(p + 4, 1);
-    wr32(p + 8, (uint32_t)(p + 28 - moof) + 8); /* the mdat's payload, from the moof */
-    wr32(p + 12, s->duration);
-    wr32(p + 16, (uint32_t)s->size);
-    wr32(p + 20, s->key ? SAMPLE_SYNC : SAMPLE_NON_SYNC);
-    wr32(p + 24, (uint32_t)(s->cto > 0 ? s->cto : 0));
-    p += 28;
-    p = box(p, (uint32_t)(8 + s->size), "mdat");
+    p += media_prft_write(p, s->track, 0, media_ntp_from_us(s->wall_us > 0 ? s->wall_us : 0),
+                          s->dts);
+    media_frag_writer w;
+    media_frag_begin(&w, p, s->seq);
+    media_frag_traf(&w, s->track, s->dts, video, 0);
+    media_frag_sample(&w, s->duration, (uint32_t)s->size,
+                      s->key ? MEDIA_SAMPLE_SYNC : MEDIA_SAMPLE_NON_SYNC,
+                      (uint32_t)(s->cto > 0 ? s->cto : 0));
+    p += media_frag_end(&w, s->size);
     if (s->size) memcpy(p, s->data, s->size);
-    c->video = s->track == 1;
-    c->key = s->key && c->video; /* where a viewer may start: audio frames are all "sync" */
+    c->len = (size_t)(p - c->data) + s->size; /* max_size is an upper bound */
+    c->video = video;
+    c->key = s->key && video; /* where a viewer may start: audio frames are all "sync" */
     c->wall_us = s->wall_us;
     return c;
 }

@@ -36,7 +36,7 @@ static void t_chunk_layout(void **state)
 {
     (void)state;
     uint8_t data[5] = {0, 0, 0, 1, 0x65};
-    ingest_live_sample s = {.track = 2, .seq = 7, .dts = 123456789012ULL, .duration = 1024,
+    ingest_live_sample s = {.track = 1, .seq = 7, .dts = 123456789012ULL, .duration = 1024,
                             .cto = 3000, .key = true, .wall_us = 1796400000250000LL,
                             .data = data, .size = sizeof(data)};
     ingest_live_chunk *c = ingest_live_chunk_build(&s);
@@ -46,7 +46,7 @@ static void t_chunk_layout(void **state)
     assert_memory_equal(p + 4, "prft", 4);
     assert_int_equal(rd32(p), 32);
     assert_int_equal(p[8], 1); /* version 1 */
-    assert_int_equal(rd32(p + 12), 2);
+    assert_int_equal(rd32(p + 12), 1);
     uint64_t ntp = rd64(p + 16);
     assert_int_equal(ntp >> 32, 1796400000ULL + 2208988800ULL);
     assert_true((ntp & 0xffffffffu) == (uint64_t)(0.25 * 4294967296.0));
@@ -60,7 +60,7 @@ static void t_chunk_layout(void **state)
     assert_memory_equal(traf + 4, "traf", 4);
     assert_int_equal(rd32(traf), moof_len - 24);
     const uint8_t *tfhd = traf + 8;
-    assert_int_equal(rd32(tfhd + 12), 2);
+    assert_int_equal(rd32(tfhd + 12), 1);
     const uint8_t *tfdt = tfhd + 16;
     assert_memory_equal(tfdt + 4, "tfdt", 4);
     assert_int_equal(rd64(tfdt + 12), s.dts);
@@ -77,9 +77,16 @@ static void t_chunk_layout(void **state)
     assert_int_equal(rd32(mdat), 8 + sizeof(data));
     assert_memory_equal(moof + off, data, sizeof(data));
     assert_int_equal(mdat + rd32(mdat) - c->data, c->len);
-    assert_false(c->key); /* audio: a viewer does not start on it */
+    assert_true(c->key);
     ingest_live_chunk_unref(&c);
     assert_null(c);
+    /* audio: no composition offsets; never a place to start */
+    s.track = 2;
+    c = ingest_live_chunk_build(&s);
+    assert_non_null(c);
+    assert_int_equal(c->len, 140 + sizeof(data));
+    assert_false(c->key);
+    ingest_live_chunk_unref(&c);
 }
 
 static int wakes;
