@@ -1,0 +1,48 @@
+"""
+The console's live tile in a real browser (Debian chromium driven by
+playwright-core): vigild serves the console and live.mp4, camsim feeds an
+H.264 camera; the tile plays the live stream through Media Source Extensions
+(currentTime advances), and shows the latency it reads from the stream's prft
+boxes, which must be plausible on loopback. A screenshot is kept next to the
+test log.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import browser  # noqa: E402
+import vigiltest  # noqa: E402
+from vigiltest import BUILD, SRC, Env, log  # noqa: E402
+
+
+class LiveTile(unittest.TestCase):
+    def test_live_tile_plays(self):
+        env = Env("browser-live")
+        try:
+            cam = env.camsim(["lobby:codec=h264"])
+            cfg = env.config([env.camera("lobby", cam.url("lobby"), source="native")],
+                             segment_seconds=4,
+                             extra='web: "%s"\n' % os.path.join(SRC, "web"))
+            d = env.vigild(cfg)
+            env.wait_online(cfg, ["lobby"])
+            shot = os.path.join(BUILD, "live-tile-screenshot.png")
+            rc, out, err = browser.run("live.mjs", d.url(""), "lobby", shot)
+            log("live tile: %r" % out)
+            self.assertEqual(rc, 0, "%s\n%s" % (out, err))
+            self.assertEqual((out["width"], out["height"]), (640, 360))
+            self.assertGreater(out["t1"], out["t0"] + 1.5, "the live video does not advance")
+            self.assertIsNotNone(out["latency"], out["text"])
+            self.assertIn("behind", out["text"])
+            self.assertGreater(out["latency"], -0.5)
+            self.assertLess(out["latency"], 3.0)
+            self.assertIsNone(out["video_error"])
+            self.assertEqual(out["page_errors"], [])
+            self.assertEqual(out["error_text"], "")
+            d.stop()
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    vigiltest.main()
