@@ -438,7 +438,8 @@ static int parse_listen(loader *L, yaml_node_t *v)
     return 0;
 }
 
-static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
+/* npools: how many entries storage.pools has (a lone pool may leave out its id). */
+static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
 {
     static const char *const keys[] = {"id", "path", "max_bytes", "min_free", "direct_io"};
     config *cfg = L->cfg;
@@ -450,8 +451,11 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
     if (m->type != YAML_MAPPING_NODE)
         return fail(L, line_of(m), "storage.pools entries must be mappings");
     yaml_node_t *idn = map_get(L, m, "id");
-    if (!idn) return fail(L, line_of(m), "pool #%zu has no id", idx + 1);
-    const char *id = clean_scalar(idn);
+    if (!idn && npools > 1)
+        return fail(L, line_of(m), "pool #%zu has no id (only a single pool may leave it out)",
+                    idx + 1);
+    /* The shortest config has one pool and no id: it is "main". */
+    const char *id = idn ? clean_scalar(idn) : "main";
     if (!id || !valid_id(id))
         return fail(L, line_of(idn), "pool id '%s' must match [a-z0-9_-]{1,64}",
                     id ? printable(id, ib, sizeof(ib)) : "");
@@ -467,7 +471,7 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx)
     cfg->pools = np;
     config_pool *p = &cfg->pools[cfg->npools++];
     memset(p, 0, sizeof(*p));
-    p->line = line_of(idn);
+    p->line = line_of(idn ? idn : m);
     if (!(p->id = strdup(id)) || !(p->file = strdup(L->file))) return -ENOMEM;
 
     FOR_PAIRS(L, m, k, v)
@@ -517,7 +521,10 @@ static int parse_storage(loader *L, yaml_node_t *m)
     size_t i = 0;
     for (yaml_node_item_t *it = pools->data.sequence.items.start;
          it < pools->data.sequence.items.top; it++, i++)
-        if ((ret = parse_pool(L, node_at(L, *it), i)) < 0) return ret;
+        if ((ret = parse_pool(L, node_at(L, *it), i,
+                              (size_t)(pools->data.sequence.items.top -
+                                       pools->data.sequence.items.start))) < 0)
+            return ret;
     return 0;
 }
 
@@ -671,7 +678,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     c->tcp = true;
     c->enabled = true;
     c->retention_days = cfg->retention_days;
-    c->source = CONFIG_SOURCE_FFMPEG;
+    c->source = CONFIG_SOURCE_NATIVE; /* ffmpeg: opt-in per camera */
     if (!(c->id = strdup(id)) || !(c->file = strdup(L->file))) return -ENOMEM;
 
     yaml_node_t *pwn = NULL, *pwfn = NULL;

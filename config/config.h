@@ -50,7 +50,7 @@ typedef struct config_camera {
     bool enabled;      /* default true */
     char *pool;        /* pool id; default: the first pool */
     int retention_days;   /* default: the top-level retention_days */
-    config_source source; /* source: ffmpeg (default) | native */
+    config_source source; /* source: native (default) | ffmpeg */
     char *file;        /* where it was defined */
     int line;
 } config_camera;

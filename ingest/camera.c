@@ -1,9 +1,10 @@
 /*
  * The camera-session supervisor: what a camera session means, once, over
  * whichever transport brings the bytes (ingest/transport.h). `source:
- * native` (the event-driven RTSP client of ingest/rtsp on a few shared libuv
- * loop threads) or `source: ffmpeg` (libavformat's RTSP demuxer in a thread
- * per camera) only decides which transport connects; the state machine
+ * native` (the default: the event-driven RTSP client of ingest/rtsp on a few
+ * shared libuv loop threads) or `source: ffmpeg` (opt-in, for a camera the
+ * native client cannot handle: libavformat's RTSP demuxer in a thread per
+ * camera) only decides which transport connects; the state machine
  * (connecting -> recording -> offline -> connecting ...), the reconnect
  * backoff (1 s doubling to 30 s, +-20 % jitter, back to 1 s after a run of
  * at least 30 s), the stall rule (connected, no video for 10 s), the

@@ -39,7 +39,7 @@ class RecordG711(unittest.TestCase):
         media = env.media("ff-h264-pcmu.mkv", codec="h264", audio="pcm_mulaw", seconds=12)
         cls.ff = env.ffmpeg_rtsp(media, name="ffpcmu")
         cams = [
-            env.camera("gst-pcmu", cls.cam.url("pcmu")),
+            env.camera("gst-pcmu", cls.cam.url("pcmu"), source="ffmpeg"),
             env.camera("gst-pcmu-native", cls.cam.url("pcmu"), source="native"),
             env.camera("ff-pcmu", cls.ff.url()),
         ]

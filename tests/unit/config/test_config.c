@@ -255,7 +255,7 @@ static void test_defaults(void **state)
     assert_true(c->enabled);
     assert_string_equal(c->pool, "main");
     assert_int_equal(c->retention_days, 30);
-    assert_int_equal(c->source, CONFIG_SOURCE_FFMPEG);
+    assert_int_equal(c->source, CONFIG_SOURCE_NATIVE); /* ffmpeg is opt-in */
     assert_int_equal(c->line, 6);
     config_free(&cfg);
 
@@ -428,7 +428,10 @@ static void test_errors_yaml_syntax(void **state)
 static void test_errors_pools(void **state)
 {
     (void)state;
-    expect_error("index: i\nstorage:\n  pools:\n    - {path: x}\n", "vigil.yaml:4: pool #1 has no id");
+    expect_error("index: i\nstorage:\n  pools:\n    - {id: a, path: x}\n    - {path: y}\n",
+                 "vigil.yaml:5: pool #2 has no id (only a single pool may leave it out)");
+    expect_error("index: i\nstorage:\n  pools:\n    - {path: x}\n    - {id: b, path: y}\n",
+                 "vigil.yaml:4: pool #1 has no id (only a single pool may leave it out)");
     expect_error("index: i\nstorage:\n  pools:\n    - {id: Main, path: x}\n",
                  "vigil.yaml:4: pool id 'Main' must match [a-z0-9_-]{1,64}");
     expect_error("index: i\nstorage:\n  pools:\n    - {id: a}\n",
@@ -450,6 +453,26 @@ static void test_errors_pools(void **state)
 }
 
 /* direct_io: a pool is written with O_DIRECT unless it says direct_io: false. */
+/* The shortest config: one pool without an id is "main", and cameras record there. */
+static void test_single_pool_without_id(void **state)
+{
+    (void)state;
+    write_file("vigil.yaml", "index: i.db\nstorage:\n  pools:\n    - path: pa\n"
+                             "cameras:\n  - id: c1\n    url: rtsp://h/s\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_int_equal(cfg->npools, 1);
+    assert_string_equal(cfg->pools[0].id, "main");
+    assert_string_equal(cfg->pools[0].path, abs_path("pa"));
+    assert_int_equal(cfg->pools[0].line, 4);
+    assert_non_null(config_find_pool(cfg, "main"));
+    assert_string_equal(cfg->cameras[0].pool, "main");
+    config_free(&cfg);
+    /* a camera naming another pool is still refused */
+    expect_error("index: i\nstorage:\n  pools:\n    - {path: x}\n"
+                 "cameras:\n  - {id: c1, url: rtsp://h/s, pool: other}\n",
+                 "vigil.yaml:6: camera 'c1': pool 'other' is not defined in storage.pools");
+}
+
 static void test_pool_direct_io(void **state)
 {
     (void)state;
@@ -693,7 +716,7 @@ static void test_needs_restart(void **state)
     const char *changes[] = {
         "name: N",          "district: D",        "site: traffic",       "retention_days: 3",
         "url: rtsp://h/2",  "username: v",        "password: q",         "transport: udp",
-        "pool: b",          "source: native",     "enabled: false",
+        "pool: b",          "source: ffmpeg",     "enabled: false",
     };
     const bool restart[] = {false, false, false, false, true, true, true, true, true, true, true};
     for (size_t i = 0; i < VG_ARRAY_SIZE(changes); i++) {
@@ -753,6 +776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_top_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_yaml_syntax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_pool_without_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
