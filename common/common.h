@@ -65,9 +65,8 @@ int vg_read_small_file(const char *path, char **out);
 
 /* ---- SHA-256 of footage ----
  * OpenSSL's EVP implementation: it uses the CPU's SHA extensions where there
- * are any (1.5 GB/s here against libsodium's portable 180 MB/s, which was over
- * half of vigild's CPU at 800 cameras). Short secrets (tokens) may still use
- * libsodium; the digest is the same. */
+ * are any (1.5 GB/s here against a portable C implementation's 180 MB/s,
+ * which was over half of vigild's CPU at 800 cameras). */
 typedef struct vg_sha256 vg_sha256;
 vg_sha256 *vg_sha256_new(void);                              /* NULL on ENOMEM */
 void vg_sha256_update(vg_sha256 *h, const void *p, size_t n);
@@ -76,5 +75,29 @@ void vg_sha256_reset(vg_sha256 *h);
 void vg_sha256_free(vg_sha256 **h);                          /* accepts NULL */
 
 void vg_hex(const uint8_t *bin, size_t n, char *out /* 2n+1 */);
+
+/* ---- crypto (common/crypto.c, all libcrypto) ---- */
+void vg_memzero(void *p, size_t n);                      /* not optimized away; p may be NULL */
+bool vg_ct_equal(const void *a, const void *b, size_t n); /* constant time in n */
+int vg_sha256_digest(const void *p, size_t n, uint8_t out[32]); /* 0 or -EIO */
+/* Exactly 2*outlen hex digits (either case) into out. 0 or -EINVAL. */
+int vg_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t outlen);
+/* Standard base64 with padding; malloc'd, caller frees; NULL on ENOMEM. */
+char *vg_base64(const uint8_t *b, size_t n);
+/* Strict standard base64 (padding required, no whitespace) into out (at most
+ * outmax bytes, *outlen set). 0, -EINVAL, -E2BIG or -ENOMEM. */
+int vg_unbase64(const char *s, size_t len, uint8_t *out, size_t outmax, size_t *outlen);
+/* Ed25519. A secret key is 64 bytes: the seed, then the public key. */
+#define VG_ED25519_SK 64
+#define VG_ED25519_PK 32
+#define VG_ED25519_SIG 64
+int vg_ed25519_keypair(uint8_t sk[VG_ED25519_SK], uint8_t pk[VG_ED25519_PK]); /* 0 or -EIO */
+/* The public key of sk's seed (its second half is not trusted). 0 or -EINVAL. */
+int vg_ed25519_public(const uint8_t sk[VG_ED25519_SK], uint8_t pk[VG_ED25519_PK]);
+int vg_ed25519_sign(uint8_t sig[VG_ED25519_SIG], const void *msg, size_t len,
+                    const uint8_t sk[VG_ED25519_SK]); /* 0 or -EIO */
+/* 0 when sig is pk's signature of msg, -EBADMSG when not, -EINVAL for a bad key. */
+int vg_ed25519_verify(const uint8_t sig[VG_ED25519_SIG], const void *msg, size_t len,
+                      const uint8_t pk[VG_ED25519_PK]);
 
 #endif

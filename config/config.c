@@ -30,7 +30,6 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +204,7 @@ static int read_regular(const char *path, size_t max, char **out, size_t *outlen
     if (outlen) *outlen = len;
 out:
     if (buf) {
-        sodium_memzero(buf, max + 1);
+        vg_memzero(buf, max + 1);
         free(buf);
     }
     if (fd >= 0) close(fd);
@@ -238,7 +237,7 @@ static int read_secret(loader *L, int line, const char *what, const char *path,
     }
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = 0;
     if (!len || strlen(buf) != len) {
-        sodium_memzero(buf, len);
+        vg_memzero(buf, len);
         free(buf);
         return fail(L, line, "%s '%s' %s", what, printable(shown, pb, sizeof(pb)),
                     !len ? "is empty" : "contains a NUL byte");
@@ -250,7 +249,7 @@ static int read_secret(loader *L, int line, const char *what, const char *path,
 static void free_secret(char *s)
 {
     if (!s) return;
-    sodium_memzero(s, strlen(s));
+    vg_memzero(s, strlen(s));
     free(s);
 }
 
@@ -571,10 +570,8 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
         return fail(L, line_of(m), "token '%s': token_sha256 or token_file is required", nb);
     if (hash) {
         const char *h = clean_scalar(hash);
-        size_t bl = 0;
         if (!h || strlen(h) != 64 ||
-            sodium_hex2bin(t->sha256, sizeof(t->sha256), h, 64, NULL, &bl, NULL) != 0 ||
-            bl != 32)
+            vg_unhex(h, 64, t->sha256, sizeof(t->sha256)) < 0)
             return fail(L, line_of(hash), "token '%s': token_sha256 must be 64 hex digits", nb);
     } else {
         char *path = NULL, *tok = NULL;
@@ -584,11 +581,11 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
         ret = read_secret(L, line_of(file), "token_file", path, clean_scalar(file), &tok);
         free(path);
         if (ret < 0) return ret;
-        crypto_hash_sha256(t->sha256, (const unsigned char *)tok, strlen(tok));
+        vg_sha256_digest(tok, strlen(tok), t->sha256);
         /* registered as a log secret with the passwords once the load succeeds */
         char **ns = realloc(L->secrets, (L->nsecrets + 1) * sizeof(*ns));
         if (!ns) {
-            sodium_memzero(tok, strlen(tok));
+            vg_memzero(tok, strlen(tok));
             free(tok);
             return -ENOMEM;
         }
@@ -596,7 +593,7 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
         L->secrets[L->nsecrets++] = tok;
     }
     for (size_t i = 0; i + 1 < cfg->ntokens; i++)
-        if (!sodium_memcmp(cfg->tokens[i].sha256, t->sha256, 32))
+        if (vg_ct_equal(cfg->tokens[i].sha256, t->sha256, 32))
             return fail(L, line_of(hash ? hash : file),
                         "token '%s' has the same token as token '%s'", nb, cfg->tokens[i].name);
     return 0;
@@ -934,7 +931,6 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
 
     if (err && errlen) err[0] = 0;
     *out = NULL;
-    if (sodium_init() < 0) return -EIO;
     cfg = calloc(1, sizeof(*cfg));
     if (!cfg) return -ENOMEM;
     L.cfg = cfg;
@@ -1025,7 +1021,7 @@ void config_free(config **pcfg)
     }
     free(cfg->cameras);
     for (size_t i = 0; i < cfg->ntokens; i++) free(cfg->tokens[i].name);
-    if (cfg->tokens) sodium_memzero(cfg->tokens, cfg->ntokens * sizeof(*cfg->tokens));
+    if (cfg->tokens) vg_memzero(cfg->tokens, cfg->ntokens * sizeof(*cfg->tokens));
     free(cfg->tokens);
     free(cfg->path);
     free(cfg->listen);

@@ -30,7 +30,7 @@ deps=(
   "libjansson-dev                pc:jansson"
   "libcmocka-dev                 pc:cmocka"
   "libh2o-dev                    pc:libh2o"
-  "libsodium-dev                 pc:libsodium"
+  "libcurl4-openssl-dev          pc:libcurl"
   "libsystemd-dev                pc:libsystemd"
   "libssl-dev                    pc:libcrypto"
   "libgstreamer1.0-dev           pc:gstreamer-1.0"

@@ -15,7 +15,6 @@
 #include "common/common.h"
 
 #include <arpa/inet.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -92,16 +91,16 @@ int serve_auth_route(const char *method, size_t mlen, const char *path, size_t p
 
 const config_token *serve_auth_lookup(const config *cfg, const char *token, size_t len)
 {
-    uint8_t h[crypto_hash_sha256_BYTES];
+    uint8_t h[32];
     const config_token *found = NULL;
     if (!cfg || !token || len == 0) return NULL;
-    crypto_hash_sha256(h, (const unsigned char *)token, len);
+    vg_sha256_digest(token, len, h);
     /* Every token is compared, whatever matched before. */
     for (size_t i = 0; i < cfg->ntokens; i++) {
-        int eq = sodium_memcmp(h, cfg->tokens[i].sha256, sizeof(h)) == 0;
+        int eq = vg_ct_equal(h, cfg->tokens[i].sha256, sizeof(h));
         if (eq) found = &cfg->tokens[i];
     }
-    sodium_memzero(h, sizeof(h));
+    vg_memzero(h, sizeof(h));
     return found;
 }
 
@@ -145,7 +144,7 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
         }
     }
     const config_token *t = tok ? serve_auth_lookup(cfg, tok, tlen) : NULL;
-    sodium_memzero(buf, sizeof(buf));
+    vg_memzero(buf, sizeof(buf));
     if (t) {
         out->name = t->name;
         out->role = t->role;

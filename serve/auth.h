@@ -5,7 +5,7 @@
  * browser cannot set headers (<video src>, <img src>, <a download>), the
  * query parameter access_token=TOKEN. The SHA-256 of what was presented is
  * compared with every configured token_sha256 in constant time
- * (sodium_memcmp, no early exit), so neither the response time nor the log
+ * (CRYPTO_memcmp, no early exit), so neither the response time nor the log
  * tells how close a guess was. The token itself is never stored, logged or
  * echoed; only its configured name is (audit, logs).
  *

@@ -17,8 +17,9 @@
  * per continuous run (what clip.mp4 would serve without truncation; the URLs
  * carry export=ID so downloads are audited as "export") and the source
  * segments with their pool-relative path, size and SHA-256 as recorded. The
- * manifest is signed with Ed25519 (libsodium, crypto_sign_detached) by a key
- * made on first use and kept next to the index (<index>.signing-key, 0600).
+ * manifest is signed with Ed25519 (libcrypto, common/crypto.c) by a key made
+ * on first use and kept next to the index (<index>.signing-key, 0600: the
+ * 32-byte seed then the 32-byte public key, as libsodium wrote it before).
  *
  * The signed bytes: the manifest object serialized by jansson with
  * JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII (no whitespace, keys
@@ -36,7 +37,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,7 +255,7 @@ static int on_run_segment(const index_segment *seg, void *arg)
     a->covered_us += e - s;
     if (a->segments) {
         char hex[65] = "";
-        if (seg->has_sha256) sodium_bin2hex(hex, sizeof(hex), seg->sha256, 32);
+        if (seg->has_sha256) vg_hex(seg->sha256, 32, hex);
         json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:b}", "id", (json_int_t)seg->id,
                               "pool", seg->pool, "path", seg->path, "bytes",
                               (json_int_t)seg->bytes, "sha256",
@@ -337,16 +337,17 @@ int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
 {
     char path[4096];
     int ret, fd = -1;
-    if (sodium_init() < 0) return -EIO;
     if (snprintf(path, sizeof(path), "%s.signing-key", index_path) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     ret = read_key(path, sk);
     if (ret == -ENOENT) {
         /* First use: make one. O_EXCL so two processes cannot both write one. */
         uint8_t pub[SERVE__SIGN_PK];
-        crypto_sign_keypair(pub, sk);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
+        if ((ret = vg_ed25519_keypair(sk, pub)) == 0)
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (ret < 0) {
+            /* no key could be made */
+        } else if (fd < 0) {
             ret = errno == EEXIST ? read_key(path, sk) : -errno;
         } else if (write(fd, sk, SERVE__SIGN_SK) != SERVE__SIGN_SK || fsync(fd) < 0) {
             ret = -EIO;
@@ -359,19 +360,18 @@ int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
     if (fd >= 0) close(fd);
     if (ret < 0) {
         vg_log(LOG_ERR, "serve: export signing key %s: %s", path, strerror(-ret));
-        sodium_memzero(sk, SERVE__SIGN_SK);
+        vg_memzero(sk, SERVE__SIGN_SK);
         return ret;
     }
-    crypto_sign_ed25519_sk_to_pk(pk, sk);
+    /* The public key is derived from the seed; the stored copy must agree
+     * (a file cut or edited by hand is not a key to sign evidence with). */
+    if (vg_ed25519_public(sk, pk) < 0 || !vg_ct_equal(pk, sk + 32, SERVE__SIGN_PK)) {
+        vg_log(LOG_ERR, "serve: export signing key %s is damaged (its public half does not "
+               "match its seed)", path);
+        vg_memzero(sk, SERVE__SIGN_SK);
+        return -EINVAL;
+    }
     return 0;
-}
-
-char *serve__base64(const uint8_t *b, size_t n)
-{
-    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char *s = malloc(len);
-    if (s) sodium_bin2base64(s, len, b, n, sodium_base64_VARIANT_ORIGINAL);
-    return s;
 }
 
 /* {"manifest":M,"signature":"S"} (malloc'd). */
@@ -438,7 +438,7 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
             goto out;
         }
     }
-    if (!(pk64 = serve__base64(q->pk, SERVE__SIGN_PK))) {
+    if (!(pk64 = vg_base64(q->pk, SERVE__SIGN_PK))) {
         ret = -ENOMEM;
         goto out;
     }
@@ -454,9 +454,9 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
         ret = -ENOMEM;
         goto out;
     }
-    uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)canon, strlen(canon), q->sk);
-    if (!(sig64 = serve__base64(sig, sizeof(sig)))) {
+    uint8_t sig[VG_ED25519_SIG];
+    if ((ret = vg_ed25519_sign(sig, canon, strlen(canon), q->sk)) < 0) goto out;
+    if (!(sig64 = vg_base64(sig, sizeof(sig)))) {
         ret = -ENOMEM;
         goto out;
     }

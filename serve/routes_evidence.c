@@ -462,7 +462,7 @@ static void exports(serve_ctx *s, h2o_req_t *req, const char *who, const char *r
             serve__send_error(req, 503, "no export signing key (see the log)");
             return;
         }
-        char *pk = serve__base64(s->sign_pk, SERVE__SIGN_PK);
+        char *pk = vg_base64(s->sign_pk, SERVE__SIGN_PK);
         if (!pk) {
             serve__send_error(req, 503, "out of memory");
             return;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "common/common.h"
 #include "index/index.h"
 #include "media/media.h"
 
@@ -57,8 +58,8 @@ typedef struct serve__area_cam {
     char site[64];
 } serve__area_cam;
 
-#define SERVE__SIGN_SK 64 /* crypto_sign_SECRETKEYBYTES */
-#define SERVE__SIGN_PK 32 /* crypto_sign_PUBLICKEYBYTES */
+#define SERVE__SIGN_SK VG_ED25519_SK /* seed, then public key */
+#define SERVE__SIGN_PK VG_ED25519_PK
 
 /* The lock as the API shows it (new reference). */
 json_t *serve__lock_json(const index_lock *l);
@@ -75,13 +76,10 @@ void serve__events(index_reader *r, const char *camera, const char *type, int64_
 void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
                      int64_t end_us, serve__reply *out);
 
-/* Loads the export signing key <index_path>.signing-key (64 raw bytes, libsodium's
- * Ed25519 secret key, mode 0600), creating it on first use. 0 or negative. */
+/* Loads the export signing key <index_path>.signing-key (64 raw bytes: the Ed25519 seed
+ * then the public key, mode 0600), creating it on first use. 0 or negative. */
 int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
                             uint8_t pk[SERVE__SIGN_PK]);
-
-/* b[0..n) in standard base64 with padding (malloc'd; NULL on ENOMEM). */
-char *serve__base64(const uint8_t *b, size_t n);
 
 typedef struct serve__export_req {
     const char *index_path;

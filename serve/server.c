@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +206,7 @@ static void free_ctx(serve_ctx *s)
     pthread_mutex_destroy(&s->readers_mu);
     serve__pins_free(&s->pins);
     serve_metrics_free(&s->metrics);
-    sodium_memzero(s->sign_sk, sizeof(s->sign_sk));
+    vg_memzero(s->sign_sk, sizeof(s->sign_sk));
     free(s->index_path);
     s->index_path = NULL;
     if (s->waited)

@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,10 +464,6 @@ int storage_reconcile(storage *st, index_db *idx, const config *cfg,
     int64_t t0 = vg_mono_us();
     memset(&rep, 0, sizeof(rep));
     if (!open_rows) return -ENOMEM;
-    if (sodium_init() < 0) {
-        r = -EIO;
-        goto out;
-    }
     if ((r = index_flush(idx)) < 0) goto out;
     if ((r = index_reader_open(cfg->index_path, &c.r)) < 0) goto out;
     /* Collect first: the repairs go through the writer, not this statement. */

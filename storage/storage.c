@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -179,7 +178,6 @@ int storage_open(const config *cfg, index_db *idx, storage **out)
     int r = 0;
     storage *st = NULL;
     *out = NULL;
-    if (sodium_init() < 0) return -EIO;
     st = calloc(1, sizeof(*st));
     if (!st) return -ENOMEM;
     st->idx = idx;

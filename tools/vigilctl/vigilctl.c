@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -527,7 +526,7 @@ static void api_resolve(api_opts *a, const config *cfg)
 
 static void api_free(api_opts *a)
 {
-    if (a->token) sodium_memzero(a->token, strlen(a->token));
+    if (a->token) vg_memzero(a->token, strlen(a->token));
     free(a->token);
     a->token = NULL;
 }
@@ -836,13 +835,11 @@ static char *read_all(const char *path, size_t *len)
 }
 
 /* The public key: --public-key (base64), else derived from the key next to the index. */
-static int export_public_key(vctl *v, const char *b64, uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+static int export_public_key(vctl *v, const char *b64, uint8_t pk[VG_ED25519_PK])
 {
     size_t n = 0;
     if (b64) {
-        if (sodium_base642bin(pk, crypto_sign_PUBLICKEYBYTES, b64, strlen(b64), NULL, &n, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            n != crypto_sign_PUBLICKEYBYTES) {
+        if (vg_unbase64(b64, strlen(b64), pk, VG_ED25519_PK, &n) < 0 || n != VG_ED25519_PK) {
             fprintf(stderr, "vigilctl: export-verify: --public-key is not a base64 Ed25519 key\n");
             return EXIT_USAGE;
         }
@@ -852,7 +849,7 @@ static int export_public_key(vctl *v, const char *b64, uint8_t pk[crypto_sign_PU
     int ret = vctl_config(v, &cfg);
     if (ret) return ret;
     char path[4096];
-    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t sk[VG_ED25519_SK];
     snprintf(path, sizeof(path), "%s.signing-key", cfg->index_path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t r = fd >= 0 ? read(fd, sk, sizeof(sk)) : -1;
@@ -862,8 +859,12 @@ static int export_public_key(vctl *v, const char *b64, uint8_t pk[crypto_sign_PU
                 fd < 0 ? " (use --public-key)" : "");
         return EXIT_FAILURE;
     }
-    crypto_sign_ed25519_sk_to_pk(pk, sk);
-    sodium_memzero(sk, sizeof(sk));
+    ret = vg_ed25519_public(sk, pk);
+    vg_memzero(sk, sizeof(sk));
+    if (ret < 0) {
+        fprintf(stderr, "vigilctl: export-verify: %s is not an Ed25519 key\n", path);
+        return EXIT_FAILURE;
+    }
     return 0;
 }
 
@@ -881,17 +882,17 @@ static int export_check_files(const config *cfg, json_t *manifest)
             const config_pool *p = pool ? config_find_pool(cfg, pool) : NULL;
             char path[4096], hex[65] = "";
             uint8_t buf[65536], md[32];
-            crypto_hash_sha256_state h;
             snprintf(path, sizeof(path), "%s/%s", p ? p->path : "?", rel ? rel : "?");
             FILE *f = p && rel ? fopen(path, "rb") : NULL;
-            if (f) {
+            vg_sha256 *h = f ? vg_sha256_new() : NULL;
+            if (h) {
                 size_t r;
-                crypto_hash_sha256_init(&h);
-                while ((r = fread(buf, 1, sizeof(buf), f)) > 0) crypto_hash_sha256_update(&h, buf, r);
-                crypto_hash_sha256_final(&h, md);
-                sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
-                fclose(f);
+                while ((r = fread(buf, 1, sizeof(buf), f)) > 0) vg_sha256_update(h, buf, r);
+                vg_sha256_final(h, md);
+                vg_hex(md, sizeof(md), hex);
             }
+            vg_sha256_free(&h);
+            if (f) fclose(f);
             if (!f || !want || strcmp(hex, want) != 0) {
                 fprintf(stderr, "vigilctl: export-verify: %s: %s\n", path,
                         !f ? "cannot read" : !want ? "no hash in the manifest" : "SHA-256 differs");
@@ -913,7 +914,7 @@ static int cmd_export_verify(vctl *v, int argc, char **argv)
     char *text = NULL, *sig64 = NULL;
     json_t *manifest = NULL;
     size_t len = 0, n = 0;
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+    uint8_t pk[VG_ED25519_PK], sig[VG_ED25519_SIG];
     int c, ret;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -922,7 +923,6 @@ static int cmd_export_verify(vctl *v, int argc, char **argv)
         if (c == OPT_CHECK_FILES) check_files = true;
     }
     if (argc - optind != 1) return usage_error(cmd, "export-verify: one MANIFEST_FILE is required");
-    if (sodium_init() < 0) return EXIT_FAILURE;
     if ((ret = export_public_key(v, pk64, pk))) return ret;
     ret = EXIT_FAILURE;
     if (!(text = read_all(argv[optind], &len))) {
@@ -944,12 +944,11 @@ static int cmd_export_verify(vctl *v, int argc, char **argv)
     const char *m = text + sizeof(head) - 1;
     size_t mlen = (size_t)(t - m);
     if (!(sig64 = strndup(t + sizeof(tail) - 1, (size_t)(q - (t + sizeof(tail) - 1))))) goto out;
-    if (sodium_base642bin(sig, sizeof(sig), sig64, strlen(sig64), NULL, &n, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 || n != sizeof(sig)) {
+    if (vg_unbase64(sig64, strlen(sig64), sig, sizeof(sig), &n) < 0 || n != sizeof(sig)) {
         fprintf(stderr, "vigilctl: export-verify: the signature is not base64 of 64 bytes\n");
         goto out;
     }
-    if (crypto_sign_verify_detached(sig, (const uint8_t *)m, mlen, pk) != 0) {
+    if (vg_ed25519_verify(sig, m, mlen, pk) != 0) {
         printf("{\"valid\":false}\n");
         fprintf(stderr, "vigilctl: export-verify: INVALID signature (altered, or another key)\n");
         goto out;

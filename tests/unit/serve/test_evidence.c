@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "serve/serve_internal.h"
 
@@ -97,6 +96,61 @@ static void test_locks(void **state)
     reply_free(&rep);
 }
 
+/* A key file in the format every vigil has written (libsodium's secret key:
+ * the 32-byte seed, then the public key) loads and signs as Ed25519 says it
+ * must: RFC 8032 section 7.1, test 1 (empty message). A damaged public half
+ * is refused. */
+static void test_signing_key_compat(void **state)
+{
+    fx *f = *state;
+    static const char seed_hex[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                      pk_hex[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                      sig_hex[] = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                                  "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    uint8_t file[64], want_pk[32], want_sig[64], sk[SERVE__SIGN_SK], pk[SERVE__SIGN_PK], sig[64];
+    char keypath[160];
+    assert_int_equal(vg_unhex(seed_hex, 64, file, 32), 0);
+    assert_int_equal(vg_unhex(pk_hex, 64, file + 32, 32), 0);
+    assert_int_equal(vg_unhex(pk_hex, 64, want_pk, 32), 0);
+    assert_int_equal(vg_unhex(sig_hex, 128, want_sig, 64), 0);
+    snprintf(keypath, sizeof(keypath), "%s.signing-key", f->path);
+    FILE *fp = fopen(keypath, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file, 1, sizeof(file), fp), sizeof(file));
+    fclose(fp);
+    chmod(keypath, 0600);
+    assert_int_equal(serve__signing_key_load(f->path, sk, pk), 0);
+    assert_memory_equal(pk, want_pk, 32);
+    assert_memory_equal(sk, file, 64);
+    assert_int_equal(vg_ed25519_sign(sig, "", 0, sk), 0);
+    assert_memory_equal(sig, want_sig, 64);
+    assert_int_equal(vg_ed25519_verify(sig, "", 0, pk), 0);
+    sig[10] ^= 1;
+    assert_int_equal(vg_ed25519_verify(sig, "", 0, pk), -EBADMSG);
+    /* the stored public half no longer matches the seed */
+    file[40] ^= 1;
+    fp = fopen(keypath, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file, 1, sizeof(file), fp), sizeof(file));
+    fclose(fp);
+    assert_int_equal(serve__signing_key_load(f->path, sk, pk), -EINVAL);
+    /* base64 round trip, and what the decoder refuses */
+    char *b64 = vg_base64(want_pk, 32);
+    uint8_t back[32];
+    size_t n = 0;
+    assert_non_null(b64);
+    assert_string_equal(b64, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+    assert_int_equal(vg_unbase64(b64, strlen(b64), back, sizeof(back), &n), 0);
+    assert_int_equal(n, 32);
+    assert_memory_equal(back, want_pk, 32);
+    assert_int_equal(vg_unbase64("11qY AYKx", 9, back, sizeof(back), &n), -EINVAL);
+    assert_int_equal(vg_unbase64("QQ=A", 4, back, sizeof(back), &n), -EINVAL);
+    assert_int_equal(vg_unbase64("QQ==", 4, back, sizeof(back), &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(back[0], 'A');
+    free(b64);
+}
+
 static void test_export_signature(void **state)
 {
     fx *f = *state;
@@ -123,13 +177,12 @@ static void test_export_signature(void **state)
     assert_int_equal(strncmp(rep.text, head, strlen(head)), 0);
     const char *m = rep.text + strlen(head), *t = strstr(rep.text, tail);
     assert_non_null(t);
-    uint8_t sig[crypto_sign_BYTES];
+    uint8_t sig[VG_ED25519_SIG];
     size_t n = 0;
     const char *s64 = t + strlen(tail);
-    assert_int_equal(sodium_base642bin(sig, sizeof(sig), s64, strcspn(s64, "\""), NULL, &n, NULL,
-                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    assert_int_equal(vg_unbase64(s64, strcspn(s64, "\""), sig, sizeof(sig), &n), 0);
     assert_int_equal(n, sizeof(sig));
-    assert_int_equal(crypto_sign_verify_detached(sig, (const uint8_t *)m, (size_t)(t - m), pk), 0);
+    assert_int_equal(vg_ed25519_verify(sig, m, (size_t)(t - m), pk), 0);
     /* ASCII only, and the manifest parses; both cameras got a lock */
     for (const char *p = m; p < t; p++) assert_true((unsigned char)*p < 0x80);
     json_t *j = json_loadb(m, (size_t)(t - m), 0, NULL);
@@ -140,8 +193,7 @@ static void test_export_signature(void **state)
     /* one byte changed: invalid */
     char *bad = strdup(rep.text);
     bad[m - rep.text + 5] ^= 1;
-    assert_int_not_equal(
-        crypto_sign_verify_detached(sig, (const uint8_t *)bad + strlen(head), (size_t)(t - m), pk), 0);
+    assert_int_equal(vg_ed25519_verify(sig, bad + strlen(head), (size_t)(t - m), pk), -EBADMSG);
     free(bad);
     serve__reply again = {0};
     serve__export_get(f->path, eid, &again);
@@ -162,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signing_key_compat, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
