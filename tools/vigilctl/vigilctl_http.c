@@ -1,22 +1,19 @@
 /*
- * A minimal blocking HTTP/1.0 GET (see vigilctl_http.h). HTTP/1.0 with
- * Connection: close makes the server end the body by closing the connection,
- * so neither chunked encoding nor keep-alive has to be handled here. The token
- * goes in the Authorization header only, never in the URL (it would show up
- * in logs otherwise).
+ * vigilctl's HTTP client (see vigilctl_http.h), on libcurl: one blocking GET
+ * per call, the body streamed to a file descriptor or collected in memory.
+ * The token goes in the Authorization header only, never in the URL (it
+ * would show up in logs otherwise), and the header buffer is wiped after.
  */
 #include "tools/vigilctl/vigilctl_http.h"
 
+#include <curl/curl.h>
 #include <errno.h>
-
-#include "common/common.h"
-#include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+
+#include "common/common.h"
 
 void vigilctl_http_base(const char *listen, char *out, size_t len)
 {
@@ -35,134 +32,118 @@ void vigilctl_http_base(const char *listen, char *out, size_t len)
         snprintf(out, len, "http://%.*s:%s", (int)hl, listen, port);
 }
 
-/* Splits "http://HOST[:PORT][/prefix]" into host, port, prefix. */
-static int parse_base(const char *base, char *host, size_t hlen, char *port, size_t plen,
-                      const char **prefix)
+typedef struct sink {
+    int fd;          /* >= 0: the body goes there */
+    char *buf;       /* else collected here */
+    size_t n, cap;
+    int err;         /* a failed write or allocation, negative errno */
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
-    if (strncmp(base, "http://", 7) != 0) return -EINVAL;
-    const char *h = base + 7, *end = strchr(h, '/');
-    if (!end) end = h + strlen(h);
-    *prefix = end;
-    const char *hend, *p = NULL;
-    if (*h == '[') {
-        hend = memchr(h, ']', (size_t)(end - h));
-        if (!hend) return -EINVAL;
-        h++;
-        if (hend + 1 < end && hend[1] == ':') p = hend + 2;
-    } else {
-        const char *c = memchr(h, ':', (size_t)(end - h));
-        hend = c ? c : end;
-        if (c) p = c + 1;
+    sink *k = arg;
+    size_t len = size * nmemb;
+    if (k->fd >= 0) {
+        if ((k->err = vg_write_all(k->fd, p, len)) < 0) return 0;
+        return len;
     }
-    if (hend <= h || (size_t)(hend - h) >= hlen) return -EINVAL;
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = 0;
-    if (p) {
-        if ((size_t)(end - p) >= plen || end == p) return -EINVAL;
-        memcpy(port, p, (size_t)(end - p));
-        port[end - p] = 0;
-    } else {
-        snprintf(port, plen, "80");
+    if (k->n + len + 1 > k->cap) {
+        size_t ncap = k->cap ? k->cap : 65536;
+        while (ncap < k->n + len + 1) ncap *= 2;
+        char *nb = realloc(k->buf, ncap);
+        if (!nb) {
+            k->err = -ENOMEM;
+            return 0;
+        }
+        k->buf = nb;
+        k->cap = ncap;
     }
-    return 0;
+    memcpy(k->buf + k->n, p, len);
+    k->n += len;
+    k->buf[k->n] = 0;
+    return len;
 }
 
-static int connect_to(const char *host, const char *port, int timeout_ms)
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int ret = -ECONNREFUSED;
-    if (getaddrinfo(host, port, &hints, &res) != 0) return -EHOSTUNREACH;
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) continue;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* also bounds connect */
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            ret = fd;
-            break;
-        }
-        ret = -errno;
-        close(fd);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* libcurl's result as the negative errno-style codes of vigilctl_http_get(). */
+static int curl_errno(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT: return -EINVAL;
+    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
+    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_GOT_NOTHING:
+    default: return -EIO;
     }
-    freeaddrinfo(res);
-    return ret;
 }
 
 int vigilctl_http_get(const char *base, const char *path, const char *token, int fd, char **body,
                       size_t *len, int timeout_ms)
 {
-    char host[256], port[16], req[4096];
-    const char *prefix;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int sock = -1, ret;
+    char url[4096], auth[1024];
+    sink k = {.fd = fd};
+    struct curl_slist *hdrs = NULL;
+    CURL *c = NULL;
+    long status = 0;
+    int ret;
     if (body) *body = NULL;
     if (len) *len = 0;
-    if ((ret = parse_base(base, host, sizeof(host), port, sizeof(port), &prefix)) < 0) return ret;
-    int rl = snprintf(req, sizeof(req),
-                      "GET %s%s HTTP/1.0\r\nHost: %s:%s\r\nUser-Agent: vigilctl\r\n"
-                      "Connection: close\r\n%s%s%s\r\n",
-                      prefix, path, host, port, token ? "Authorization: Bearer " : "",
-                      token ? token : "", token ? "\r\n" : "");
-    if (rl < 0 || (size_t)rl >= sizeof(req)) return -E2BIG;
-    if ((sock = connect_to(host, port, timeout_ms)) < 0) return sock;
-    ret = vg_write_all(sock, req, (size_t)rl);
-    memset(req, 0, sizeof(req)); /* the token */
-    if (ret < 0) goto out;
-
-    /* Read until the end of the headers (kept in buf), then the body. */
-    int status = 0;
-    size_t hdr_end = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 65536 * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                ret = -ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(sock, buf + n, 65536);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-            goto out;
-        }
-        n += (size_t)r;
-        buf[n] = 0;
-        if (!hdr_end) {
-            char *e = strstr(buf, "\r\n\r\n");
-            if (e) {
-                hdr_end = (size_t)(e - buf) + 4;
-                if (sscanf(buf, "HTTP/%*d.%*d %d", &status) != 1 || status < 100) {
-                    ret = -EPROTO;
-                    goto out;
-                }
-            } else if (r == 0 || n > 65536) {
-                ret = -EPROTO;
-                goto out;
-            }
-        }
-        if (hdr_end && fd >= 0 && n > hdr_end) {
-            /* stream the body out, keep only the headers */
-            if ((ret = vg_write_all(fd, buf + hdr_end, n - hdr_end)) < 0) goto out;
-            n = hdr_end;
-        }
-        if (r == 0) break;
+    if (strncmp(base, "http://", 7) != 0) return -EINVAL;
+    if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url)) return -E2BIG;
+    if (token && snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >= (int)sizeof(auth))
+        return -E2BIG;
+    pthread_once(&curl_once, curl_init_once);
+    if (!(c = curl_easy_init()) ||
+        (token && !(hdrs = curl_slist_append(NULL, auth)))) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "vigilctl");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the daemon is reached directly */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    /* timeout_ms bounds the connect and any stall, not a long download */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)((timeout_ms + 999) / 1000));
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        ret = k.err < 0 ? k.err : curl_errno(rc);
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 100) {
+        ret = -EPROTO;
+        goto out;
     }
     if (body) {
-        memmove(buf, buf + hdr_end, n - hdr_end);
-        buf[n - hdr_end] = 0;
-        *body = buf;
-        buf = NULL;
+        if (!k.buf && !(k.buf = calloc(1, 1))) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        *body = k.buf;
+        k.buf = NULL;
     }
-    if (len) *len = n - hdr_end;
-    ret = status;
+    if (len) *len = k.n;
+    ret = (int)status;
 out:
-    free(buf);
-    if (sock >= 0) close(sock);
+    vg_memzero(auth, sizeof(auth)); /* the token */
+    curl_slist_free_all(hdrs);
+    if (c) curl_easy_cleanup(c);
+    free(k.buf);
     return ret;
 }

@@ -1,7 +1,6 @@
 /*
- * vigilctl's HTTP client: one GET to the running daemon's API over a plain
- * TCP socket (HTTP/1.0, Connection: close), enough for status, cameras and
- * clip downloads without a client library. Prefix: vigilctl_http_.
+ * vigilctl's HTTP client: one GET to the running daemon's API (libcurl),
+ * for status, cameras and clip downloads. Prefix: vigilctl_http_.
  */
 #ifndef VIGIL_VIGILCTL_HTTP_H
 #define VIGIL_VIGILCTL_HTTP_H
