@@ -18,6 +18,10 @@
 #include <stdint.h>
 
 typedef struct index_db index_db;
+struct json_t;
+
+/* Size of an event's or audit row's detail text (NUL included). */
+#define INDEX_DETAIL_MAX 512
 typedef struct index_reader index_reader;
 
 #define INDEX_ID_MAX 65
@@ -55,7 +59,7 @@ typedef struct index_event {
     int64_t time_us;
     char camera[INDEX_ID_MAX]; /* "" for daemon-wide events */
     char type[32];  /* online, offline, codec_change, segment_recovered, ... */
-    char detail[512];
+    char detail[INDEX_DETAIL_MAX];
 } index_event;
 
 /* ---- the writer ---- */
@@ -79,6 +83,14 @@ void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t byte
 /* Queues an event. camera may be NULL. */
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail);
+/* The same with a JSON object as detail (built with jansson; takes the
+ * reference, NULL is stored as {}), serialized by index_detail_format(). */
+void index_event_add_json(index_db *db, int64_t time_us, const char *camera, const char *type,
+                          struct json_t *detail);
+/* detail (borrowed) as compact JSON text in out (len bytes, at most
+ * INDEX_DETAIL_MAX is stored): when too long, its longest strings are cut on
+ * UTF-8 character boundaries until it fits. 0, or negative with "{}" in out. */
+int index_detail_format(const struct json_t *detail, char *out, size_t len);
 /* Blocks until everything queued before the call is committed. 0 or negative. */
 int index_flush(index_db *db);
 /* Removes segment rows (and their fragment tables) synchronously, in one
@@ -171,7 +183,7 @@ typedef struct index_audit {
                                 * config_reload, config_reload_failed, ... */
     char camera[INDEX_ID_MAX]; /* "" when not about one camera */
     int64_t start_us, end_us;
-    char detail[512];
+    char detail[INDEX_DETAIL_MAX];
 } index_audit;
 
 /* Fills a (time: now); NULL strings read as "". */

@@ -19,6 +19,7 @@
 #include "common/common.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,33 +79,14 @@ static void lock_detail(const index_lock *l, const char *type, const char *who,
                         const char *why, char *out, size_t len)
 {
     char a[VG_TIME_LEN], b[VG_TIME_LEN], u[VG_TIME_LEN];
-    char ewho[160] = "", ewhy[600] = "";
-    /* Minimal JSON string escaping of the free-text fields. */
-    const char *src[2] = {who ? who : "", why ? why : ""};
-    char *dst[2] = {ewho, ewhy};
-    size_t cap[2] = {sizeof(ewho), sizeof(ewhy)};
-    for (int k = 0; k < 2; k++) {
-        size_t j = 0;
-        for (const char *p = src[k]; *p && j + 7 < cap[k]; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\') {
-                dst[k][j++] = '\\';
-                dst[k][j++] = (char)c;
-            } else if (c < 0x20) {
-                j += (size_t)snprintf(dst[k] + j, cap[k] - j, "\\u%04x", c);
-            } else {
-                dst[k][j++] = (char)c;
-            }
-        }
-        dst[k][j] = 0;
-    }
-    snprintf(out, len,
-             "{\"lock\":%lld,\"start\":\"%s\",\"end\":\"%s\",\"until\":%s%s%s,\"by\":\"%s\","
-             "\"reason\":\"%s\",\"type\":\"%s\"}",
-             (long long)l->id, vg_time_format(l->start_us, a, sizeof(a)),
-             vg_time_format(l->end_us, b, sizeof(b)), l->until_us ? "\"" : "",
-             l->until_us ? vg_time_format(l->until_us, u, sizeof(u)) : "null",
-             l->until_us ? "\"" : "", ewho, ewhy, type);
+    json_t *d = json_pack("{s:I,s:s,s:s,s:o,s:s,s:s,s:s}", "lock", (json_int_t)l->id, "start",
+                          vg_time_format(l->start_us, a, sizeof(a)), "end",
+                          vg_time_format(l->end_us, b, sizeof(b)), "until",
+                          l->until_us ? json_string(vg_time_format(l->until_us, u, sizeof(u)))
+                                      : json_null(),
+                          "by", who ? who : "", "reason", why ? why : "", "type", type);
+    index_detail_format(d, out, len);
+    json_decref(d);
 }
 
 /* index_lock_create()'s transaction: the row, then its event. arg: the lock. */
@@ -112,7 +94,7 @@ static int create_txn(sqlite3 *db, const char *path, void *arg)
 {
     index_lock *l = arg;
     sqlite3_stmt *st = NULL;
-    char detail[1024];
+    char detail[INDEX_DETAIL_MAX];
     int ret = 0;
     int rc = sqlite3_prepare_v2(db,
                                 "INSERT INTO locks (camera, start_us, end_us, reason, created_by, "
@@ -161,7 +143,7 @@ static int release_txn(sqlite3 *db, const char *path, void *arg)
     const release_args *a = arg;
     sqlite3_stmt *st = NULL;
     index_lock l;
-    char detail[1024];
+    char detail[INDEX_DETAIL_MAX];
     int ret = 0;
     int rc = sqlite3_prepare_v2(db, "SELECT " LOCK_COLS " FROM locks WHERE id = ?1", -1, &st,
                                 NULL);

@@ -68,13 +68,18 @@ static void reply_errno(serve__reply *out, int err, const char *what)
     reply_error(out, 503, msg);
 }
 
+/* An audit row; d is its detail object (the reference is taken). */
 static void audit(index_db *idx, const char *who, const char *action, const char *camera,
-                  int64_t start_us, int64_t end_us, const char *detail)
+                  int64_t start_us, int64_t end_us, json_t *d)
 {
-    if (!idx) return;
-    index_audit a;
-    index_audit_fill(&a, who, action, camera, start_us, end_us, detail);
-    index_audit_add(idx, &a);
+    char detail[INDEX_DETAIL_MAX];
+    if (idx) {
+        index_audit a;
+        index_detail_format(d, detail, sizeof(detail));
+        index_audit_fill(&a, who, action, camera, start_us, end_us, detail);
+        index_audit_add(idx, &a);
+    }
+    json_decref(d);
 }
 
 /* ---- locks ---- */
@@ -101,13 +106,8 @@ void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, s
         reply_errno(out, ret, "cannot create the lock");
         return;
     }
-    char detail[512];
-    json_t *d = json_pack("{s:I,s:s}", "lock", (json_int_t)l->id, "reason", l->reason);
-    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    snprintf(detail, sizeof(detail), "%s", ds ? ds : "");
-    free(ds);
-    json_decref(d);
-    audit(idx, l->created_by, "lock_create", l->camera, l->start_us, l->end_us, detail);
+    audit(idx, l->created_by, "lock_create", l->camera, l->start_us, l->end_us,
+          json_pack("{s:I,s:s}", "lock", (json_int_t)l->id, "reason", l->reason));
     out->status = 201;
     out->json = serve__lock_json(l);
 }
@@ -163,14 +163,9 @@ void serve__locks_release(const char *index_path, index_db *idx, int64_t id, con
     }
     find_lock f = {.id = id};
     ret = index_locks_list(index_path, NULL, 1, vg_now_us(), on_find_lock, &f);
-    char detail[512];
-    json_t *d = json_pack("{s:I,s:s}", "lock", (json_int_t)id, "reason", why ? why : "");
-    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    snprintf(detail, sizeof(detail), "%s", ds ? ds : "");
-    free(ds);
-    json_decref(d);
     audit(idx, who, "lock_release", f.found ? f.l.camera : NULL, f.found ? f.l.start_us : 0,
-          f.found ? f.l.end_us : 0, detail);
+          f.found ? f.l.end_us : 0,
+          json_pack("{s:I,s:s}", "lock", (json_int_t)id, "reason", why ? why : ""));
     out->status = 200;
     out->json = f.found ? serve__lock_json(&f.l) : json_pack("{s:I}", "id", (json_int_t)id);
 }
@@ -416,10 +411,8 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
         if ((ret = index_lock_create(q->index_path, &l)) < 0) goto out;
         locks[nlocks++] = l.id;
         json_array_append_new(lock_ids, json_integer(l.id));
-        char detail[128];
-        snprintf(detail, sizeof(detail), "{\"lock\":%" PRId64 ",\"export\":%" PRId64 "}", l.id,
-                 ex.id);
-        audit(q->idx, q->who, "lock_create", l.camera, l.start_us, l.end_us, detail);
+        audit(q->idx, q->who, "lock_create", l.camera, l.start_us, l.end_us,
+              json_pack("{s:I,s:I}", "lock", (json_int_t)l.id, "export", (json_int_t)ex.id));
 
         run_acc a = {.start = q->start_us, .end = q->end_us, .runs = json_array(),
                      .segments = json_array(), .export_id = ex.id};
@@ -461,13 +454,10 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
         goto out;
     }
     if ((ret = index_export_finish(q->index_path, ex.id, canon, sig64)) < 0) goto out;
-    char *ids = json_dumps(lock_ids, JSON_COMPACT);
-    char detail[512];
-    snprintf(detail, sizeof(detail), "{\"export\":%" PRId64 ",\"cameras\":%zu,\"locks\":%s}",
-             ex.id, q->ncams, ids ? ids : "[]");
-    free(ids);
     audit(q->idx, q->who, "export_create", q->ncams == 1 ? q->cams[0].id : NULL, q->start_us,
-          q->end_us, detail);
+          q->end_us,
+          json_pack("{s:I,s:I,s:O}", "export", (json_int_t)ex.id, "cameras", (json_int_t)q->ncams,
+                    "locks", lock_ids));
     if (!(out->text = export_text(canon, sig64))) {
         ret = -ENOMEM;
         goto out;

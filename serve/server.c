@@ -43,11 +43,11 @@ void serve__audit(serve_ctx *s, const char *who, const char *action, const char 
                   int64_t start_us, int64_t end_us, const json_t *detail)
 {
     if (!s->idx) return;
-    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    char d[INDEX_DETAIL_MAX] = "";
+    if (detail) index_detail_format(detail, d, sizeof(d));
     index_audit a;
     index_audit_fill(&a, who, action, camera, start_us, end_us, d);
     index_audit_add(s->idx, &a);
-    free(d);
 }
 
 /* ---- the front of every route ---- */

@@ -31,9 +31,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,17 +50,14 @@ typedef struct rc_ctx {
     storage_reconcile_report *rep;
 } rc_ctx;
 
-static void event(rc_ctx *c, const char *camera, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void event(rc_ctx *c, const char *camera, const char *type, const char *fmt, ...)
+/* Logs and records an event; d is a JSON object (built with jansson; the
+ * reference is taken). */
+static void event(rc_ctx *c, const char *camera, const char *type, json_t *d)
 {
-    char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
+    char detail[INDEX_DETAIL_MAX];
+    index_detail_format(d, detail, sizeof(detail));
     vg_log_cam(LOG_NOTICE, camera, "storage: %s %s", type, detail);
-    index_event_add(c->idx, vg_now_us(), camera, type, detail);
+    index_event_add_json(c->idx, vg_now_us(), camera, type, d);
 }
 
 /* SHA-256 of the first len bytes of fd. */
@@ -140,8 +137,8 @@ static void quarantine(rc_ctx *c, const char *pool, const char *abs, const char 
     }
     vg_fsync_dir(dir);
     c->rep->quarantined++;
-    event(c, camera, "segment_quarantined", "{\"pool\":\"%s\",\"path\":\"%s\",\"why\":\"%s\"}",
-          pool, rel, why);
+    event(c, camera, "segment_quarantined",
+          json_pack("{s:s,s:s,s:s}", "pool", pool, "path", rel, "why", why));
 }
 
 /* Indexes a file no row names: begin, one progress per fragment, finish. */
@@ -204,10 +201,10 @@ static int index_file(rc_ctx *c, const char *pool, const char *rel, const char *
     c->rep->indexed++;
     c->rep->truncated_bytes += (int64_t)cut;
     event(c, camera, why_event,
-          "{\"id\":%lld,\"pool\":\"%s\",\"path\":\"%s\",\"bytes\":%llu,\"cut_bytes\":%llu,"
-          "\"fragments\":%zu,\"duration_ms\":%lld}",
-          (long long)id, pool, rel, (unsigned long long)sc.valid_end, (unsigned long long)cut,
-          sc.nfrags, (long long)((t - start_us) / 1000));
+          json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id, "pool", pool, "path",
+                    rel, "bytes", (json_int_t)sc.valid_end, "cut_bytes", (json_int_t)cut,
+                    "fragments", (json_int_t)sc.nfrags, "duration_ms",
+                    (json_int_t)((t - start_us) / 1000)));
 out:
     if (r < 0) vg_log(LOG_ERR, "storage: cannot index %s: %s", abs, strerror(-r));
     if (fd >= 0) close(fd);
@@ -219,8 +216,9 @@ static void delete_row(rc_ctx *c, const index_segment *s, const char *why)
 {
     if (index_segments_delete(c->idx, &s->id, 1) < 0) return;
     c->rep->missing++;
-    event(c, s->camera, "segment_missing", "{\"id\":%lld,\"pool\":\"%s\",\"path\":\"%s\",\"why\":\"%s\"}",
-          (long long)s->id, s->pool, s->path, why);
+    event(c, s->camera, "segment_missing",
+          json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)s->id, "pool", s->pool, "path",
+                    s->path, "why", why));
 }
 
 /* Closes one open row (see the top of the file). */
@@ -257,9 +255,9 @@ static void recover_open(rc_ctx *c, const index_segment *s)
             unlink(abs);
             c->rep->removed_empty++;
             event(c, s->camera, "segment_recovered",
-                  "{\"id\":%lld,\"path\":\"%s\",\"removed\":\"%s\",\"bytes\":%lld}",
-                  (long long)s->id, s->path, r < 0 ? "unreadable" : "no whole fragment",
-                  (long long)sb.st_size);
+                  json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)s->id, "path", s->path,
+                            "removed", r < 0 ? "unreadable" : "no whole fragment", "bytes",
+                            (json_int_t)sb.st_size));
         }
         goto out;
     }
@@ -296,10 +294,10 @@ static void recover_open(rc_ctx *c, const index_segment *s)
     c->rep->truncated_bytes += (int64_t)cut;
     char e[VG_TIME_LEN];
     event(c, s->camera, "segment_recovered",
-          "{\"id\":%lld,\"path\":\"%s\",\"bytes\":%llu,\"cut_bytes\":%llu,\"fragments\":%zu,"
-          "\"fragments_not_indexed\":%zu,\"end\":\"%s\"}",
-          (long long)s->id, s->path, (unsigned long long)sc.valid_end, (unsigned long long)cut,
-          sc.nfrags, sc.nfrags - nidx, vg_time_format(t, e, sizeof(e)));
+          json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:s}", "id", (json_int_t)s->id, "path", s->path,
+                    "bytes", (json_int_t)sc.valid_end, "cut_bytes", (json_int_t)cut, "fragments",
+                    (json_int_t)sc.nfrags, "fragments_not_indexed", (json_int_t)(sc.nfrags - nidx),
+                    "end", vg_time_format(t, e, sizeof(e))));
 out:
     if (fd >= 0) close(fd);
     free(frags);

@@ -49,6 +49,7 @@
 #include "storage/storage_internal.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -389,16 +390,15 @@ static void event_summary(storage_retention *rt, const rt_pool *p, why_t why, ui
                           int64_t bytes, int64_t oldest, int64_t newest, uint64_t locked,
                           uint64_t pinned)
 {
-    char a[VG_TIME_LEN], b[VG_TIME_LEN], detail[512];
-    snprintf(detail, sizeof(detail),
-             "{\"pool\":\"%s\",\"reason\":\"%s\",\"segments\":%llu,\"bytes\":%lld,"
-             "\"oldest\":\"%s\",\"newest\":\"%s\",\"skipped_locked\":%llu,"
-             "\"skipped_pinned\":%llu}",
-             p->id, why_name[why], (unsigned long long)nseg, (long long)bytes,
-             vg_time_format(oldest, a, sizeof(a)), vg_time_format(newest, b, sizeof(b)),
-             (unsigned long long)locked, (unsigned long long)pinned);
+    char a[VG_TIME_LEN], b[VG_TIME_LEN], detail[INDEX_DETAIL_MAX];
+    json_t *d = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:I,s:I}", "pool", p->id, "reason",
+                          why_name[why], "segments", (json_int_t)nseg, "bytes", (json_int_t)bytes,
+                          "oldest", vg_time_format(oldest, a, sizeof(a)), "newest",
+                          vg_time_format(newest, b, sizeof(b)), "skipped_locked",
+                          (json_int_t)locked, "skipped_pinned", (json_int_t)pinned);
+    index_detail_format(d, detail, sizeof(detail));
     vg_log(LOG_INFO, "storage: retention_delete %s", detail);
-    index_event_add(rt->idx, vg_now_us(), NULL, "retention_delete", detail);
+    index_event_add_json(rt->idx, vg_now_us(), NULL, "retention_delete", d);
 }
 
 /* What a scan needs to decide and to page. */
@@ -605,16 +605,16 @@ static void pass_age(storage_retention *rt, const rt_camera *cam, int64_t now_us
         if (rows < BATCH) break;
     }
     if (nseg) {
-        char detail[512], a[VG_TIME_LEN], b[VG_TIME_LEN];
-        snprintf(detail, sizeof(detail),
-                 "{\"reason\":\"age\",\"retention_days\":%d,\"segments\":%llu,\"bytes\":%lld,"
-                 "\"oldest\":\"%s\",\"newest\":\"%s\",\"skipped_locked\":%llu,"
-                 "\"skipped_pinned\":%llu}",
-                 cam->retention_days, (unsigned long long)nseg, (long long)bytes,
-                 vg_time_format(oldest, a, sizeof(a)), vg_time_format(newest, b, sizeof(b)),
-                 (unsigned long long)locked, (unsigned long long)pinned);
+        char detail[INDEX_DETAIL_MAX], a[VG_TIME_LEN], b[VG_TIME_LEN];
+        json_t *d = json_pack("{s:s,s:i,s:I,s:I,s:s,s:s,s:I,s:I}", "reason", "age",
+                              "retention_days", cam->retention_days, "segments", (json_int_t)nseg,
+                              "bytes", (json_int_t)bytes, "oldest",
+                              vg_time_format(oldest, a, sizeof(a)), "newest",
+                              vg_time_format(newest, b, sizeof(b)), "skipped_locked",
+                              (json_int_t)locked, "skipped_pinned", (json_int_t)pinned);
+        index_detail_format(d, detail, sizeof(detail));
         vg_log_cam(LOG_INFO, cam->id, "storage: retention_delete %s", detail);
-        index_event_add(rt->idx, vg_now_us(), cam->id, "retention_delete", detail);
+        index_event_add_json(rt->idx, vg_now_us(), cam->id, "retention_delete", d);
     }
     rep->skipped_locked += locked;
     rep->skipped_pinned += pinned;

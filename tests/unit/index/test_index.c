@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #define S (INT64_C(1000000))
 #define T0 (INT64_C(1763881200) * S) /* 2025-11-23T07:00:00Z */
@@ -668,6 +669,51 @@ static void test_bad_files(void **state)
     assert_null(db);
 }
 
+/* Details are whole JSON documents whatever they hold: quotes and
+ * backslashes escaped, a text too long for the column cut on a UTF-8
+ * character boundary, then arrays halved. */
+static void test_detail_format(void **state)
+{
+    (void)state;
+    char out[INDEX_DETAIL_MAX], big[2000];
+    json_t *d = json_pack("{s:I,s:s}", "id", (json_int_t)7, "path", "cam \"1\"\\x/2026.mp4");
+    assert_int_equal(index_detail_format(d, out, sizeof(out)), 0);
+    assert_string_equal(out, "{\"id\":7,\"path\":\"cam \\\"1\\\"\\\\x/2026.mp4\"}");
+    json_decref(d);
+    /* 1000 two-byte characters: does not fit, is cut between characters */
+    for (int i = 0; i < 1000; i++) memcpy(big + 2 * i, "\xc3\xa9", 2);
+    big[2000 - 1] = 0;
+    big[1998] = 0;
+    d = json_pack("{s:s,s:s}", "why", "short", "reason", big);
+    assert_int_equal(index_detail_format(d, out, sizeof(out)), 0);
+    assert_true(strlen(out) < sizeof(out));
+    json_error_t je;
+    json_t *back = json_loads(out, 0, &je);
+    assert_non_null(back);
+    const char *r = json_string_value(json_object_get(back, "reason"));
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(back, "why")), "short");
+    size_t rl = strlen(r);
+    assert_true(rl > 3 && memcmp(r + rl - 3, "\xe2\x80\xa6", 3) == 0); /* marked as cut */
+    assert_int_equal((rl - 3) % 2, 0);                                 /* whole characters */
+    json_decref(back);
+    json_decref(d);
+    /* a long array is halved until it fits */
+    json_t *arr = json_array();
+    for (int i = 0; i < 400; i++) json_array_append_new(arr, json_integer(1000000 + i));
+    d = json_pack("{s:I,s:o}", "export", (json_int_t)3, "locks", arr);
+    assert_int_equal(index_detail_format(d, out, sizeof(out)), 0);
+    back = json_loads(out, 0, &je);
+    assert_non_null(back);
+    assert_true(json_array_size(json_object_get(back, "locks")) > 0);
+    assert_true(json_array_size(json_object_get(back, "locks")) < 400);
+    json_decref(back);
+    json_decref(d);
+    /* nothing to build from: "{}" */
+    assert_true(index_detail_format(NULL, out, sizeof(out)) < 0);
+    assert_string_equal(out, "{}");
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
@@ -678,6 +724,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlap_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_query_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test(test_detail_format),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
