@@ -422,18 +422,36 @@ static int parse_pct(const char *s, double *out)
 
 /* ---- sections ---- */
 
+int config_listen_parse(const char *s, config_listen *out)
+{
+    const char *c = s ? strrchr(s, ':') : NULL, *h = s, *hend = c;
+    long long port;
+    /* Port 0 asks the kernel for a free port (tests, several daemons on one
+     * host); vigild logs the port it got. */
+    if (!c || c == s || !parse_ll(c + 1, &port) || port < 0 || port > 65535 || c[1] == '-' ||
+        strpbrk(s, " \t/"))
+        return -EINVAL;
+    bool br = s[0] == '[';
+    if (br) {
+        if (c[-1] != ']' || c - s <= 2) return -EINVAL;
+        h = s + 1, hend = c - 1;
+    } else if (memchr(s, ']', (size_t)(c - s))) {
+        return -EINVAL;
+    }
+    if ((size_t)(hend - h) >= sizeof(out->host)) return -EINVAL;
+    memcpy(out->host, h, (size_t)(hend - h));
+    out->host[hend - h] = 0;
+    out->port = (int)port;
+    out->bracketed = br;
+    return 0;
+}
+
 static int parse_listen(loader *L, yaml_node_t *v)
 {
     int ret = get_str(L, v, "listen", false, &L->cfg->listen);
     if (ret < 0) return ret;
-    const char *s = L->cfg->listen, *c = strrchr(s, ':');
-    long long port;
-    /* Port 0 asks the kernel for a free port (tests, several daemons on one
-     * host); vigild logs the port it got. */
-    bool ok = c && c > s && parse_ll(c + 1, &port) && port >= 0 && port <= 65535 &&
-              c[1] != '-' && !strpbrk(s, " \t/");
-    if (ok && s[0] == '[') ok = c[-1] == ']' && c - s > 2;
-    if (!ok) return fail(L, line_of(v), "listen must be HOST:PORT (e.g. 127.0.0.1:8080)");
+    if (config_listen_parse(L->cfg->listen, &L->cfg->listen_at) < 0)
+        return fail(L, line_of(v), "listen must be HOST:PORT (e.g. 127.0.0.1:8080)");
     return 0;
 }
 
@@ -937,6 +955,7 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
     L.file = path;
     cfg->segment_seconds = 60;
     cfg->retention_days = 30;
+    config_listen_parse("127.0.0.1:8080", &cfg->listen_at);
     if (!(cfg->path = strdup(path)) || !(cfg->listen = strdup("127.0.0.1:8080"))) {
         ret = -ENOMEM;
         goto out;

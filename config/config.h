@@ -61,9 +61,21 @@ typedef struct config_token {
     uint8_t sha256[32]; /* token_sha256 (hex in YAML) or sha256 of token_file contents */
 } config_token;
 
+/* listen: parsed once, here: "HOST:PORT", "[IPV6]:PORT". */
+typedef struct config_listen {
+    char host[256]; /* as written, without brackets ("localhost", "0.0.0.0", "::1") */
+    int port;       /* 0..65535; 0 asks the kernel for a free port */
+    bool bracketed; /* written as [IPV6] */
+} config_listen;
+
+/* Parses a listen address. 0 or -EINVAL (no host, no port, port out of
+ * range, blanks or '/'). out is untouched on failure. */
+int config_listen_parse(const char *s, config_listen *out);
+
 typedef struct config {
     char *path;            /* the main file */
     char *listen;          /* "127.0.0.1:8080" (default) */
+    config_listen listen_at; /* listen, parsed */
     char *index_path;      /* index: */
     int segment_seconds;   /* default 60, 1..3600 */
     int retention_days;    /* default 30 (0 = keep until space runs out) */

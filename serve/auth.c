@@ -157,13 +157,8 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
 }
 
 /* true for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost". */
-static bool host_is_loopback(const char *host, size_t n)
+static bool host_is_loopback(const char *h)
 {
-    char h[64];
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') host++, n -= 2;
-    if (n == 0 || n >= sizeof(h)) return false;
-    memcpy(h, host, n);
-    h[n] = 0;
     if (!strcasecmp(h, "localhost")) return true;
     struct in_addr a4;
     struct in6_addr a6;
@@ -178,8 +173,8 @@ static bool host_is_loopback(const char *host, size_t n)
 bool serve_auth_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen)
 {
     if (cfg->auth_enabled) return true;
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (colon && host_is_loopback(listen, (size_t)(colon - listen))) return true;
+    config_listen la;
+    if (config_listen_parse(listen, &la) == 0 && host_is_loopback(la.host)) return true;
     snprintf(err, errlen,
              "%s: listen: %s is not a loopback address and there is no auth: section; "
              "add auth.tokens or listen on 127.0.0.1",

@@ -171,28 +171,12 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(&s->accept_ctx, sock);
 }
 
-static int parse_listen(const char *l, struct sockaddr_storage *ss)
+/* The socket address of a listen: (parsed by config). */
+static int listen_addr(const config_listen *l, struct sockaddr_storage *ss)
 {
-    char host[256];
-    const char *colon;
-    if (l[0] == '[') {
-        const char *rb = strchr(l, ']');
-        if (!rb || rb[1] != ':' || (size_t)(rb - l - 1) >= sizeof(host)) return -EINVAL;
-        memcpy(host, l + 1, (size_t)(rb - l - 1));
-        host[rb - l - 1] = 0;
-        colon = rb + 1;
-    } else {
-        colon = strrchr(l, ':');
-        if (!colon || (size_t)(colon - l) >= sizeof(host)) return -EINVAL;
-        memcpy(host, l, (size_t)(colon - l));
-        host[colon - l] = 0;
-    }
-    char *e;
-    long port = strtol(colon + 1, &e, 10);
-    if (*e || port < 0 || port > 65535 || e == colon + 1) return -EINVAL;
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    if (uv_ip4_addr(host[0] ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss) == 0) return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) return 0;
+    const char *host = !l->host[0] ? "0.0.0.0" : !strcmp(l->host, "localhost") ? "127.0.0.1" : l->host;
+    if (uv_ip4_addr(host, l->port, (struct sockaddr_in *)ss) == 0) return 0;
+    if (uv_ip6_addr(host, l->port, (struct sockaddr_in6 *)ss) == 0) return 0;
     return -EINVAL;
 }
 
@@ -298,7 +282,14 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     const char *laddr = c->listen ? c->listen : c->cfg ? c->cfg->listen : NULL;
     const char *index_path = c->index_path ? c->index_path : c->cfg ? c->cfg->index_path : NULL;
     if (!laddr || !index_path) return -EINVAL;
-    if ((ret = parse_listen(laddr, &ss)) < 0) {
+    config_listen la;
+    if (c->listen) {
+        ret = config_listen_parse(c->listen, &la);
+    } else {
+        la = c->cfg->listen_at;
+        ret = 0;
+    }
+    if (ret < 0 || (ret = listen_addr(&la, &ss)) < 0) {
         vg_log(LOG_ERR, "serve: bad listen address \"%s\"", laddr);
         return ret;
     }

@@ -74,7 +74,7 @@ class Console(unittest.TestCase):
                     os.path.join(root, "cameras.d", "*.yaml")):
                 with open(path) as f:
                     text = f.read()
-                text = text.replace(listen, "127.0.0.1:%d" % env.http_port)
+                text = text.replace(listen, "127.0.0.1:0")
                 text = text.replace("127.0.0.1:8554", "127.0.0.1:%d" % cam.port)
                 with open(path, "w") as f:
                     f.write(text)

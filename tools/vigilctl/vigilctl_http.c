@@ -14,22 +14,22 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "config/config.h"
 
 void vigilctl_http_base(const char *listen, char *out, size_t len)
 {
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon) {
+    config_listen la;
+    if (config_listen_parse(listen, &la) < 0) {
         snprintf(out, len, "http://127.0.0.1:8080");
         return;
     }
-    size_t hl = (size_t)(colon - listen);
-    const char *port = colon + 1;
-    if (hl == 0 || (hl == 7 && !memcmp(listen, "0.0.0.0", 7)))
-        snprintf(out, len, "http://127.0.0.1:%s", port);
-    else if (hl == 4 && !memcmp(listen, "[::]", 4))
-        snprintf(out, len, "http://[::1]:%s", port);
+    bool v6 = la.bracketed || strchr(la.host, ':');
+    if (!la.host[0] || !strcmp(la.host, "0.0.0.0"))
+        snprintf(out, len, "http://127.0.0.1:%d", la.port);
+    else if (!strcmp(la.host, "::"))
+        snprintf(out, len, "http://[::1]:%d", la.port);
     else
-        snprintf(out, len, "http://%.*s:%s", (int)hl, listen, port);
+        snprintf(out, len, v6 ? "http://[%s]:%d" : "http://%s:%d", la.host, la.port);
 }
 
 typedef struct sink {

@@ -472,6 +472,43 @@ static void test_single_pool_without_id(void **state)
                  "vigil.yaml:6: camera 'c1': pool 'other' is not defined in storage.pools");
 }
 
+/* listen: is parsed once, here; serve and vigilctl take host and port from it. */
+static void test_listen_parse(void **state)
+{
+    (void)state;
+    config_listen l;
+    assert_int_equal(config_listen_parse("127.0.0.1:8080", &l), 0);
+    assert_string_equal(l.host, "127.0.0.1");
+    assert_int_equal(l.port, 8080);
+    assert_false(l.bracketed);
+    assert_int_equal(config_listen_parse("[::1]:0", &l), 0);
+    assert_string_equal(l.host, "::1");
+    assert_int_equal(l.port, 0);
+    assert_true(l.bracketed);
+    assert_int_equal(config_listen_parse("localhost:65535", &l), 0);
+    assert_string_equal(l.host, "localhost");
+    const char *bad[] = {"8080", ":8080", "h:", "h:65536", "h:-1", "h:80x", "[]:80", "[::1:80",
+                         "a b:80", "h/x:80", "h]:80", NULL};
+    for (int i = 0; bad[i]; i++) {
+        l.port = 4242;
+        if (config_listen_parse(bad[i], &l) == 0) print_error("accepted '%s'\n", bad[i]);
+        assert_int_equal(config_listen_parse(bad[i], &l), -EINVAL);
+        assert_int_equal(l.port, 4242); /* untouched */
+    }
+    assert_int_equal(config_listen_parse(NULL, &l), -EINVAL);
+    /* the loaded config carries it parsed, default included */
+    write_file("vigil.yaml", HEAD "cameras:\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_string_equal(cfg->listen_at.host, "127.0.0.1");
+    assert_int_equal(cfg->listen_at.port, 8080);
+    config_free(&cfg);
+    write_file("vigil.yaml", "listen: \"[::1]:9090\"\n" HEAD "cameras:\n");
+    cfg = load_ok("vigil.yaml");
+    assert_string_equal(cfg->listen_at.host, "::1");
+    assert_int_equal(cfg->listen_at.port, 9090);
+    config_free(&cfg);
+}
+
 static void test_pool_direct_io(void **state)
 {
     (void)state;
@@ -776,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_yaml_syntax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_pool_without_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
