@@ -38,10 +38,12 @@ class RecordG711(unittest.TestCase):
         cls.cam = env.camsim(["pcmu:codec=h264,audio=pcmu"])
         media = env.media("ff-h264-pcmu.mkv", codec="h264", audio="pcm_mulaw", seconds=12)
         cls.ff = env.ffmpeg_rtsp(media, name="ffpcmu")
+        # G.711 through both sources: FFmpeg's client is opt-in since native is
+        # the default, so the two cameras that test it say so.
         cams = [
             env.camera("gst-pcmu", cls.cam.url("pcmu"), source="ffmpeg"),
             env.camera("gst-pcmu-native", cls.cam.url("pcmu"), source="native"),
-            env.camera("ff-pcmu", cls.ff.url()),
+            env.camera("ff-pcmu", cls.ff.url(), source="ffmpeg"),
         ]
         cls.ids = [c["id"] for c in cams]
         cls.cfg = env.config(cams, segment_seconds=SEGMENT_SECONDS)
