@@ -45,8 +45,9 @@ typedef struct ingest_transport {
     int (*start)(ingest_camera *cam, const ingest_params *p, void **out);
     /* Asks the transport to stop without waiting. Any thread. */
     void (*request_stop)(void *t);
-    /* Stops (if not yet), waits until no callback runs any more, frees. Must
-     * call ingest__session_ended() (from its own thread) before returning. */
+    /* Stops (if not yet), waits until no callback runs any more, frees. A
+     * transport that got to connect calls ingest__session_ended() (from its
+     * own thread) before this returns. */
     void (*stop)(void *t);
 } ingest_transport;
 
