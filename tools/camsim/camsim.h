@@ -26,6 +26,10 @@ typedef enum { CAMSIM_AUTH_NONE, CAMSIM_AUTH_BASIC, CAMSIM_AUTH_DIGEST } camsim_
 /* Where the parameter sets (SPS/PPS, VPS) travel: in the SDP and in-band before
  * every IDR (the payloader's config-interval=-1), or in the SDP only. */
 typedef enum { CAMSIM_PARAMS_INBAND, CAMSIM_PARAMS_SDP } camsim_params;
+/* What the camera sees: a ball on a still background (compresses to little
+ * whatever the bitrate) or noise (every frame as large as the bitrate allows:
+ * a busy scene, GOPs of hundreds of KiB). */
+typedef enum { CAMSIM_PATTERN_BALL, CAMSIM_PATTERN_SNOW } camsim_pattern;
 
 typedef struct camsim_spec {
     char *name; /* NULL for a --default spec */
@@ -34,6 +38,7 @@ typedef struct camsim_spec {
     int b_adapt;     /* 1: the encoder decides per GOP (x264/x265 b-adapt=2), 0: fixed */
     int slices;      /* slices per picture */
     camsim_params params;
+    camsim_pattern pattern;
     camsim_audio audio;
     int fps, width, height;
     int bitrate; /* kbit/s */

@@ -116,9 +116,10 @@ static void usage(FILE *f)
     fputs("usage: camsim --port P [--address 127.0.0.1] [--mount SPEC]...\n"
           "              [--cameras N --prefix cam --default SPEC]\n"
           "SPEC = NAME[:key=value,...]; keys: codec=h264|h265 bframes=N b_adapt=0|1\n"
-          "  slices=1 params=inband|sdp audio=none|aac|pcmu fps=25 size=640x360\n"
-          "  bitrate=1000 (kbit/s) gop=50 (frames) user=U password=P auth=basic|digest\n"
-          "  drop_every=S stall_after=S\n"
+          "  slices=1 params=inband|sdp pattern=ball|snow audio=none|aac|pcmu fps=25\n"
+          "  size=640x360 bitrate=1000 (kbit/s) gop=50 (frames) user=U password=P\n"
+          "  auth=basic|digest"
+          " drop_every=S stall_after=S\n"
           "stdin commands: stall|resume|drop|down|up|clients|drain|stats NAME, quit\n",
           f);
 }

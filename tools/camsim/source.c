@@ -335,7 +335,7 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
         g_free(key);
         return s;
     }
-    /* A moving ball and the wall clock: every frame differs and a human looking at
+    /* A moving ball (or noise) and the wall clock: every frame differs and a human looking at
      * a recording can tell when it was captured. (A per-frame running-time overlay
      * would cost a quarter of the variant's CPU in text rendering.) I420 straight
      * from the source so the encoder needs no conversion. */
@@ -365,12 +365,13 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
     }
     int font = sp->height >= 720 ? 24 : sp->height >= 360 ? 16 : 10;
     char *launch = g_strdup_printf(
-        "videotestsrc is-live=true pattern=ball ! "
+        "videotestsrc is-live=true pattern=%s ! "
         "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
         "clockoverlay text=\"camsim %s\" time-format=\"%%Y-%%m-%%d %%H:%%M:%%S\" "
         "halignment=left valignment=top shaded-background=true font-desc=\"Sans %d\" ! "
         "%s ! appsink name=sink",
-        sp->width, sp->height, sp->fps, key, font, enc);
+        sp->pattern == CAMSIM_PATTERN_SNOW ? "snow" : "ball", sp->width, sp->height, sp->fps,
+        key, font, enc);
     s = source_start(key, TRUE, launch, err);
     g_free(launch);
     g_free(enc);

@@ -1,6 +1,6 @@
 /*
  * Mount specs. A spec is "NAME[:key=value,key=value...]" and says what one
- * simulated camera sends (codec, B-frames fixed or adaptive, slices per picture,
+ * simulated camera sends (scene, codec, B-frames fixed or adaptive, slices per picture,
  * where the parameter sets travel, audio, size, rate, bitrate, GOP) and how it
  * misbehaves (credentials, periodic drops, stalls). The encoding keys form the
  * variant key: every mount with the same key shares one encoder, which is what
@@ -60,10 +60,11 @@ char *camsim_spec_video_key(const camsim_spec *s)
 {
     char slices[32] = "";
     if (s->slices > 1) g_snprintf(slices, sizeof(slices), ",slices=%d", s->slices);
-    return g_strdup_printf("%s,bframes=%d%s%s,%dx%d@%d,%dkbps,gop=%d",
+    return g_strdup_printf("%s,bframes=%d%s%s,%dx%d@%d,%dkbps,gop=%d%s",
                            s->codec == CAMSIM_CODEC_H265 ? "h265" : "h264", s->bframes,
                            s->b_adapt && s->bframes ? ",b_adapt" : "", slices, s->width,
-                           s->height, s->fps, s->bitrate, s->gop);
+                           s->height, s->fps, s->bitrate, s->gop,
+                           s->pattern == CAMSIM_PATTERN_SNOW ? ",snow" : "");
 }
 
 static int parse_int(const char *v, int lo, int hi, int *out)
@@ -115,6 +116,13 @@ static int apply_kv(camsim_spec *s, const char *k, const char *v, char **err)
             rc = -EINVAL;
     } else if (!strcmp(k, "slices")) {
         rc = parse_int(v, 1, 16, &s->slices);
+    } else if (!strcmp(k, "pattern")) {
+        if (!strcmp(v, "ball"))
+            s->pattern = CAMSIM_PATTERN_BALL;
+        else if (!strcmp(v, "snow"))
+            s->pattern = CAMSIM_PATTERN_SNOW;
+        else
+            rc = -EINVAL;
     } else if (!strcmp(k, "params")) {
         if (!strcmp(v, "inband"))
             s->params = CAMSIM_PARAMS_INBAND;
