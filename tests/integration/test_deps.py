@@ -236,6 +236,8 @@ def shell_words(text):
         line = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", " STR ", line)
         for seg in re.split(r"&&|\|\||[;|&()`]|\$\(|\bthen\b|\bdo\b|\belse\b", line):
             toks = seg.split()
+            if toks and toks[0].startswith("@"):  # make's silent prefix
+                toks[0] = toks[0][1:]
             if toks and toks[0] in ("for", "case", "select"):
                 continue
             while toks and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", toks[0]) or toks[0] in
@@ -247,6 +249,14 @@ def shell_words(text):
                     words.append(v.group(1))
             if toks:
                 words.append(toks[0].lstrip("@"))
+            if toks and toks[0] == "xargs":  # xargs [-P N] [-n N] ... PROGRAM
+                rest = toks[1:]
+                while rest and rest[0].startswith("-"):
+                    opt = rest.pop(0)
+                    if opt in ("-P", "-n", "-I", "-L", "-d", "-s", "-a") and rest:
+                        rest.pop(0)
+                if rest:
+                    words.append(rest[0])
     return [w for w in words if re.match(r"^(/[\w./+-]+|[a-z][a-z0-9+._-]*)$", w)]
 
 
