@@ -54,6 +54,7 @@ deps=(
   "python3                       prog:python3 prog:/usr/bin/python3"
   "systemd                       prog:systemd-analyze"
   "mount                         prog:mount prog:umount"
+  "mawk                          prog:awk"
   "chromium                      prog:/usr/bin/chromium"
   "nodejs                        prog:node"
   "npm                           prog:npm"
