@@ -25,6 +25,7 @@
 
 #include "common/common.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -444,6 +446,31 @@ int config_listen_parse(const char *s, config_listen *out)
     out->port = (int)port;
     out->bracketed = br;
     return 0;
+}
+
+static bool host_is_loopback(const char *h)
+{
+    if (!strcasecmp(h, "localhost")) return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, h, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, h, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+bool config_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen)
+{
+    if (cfg->auth_enabled) return true;
+    config_listen la;
+    if (config_listen_parse(listen, &la) == 0 && host_is_loopback(la.host)) return true;
+    snprintf(err, errlen,
+             "%s: listen: %s is not a loopback address and there is no auth: section; "
+             "add auth.tokens or listen on 127.0.0.1",
+             cfg->path ? cfg->path : "config", listen ? listen : "(none)");
+    return false;
 }
 
 static int parse_listen(loader *L, yaml_node_t *v)

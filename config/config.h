@@ -95,6 +95,13 @@ typedef struct config {
 int config_load(const char *path, config **out, char *err, size_t errlen);
 void config_free(config **cfg);
 
+/* The rule for listening without an auth: section (every request is then
+ * treated as admin): only on a loopback address (127.0.0.0/8, ::1,
+ * ::ffff:127.x, localhost); with auth: anywhere. Whether cfg may listen on
+ * listen ("HOST:PORT"); on false, err says why. Used by vigild before it
+ * listens and by `vigilctl config check`. */
+bool config_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen);
+
 const config_camera *config_find_camera(const config *cfg, const char *id);
 const config_pool *config_find_pool(const config *cfg, const char *id);
 /* The pool a camera records to (its pool: or the first). */

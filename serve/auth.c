@@ -1,7 +1,8 @@
 /*
  * Access control of the HTTP API: the route -> role table, bearer-token
- * lookup by SHA-256 in constant time, and the loopback-only rule without an
- * auth: section. See auth.h for the policy and the access_token= trade-off.
+ * lookup by SHA-256 in constant time (the loopback-only rule without an
+ * auth: section is config's: config_listen_allowed()). See auth.h for the
+ * policy and the access_token= trade-off.
  *
  * The table is matched on path segments (empty segments skipped, so
  * "//metrics" and "/metrics/" need what "/metrics" needs); the router matches
@@ -14,7 +15,6 @@
 
 #include "common/common.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -154,30 +154,4 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
         out->status = 401;
     else if ((int)t->role < need)
         out->status = 403;
-}
-
-/* true for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost". */
-static bool host_is_loopback(const char *h)
-{
-    if (!strcasecmp(h, "localhost")) return true;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, h, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, h, &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
-        if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
-    }
-    return false;
-}
-
-bool serve_auth_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen)
-{
-    if (cfg->auth_enabled) return true;
-    config_listen la;
-    if (config_listen_parse(listen, &la) == 0 && host_is_loopback(la.host)) return true;
-    snprintf(err, errlen,
-             "%s: listen: %s is not a loopback address and there is no auth: section; "
-             "add auth.tokens or listen on 127.0.0.1",
-             cfg->path ? cfg->path : "config", listen ? listen : "(none)");
-    return false;
 }

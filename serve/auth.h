@@ -28,7 +28,7 @@
  *
  * Without an auth: section every request is treated as admin ("anonymous"):
  * the daemon then refuses to listen on anything but loopback
- * (serve_auth_listen_allowed()).
+ * (config_listen_allowed(), the rule's home: vigilctl checks it too).
  */
 #ifndef VIGIL_SERVE_AUTH_H
 #define VIGIL_SERVE_AUTH_H
@@ -59,10 +59,5 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
 /* Finds the token whose SHA-256 matches token[0..len); NULL when none does.
  * Constant time in the number of tokens. */
 const config_token *serve_auth_lookup(const config *cfg, const char *token, size_t len);
-
-/* Whether listen ("HOST:PORT") may be used with cfg: always with an auth:
- * section, else only on a loopback address (127.0.0.0/8, ::1, localhost).
- * On false, err says why. */
-bool serve_auth_listen_allowed(const config *cfg, const char *listen, char *err, size_t errlen);
 
 #endif

@@ -294,7 +294,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         return ret;
     }
     char aerr[512];
-    if (c->cfg && !serve_auth_listen_allowed(c->cfg, laddr, aerr, sizeof(aerr))) {
+    if (c->cfg && !config_listen_allowed(c->cfg, laddr, aerr, sizeof(aerr))) {
         vg_log(LOG_ERR, "serve: refusing to listen: %s", aerr);
         return -EACCES;
     }

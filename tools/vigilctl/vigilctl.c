@@ -15,7 +15,6 @@
 #include "common/common.h"
 #include "config/config.h"
 #include "index/index.h"
-#include "serve/auth.h"
 #include "media/media.h"
 #include "tools/vigilctl/vigilctl_format.h"
 #include "tools/vigilctl/vigilctl_http.h"
@@ -418,7 +417,7 @@ static int cmd_config(vctl *v, int argc, char **argv)
     const config *cfg;
     if ((ret = vctl_config(v, &cfg))) return ret; /* prints FILE:LINE: message */
     char err[512];
-    if (!serve_auth_listen_allowed(cfg, cfg->listen, err, sizeof(err))) {
+    if (!config_listen_allowed(cfg, cfg->listen, err, sizeof(err))) {
         fprintf(stderr, "vigilctl: %s\n", err);
         return EXIT_FAILURE;
     }

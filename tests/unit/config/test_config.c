@@ -509,6 +509,28 @@ static void test_listen_parse(void **state)
     config_free(&cfg);
 }
 
+/* Without auth: only loopback; with it, anywhere. */
+static void test_listen_allowed(void **state)
+{
+    (void)state;
+    config open = {.path = "vigil.yaml", .auth_enabled = false};
+    config authed = {.path = "vigil.yaml", .auth_enabled = true};
+    char err[256];
+    assert_true(config_listen_allowed(&open, "127.0.0.1:8080", err, sizeof(err)));
+    assert_true(config_listen_allowed(&open, "127.3.2.1:0", err, sizeof(err)));
+    assert_true(config_listen_allowed(&open, "[::1]:8080", err, sizeof(err)));
+    assert_true(config_listen_allowed(&open, "localhost:8080", err, sizeof(err)));
+    assert_true(config_listen_allowed(&open, "[::ffff:127.0.0.2]:8080", err, sizeof(err)));
+    assert_false(config_listen_allowed(&open, "0.0.0.0:8080", err, sizeof(err)));
+    assert_non_null(strstr(err, "loopback"));
+    assert_non_null(strstr(err, "vigil.yaml"));
+    assert_false(config_listen_allowed(&open, "10.1.2.3:8080", err, sizeof(err)));
+    assert_false(config_listen_allowed(&open, "[::]:8080", err, sizeof(err)));
+    assert_false(config_listen_allowed(&open, "128.0.0.1:8080", err, sizeof(err)));
+    assert_false(config_listen_allowed(&open, "not an address", err, sizeof(err)));
+    assert_true(config_listen_allowed(&authed, "0.0.0.0:8080", err, sizeof(err)));
+}
+
 static void test_pool_direct_io(void **state)
 {
     (void)state;
@@ -814,6 +836,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_pool_without_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_parse, setup, teardown),
+        cmocka_unit_test(test_listen_allowed),
         cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
