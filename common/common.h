@@ -52,6 +52,8 @@ char *vg_time_format(int64_t us, char *buf, size_t len);
  * such a '%' is kept as it is. Returns the decoded length, -EINVAL, or -E2BIG
  * when out is too small. */
 int vg_percent_decode(const char *s, size_t n, char *out, size_t outlen, bool strict);
+/* Exactly 2*outlen hex digits (either case) into out. 0 or -EINVAL. */
+int vg_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t outlen);
 
 /* ---- files ---- */
 int vg_mkdir_p(const char *path, int mode); /* 0 or -errno */
@@ -80,8 +82,6 @@ void vg_hex(const uint8_t *bin, size_t n, char *out /* 2n+1 */);
 void vg_memzero(void *p, size_t n);                      /* not optimized away; p may be NULL */
 bool vg_ct_equal(const void *a, const void *b, size_t n); /* constant time in n */
 int vg_sha256_digest(const void *p, size_t n, uint8_t out[32]); /* 0 or -EIO */
-/* Exactly 2*outlen hex digits (either case) into out. 0 or -EINVAL. */
-int vg_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t outlen);
 /* Standard base64 with padding; malloc'd, caller frees; NULL on ENOMEM. */
 char *vg_base64(const uint8_t *b, size_t n);
 /* Strict standard base64 (padding required, no whitespace) into out (at most

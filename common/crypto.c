@@ -35,25 +35,6 @@ int vg_sha256_digest(const void *p, size_t n, uint8_t out[32])
     return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-int vg_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t outlen)
-{
-    if (hexlen != 2 * outlen) return -EINVAL;
-    for (size_t i = 0; i < outlen; i++) {
-        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
-        if (h < 0 || l < 0) return -EINVAL;
-        out[i] = (uint8_t)(h * 16 + l);
-    }
-    return 0;
-}
-
 char *vg_base64(const uint8_t *b, size_t n)
 {
     char *s = malloc(4 * ((n + 2) / 3) + 1);

@@ -40,3 +40,15 @@ int vg_percent_decode(const char *s, size_t n, char *out, size_t outlen, bool st
     out[o] = 0;
     return (int)o;
 }
+
+/* Hex digits to bytes (token hashes in the config, test vectors). */
+int vg_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t outlen)
+{
+    if (hexlen != 2 * outlen) return -EINVAL;
+    for (size_t i = 0; i < outlen; i++) {
+        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
+        if (h < 0 || l < 0) return -EINVAL;
+        out[i] = (uint8_t)(h * 16 + l);
+    }
+    return 0;
+}
