@@ -1110,6 +1110,16 @@ int rtsp_client__start_fd(uv_loop_t *loop, int fd, const rtsp_client_opts *o,
     return 0;
 }
 
+void rtsp_client_set_tick(rtsp_client *c, int tick_ms)
+{
+    if (tick_ms <= 0 || tick_ms == c->o.tick_ms) return;
+    c->o.tick_ms = tick_ms;
+    if (c->st != ST_PLAYING) return;
+    /* on the multiples of the new period, like every session of the loop */
+    uint64_t tick = (uint64_t)tick_ms;
+    uv_timer_start(&c->tick, on_tick, tick - uv_now(c->loop) % tick, tick);
+}
+
 void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque))
 {
     if (!c || c->closing) return;

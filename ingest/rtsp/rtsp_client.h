@@ -118,6 +118,8 @@ int rtsp_client_start(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
  * session; closed_cb(opaque) runs once the memory is gone (may be NULL).
  * No other callback runs after this call. Accepts NULL. */
 void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque));
+/* Changes the batch-read period (ms > 0), from the next tick on; loop thread. */
+void rtsp_client_set_tick(rtsp_client *c, int tick_ms);
 
 void rtsp_client_get_stats(const rtsp_client *c, rtsp_client_stats *out);
 
