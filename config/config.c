@@ -687,7 +687,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     static const char *const keys[] = {"id",       "name",     "district",      "site",
                                        "url",      "username", "password",      "password_file",
                                        "transport", "enabled", "pool",          "retention_days",
-                                       "source"};
+                                       "source", "sub_url"};
     static const char *const sites[] = {"security", "one-stop-shop", "traffic", "forest", "other"};
     static const char *const sources[] = {"ffmpeg", "native"};
     config *cfg = L->cfg;
@@ -742,6 +742,9 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
         } else if (!strcmp(k, "url")) {
             if ((ret = get_str(L, v, what, false, &c->url)) == 0)
                 ret = check_url(L, v, id, c->url);
+        } else if (!strcmp(k, "sub_url")) {
+            if ((ret = get_str(L, v, what, false, &c->sub_url)) == 0)
+                ret = check_url(L, v, id, c->sub_url);
         } else if (!strcmp(k, "username")) {
             ret = get_str(L, v, what, false, &c->username);
         } else if (!strcmp(k, "password")) {
@@ -1059,6 +1062,7 @@ void config_free(config **pcfg)
         free(c->name);
         free(c->district);
         free(c->url);
+        free(c->sub_url);
         free(c->username);
         free_secret(c->password);
         free(c->password_file);
@@ -1110,7 +1114,8 @@ static bool str_differs(const char *a, const char *b)
 bool config_camera_needs_restart(const config_camera *a, const config_camera *b)
 {
     if (!a || !b) return a != b;
-    return str_differs(a->url, b->url) || str_differs(a->username, b->username) ||
+    return str_differs(a->url, b->url) || str_differs(a->sub_url, b->sub_url) ||
+           str_differs(a->username, b->username) ||
            str_differs(a->password, b->password) || a->tcp != b->tcp ||
            str_differs(a->pool, b->pool) || a->source != b->source || a->enabled != b->enabled;
 }

@@ -43,6 +43,9 @@ typedef struct config_camera {
     char *district;    /* default: "" */
     config_site site;  /* default: other */
     char *url;         /* rtsp://host[:port]/path, without credentials */
+    char *sub_url;     /* sub_url: the camera's low-resolution stream (same credentials,
+                        * transport and source), served to live tiles with
+                        * live.mp4?stream=sub, not recorded; NULL if none */
     char *username;    /* NULL if none */
     char *password;    /* NULL if none; from password: or password_file: */
     char *password_file;

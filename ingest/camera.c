@@ -45,6 +45,7 @@ struct ingest_camera {
     ingest_segmenter *seg;
     const ingest_transport *tp;
     void *t; /* the transport's session */
+    ingest_camera *sub; /* the camera's sub stream (sub_url): live only, NULL none */
 
     /* transport thread only */
     bool run, online, offline_reported;
@@ -283,10 +284,24 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
                                   .segment_seconds = p->segment_seconds,
                                   .st = p->st,
                                   .idx = p->idx,
-                                  .live = ingest_live_feed(p->live, c->id, "main")};
+                                  .live = ingest_live_feed(p->live, c->id,
+                                                           p->sub ? "sub" : "main")};
     if ((r = ingest_segmenter_open(&sp, &c->seg)) < 0) goto out;
     if (p->camera->password) vg_log_add_secret(p->camera->password);
     if ((r = c->tp->start(c, p, &c->t)) < 0) goto out;
+    if (p->camera->sub_url && !p->sub) {
+        /* A second session on the sub stream that only feeds live viewers: no
+         * storage, no events (the camera's state is its main stream's). */
+        config_camera sc = *p->camera;
+        sc.url = p->camera->sub_url;
+        sc.sub_url = NULL;
+        ingest_params sp2 = {.camera = &sc, .segment_seconds = p->segment_seconds,
+                             .live = p->live, .sub = true};
+        if ((r = ingest_camera_start(&sp2, &c->sub)) < 0) {
+            vg_log_cam(LOG_ERR, c->id, "cannot start its sub stream: %s", strerror(-r));
+            r = 0; /* the main stream records anyway */
+        }
+    }
     *out = c;
     c = NULL;
 out:
@@ -296,7 +311,9 @@ out:
 
 void ingest_camera_request_stop(ingest_camera *c)
 {
-    if (c) c->tp->request_stop(c->t);
+    if (!c) return;
+    c->tp->request_stop(c->t);
+    ingest_camera_request_stop(c->sub);
 }
 
 void ingest_camera_stop(ingest_camera **cp)
@@ -305,6 +322,7 @@ void ingest_camera_stop(ingest_camera **cp)
     if (!c) return;
     c->tp->stop(c->t); /* ends the run on its own thread */
     c->t = NULL;
+    ingest_camera_stop(&c->sub);
     camera_free(c);
     *cp = NULL;
 }

@@ -16,6 +16,7 @@
 #ifndef VIGIL_INGEST_H
 #define VIGIL_INGEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -51,6 +52,8 @@ typedef struct ingest_params {
     storage *st;                 /* borrowed, outlives the camera */
     index_db *idx;               /* borrowed, outlives the camera */
     ingest_live_hub *live;       /* borrowed, may be NULL: no live view */
+    bool sub;                    /* internal: this is a camera's sub stream (live only;
+                                  * st and idx are NULL) */
 } ingest_params;
 
 /* Starts recording one camera. 0 or negative; *out owned by caller. */

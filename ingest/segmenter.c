@@ -592,6 +592,13 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     int64_t end_us = ingest_clock_wall(clk, boundary_us);
     int64_t boundary_apos = s->xc ? av_rescale_q(boundary_pts, s->vtb, s->aqtb) : 0;
 
+    if (!s->seg && !s->st) { /* live only: the fragment goes nowhere */
+        if (s->xc) ingest_g711_aac_discard_until(s->xc, boundary_apos);
+        na = aq->n;
+        if (!final)
+            for (na = 0; na < aq->n && aq->v[na].pts_us < boundary_us;) na++;
+        goto done;
+    }
     if (!s->seg) {
         int64_t start_us = s->carry_start_us != INT64_MIN
                                ? s->carry_start_us

@@ -59,7 +59,7 @@ typedef struct ingest_segmenter_params {
     const char *camera;   /* copied */
     const char *pool;     /* copied; NULL: the first usable pool */
     int segment_seconds;  /* rotation period; the first rotation is staggered per camera */
-    storage *st;          /* borrowed */
+    storage *st;          /* borrowed; NULL: nothing is recorded (a live-only stream) */
     index_db *idx;        /* borrowed; may be NULL (no events) */
     ingest_live *live;    /* borrowed; may be NULL: frames are also published to live
                            * viewers while the feed has any (ingest/live.h) */

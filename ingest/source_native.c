@@ -511,7 +511,7 @@ static int native_start(ingest_camera *cam, const ingest_params *p, void **out)
         goto out;
     }
     c->tcp = p->camera->tcp;
-    c->live = ingest_live_feed(p->live, p->camera->id, "main");
+    c->live = ingest_live_feed(p->live, p->camera->id, p->sub ? "sub" : "main");
     c->video = c->audio = -1;
     pthread_mutex_lock(&g_next_lock);
     c->nl = &g_loops[g_next++ % (unsigned)g_nloops];

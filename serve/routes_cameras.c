@@ -352,6 +352,11 @@ static void camera_live(serve_ctx *s, h2o_req_t *req, const char *who, const cha
         serve__send_error(req, 400, "stream must be main or sub");
         return;
     }
+    const config_camera *cc = s->cfg ? config_find_camera(s->cfg, camera) : NULL;
+    if (!strcmp(stream, "sub") && (!cc || !cc->sub_url)) {
+        serve__send_error(req, 404, "this camera has no sub stream (sub_url)");
+        return;
+    }
     serve__live_handle(s->live, req, who, camera, stream);
 }
 

@@ -118,7 +118,8 @@ class Live(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         env = cls.env = Env("live")
-        cls.cam = env.camsim(["h264:codec=h264", "h265:codec=h265,audio=aac"])
+        cls.cam = env.camsim(["h264:codec=h264", "h265:codec=h265,audio=aac",
+                              "dual:codec=h264", "dual-sub:codec=h264,size=320x180"])
         auth = ("auth:\n  tokens:\n"
                 '    - {name: wall-1, role: viewer, token_sha256: "%s"}\n'
                 '    - {name: ops, role: admin, token_sha256: "%s"}\n'
@@ -126,9 +127,11 @@ class Live(unittest.TestCase):
         cls.cfg = env.config([
             env.camera("h264", cls.cam.url("h264")),
             env.camera("h265", cls.cam.url("h265"), source="native"),
+            env.camera("dual", cls.cam.url("dual"), sub_url=cls.cam.url("dual-sub"),
+                       source="native"),
         ], segment_seconds=4, extra=auth)
         cls.d = env.vigild(cls.cfg)
-        env.wait_online(cls.cfg, ["h264", "h265"])
+        env.wait_online(cls.cfg, ["h264", "h265", "dual"])
         cls.files = {}
 
     @classmethod
@@ -176,6 +179,26 @@ class Live(unittest.TestCase):
 
     def test_h265_aac_ffprobe(self):
         self.check_stream("h265", ["aac", "hevc"])
+
+    def test_sub_stream(self):
+        """sub_url: ?stream=sub is the low-resolution stream, the main one is
+        the recorded one, and the sub stream is not recorded."""
+        sizes = {}
+        for stream in ("main", "sub"):
+            lr = self.read("dual", 3, query="?stream=" + stream)
+            self.assertEqual(lr.status, 200, stream)
+            path = self.save("dual-%s.mp4" % stream, lr.whole())
+            v = [s for s in ffprobe(path)["streams"] if s["codec_type"] == "video"][0]
+            sizes[stream] = (v["width"], v["height"])
+            self.assertEqual(decode_errors(path), "")
+        self.assertEqual(sizes, {"main": (640, 360), "sub": (320, 180)})
+        segs = wait_for(lambda: self.env.segments(self.cfg, "dual"), 20, what="dual's segments")
+        for s in segs[:3]:
+            v = [x for x in ffprobe(s["path"])["streams"] if x["codec_type"] == "video"][0]
+            self.assertEqual((v["width"], v["height"]), (640, 360), s["path"])
+        # a camera without sub_url has no sub stream
+        lr = self.read("h264", 1, query="?stream=sub")
+        self.assertEqual(lr.status, 404)
 
     def test_prft_increasing_and_recent(self):
         for cam in ("h264", "h265"):
