@@ -369,7 +369,9 @@ int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
     return 0;
 }
 
-/* {"manifest":M,"signature":"S"} (malloc'd). */
+/* {"manifest":M,"signature":"S"} (malloc'd). Spliced, not built with jansson:
+ * M must appear as exactly the bytes that were signed (a verifier cuts them
+ * out), and M is jansson's output while S is base64, so neither needs escaping. */
 static char *export_text(const char *manifest, const char *sig)
 {
     size_t len = strlen(manifest) + strlen(sig) + 32;
