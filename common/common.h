@@ -38,7 +38,10 @@ void vg_log_capture_ffmpeg(void);
 int64_t vg_now_us(void);  /* CLOCK_REALTIME */
 int64_t vg_mono_us(void); /* CLOCK_MONOTONIC */
 /* Parses RFC 3339 with any offset ("2026-11-23T07:00:00+07:00", fraction optional,
- * "Z" or "z") or Unix seconds (integer or fractional). Returns 0 or -EINVAL. */
+ * "Z" or "z") or Unix seconds (integer or fractional). Returns 0, -EINVAL, or
+ * -ERANGE for a time outside [-VG_TIME_MAX_US, VG_TIME_MAX_US] (years 1..9999):
+ * every parsed time is that small, so the difference of two never overflows. */
+#define VG_TIME_MAX_US (253402300799LL * 1000000) /* 9999-12-31T23:59:59Z */
 int vg_time_parse(const char *s, int64_t *out_us);
 /* Formats as RFC 3339 UTC, "2026-11-23T00:34:48.123456Z"; the fraction is printed
  * only when non-zero (milliseconds when that is exact, else microseconds).

@@ -36,6 +36,18 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
+/* sec * 1e6 + frac, checked: Unix seconds are outside input, and a wrapped
+ * product would turn an absurd range into a plausible one. */
+static int to_us(int64_t sec, int64_t frac, int64_t *out_us)
+{
+    int64_t us;
+    if (__builtin_mul_overflow(sec, (int64_t)1000000, &us) || __builtin_add_overflow(us, frac, &us) ||
+        us < -VG_TIME_MAX_US || us > VG_TIME_MAX_US)
+        return -ERANGE;
+    *out_us = us;
+    return 0;
+}
+
 int vg_time_parse(const char *s, int64_t *out_us)
 {
     if (!s || !*s) return -EINVAL;
@@ -45,10 +57,8 @@ int vg_time_parse(const char *s, int64_t *out_us)
         char *end;
         errno = 0;
         long long sec = strtoll(s, &end, 10);
-        if (*end == 0 && errno == 0 && end != s) {
-            *out_us = (int64_t)sec * 1000000;
-            return 0;
-        }
+        if (errno == ERANGE) return -ERANGE;
+        if (*end == 0 && errno == 0 && end != s) return to_us(sec, 0, out_us);
         if (*end == '.' && errno == 0 && end != s) {
             const char *f = end + 1;
             int64_t frac = 0, scale = 100000;
@@ -57,10 +67,7 @@ int vg_time_parse(const char *s, int64_t *out_us)
                 if (scale) frac += (*f - '0') * scale, scale /= 10;
                 f++, nd++;
             }
-            if (*f == 0 && nd > 0) {
-                *out_us = (int64_t)sec * 1000000 + (sec < 0 ? -frac : frac);
-                return 0;
-            }
+            if (*f == 0 && nd > 0) return to_us(sec, s[0] == '-' ? -frac : frac, out_us);
         }
     }
     /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm) */
@@ -110,8 +117,7 @@ int vg_time_parse(const char *s, int64_t *out_us)
     struct tm back;
     gmtime_r(&t, &back);
     if (back.tm_mday != D && sec != 60) return -EINVAL;
-    *out_us = ((int64_t)t - off) * 1000000 + frac;
-    return 0;
+    return to_us((int64_t)t - off, frac, out_us);
 }
 
 char *vg_time_format(int64_t us, char *buf, size_t len)

@@ -189,6 +189,12 @@ int serve__query_string(h2o_req_t *req, const char *name, char *out, size_t outl
                             name, out, outlen);
 }
 
+bool serve__range_ok(int64_t start, int64_t end, int64_t max_us)
+{
+    int64_t len;
+    return end > start && !__builtin_sub_overflow(end, start, &len) && len <= max_us;
+}
+
 int serve__query_time(h2o_req_t *req, const char *name, int64_t *out, bool *present)
 {
     char v[128];
@@ -226,7 +232,7 @@ int serve__member_time(json_t *o, const char *key, int64_t *out, bool *present)
     if (!v || json_is_null(v)) return 0;
     if (json_is_integer(v)) {
         json_int_t t = json_integer_value(v);
-        if (t < 0 || t > INT64_MAX / 1000000) return -1;
+        if (t < 0 || t > VG_TIME_MAX_US / 1000000) return -1;
         *out = (int64_t)t * 1000000;
     } else if (!json_is_string(v) || vg_time_parse(json_string_value(v), out) < 0) {
         return -1;

@@ -82,7 +82,7 @@ static bool cam_query_parse(h2o_req_t *req, cam_query *q)
     if (serve__query_time(req, "start", &q->start, &q->has_start) < 0 ||
         serve__query_time(req, "end", &q->end, &q->has_end) < 0 ||
         serve__query_time(req, "at", &q->at, &q->has_at) < 0) {
-        serve__send_error(req, 400, "malformed time (RFC 3339 or Unix seconds)");
+        serve__send_error(req, 400, "malformed time (RFC 3339 or Unix seconds, years 1 to 9999)");
         return false;
     }
     if (serve__query_string(req, "export", q->export_id, sizeof(q->export_id)) < 0 ||
@@ -200,7 +200,7 @@ static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, con
     if (!cam_query_parse(req, &q)) return;
     if (!q.has_end) q.end = vg_now_us();
     if (!q.has_start) q.start = q.end - 24LL * 3600 * 1000000;
-    if (q.end <= q.start || q.end - q.start > SERVE__MAX_QUERY_US) {
+    if (!serve__range_ok(q.start, q.end, SERVE__MAX_QUERY_US)) {
         serve__send_error(req, 400, "end must be after start (at most 366 days)");
         return;
     }
@@ -264,7 +264,7 @@ static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const cha
         serve__send_error(req, 400, "start and end are required");
         return;
     }
-    if (q.end <= q.start || q.end - q.start > SERVE__MAX_CLIP_US) {
+    if (!serve__range_ok(q.start, q.end, SERVE__MAX_CLIP_US)) {
         serve__send_error(req, 400, "end must be after start (at most 24 h)");
         return;
     }

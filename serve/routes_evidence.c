@@ -312,7 +312,7 @@ static void coverage(serve_ctx *s, h2o_req_t *req, const char *who)
         serve__send_error(req, 400, "malformed query");
         return;
     }
-    if (!hs || !he || end <= start || end - start > SERVE__MAX_QUERY_US) {
+    if (!hs || !he || !serve__range_ok(start, end, SERVE__MAX_QUERY_US)) {
         serve__send_error(req, 400, "start and end are required, end after start (at most 366 days)");
         return;
     }
@@ -388,7 +388,7 @@ static void export_create(serve_ctx *s, h2o_req_t *req, const char *who)
     else if (serve__member_time(b, "start", &start, &hs) < 0 || !hs ||
              serve__member_time(b, "end", &end, &he) < 0 || !he)
         bad = "start and end are required (RFC 3339 or Unix seconds)";
-    else if (end <= start || end - start > SERVE__MAX_CLIP_US)
+    else if (!serve__range_ok(start, end, SERVE__MAX_CLIP_US))
         bad = "end must be after start (at most 24 h)";
     else if (serve__member_time(b, "until", &until, &hu) < 0 || (hu && until <= vg_now_us()))
         bad = "until must be a time in the future";

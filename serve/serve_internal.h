@@ -104,6 +104,9 @@ void serve__export_get(const char *index_path, int64_t id, serve__reply *out);
  * [*first, *last] for one satisfiable range, 0 when the header should be
  * ignored (absent, malformed, several ranges), -1 when unsatisfiable (416). */
 int serve__range_parse(const char *v, size_t vlen, uint64_t len, uint64_t *first, uint64_t *last);
+/* True when start < end and end - start <= max_us, the subtraction checked:
+ * the one place a requested time range is measured against its cap. */
+bool serve__range_ok(int64_t start, int64_t end, int64_t max_us);
 /* Finds query parameter name; percent-decodes into out ('+' stays '+', so
  * unencoded RFC 3339 offsets work). 1 found, 0 absent, -1 malformed/too long. */
 int serve__query_get(const char *q, size_t qlen, const char *name, char *out, size_t outlen);

@@ -314,6 +314,11 @@ class HttpApi(unittest.TestCase):
                 ("/api/cameras/h264/clip.mp4?start=%d&end=%d" % (T0 + 5, T0), 400),
                 ("/api/cameras/h264/snapshot.jpg", 400),
                 ("/api/cameras/h264/recordings?start=2026-13-45T00:00:00Z", 400),
+                # end - start would wrap negative and slip under the range caps
+                ("/api/cameras/h264/recordings?start=-9000000000000&end=9000000000000", 400),
+                ("/api/cameras/h264/clip.mp4?start=-9000000000000&end=9000000000000", 400),
+                ("/api/cameras/h264/clip.mp4?start=%d&end=9223372036855" % T0, 400),
+                ("/api/coverage?district=x&start=-9000000000000&end=9000000000000", 400),
                 ("/api/cameras/nope/recordings", 404),
                 ("/api/cameras/nope/clip.mp4?start=%d&end=%d" % (T0, T0 + 5), 404),
                 ("/api/cameras/idle/clip.mp4?start=%d&end=%d" % (T0, T0 + 5), 404),

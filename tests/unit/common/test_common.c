@@ -59,6 +59,29 @@ static void test_parse_rejects(void **state)
     assert_int_equal(vg_time_parse(NULL, &us), -EINVAL);
 }
 
+/* Seconds whose microseconds do not fit, or that name no year in 1..9999,
+ * are refused rather than wrapped; the edges themselves still parse. */
+static void test_parse_range(void **state)
+{
+    (void)state;
+    int64_t us;
+    const char *huge[] = {"9000000000000", "-9000000000000", "9223372036855", "-9223372036855",
+                          "99999999999999999999", "9223372036854775807", "9223372036854.9",
+                          "253402300800", "-253402300800", NULL};
+    for (int i = 0; huge[i]; i++) {
+        if (vg_time_parse(huge[i], &us) != -ERANGE) fail_msg("accepted '%s'", huge[i]);
+    }
+    assert_int_equal(vg_time_parse("253402300799", &us), 0);
+    assert_true(us == VG_TIME_MAX_US);
+    assert_int_equal(vg_time_parse("9999-12-31T23:59:59Z", &us), 0);
+    assert_true(us == VG_TIME_MAX_US);
+    assert_int_equal(vg_time_parse("9999-12-31T23:59:59-01:00", &us), -ERANGE);
+    assert_int_equal(vg_time_parse("-253402300799", &us), 0);
+    assert_true(us == -VG_TIME_MAX_US);
+    assert_int_equal(vg_time_parse("-0.5", &us), 0);
+    assert_true(us == -500000);
+}
+
 static void test_format(void **state)
 {
     (void)state;
@@ -170,7 +193,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
-        cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_format),
+        cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_parse_range),
+        cmocka_unit_test(test_format),
         cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_sha256), cmocka_unit_test(test_percent_decode),
     };

@@ -86,12 +86,28 @@ static void test_pins(void **state)
     serve__pins_free(&p);
 }
 
+/* Range caps: a range whose length does not fit in int64 is refused, never
+ * wrapped into a short (or negative) one that slips under the cap. */
+static void test_range_cap(void **state)
+{
+    (void)state;
+    const int64_t day = INT64_C(86400) * 1000000;
+    assert_true(serve__range_ok(0, day, day));
+    assert_false(serve__range_ok(0, day + 1, day));
+    assert_false(serve__range_ok(day, day, day));
+    assert_false(serve__range_ok(day, 0, day));
+    assert_false(serve__range_ok(INT64_C(-9000000000000) * 1000000, INT64_C(9000000000000) * 1000000, day));
+    assert_false(serve__range_ok(INT64_MIN, INT64_MAX, day));
+    assert_false(serve__range_ok(INT64_MIN, 1, day));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_pins),
+        cmocka_unit_test(test_range_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
