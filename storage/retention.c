@@ -208,12 +208,15 @@ static int64_t pool_used(storage_retention *rt, const rt_pool *p)
     return storage__pool_used_add(rt->st, p->id, 0);
 }
 
-/* Bytes expected to be appended during n intervals (at least a few fragments'
- * worth before the rate is known). */
+/* Bytes expected to be appended during n intervals, so a pass leaves room for
+ * what arrives before the next one. Without a thread of its own (passes only
+ * on demand) there is no next interval to leave room for, and a rate measured
+ * between two calls a few milliseconds apart would make a pass delete more
+ * than its limits ask. */
 static int64_t growth(const storage_retention *rt, const rt_pool *p, double n)
 {
-    double iv = (rt->interval_ms > 0 ? rt->interval_ms : 2000) / 1000.0;
-    return (int64_t)(p->rate * iv * n);
+    if (rt->interval_ms <= 0) return 0;
+    return (int64_t)(p->rate * (rt->interval_ms / 1000.0) * n);
 }
 
 static void update_rate(storage_retention *rt, rt_pool *p)
