@@ -585,6 +585,11 @@ static void test_errors_cameras(void **state)
                  "vigil.yaml:7: camera 'c1': url must not contain credentials (use "
                  "username/password)");
     expect_error(CAM "    url: rtsp:///s\n", "vigil.yaml:7: camera 'c1': url has no host");
+    expect_error(CAM "    url: rtsp://h/1\n    sub_url: \"rtsp://u:p@h/2\"\n",
+                 "vigil.yaml:8: camera 'c1': url must not contain credentials (use "
+                 "username/password)");
+    expect_error(CAM "    url: rtsp://h/1\n    sub_url: http://h/2\n",
+                 "vigil.yaml:8: camera 'c1': url must start with rtsp:// or rtsps://");
     expect_error(CAM "    url: rtsp://h/1\n    site: school\n",
                  "vigil.yaml:8: camera 'c1': site must be security, one-stop-shop, traffic, "
                  "forest or other");
