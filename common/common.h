@@ -50,6 +50,14 @@ int vg_time_parse(const char *s, int64_t *out_us);
 char *vg_time_format(int64_t us, char *buf, size_t len);
 
 /* ---- text ---- */
+/* UTF-8 (common/utf8.c), the one place text is cut to a byte budget.
+ * vg_utf8_cut: the longest prefix of s of at most n bytes that ends on a
+ * character boundary (an invalid byte counts as a character).
+ * vg_utf8_copy: copies src into dst (len bytes with the NUL), cut on a
+ * character boundary, each byte of an invalid sequence replaced by '?', so dst
+ * is always valid UTF-8. Returns the length written. */
+size_t vg_utf8_cut(const char *s, size_t n);
+size_t vg_utf8_copy(char *dst, size_t len, const char *src);
 /* Percent-decodes s[0..n) into out (NUL-terminated; '+' stays '+'). strict: a
  * '%' without two hex digits after it, or a decoded NUL, is -EINVAL; lenient:
  * such a '%' is kept as it is. Returns the decoded length, -EINVAL, or -E2BIG

@@ -49,12 +49,12 @@ void index_audit_fill(index_audit *a, const char *token, const char *action, con
 {
     memset(a, 0, sizeof(*a));
     a->time_us = vg_now_us();
-    snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
-    snprintf(a->action, sizeof(a->action), "%s", action ? action : "");
-    snprintf(a->camera, sizeof(a->camera), "%s", camera ? camera : "");
+    vg_utf8_copy(a->token, sizeof(a->token), token ? token : "");
+    vg_utf8_copy(a->action, sizeof(a->action), action ? action : "");
+    vg_utf8_copy(a->camera, sizeof(a->camera), camera ? camera : "");
     a->start_us = start_us;
     a->end_us = end_us;
-    snprintf(a->detail, sizeof(a->detail), "%s", detail ? detail : "");
+    vg_utf8_copy(a->detail, sizeof(a->detail), detail ? detail : "");
 }
 
 /* The audit trail came with schema version 3. */

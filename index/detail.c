@@ -9,6 +9,8 @@
  */
 #include "index/index.h"
 
+#include "common/common.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -45,8 +47,7 @@ static bool shorten_longest(json_t *o)
         return true;
     }
     const char *s = json_string_value(json_object_get(o, best));
-    size_t cut = best_len / 2;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--; /* continuation byte */
+    size_t cut = vg_utf8_cut(s, best_len / 2);
     char *t = malloc(cut + sizeof("\xe2\x80\xa6"));
     if (!t) return false;
     memcpy(t, s, cut);

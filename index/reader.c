@@ -118,7 +118,9 @@ void index__stmt_done(sqlite3_stmt *st)
 void index__col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
 {
     const unsigned char *s = sqlite3_column_text(st, i);
-    snprintf(dst, len, "%s", s ? (const char *)s : "");
+    /* Cut on a character boundary and invalid bytes replaced: a row is
+     * served as JSON, which must be valid UTF-8. */
+    vg_utf8_copy(dst, len, s ? (const char *)s : "");
 }
 
 void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s)

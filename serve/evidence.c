@@ -112,9 +112,21 @@ void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, s
     out->json = serve__lock_json(l);
 }
 
+/* A row that cannot be a JSON object (jansson refuses text that is not
+ * UTF-8) is left out and logged: one bad row never fails a whole listing. */
+int serve__append_row(json_t *arr, json_t *o, const char *what, int64_t id)
+{
+    if (!o) {
+        vg_log(LOG_WARNING, "serve: %s %lld left out of a listing: not valid as JSON", what,
+               (long long)id);
+        return 0;
+    }
+    return json_array_append_new(arr, o) == 0 ? 0 : -ENOMEM;
+}
+
 static int on_lock(const index_lock *l, void *arg)
 {
-    return json_array_append_new(arg, serve__lock_json(l)) == 0 ? 0 : -ENOMEM;
+    return serve__append_row(arg, serve__lock_json(l), "lock", l->id);
 }
 
 void serve__locks_list(const char *index_path, const char *camera, int all, serve__reply *out)
@@ -187,7 +199,7 @@ static int on_event(const index_event *e, void *arg)
                           jtime(e->time_us), "camera",
                           e->camera[0] ? json_string(e->camera) : json_null(), "type", e->type,
                           "detail", e->detail);
-    return json_array_append_new(a->arr, o) == 0 ? 0 : -ENOMEM;
+    return serve__append_row(a->arr, o, "event", e->id);
 }
 
 void serve__events(index_reader *r, const char *camera, const char *type, int64_t start_us,

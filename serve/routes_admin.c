@@ -101,7 +101,7 @@ static int on_audit_row(const index_audit *a, void *arg)
                           a->start_us || a->end_us ? serve__json_time(a->start_us) : json_null(),
                           "end", a->start_us || a->end_us ? serve__json_time(a->end_us) : json_null(),
                           "detail", a->detail);
-    return json_array_append_new(arr, o) == 0 ? 0 : -ENOMEM;
+    return serve__append_row(arr, o, "audit row", a->id);
 }
 
 /* Its own connection per query (index/audit.c), no reader. */

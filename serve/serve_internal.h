@@ -63,6 +63,9 @@ typedef struct serve__area_cam {
 
 /* The lock as the API shows it (new reference). */
 json_t *serve__lock_json(const index_lock *l);
+/* Appends o (owned, may be NULL) to arr. A NULL row (jansson refused its text)
+ * is logged and left out, so one bad row never fails a listing: 0, or -ENOMEM. */
+int serve__append_row(json_t *arr, json_t *o, const char *what, int64_t id);
 /* l->created_by names the caller. Writes the lock_created event (index) and a
  * lock_create audit row (idx, may be NULL). */
 void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, serve__reply *out);

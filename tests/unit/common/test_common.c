@@ -189,12 +189,29 @@ static void test_sha256(void **state)
     vg_sha256_free(&h);
 }
 
+/* Cuts land between characters; invalid bytes become '?' one for one. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    const char *s = "a\xc3\xa9\xe1\xbb\xa5\xf0\x9f\x93\xb7"; /* a é ụ 📷: 1+2+3+4 bytes */
+    size_t want[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10};
+    for (size_t n = 0; n < VG_ARRAY_SIZE(want); n++) assert_int_equal(vg_utf8_cut(s, n), want[n]);
+    char out[8];
+    assert_int_equal(vg_utf8_copy(out, sizeof(out), s), 6);
+    assert_string_equal(out, "a\xc3\xa9\xe1\xbb\xa5");
+    assert_int_equal(vg_utf8_copy(out, sizeof(out), "x\xff\xc3z\xed\xa0\x80"), 7);
+    assert_string_equal(out, "x?" "?z?" "??"); /* a surrogate is invalid */
+    assert_int_equal(vg_utf8_copy(out, 3, "\xe1\xbb\xa5"), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(vg_utf8_cut("\xc0\x80z", 2), 2); /* overlong: two invalid bytes */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
         cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_parse_range),
-        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_sha256), cmocka_unit_test(test_percent_decode),
     };

@@ -714,6 +714,68 @@ static void test_detail_format(void **state)
     assert_string_equal(out, "{}");
 }
 
+typedef struct reasons {
+    char v[4][256];
+    int n;
+} reasons;
+
+static int on_lock_reason(const index_lock *l, void *arg)
+{
+    reasons *r = arg;
+    if (r->n < 4) memcpy(r->v[r->n++], l->reason, sizeof(l->reason));
+    return 0;
+}
+
+/* Text stored longer than its buffer (a Vietnamese reason of 296 bytes) is cut
+ * on a character boundary, and invalid bytes (written by an older client) are
+ * replaced: every lock read back is text jansson accepts, so one row cannot
+ * fail a listing. */
+static void test_lock_text_utf8(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_close(&db);
+    index_lock l = {.start_us = T0, .end_us = T0 + 60 * S};
+    snprintf(l.camera, sizeof(l.camera), "cam1");
+    snprintf(l.reason, sizeof(l.reason), "short");
+    assert_int_equal(index_lock_create(f->path, &l), 0);
+    int64_t long_id = l.id;
+    snprintf(l.reason, sizeof(l.reason), "bad \xff\xfe\xc3 reason");
+    assert_int_equal(index_lock_create(f->path, &l), 0);
+    /* "xx" and 14 times "Dieu tra vu an " in Vietnamese (21 bytes): 296 bytes,
+     * and byte 255 is the second of a two-byte letter, so a cut at 255 bytes
+     * splits a character. */
+    char vi[512] = "xx";
+    for (int i = 0; i < 14; i++) strcat(vi, "\xc4\x90i\xe1\xbb\x81u tra v\xe1\xbb\xa5 \xc3\xa1n ");
+    assert_int_equal(strlen(vi), 296);
+    assert_int_equal((unsigned char)vi[255], 0x90);
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, "UPDATE locks SET reason = ? WHERE id = ?", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, vi, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, long_id);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+
+    reasons r = {0};
+    assert_int_equal(index_locks_list(f->path, NULL, 1, T0, on_lock_reason, &r), 0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < r.n; i++) {
+        json_t *js = json_string(r.v[i]); /* NULL for text that is not UTF-8 */
+        if (!js) fail_msg("lock %d: reason is not valid UTF-8", i);
+        json_decref(js);
+    }
+    size_t n = strlen(r.v[0]);
+    assert_true(n > 240 && n <= 255);
+    assert_memory_equal(r.v[0], vi, n);                 /* a prefix of what was stored */
+    assert_true(((unsigned char)vi[n] & 0xC0) != 0x80); /* ending between characters */
+    assert_string_equal(r.v[1], "bad ??? reason");
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
@@ -729,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_text_utf8, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
