@@ -29,6 +29,7 @@
 #include "serve/serve_internal.h"
 
 #define SERVE__MAX_READERS 8
+#define SERVE__MAX_BODY (64 * 1024) /* bytes of a request body; more is 413 */
 #define SERVE__MAX_CLIP_US (24LL * 3600 * 1000000)
 #define SERVE__MAX_QUERY_US (366LL * 24 * 3600 * 1000000)
 

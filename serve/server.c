@@ -262,6 +262,13 @@ static void configure(serve_ctx *s, const config *cfg)
 {
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("vigil"));
+    /* Bodies are small JSON documents (a lock, an export's camera list). h2o
+     * buffers a body before any handler (so before authentication) runs:
+     * its 1 GiB default would let a few anonymous uploads fill memory and
+     * stop recording. Past the cap h2o answers 413 without reading on. */
+    s->globalconf.max_request_entity_size = SERVE__MAX_BODY;
+    /* HTTP/2 is not used: no "Upgrade: h2c" surface. */
+    s->globalconf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host =
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     serve__routes_admin(s, host);
