@@ -144,8 +144,12 @@ typedef struct index_lock {
 /* Inserts l (id is assigned and written back; created_us 0 means now).
  * -EINVAL for an empty camera/reason or end <= start. */
 int index_lock_create(const char *path, index_lock *l);
-/* Releases lock id. 0, -ENOENT (unknown), -EALREADY (already released). */
+/* Releases lock id, why required (the reason goes into its event). 0, -EINVAL
+ * (no reason), -ENOENT (unknown), -EALREADY (already released).
+ * index_lock_release: on behalf of an admin or the host's operator.
+ * index_lock_release_own: only if who created the lock, else -EPERM. */
 int index_lock_release(const char *path, int64_t id, const char *who, const char *why);
+int index_lock_release_own(const char *path, int64_t id, const char *who, const char *why);
 typedef int (*index_lock_cb)(const index_lock *l, void *arg);
 /* Locks of camera (NULL: all) by id; all = 0 lists only those in force at now_us. */
 int index_locks_list(const char *path, const char *camera, int all, int64_t now_us,

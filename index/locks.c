@@ -134,6 +134,7 @@ typedef struct release_args {
     int64_t id;
     int64_t now;
     const char *who, *why;
+    bool own_only; /* only the lock's creator may release it */
 } release_args;
 
 /* index_lock_release()'s transaction: read the lock, mark it released, then
@@ -166,6 +167,12 @@ static int release_txn(sqlite3 *db, const char *path, void *arg)
         ret = -EALREADY;
         goto out;
     }
+    /* Checked inside the transaction that releases, against the row it
+     * releases: who created a lock is the evidence's owner. */
+    if (a->own_only && strcmp(l.created_by, a->who) != 0) {
+        ret = -EPERM;
+        goto out;
+    }
     rc = sqlite3_prepare_v2(db, "UPDATE locks SET released_us = ?2, released_by = ?3 WHERE id = ?1",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -185,11 +192,22 @@ out:
     return ret;
 }
 
-int index_lock_release(const char *path, int64_t id, const char *who, const char *why)
+static int release(const char *path, int64_t id, const char *who, const char *why, bool own_only)
 {
-    release_args a = {.id = id, .now = vg_now_us(), .who = who, .why = why};
+    release_args a = {.id = id, .now = vg_now_us(), .who = who, .why = why, .own_only = own_only};
+    if (!why || !*why) return -EINVAL; /* a release is always explained */
     if (!who || !*who) a.who = "local";
     return index__write_txn(path, LOCKS_VERSION, "locks", release_txn, &a);
+}
+
+int index_lock_release(const char *path, int64_t id, const char *who, const char *why)
+{
+    return release(path, id, who, why, false);
+}
+
+int index_lock_release_own(const char *path, int64_t id, const char *who, const char *why)
+{
+    return release(path, id, who, why, true);
 }
 
 int index_locks_list(const char *path, const char *camera, int all, int64_t now_us,

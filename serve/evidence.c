@@ -158,9 +158,20 @@ static int on_find_lock(const index_lock *l, void *arg)
 }
 
 void serve__locks_release(const char *index_path, index_db *idx, int64_t id, const char *who,
-                          const char *why, serve__reply *out)
+                          bool admin, const char *why, serve__reply *out)
 {
-    int ret = index_lock_release(index_path, id, who, why);
+    int ret = admin ? index_lock_release(index_path, id, who, why)
+                    : index_lock_release_own(index_path, id, who, why);
+    if (ret == -EINVAL) {
+        reply_error(out, 400, "a reason is required to release a lock");
+        return;
+    }
+    if (ret == -EPERM) {
+        audit(idx, who, "lock_release_refused", NULL, 0, 0,
+              json_pack("{s:I,s:s}", "lock", (json_int_t)id, "reason", why ? why : ""));
+        reply_error(out, 403, "only the lock's creator or an admin may release it");
+        return;
+    }
     if (ret == -ENOENT) {
         reply_error(out, 404, "no such lock");
         return;

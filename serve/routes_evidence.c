@@ -61,6 +61,7 @@ static const serve__job_ops locks_list_ops = {
 typedef struct lock_release_job {
     serve__reply_job rj;
     int64_t id;
+    bool admin;
     char reason[256];
 } lock_release_job;
 
@@ -68,7 +69,7 @@ static int lock_release_work(serve__job *base, index_reader *r)
 {
     (void)r;
     lock_release_job *j = vg_container_of(base, lock_release_job, rj.base);
-    serve__locks_release(base->s->index_path, base->s->idx, j->id, base->who, j->reason,
+    serve__locks_release(base->s->index_path, base->s->idx, j->id, base->who, j->admin, j->reason,
                          &j->rj.reply);
     return 0;
 }
@@ -134,7 +135,18 @@ static void locks_list(serve_ctx *s, h2o_req_t *req, const char *who)
     serve__job_queue(s, req, who, &j->rj.base, &locks_list_ops);
 }
 
-/* DELETE /api/locks/{id} [{"reason"}] */
+/* The role of the token named who (the caller, authenticated): admin when
+ * authentication is off, as serve/auth.c treats every caller then. */
+static bool caller_is_admin(const serve_ctx *s, const char *who)
+{
+    if (!s->cfg->auth_enabled) return true;
+    for (size_t i = 0; i < s->cfg->ntokens; i++)
+        if (strcmp(s->cfg->tokens[i].name, who) == 0)
+            return s->cfg->tokens[i].role >= CONFIG_ROLE_ADMIN;
+    return false;
+}
+
+/* DELETE /api/locks/{id} {"reason"} */
 static void lock_release(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
                          size_t rlen)
 {
@@ -158,15 +170,16 @@ static void lock_release(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     json_t *b = NULL;
     char why[256] = "";
     if (serve__body_object(req, &b) < 0) return;
-    if (b && json_object_get(b, "reason") && !serve__member_str(b, "reason", why, sizeof(why))) {
+    if (!b || !serve__member_str(b, "reason", why, sizeof(why)) || !why[0]) {
         json_decref(b);
-        serve__send_error(req, 400, "reason must be a string (at most 255 bytes)");
+        serve__send_error(req, 400, "a JSON body {reason} is required (at most 255 bytes)");
         return;
     }
     json_decref(b);
     lock_release_job *j = reply_job_new(req, sizeof(*j));
     if (!j) return;
     j->id = id;
+    j->admin = caller_is_admin(s, who);
     snprintf(j->reason, sizeof(j->reason), "%s", why);
     serve__job_queue(s, req, who, &j->rj.base, &lock_release_ops);
 }

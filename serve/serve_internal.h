@@ -70,8 +70,10 @@ int serve__append_row(json_t *arr, json_t *o, const char *what, int64_t id);
  * lock_create audit row (idx, may be NULL). */
 void serve__locks_create(const char *index_path, index_db *idx, index_lock *l, serve__reply *out);
 void serve__locks_list(const char *index_path, const char *camera, int all, serve__reply *out);
+/* Releases lock id for who, why required; admin may release any lock, anyone
+ * else only their own (403). Audited with who and why. */
 void serve__locks_release(const char *index_path, index_db *idx, int64_t id, const char *who,
-                          const char *why, serve__reply *out);
+                          bool admin, const char *why, serve__reply *out);
 /* Events in [start, end) of camera (NULL: all) of type (NULL: all), oldest first. */
 void serve__events(index_reader *r, const char *camera, const char *type, int64_t start_us,
                    int64_t end_us, serve__reply *out);

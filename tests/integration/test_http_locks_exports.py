@@ -127,14 +127,19 @@ class LocksExports(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn(lock["id"], [l["id"] for l in locks])
         self.assertEqual(self.req("GET", "/api/locks", "viewer")[0], 403)
+        # release: a reason is required
+        self.assertEqual(self.req("DELETE", "/api/locks/%d" % lock["id"], "investigator")[0], 400)
+        self.assertEqual(self.req("DELETE", "/api/locks/%d" % lock["id"], "investigator",
+                                  {"reason": ""})[0], 400)
         # release (with a reason), twice, unknown
         st, rel, _ = self.req("DELETE", "/api/locks/%d" % lock["id"], "investigator",
                               {"reason": "case closed"})
         self.assertEqual(st, 200, rel)
         self.assertEqual(rel["released_by"], NAMES["investigator"])
-        self.assertEqual(self.req("DELETE", "/api/locks/%d" % lock["id"], "investigator")[0],
-                         409)
-        self.assertEqual(self.req("DELETE", "/api/locks/999999", "investigator")[0], 404)
+        self.assertEqual(self.req("DELETE", "/api/locks/%d" % lock["id"], "investigator",
+                                  {"reason": "again"})[0], 409)
+        self.assertEqual(self.req("DELETE", "/api/locks/999999", "investigator",
+                                  {"reason": "x"})[0], 404)
         self.assertEqual(self.req("DELETE", "/api/locks/abc", "investigator")[0], 404)
         st, locks, _ = self.req("GET", "/api/locks?camera=n1", "investigator")
         self.assertNotIn(lock["id"], [l["id"] for l in locks])

@@ -352,6 +352,7 @@ static int cmd_unlock(vctl *v, int argc, char **argv)
         if (c == OPT_REASON) reason = optarg;
     }
     if (argc - optind != 1) return usage_error(cmd, "unlock: one lock ID is required");
+    if (!*reason) return usage_error(cmd, "unlock: --reason is required");
     char *end;
     long long id = strtoll(argv[optind], &end, 10);
     if (*end || id <= 0) return usage_error(cmd, "unlock: '%s' is not a lock id", argv[optind]);
@@ -1023,7 +1024,7 @@ static const command commands[] = {
      "\"released\",\"released_by\"}.\n",
      cmd_locks},
     {"unlock", "release an evidence lock",
-     "Usage: vigilctl [OPTIONS] unlock ID [--reason TEXT]\n"
+     "Usage: vigilctl [OPTIONS] unlock ID --reason TEXT\n"
      "\n"
      "Releases lock ID (see `vigilctl locks`); the lock_released event records who and why.\n",
      cmd_unlock},

@@ -78,15 +78,35 @@ static void test_locks(void **state)
     serve__locks_list(f->path, NULL, 0, &rep);
     assert_int_equal(json_array_size(rep.json), 1);
     reply_free(&rep);
-    serve__locks_release(f->path, f->db, id, "police", "closed", &rep);
+    /* Another investigator may not release it; nobody may without a reason. */
+    serve__locks_release(f->path, f->db, id, "detective", false, "not mine", &rep);
+    assert_int_equal(rep.status, 403);
+    reply_free(&rep);
+    serve__locks_release(f->path, f->db, id, "police", false, "", &rep);
+    assert_int_equal(rep.status, 400);
+    reply_free(&rep);
+    serve__locks_release(f->path, f->db, id, "police", false, "closed", &rep);
     assert_int_equal(rep.status, 200);
     assert_string_equal(json_string_value(json_object_get(rep.json, "released_by")), "police");
     reply_free(&rep);
-    serve__locks_release(f->path, f->db, id, "police", "closed", &rep);
+    serve__locks_release(f->path, f->db, id, "police", false, "closed", &rep);
     assert_int_equal(rep.status, 409);
     reply_free(&rep);
-    serve__locks_release(f->path, f->db, 4242, "police", "", &rep);
+    serve__locks_release(f->path, f->db, 4242, "police", false, "gone", &rep);
     assert_int_equal(rep.status, 404);
+    reply_free(&rep);
+    /* An admin may release another's lock (with a reason). */
+    l.end_us = l.start_us + 60 * INT64_C(1000000);
+    snprintf(l.camera, sizeof(l.camera), "cam2");
+    serve__locks_create(f->path, f->db, &l, &rep);
+    assert_int_equal(rep.status, 201);
+    reply_free(&rep);
+    serve__locks_release(f->path, f->db, l.id, "ops", true, "", &rep);
+    assert_int_equal(rep.status, 400);
+    reply_free(&rep);
+    serve__locks_release(f->path, f->db, l.id, "ops", true, "case closed", &rep);
+    assert_int_equal(rep.status, 200);
+    assert_string_equal(json_string_value(json_object_get(rep.json, "released_by")), "ops");
     reply_free(&rep);
     serve__events(f->r, "cam1", "lock_released", 0, INT64_MAX, &rep);
     assert_int_equal(rep.status, 200);
