@@ -96,6 +96,11 @@ int index_flush(index_db *db);
 /* Removes segment rows (and their fragment tables) synchronously, in one
  * transaction; the caller deletes the files afterwards. 0 or negative. */
 int index_segments_delete(index_db *db, const int64_t *ids, size_t n);
+/* The same for retention, except rows an active lock covers at commit time
+ * (now_us for until): those stay, and kept[i] (n bytes, caller's) is set to 1
+ * for each, so their files must stay too. 0 or negative. */
+int index_segments_delete_unlocked(index_db *db, const int64_t *ids, size_t n, int64_t now_us,
+                                   uint8_t *kept);
 /* Queue depth and last commit latency, for metrics. */
 void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us);
 

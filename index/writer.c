@@ -73,6 +73,8 @@ typedef struct op {
         struct {        /* OP_DELETE */
             int64_t *ids;
             size_t n;
+            uint8_t *kept; /* borrowed (the caller waits); NULL: delete regardless of locks */
+            int64_t now_us;
         } del;
     } u;
 } op;
@@ -109,7 +111,7 @@ struct index_db {
     /* writer thread only */
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
-        *st_del_frag, *st_max, *st_audit;
+        *st_del_unlocked, *st_del_frag, *st_max, *st_audit;
 };
 
 static void op_free(op *o)
@@ -294,7 +296,8 @@ int index_flush(index_db *db)
     return enqueue_wait(db, o, &w);
 }
 
-int index_segments_delete(index_db *db, const int64_t *ids, size_t n)
+static int segments_delete(index_db *db, const int64_t *ids, size_t n, int64_t now_us,
+                           uint8_t *kept)
 {
     waiter w;
     if (n == 0) return 0;
@@ -307,7 +310,21 @@ int index_segments_delete(index_db *db, const int64_t *ids, size_t n)
     }
     memcpy(o->u.del.ids, ids, n * sizeof(*ids));
     o->u.del.n = n;
+    o->u.del.kept = kept;
+    o->u.del.now_us = now_us;
     return enqueue_wait(db, o, &w);
+}
+
+int index_segments_delete(index_db *db, const int64_t *ids, size_t n)
+{
+    return segments_delete(db, ids, n, 0, NULL);
+}
+
+int index_segments_delete_unlocked(index_db *db, const int64_t *ids, size_t n, int64_t now_us,
+                                   uint8_t *kept)
+{
+    memset(kept, 0, n);
+    return segments_delete(db, ids, n, now_us, kept);
 }
 
 void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us)
@@ -412,9 +429,15 @@ static int apply_op(index_db *db, op *o)
         break;
     case OP_DELETE:
         for (size_t i = 0; i < o->u.del.n && ret == 0; i++) {
-            sqlite3_bind_int64(db->st_del_seg, 1, o->u.del.ids[i]);
-            ret = step_done(db, db->st_del_seg, "deleting a segment");
+            sqlite3_stmt *st = o->u.del.kept ? db->st_del_unlocked : db->st_del_seg;
+            sqlite3_bind_int64(st, 1, o->u.del.ids[i]);
+            if (o->u.del.kept) sqlite3_bind_int64(st, 2, o->u.del.now_us);
+            ret = step_done(db, st, "deleting a segment");
             if (ret < 0) break;
+            if (o->u.del.kept && sqlite3_changes(db->db) == 0) {
+                o->u.del.kept[i] = 1; /* a lock covers it now (or it is gone) */
+                continue;
+            }
             sqlite3_bind_int64(db->st_del_frag, 1, o->u.del.ids[i]);
             ret = step_done(db, db->st_del_frag, "deleting a fragment table");
         }
@@ -604,6 +627,15 @@ int index_open(const char *path, index_db **out)
         (ret = prepare(db, &db->st_event,
                        index__sql_event_insert)) < 0 ||
         (ret = prepare(db, &db->st_del_seg, "DELETE FROM segments WHERE id = ?1")) < 0 ||
+        /* Retention's delete: the locks are checked in the same transaction
+         * as the delete, so a lock created after retention chose its victims
+         * still keeps them (index_lock_covers() in SQL). */
+        (ret = prepare(db, &db->st_del_unlocked,
+                       "DELETE FROM segments WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM locks l "
+                       "WHERE l.camera = segments.camera AND (l.released_us IS NULL OR "
+                       "l.released_us = 0) AND (l.until_us IS NULL OR l.until_us = 0 OR "
+                       "l.until_us > ?2) AND l.start_us < segments.end_us AND "
+                       "l.end_us > segments.start_us)")) < 0 ||
         (ret = prepare(db, &db->st_del_frag,
                        "DELETE FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_max,
@@ -643,6 +675,7 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_append);
     sqlite3_finalize(db->st_event);
     sqlite3_finalize(db->st_del_seg);
+    sqlite3_finalize(db->st_del_unlocked);
     sqlite3_finalize(db->st_del_frag);
     sqlite3_finalize(db->st_max);
     sqlite3_finalize(db->st_audit);

@@ -356,19 +356,34 @@ static void unlink_deferred(storage_retention *rt, int force)
 }
 
 /* Rows first (committed), then files (each in its row's pool); a file pinned
- * meanwhile is deferred (see the top). Updates the pools' counters and totals. */
-static int delete_victims(storage_retention *rt, victims *v, storage_retention_report *rep)
+ * meanwhile is deferred (see the top). Updates the pools' counters and totals,
+ * and leaves in v->n and v->total_bytes what was deleted. */
+static int delete_victims(storage_retention *rt, victims *v, int64_t now_us,
+                          storage_retention_report *rep)
 {
     if (v->n == 0) return 0;
-    int r = index_segments_delete(rt->idx, v->ids, v->n);
+    /* The locks read at the start of the pass may be stale: the index checks
+     * them again in the deleting transaction and keeps what one now covers. */
+    uint8_t *kept = malloc(v->n);
+    int r = kept ? index_segments_delete_unlocked(rt->idx, v->ids, v->n, now_us, kept)
+                 : -ENOMEM;
     if (r < 0) {
+        free(kept);
         vg_log(LOG_ERR, "storage: retention: cannot delete %zu rows from the index: %s", v->n,
                strerror(-r));
         rep->errors++;
         return r;
     }
+    size_t ndel = 0;
+    int64_t del_bytes = 0;
     for (size_t i = 0; i < v->n; i++) {
         char abs[PATH_MAX];
+        if (kept[i]) {
+            vg_log(LOG_INFO, "storage: retention: segment %lld kept: locked during the pass",
+                   (long long)v->ids[i]);
+            continue;
+        }
+        ndel++, del_bytes += v->bytes[i];
         rt_pool *p = pool_by_id(rt, v->pools[i]);
         const char *base = p ? p->path : storage_pool_path(rt->st, v->pools[i]);
         if (p) {
@@ -384,8 +399,13 @@ static int delete_victims(storage_retention *rt, victims *v, storage_retention_r
         else
             unlink_file(abs, rep);
     }
-    rep->deleted_segments += v->n;
-    rep->deleted_bytes += v->total_bytes;
+    free(kept);
+    rep->deleted_segments += ndel;
+    rep->deleted_bytes += del_bytes;
+    /* What the caller sums into its event: only what went (the arrays stay
+     * allocated; victims_free does not need n). */
+    v->n = ndel;
+    v->total_bytes = del_bytes;
     return 0;
 }
 
@@ -480,7 +500,7 @@ static int64_t purge_pool(storage_retention *rt, rt_pool *p, why_t why, need_fn 
             break;
         }
         if (v.n) {
-            r = delete_victims(rt, &v, rep);
+            r = delete_victims(rt, &v, now_us, rep);
             if (r == 0) {
                 deleted += (int64_t)v.n;
                 bytes += v.total_bytes;
@@ -597,7 +617,7 @@ static void pass_age(storage_retention *rt, const rt_camera *cam, int64_t now_us
             victims_free(&v);
             break;
         }
-        if (v.n && delete_victims(rt, &v, rep) == 0) {
+        if (v.n && delete_victims(rt, &v, now_us, rep) == 0) {
             nseg += v.n;
             bytes += v.total_bytes;
             if (!oldest || v.oldest_us < oldest) oldest = v.oldest_us;

@@ -776,6 +776,54 @@ static void test_lock_text_utf8(void **state)
     assert_string_equal(r.v[1], "bad ??? reason");
 }
 
+/* Retention's delete checks the locks in its own transaction: a lock created
+ * after retention chose its victims (as from the API during a pass) keeps its
+ * footage, and the caller is told which rows stayed. Released or expired
+ * locks, and other cameras' locks, keep nothing. */
+static void test_delete_unlocked(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    int64_t a = add_closed(db, "cam1", T0, T0 + S);
+    int64_t b = add_closed(db, "cam1", T0 + S, T0 + 2 * S);
+    int64_t c = add_closed(db, "cam1", T0 + 2 * S, T0 + 3 * S);
+    int64_t d = add_closed(db, "cam2", T0, T0 + S);
+    int64_t e = add_closed(db, "cam1", T0 + 3 * S, T0 + 4 * S);
+    assert_int_equal(index_flush(db), 0);
+    /* Victims chosen; now locks arrive. */
+    index_lock l = {.start_us = T0 + S + S / 2, .end_us = T0 + S + S / 2 + 1};
+    snprintf(l.camera, sizeof(l.camera), "cam1");
+    snprintf(l.reason, sizeof(l.reason), "case 1");
+    assert_int_equal(index_lock_create(f->path, &l), 0); /* covers b only */
+    index_lock rel = {.start_us = T0, .end_us = T0 + S};
+    snprintf(rel.camera, sizeof(rel.camera), "cam1");
+    snprintf(rel.reason, sizeof(rel.reason), "case 2");
+    assert_int_equal(index_lock_create(f->path, &rel), 0); /* covers a, released */
+    assert_int_equal(index_lock_release(f->path, rel.id, "ops", "closed"), 0);
+    index_lock exp = {.start_us = T0 + 2 * S, .end_us = T0 + 3 * S, .until_us = T0 + 10 * S};
+    snprintf(exp.camera, sizeof(exp.camera), "cam1");
+    snprintf(exp.reason, sizeof(exp.reason), "case 3");
+    assert_int_equal(index_lock_create(f->path, &exp), 0); /* covers c until T0 + 10 s */
+    int64_t del[] = {a, b, c, d, e};
+    uint8_t kept[VG_ARRAY_SIZE(del)];
+    /* At T0 + 20 s the "until" lock has expired. */
+    assert_int_equal(index_segments_delete_unlocked(db, del, VG_ARRAY_SIZE(del), T0 + 20 * S, kept),
+                     0);
+    uint8_t want[] = {0, 1, 0, 0, 0};
+    assert_memory_equal(kept, want, sizeof(want));
+    index_segment g;
+    assert_int_equal(index_get_segment(r, b, &g), 0);
+    assert_int_equal(index_get_segment(r, a, &g), -ENOENT);
+    assert_int_equal(index_get_segment(r, c, &g), -ENOENT);
+    assert_int_equal(index_get_segment(r, d, &g), -ENOENT);
+    assert_int_equal(index_get_segment(r, e, &g), -ENOENT);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
@@ -792,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_text_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_unlocked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,57 @@ static void t_locks_and_pins(void **state)
     storage_retention_stop(&rt);
 }
 
+/* A lock created while a pass runs (here by the pin check, which retention
+ * calls for each candidate after it read the locks) keeps its footage: the
+ * index checks locks again in the deleting transaction. */
+typedef struct lock_during {
+    fixture *f;
+    int64_t start_us, end_us;
+    int created;
+} lock_during;
+
+static int lock_during_fn(void *opaque, int64_t id)
+{
+    (void)id;
+    lock_during *ld = opaque;
+    if (!ld->created) {
+        index_lock l;
+        memset(&l, 0, sizeof(l));
+        snprintf(l.camera, sizeof(l.camera), "cam1");
+        l.start_us = ld->start_us;
+        l.end_us = ld->end_us;
+        snprintf(l.reason, sizeof(l.reason), "locked during the pass");
+        assert_int_equal(index_lock_create(dbpath, &l), 0);
+        ld->created = 1;
+    }
+    return 0;
+}
+
+static void t_lock_during_pass(void **state)
+{
+    fixture *f = *state;
+    f->pool.max_bytes = 3 * 100000;
+    for (int i = 0; i < 10; i++)
+        make_segment(f, "cam1", T0 + i * 10 * SEC, T0 + (i + 1) * 10 * SEC, 100000);
+    assert_int_equal(index_flush(f->idx), 0);
+    /* The lock covers segments 1 and 2, which the quota alone would delete. */
+    lock_during ld = {.f = f, .start_us = T0 + 15 * SEC, .end_us = T0 + 25 * SEC};
+    storage_retention *rt = NULL;
+    assert_int_equal(storage_retention_start(f->st, f->idx, &f->cfg, 0, &rt), 0);
+    storage_retention_set_pin_check(rt, lock_during_fn, &ld);
+    storage_retention_report rep;
+    assert_int_equal(storage_retention_run(rt, T0 + 200 * SEC, &rep), 0);
+    assert_true(ld.created);
+    assert_false(file_exists("cam1", T0));
+    assert_true(file_exists("cam1", T0 + 10 * SEC));
+    assert_true(file_exists("cam1", T0 + 20 * SEC));
+    assert_int_equal(count_segments("cam1"), (int)(10 - rep.deleted_segments));
+    storage_pool_usage u;
+    assert_int_equal(storage_retention_pool_usage(rt, "main", &u), 0);
+    assert_int_equal(u.used_bytes, (int64_t)(10 - rep.deleted_segments) * 100000);
+    storage_retention_stop(&rt);
+}
+
 static int ev_count;
 static char ev_types[1024];
 static int ev_cb(const index_event *e, void *arg)
@@ -450,6 +501,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(t_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(t_locks_and_pins, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_lock_during_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(t_lock_events_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(t_age, setup, teardown),
         cmocka_unit_test_setup_teardown(t_enospc_hook, setup, teardown),
