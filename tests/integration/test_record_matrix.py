@@ -127,26 +127,21 @@ class RecordMatrix(unittest.TestCase):
         cls.d = env.vigild(cls.cfg)
         env.wait_online(cls.cfg, [c[0] for c in cls.cams])
         time.sleep(RECORD_SECONDS)
+        # Clips across the boundaries of closed segments, while recording goes on
+        # (after the drain it would take long enough, under a sanitizer, for the
+        # silent sessions to count as stalled).
+        cls.clips = cls.fetch_clips({cid: env.segments(cls.cfg, cid) for cid, *_ in cls.cams})
         for cid, *_ in cls.cams:
             cls.sim.send("drain %s" % cid)
         # Every session stops before its next keyframe (within a GOP).
-        cls.sent = {}
-
-        def all_drained():
-            for cid, *_ in cls.cams:
-                m = re.match(r"OK stats \S+ sessions=(\d+) frames=(\d+) drained=(\d+)",
-                             cls.sim.send("stats %s" % cid))
-                cls.sent[cid] = {"sessions": int(m.group(1)), "frames": int(m.group(2)),
-                                 "drained": int(m.group(3))}
-            return all(s["drained"] >= s["sessions"] for s in cls.sent.values())
-        wait_for(all_drained, 10, step=0.5, what="camsim to drain every session")
+        wait_for(lambda: all(s["drained"] >= s["sessions"] for s in cls.camsim_stats().values()),
+                 10, step=0.5, what="camsim to drain every session")
         # What was sent arrives (UDP, the native client's 200 ms reads), then the
         # stop writes what is buffered; libavformat's parser gives back the
         # picture it held when the stop interrupts its read.
         time.sleep(2 * SLOW)
-        # Clips across the boundaries of closed segments, while vigild runs.
-        cls.clips = cls.fetch_clips({cid: env.segments(cls.cfg, cid) for cid, *_ in cls.cams})
         cls.rc = cls.d.stop()
+        cls.sent = cls.camsim_stats()  # after the stop: a reconnection would show
         cls.segs = {cid: env.segments(cls.cfg, cid) for cid, *_ in cls.cams}
         cls.results = cls.check_all()
 
@@ -157,6 +152,16 @@ class RecordMatrix(unittest.TestCase):
     @classmethod
     def check_segment(cls, cid, seg):
         return cid, seg["path"], decode_errors(seg["path"]), video_frames(seg["path"])
+
+    @classmethod
+    def camsim_stats(cls):
+        out = {}
+        for cid, *_ in cls.cams:
+            m = re.match(r"OK stats \S+ sessions=(\d+) frames=(\d+) drained=(\d+)",
+                         cls.sim.send("stats %s" % cid))
+            out[cid] = {"sessions": int(m.group(1)), "frames": int(m.group(2)),
+                        "drained": int(m.group(3))}
+        return out
 
     @classmethod
     def fetch_clips(cls, segs):
@@ -212,7 +217,7 @@ class RecordMatrix(unittest.TestCase):
             bad = [(os.path.basename(p), e) for p, e in clips if e]
             log("%-22s %-6s %s: %d clips, %d bad" % (name, src, tr, len(clips), len(bad)))
             with self.subTest(camera=cid):
-                self.assertGreaterEqual(len(clips), 2)
+                self.assertGreaterEqual(len(clips), 1)
                 self.assertEqual(bad, [])
 
     def test_frames_written_equal_frames_sent(self):

@@ -173,12 +173,14 @@ static void feed_push(camsim_feed *f, gboolean video, GstBuffer *buf, GstCaps *c
         camsim_log("%s: stall_after reached for one client, going silent\n", f->mount);
         g_atomic_int_set(&f->expired, 1);
     }
-    if (video && f->started && !g_atomic_int_get(&f->drained) &&
-        g_atomic_int_get(&f->ctl->draining) &&
+    if (video && !g_atomic_int_get(&f->drained) && g_atomic_int_get(&f->ctl->draining) &&
         !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
-        camsim_log("%s: drained one client before a keyframe\n", f->mount);
+        /* A client that joins after the drain gets nothing either. */
         g_atomic_int_set(&f->drained, 1);
-        g_atomic_int_inc(&f->ctl->drained);
+        if (f->started) {
+            camsim_log("%s: drained one client before a keyframe\n", f->mount);
+            g_atomic_int_inc(&f->ctl->drained);
+        }
     }
     if (camsim_feed_silent(f)) {
         f->flowing = FALSE; /* resume at the next keyframe */
