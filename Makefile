@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan test-fuzz clean
+.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan test-fuzz tidy clean
 
 all: build
 
@@ -24,8 +24,8 @@ run: build
 	@scripts/run-demo.sh $(BUILD)
 
 # Every test, on the normal build and again under ASan+UBSan, then each
-# libFuzzer driver briefly (clang).
-test: test-fast test-asan test-fuzz
+# libFuzzer driver briefly (clang), then clang-tidy on the sources.
+test: test-fast test-asan test-fuzz tidy
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
@@ -41,6 +41,10 @@ build-fuzz: deps
 
 test-fuzz: build-fuzz
 	@cd $(BUILD_FUZZ) && ctest --output-on-failure -j2 -R '^fuzz\.'
+
+# clang-tidy (.clang-tidy) on every compiled .c outside tests/; fails on any warning.
+tidy: build
+	@scripts/tidy.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -63,10 +63,14 @@ typedef struct loader {
 
 /* ---- small helpers ---- */
 
-static int fail(loader *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(loader *L, int line, const char *fmt, ...)
+/* Records the first error as FILE:LINE: message; fail() is always -EINVAL. A
+ * macro so that the value is visible where it is returned (the static analyzer
+ * does not follow variadic calls and would assume any result). */
+static void fail_msg(loader *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define fail(L, line, ...) (fail_msg((L), (line), __VA_ARGS__), -EINVAL)
+static void fail_msg(loader *L, int line, const char *fmt, ...)
 {
-    if (L->failed) return -EINVAL;
+    if (L->failed) return;
     L->failed = true;
     if (L->err && L->errlen) {
         char msg[768];
@@ -77,7 +81,6 @@ static int fail(loader *L, int line, const char *fmt, ...)
         snprintf(L->err, L->errlen, "%s:%d: %s", L->file ? L->file : "?", line < 1 ? 1 : line,
                  msg);
     }
-    return -EINVAL;
 }
 
 /* A user-provided name made safe to print: at most 64 bytes, no control characters. */
@@ -233,7 +236,7 @@ static int read_secret(loader *L, int line, const char *what, const char *path,
     char pb[80];
     int ret = read_regular(path, CONFIG__MAX_SECRET, &buf, &len);
     if (ret < 0) {
-        fail(L, line, "cannot read %s '%s': %s", what, printable(shown, pb, sizeof(pb)),
+        fail_msg(L, line, "cannot read %s '%s': %s", what, printable(shown, pb, sizeof(pb)),
              read_error(ret));
         return ret;
     }
@@ -822,7 +825,7 @@ static int load_yaml(loader *L, yaml_document_t *doc, bool *loaded)
     *loaded = false;
     ret = read_regular(L->file, CONFIG__MAX_FILE, &buf, &len);
     if (ret < 0) {
-        fail(L, 1, "cannot read: %s", read_error(ret));
+        fail_msg(L, 1, "cannot read: %s", read_error(ret));
         goto out;
     }
     if (!yaml_parser_initialize(&parser)) {
@@ -857,11 +860,11 @@ yaml_error: {
         goto out;
     }
     if (parser.context && parser.error != YAML_READER_ERROR)
-        fail(L, line, "YAML syntax error: %s %s (line %d)",
+        fail_msg(L, line, "YAML syntax error: %s %s (line %d)",
              parser.problem ? parser.problem : "error", parser.context,
              (int)parser.context_mark.line + 1);
     else
-        fail(L, line, "YAML syntax error: %s", parser.problem ? parser.problem : "error");
+        fail_msg(L, line, "YAML syntax error: %s", parser.problem ? parser.problem : "error");
     ret = -EINVAL;
 }
 out:
@@ -1001,7 +1004,7 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
     L.basedir = realpath(L.dispdir[0] ? L.dispdir : ".", NULL);
     if (!L.basedir) {
         ret = -errno;
-        fail(&L, 1, "cannot resolve the directory: %s", strerror(errno));
+        fail_msg(&L, 1, "cannot resolve the directory: %s", strerror(errno));
         goto out;
     }
     struct stat st;

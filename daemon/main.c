@@ -191,7 +191,10 @@ int main(int argc, char **argv)
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
-    if ((r = ingest_live_hub_new(&live)) < 0) goto out;
+    if ((r = ingest_live_hub_new(&live)) < 0) {
+        vg_log(LOG_ERR, "vigild: cannot set up live view: %s", strerror(-r));
+        goto out;
+    }
     /* HTTP (serve/) before the cameras: retention consults its pins. */
     serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
                        .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention,

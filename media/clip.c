@@ -315,7 +315,7 @@ int media_clip_open(index_reader *r, media_abspath_fn abspath, void *abspath_opa
         if (!prev) {
             if ((ret = read_init(fd, frags[0].offset, &init_buf, &c->init)) < 0) goto out;
         } else {
-            media__init other;
+            media__init other = {0};
             if ((ret = read_init(fd, frags[0].offset, &other_init, &other)) < 0) goto out;
             free(other_init), other_init = NULL;
             if (other.sig != c->init.sig) {

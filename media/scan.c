@@ -55,8 +55,8 @@ int media_scan_fd(int fd, uint64_t size, media_scan *out)
 {
     int r = 0;
     uint8_t *buf = NULL;
-    media__init init;
-    media__moof m;
+    media__init init = {0};
+    media__moof m = {0};
     uint64_t pos = 0, moof_at = 0, moof_size = 0;
     int have_moof = 0;
     size_t cap = 0;

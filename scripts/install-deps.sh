@@ -19,6 +19,7 @@ deps=(
   "cmake                         prog:cmake prog:ctest"
   "pkg-config                    prog:pkg-config"
   "clang                         prog:clang"
+  "clang-tidy                    prog:clang-tidy"
   "libclang-rt-14-dev            rt:libclang_rt.fuzzer-x86_64.a rt:libclang_rt.asan-x86_64.a rt:libclang_rt.ubsan_standalone-x86_64.a"
   "libavformat-dev               pc:libavformat"
   "libavcodec-dev                pc:libavcodec"

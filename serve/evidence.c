@@ -185,7 +185,9 @@ void serve__locks_release(const char *index_path, index_db *idx, int64_t id, con
         return;
     }
     find_lock f = {.id = id};
-    ret = index_locks_list(index_path, NULL, 1, vg_now_us(), on_find_lock, &f);
+    /* The release is done; if the lock cannot be listed again the audit and the
+     * reply carry only its id. */
+    (void)index_locks_list(index_path, NULL, 1, vg_now_us(), on_find_lock, &f);
     audit(idx, who, "lock_release", f.found ? f.l.camera : NULL, f.found ? f.l.start_us : 0,
           f.found ? f.l.end_us : 0,
           json_pack("{s:I,s:s}", "lock", (json_int_t)id, "reason", why ? why : ""));

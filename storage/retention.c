@@ -494,7 +494,7 @@ static int64_t purge_pool(storage_retention *rt, rt_pool *p, why_t why, need_fn 
         pinned += sc.pinned;
         after_start = sc.last_start;
         after_id = sc.last_id;
-        if ((r < 0 && r != 1) || sc.err) {
+        if (r < 0 || sc.err) {
             rep->errors++;
             victims_free(&v);
             break;
@@ -612,7 +612,7 @@ static void pass_age(storage_retention *rt, const rt_camera *cam, int64_t now_us
         pinned += sc.pinned;
         after_start = sc.last_start;
         after_id = sc.last_id;
-        if ((r < 0 && r != 1) || sc.err) {
+        if (r < 0 || sc.err) {
             rep->errors++;
             victims_free(&v);
             break;

@@ -576,8 +576,7 @@ int storage_segment_appendv(storage_segment *seg, const struct iovec *iov, int i
     if (seg->direct) {
         r = append_direct(seg, iov, iovcnt, len);
         if (r == -EINVAL) {
-            direct_off(seg, r);
-            r = 0;
+            direct_off(seg, r); /* and write it through the page cache below */
         } else {
             done = r == 0 ? len : 1; /* on failure: cut back below */
             goto written;

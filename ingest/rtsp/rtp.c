@@ -182,7 +182,6 @@ int rtsp_rtp_reorder_push(rtsp_rtp_reorder *r, const uint8_t *pkt, size_t len, i
             r->count = 0;
             r->next = seq;
             r->late_streak = 0;
-            d = 0;
         } else {
             r->late++;
             return -EALREADY;

@@ -874,7 +874,8 @@ static void process(rtsp_client *c)
             fail(c, RTSP_ERR_PROTOCOL, "RTSP message over %d bytes", RBUF_MAX);
             return;
         }
-        size_t nc = c->rcap * 2 > RBUF_MAX ? RBUF_MAX : c->rcap * 2;
+        size_t nc = c->rcap ? c->rcap * 2 : RBUF_INIT;
+        if (nc > RBUF_MAX) nc = RBUF_MAX;
         uint8_t *nb = realloc(c->rbuf, nc);
         if (!nb) {
             fail(c, RTSP_ERR_PROTOCOL, "out of memory");

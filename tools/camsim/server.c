@@ -468,6 +468,10 @@ char *camsim_server_command(camsim_server *s, const char *line, gboolean *quit)
         if (*argv[i]) argv[argc++] = argv[i];
         else g_free(argv[i]);
     argv[argc] = NULL;
+    if (!argc) { /* not after the strip above; said for the analyzer */
+        reply = g_strdup("ERR empty command");
+        goto out;
+    }
 
     const char *cmd = argv[0];
     if (!strcmp(cmd, "quit")) {

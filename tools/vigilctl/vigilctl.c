@@ -514,7 +514,8 @@ static int api_opt(const char *cmd, int c, api_opts *a)
 
 static void api_resolve(api_opts *a, const config *cfg)
 {
-    if (!a->token && getenv("VIGIL_TOKEN")) a->token = strdup(getenv("VIGIL_TOKEN"));
+    const char *env_token = getenv("VIGIL_TOKEN");
+    if (!a->token && env_token) a->token = strdup(env_token);
     if (a->url)
         snprintf(a->base, sizeof(a->base), "%s", a->url);
     else
