@@ -690,7 +690,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     static const char *const keys[] = {"id",       "name",     "district",      "site",
                                        "url",      "username", "password",      "password_file",
                                        "transport", "enabled", "pool",          "retention_days",
-                                       "source", "sub_url"};
+                                       "source", "sub_url", "record_sub"};
     static const char *const sites[] = {"security", "one-stop-shop", "traffic", "forest", "other"};
     static const char *const sources[] = {"ffmpeg", "native"};
     config *cfg = L->cfg;
@@ -726,7 +726,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     c->source = CONFIG_SOURCE_NATIVE; /* ffmpeg: opt-in per camera */
     if (!(c->id = strdup(id)) || !(c->file = strdup(L->file))) return -ENOMEM;
 
-    yaml_node_t *pwn = NULL, *pwfn = NULL;
+    yaml_node_t *pwn = NULL, *pwfn = NULL, *rsn = NULL;
     FOR_PAIRS(L, m, k, v)
     {
         char what[140];
@@ -748,6 +748,9 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
         } else if (!strcmp(k, "sub_url")) {
             if ((ret = get_str(L, v, what, false, &c->sub_url)) == 0)
                 ret = check_url(L, v, id, c->sub_url);
+        } else if (!strcmp(k, "record_sub")) {
+            rsn = v;
+            ret = get_bool(L, v, what, &c->record_sub);
         } else if (!strcmp(k, "username")) {
             ret = get_str(L, v, what, false, &c->username);
         } else if (!strcmp(k, "password")) {
@@ -786,6 +789,11 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
         if (ret < 0) return ret;
     }
     if (!c->url) return fail(L, line_of(m), "camera '%s': url is required", id);
+    if (c->record_sub && !c->sub_url)
+        return fail(L, line_of(rsn), "camera '%s': record_sub needs a sub_url", id);
+    if (c->record_sub && strlen(id) + strlen(CONFIG_SUB_SUFFIX) > CONFIG__MAX_ID)
+        return fail(L, line_of(rsn), "camera '%s': record_sub needs an id of at most %d "
+                                     "characters", id, CONFIG__MAX_ID - (int)strlen(CONFIG_SUB_SUFFIX));
     if (pwn && pwfn)
         return fail(L, line_of(pwfn), "camera '%s': password and password_file are exclusive", id);
     if ((pwn || pwfn) && !c->username)
@@ -1118,9 +1126,16 @@ bool config_camera_needs_restart(const config_camera *a, const config_camera *b)
 {
     if (!a || !b) return a != b;
     return str_differs(a->url, b->url) || str_differs(a->sub_url, b->sub_url) ||
+           a->record_sub != b->record_sub ||
            str_differs(a->username, b->username) ||
            str_differs(a->password, b->password) || a->tcp != b->tcp ||
            str_differs(a->pool, b->pool) || a->source != b->source || a->enabled != b->enabled;
+}
+
+int config_sub_key(const char *camera, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s%s", camera, CONFIG_SUB_SUFFIX);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 const char *config_site_name(config_site s)

@@ -45,7 +45,9 @@ typedef struct config_camera {
     char *url;         /* rtsp://host[:port]/path, without credentials */
     char *sub_url;     /* sub_url: the camera's low-resolution stream (same credentials,
                         * transport and source), served to live tiles with
-                        * live.mp4?stream=sub, not recorded; NULL if none */
+                        * live.mp4?stream=sub; NULL if none */
+    bool record_sub;   /* record_sub: the sub stream is recorded too (default false; needs
+                        * sub_url), under the camera key config_sub_key() */
     char *username;    /* NULL if none */
     char *password;    /* NULL if none; from password: or password_file: */
     char *password_file;
@@ -57,6 +59,15 @@ typedef struct config_camera {
     char *file;        /* where it was defined */
     int line;
 } config_camera;
+
+/* The sub stream of a camera recorded with record_sub is stored and indexed as
+ * its own camera key, "<id>.sub": the segments table's camera column carries
+ * the stream, so every query of the main stream stays as it was (same rows,
+ * same covering index) and the key can never be a configured id ('.' is not
+ * allowed in one). Files live under <pool>/<id>.sub/YYYY/MM/DD/HH/. */
+#define CONFIG_SUB_SUFFIX ".sub"
+/* "<camera>.sub" into out. 0 or -ENAMETOOLONG. */
+int config_sub_key(const char *camera, char *out, size_t len);
 
 typedef struct config_token {
     char *name;

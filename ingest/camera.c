@@ -272,14 +272,17 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
     if (!(c = calloc(1, sizeof(*c)))) return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     snprintf(c->id, sizeof(c->id), "%s", p->camera->id);
-    c->idx = p->idx;
+    c->idx = p->sub ? NULL : p->idx; /* a sub stream reports no events */
     c->tp = p->camera->source == CONFIG_SOURCE_NATIVE ? &ingest__transport_native
                                                       : &ingest__transport_ffmpeg;
     c->backoff_us = BACKOFF_MIN_US;
     c->rng = (unsigned)vg_now_us() ^ (unsigned)(uintptr_t)c;
     c->stats.state = INGEST_CONNECTING;
     touch(c);
-    ingest_segmenter_params sp = {.camera = c->id,
+    /* A recorded sub stream is stored under its own camera key (config.h). */
+    char key[INDEX_ID_MAX];
+    if (p->sub && p->st && (r = config_sub_key(c->id, key, sizeof(key))) < 0) goto out;
+    ingest_segmenter_params sp = {.camera = p->sub && p->st ? key : c->id,
                                   .pool = p->pool,
                                   .segment_seconds = p->segment_seconds,
                                   .st = p->st,
@@ -290,13 +293,19 @@ int ingest_camera_start(const ingest_params *p, ingest_camera **out)
     if (p->camera->password) vg_log_add_secret(p->camera->password);
     if ((r = c->tp->start(c, p, &c->t)) < 0) goto out;
     if (p->camera->sub_url && !p->sub) {
-        /* A second session on the sub stream that only feeds live viewers: no
-         * storage, no events (the camera's state is its main stream's). */
+        /* A second session on the sub stream that feeds live viewers and, with
+         * record_sub, its own segments; no events (the camera's state is its
+         * main stream's). */
         config_camera sc = *p->camera;
         sc.url = p->camera->sub_url;
         sc.sub_url = NULL;
         ingest_params sp2 = {.camera = &sc, .segment_seconds = p->segment_seconds,
                              .live = p->live, .sub = true};
+        if (p->camera->record_sub) {
+            sp2.pool = p->pool;
+            sp2.st = p->st;
+            sp2.idx = p->idx;
+        }
         if ((r = ingest_camera_start(&sp2, &c->sub)) < 0) {
             vg_log_cam(LOG_ERR, c->id, "cannot start its sub stream: %s", strerror(-r));
             r = 0; /* the main stream records anyway */

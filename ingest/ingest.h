@@ -52,8 +52,8 @@ typedef struct ingest_params {
     storage *st;                 /* borrowed, outlives the camera */
     index_db *idx;               /* borrowed, outlives the camera */
     ingest_live_hub *live;       /* borrowed, may be NULL: no live view */
-    bool sub;                    /* internal: this is a camera's sub stream (live only;
-                                  * st and idx are NULL) */
+    bool sub;                    /* internal: this is a camera's sub stream (st and idx
+                                  * NULL: live only; else recorded under config_sub_key()) */
 } ingest_params;
 
 /* Starts recording one camera. 0 or negative; *out owned by caller. */

@@ -93,6 +93,30 @@ static bool cam_query_parse(h2o_req_t *req, cam_query *q)
     return true;
 }
 
+/* stream=main (default) | sub: the index key of the footage asked for, the
+ * camera's own id or its recorded sub stream's (config_sub_key()); false when
+ * answered (400, 404). */
+static bool footage_key(serve_ctx *s, h2o_req_t *req, const char *camera, char *key,
+                        size_t len)
+{
+    char stream[8] = "main";
+    if (serve__query_string(req, "stream", stream, sizeof(stream)) < 0 ||
+        (strcmp(stream, "main") != 0 && strcmp(stream, "sub") != 0)) {
+        serve__send_error(req, 400, "stream must be main or sub");
+        return false;
+    }
+    if (!strcmp(stream, "main")) {
+        snprintf(key, len, "%s", camera);
+        return true;
+    }
+    const config_camera *cc = s->cfg ? config_find_camera(s->cfg, camera) : NULL;
+    if (!cc || !cc->record_sub || config_sub_key(camera, key, len) < 0) {
+        serve__send_error(req, 404, "this camera's sub stream is not recorded (record_sub)");
+        return false;
+    }
+    return true;
+}
+
 static void what_for(char *out, size_t len, const char *camera)
 {
     snprintf(out, len, "for camera %s in that range", camera);
@@ -102,7 +126,8 @@ static void what_for(char *out, size_t len, const char *camera)
 
 typedef struct recordings_job {
     serve__job base;
-    char camera[INDEX_ID_MAX];
+    char camera[INDEX_ID_MAX]; /* the index key (footage_key()) */
+    char id[INDEX_ID_MAX];     /* the camera's id, as asked */
     int64_t start_us, end_us;
     int err;
     json_t *json;
@@ -164,7 +189,8 @@ static int recordings_work(serve__job *base, index_reader *r)
     if (cur < lim)
         json_array_append_new(a.gaps, json_pack("{s:o,s:o}", "start", serve__json_time(cur), "end",
                                                 serve__json_time(lim)));
-    j->json = json_pack("{s:s,s:o,s:o,s:o,s:o}", "camera", j->camera, "start",
+    j->json = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o}", "camera", j->id, "stream",
+                        strcmp(j->id, j->camera) ? "sub" : "main", "start",
                         serve__json_time(j->start_us), "end", serve__json_time(j->end_us), "runs",
                         a.runs, "gaps", a.gaps);
     if (!j->json) j->err = -ENOMEM;
@@ -194,10 +220,11 @@ static void recordings_free(serve__job *base)
 static const serve__job_ops recordings_ops = {
     .need_reader = true, .work = recordings_work, .done = recordings_done, .free = recordings_free};
 
-static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, const char *id)
 {
     cam_query q;
-    if (!cam_query_parse(req, &q)) return;
+    char camera[INDEX_ID_MAX];
+    if (!cam_query_parse(req, &q) || !footage_key(s, req, id, camera, sizeof(camera))) return;
     if (!q.has_end) q.end = vg_now_us();
     if (!q.has_start) q.start = q.end - 24LL * 3600 * 1000000;
     if (!serve__range_ok(q.start, q.end, SERVE__MAX_QUERY_US)) {
@@ -210,6 +237,7 @@ static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, con
         return;
     }
     snprintf(j->camera, sizeof(j->camera), "%s", camera);
+    snprintf(j->id, sizeof(j->id), "%s", id);
     j->start_us = q.start, j->end_us = q.end;
     serve__job_queue(s, req, who, &j->base, &recordings_ops);
 }
@@ -256,10 +284,11 @@ static void clip_free(serve__job *base)
 static const serve__job_ops clip_ops = {
     .need_reader = true, .work = clip_work, .done = clip_done, .free = clip_free};
 
-static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera)
+static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const char *id)
 {
     cam_query q;
-    if (!cam_query_parse(req, &q)) return;
+    char camera[INDEX_ID_MAX];
+    if (!cam_query_parse(req, &q) || !footage_key(s, req, id, camera, sizeof(camera))) return;
     if (!q.has_start || !q.has_end) {
         serve__send_error(req, 400, "start and end are required");
         return;

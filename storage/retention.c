@@ -124,7 +124,8 @@ static const char *const why_name[] = {"quota", "free_space", "age", "enospc"};
 static int copy_config(storage_retention *rt, const config *cfg)
 {
     rt_pool *pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pools));
-    rt_camera *cams = calloc(cfg->ncameras ? cfg->ncameras : 1, sizeof(*cams));
+    /* Up to two keys a camera: its own and its recorded sub stream's. */
+    rt_camera *cams = calloc(cfg->ncameras ? 2 * cfg->ncameras : 1, sizeof(*cams));
     if (!pools || !cams) {
         free(pools);
         free(cams);
@@ -152,16 +153,21 @@ static int copy_config(storage_retention *rt, const config *cfg)
             p->enospc = o->enospc;
         }
     }
+    size_t ncams = 0;
     for (size_t i = 0; i < cfg->ncameras; i++) {
-        snprintf(cams[i].id, sizeof(cams[i].id), "%s", cfg->cameras[i].id);
-        cams[i].retention_days = cfg->cameras[i].retention_days;
+        const config_camera *cc = &cfg->cameras[i];
+        snprintf(cams[ncams].id, sizeof(cams[ncams].id), "%s", cc->id);
+        cams[ncams++].retention_days = cc->retention_days;
+        /* The sub stream's segments age like the camera's own. */
+        if (cc->record_sub && config_sub_key(cc->id, cams[ncams].id, sizeof(cams[ncams].id)) == 0)
+            cams[ncams++].retention_days = cc->retention_days;
     }
     free(rt->pools);
     free(rt->cams);
     rt->pools = pools;
     rt->npools = cfg->npools;
     rt->cams = cams;
-    rt->ncams = cfg->ncameras;
+    rt->ncams = ncams;
     return 0;
 }
 

@@ -590,6 +590,10 @@ static void test_errors_cameras(void **state)
                  "username/password)");
     expect_error(CAM "    url: rtsp://h/1\n    sub_url: http://h/2\n",
                  "vigil.yaml:8: camera 'c1': url must start with rtsp:// or rtsps://");
+    expect_error(CAM "    url: rtsp://h/1\n    record_sub: true\n",
+                 "vigil.yaml:8: camera 'c1': record_sub needs a sub_url");
+    expect_error(CAM "    url: rtsp://h/1\n    sub_url: rtsp://h/2\n    record_sub: 2\n",
+                 "vigil.yaml:9: camera 'c1': record_sub must be true or false");
     expect_error(CAM "    url: rtsp://h/1\n    site: school\n",
                  "vigil.yaml:8: camera 'c1': site must be security, one-stop-shop, traffic, "
                  "forest or other");

@@ -313,6 +313,35 @@ static void t_age(void **state)
     storage_retention_stop(&rt);
 }
 
+/* A recorded sub stream ("<id>.sub") ages with its camera's retention_days,
+ * and only a record_sub camera's sub key is aged. */
+static void t_age_sub(void **state)
+{
+    fixture *f = *state;
+    f->cams[0].retention_days = 1;
+    f->cams[0].sub_url = "rtsp://h/2";
+    f->cams[0].record_sub = true;
+    f->cams[1].retention_days = 1; /* no record_sub: its ".sub" key is not its own */
+    int64_t now = T0 + 3 * 86400 * SEC;
+    for (int d = 0; d < 3; d++) {
+        make_segment(f, "cam1", T0 + d * 86400 * SEC, T0 + d * 86400 * SEC + 60 * SEC, 1000);
+        make_segment(f, "cam1.sub", T0 + d * 86400 * SEC, T0 + d * 86400 * SEC + 60 * SEC, 500);
+        make_segment(f, "cam2.sub", T0 + d * 86400 * SEC, T0 + d * 86400 * SEC + 60 * SEC, 500);
+    }
+    assert_int_equal(index_flush(f->idx), 0);
+    storage_retention *rt = NULL;
+    assert_int_equal(storage_retention_start(f->st, f->idx, &f->cfg, 0, &rt), 0);
+    storage_retention_report rep;
+    assert_int_equal(storage_retention_run(rt, now, &rep), 0);
+    assert_int_equal(rep.deleted_segments, 4); /* days 0 and 1 of cam1 and of cam1.sub */
+    assert_int_equal(count_segments("cam1"), 1);
+    assert_int_equal(count_segments("cam1.sub"), 1);
+    assert_int_equal(count_segments("cam2.sub"), 3);
+    assert_true(file_exists("cam1.sub", T0 + 2 * 86400 * SEC));
+    assert_false(file_exists("cam1.sub", T0));
+    storage_retention_stop(&rt);
+}
+
 static void t_enospc_hook(void **state)
 {
     fixture *f = *state;
@@ -504,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_lock_during_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(t_lock_events_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(t_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_age_sub, setup, teardown),
         cmocka_unit_test_setup_teardown(t_enospc_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(t_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reconcile, setup, teardown),
