@@ -120,7 +120,9 @@ class StorageRetention(unittest.TestCase):
         self.assertEqual(len(kept), 2, "locked segments were deleted")
         for s in kept:
             self.assertTrue(os.path.exists(s["path"]))
-        self.assertTrue(any(e["type"] == "retention_delete" for e in self.env.events(self.cfg)))
+        # The rows go in a synchronous commit; the event is queued after it.
+        wait_for(lambda: any(e["type"] == "retention_delete" for e in self.env.events(self.cfg)),
+                 10, what="the retention_delete event")
         ev = [e for e in self.env.events(self.cfg) if e["type"] == "lock_created"]
         self.assertIn("case 2026-114", ev[0]["detail"])
         # Release: the next passes delete them.
