@@ -96,6 +96,21 @@ typedef struct media__init {
     uint64_t sig; /* hash of what must match for two segments to be concatenated */
 } media__init;
 
+/* Index into init->tracks of the track with this id, or -1. */
+static inline int media__track_index(const media__init *init, uint32_t id)
+{
+    for (int i = 0; i < init->ntracks; i++)
+        if (init->tracks[i].id == id) return i;
+    return -1;
+}
+
+/* Bytes per sample entry of a trun with these flags (duration, size, flags,
+ * composition offset: 4 bytes each when present). */
+static inline int media__trun_entry_size(uint32_t flags)
+{
+    return 4 * (!!(flags & 0x100) + !!(flags & 0x200) + !!(flags & 0x400) + !!(flags & 0x800));
+}
+
 /* Parses ftyp+moov at the start of b. 0, -EINVAL (not an fMP4 init segment) or
  * -ENOTSUP (more tracks than we handle, no video track). */
 int media__init_parse(const uint8_t *b, size_t len, media__init *out);

@@ -124,18 +124,6 @@ int media__init_parse(const uint8_t *buf, size_t len, media__init *out)
     return 0;
 }
 
-static int track_index(const media__init *init, uint32_t id)
-{
-    for (int i = 0; i < init->ntracks; i++)
-        if (init->tracks[i].id == id) return i;
-    return -1;
-}
-
-static int trun_entry_size(uint32_t flags)
-{
-    return 4 * (!!(flags & 0x100) + !!(flags & 0x200) + !!(flags & 0x400) + !!(flags & 0x800));
-}
-
 /* Per-traf defaults for walking a trun's samples. */
 typedef struct traf_defaults {
     uint32_t dur, size, flags;
@@ -154,7 +142,7 @@ static int parse_traf(const uint8_t *moof, const uint8_t *p, const uint8_t *end,
         if (b.type == FOURCC('t', 'f', 'h', 'd')) {
             if (clen < 8) return -EINVAL;
             uint32_t fl = rd32(c) & 0xffffff;
-            t = track_index(init, rd32(c + 4));
+            t = media__track_index(init, rd32(c + 4));
             if (t < 0) return -EINVAL;
             if (m->has[t]) return -ENOTSUP; /* two trafs of one track */
             m->has[t] = true;
@@ -206,7 +194,7 @@ static int parse_traf(const uint8_t *moof, const uint8_t *p, const uint8_t *end,
                 first_flags = rd32(c + o), o += 4;
                 have_first = true;
             }
-            int es = trun_entry_size(r->flags);
+            int es = media__trun_entry_size(r->flags);
             if ((uint64_t)clen < o + (uint64_t)es * r->count) return -EINVAL;
             const uint8_t *e = c + o;
             for (uint32_t i = 0; i < r->count; i++, e += es) {

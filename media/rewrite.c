@@ -26,18 +26,6 @@
 #define box_begin media__ob_box_begin
 #define box_end media__ob_box_end
 
-static int track_index(const media__init *init, uint32_t id)
-{
-    for (int i = 0; i < init->ntracks; i++)
-        if (init->tracks[i].id == id) return i;
-    return -1;
-}
-
-static int trun_entry_size(uint32_t flags)
-{
-    return 4 * (!!(flags & 0x100) + !!(flags & 0x200) + !!(flags & 0x400) + !!(flags & 0x800));
-}
-
 typedef struct traf_defaults {
     uint32_t dur, size;
 } traf_defaults;
@@ -95,7 +83,7 @@ int media__moof_cut(const uint8_t *b, const media__init *init, const media__moof
         if (!tfhd) return -EINVAL;
         const uint8_t *c = tfhd + tb.hdr;
         uint32_t fl = rd32(c) & 0xffffff;
-        int t = track_index(init, rd32(c + 4));
+        int t = media__track_index(init, rd32(c + 4));
         if (t < 0) return -EINVAL;
         size_t off = 8 + ((fl & 0x02) ? 4 : 0);
         defs[t].dur = init->tracks[t].def_duration, defs[t].size = init->tracks[t].def_size;
@@ -106,7 +94,7 @@ int media__moof_cut(const uint8_t *b, const media__init *init, const media__moof
         const media__trun *r = &m->truns[i];
         const uint8_t *c = b + r->box_off + 8;
         const uint8_t *e = c + 12 + ((r->flags & 0x04) ? 4 : 0);
-        int es = trun_entry_size(r->flags);
+        int es = media__trun_entry_size(r->flags);
         for (uint32_t k = 0; k < r->count; k++, e += es) {
             const uint8_t *f = e;
             uint32_t dur = defs[r->track].dur, size = defs[r->track].size;
@@ -134,7 +122,7 @@ int media__moof_cut(const uint8_t *b, const media__init *init, const media__moof
         const uint8_t *te = p + bx.size;
         box tb;
         const uint8_t *tfhd = box_find(p + bx.hdr, te, FOURCC('t', 'f', 'h', 'd'), &tb);
-        int t = track_index(init, rd32(tfhd + tb.hdr + 4));
+        int t = media__track_index(init, rd32(tfhd + tb.hdr + 4));
         if (keep_track[t] == 0) continue;
         size_t traf_at = box_begin(&o, FOURCC('t', 'r', 'a', 'f'));
         ob_put(&o, tfhd, tb.size);
@@ -158,7 +146,7 @@ int media__moof_cut(const uint8_t *b, const media__init *init, const media__moof
             dofs_at[i] = o.len;
             ob_put32(&o, 0);
             size_t fixed = (r->flags & 0x04) ? 4 : 0;
-            ob_put(&o, c + 12, fixed + (size_t)trun_entry_size(r->flags) * keep[i]);
+            ob_put(&o, c + 12, fixed + (size_t)media__trun_entry_size(r->flags) * keep[i]);
             box_end(&o, at);
         }
         box_end(&o, traf_at);
