@@ -2,15 +2,10 @@
 // Usage: node clip.mjs CLIP_URL
 // Prints {"duration","width","height","seeked"} and exits 0 when Chromium
 // played it, or exits 1 with the media error.
-import { chromium } from 'playwright-core';
+import { launch } from './run.mjs';
 
 const [url] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 let code = 0;
 try {
   const page = await browser.newPage();

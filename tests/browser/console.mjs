@@ -3,18 +3,11 @@
 // shows recorded runs, its clip plays in a <video> and seeks.
 // Usage: node console.mjs BASE_URL CAMERA_ID SCREENSHOT.png [TOKEN]
 // Prints one JSON line of what it saw; exits non-zero on any failure.
-import { chromium } from 'playwright-core';
+import { drive } from './run.mjs';
 
 const [base, cameraId, shot, token] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--autoplay-policy=no-user-gesture-required'],
-});
 const out = {};
-let failed = null;
-try {
+await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -55,13 +48,4 @@ try {
   out.page_errors = errors;
   out.error_text = await page.locator('#error').textContent();
   if (shot) await page.screenshot({ path: shot });
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
-if (failed) {
-  console.error(String(failed.stack || failed));
-  process.exit(1);
-}
+});

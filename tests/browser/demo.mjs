@@ -4,20 +4,14 @@
 // Usage: node demo.mjs BASE_URL CAMERA_IDS(comma-separated) DISABLED_IDS DEADLINE_MS [SCREENSHOT.png]
 // DEADLINE_MS: Unix time in ms. Prints one JSON line: the listed ids, the ids
 // seen with a run and the time each was first seen; exits non-zero on failure.
-import { chromium } from 'playwright-core';
+import { drive } from './run.mjs';
 
 const [base, idsArg, disabledArg, deadlineArg, shot] = process.argv.slice(2);
 const ids = idsArg.split(',').filter(Boolean);
 const disabled = new Set((disabledArg || '').split(',').filter(Boolean));
 const deadline = Number(deadlineArg);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
 const out = { listed: [], with_runs: {}, page_errors: [] };
-let failed = null;
-try {
+await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => out.page_errors.push(String(e)));
   await page.goto(base + '/', { waitUntil: 'load' });
@@ -40,13 +34,4 @@ try {
   }
   out.coverage_text = await page.locator('#coverage-text').textContent();
   if (shot) await page.screenshot({ path: shot });
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
-if (failed) {
-  console.error(String(failed.stack || failed));
-  process.exit(1);
-}
+});

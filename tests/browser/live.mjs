@@ -3,18 +3,11 @@
 // advances, and the tile shows the latency it computes from the prft boxes.
 // Usage: node live.mjs BASE_URL CAMERA_ID SCREENSHOT.png [TOKEN]
 // Prints one JSON line of what it saw; exits non-zero on any failure.
-import { chromium } from 'playwright-core';
+import { drive } from './run.mjs';
 
 const [base, cameraId, shot, token] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--autoplay-policy=no-user-gesture-required'],
-});
 const out = {};
-let failed = null;
-try {
+await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -43,13 +36,4 @@ try {
   out.page_errors = errors;
   out.error_text = await page.locator('#error').textContent();
   if (shot) await page.screenshot({ path: shot });
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
-if (failed) {
-  console.error(String(failed.stack || failed));
-  process.exit(1);
-}
+});
