@@ -14,7 +14,9 @@
  * caller asks for the frames that end before a fragment's boundary (a partial
  * frame waits for the next fragment), and at a segment's end for the rest up
  * to the boundary as a short last frame, so each file's audio ends where its
- * video does. The next segment gets a new encoder.
+ * video does. The next segment gets a new encoder. Live view uses a second
+ * transcoder of its own that encodes every whole frame at once
+ * (ingest_g711_aac_encode_ready), so the recording's frames do not change.
  *
  * AAC priming: the encoder's first packet has pts = first sample - 1024
  * (initial_padding) and decodes to silence, so the first audible sample lands
@@ -254,6 +256,11 @@ void ingest_g711_aac_encode_until(ingest_g711_aac *x, int64_t end_pos, bool fini
     }
 out:
     if (r < 0) fail(x, r);
+}
+
+void ingest_g711_aac_encode_ready(ingest_g711_aac *x)
+{
+    ingest_g711_aac_encode_until(x, x->fifo_pos + av_audio_fifo_size(x->fifo), false);
 }
 
 void ingest_g711_aac_discard_until(ingest_g711_aac *x, int64_t end_pos)

@@ -46,7 +46,8 @@ void ingest_g711_aac_free(ingest_g711_aac **x);
  * 1/sample rate, the unit of every position below). */
 void ingest_g711_aac_stream(const ingest_g711_aac *x, ingest_stream *out);
 
-/* One G.711 packet (interleaved 8-bit samples) whose first sample is at pos.
+/* One G.711 packet (interleaved 8-bit samples) whose first sample is at pos;
+ * data NULL: size bytes' worth of silence (live view's lead-in).
  * Gaps up to 1 s are filled with silence, longer ones start a new timeline.
  * Negative: the packet was dropped (logged); -ENOMEM is the only fatal one. */
 int ingest_g711_aac_input(ingest_g711_aac *x, const uint8_t *data, size_t size, int64_t pos);
@@ -56,6 +57,9 @@ int ingest_g711_aac_input(ingest_g711_aac *x, const uint8_t *data, size_t size, 
  * next samples get a new one: a segment ends there). Failures are logged and
  * drop the buffered samples. */
 void ingest_g711_aac_encode_until(ingest_g711_aac *x, int64_t end_pos, bool finish);
+
+/* Encodes every whole frame buffered (live view: as soon as it can be). */
+void ingest_g711_aac_encode_ready(ingest_g711_aac *x);
 
 /* Drops the samples before end_pos and the encoder (they could not be
  * written). */

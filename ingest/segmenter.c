@@ -60,6 +60,7 @@
 #define ARENA_CHECK_DROPS 32      /* fragments between shrink checks (and one at the 4th) */
 #define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
 #define AUDIO_TRACK_ID 2
+#define LIVE_LEAD_MAX_US 10000000 /* G.711 live: silence before the first packet, at most */
 
 /* A queued frame: its bytes are at off in the queue's arena (MP4 sample
  * format: NAL units behind 4-byte lengths, or a raw AAC frame). */
@@ -97,6 +98,7 @@ struct ingest_segmenter {
     AVRational vtb, atb;            /* atb: the audio frames' time base */
     AVRational aqtb;                /* time base of the queued audio packets (aq) */
     ingest_g711_aac *xc;            /* G.711 input: converted to AAC, else NULL */
+    ingest_g711_aac_params xparams; /* what xc was created with (emit aside) */
     bool in_run;
     bool warned_audio;
 
@@ -137,7 +139,9 @@ struct ingest_segmenter {
     /* live viewers (see "live fan-out") */
     ingest_live *live;
     bool live_run;               /* a live run is open on the feed */
-    uint8_t *live_init;          /* video-only init when the file's audio is ours (G.711) */
+    uint8_t *live_init;          /* video-only init: G.711 that live cannot convert */
+    ingest_g711_aac *live_xc;    /* G.711: live view's own transcoder during a run, else NULL */
+    bool live_xc_fed;            /* live_xc has had its first packet (and lead-in) */
     size_t live_init_len;
     int64_t live_origin;         /* video pts (stream time base) at the live timeline's 0 */
     int64_t live_last_vdts, live_last_adts; /* file time bases, INT64_MIN none */
@@ -763,10 +767,18 @@ static void reset_run_state(ingest_segmenter *s)
  * then known; that costs one frame interval of latency. RTP gives no decode
  * times and the fragment cut that derives them waits for the next GOP, so
  * live decode times are the pts less the run's reorder delay learned so far,
- * kept strictly increasing. Audio that we encode ourselves (G.711)
- * is only produced at fragment cuts, so such cameras are live without audio
- * (a video-only init segment: a browser would wait forever for a track that
- * never comes). Nothing is built while the feed has no viewers.
+ * kept strictly increasing. The recording's G.711 transcoder encodes only
+ * at fragment cuts (its frames and timing are the file's and stay so), so a
+ * live run of a G.711 camera has a second transcoder of its own, fed the
+ * same packets, that encodes each whole AAC frame at once (1024 samples,
+ * 128 ms at 8 kHz) and publishes it; its AudioSpecificConfig is the
+ * recording's (same encoder settings), so the run's init segment serves.
+ * Its timeline starts at the run's keyframe with silence up to the first
+ * packet, so the audio track covers what the video does (a Media Source
+ * player plays only where both are buffered). Should it not open, the run
+ * is video only (a video-only init segment: a browser would wait forever
+ * for a track that never comes). Nothing is built while the feed has no
+ * viewers.
  */
 
 static void live_end(ingest_segmenter *s)
@@ -775,6 +787,7 @@ static void live_end(ingest_segmenter *s)
     ingest_live_run_end(s->live);
     s->live_run = false;
     s->live_pending = false;
+    ingest_g711_aac_free(&s->live_xc);
 }
 
 /* Publishes picture f; next: the picture after it (its duration). */
@@ -801,23 +814,99 @@ static void live_video(ingest_segmenter *s, const qframe *f, const qframe *next)
     if (c) ingest_live_publish(s->live, c);
 }
 
-static void live_audio(ingest_segmenter *s, const qframe *f)
+/* Publishes one AAC frame at pts (audio queue time base); dur: its exact
+ * duration there, 0 when the stream's frame size gives it. Frames before the
+ * run's start or not after the last one are left out. */
+static void live_audio_publish(ingest_segmenter *s, const uint8_t *data, size_t size,
+                               int64_t pts, int64_t pts_us, int64_t dur)
 {
-    if (s->xc || !s->apar) return;
     int64_t origin_us = av_rescale_q(s->live_origin, s->vtb, AV_TIME_BASE_Q);
-    int64_t dts = av_rescale_q(f->pts, s->aqtb, s->aftb) -
+    int64_t dts = av_rescale_q(pts, s->aqtb, s->aftb) -
                   av_rescale_q(origin_us, AV_TIME_BASE_Q, s->aftb);
     if (dts < 0 || (s->live_last_adts != INT64_MIN && dts <= s->live_last_adts)) return;
     int64_t fs = s->apar->frame_size > 0 ? s->apar->frame_size : 1024;
+    int64_t duration =
+        dur > 0 ? av_rescale_q(dur, s->aqtb, s->aftb)
+                : av_rescale_q(fs, (AVRational){1, s->apar->sample_rate > 0 ? s->apar->sample_rate : 48000}, s->aftb);
     ingest_live_sample smp = {
         .track = AUDIO_TRACK_ID, .seq = ++s->live_seq, .dts = (uint64_t)dts,
-        .duration = (uint32_t)av_rescale_q(fs, (AVRational){1, s->apar->sample_rate > 0 ? s->apar->sample_rate : 48000}, s->aftb),
-        .key = true, .wall_us = ingest_clock_wall(&s->clock, f->pts_us),
-        .data = s->aq.buf + f->off, .size = f->size,
+        .duration = (uint32_t)duration,
+        .key = true, .wall_us = ingest_clock_wall(&s->clock, pts_us),
+        .data = data, .size = size,
     };
     s->live_last_adts = dts;
     ingest_live_chunk *c = ingest_live_chunk_build(&smp);
     if (c) ingest_live_publish(s->live, c);
+}
+
+/* A queued frame of the camera's own AAC (the recording's G.711 conversion
+ * goes live through live_xc instead). */
+static void live_audio(ingest_segmenter *s, const qframe *f)
+{
+    if (s->xc || !s->apar) return;
+    live_audio_publish(s, s->aq.buf + f->off, f->size, f->pts, f->pts_us, 0);
+}
+
+/* live_xc's AAC frames: pts and dur in 1/sample rate, the audio queue's time
+ * base for a G.711 run. */
+static int live_xc_emit(void *opaque, const uint8_t *data, size_t size, int64_t pts, int64_t dur)
+{
+    ingest_segmenter *s = opaque;
+    if (s->live_run)
+        live_audio_publish(s, data, size, pts, av_rescale_q(pts, s->aqtb, AV_TIME_BASE_Q), dur);
+    return 0;
+}
+
+/* Opens live view's G.711 transcoder for a run; false when it cannot be
+ * used (the run is then video only). */
+static bool live_xc_open(ingest_segmenter *s)
+{
+    ingest_g711_aac_params xp = s->xparams;
+    xp.emit = live_xc_emit;
+    xp.opaque = s;
+    int r = ingest_g711_aac_create(&xp, &s->live_xc);
+    if (r < 0) {
+        vg_log_cam(LOG_WARNING, s->camera, "segmenter: live view without audio: cannot open "
+                   "an AAC encoder (%s)", av_err2str(r));
+        return false;
+    }
+    ingest_stream ls, rs;
+    ingest_g711_aac_stream(s->live_xc, &ls);
+    ingest_g711_aac_stream(s->xc, &rs);
+    if (ls.extradata_len != rs.extradata_len ||
+        memcmp(ls.extradata, rs.extradata, ls.extradata_len)) {
+        /* Cannot happen with one encoder and one set of settings; were it
+         * to, the init segment would describe another stream. */
+        vg_log_cam(LOG_WARNING, s->camera, "segmenter: live view without audio: its AAC "
+                   "encoder differs from the recording's");
+        ingest_g711_aac_free(&s->live_xc);
+        return false;
+    }
+    s->live_xc_fed = false;
+    return true;
+}
+
+/* A G.711 packet at pos (audio queue time base) for live viewers: encoded
+ * at once by the run's own transcoder. The first one is preceded by silence
+ * from the run's keyframe on. */
+static void live_g711(ingest_segmenter *s, const uint8_t *data, size_t size, int64_t pos)
+{
+    if (!s->live_xc) return;
+    if (!s->live_xc_fed) {
+        int64_t origin = av_rescale_q(av_rescale_q(s->live_origin, s->vtb, AV_TIME_BASE_Q),
+                                      AV_TIME_BASE_Q, s->aqtb);
+        int64_t lead = pos - origin;
+        int ch = s->xparams.channels > 0 ? s->xparams.channels : 1;
+        /* up to a long GOP's worth; anything longer is not the same timeline */
+        if (lead > 0 && lead <= av_rescale_q(LIVE_LEAD_MAX_US, AV_TIME_BASE_Q, s->aqtb))
+            ingest_g711_aac_input(s->live_xc, NULL, (size_t)lead * (size_t)ch, origin);
+        s->live_xc_fed = true;
+    }
+    if (ingest_g711_aac_input(s->live_xc, data, size, pos) == AVERROR(ENOMEM)) {
+        ingest_g711_aac_free(&s->live_xc); /* live goes on without audio */
+        return;
+    }
+    ingest_g711_aac_encode_ready(s->live_xc);
 }
 
 /* Opens the live run: init segment, then what is queued from the newest
@@ -832,7 +921,7 @@ static bool live_begin(ingest_segmenter *s)
     if (!s->init && init_build(s) < 0) return false;
     const uint8_t *init = s->init;
     size_t init_len = s->init_len;
-    if (s->xc) { /* video only: see above */
+    if (s->xc && !live_xc_open(s)) { /* video only: see above */
         if (!s->live_init) {
             uint8_t *file_init = s->init;
             size_t file_len = s->init_len;
@@ -852,7 +941,10 @@ static bool live_begin(ingest_segmenter *s)
         init = s->live_init;
         init_len = s->live_init_len;
     }
-    if (ingest_live_run_begin(s->live, init, init_len) < 0) return false;
+    if (ingest_live_run_begin(s->live, init, init_len) < 0) {
+        ingest_g711_aac_free(&s->live_xc);
+        return false;
+    }
     s->live_run = true;
     s->live_origin = vq->v[k].pts;
     s->live_last_vdts = s->live_last_adts = INT64_MIN;
@@ -1042,6 +1134,7 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const ingest_stream *video,
         ingest_g711_aac_params xp = {.codec = audio->codec, .sample_rate = audio->sample_rate,
                                      .channels = audio->channels, .camera = s->camera,
                                      .emit = xc_emit, .opaque = s};
+        s->xparams = xp;
         int xr = ingest_g711_aac_create(&xp, &xc);
         if (xr == AVERROR(ENOMEM)) {
             r = xr;
@@ -1306,10 +1399,12 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             return 0;
         }
         if (s->xc) {
-            r = ingest_g711_aac_input(s->xc, f->data, f->size,
-                                      av_rescale_q(f->pts, s->atb, s->aqtb));
+            int64_t pos = av_rescale_q(f->pts, s->atb, s->aqtb);
+            r = ingest_g711_aac_input(s->xc, f->data, f->size, pos);
             if (r < 0) s->stats.frames_dropped++; /* like a packet lost on the network */
-            return r == AVERROR(ENOMEM) ? r : 0;
+            if (r == AVERROR(ENOMEM)) return r;
+            live_g711(s, f->data, f->size, pos);
+            return 0;
         }
         if ((r = fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false)) < 0) return r;
         live_frame(s, true);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """
 Live view: GET /api/cameras/{id}/live.mp4 against a real daemon and real
-cameras (camsim: H.264 through libavformat, H.265+AAC through the native
-client). The stream is read as a client would, cut at its last whole box and
+cameras (camsim: H.264 through libavformat, H.265+AAC and H.264+G.711 through
+the native client; G.711 goes live as AAC, encoded as it arrives). The stream is read as a client would, cut at its last whole box and
 checked with ffprobe/ffmpeg; every moof must follow a prft whose NTP wall
 clock increases and lies shortly before the client received the chunk; a
 camera reconnect ends the response cleanly and the viewer gets a new stream
@@ -119,7 +119,8 @@ class Live(unittest.TestCase):
     def setUpClass(cls):
         env = cls.env = Env("live")
         cls.cam = env.camsim(["h264:codec=h264", "h265:codec=h265,audio=aac",
-                              "dual:codec=h264", "dual-sub:codec=h264,size=320x180"])
+                              "dual:codec=h264", "dual-sub:codec=h264,size=320x180",
+                              "g711:codec=h264,audio=pcmu"])
         auth = ("auth:\n  tokens:\n"
                 '    - {name: wall-1, role: viewer, token_sha256: "%s"}\n'
                 '    - {name: ops, role: admin, token_sha256: "%s"}\n'
@@ -129,9 +130,10 @@ class Live(unittest.TestCase):
             env.camera("h265", cls.cam.url("h265"), source="native"),
             env.camera("dual", cls.cam.url("dual"), sub_url=cls.cam.url("dual-sub"),
                        source="native"),
+            env.camera("g711", cls.cam.url("g711"), source="native"),
         ], segment_seconds=4, extra=auth)
         cls.d = env.vigild(cls.cfg)
-        env.wait_online(cls.cfg, ["h264", "h265", "dual"])
+        env.wait_online(cls.cfg, ["h264", "h265", "dual", "g711"])
         cls.files = {}
 
     @classmethod
@@ -179,6 +181,39 @@ class Live(unittest.TestCase):
 
     def test_h265_aac_ffprobe(self):
         self.check_stream("h265", ["aac", "hevc"])
+
+    def test_g711_aac_ffprobe(self):
+        """A G.711 camera's live view carries its audio as AAC, from the
+        run's first picture on and as it arrives."""
+        lr = self.check_stream("g711", ["aac", "h264"])
+        path = self.env.path("g711.mp4")
+        r = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                            "stream=codec_type,sample_rate:packet=stream_index,pts_time",
+                            "-of", "json", path], capture_output=True, text=True, timeout=60)
+        info = json.loads(r.stdout)
+        kinds = [s["codec_type"] for s in info["streams"]]
+        a_idx, v_idx = kinds.index("audio"), kinds.index("video")
+        self.assertEqual(info["streams"][a_idx]["sample_rate"], "8000")
+        apts = [float(p["pts_time"]) for p in info["packets"] if p["stream_index"] == a_idx]
+        vpts = [float(p["pts_time"]) for p in info["packets"] if p["stream_index"] == v_idx]
+        # the audio track covers the video's (a Media Source player plays
+        # only where both are buffered): it starts with the first picture
+        self.assertLess(abs(apts[0] - min(vpts)), 0.2, (apts[:3], vpts[:3]))
+        self.assertLess(max(vpts) - apts[-1], 1.0, (apts[-3:], vpts[-3:]))
+        ch = lr.chunks()
+        audio = [c for c in ch if c[0] == 2]
+        medias = [c[2] for c in audio]
+        self.assertEqual(medias, sorted(medias))
+        self.assertEqual(len(set(medias)), len(medias))
+        # after the backlog, 8 kHz in 1024-sample frames: ~7.8 a second keep
+        # coming, each soon after vigild had its last sample
+        t0 = lr.arrivals[0][1]
+        late = [c for c in audio if c[3] and c[3] - t0 > 1.0]
+        log("g711: %d audio chunks, %d of them more than 1 s into the read" % (
+            len(audio), len(late)))
+        self.assertGreater(len(late), 12)
+        lag = sorted(c[3] - c[1] for c in late)
+        self.assertLess(lag[len(lag) // 2], 1.5)
 
     def test_sub_stream(self):
         """sub_url: ?stream=sub is the low-resolution stream, the main one is

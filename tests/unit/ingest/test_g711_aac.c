@@ -5,7 +5,8 @@
  * with silence), and the AAC that comes out is decoded by libavcodec's AAC
  * decoder: it must match what libavcodec's G.711 decoder makes of the same
  * bytes (the transcoder expands G.711 by its own tables), sample-aligned
- * through the priming offset the transcoder puts in the pts.
+ * through the priming offset the transcoder puts in the pts. Live view's
+ * eager encoding must give the recording's frames, only sooner.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,6 +181,91 @@ static void run(ingest_codec codec, enum AVCodecID id)
     free(g711);
 }
 
+/* AAC packets as they come out, and how many had come by each input packet. */
+typedef struct rec {
+    uint8_t *data[NS / 1024 + 4];
+    size_t size[NS / 1024 + 4];
+    int64_t pts[NS / 1024 + 4];
+    int n;
+} rec;
+
+static int rec_emit(void *opaque, const uint8_t *data, size_t size, int64_t pts, int64_t dur)
+{
+    rec *r = opaque;
+    assert_true(r->n < (int)(sizeof(r->data) / sizeof(r->data[0])));
+    assert_int_equal(dur, 1024);
+    r->data[r->n] = malloc(size);
+    assert_non_null(r->data[r->n]);
+    memcpy(r->data[r->n], data, size);
+    r->size[r->n] = size;
+    r->pts[r->n++] = pts;
+    return 0;
+}
+
+/* Live view's transcoder encodes each whole frame as soon as its samples are
+ * in (encode_ready after every packet) and makes the very frames the
+ * recording's does at its fragment cuts; silence given as NULL data is the
+ * silence a lost packet leaves. */
+static void t_eager(void **state)
+{
+    (void)state;
+    uint8_t *g711 = malloc(NS);
+    float *ref = malloc(NS * sizeof(float));
+    rec lazy = {0}, eager = {0}, lead = {0};
+    ingest_g711_aac *xl = NULL, *xe = NULL, *xs = NULL;
+    assert_non_null(g711);
+    assert_non_null(ref);
+    make_g711(AV_CODEC_ID_PCM_MULAW, g711, ref);
+    memset(g711, 0xff, 5 * PKT); /* mu-law silence, as the lead-in's */
+    ingest_g711_aac_params p = {.codec = INGEST_CODEC_PCMU, .sample_rate = RATE,
+                                .channels = 1, .camera = "cam1", .emit = rec_emit};
+    p.opaque = &lazy;
+    assert_int_equal(ingest_g711_aac_create(&p, &xl), 0);
+    p.opaque = &eager;
+    assert_int_equal(ingest_g711_aac_create(&p, &xe), 0);
+    p.opaque = &lead;
+    assert_int_equal(ingest_g711_aac_create(&p, &xs), 0);
+    assert_int_equal(ingest_g711_aac_input(xs, NULL, 5 * PKT, 0), 0);
+    ingest_g711_aac_encode_ready(xs);
+    for (int i = 0; i < NS / PKT; i++) {
+        int64_t pos = (int64_t)i * PKT;
+        assert_int_equal(ingest_g711_aac_input(xl, g711 + pos, PKT, pos), 0);
+        if (i % 25 == 24) ingest_g711_aac_encode_until(xl, pos + PKT, false);
+        assert_int_equal(ingest_g711_aac_input(xe, g711 + pos, PKT, pos), 0);
+        ingest_g711_aac_encode_ready(xe);
+        /* every whole frame is in the encoder, which holds back one */
+        int whole = (int)((pos + PKT) / 1024);
+        assert_true(eager.n >= whole - 1);
+        if (i >= 5) {
+            assert_int_equal(ingest_g711_aac_input(xs, g711 + pos, PKT, pos), 0);
+            ingest_g711_aac_encode_ready(xs);
+        }
+    }
+    ingest_g711_aac_encode_until(xl, NS, false);
+    print_message("eager: %d AAC packets, lazy %d\n", eager.n, lazy.n);
+    assert_true(eager.n >= NS / 1024 - 1);
+    assert_int_equal(eager.n, lazy.n);
+    assert_int_equal(lead.n, lazy.n);
+    for (int i = 0; i < eager.n; i++) {
+        assert_int_equal(eager.pts[i], lazy.pts[i]);
+        assert_int_equal(eager.size[i], lazy.size[i]);
+        assert_memory_equal(eager.data[i], lazy.data[i], eager.size[i]);
+        assert_int_equal(lead.pts[i], lazy.pts[i]);
+        assert_int_equal(lead.size[i], lazy.size[i]);
+        assert_memory_equal(lead.data[i], lazy.data[i], lead.size[i]);
+    }
+    for (int i = 0; i < eager.n; i++) {
+        free(eager.data[i]);
+        free(lazy.data[i]);
+        free(lead.data[i]);
+    }
+    ingest_g711_aac_free(&xl);
+    ingest_g711_aac_free(&xe);
+    ingest_g711_aac_free(&xs);
+    free(ref);
+    free(g711);
+}
+
 static void t_mulaw(void **state)
 {
     (void)state;
@@ -197,6 +283,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_mulaw),
         cmocka_unit_test(t_alaw),
+        cmocka_unit_test(t_eager),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
