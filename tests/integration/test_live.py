@@ -197,8 +197,11 @@ class Live(unittest.TestCase):
         apts = [float(p["pts_time"]) for p in info["packets"] if p["stream_index"] == a_idx]
         vpts = [float(p["pts_time"]) for p in info["packets"] if p["stream_index"] == v_idx]
         # the audio track covers the video's (a Media Source player plays
-        # only where both are buffered): it starts with the first picture
-        self.assertLess(abs(apts[0] - min(vpts)), 0.2, (apts[:3], vpts[:3]))
+        # only where both are buffered): it starts with the first picture,
+        # or a little before when the viewer joined a run at a later
+        # keyframe (an AAC frame is published after the pictures it spans)
+        self.assertLess(apts[0] - min(vpts), 0.2, (apts[:3], vpts[:3]))
+        self.assertGreater(apts[0] - min(vpts), -1.0, (apts[:3], vpts[:3]))
         self.assertLess(max(vpts) - apts[-1], 1.0, (apts[-3:], vpts[-3:]))
         ch = lr.chunks()
         audio = [c for c in ch if c[0] == 2]
@@ -209,10 +212,10 @@ class Live(unittest.TestCase):
         # coming, each soon after vigild had its last sample
         t0 = lr.arrivals[0][1]
         late = [c for c in audio if c[3] and c[3] - t0 > 1.0]
-        log("g711: %d audio chunks, %d of them more than 1 s into the read" % (
-            len(audio), len(late)))
         self.assertGreater(len(late), 12)
         lag = sorted(c[3] - c[1] for c in late)
+        log("g711: %d audio chunks, %d of them more than 1 s into the read, prft -> receive "
+            "p50 %.0f ms" % (len(audio), len(late), lag[len(lag) // 2] * 1000))
         self.assertLess(lag[len(lag) // 2], 1.5)
 
     def test_sub_stream(self):
