@@ -22,9 +22,18 @@ generated clip as fleet_bench.py), vigild records them. Then:
     stops, and every camera's segment files are counted against what fleetsim
     sent: frames lost = sent - written.
 
+ 3. The peer, on a fleetsim of its own after vigild has stopped: what a site
+    without a live fan-out runs for each viewer, one
+    `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags
+     +frag_every_frame+empty_moov+default_base_moof pipe:1` per viewer-stream
+    (a remux from the camera to a fragmented MP4 on a pipe, as restreamers do).
+    Their CPU over --seconds, per viewer-stream, next to vigild's
+    cpu_pct_per_viewer: peer_ratio = vigild / peer. --no-peer skips it.
+
 Prints the figures and last one line:
     cameras=N p50_ms=… p99_ms=… cpu_pct_no_viewers=… cpu_pct_viewers=… cpu_pct_per_viewer=…
     stalled=M pss_before_kib=… pss_max_stalled_kib=… frames_lost=…
+    peer_cpu_pct_per_viewer=… peer_ratio=…
 """
 import argparse
 import http.client
@@ -104,6 +113,7 @@ def main():
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--source", default="native")
     ap.add_argument("--workdir")
+    ap.add_argument("--no-peer", action="store_true")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     a.input = fb.make_source(a.build, a.bitrate, a.fps, a.gop, a.size)
@@ -178,11 +188,40 @@ def main():
     with open(vigild.logpath, errors="replace") as f:
         cut = f.read().count("has not read for")
     fb.log("frames lost over the fleet: %d; stalled viewers disconnected: %d" % (lost, cut))
+    peer = float("nan") if a.no_peer else run_peer(a, workdir)
+    ratio = res["cpu_per_viewer"] / peer if peer == peer and peer > 0 else float("nan")
     print("cameras=%d p50_ms=%.0f p99_ms=%.0f cpu_pct_no_viewers=%.2f cpu_pct_viewers=%.2f "
           "cpu_pct_per_viewer=%.3f stalled=%d pss_before_kib=%d pss_max_stalled_kib=%d "
-          "frames_lost=%d" % (a.cameras, res["p50_ms"], res["p99_ms"], res["cpu_idle"],
-                              res["cpu_live"], res["cpu_per_viewer"], a.stalled,
-                              res["pss_before"], res["pss_max"], lost))
+          "frames_lost=%d peer_cpu_pct_per_viewer=%.3f peer_ratio=%.3f" % (
+              a.cameras, res["p50_ms"], res["p99_ms"], res["cpu_idle"], res["cpu_live"],
+              res["cpu_per_viewer"], a.stalled, res["pss_before"], res["pss_max"], lost,
+              peer, ratio))
+
+
+def run_peer(a, workdir):
+    """One ffmpeg remuxer per viewer-stream on a fleet of its own: CPU in % of
+    a core per viewer-stream over --seconds, after a few seconds of warm-up."""
+    fleet = fb.Fleet(a, workdir, "peer")
+    procs = []
+    try:
+        for i in range(1, a.cameras + 1):
+            argv = ["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp",
+                    "-i", fleet.url(i), "-c", "copy", "-f", "mp4", "-movflags",
+                    "+frag_every_frame+empty_moov+default_base_moof", "pipe:1"]
+            procs.append(fb.Proc(argv, os.devnull))
+        cpu, wall, _ = fb.measure(lambda: [p.pid for p in procs], 5, a.seconds, "ffmpeg",
+                                  lambda: any(p.alive() for p in procs))
+    finally:
+        for p in procs:
+            if p.alive():
+                p.p.kill()
+                p.p.wait()
+        fleet.stop()
+    total = sum(v for v in cpu.values() if v is not None)
+    per = total / wall * 100 / a.cameras
+    fb.log("peer: %d ffmpeg remuxers (one per viewer-stream): %.3f %% of a core each" % (
+        a.cameras, per))
+    return per
 
 
 if __name__ == "__main__":
