@@ -16,6 +16,7 @@ When the client has read everything: the body is complete, byte-for-byte equal
 to a second (fast) download made while pinned, and decodes cleanly; the
 segments are then deleted by the next passes (and the lock's after release).
 """
+import datetime
 import json
 import os
 import socket
@@ -30,6 +31,10 @@ import vigiltest  # noqa: E402
 from vigiltest import BUILD, Env, SLOW, decode_errors, log, wait_for  # noqa: E402
 
 NSEG = 4  # segments in the slow clip (2-3 s, 1.5-2.4 MB each)
+
+
+def unix(t):
+    return datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
 
 
 def noisy_media():
@@ -92,9 +97,17 @@ class DownloadPin(unittest.TestCase):
                               pools=[{"id": "q", "path": pool, "max_bytes": "20MiB"}])
         self.d = env.vigild(self.cfg)
         self.d.wait_log("recording")
-        wait_for(lambda: len([s for s in env.segments(self.cfg, "c0") if s["sha256"]])
-                 >= NSEG + 3, 60, what="%d closed segments" % (NSEG + 3))
-        segs = [s for s in env.segments(self.cfg, "c0") if s["sha256"]]
+        # The clip must cover NSEG whole segments: take them from one run (each
+        # starting where the previous ended), as a new run (a reconnect, a
+        # timestamp jump on a loaded machine) would end the clip at the gap.
+        def window():
+            segs = [s for s in env.segments(self.cfg, "c0") if s["sha256"]]
+            for i in range(len(segs) - NSEG - 1):
+                w = segs[i:i + NSEG]
+                if all(abs(unix(a["end"]) - unix(b["start"])) < 0.05 for a, b in zip(w, w[1:])):
+                    return segs[i:i + NSEG + 2]
+            return None
+        segs = wait_for(window, 90, what="%d contiguous closed segments and 2 more" % NSEG)
         clip_segs, locked = segs[:NSEG], segs[NSEG:NSEG + 2]
         clip_bytes = sum(s["bytes"] for s in clip_segs)
         log("clip: %d segments, %d bytes" % (NSEG, clip_bytes))

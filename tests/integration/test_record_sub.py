@@ -108,8 +108,10 @@ class RecordSub(unittest.TestCase):
             # reconcile after a restart keeps every sub segment, quarantines nothing
             d.stop()
             n_sub = len(env.segments(cfg, "rs.sub"))
+            restarted = time.time()
             d = env.vigild(cfg)
-            env.wait_online(cfg, ["rs"])
+            d.http_port  # listening: start-up (and its reconciliation) is over
+            env.wait_online(cfg, ["rs"], since=restarted)
             ev = [e["type"] for e in env.events(cfg)]
             self.assertNotIn("segment_quarantined", ev)
             self.assertNotIn("segment_missing", ev)

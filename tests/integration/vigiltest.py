@@ -16,6 +16,7 @@ real SQLite index and the real HTTP API. Python stdlib only.
 """
 import atexit
 import ctypes
+import datetime
 import json
 import os
 import re
@@ -411,10 +412,17 @@ class Env:
         r = self.vigilctl(cfg, "events", *args)
         return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
 
-    def wait_online(self, cfg, cameras, timeout=30):
-        """Waits until each camera has an `online` event (each gets `timeout` s)."""
+    def wait_online(self, cfg, cameras, timeout=30, since=None):
+        """Waits until each camera has an `online` event (each gets `timeout` s);
+        with since (Unix time), one at or after it: after a restart the index
+        still holds the previous run's."""
+        def fresh(e):
+            if since is None:
+                return True
+            t = datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+            return t.timestamp() >= since - 0.5
         for cid in cameras:
-            wait_for(lambda: any(e["type"] == "online"
+            wait_for(lambda: any(e["type"] == "online" and fresh(e)
                                  for e in self.events(cfg, "--camera", cid)),
                      timeout, what="%s online" % cid)
 
