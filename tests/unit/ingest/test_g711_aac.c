@@ -169,7 +169,7 @@ static void run(ingest_codec codec, enum AVCodecID id)
     assert_true(snr > 15.0);
     /* the lost packet is silence, not a shifted timeline */
     double lost_energy = 0;
-    for (size_t j = lost * PKT + 64; j < (lost + 1) * PKT - 64; j++)
+    for (size_t j = (size_t)(lost * PKT + 64); j < (size_t)((lost + 1) * PKT - 64); j++)
         lost_energy += k.out[off + j] * k.out[off + j];
     assert_true(lost_energy < 0.01 * xx / (NS - 2048) * (PKT - 128));
 
