@@ -29,11 +29,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import BUILD, Env, Proc, decode_errors, ffprobe, log, wait_for  # noqa: E402
+from vigiltest import FleetSim, BUILD, Env, Proc, decode_errors, ffprobe, log, wait_for  # noqa: E402
 
 NTP_UNIX = 2208988800
 TOKENS = {"viewer": "tok-live-viewer-31c9", "admin": "tok-live-admin-77ad"}
-FLEETSIM = os.path.join(BUILD, "tools", "fleetsim", "fleetsim")
 
 
 def sha(s):
@@ -337,23 +336,6 @@ class Live(unittest.TestCase):
         path = self.save("after.mp4", again.whole())
         self.assertEqual(decode_errors(path), "")
         self.assertEqual([s["codec_name"] for s in ffprobe(path)["streams"]], ["h264"])
-
-
-class FleetSim(Proc):
-    def __init__(self, env, media, cameras):
-        self.stats = env.path("fleetsim-stats.json")
-        super().__init__([FLEETSIM, "--input", media, "--cameras", str(cameras), "--port", "0",
-                          "--stats", self.stats], env.path("fleetsim.log"), stdout_pipe=True)
-        env.procs.append(self)
-        self.port = int(self.wait_stdout(r"^READY port=(\d+) ", 30).group(1))
-
-    def url(self, i):
-        return "rtsp://127.0.0.1:%d/cam%d" % (self.port, i)
-
-    def read_stats(self):
-        with open(self.stats) as f:
-            return {o["camera"]: o for o in map(json.loads, filter(str.strip, f))
-                    if "camera" in o}
 
 
 def video_frames(path):

@@ -22,10 +22,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import (BUILD, Env, Proc, decode_errors, log, rfc3339_to_unix,  # noqa: E402
+from vigiltest import (BUILD, FleetSim, Env, Proc, decode_errors, log, rfc3339_to_unix,  # noqa: E402
                        wait_for)
 
-FLEETSIM = os.path.join(BUILD, "tools", "fleetsim", "fleetsim")
 CAMERAS = 2
 GOP = 25       # frames, at 25 fps: 1 s
 RECORD_SECONDS = 7
@@ -37,23 +36,6 @@ def video_frames(path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return int(json.loads(r.stdout)["streams"][0]["nb_read_packets"])
-
-
-class FleetSim(Proc):
-    def __init__(self, env, media, cameras):
-        self.stats = env.path("fleetsim-stats.json")
-        super().__init__([FLEETSIM, "--input", media, "--cameras", str(cameras), "--port", "0",
-                          "--stats", self.stats], env.path("fleetsim.log"), stdout_pipe=True)
-        env.procs.append(self)
-        self.port = int(self.wait_stdout(r"^READY port=(\d+) ", 30).group(1))
-
-    def url(self, i):
-        return "rtsp://127.0.0.1:%d/cam%d" % (self.port, i)
-
-    def read_stats(self):
-        with open(self.stats) as f:
-            return {o["camera"]: o for o in map(json.loads, filter(str.strip, f))
-                    if "camera" in o}
 
 
 class RecordDrain(unittest.TestCase):

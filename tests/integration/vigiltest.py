@@ -277,6 +277,27 @@ def make_media(path, codec="h264", bframes=0, audio=None, seconds=10, size="640x
     return path
 
 
+FLEETSIM = os.path.join(BUILD, "tools", "fleetsim", "fleetsim")
+
+
+class FleetSim(Proc):
+    """tools/fleetsim serving cameras cam1..camN from one file, on a port of its own."""
+    def __init__(self, env, media, cameras):
+        self.stats = env.path("fleetsim-stats.json")
+        super().__init__([FLEETSIM, "--input", media, "--cameras", str(cameras), "--port", "0",
+                          "--stats", self.stats], env.path("fleetsim.log"), stdout_pipe=True)
+        env.procs.append(self)
+        self.port = int(self.wait_stdout(r"^READY port=(\d+) ", 30).group(1))
+
+    def url(self, i):
+        return "rtsp://127.0.0.1:%d/cam%d" % (self.port, i)
+
+    def read_stats(self):
+        with open(self.stats) as f:
+            return {o["camera"]: o for o in map(json.loads, filter(str.strip, f))
+                    if "camera" in o}
+
+
 class Daemon(Proc):
     def __init__(self, env, cfg, args=()):
         self.env, self.cfg = env, cfg
