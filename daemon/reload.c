@@ -36,9 +36,16 @@ int reload_check(const config *old, const config *neu, char *err, size_t errlen)
         if (strcmp(old->pools[i].id, neu->pools[i].id) != 0 ||
             strcmp(old->pools[i].path, neu->pools[i].path) != 0)
             what = "storage.pools";
-    if (!what) return 0;
-    snprintf(err, errlen, "%s: a change of %s needs a restart of vigild", neu->path, what);
-    return -EINVAL;
+    if (what) {
+        snprintf(err, errlen, "%s: a change of %s needs a restart of vigild", neu->path, what);
+        return -EINVAL;
+    }
+    /* The rule vigild checked before it listened holds for the config it
+     * runs on, whenever it got it: a reload that drops auth: on an address
+     * other hosts can reach would make every one of them an admin. listen:
+     * is unchanged here, so neu's is the address being served. */
+    if (!config_listen_allowed(neu, neu->listen, err, errlen)) return -EACCES;
+    return 0;
 }
 
 static const config_camera *find_old(const supervisor *sv, const char *id, size_t *idx)

@@ -13,7 +13,8 @@
  *                (a name/district/site/retention change alone is unchanged)
  * then the HTTP layer and retention switch to the new config (tokens, camera
  * list, limits) and the old one is freed. Changing index:, listen: or the
- * pools' ids/paths needs a restart; such a reload is refused the same way.
+ * pools' ids/paths needs a restart; such a reload is refused the same way,
+ * and so is one that would serve a non-loopback listen: without auth:.
  *
  * Loop thread only: the supervisor, the HTTP layer and the cfg pointer are
  * all the loop's. Removed and changed cameras are stopped off the loop
@@ -53,8 +54,11 @@ typedef struct reload_ctx {
     void *count_opaque;
 } reload_ctx;
 
-/* Whether neu can replace old without a restart (same index, listen, pools).
- * 0, or -EINVAL with "FILE: message" in err. */
+/* Whether neu can replace old without a restart (same index, listen, pools):
+ * 0, or -EINVAL with "FILE: message" in err; and whether neu may be served
+ * on that listen: (config_listen_allowed(), the check vigild makes before it
+ * listens): -EACCES with its reason in err when neu has no auth: section and
+ * listen: is not a loopback address. */
 int reload_check(const config *old, const config *neu, char *err, size_t errlen);
 
 /* Switches sup to neu's cameras as described above; sup->cfg becomes neu.
