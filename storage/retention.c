@@ -42,6 +42,13 @@
  * free again (at least one segment) and returns 0 so the write is retried once.
  * One mutex serialises passes and purges; both only wait for the index writer,
  * which never waits for them.
+ *
+ * Readers (/metrics, /healthz on the daemon's loop) never take that mutex: a
+ * purge of thousands of segments holds it for as long as the unlinks take, and
+ * the loop (and its watchdog ping) must not wait for that. Retention publishes
+ * a copy of each pool's limits and totals under a second mutex held only for
+ * the copy (after its config changes and after each deleted batch), and the
+ * byte count and statvfs need no lock at all.
  */
 #include "storage/storage.h"
 
@@ -77,7 +84,7 @@ typedef struct rt_pool {
     int64_t last_appended; /* used + deleted at the last pass */
     int64_t last_mono_us;
     double rate;           /* bytes per second */
-    /* totals (read by pool_usage under mu) */
+    /* totals (published to readers by publish()) */
     uint64_t deleted_segments, deleted_bytes, enospc;
     int64_t deleted_total; /* bytes retention took off the counter */
     int warned_full;       /* logged "nothing left to delete" */
@@ -92,6 +99,11 @@ struct storage_retention {
     storage *st;     /* borrowed */
     index_db *idx;   /* borrowed */
     index_retention *q;
+    /* The pools as readers see them: a copy published under pub_mu, which is
+     * held only to copy (never across I/O, SQLite or mu). */
+    pthread_mutex_t pub_mu;
+    rt_pool *pub;
+    size_t npub;
     pthread_mutex_t mu; /* one pass or purge at a time; guards everything below */
     rt_pool *pools;
     size_t npools;
@@ -171,10 +183,27 @@ static int copy_config(storage_retention *rt, const config *cfg)
     return 0;
 }
 
+/* Copies the pools for readers (called under mu). Without memory for a new
+ * copy the old one stays: readers see stale totals, never a torn one. */
+static void publish(storage_retention *rt)
+{
+    pthread_mutex_lock(&rt->pub_mu);
+    if (rt->npub != rt->npools) {
+        rt_pool *n = realloc(rt->pub, (rt->npools ? rt->npools : 1) * sizeof(*n));
+        if (!n) goto out;
+        rt->pub = n;
+        rt->npub = rt->npools;
+    }
+    if (rt->npools) memcpy(rt->pub, rt->pools, rt->npools * sizeof(*rt->pub));
+out:
+    pthread_mutex_unlock(&rt->pub_mu);
+}
+
 int storage_retention_set_config(storage_retention *rt, const config *cfg)
 {
     pthread_mutex_lock(&rt->mu);
     int r = copy_config(rt, cfg);
+    if (r == 0) publish(rt);
     pthread_mutex_unlock(&rt->mu);
     return r;
 }
@@ -406,6 +435,7 @@ static int delete_victims(storage_retention *rt, victims *v, int64_t now_us,
             unlink_file(abs, rep);
     }
     free(kept);
+    publish(rt);
     rep->deleted_segments += ndel;
     rep->deleted_bytes += del_bytes;
     /* What the caller sums into its event: only what went (the arrays stay
@@ -681,6 +711,7 @@ static int on_enospc(void *opaque, const char *pool_path)
     if (p) {
         int64_t fr = 0, total = 0;
         p->enospc++;
+        publish(rt);
         if (pool_space(p, &fr, &total) == 0) {
             int64_t margin = total / 20 > growth(rt, p, 3.0) ? total / 20 : growth(rt, p, 3.0);
             if (margin > IMPLICIT_FLOOR_MAX) margin = IMPLICIT_FLOOR_MAX;
@@ -729,12 +760,14 @@ int storage_retention_start(storage *st, index_db *idx, const config *cfg, int i
     rt->idx = idx;
     rt->interval_ms = interval_ms;
     pthread_mutex_init(&rt->mu, NULL);
+    pthread_mutex_init(&rt->pub_mu, NULL);
     pthread_mutex_init(&rt->stop_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&rt->stop_cv, &ca);
     pthread_condattr_destroy(&ca);
     if ((r = copy_config(rt, cfg)) < 0) goto out;
+    publish(rt);
     if ((r = index_flush(idx)) < 0) goto out;
     if ((r = index_retention_open(cfg->index_path, &rt->q)) < 0) goto out;
     for (size_t i = 0; i < rt->npools; i++) {
@@ -783,32 +816,38 @@ void storage_retention_stop(storage_retention **prt)
     index_retention_close(&rt->q);
     free(rt->pools);
     free(rt->cams);
+    free(rt->pub);
     pthread_cond_destroy(&rt->stop_cv);
     pthread_mutex_destroy(&rt->stop_mu);
+    pthread_mutex_destroy(&rt->pub_mu);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
     *prt = NULL;
 }
 
+/* Never takes mu (see the top): the published copy, the atomic byte count,
+ * statvfs. */
 int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out)
 {
-    int r = 0;
+    int r = -ENOENT;
+    rt_pool p;
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&rt->mu);
-    rt_pool *p = pool_by_id(rt, pool);
-    if (!p) {
-        r = -ENOENT;
-        goto out;
+    pthread_mutex_lock(&rt->pub_mu);
+    for (size_t i = 0; i < rt->npub; i++) {
+        if (strcmp(rt->pub[i].id, pool) != 0) continue;
+        p = rt->pub[i];
+        r = 0;
+        break;
     }
-    out->usable = p->usable;
-    out->used_bytes = pool_used(rt, p);
-    out->max_bytes = p->max_bytes;
-    if (pool_space(p, &out->free_bytes, &out->total_bytes) == 0)
-        out->floor_bytes = pool_floor(p, out->total_bytes);
-    out->deleted_segments = p->deleted_segments;
-    out->deleted_bytes = p->deleted_bytes;
-    out->enospc = p->enospc;
-out:
-    pthread_mutex_unlock(&rt->mu);
-    return r;
+    pthread_mutex_unlock(&rt->pub_mu);
+    if (r < 0) return r;
+    out->usable = p.usable;
+    out->used_bytes = pool_used(rt, &p);
+    out->max_bytes = p.max_bytes;
+    if (pool_space(&p, &out->free_bytes, &out->total_bytes) == 0)
+        out->floor_bytes = pool_floor(&p, out->total_bytes);
+    out->deleted_segments = p.deleted_segments;
+    out->deleted_bytes = p.deleted_bytes;
+    out->enospc = p.enospc;
+    return 0;
 }

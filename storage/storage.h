@@ -117,7 +117,8 @@ int storage_retention_set_config(storage_retention *rt, const config *cfg);
 void storage_retention_set_pin_check(storage_retention *rt, storage_pin_fn pinned, void *opaque);
 /* One pass now (what the thread does every interval). out may be NULL. 0 or negative. */
 int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retention_report *out);
-/* Usage of a pool for metrics. 0 or -ENOENT. */
+/* Usage of a pool for metrics. Never waits for a pass or purge in progress
+ * (readers on the daemon's loop call it). 0 or -ENOENT. */
 int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out);
 
 /* ---- startup reconciliation (storage/reconcile.c, issue 4) ----

@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEC INT64_C(1000000)
@@ -524,6 +526,83 @@ static void t_reconcile(void **state)
     media = NULL;
 }
 
+/* Usage readers (/metrics on the daemon's loop) never wait for a purge: the
+ * pin check, which retention calls with its pass mutex held, asks for the
+ * pool's usage from another thread and waits for the answer. A reader that
+ * needed the pass mutex would still be blocked when the wait gives up (the
+ * bound only turns a deadlock into a failure; nothing is timed). */
+typedef struct usage_during {
+    storage_retention *rt;
+    unsigned calls, answered, blocked;
+    uint64_t max_deleted; /* deleted_segments seen during the purge */
+} usage_during;
+
+typedef struct usage_read {
+    storage_retention *rt;
+    storage_pool_usage u;
+    int r;
+} usage_read;
+
+static void *usage_thread(void *arg)
+{
+    usage_read *ur = arg;
+    ur->r = storage_retention_pool_usage(ur->rt, "main", &ur->u);
+    return NULL;
+}
+
+static int usage_during_fn(void *opaque, int64_t id)
+{
+    (void)id;
+    usage_during *ud = opaque;
+    if (ud->calls++ % 16 != 0 || ud->blocked) return 0;
+    static usage_read ur;
+    ur.rt = ud->rt;
+    ur.r = -1;
+    pthread_t th;
+    if (pthread_create(&th, NULL, usage_thread, &ur) != 0) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    if (pthread_timedjoin_np(th, NULL, &ts) != 0) {
+        ud->blocked++;
+        pthread_detach(th); /* finishes once the purge lets go */
+        return 0;
+    }
+    if (ur.r == 0) {
+        ud->answered++;
+        if (ur.u.deleted_segments > ud->max_deleted) ud->max_deleted = ur.u.deleted_segments;
+    }
+    return 0;
+}
+
+static void t_usage_during_purge(void **state)
+{
+    fixture *f = *state;
+    f->pool.max_bytes = 10 * 1000;
+    /* 200 segments of 1 kB against a 10 kB quota: a purge of several batches. */
+    for (int i = 0; i < 200; i++)
+        make_segment(f, "cam1", T0 + i * 10 * SEC, T0 + (i + 1) * 10 * SEC, 1000);
+    assert_int_equal(index_flush(f->idx), 0);
+    storage_retention *rt = NULL;
+    assert_int_equal(storage_retention_start(f->st, f->idx, &f->cfg, 0, &rt), 0);
+    usage_during ud = {.rt = rt};
+    storage_retention_set_pin_check(rt, usage_during_fn, &ud);
+    storage_retention_report rep;
+    assert_int_equal(storage_retention_run(rt, T0 + 3000 * SEC, &rep), 0);
+    assert_true(rep.deleted_segments > 2 * 64);
+    assert_true(ud.calls > 2 * 64);
+    assert_int_equal(ud.blocked, 0);
+    assert_true(ud.answered >= ud.calls / 16);
+    /* Totals are published per batch: a reader during the purge saw the
+     * earlier batches' deletions, and never more than the purge's total. */
+    assert_true(ud.max_deleted > 0);
+    assert_true(ud.max_deleted < rep.deleted_segments);
+    storage_pool_usage u;
+    assert_int_equal(storage_retention_pool_usage(rt, "main", &u), 0);
+    assert_int_equal(u.deleted_segments, rep.deleted_segments);
+    storage_retention_stop(&rt);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_WARNING);
@@ -537,6 +616,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_enospc_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(t_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reconcile, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_usage_during_purge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
