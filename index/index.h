@@ -232,4 +232,67 @@ int index_export_delete(const char *path, int64_t id);
 int index_export_get(const char *path, int64_t id, index_export *e, char **manifest,
                      char **signature);
 
+/* ---- cases (index/cases.c) ----
+ * A case is an investigation: a title, a reason, a time range and the cameras
+ * it holds. Its footage is held by ordinary locks (one per camera, created by
+ * the caller and recorded here), its exports are ordinary exports (linked
+ * here), and its notes are kept here. Like locks, each call opens its own
+ * connection and is durable on return. */
+#define INDEX_NOTE_MAX 2048
+
+typedef struct index_case {
+    int64_t id;
+    char title[256];
+    char reason[256];
+    int64_t start_us, end_us;
+    char created_by[64];
+    int64_t created_us;
+    int64_t closed_us; /* 0: open */
+    char closed_by[64];
+    char close_reason[256];
+    int ncameras; /* filled by index_cases_list() and index_case_get() */
+} index_case;
+
+typedef struct index_case_note {
+    int64_t id, case_id;
+    int64_t time_us;
+    char author[64];
+    char text[INDEX_NOTE_MAX];
+} index_case_note;
+
+/* Inserts c (id written back; created_us 0 means now) and its n cameras
+ * (without locks yet), in one transaction. -EINVAL for an empty title/reason,
+ * end <= start or no camera. */
+int index_case_create(const char *path, index_case *c, const char *const *cameras, size_t n);
+/* Removes a case that could not be completed (its row, cameras, links). */
+int index_case_delete(const char *path, int64_t id);
+/* Records lock_id as the lock holding camera's footage for case id. */
+int index_case_set_lock(const char *path, int64_t id, const char *camera, int64_t lock_id);
+/* Links export_id to case id. */
+int index_case_add_export(const char *path, int64_t id, int64_t export_id);
+/* 0, -ENOENT or negative. */
+int index_case_get(const char *path, int64_t id, index_case *c);
+typedef int (*index_case_cb)(const index_case *c, void *arg);
+/* Cases by id, newest first; all = 0 lists only open ones. */
+int index_cases_list(const char *path, int all, index_case_cb cb, void *arg);
+typedef int (*index_case_camera_cb)(const char *camera, int64_t lock_id, void *arg);
+int index_case_cameras(const char *path, int64_t id, index_case_camera_cb cb, void *arg);
+typedef int (*index_case_id_cb)(int64_t id, void *arg);
+int index_case_exports(const char *path, int64_t id, index_case_id_cb cb, void *arg);
+/* Adds a note (n->id and n->time_us written back). -ENOENT (no such case),
+ * -EALREADY (closed), -EINVAL (empty text). */
+int index_case_note_add(const char *path, index_case_note *n);
+typedef int (*index_case_note_cb)(const index_case_note *n, void *arg);
+int index_case_notes(const char *path, int64_t id, index_case_note_cb cb, void *arg);
+/* Closes case id on behalf of who, why required. own_only: only its creator
+ * may (-EPERM otherwise). -ENOENT, -EALREADY, -EINVAL (no reason). The
+ * caller releases the case's locks afterwards. */
+int index_case_close(const char *path, int64_t id, const char *who, const char *why,
+                     int own_only);
+/* The case's chain of custody: audit rows about its footage (one of its
+ * cameras, a time range overlapping the case's) and rows whose detail names
+ * the case ("case": id), oldest first, at most limit (> 0). */
+int index_case_custody(const char *path, const index_case *c, int64_t limit, index_audit_cb cb,
+                       void *arg);
+
 #endif

@@ -122,12 +122,52 @@ static const char v4_sql[] =
     "  signature TEXT NOT NULL DEFAULT ''\n"
     ");\n";
 
+/* Cases (index/cases.c): an investigation holding footage of several cameras
+ * over one range. Its locks and exports keep their own tables; the case only
+ * names them, so retention and export code need not know about cases.
+ * audit_camera_range serves a case's chain of custody (the accesses to its
+ * cameras over its range). */
+static const char v5_sql[] =
+    "CREATE TABLE cases (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  title TEXT NOT NULL,\n"
+    "  reason TEXT NOT NULL,\n"
+    "  start_us INTEGER NOT NULL,\n"
+    "  end_us INTEGER NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  created_us INTEGER NOT NULL,\n"
+    "  closed_us INTEGER,\n" /* NULL: open */
+    "  closed_by TEXT,\n"
+    "  close_reason TEXT\n"
+    ");\n"
+    "CREATE TABLE case_cameras (\n"
+    "  case_id INTEGER NOT NULL,\n"
+    "  camera TEXT NOT NULL,\n"
+    "  lock_id INTEGER,\n"
+    "  PRIMARY KEY (case_id, camera)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE case_exports (\n"
+    "  case_id INTEGER NOT NULL,\n"
+    "  export_id INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (case_id, export_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE case_notes (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  case_id INTEGER NOT NULL,\n"
+    "  time_us INTEGER NOT NULL,\n"
+    "  author TEXT NOT NULL,\n"
+    "  text TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX case_notes_case ON case_notes (case_id, id);\n"
+    "CREATE INDEX audit_camera_range ON audit (camera, start_us) WHERE start_us IS NOT NULL;\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
     v2_sql,
     v3_sql,
     v4_sql,
+    v5_sql,
 };
 
 int index__schema_version(void)

@@ -38,6 +38,7 @@ static const route routes[] = {
     {NULL, "/api/locks/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/exports/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/coverage/**", CONFIG_ROLE_INVESTIGATOR},
+    {NULL, "/api/cases/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/export/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/export.mp4", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/cameras/*/events/**", CONFIG_ROLE_INVESTIGATOR},

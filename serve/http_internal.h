@@ -93,6 +93,20 @@ typedef void (*serve__camera_fn)(serve_ctx *s, h2o_req_t *req, const char *who,
 void serve__routes_admin(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_evidence(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host);
+void serve__routes_cases(serve_ctx *s, h2o_hostconf_t *host);
+
+/* routes_evidence.c: whether the token named who (the caller, authenticated)
+ * is an admin; every caller is when authentication is off, as serve/auth.c
+ * treats them then. */
+bool serve__caller_is_admin(const serve_ctx *s, const char *who);
+/* The cameras a request body names: "cameras": [ids] or "district"/"site"
+ * (the config's cameras there). 0 with *out (malloc'd) and *n, or the HTTP
+ * status to answer with *bad as the message. */
+int serve__area_from_body(serve_ctx *s, json_t *b, serve__area_cam **out, size_t *n,
+                          const char **bad);
+/* Every camera of the config. 0 or -ENOMEM; *out malloc'd. */
+int serve__area_all(serve_ctx *s, serve__area_cam **out, size_t *n);
+
 /* What an /api/ path no route knows gets: 405 (Allow: GET, HEAD) for other
  * methods, else 404. */
 int serve__api_unknown(h2o_req_t *req);

@@ -92,16 +92,19 @@ typedef struct audit_job {
     json_t *json;
 } audit_job;
 
+json_t *serve__audit_json(const index_audit *a)
+{
+    return json_pack("{s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:s}", "id", (json_int_t)a->id, "time",
+                     serve__json_time(a->time_us), "token", a->token, "action", a->action,
+                     "camera", a->camera[0] ? json_string(a->camera) : json_null(), "start",
+                     a->start_us || a->end_us ? serve__json_time(a->start_us) : json_null(),
+                     "end", a->start_us || a->end_us ? serve__json_time(a->end_us) : json_null(),
+                     "detail", a->detail);
+}
+
 static int on_audit_row(const index_audit *a, void *arg)
 {
-    json_t *arr = arg;
-    json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:s}", "id", (json_int_t)a->id, "time",
-                          serve__json_time(a->time_us), "token", a->token, "action", a->action,
-                          "camera", a->camera[0] ? json_string(a->camera) : json_null(), "start",
-                          a->start_us || a->end_us ? serve__json_time(a->start_us) : json_null(),
-                          "end", a->start_us || a->end_us ? serve__json_time(a->end_us) : json_null(),
-                          "detail", a->detail);
-    return serve__append_row(arr, o, "audit row", a->id);
+    return serve__append_row(arg, serve__audit_json(a), "audit row", a->id);
 }
 
 /* Its own connection per query (index/audit.c), no reader. */

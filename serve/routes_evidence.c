@@ -135,9 +135,7 @@ static void locks_list(serve_ctx *s, h2o_req_t *req, const char *who)
     serve__job_queue(s, req, who, &j->rj.base, &locks_list_ops);
 }
 
-/* The role of the token named who (the caller, authenticated): admin when
- * authentication is off, as serve/auth.c treats every caller then. */
-static bool caller_is_admin(const serve_ctx *s, const char *who)
+bool serve__caller_is_admin(const serve_ctx *s, const char *who)
 {
     if (!s->cfg->auth_enabled) return true;
     for (size_t i = 0; i < s->cfg->ntokens; i++)
@@ -179,7 +177,7 @@ static void lock_release(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     lock_release_job *j = reply_job_new(req, sizeof(*j));
     if (!j) return;
     j->id = id;
-    j->admin = caller_is_admin(s, who);
+    j->admin = serve__caller_is_admin(s, who);
     snprintf(j->reason, sizeof(j->reason), "%s", why);
     serve__job_queue(s, req, who, &j->rj.base, &lock_release_ops);
 }
@@ -279,6 +277,64 @@ static int area_cams(serve_ctx *s, const char *district, const char *site, serve
     *out = v;
     *n = k;
     return 0;
+}
+
+int serve__area_all(serve_ctx *s, serve__area_cam **out, size_t *n)
+{
+    return area_cams(s, NULL, NULL, out, n);
+}
+
+int serve__area_from_body(serve_ctx *s, json_t *b, serve__area_cam **out, size_t *n,
+                          const char **bad)
+{
+    char district[256] = "", site[64] = "";
+    json_t *cams = json_object_get(b, "cameras");
+    bool hd = json_object_get(b, "district") != NULL, hsi = json_object_get(b, "site") != NULL;
+    serve__area_cam *v = NULL;
+    size_t k = 0;
+    int status = 400;
+    *bad = NULL;
+    if (!cams == !(hd || hsi))
+        *bad = "either cameras or district/site is required";
+    else if (cams && (!json_is_array(cams) || json_array_size(cams) == 0))
+        *bad = "cameras must be a non-empty array of camera ids";
+    else if ((hd && !serve__member_str(b, "district", district, sizeof(district))) ||
+             (hsi && !serve__member_str(b, "site", site, sizeof(site))))
+        *bad = "district and site must be strings";
+    if (*bad) goto out;
+    if (cams) {
+        size_t i;
+        json_t *c;
+        if (!(v = calloc(json_array_size(cams), sizeof(*v)))) {
+            *bad = "out of memory", status = 503;
+            goto out;
+        }
+        json_array_foreach(cams, i, c) {
+            const config_camera *cc = json_is_string(c) && s->cfg
+                                          ? config_find_camera(s->cfg, json_string_value(c))
+                                          : NULL;
+            if (!cc) {
+                *bad = json_is_string(c) ? "unknown camera" : "cameras must be camera ids";
+                status = json_is_string(c) ? 404 : 400;
+                goto out;
+            }
+            bool dup = false; /* the same camera twice: one lock */
+            for (size_t x = 0; x < k && !dup; x++) dup = !strcmp(v[x].id, cc->id);
+            if (!dup) area_cam_fill(&v[k++], cc);
+        }
+    } else if (area_cams(s, hd ? district : NULL, hsi ? site : NULL, &v, &k) < 0) {
+        *bad = "out of memory", status = 503;
+        goto out;
+    } else if (k == 0) {
+        *bad = "no camera in that area", status = 404;
+        goto out;
+    }
+    *out = v, *n = k;
+    v = NULL;
+    status = 0;
+out:
+    free(v);
+    return status;
 }
 
 /* A reply job over a set of cameras (coverage, export creation). */
@@ -384,7 +440,7 @@ static void export_create(serve_ctx *s, h2o_req_t *req, const char *who)
     int status = 400;
     int64_t start = 0, end = 0, until = 0;
     bool hs, he, hu;
-    char reason[256], district[256] = "", site[64] = "";
+    char reason[256];
     if (!s->have_key) {
         serve__send_error(req, 503, "no export signing key (see the log)");
         return;
@@ -394,8 +450,6 @@ static void export_create(serve_ctx *s, h2o_req_t *req, const char *who)
         serve__send_error(req, 400, "a JSON body {cameras | district, start, end, reason} is required");
         return;
     }
-    json_t *cams = json_object_get(b, "cameras");
-    bool hd = json_object_get(b, "district") != NULL, hsi = json_object_get(b, "site") != NULL;
     if (!serve__member_str(b, "reason", reason, sizeof(reason)) || !reason[0])
         bad = "reason is required (at most 255 bytes)";
     else if (serve__member_time(b, "start", &start, &hs) < 0 || !hs ||
@@ -405,45 +459,12 @@ static void export_create(serve_ctx *s, h2o_req_t *req, const char *who)
         bad = "end must be after start (at most 24 h)";
     else if (serve__member_time(b, "until", &until, &hu) < 0 || (hu && until <= vg_now_us()))
         bad = "until must be a time in the future";
-    else if (!cams == !(hd || hsi))
-        bad = "either cameras or district/site is required";
-    else if (cams && (!json_is_array(cams) || json_array_size(cams) == 0))
-        bad = "cameras must be a non-empty array of camera ids";
-    else if ((hd && !serve__member_str(b, "district", district, sizeof(district))) ||
-             (hsi && !serve__member_str(b, "site", site, sizeof(site))))
-        bad = "district and site must be strings";
     if (bad) goto out;
     if (!(j = calloc(1, sizeof(*j)))) {
         bad = "out of memory", status = 503;
         goto out;
     }
-    if (cams) {
-        size_t n = json_array_size(cams), i;
-        json_t *v;
-        if (!(j->cams = calloc(n, sizeof(*j->cams)))) {
-            bad = "out of memory", status = 503;
-            goto out;
-        }
-        json_array_foreach(cams, i, v) {
-            const config_camera *c = json_is_string(v) && s->cfg
-                                         ? config_find_camera(s->cfg, json_string_value(v))
-                                         : NULL;
-            if (!c) {
-                bad = json_is_string(v) ? "unknown camera" : "cameras must be camera ids";
-                status = json_is_string(v) ? 404 : 400;
-                goto out;
-            }
-            bool dup = false; /* the same camera twice: one lock */
-            for (size_t k = 0; k < j->ncams && !dup; k++) dup = !strcmp(j->cams[k].id, c->id);
-            if (!dup) area_cam_fill(&j->cams[j->ncams++], c);
-        }
-    } else if (area_cams(s, hd ? district : NULL, hsi ? site : NULL, &j->cams, &j->ncams) < 0) {
-        bad = "out of memory", status = 503;
-        goto out;
-    } else if (j->ncams == 0) {
-        bad = "no camera in that area", status = 404;
-        goto out;
-    }
+    if ((status = serve__area_from_body(s, b, &j->cams, &j->ncams, &bad)) != 0) goto out;
     snprintf(j->reason, sizeof(j->reason), "%s", reason);
     j->start_us = start, j->end_us = end, j->until_us = hu ? until : 0;
     serve__job_queue(s, req, who, &j->rj.base, &export_create_ops);

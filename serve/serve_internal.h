@@ -63,6 +63,8 @@ typedef struct serve__area_cam {
 
 /* The lock as the API shows it (new reference). */
 json_t *serve__lock_json(const index_lock *l);
+/* routes_admin.c: an audit row as the API shows it. */
+json_t *serve__audit_json(const index_audit *a);
 /* Appends o (owned, may be NULL) to arr. A NULL row (jansson refused its text)
  * is logged and left out, so one bad row never fails a listing: 0, or -ENOMEM. */
 int serve__append_row(json_t *arr, json_t *o, const char *what, int64_t id);
@@ -102,6 +104,29 @@ typedef struct serve__export_req {
 void serve__export_create(index_reader *r, const serve__export_req *q, serve__reply *out);
 /* Reply 200 with the stored export, or 404. */
 void serve__export_get(const char *index_path, int64_t id, serve__reply *out);
+
+/* ---- cases.c: investigations (worker-thread halves, replies as evidence.c's) ---- */
+
+/* Creates case c over cams (one lock per camera, linked to the case). 201. */
+void serve__case_create(const char *index_path, index_db *idx, index_case *c,
+                        const serve__area_cam *cams, size_t n, serve__reply *out);
+/* 200 with the cases, newest first (all: closed ones too). */
+void serve__cases_list(const char *index_path, int all, serve__reply *out);
+/* 200 with the whole case: cameras with their recorded runs (names from
+ * known, the config's cameras), locks, exports, notes, chain of custody. */
+void serve__case_get(index_reader *r, const char *index_path, index_db *idx, const char *who,
+                     int64_t id, const serve__area_cam *known, size_t nknown, serve__reply *out);
+/* Adds a note to an open case. 201. */
+void serve__case_note(const char *index_path, index_db *idx, index_case_note *n,
+                      serve__reply *out);
+/* Closes a case (its creator, or an admin), releasing its locks. 200. */
+void serve__case_close(const char *index_path, index_db *idx, int64_t id, const char *who,
+                       bool admin, const char *why, serve__reply *out);
+/* Exports footage of an open case: q's cameras must be the case's (q->cams
+ * NULL: all of them, named from known), its range inside the case's (0: the
+ * case's). The export is linked to the case. 201 as serve__export_create(). */
+void serve__case_export(index_reader *r, serve__export_req *q, int64_t id,
+                        const serve__area_cam *known, size_t nknown, serve__reply *out);
 
 /* ---- http.c helpers (pure, unit-tested) ---- */
 

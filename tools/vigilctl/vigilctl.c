@@ -151,7 +151,10 @@ enum {
     OPT_TOKEN_FILE,
     OPT_OFFLINE,
     OPT_PUBLIC_KEY,
-    OPT_CHECK_FILES
+    OPT_CHECK_FILES,
+    OPT_TITLE,
+    OPT_DISTRICT,
+    OPT_SITE
 };
 
 static void audit_local(const config *cfg, const char *action, const char *camera,
@@ -980,6 +983,152 @@ out:
 
 /* ---- the table ---- */
 
+/* ---- case: investigations, through the daemon's API ---- */
+
+/* Sends method path with body (a JSON object, taken; NULL: none) and prints
+ * the answer: a JSON array one element per line, anything else on one line.
+ * 0 on a 2xx answer, else 1 with the daemon's error on stderr. */
+static int case_call(const api_opts *a, const char *method, const char *path, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *resp = NULL;
+    size_t len = 0;
+    int ret = EXIT_FAILURE;
+    json_decref(body);
+    if (body && !text) {
+        fprintf(stderr, "vigilctl: out of memory\n");
+        return EXIT_FAILURE;
+    }
+    int st = vigilctl_http_request(a->base, method, path, a->token, text, -1, &resp, &len, 30000);
+    free(text);
+    json_t *js = st > 0 && resp ? json_loadb(resp, len, 0, NULL) : NULL;
+    if (st < 0) {
+        fprintf(stderr, "vigilctl: %s: %s\n", a->base, strerror(-st));
+    } else if (st < 200 || st > 299) {
+        const char *err = json_string_value(json_object_get(js, "error"));
+        fprintf(stderr, "vigilctl: %s %s: HTTP %d: %s\n", method, path, st,
+                err ? err : st == 401 ? "a token is needed (--token-file, VIGIL_TOKEN)" : "failed");
+    } else if (json_is_array(js)) {
+        size_t i;
+        json_t *o;
+        ret = 0;
+        json_array_foreach(js, i, o) {
+            if (print_line(json_dumps(o, JSON_COMPACT)) < 0) ret = EXIT_FAILURE;
+        }
+        ret = ret ? ret : finish_listing(0);
+    } else {
+        ret = finish_listing(print_line(js ? json_dumps(js, JSON_COMPACT) : strdup(resp ? resp : "")));
+    }
+    json_decref(js);
+    free(resp);
+    return ret;
+}
+
+static int cmd_case(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
+                                         {"token", required_argument, NULL, OPT_TOKEN},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"title", required_argument, NULL, OPT_TITLE},
+                                         {"reason", required_argument, NULL, OPT_REASON},
+                                         {"start", required_argument, NULL, OPT_START},
+                                         {"end", required_argument, NULL, OPT_END},
+                                         {"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"district", required_argument, NULL, OPT_DISTRICT},
+                                         {"site", required_argument, NULL, OPT_SITE},
+                                         {"all", no_argument, NULL, OPT_ALL},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "case";
+    api_opts a = {0};
+    json_t *body = json_object(), *cams = json_array();
+    const char *title = NULL, *reason = NULL, *start = NULL, *end = NULL;
+    const char *district = NULL, *site = NULL;
+    int c, ret, all = 0;
+    int64_t t;
+    char path[128];
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) goto out;
+        if ((ret = api_opt(cmd, c, &a))) goto out;
+        if (c == OPT_TITLE) title = optarg;
+        if (c == OPT_REASON) reason = optarg;
+        if (c == OPT_START) start = optarg;
+        if (c == OPT_END) end = optarg;
+        if (c == OPT_DISTRICT) district = optarg;
+        if (c == OPT_SITE) site = optarg;
+        if (c == OPT_ALL) all = 1;
+        if (c == OPT_CAMERA) json_array_append_new(cams, json_string(optarg));
+    }
+    /* Times are checked here so a typo is a usage error, and sent as given. */
+    if ((start && (ret = parse_time_opt(cmd, "--start", start, &t))) ||
+        (end && (ret = parse_time_opt(cmd, "--end", end, &t))))
+        goto out;
+    const char *action = optind < argc ? argv[optind++] : "";
+    const char *id = NULL;
+    long long n = 0;
+    if (strcmp(action, "list") != 0 && strcmp(action, "create") != 0) {
+        char *e;
+        id = optind < argc ? argv[optind++] : "";
+        n = strtoll(id, &e, 10);
+        if (*e || n <= 0) {
+            ret = usage_error(cmd, "case %s: a case ID is required", action);
+            goto out;
+        }
+    }
+    const char *text = NULL;
+    if (!strcmp(action, "note")) text = optind < argc ? argv[optind++] : NULL;
+    if (optind != argc) {
+        ret = usage_error(cmd, "case: unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (title) json_object_set_new(body, "title", json_string(title));
+    if (reason) json_object_set_new(body, "reason", json_string(reason));
+    if (start) json_object_set_new(body, "start", json_string(start));
+    if (end) json_object_set_new(body, "end", json_string(end));
+    if (json_array_size(cams)) json_object_set(body, "cameras", cams);
+    if (district) json_object_set_new(body, "district", json_string(district));
+    if (site) json_object_set_new(body, "site", json_string(site));
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) goto out;
+    api_resolve(&a, cfg);
+    if (!strcmp(action, "list")) {
+        ret = case_call(&a, "GET", all ? "/api/cases?all=1" : "/api/cases", NULL);
+    } else if (!strcmp(action, "create")) {
+        if (!title || !reason || !start || !end || (!json_array_size(cams) && !district)) {
+            ret = usage_error(cmd, "case create: --title, --reason, --start, --end and "
+                                   "--camera or --district are required");
+            goto out;
+        }
+        ret = case_call(&a, "POST", "/api/cases", json_incref(body));
+    } else if (!strcmp(action, "show")) {
+        snprintf(path, sizeof(path), "/api/cases/%lld", n);
+        ret = case_call(&a, "GET", path, NULL);
+    } else if (!strcmp(action, "note")) {
+        if (!text || !*text) {
+            ret = usage_error(cmd, "case note: ID TEXT is required");
+            goto out;
+        }
+        snprintf(path, sizeof(path), "/api/cases/%lld/notes", n);
+        ret = case_call(&a, "POST", path, json_pack("{s:s}", "text", text));
+    } else if (!strcmp(action, "close") || !strcmp(action, "export")) {
+        if (!reason) {
+            ret = usage_error(cmd, "case %s: --reason is required", action);
+            goto out;
+        }
+        snprintf(path, sizeof(path), "/api/cases/%lld/%s", n,
+                 !strcmp(action, "close") ? "close" : "exports");
+        ret = case_call(&a, "POST", path, json_incref(body));
+    } else {
+        ret = usage_error(cmd, "case: unknown action '%s' (list, create, show, note, close, "
+                               "export)", action);
+    }
+out:
+    json_decref(body);
+    json_decref(cams);
+    api_free(&a);
+    return ret;
+}
+
 static const command commands[] = {
     {"segments", "list the recorded segments of a camera",
      "Usage: vigilctl [OPTIONS] segments CAMERA [--start T] [--end T]\n"
@@ -1085,6 +1234,26 @@ static const command commands[] = {
      "drop-ins) exactly as vigild does at start and on reload. Prints a summary and\n"
      "exits 0, or prints FILE:LINE: message and exits 1. ExecStartPre= runs it.\n",
      cmd_config},
+    {"case", "investigations: create, list, show, note, close, export (through vigild)",
+     "Usage: vigilctl [OPTIONS] case ACTION [ARGS] [--url U] [--token-file F]\n"
+     "\n"
+     "  case list [--all]                 open cases (--all: closed ones too)\n"
+     "  case create --title T --reason R --start S --end E\n"
+     "              (--camera C [--camera C2 ...] | --district D [--site S])\n"
+     "                                    holds every camera's footage over [S, E)\n"
+     "  case show ID                      cameras, coverage, locks, exports, notes\n"
+     "                                    and the chain of custody\n"
+     "  case note ID TEXT                 adds a note\n"
+     "  case close ID --reason R          closes it and releases its locks (its\n"
+     "                                    creator or an admin)\n"
+     "  case export ID --reason R [--start S --end E] [--camera C ...]\n"
+     "                                    a signed export of the case's footage\n"
+     "\n"
+     "Talks to the running vigild (an investigator's token: --token-file F,\n"
+     "--token T or VIGIL_TOKEN; --url, default from the config's listen:) and\n"
+     "prints its JSON answer, one object per line. Exit 0 on success, 1 when\n"
+     "the daemon refused (its reason on stderr), 2 bad usage.\n",
+     cmd_case},
     {"export-verify", "verify the signature of an evidence export manifest",
      "Usage: vigilctl [OPTIONS] export-verify FILE [--public-key B64] [--check-files]\n"
      "\n"

@@ -1,6 +1,6 @@
 /*
- * vigilctl's HTTP client (see vigilctl_http.h), on libcurl: one blocking GET
- * per call, the body streamed to a file descriptor or collected in memory.
+ * vigilctl's HTTP client (see vigilctl_http.h), on libcurl: one blocking
+ * request per call, the body streamed to a file descriptor or collected in memory.
  * The token goes in the Authorization header only, never in the URL (it
  * would show up in logs otherwise), and the header buffer is wiped after.
  */
@@ -90,6 +90,13 @@ static int curl_errno(CURLcode rc)
 int vigilctl_http_get(const char *base, const char *path, const char *token, int fd, char **body,
                       size_t *len, int timeout_ms)
 {
+    return vigilctl_http_request(base, "GET", path, token, NULL, fd, body, len, timeout_ms);
+}
+
+int vigilctl_http_request(const char *base, const char *method, const char *path,
+                          const char *token, const char *json, int fd, char **body, size_t *len,
+                          int timeout_ms)
+{
     char url[4096], auth[1024];
     sink k = {.fd = fd};
     struct curl_slist *hdrs = NULL;
@@ -103,11 +110,21 @@ int vigilctl_http_get(const char *base, const char *path, const char *token, int
     if (token && snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >= (int)sizeof(auth))
         return -E2BIG;
     pthread_once(&curl_once, curl_init_once);
-    if (!(c = curl_easy_init()) ||
-        (token && !(hdrs = curl_slist_append(NULL, auth)))) {
+    if (!(c = curl_easy_init()) || (token && !(hdrs = curl_slist_append(NULL, auth)))) {
         ret = -ENOMEM;
         goto out;
     }
+    if (json) {
+        struct curl_slist *h = curl_slist_append(hdrs, "Content-Type: application/json");
+        if (!h) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        hdrs = h;
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    }
+    if (strcmp(method, json ? "POST" : "GET") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigilctl");

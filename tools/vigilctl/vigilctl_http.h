@@ -1,6 +1,6 @@
 /*
- * vigilctl's HTTP client: one GET to the running daemon's API (libcurl),
- * for status, cameras and clip downloads. Prefix: vigilctl_http_.
+ * vigilctl's HTTP client: one request to the running daemon's API (libcurl),
+ * for status, cameras, clip downloads and cases. Prefix: vigilctl_http_.
  */
 #ifndef VIGIL_VIGILCTL_HTTP_H
 #define VIGIL_VIGILCTL_HTTP_H
@@ -19,5 +19,10 @@ void vigilctl_http_base(const char *listen, char *out, size_t len);
  * bounds each connect/read/write. */
 int vigilctl_http_get(const char *base, const char *path, const char *token, int fd, char **body,
                       size_t *len, int timeout_ms);
+/* The same with any method; json (NUL-terminated, may be NULL) is sent as an
+ * application/json body. */
+int vigilctl_http_request(const char *base, const char *method, const char *path,
+                          const char *token, const char *json, int fd, char **body, size_t *len,
+                          int timeout_ms);
 
 #endif
