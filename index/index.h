@@ -128,6 +128,64 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
 /* Segments still marked open (for crash reconciliation at start). */
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
 
+/* ---- events from other systems, and searching every event (index/events.c) ----
+ * Other systems (ANPR, alarm panels, the emergency line, an operator's note)
+ * post events about a camera or an area (district and/or site). They live in
+ * the events table with the system's own events, so one search finds both;
+ * text and attributes (and a system event's detail) are full-text indexed
+ * (FTS5, diacritics folded, so "Luc Nam" finds "Lục Nam" and "Dong" finds
+ * "Đồng"). A non-NULL source_id is stored once: posting it again is a
+ * duplicate, not an error. */
+typedef struct index_event_in {
+    int64_t time_us;
+    int64_t end_us;         /* 0: none */
+    const char *camera;     /* NULL or "": an area event */
+    const char *district;   /* NULL reads as "" */
+    const char *site;       /* NULL reads as "" */
+    const char *type;       /* required */
+    const char *text;       /* may be NULL */
+    const char *attributes; /* a JSON object's text, or NULL */
+    const char *source_id;  /* NULL: none (never a duplicate) */
+    const char *posted_by;  /* token name */
+} index_event_in;
+
+/* Stores ev[0..n) in one transaction of the writer thread (all or none),
+ * waiting for its commit; everything borrowed. For each i, dup[i] (n bytes,
+ * caller's, may be NULL) is set to 1 when its source_id was already stored
+ * (or came earlier in ev), and ids[i] (may be NULL) to the new row's id (0
+ * for a duplicate). 0, -EINVAL (no type, no time, neither camera nor
+ * district/site), or negative. */
+int index_events_post(index_db *db, const index_event_in *ev, size_t n, uint8_t *dup,
+                      int64_t *ids);
+
+/* A search: every non-NULL member narrows it. */
+typedef struct index_event_query {
+    const char *q;           /* words, each to be found (a trailing '*': a prefix) */
+    const char *camera;
+    const char *type;
+    /* An area: rows whose own district/site match (NULL: any), or whose camera
+     * is one of area_cameras (a JSON array of ids: the area's cameras, so
+     * system events of those cameras are found too). Both NULL: no area. */
+    const char *district, *site;
+    const char *area_cameras;
+    int64_t start_us, end_us; /* events whose time is in [start, end) */
+    int64_t limit;            /* > 0 */
+} index_event_query;
+
+/* A row of a search; strings borrowed for the callback's duration, never NULL
+ * ("" when absent). */
+typedef struct index_event_row {
+    int64_t id, time_us, end_us; /* end_us 0: none */
+    const char *camera, *district, *site, *type, *detail;
+    const char *text, *attributes, *source_id, *posted_by;
+} index_event_row;
+typedef int (*index_event_row_cb)(const index_event_row *e, void *arg);
+
+/* Events matching q, oldest first (then by id), at most q->limit. 0, -EINVAL
+ * (q->q holds no word to search for), a callback's non-zero, or negative. */
+int index_events_search(index_reader *r, const index_event_query *q, index_event_row_cb cb,
+                        void *arg);
+
 /* ---- evidence locks and retention queries (index/locks.c) ----
  * A lock keeps [start_us, end_us) of a camera from retention until until_us
  * (0: until released) or its release. Lock changes are rare and also made by

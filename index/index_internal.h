@@ -76,6 +76,11 @@ void index__stmt_done(sqlite3_stmt *st);
 int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_segment_cb cb,
                         void *arg, const char *what);
 
+/* A reader's connection and file (borrowed), for queries kept in other
+ * files of the module (events.c). */
+sqlite3 *index__reader_db(index_reader *r);
+const char *index__reader_path(index_reader *r);
+
 /* The overlap query of index_query_segments() (for the query-plan test). */
 extern const char index__sql_overlap[];
 
@@ -85,6 +90,35 @@ extern const char index__sql_overlap[];
 /* writer.c: the event row INSERT (?1 time_us, ?2 camera, ?3 type, ?4 detail),
  * shared with the lock changes of locks.c. */
 extern const char index__sql_event_insert[];
+
+/* The one folding of text for full-text search, as SQL around the
+ * expression x: FTS5's unicode61 tokenizer (remove_diacritics 2) strips
+ * marks ("Lục" -> "luc") but keeps đ/Đ, a letter of its own, so it is
+ * mapped to d/D first. The v5 migration's triggers fold what is indexed with
+ * it and the search folds its query the same way; changing it needs a
+ * migration that rebuilds events_fts. */
+#define INDEX__FOLD_SQL(x) "replace(replace(" x ", 'đ', 'd'), 'Đ', 'D')"
+/* What events_fts indexes of an events row r (new/old in a trigger). */
+#define INDEX__EVENT_FTS_BODY(r)                                                                  \
+    INDEX__FOLD_SQL("coalesce(" r ".text, '') || ' ' || coalesce(" r ".attributes, " r           \
+                    ".detail, '')")
+
+/* writer.c -> events.c: one OP_EVENTS of the writer thread, applied inside
+ * its transaction under a savepoint (all or none). */
+typedef struct index__events_batch {
+    const index_event_in *ev; /* borrowed from the waiting caller */
+    size_t n;
+    uint8_t *dup;   /* borrowed, may be NULL */
+    int64_t *ids;   /* borrowed, may be NULL */
+} index__events_batch;
+/* The INSERT of a posted event (?1..?10, RETURNING id; no row for a
+ * duplicate source_id), prepared by the writer. */
+extern const char index__sql_event_post[];
+/* Validates b's events. 0 or -EINVAL (logged at debug). */
+int index__events_check(const index__events_batch *b);
+/* Applies b with st (index__sql_event_post) on db, under a savepoint. */
+int index__events_apply(sqlite3 *db, const char *path, sqlite3_stmt *st,
+                        const index__events_batch *b);
 
 /* audit.c: the audit row INSERT (?1..?7) and its binding, shared with the writer. */
 extern const char index__sql_audit_insert[];

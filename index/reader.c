@@ -96,6 +96,16 @@ void index_reader_close(index_reader **pr)
     *pr = NULL;
 }
 
+sqlite3 *index__reader_db(index_reader *r)
+{
+    return r->db;
+}
+
+const char *index__reader_path(index_reader *r)
+{
+    return r->path;
+}
+
 /* The cached statement i, prepared on first use, or NULL (logged; *err set). */
 static sqlite3_stmt *stmt(index_reader *r, int i, int *err)
 {

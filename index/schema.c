@@ -161,6 +161,35 @@ static const char v5_sql[] =
     "CREATE INDEX case_notes_case ON case_notes (case_id, id);\n"
     "CREATE INDEX audit_camera_range ON audit (camera, start_us) WHERE start_us IS NOT NULL;\n";
 
+/* Events from other systems (index/events.c): an optional end, the area of
+ * an event not tied to one camera, free text and attributes (JSON), the
+ * sender's id (stored once) and the token that posted it; and the full-text
+ * index over every event, kept by triggers so whatever inserts an event
+ * (the writer thread, a lock change in its own connection) indexes it.
+ * events_fts is contentless (the text is in events already); its rows are
+ * removed with FTS5's 'delete' command, which needs the indexed body again. */
+static const char v6_sql[] =
+    "ALTER TABLE events ADD COLUMN end_us INTEGER;\n"
+    "ALTER TABLE events ADD COLUMN district TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE events ADD COLUMN site TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE events ADD COLUMN text TEXT;\n"
+    "ALTER TABLE events ADD COLUMN attributes TEXT;\n"
+    "ALTER TABLE events ADD COLUMN source_id TEXT;\n"
+    "ALTER TABLE events ADD COLUMN posted_by TEXT;\n"
+    "CREATE UNIQUE INDEX events_source_id ON events (source_id) WHERE source_id IS NOT NULL;\n"
+    "CREATE INDEX events_district_time ON events (district, time_us) WHERE district <> '';\n"
+    "CREATE INDEX events_type_time ON events (type, time_us);\n"
+    "CREATE VIRTUAL TABLE events_fts USING fts5 (body, content = '',\n"
+    "  tokenize = 'unicode61 remove_diacritics 2');\n"
+    "INSERT INTO events_fts (rowid, body) SELECT id, " INDEX__EVENT_FTS_BODY("events") " FROM events;\n"
+    "CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN\n"
+    "  INSERT INTO events_fts (rowid, body) VALUES (new.id, " INDEX__EVENT_FTS_BODY("new") ");\n"
+    "END;\n"
+    "CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN\n"
+    "  INSERT INTO events_fts (events_fts, rowid, body) VALUES ('delete', old.id, "
+    INDEX__EVENT_FTS_BODY("old") ");\n"
+    "END;\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
@@ -168,6 +197,7 @@ static const char *const migrations[] = {
     v3_sql,
     v4_sql,
     v5_sql,
+    v6_sql,
 };
 
 int index__schema_version(void)

@@ -46,7 +46,8 @@
 const char index__sql_event_insert[] =
     "INSERT INTO events (time_us, camera, type, detail) VALUES (?1, ?2, ?3, ?4)";
 
-typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT } op_kind;
+typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT,
+               OP_EVENTS } op_kind;
 
 typedef struct waiter {
     int done;
@@ -70,6 +71,7 @@ typedef struct op {
         } fin;
         index_event ev; /* OP_EVENT */
         index_audit au; /* OP_AUDIT */
+        index__events_batch evs; /* OP_EVENTS (the caller waits) */
         struct {        /* OP_DELETE */
             int64_t *ids;
             size_t n;
@@ -111,7 +113,7 @@ struct index_db {
     /* writer thread only */
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
-        *st_del_unlocked, *st_del_frag, *st_max, *st_audit;
+        *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_post;
 };
 
 static void op_free(op *o)
@@ -288,6 +290,19 @@ void index_audit_add(index_db *db, const index_audit *a)
     enqueue(db, o);
 }
 
+int index_events_post(index_db *db, const index_event_in *ev, size_t n, uint8_t *dup,
+                      int64_t *ids)
+{
+    waiter w;
+    index__events_batch b = {.ev = ev, .n = n, .dup = dup, .ids = ids};
+    int ret = index__events_check(&b);
+    if (ret < 0 || n == 0) return ret;
+    op *o = op_new(OP_EVENTS);
+    if (!o) return -ENOMEM;
+    o->u.evs = b;
+    return enqueue_wait(db, o, &w);
+}
+
 int index_flush(index_db *db)
 {
     waiter w;
@@ -445,6 +460,9 @@ static int apply_op(index_db *db, op *o)
     case OP_AUDIT:
         index__audit_bind(db->st_audit, &o->u.au);
         ret = step_done(db, db->st_audit, "inserting an audit row");
+        break;
+    case OP_EVENTS:
+        ret = index__events_apply(db->db, db->path, db->st_post, &o->u.evs);
         break;
     case OP_FLUSH:
         break;
@@ -640,7 +658,8 @@ int index_open(const char *path, index_db **out)
                        "DELETE FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_max,
                        "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0 ||
-        (ret = prepare(db, &db->st_audit, index__sql_audit_insert)) < 0)
+        (ret = prepare(db, &db->st_audit, index__sql_audit_insert)) < 0 ||
+        (ret = prepare(db, &db->st_post, index__sql_event_post)) < 0)
         goto out;
 
     rc = pthread_create(&db->thread, NULL, writer_main, db);
@@ -679,6 +698,7 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_del_frag);
     sqlite3_finalize(db->st_max);
     sqlite3_finalize(db->st_audit);
+    sqlite3_finalize(db->st_post);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");
