@@ -578,7 +578,7 @@ static int parse_storage(loader *L, yaml_node_t *m)
 static int parse_token(loader *L, yaml_node_t *m, size_t idx)
 {
     static const char *const keys[] = {"name", "role", "token_sha256", "token_file"};
-    static const char *const roles[] = {"viewer", "investigator", "admin"};
+    static const char *const roles[] = {"viewer", "investigator", "admin", "integrator"};
     config *cfg = L->cfg;
     char ctx[120], nb[80];
     int ret = 0;
@@ -608,7 +608,7 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
     if (!role) return fail(L, line_of(m), "token '%s': role is required", nb);
     int r = lookup(clean_scalar(role), roles, VG_ARRAY_SIZE(roles));
     if (r < 0)
-        return fail(L, line_of(role), "token '%s': role must be viewer, investigator or admin",
+        return fail(L, line_of(role), "token '%s': role must be viewer, investigator, admin or integrator",
                     nb);
     t->role = (config_role)(r + 1);
     if (hash && file)
@@ -662,6 +662,47 @@ static int parse_auth(loader *L, yaml_node_t *m)
     for (yaml_node_item_t *it = toks->data.sequence.items.start;
          it < toks->data.sequence.items.top; it++, i++)
         if ((ret = parse_token(L, node_at(L, *it), i)) < 0) return ret;
+    return 0;
+}
+
+/* A duration of 0..3600 s: "30s", "2m", or plain seconds. */
+static int get_seconds(loader *L, yaml_node_t *v, const char *what, int64_t *out_us)
+{
+    const char *s = clean_scalar(v);
+    char num[32];
+    size_t n = s ? strlen(s) : 0;
+    long long mult = 1, x;
+    if (n && (s[n - 1] == 's' || s[n - 1] == 'm')) {
+        mult = s[n - 1] == 'm' ? 60 : 1;
+        n--;
+    }
+    if (!s || n == 0 || n >= sizeof(num)) goto bad;
+    memcpy(num, s, n);
+    num[n] = 0;
+    if (!parse_ll(num, &x) || x < 0 || x > 3600 || x * mult > 3600) goto bad;
+    *out_us = x * mult * 1000000;
+    return 0;
+bad:
+    return fail(L, line_of(v), "%s must be a duration of 0..3600 s (\"30s\", \"2m\")", what);
+}
+
+static int parse_events(loader *L, yaml_node_t *m)
+{
+    static const char *const keys[] = {"pre_roll", "post_roll"};
+    const char *k;
+    yaml_node_t *v;
+    int ret = 0;
+    if (m->type != YAML_MAPPING_NODE) return fail(L, line_of(m), "events must be a mapping");
+    if ((ret = check_keys(L, m, keys, VG_ARRAY_SIZE(keys), " in events")) < 0) return ret;
+    FOR_PAIRS(L, m, k, v)
+    {
+        if (!k) continue;
+        if (!strcmp(k, "pre_roll"))
+            ret = get_seconds(L, v, "events.pre_roll", &L->cfg->event_pre_roll_us);
+        else if (!strcmp(k, "post_roll"))
+            ret = get_seconds(L, v, "events.post_roll", &L->cfg->event_post_roll_us);
+        if (ret < 0) return ret;
+    }
     return 0;
 }
 
@@ -885,7 +926,7 @@ static int parse_main(loader *L, yaml_node_t *root)
 {
     static const char *const keys[] = {"listen",  "index", "segment_seconds", "retention_days",
                                        "web",     "storage", "include",       "auth",
-                                       "cameras"};
+                                       "cameras", "events"};
     config *cfg = L->cfg;
     const char *k;
     yaml_node_t *v;
@@ -909,6 +950,7 @@ static int parse_main(loader *L, yaml_node_t *root)
         else if (!strcmp(k, "storage")) ret = parse_storage(L, v);
         else if (!strcmp(k, "include")) ret = get_path(L, v, "include", &cfg->include);
         else if (!strcmp(k, "auth")) ret = parse_auth(L, v);
+        else if (!strcmp(k, "events")) ret = parse_events(L, v);
         if (ret < 0) return ret;
     }
     if (!cfg->index_path) return fail(L, 1, "index is required");
@@ -996,6 +1038,8 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
     L.file = path;
     cfg->segment_seconds = 60;
     cfg->retention_days = 30;
+    cfg->event_pre_roll_us = 10 * INT64_C(1000000);
+    cfg->event_post_roll_us = 20 * INT64_C(1000000);
     config_listen_parse("127.0.0.1:8080", &cfg->listen_at);
     if (!(cfg->path = strdup(path)) || !(cfg->listen = strdup("127.0.0.1:8080"))) {
         ret = -ENOMEM;
@@ -1156,6 +1200,13 @@ const char *config_role_name(config_role r)
     case CONFIG_ROLE_VIEWER: return "viewer";
     case CONFIG_ROLE_INVESTIGATOR: return "investigator";
     case CONFIG_ROLE_ADMIN: return "admin";
+    case CONFIG_ROLE_INTEGRATOR: return "integrator";
     }
     return "unknown";
+}
+
+bool config_role_covers(config_role have, config_role need)
+{
+    if (have == CONFIG_ROLE_INTEGRATOR || need == CONFIG_ROLE_INTEGRATOR) return have == need;
+    return have >= need;
 }

@@ -23,7 +23,15 @@ typedef enum {
     CONFIG_SITE_OTHER,
 } config_site;
 
-typedef enum { CONFIG_ROLE_VIEWER = 1, CONFIG_ROLE_INVESTIGATOR = 2, CONFIG_ROLE_ADMIN = 3 } config_role;
+/* viewer < investigator < admin are ordered (each may do what the one before
+ * may); integrator stands apart: another system's token that may post events
+ * and nothing else. Compare roles with config_role_covers() only. */
+typedef enum {
+    CONFIG_ROLE_VIEWER = 1,
+    CONFIG_ROLE_INVESTIGATOR = 2,
+    CONFIG_ROLE_ADMIN = 3,
+    CONFIG_ROLE_INTEGRATOR = 4,
+} config_role;
 typedef enum { CONFIG_SOURCE_FFMPEG, CONFIG_SOURCE_NATIVE } config_source;
 
 typedef struct config_pool {
@@ -102,6 +110,10 @@ typedef struct config {
     bool auth_enabled;     /* an auth: section was present */
     config_token *tokens;
     size_t ntokens;
+    /* events: {pre_roll, post_roll}: the clip offered with each event starts
+     * pre_roll before it and ends post_roll after its end (default 10 s and
+     * 20 s; "30s", "2m", or plain seconds, 0..3600 s). */
+    int64_t event_pre_roll_us, event_post_roll_us;
 } config;
 
 /* Loads and validates. On failure returns negative errno-style and writes
@@ -126,6 +138,9 @@ const config_pool *config_camera_pool(const config *cfg, const config_camera *ca
 bool config_camera_needs_restart(const config_camera *a, const config_camera *b);
 const char *config_site_name(config_site s);
 const char *config_role_name(config_role r);
+/* Whether a token of role have may do what need requires (need one of the
+ * ordered roles): the one home of the role order. integrator covers none. */
+bool config_role_covers(config_role have, config_role need);
 /* "2TiB" -> bytes; "5%" handled by caller. 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *out);
 

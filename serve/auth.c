@@ -34,6 +34,7 @@ static const route routes[] = {
     {NULL, "/api/audit/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/reload/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/config/**", CONFIG_ROLE_ADMIN},
+    {"POST", "/api/events", CONFIG_ROLE_INVESTIGATOR | SERVE_AUTH_INTEGRATOR},
     {NULL, "/api/events/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/locks/**", CONFIG_ROLE_INVESTIGATOR},
     {NULL, "/api/exports/**", CONFIG_ROLE_INVESTIGATOR},
@@ -153,6 +154,7 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
     if (need == SERVE_AUTH_OPEN) return;
     if (!t)
         out->status = 401;
-    else if ((int)t->role < need)
+    else if (!config_role_covers(t->role, (config_role)(need & ~SERVE_AUTH_INTEGRATOR)) &&
+             !((need & SERVE_AUTH_INTEGRATOR) && t->role == CONFIG_ROLE_INTEGRATOR))
         out->status = 403;
 }

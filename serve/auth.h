@@ -23,6 +23,10 @@
  *   investigator /api/events, /api/locks, /api/exports, /api/coverage (the
  *                incident query over an area), /api/cameras/{id}/export
  *   admin        /metrics, /api/audit, /api/reload, /api/config
+ * integrator stands apart: another system's token (ANPR, an alarm panel)
+ * that may POST /api/events and nothing else (a route's need carries
+ * SERVE_AUTH_INTEGRATOR when integrators may use it); investigators and
+ * admins post events too (an operator's note).
  * Unknown /api/ paths need viewer (so a scan without a token learns nothing,
  * 401) and then 404 in the router.
  *
@@ -39,9 +43,11 @@
 #include "config/config.h"
 
 #define SERVE_AUTH_OPEN 0 /* minimum role of an open route */
+/* Or'ed into a route's need: integrator tokens may use it as well. */
+#define SERVE_AUTH_INTEGRATOR 0x100
 
-/* The minimum role (config_role or SERVE_AUTH_OPEN) of method + path (path
- * without the query string). */
+/* The minimum role (config_role or SERVE_AUTH_OPEN, possibly with
+ * SERVE_AUTH_INTEGRATOR) of method + path (path without the query string). */
 int serve_auth_route(const char *method, size_t mlen, const char *path, size_t plen);
 
 typedef struct serve_auth_result {

@@ -140,7 +140,7 @@ bool serve__caller_is_admin(const serve_ctx *s, const char *who)
     if (!s->cfg->auth_enabled) return true;
     for (size_t i = 0; i < s->cfg->ntokens; i++)
         if (strcmp(s->cfg->tokens[i].name, who) == 0)
-            return s->cfg->tokens[i].role >= CONFIG_ROLE_ADMIN;
+            return config_role_covers(s->cfg->tokens[i].role, CONFIG_ROLE_ADMIN);
     return false;
 }
 

@@ -69,7 +69,8 @@ static bool authorize(serve_ctx *s, h2o_req_t *req, serve_auth_result *au)
     } else {
         char msg[160];
         snprintf(msg, sizeof(msg), "token '%s' (%s) may not use this route; it needs %s", au->name,
-                 config_role_name(au->role), config_role_name((config_role)need));
+                 config_role_name(au->role),
+                 config_role_name((config_role)(need & ~SERVE_AUTH_INTEGRATOR)));
         serve__send_error(req, 403, msg);
     }
     return false;

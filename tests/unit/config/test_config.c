@@ -628,7 +628,7 @@ static void test_errors_auth(void **state)
     expect_error(HEAD "auth:\n  users: []\n", "vigil.yaml:6: unknown key 'users' in auth");
     expect_error(HEAD "auth:\n  tokens:\n    - {role: viewer}\n", "vigil.yaml:7: token #1 has no name");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: boss, token_sha256: x}\n",
-                 "vigil.yaml:7: token 't': role must be viewer, investigator or admin");
+                 "vigil.yaml:7: token 't': role must be viewer, investigator, admin or integrator");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin, token_sha256: abc}\n",
                  "vigil.yaml:7: token 't': token_sha256 must be 64 hex digits");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin}\n",
@@ -831,10 +831,50 @@ static void test_names(void **state)
     assert_null(config_camera_pool(NULL, NULL));
 }
 
+/* events: {pre_roll, post_roll} and the integrator role. */
+static void test_events_config(void **state)
+{
+    (void)state;
+    char sha[65];
+    memset(sha, 'a', 64);
+    sha[64] = 0;
+    write_file("vigil.yaml", HEAD);
+    config *cfg = load_ok("vigil.yaml");
+    assert_true(cfg->event_pre_roll_us == 10000000);
+    assert_true(cfg->event_post_roll_us == 20000000);
+    config_free(&cfg);
+    char text[512];
+    snprintf(text, sizeof(text),
+             HEAD "events: {pre_roll: 30s, post_roll: 2m}\n"
+                  "auth:\n  tokens:\n    - {name: anpr, role: integrator, token_sha256: \"%s\"}\n",
+             sha);
+    write_file("vigil.yaml", text);
+    cfg = load_ok("vigil.yaml");
+    assert_true(cfg->event_pre_roll_us == 30000000);
+    assert_true(cfg->event_post_roll_us == 120000000);
+    assert_int_equal(cfg->tokens[0].role, CONFIG_ROLE_INTEGRATOR);
+    assert_string_equal(config_role_name(cfg->tokens[0].role), "integrator");
+    config_free(&cfg);
+    write_file("vigil.yaml", HEAD "events:\n  pre_roll: 0\n  post_roll: 45\n");
+    cfg = load_ok("vigil.yaml");
+    assert_true(cfg->event_pre_roll_us == 0);
+    assert_true(cfg->event_post_roll_us == 45000000);
+    config_free(&cfg);
+    expect_error(HEAD "events: {pre_roll: 61m}\n",
+                 "vigil.yaml:5: events.pre_roll must be a duration of 0..3600 s (\"30s\", \"2m\")");
+    expect_error(HEAD "events: {post_roll: -1s}\n",
+                 "vigil.yaml:5: events.post_roll must be a duration of 0..3600 s (\"30s\", \"2m\")");
+    expect_error(HEAD "events: {post_roll: s}\n",
+                 "vigil.yaml:5: events.post_roll must be a duration of 0..3600 s (\"30s\", \"2m\")");
+    expect_error(HEAD "events: {preroll: 1}\n", "vigil.yaml:5: unknown key 'preroll' in events");
+    expect_error(HEAD "events: 5\n", "vigil.yaml:5: events must be a mapping");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_port_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paths_absolute, setup, teardown),

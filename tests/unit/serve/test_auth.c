@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-static config_token toks[3];
+static config_token toks[4];
 static config cfg;
 
 static void add_token(int i, const char *name, config_role role, const char *secret)
@@ -33,10 +33,11 @@ static int setup(void **state)
     add_token(0, "ioc-viewer", CONFIG_ROLE_VIEWER, "v-secret");
     add_token(1, "police", CONFIG_ROLE_INVESTIGATOR, "i-secret");
     add_token(2, "ops", CONFIG_ROLE_ADMIN, "a-secret");
+    add_token(3, "anpr", CONFIG_ROLE_INTEGRATOR, "n-secret");
     cfg.path = "/etc/vigil/vigil.yaml";
     cfg.auth_enabled = true;
     cfg.tokens = toks;
-    cfg.ntokens = 3;
+    cfg.ntokens = 4;
     return 0;
 }
 
@@ -60,6 +61,9 @@ static void test_route_table(void **state)
     assert_int_equal(need("GET", "/api/nonexistent"), CONFIG_ROLE_VIEWER);
     assert_int_equal(need("GET", "/api"), CONFIG_ROLE_VIEWER);
     assert_int_equal(need("GET", "/api/events"), CONFIG_ROLE_INVESTIGATOR);
+    assert_int_equal(need("POST", "/api/events"), CONFIG_ROLE_INVESTIGATOR | SERVE_AUTH_INTEGRATOR);
+    assert_int_equal(need("POST", "/api/events/"), CONFIG_ROLE_INVESTIGATOR | SERVE_AUTH_INTEGRATOR);
+    assert_int_equal(need("POST", "/api/events/3"), CONFIG_ROLE_INVESTIGATOR);
     assert_int_equal(need("POST", "/api/locks"), CONFIG_ROLE_INVESTIGATOR);
     assert_int_equal(need("DELETE", "/api/locks/4"), CONFIG_ROLE_INVESTIGATOR);
     assert_int_equal(need("GET", "/api/cameras/c1/export.mp4"), CONFIG_ROLE_INVESTIGATOR);
@@ -125,6 +129,32 @@ static void test_matrix(void **state)
     assert_int_equal(res.role, CONFIG_ROLE_INVESTIGATOR);
 }
 
+/* An integrator token posts events and does nothing else; the others post
+ * events from investigator up. */
+static void test_integrator(void **state)
+{
+    (void)state;
+    const req post = {"POST", "/api/events", 0};
+    assert_int_equal(status_of(&post, "Bearer n-secret", NULL), 0);
+    assert_int_equal(status_of(&post, NULL, "access_token=n-secret"), 0);
+    assert_int_equal(status_of(&post, "Bearer i-secret", NULL), 0);
+    assert_int_equal(status_of(&post, "Bearer a-secret", NULL), 0);
+    assert_int_equal(status_of(&post, "Bearer v-secret", NULL), 403);
+    assert_int_equal(status_of(&post, NULL, NULL), 401);
+    for (size_t i = 0; i < VG_ARRAY_SIZE(matrix); i++)
+        assert_int_equal(status_of(&matrix[i], "Bearer n-secret", NULL), 403);
+    const req others[] = {{"GET", "/api/nonexistent", 0}, {"DELETE", "/api/events", 0},
+                          {"POST", "/api/events/1", 0}, {"POST", "/api/exports", 0}};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(others); i++)
+        assert_int_equal(status_of(&others[i], "Bearer n-secret", NULL), 403);
+    serve_auth_result res;
+    serve_auth_check(&cfg, need("GET", "/healthz"), "Bearer n-secret", 15, NULL, 0, &res);
+    assert_int_equal(res.status, 0);
+    assert_true(config_role_covers(CONFIG_ROLE_ADMIN, CONFIG_ROLE_VIEWER));
+    assert_false(config_role_covers(CONFIG_ROLE_INTEGRATOR, CONFIG_ROLE_VIEWER));
+    assert_false(config_role_covers(CONFIG_ROLE_ADMIN, CONFIG_ROLE_INTEGRATOR));
+}
+
 static void test_header_forms(void **state)
 {
     (void)state;
@@ -163,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_route_table, setup),
         cmocka_unit_test_setup(test_matrix, setup),
+        cmocka_unit_test_setup(test_integrator, setup),
         cmocka_unit_test_setup(test_header_forms, setup),
         cmocka_unit_test_setup(test_no_auth, setup),
     };
