@@ -238,9 +238,9 @@ int index_retention_expired(index_retention *r, const char *camera, int64_t befo
 /* Locks in force at now_us; *out malloc'd (caller frees), *n entries. */
 int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, size_t *n);
 
-/* ---- the audit trail (index/audit.c, issue 5) ----
+/* ---- the audit trail (index/audit.c) ----
  * Every footage access (clip, snapshot, export), lock change and config
- * reload. token is the token's name ("local": vigilctl on the server,
+ * reload, as a hash chain: each row carries the hash of the one before. token is the token's name ("local": vigilctl on the server,
  * "daemon": a SIGHUP), never a secret; start_us/end_us 0 when not applicable. */
 typedef struct index_audit {
     int64_t id;
@@ -259,8 +259,24 @@ void index_audit_fill(index_audit *a, const char *token, const char *action, con
 /* Queues a row through the writer thread (the daemon; never blocks). a is copied. */
 void index_audit_add(index_db *db, const index_audit *a);
 /* Writes a row in a connection of its own (vigilctl), committed on return.
- * 0 or negative (-EPROTONOSUPPORT: the index predates the audit table). */
+ * 0 or negative (-EPROTONOSUPPORT: the index predates the audit chain). */
 int index_audit_add_direct(const char *path, const index_audit *a);
+/* Rows the writer could not store (out of memory, a failed insert, a dropped
+ * batch), since index_open(). Any thread. */
+uint64_t index_audit_dropped(index_db *db);
+/* The trail is a hash chain (index/audit.c has the encoding). Checks every
+ * row in id order, read-only: rows is how many were read, broken_id the
+ * first row whose link does not hold (0: none) with problem saying how; head
+ * is the last row's hash when the chain holds (zeros for an empty trail).
+ * 0 when the check ran (whatever it found), or negative (-EPROTONOSUPPORT:
+ * the index predates the chain; start vigild once). */
+typedef struct index_audit_check {
+    int64_t rows;
+    int64_t broken_id;
+    char problem[200];
+    uint8_t head[32];
+} index_audit_check;
+int index_audit_verify(const char *path, index_audit_check *out);
 typedef int (*index_audit_cb)(const index_audit *a, void *arg);
 /* Rows in [start_us, end_us) (camera NULL: all), oldest first; limit > 0 keeps
  * the newest limit rows. Opens its own read-only connection. */

@@ -15,6 +15,8 @@ int index__schema_version(void);
 /* Brings the schema of a write connection up to date, in one transaction.
  * 0 or negative errno-style (logged). */
 int index__migrate(sqlite3 *db, const char *path);
+/* The same up to version target only (tests build files of older versions). */
+int index__migrate_to(sqlite3 *db, const char *path, int target);
 /* Reads PRAGMA user_version and refuses files that carry no vigil schema or a
  * newer one than this build knows. 0 or negative (logged). */
 int index__check_version(sqlite3 *db, const char *path, int *version);
@@ -120,8 +122,21 @@ int index__events_check(const index__events_batch *b);
 int index__events_apply(sqlite3 *db, const char *path, sqlite3_stmt *st,
                         const index__events_batch *b);
 
-/* audit.c: the audit row INSERT (?1..?7) and its binding, shared with the writer. */
+/* The schema version that made the audit trail a hash chain (schema.c). */
+#define INDEX__AUDIT_CHAIN_VERSION 7
+
+/* audit.c: appending a row to the hash-chained audit trail, shared with the
+ * writer. last is index__sql_audit_last and ins index__sql_audit_insert,
+ * prepared on db (kept statements: reset here). Must run inside a write
+ * transaction (the chain's head is read, then extended). 0 or negative
+ * (logged). a->id is ignored: the row gets the id after the head's. */
+extern const char index__sql_audit_last[];
 extern const char index__sql_audit_insert[];
-void index__audit_bind(sqlite3_stmt *st, const index_audit *a);
+int index__audit_append(sqlite3 *db, const char *path, sqlite3_stmt *last, sqlite3_stmt *ins,
+                        const index_audit *a);
+/* The schema migration that brings the chain: hashes every row that has
+ * none, in id order, continuing from the last chained one. Inside the
+ * migration's transaction. 0 or negative (logged). */
+int index__audit_chain_all(sqlite3 *db, const char *path);
 
 #endif

@@ -190,6 +190,14 @@ static const char v6_sql[] =
     INDEX__EVENT_FTS_BODY("old") ");\n"
     "END;\n";
 
+/* INDEX__AUDIT_CHAIN_VERSION: the audit trail made tamper-evident
+ * (index/audit.c): each row carries the hash of the row before it and its own
+ * hash over both. The rows already there are chained in id order by the
+ * migration itself (index__migrate()). */
+static const char v7_sql[] =
+    "ALTER TABLE audit ADD COLUMN prev_hash BLOB;\n"
+    "ALTER TABLE audit ADD COLUMN hash BLOB;\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
@@ -198,6 +206,7 @@ static const char *const migrations[] = {
     v4_sql,
     v5_sql,
     v6_sql,
+    v7_sql,
 };
 
 int index__schema_version(void)
@@ -341,24 +350,33 @@ out:
 
 int index__migrate(sqlite3 *db, const char *path)
 {
+    return index__migrate_to(db, path, index__schema_version());
+}
+
+int index__migrate_to(sqlite3 *db, const char *path, int target)
+{
     int ret = index__exec(db, path, "BEGIN IMMEDIATE", "starting the migration");
     if (ret < 0) return ret;
     int v = 0;
     ret = index__check_version(db, path, &v);
     if (ret < 0) goto out;
-    for (int i = v; i < index__schema_version(); i++) {
+    if (target > index__schema_version()) target = index__schema_version();
+    for (int i = v; i < target; i++) {
         char what[64];
         snprintf(what, sizeof(what), "migrating to schema version %d", i + 1);
         ret = index__exec(db, path, migrations[i], what);
         if (ret < 0) goto out;
+        /* Rows written before the chain existed join it here, in the same
+         * transaction: the file is never at the new version unchained. */
+        if (i + 1 == INDEX__AUDIT_CHAIN_VERSION && (ret = index__audit_chain_all(db, path)) < 0)
+            goto out;
     }
-    if (v < index__schema_version()) {
+    if (v < target) {
         char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", index__schema_version());
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", target);
         ret = index__exec(db, path, sql, "setting the schema version");
         if (ret < 0) goto out;
-        vg_log(LOG_INFO, "index: %s: schema migrated from version %d to %d", path, v,
-               index__schema_version());
+        vg_log(LOG_INFO, "index: %s: schema migrated from version %d to %d", path, v, target);
     }
     ret = index__exec(db, path, "COMMIT", "committing the migration");
 out:

@@ -109,11 +109,12 @@ struct index_db {
     int64_t last_commit_us;
     uint64_t failures;
     int last_err;
+    _Atomic uint64_t audit_dropped; /* audit rows never stored */
 
     /* writer thread only */
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
-        *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_post;
+        *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post;
 };
 
 static void op_free(op *o)
@@ -285,7 +286,10 @@ void index_event_add(index_db *db, int64_t time_us, const char *camera, const ch
 void index_audit_add(index_db *db, const index_audit *a)
 {
     op *o = op_new(OP_AUDIT);
-    if (!o) return;
+    if (!o) {
+        atomic_fetch_add(&db->audit_dropped, 1);
+        return;
+    }
     o->u.au = *a;
     enqueue(db, o);
 }
@@ -301,6 +305,11 @@ int index_events_post(index_db *db, const index_event_in *ev, size_t n, uint8_t 
     if (!o) return -ENOMEM;
     o->u.evs = b;
     return enqueue_wait(db, o, &w);
+}
+
+uint64_t index_audit_dropped(index_db *db)
+{
+    return atomic_load(&db->audit_dropped);
 }
 
 int index_flush(index_db *db)
@@ -458,8 +467,7 @@ static int apply_op(index_db *db, op *o)
         }
         break;
     case OP_AUDIT:
-        index__audit_bind(db->st_audit, &o->u.au);
-        ret = step_done(db, db->st_audit, "inserting an audit row");
+        ret = index__audit_append(db->db, db->path, db->st_audit_last, db->st_audit, &o->u.au);
         break;
     case OP_EVENTS:
         ret = index__events_apply(db->db, db->path, db->st_post, &o->u.evs);
@@ -479,6 +487,7 @@ static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *
     int err = 0;
     for (int attempt = 1;; attempt++) {
         int64_t t0 = vg_mono_us();
+        uint64_t audit_skipped = 0; /* audit rows whose insert failed (lost) */
         *op_err = 0;
         err = index__exec(db->db, db->path, "BEGIN IMMEDIATE", NULL);
         for (op *o = batch; o && err == 0; o = o->next) {
@@ -491,15 +500,20 @@ static int apply_batch(index_db *db, op *batch, size_t n, int *op_err, int64_t *
             }
             *op_err = r;
             if (o->w) o->w->err = r;
+            audit_skipped += o->kind == OP_AUDIT;
         }
         if (err == 0) err = index__exec(db->db, db->path, "COMMIT", NULL);
         if (err == 0) {
+            atomic_fetch_add(&db->audit_dropped, audit_skipped);
             *commit_us = vg_mono_us() - t0;
             return 0;
         }
         if (!sqlite3_get_autocommit(db->db)) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
         db->max_segment_us = saved_max;
         if (attempt >= COMMIT_ATTEMPTS) {
+            uint64_t audit = 0; /* the whole batch is lost, its audit rows with it */
+            for (op *o = batch; o; o = o->next) audit += o->kind == OP_AUDIT;
+            atomic_fetch_add(&db->audit_dropped, audit);
             vg_log(LOG_ERR,
                    "index: %s: dropping a batch of %zu operations after %d failed "
                    "attempts",
@@ -659,6 +673,7 @@ int index_open(const char *path, index_db **out)
         (ret = prepare(db, &db->st_max,
                        "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0 ||
         (ret = prepare(db, &db->st_audit, index__sql_audit_insert)) < 0 ||
+        (ret = prepare(db, &db->st_audit_last, index__sql_audit_last)) < 0 ||
         (ret = prepare(db, &db->st_post, index__sql_event_post)) < 0)
         goto out;
 
@@ -698,6 +713,7 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_del_frag);
     sqlite3_finalize(db->st_max);
     sqlite3_finalize(db->st_audit);
+    sqlite3_finalize(db->st_audit_last);
     sqlite3_finalize(db->st_post);
     if (db->db) {
         int rc = sqlite3_close(db->db);

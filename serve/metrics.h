@@ -10,6 +10,7 @@
  *   vigil_pool_usable, vigil_pool_{used,free,max}_bytes,
  *   vigil_pool_segments_deleted_total, vigil_pool_bytes_deleted_total,
  *   vigil_index_write_queue_depth, vigil_index_commit_latency_seconds,
+ *   vigil_audit_rows_dropped_total (audit rows the index writer could not store),
  *   vigil_http_requests_total{code}, vigil_downloads_in_progress, vigil_pinned_segments,
  *   vigil_config_reloads_total{result="ok"|"failed"}, vigil_uptime_seconds.
  *
@@ -57,6 +58,7 @@ typedef struct serve_metrics_input {
     int have_index;
     size_t index_queue_depth;
     int64_t index_last_commit_us;
+    uint64_t audit_dropped; /* index_audit_dropped() */
     uint64_t downloads, pinned_segments;
 } serve_metrics_input;
 

@@ -56,6 +56,7 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     if (s->idx) {
         in.have_index = 1;
         index_writer_stats(s->idx, &in.index_queue_depth, &in.index_last_commit_us);
+        in.audit_dropped = index_audit_dropped(s->idx);
     }
     serve_stats(s, &in.downloads, &in.pinned_segments);
     serve_metrics_render(s->metrics, &in, &text, &len);

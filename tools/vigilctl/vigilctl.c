@@ -455,6 +455,34 @@ static int print_audit(const index_audit *a, void *arg)
     return print_line(audit_json(a));
 }
 
+/* `audit verify`: {"ok":true,"rows":N,"head":HEX}, or {"ok":false,"rows":N,
+ * "broken_row":ID,"problem":TEXT} and exit 1 (the problem on stderr too). */
+static int audit_verify(const config *cfg)
+{
+    index_audit_check c;
+    int ret = index_audit_verify(cfg->index_path, &c);
+    if (ret == -ENOENT || ret == -EPROTONOSUPPORT) {
+        fprintf(stderr, "vigilctl: %s has no audit chain yet (start vigild once)\n",
+                cfg->index_path);
+        return EXIT_FAILURE;
+    }
+    if (ret < 0) return finish_listing(ret);
+    json_t *o;
+    if (c.broken_id) {
+        fprintf(stderr, "vigilctl: audit trail broken: %s\n", c.problem);
+        o = json_pack("{sb sI sI ss}", "ok", 0, "rows", (json_int_t)c.rows, "broken_row",
+                      (json_int_t)c.broken_id, "problem", c.problem);
+    } else {
+        char hex[65];
+        vg_hex(c.head, sizeof(c.head), hex);
+        o = json_pack("{sb sI ss}", "ok", 1, "rows", (json_int_t)c.rows, "head", hex);
+    }
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    ret = finish_listing(print_line(line));
+    return ret == EXIT_SUCCESS && c.broken_id ? EXIT_FAILURE : ret;
+}
+
 static int cmd_audit(vctl *v, int argc, char **argv)
 {
     static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
@@ -479,10 +507,15 @@ static int cmd_audit(vctl *v, int argc, char **argv)
             if (*e || limit <= 0) return usage_error(cmd, "audit: --limit must be a count");
         }
     }
-    if (optind != argc) return usage_error(cmd, "audit: unexpected argument '%s'", argv[optind]);
+    bool verify = argc - optind == 1 && !strcmp(argv[optind], "verify");
+    if (optind != argc && !verify)
+        return usage_error(cmd, "audit: unexpected argument '%s'", argv[optind]);
+    if (verify && (camera || start != INT64_MIN || end != INT64_MAX || limit))
+        return usage_error(cmd, "audit verify: checks the whole trail (no options)");
     if (start >= end) return usage_error(cmd, "audit: --start must be before --end");
     const config *cfg;
     if ((ret = vctl_config(v, &cfg))) return ret;
+    if (verify) return audit_verify(cfg);
     ret = index_audit_list(cfg->index_path, camera, start, end, limit, print_audit, NULL);
     if (ret == -ENOENT || ret == -EPROTONOSUPPORT) {
         fprintf(stderr, "vigilctl: %s has no audit trail yet (start vigild once)\n",
@@ -1215,6 +1248,7 @@ static const command commands[] = {
      cmd_clip},
     {"audit", "print the audit trail (footage access, locks, config changes)",
      "Usage: vigilctl [OPTIONS] audit [--camera C] [--start T] [--end T] [--limit N]\n"
+     "       vigilctl [OPTIONS] audit verify\n"
      "\n"
      "Prints the audit rows in [start, end), oldest first, one JSON object per line:\n"
      "{\"id\",\"time\",\"token\",\"action\",\"camera\",\"start\",\"end\",\"detail\"}.\n"
@@ -1225,7 +1259,13 @@ static const command commands[] = {
      "\n"
      "  --camera C  only rows about camera C\n"
      "  --start T   from T;  --end T  until T, exclusive\n"
-     "  --limit N   only the newest N rows\n",
+     "  --limit N   only the newest N rows\n"
+     "\n"
+     "verify: the trail is a hash chain (each row carries the hash of the one before);\n"
+     "checks every row and prints {\"ok\":true,\"rows\":N,\"head\":HASH} (note HASH\n"
+     "somewhere else: rows cut off the end show only against it), or the first row\n"
+     "whose link does not hold, {\"ok\":false,\"rows\":N,\"broken_row\":ID,\"problem\"},\n"
+     "and exits 1.\n",
      cmd_audit},
     {"config", "check a configuration file (config check)",
      "Usage: vigilctl [OPTIONS] config check\n"
