@@ -46,6 +46,7 @@ deps=(
   "gstreamer1.0-libav            gst:avenc_aac"
   "gstreamer1.0-x                gst:clockoverlay"
   "python3-gi                    py:gi"
+  "python3-matplotlib            py:matplotlib"
   "gir1.2-glib-2.0               typelib:GLib"
   "gir1.2-gstreamer-1.0          typelib:Gst"
   "gir1.2-gst-plugins-base-1.0   typelib:GstRtsp"
