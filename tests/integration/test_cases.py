@@ -22,7 +22,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from vigiltest import Env, decode_errors, main, wait_for  # noqa: E402
+import vigiltest  # noqa: E402
+from vigiltest import Env, decode_errors, wait_for  # noqa: E402
 
 TOKENS = {"viewer": "tok-viewer-1b2c", "investigator": "tok-police-5d6e",
           "investigator2": "tok-police-9f0a", "admin": "tok-admin-3c4d"}
@@ -290,4 +291,4 @@ class Cases(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    main()
+    vigiltest.main()
