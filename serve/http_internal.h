@@ -9,7 +9,8 @@
  *   download.c         clip downloads: Range/ETag, double-buffered streaming
  *   request.c          reading requests (query, body) and answering them
  *   routes_cameras.c   /api/cameras and /api/cameras/{id}/...
- *   routes_evidence.c  /api/locks, /api/events, /api/coverage, /api/exports
+ *   routes_evidence.c  /api/locks, /api/coverage, /api/exports
+ *   routes_events.c    /api/events (posted events, the search over every event)
  *   routes_admin.c     /healthz, /metrics, /api/audit, /api/reload
  *
  * Everything here runs on the loop thread unless it says otherwise.
@@ -94,6 +95,7 @@ void serve__routes_admin(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_evidence(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_cases(serve_ctx *s, h2o_hostconf_t *host);
+void serve__routes_events(serve_ctx *s, h2o_hostconf_t *host);
 
 /* routes_evidence.c: whether the token named who (the caller, authenticated)
  * is an admin; every caller is when authentication is off, as serve/auth.c

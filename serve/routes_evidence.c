@@ -1,5 +1,5 @@
 /*
- * The investigators' routes: evidence locks, camera events, coverage of an
+ * The investigators' routes: evidence locks, coverage of an
  * area and signed exports. This file is their HTTP half (methods, query and
  * body validation, the camera list copied from the config on the loop
  * thread); evidence.c is the worker half that reads and writes the index and
@@ -193,62 +193,6 @@ static void locks(serve_ctx *s, h2o_req_t *req, const char *who, const char *res
     } else {
         locks_list(s, req, who);
     }
-}
-
-/* ---- GET /api/events?camera=&start=&end=&type= (default: the last 24 h) ---- */
-
-typedef struct events_job {
-    serve__reply_job rj;
-    char camera[INDEX_ID_MAX];
-    char type[32];
-    int64_t start_us, end_us;
-} events_job;
-
-static int events_work(serve__job *base, index_reader *r)
-{
-    events_job *j = vg_container_of(base, events_job, rj.base);
-    serve__events(r, j->camera[0] ? j->camera : NULL, j->type[0] ? j->type : NULL, j->start_us,
-                  j->end_us, &j->rj.reply);
-    return serve__reply_job_status(&j->rj);
-}
-
-static const serve__job_ops events_ops = {.need_reader = true,
-                                          .work = events_work,
-                                          .done = serve__reply_job_done,
-                                          .free = serve__reply_job_free};
-
-static void events(serve_ctx *s, h2o_req_t *req, const char *who)
-{
-    int64_t start = 0, end = 0;
-    bool hs, he;
-    char cam[INDEX_ID_MAX] = "", type[32] = "";
-    if (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD")) {
-        serve__send_405(req, "GET, HEAD");
-        return;
-    }
-    if (serve__query_time(req, "start", &start, &hs) < 0 ||
-        serve__query_time(req, "end", &end, &he) < 0 ||
-        serve__query_string(req, "camera", cam, sizeof(cam)) < 0 ||
-        serve__query_string(req, "type", type, sizeof(type)) < 0) {
-        serve__send_error(req, 400, "malformed query");
-        return;
-    }
-    if (!he) end = vg_now_us() + 1;
-    if (!hs) start = end - 24LL * 3600 * 1000000;
-    if (end <= start) {
-        serve__send_error(req, 400, "end must be after start");
-        return;
-    }
-    if (cam[0] && (!s->cfg || !config_find_camera(s->cfg, cam))) {
-        serve__send_error(req, 404, "unknown camera");
-        return;
-    }
-    events_job *j = reply_job_new(req, sizeof(*j));
-    if (!j) return;
-    snprintf(j->camera, sizeof(j->camera), "%s", cam);
-    snprintf(j->type, sizeof(j->type), "%s", type);
-    j->start_us = start, j->end_us = end;
-    serve__job_queue(s, req, who, &j->rj.base, &events_ops);
 }
 
 /* ---- areas: cameras copied from the config for a worker ---- */
@@ -543,13 +487,6 @@ static int route_locks(serve_ctx *s, h2o_req_t *req, const char *who, const char
     return 0;
 }
 
-static int route_events(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
-                        size_t rlen)
-{
-    if (split_rest(req, &rest, &rlen, false)) events(s, req, who);
-    return 0;
-}
-
 static int route_coverage(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
                           size_t rlen)
 {
@@ -567,7 +504,6 @@ static int route_exports(serve_ctx *s, h2o_req_t *req, const char *who, const ch
 void serve__routes_evidence(serve_ctx *s, h2o_hostconf_t *host)
 {
     serve__route_add(s, host, "/api/locks", route_locks);
-    serve__route_add(s, host, "/api/events", route_events);
     serve__route_add(s, host, "/api/coverage", route_coverage);
     serve__route_add(s, host, "/api/exports", route_exports);
 }

@@ -23,8 +23,17 @@
  *   GET /api/locks[?camera=&all=1]                 in force (all=1: every lock)
  *   DELETE /api/locks/{id} [{"reason"}]            release: 200 with the lock,
  *                                                  404 unknown, 409 already released
- *   GET /api/events?camera=&start=&end=&type=      [{"id","time","camera","type","detail"}]
- *                                                  (default: the last 24 h)
+ *   GET /api/events?q=&camera=&district=&site=&type=&start=&end=&limit=
+ *        [{"id","time","camera","type","detail"[,"end","district","site","text",
+ *        "attributes","source_id","posted_by"],"clip" | "clips":[{"camera","clip"}]}]
+ *        oldest first (default: the last 24 h, at most limit (10000), header
+ *        X-Events-Truncated: 1 when there were more); q: words to find in
+ *        text/attributes/detail, diacritics and đ folded (serve/routes_events.c)
+ *   POST /api/events {"camera" | "district"/"site", "time"[,"end"],"type"
+ *        [,"text","attributes":{},"source_id"]}, an array of them, or NDJSON
+ *        (application/x-ndjson): 201 {"id","duplicate"} or {"stored",
+ *        "duplicates","ids":[id|null]}; all or none; 400 names the field (and
+ *        the index). Integrator tokens may use this route and no other.
  *   GET /api/coverage?district=&site=&start=&end=  per camera of the area: its
  *        recorded runs in the range and covered_seconds (none: empty runs)
  *   POST /api/exports {"cameras":[ids] | "district"[,"site"], "start","end",

@@ -1,0 +1,305 @@
+"""
+Events from other systems, against a real daemon recording camsim cameras
+with auth on (one daemon for the file):
+
+- POST /api/events: one event, a JSON array, NDJSON; an integrator token may
+  post and do nothing else (403 everywhere else), a viewer may not post;
+- bad input is 400 naming the field (and the element of a batch), and a bad
+  batch stores nothing (the good elements before the bad one are not found);
+- a source_id posted twice is stored once (the answer says duplicate);
+- GET /api/events: full text (Vietnamese: "Luc Nam" finds "Lục Nam", "Dong"
+  finds "Đồng"), combined with camera/district/site/type/start/end/limit; the
+  system's own events are still there, with their fields;
+- the clip URL of an event plays: fetched with a viewer token, it decodes
+  clean with `ffmpeg -v error`, and it covers the configured pre/post roll;
+- a batch of 400 events just under the 64 KiB body cap is taken whole.
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import vigiltest  # noqa: E402
+from vigiltest import Env, decode_errors, rfc3339_to_unix, wait_for  # noqa: E402
+
+TOKENS = {"viewer": "tok-viewer-7a1b", "investigator": "tok-police-2c3d",
+          "admin": "tok-admin-4e5f", "integrator": "tok-anpr-6a7b"}
+ROLES = {k: k for k in TOKENS}
+NAMES = {"viewer": "ioc", "investigator": "police-ln", "admin": "ops", "integrator": "anpr-ln"}
+CAM = "codec=h264,size=320x180,fps=25,gop=25,bitrate=400"
+
+
+def sha(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+EXTRA = ("events: {pre_roll: 2s, post_roll: 3s}\n" + "auth:\n  tokens:\n" + "".join(
+    '    - {name: %s, role: %s, token_sha256: "%s"}\n' % (NAMES[k], ROLES[k], sha(TOKENS[k]))
+    for k in TOKENS))
+
+
+class Events(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        env = cls.env = Env("events")
+        try:
+            cls.cam = env.camsim(["n1:" + CAM, "t1:" + CAM])
+            cams = [env.camera("n1", cls.cam.url("n1"), district="Lục Nam", site="security"),
+                    env.camera("t1", cls.cam.url("t1"), district="Lục Nam", site="traffic")]
+            cls.cfg = env.config(cams, segment_seconds=2, extra=EXTRA)
+            cls.d = env.vigild(cls.cfg)
+            cls.t0 = time.time()
+            wait_for(lambda: len([s for s in env.segments(cls.cfg, "t1") if s["sha256"]]) >= 3,
+                     60, what="t1 three segments")
+        except Exception:
+            env.close(keep_on_failure=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.env.close(keep_on_failure=os.environ.get("VIGIL_KEEP") == "1")
+
+    def req(self, method, path, who=None, body=None, headers=None):
+        h = {"Authorization": "Bearer " + TOKENS[who]} if who else {}
+        h.update(headers or {})
+        st, hdrs, data = self.d.http(path, headers=h, method=method, body=body)
+        js = data
+        if data and hdrs.get("content-type", "").startswith("application/json"):
+            js = json.loads(data)
+        return st, js, hdrs
+
+    def post(self, body, who="integrator", **kw):
+        st, js, _ = self.req("POST", "/api/events", who, body, **kw)
+        return st, js
+
+    def search(self, query, who="investigator"):
+        st, js, hdrs = self.req("GET", "/api/events?" + query, who)
+        self.assertEqual(st, 200, js)
+        return js, hdrs
+
+    def ev(self, **kw):
+        e = {"camera": "t1", "time": int(time.time()) - 5, "type": "anpr"}
+        e.update(kw)
+        return {k: v for k, v in e.items() if v is not None}
+
+    def test_1_roles(self):
+        st, js = self.post(self.ev(text="vai trò"))
+        self.assertEqual(st, 201, js)
+        self.assertIsInstance(js["id"], int)
+        self.assertFalse(js["duplicate"])
+        self.assertEqual(self.post(self.ev(), who="investigator")[0], 201)
+        self.assertEqual(self.post(self.ev(), who="admin")[0], 201)
+        self.assertEqual(self.post(self.ev(), who="viewer")[0], 403)
+        self.assertEqual(self.post(self.ev(), who=None)[0], 401)
+        # an integrator does nothing else
+        for method, path in (("GET", "/api/events"), ("GET", "/api/cameras"),
+                             ("GET", "/api/cameras/t1/recordings"), ("GET", "/api/locks"),
+                             ("GET", "/api/cameras/t1/clip.mp4?start=0&end=1"),
+                             ("POST", "/api/locks"), ("GET", "/metrics"),
+                             ("GET", "/api/audit")):
+            st, js, _ = self.req(method, path, "integrator", {} if method == "POST" else None)
+            self.assertEqual(st, 403, (method, path, js))
+        self.assertEqual(self.req("GET", "/api/events", "viewer")[0], 403)
+        self.assertEqual(self.req("DELETE", "/api/events", "investigator")[0], 405)
+        self.assertEqual(self.req("GET", "/api/events/3", "investigator")[0], 404)
+        # posted_by names the token
+        found, _ = self.search("q=vai%20tro")
+        self.assertEqual([e["posted_by"] for e in found], [NAMES["integrator"]])
+
+    def test_2_bad_input(self):
+        now = int(time.time())
+        cases = [
+            ("time", self.ev(time=None)),
+            ("time", self.ev(time="hôm qua")),
+            ("end", self.ev(end=now - 3600)),
+            ("end", self.ev(end="x")),
+            ("type", self.ev(type=None)),
+            ("type", self.ev(type="")),
+            ("type", self.ev(type="a" * 64)),
+            ("type", self.ev(type=5)),
+            ("camera", self.ev(camera="nope")),
+            ("camera", self.ev(camera=None)),
+            ("district", self.ev(district="Lục Nam")),
+            ("site", self.ev(camera=None, site="mall")),
+            ("district", self.ev(camera=None, district=7)),
+            ("text", self.ev(text="x" * 4097)),
+            ("text", self.ev(text=["a"])),
+            ("attributes", self.ev(attributes=[1, 2])),
+            ("attributes", self.ev(attributes={"k": "v" * 9000})),
+            ("source_id", self.ev(source_id="")),
+            ("colour", self.ev(colour="red")),
+        ]
+        for field, body in cases:
+            st, js = self.post(body)
+            self.assertEqual(st, 400, (field, body, js))
+            self.assertEqual(js["field"], field, js)
+            self.assertTrue(js["error"].startswith(field + ": "), js)
+        st, js = self.post(b"{not json", headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 400, js)
+        self.assertIn("body", js["error"])
+        st, js = self.post(b"", headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 400, js)
+        st, js = self.post([])
+        self.assertEqual(st, 400, js)
+        st, js = self.post([self.ev()] * 1001)
+        self.assertEqual(st, 400, js)
+        # queries: 400 naming the parameter
+        for q, name in (("start=yesterday", "start"), ("end=x", "end"), ("limit=0", "limit"),
+                        ("limit=abc", "limit"), ("limit=10001", "limit"), ("site=mall", "site"),
+                        ("q=%20--%20*", "q"), ("start=100&end=50", "end")):
+            st, js, _ = self.req("GET", "/api/events?" + q, "investigator")
+            self.assertEqual(st, 400, (q, js))
+            self.assertTrue(js["error"].startswith(name + ":"), (q, js))
+        self.assertEqual(self.req("GET", "/api/events?camera=nope", "investigator")[0], 404)
+
+    def test_3_batch_atomic(self):
+        good = [self.ev(text="lô nguyên tử %d" % i, source_id="atomic-%d" % i) for i in range(3)]
+        bad = good[:2] + [self.ev(time=None, text="lô nguyên tử hỏng")] + good[2:]
+        st, js = self.post(bad)
+        self.assertEqual(st, 400, js)
+        self.assertEqual((js["index"], js["field"]), (2, "time"), js)
+        self.assertTrue(js["error"].startswith("event 2: time: "), js)
+        found, _ = self.search("q=nguyen%20tu")
+        self.assertEqual(found, [])
+        # NDJSON with a bad line: nothing either
+        nd = "\n".join(json.dumps(e, ensure_ascii=False) for e in good) + "\n{oops\n"
+        st, js = self.post(nd.encode(), headers={"Content-Type": "application/x-ndjson"})
+        self.assertEqual(st, 400, js)
+        self.assertIn("event 3", js["error"])
+        self.assertEqual(self.search("q=nguyen%20tu")[0], [])
+        # the same batch, fixed, as NDJSON (blank lines and CRLF are fine)
+        nd = "\r\n\r\n".join(json.dumps(e, ensure_ascii=False) for e in good) + "\r\n"
+        st, js = self.post(nd.encode(), headers={"Content-Type": "application/x-ndjson"})
+        self.assertEqual(st, 201, js)
+        self.assertEqual((js["stored"], js["duplicates"]), (3, 0), js)
+        self.assertEqual(len(js["ids"]), 3)
+        self.assertEqual(len(self.search("q=nguyen%20tu")[0]), 3)
+
+    def test_4_duplicates(self):
+        e = self.ev(text="trùng lặp", source_id="anpr-ln-000042")
+        st, js = self.post(e)
+        self.assertEqual(st, 201, js)
+        first = js["id"]
+        st, js = self.post(e)
+        self.assertEqual(st, 200, js)
+        self.assertEqual(js, {"id": None, "duplicate": True})
+        st, js = self.post([e, self.ev(text="trùng lặp", source_id="anpr-ln-000043"),
+                            self.ev(text="trùng lặp", source_id="anpr-ln-000043")])
+        self.assertEqual(st, 201, js)
+        self.assertEqual((js["stored"], js["duplicates"]), (1, 2), js)
+        self.assertEqual(js["ids"][0], None)
+        self.assertEqual(js["ids"][2], None)
+        found, _ = self.search("q=trung%20lap")
+        self.assertEqual(len(found), 2)
+        self.assertEqual(found[0]["id"], first)
+        self.assertEqual(found[0]["source_id"], "anpr-ln-000042")
+
+    def test_5_search_vietnamese_and_filters(self):
+        now = int(time.time())
+        batch = [
+            self.ev(time=now - 30, text="Xe 98A-123.45 vượt đèn đỏ tại Lục Nam",
+                    attributes={"plate": "98A-123.45", "màu": "trắng"}),
+            {"district": "Lục Nam", "site": "security", "time": now - 20, "end": now - 10,
+             "type": "alarm", "text": "Báo động kho xã Đồng Phú"},
+            {"district": "Yên Dũng", "time": now - 15, "type": "call_113",
+             "text": "Tin báo 113 từ xã Đồng Việt"},
+        ]
+        st, js = self.post(batch)
+        self.assertEqual(st, 201, js)
+        ids = js["ids"]
+        found, _ = self.search("q=Luc%20Nam")
+        self.assertIn(ids[0], [e["id"] for e in found])
+        self.assertNotIn(ids[1], [e["id"] for e in found])
+        found, _ = self.search("q=Dong")
+        self.assertEqual(sorted(e["id"] for e in found), sorted(ids[1:]))
+        found, _ = self.search("q=%C4%90%E1%BB%93ng%20Ph%C3%BA")  # Đồng Phú
+        self.assertEqual([e["id"] for e in found], [ids[1]])
+        found, _ = self.search("q=98A-123.45")
+        self.assertEqual([e["id"] for e in found], [ids[0]])
+        a = found[0]
+        self.assertEqual(a["attributes"], {"plate": "98A-123.45", "màu": "trắng"})
+        self.assertEqual((a["camera"], a["district"], a["site"], a["type"]),
+                         ("t1", "Lục Nam", "traffic", "anpr"))
+        found, _ = self.search("q=trang")  # an attribute's value
+        self.assertIn(ids[0], [e["id"] for e in found])
+        # filters, with and without text
+        found, _ = self.search("q=dong&district=Y%C3%AAn%20D%C5%A9ng")
+        self.assertEqual([e["id"] for e in found], [ids[2]])
+        found, _ = self.search("q=dong&site=security")
+        self.assertEqual([e["id"] for e in found], [ids[1]])
+        found, _ = self.search("type=alarm")
+        self.assertEqual([e["id"] for e in found], [ids[1]])
+        self.assertEqual(found[0]["end"][:4], found[0]["time"][:4])
+        found, _ = self.search("q=dong&camera=t1")
+        self.assertEqual(found, [])
+        found, _ = self.search("q=dong&start=%d&end=%d" % (now - 25, now - 16))
+        self.assertEqual([e["id"] for e in found], [ids[1]])
+        found, hdrs = self.search("q=dong&limit=1")
+        self.assertEqual([e["id"] for e in found], [ids[1]])
+        self.assertEqual(hdrs.get("x-events-truncated"), "1")
+        found, hdrs = self.search("q=dong&limit=2")
+        self.assertNotIn("x-events-truncated", hdrs)
+        # an area event gets a clip per camera of its area
+        alarm = self.search("type=alarm")[0][0]
+        self.assertEqual(sorted(c["camera"] for c in alarm["clips"]), ["n1"])
+        call = self.search("type=call_113")[0][0]
+        self.assertEqual(call["clips"], [])
+        # the system's own events keep their fields, and are found by area
+        online, _ = self.search("type=online&camera=n1&start=0")
+        self.assertTrue(online, "no online event of n1")
+        o = online[0]
+        for k in ("id", "time", "camera", "type", "detail"):
+            self.assertIn(k, o)
+        self.assertIsInstance(o["detail"], str)
+        self.assertIn("clip", o)
+        area, _ = self.search("type=online&district=L%E1%BB%A5c%20Nam&site=security&start=0")
+        self.assertEqual({e["camera"] for e in area}, {"n1"})
+        # vigilctl events (the index directly) sees posted events too
+        evs = self.env.events(self.cfg, "--camera", "t1")
+        self.assertIn("anpr", [e["type"] for e in evs])
+
+    def test_6_clip_plays(self):
+        segs = [s for s in self.env.segments(self.cfg, "t1") if s["sha256"]]
+        t = (rfc3339_to_unix(segs[1]["start"]) + rfc3339_to_unix(segs[-1]["end"])) / 2
+        st, js = self.post(self.ev(time=int(t), text="kiểm tra đoạn phim"))
+        self.assertEqual(st, 201, js)
+        found, _ = self.search("q=kiem%20tra%20doan%20phim&start=0")
+        self.assertEqual(len(found), 1)
+        url = found[0]["clip"]
+        self.assertTrue(url.startswith("/api/cameras/t1/clip.mp4?start="), url)
+        st, hdrs, data = self.d.http(url, headers={"Authorization": "Bearer " +
+                                                   TOKENS["viewer"]})
+        self.assertEqual(st, 200, data[:200])
+        clip = self.env.path("event-clip.mp4")
+        with open(clip, "wb") as f:
+            f.write(data)
+        self.assertEqual(decode_errors(clip), "")
+        # pre_roll 2 s, post_roll 3 s (the clip starts at the keyframe at or before)
+        cs, ce = rfc3339_to_unix(hdrs["x-clip-start"]), rfc3339_to_unix(hdrs["x-clip-end"])
+        self.assertLessEqual(cs, int(t) - 2 + 0.001)
+        self.assertGreater(ce, int(t) + 1)
+
+    def test_7_big_batch(self):
+        # A batch just under the 64 KiB body cap (one cap for every route)
+        now = int(time.time())
+        batch = [self.ev(time=now - 60 + i % 50, text="lô lớn số %d" % i,
+                         attributes={"plate": "98A-%03d.%02d" % (i, i % 100)},
+                         source_id="big-%d" % i) for i in range(400)]
+        nd = ("\n".join(json.dumps(e, ensure_ascii=False) for e in batch) + "\n").encode()
+        self.assertLess(len(nd), 64 * 1024)
+        self.assertGreater(len(nd), 48 * 1024)
+        st, js = self.post(nd, headers={"Content-Type": "application/x-ndjson"})
+        self.assertEqual(st, 201, js)
+        self.assertEqual(js["stored"], 400)
+        found, _ = self.search("q=lon%20so&start=0")
+        self.assertEqual(len(found), 400)
+        found, _ = self.search("q=98A-123.23")
+        self.assertEqual([e["source_id"] for e in found], ["big-123"])
+
+
+if __name__ == "__main__":
+    vigiltest.main()
