@@ -369,4 +369,14 @@ int index_case_close(const char *path, int64_t id, const char *who, const char *
 int index_case_custody(const char *path, const index_case *c, int64_t limit, index_audit_cb cb,
                        void *arg);
 
+/* ---- backup (index/backup.c) ---- */
+typedef struct index_backup_info {
+    int pages;          /* of the copy */
+    int schema_version;
+} index_backup_info;
+/* A consistent copy of the index at path, taken while it is in use, written
+ * to dest (replaced atomically; a standalone file, no WAL). info may be NULL.
+ * 0 or negative (logged). */
+int index_backup(const char *path, const char *dest, index_backup_info *info);
+
 #endif
