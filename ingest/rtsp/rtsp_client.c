@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -993,6 +994,21 @@ static void connected(rtsp_client *c)
     send_request(c, "OPTIONS", c->u.url, "");
 }
 
+/* Opens the TCP handle and connects to sa (copied by libuv). */
+static void connect_to(rtsp_client *c, const struct sockaddr *sa)
+{
+    int r = uv_tcp_init(c->loop, &c->tcp);
+    if (r == 0) {
+        c->tcp.data = c;
+        c->tcp_open = 1;
+        c->handles++;
+        c->conn.data = c;
+        c->st = ST_CONNECT;
+        r = uv_tcp_connect(&c->conn, &c->tcp, sa, on_connect);
+    }
+    if (r < 0) fail(c, RTSP_ERR_UNREACHABLE, "connect %s: %s", c->u.host, uv_strerror(r));
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     rtsp_client *c = req->data;
@@ -1011,25 +1027,32 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         fail(c, RTSP_ERR_UNREACHABLE, "resolve %s: %s", c->u.host, uv_strerror(status));
         return;
     }
-    int r = uv_tcp_init(c->loop, &c->tcp);
-    if (r == 0) {
-        c->tcp.data = c;
-        c->tcp_open = 1;
-        c->handles++;
-        c->conn.data = c;
-        c->st = ST_CONNECT;
-        r = uv_tcp_connect(&c->conn, &c->tcp, res->ai_addr, on_connect);
-    }
+    connect_to(c, res->ai_addr);
     uv_freeaddrinfo(res);
-    if (r < 0) fail(c, RTSP_ERR_UNREACHABLE, "connect %s: %s", c->u.host, uv_strerror(r));
+}
+
+/* An IPv4 or IPv6 literal (the usual camera URL) is its own address: no
+ * look-up, so a camera at a numeric address never waits for a thread of
+ * libuv's pool, whatever else (other cameras' DNS) occupies it. */
+static bool numeric_host(const rtsp_client *c, struct sockaddr_storage *ss)
+{
+    return uv_ip4_addr(c->u.host, c->u.port, (struct sockaddr_in *)ss) == 0 ||
+           uv_ip6_addr(c->u.host, c->u.port, (struct sockaddr_in6 *)ss) == 0;
 }
 
 static void start_connect(rtsp_client *c)
 {
     char port[16];
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    c->st = ST_RESOLVE;
+    if (numeric_host(c, &ss)) {
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)c->o.timeout_ms, 0);
+        connect_to(c, (const struct sockaddr *)&ss);
+        return;
+    }
     snprintf(port, sizeof(port), "%d", c->u.port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    c->st = ST_RESOLVE;
     c->gai.data = c;
     int r = uv_getaddrinfo(c->loop, &c->gai, on_resolved, c->u.host, port, &hints);
     if (r < 0) {

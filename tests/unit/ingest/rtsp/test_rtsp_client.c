@@ -3,9 +3,11 @@
  * paths real servers rarely take on demand — a redirect, a Digest challenge
  * without qop, an answer without CSeq, RTP interleaved in the same segment as
  * the PLAY answer with garbage between frames, a stall, a server that hangs
- * up, a 404, a hostile Content-Length, and a 461 answer to interleaved TCP.
+ * up, a 404, a hostile Content-Length, and a 461 answer to interleaved TCP;
+ * and a camera at a numeric address while libuv's thread pool is busy.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -367,9 +369,56 @@ static void test_bad_url(void **state)
     uv_loop_close(&loop);
 }
 
+/* A camera URL with an IP literal needs no look-up: with every thread of
+ * libuv's pool (one, set in main) held by work that waits until the session
+ * is over, the session still connects and plays. A look-up would wait in the
+ * pool's queue until the client's own connect timeout failed the session. */
+static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t busy_cv = PTHREAD_COND_INITIALIZER;
+static int busy_release;
+
+static void busy_work(uv_work_t *w)
+{
+    (void)w;
+    pthread_mutex_lock(&busy_mu);
+    while (!busy_release) pthread_cond_wait(&busy_cv, &busy_mu);
+    pthread_mutex_unlock(&busy_mu);
+}
+
+static void busy_done(uv_work_t *w, int status)
+{
+    (void)status;
+    *(int *)w->data = 1;
+}
+
+static void test_numeric_host_busy_pool(void **state)
+{
+    (void)state;
+    uv_loop_t other;
+    uv_work_t w;
+    int done = 0;
+    assert_int_equal(uv_loop_init(&other), 0);
+    w.data = &done;
+    assert_int_equal(uv_queue_work(&other, &w, busy_work, busy_done), 0);
+    srv *s = calloc(1, sizeof(*s));
+    run(s, SC_FULL, "/old", 300); /* its redirect goes to 127.0.0.1 too */
+    assert_int_equal(s->errors, 0);
+    assert_int_equal(s->frames, 4);
+    free(s);
+    pthread_mutex_lock(&busy_mu);
+    busy_release = 1;
+    pthread_cond_signal(&busy_cv);
+    pthread_mutex_unlock(&busy_mu);
+    while (!done) uv_run(&other, UV_RUN_ONCE);
+    assert_int_equal(uv_loop_close(&other), 0);
+}
+
 int main(void)
 {
+    /* Before the pool starts: one thread, so one busy job fills it. */
+    setenv("UV_THREADPOOL_SIZE", "1", 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numeric_host_busy_pool),
         cmocka_unit_test(test_full_session),
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_bad_url),
