@@ -706,6 +706,38 @@ static int parse_events(loader *L, yaml_node_t *m)
     return 0;
 }
 
+static int parse_http(loader *L, yaml_node_t *m)
+{
+    static const char *const keys[] = {"workers",       "max_downloads",
+                                       "max_downloads_per_token", "max_snapshots",
+                                       "max_snapshots_per_token", "snapshot_max_pixels"};
+    config_http *h = &L->cfg->http;
+    const char *k;
+    yaml_node_t *v;
+    int ret = 0;
+    if (m->type != YAML_MAPPING_NODE) return fail(L, line_of(m), "http must be a mapping");
+    if ((ret = check_keys(L, m, keys, VG_ARRAY_SIZE(keys), " in http")) < 0) return ret;
+    FOR_PAIRS(L, m, k, v)
+    {
+        if (!k) continue;
+        if (!strcmp(k, "workers")) ret = get_int(L, v, "http.workers", 1, 256, &h->workers);
+        else if (!strcmp(k, "max_downloads"))
+            ret = get_int(L, v, "http.max_downloads", 1, 100000, &h->max_downloads);
+        else if (!strcmp(k, "max_downloads_per_token"))
+            ret = get_int(L, v, "http.max_downloads_per_token", 1, 100000,
+                          &h->max_downloads_per_token);
+        else if (!strcmp(k, "max_snapshots"))
+            ret = get_int(L, v, "http.max_snapshots", 1, 100000, &h->max_snapshots);
+        else if (!strcmp(k, "max_snapshots_per_token"))
+            ret = get_int(L, v, "http.max_snapshots_per_token", 1, 100000,
+                          &h->max_snapshots_per_token);
+        else if (!strcmp(k, "snapshot_max_pixels"))
+            ret = get_int(L, v, "http.snapshot_max_pixels", 1, INT_MAX, &h->snapshot_max_pixels);
+        if (ret < 0) return ret;
+    }
+    return 0;
+}
+
 /* rtsp://[host][:port][/path], no userinfo, no whitespace. Never echoes the URL. */
 static int check_url(loader *L, yaml_node_t *v, const char *id, const char *url)
 {
@@ -926,7 +958,7 @@ static int parse_main(loader *L, yaml_node_t *root)
 {
     static const char *const keys[] = {"listen",  "index", "segment_seconds", "retention_days",
                                        "web",     "storage", "include",       "auth",
-                                       "cameras", "events"};
+                                       "cameras", "events", "http"};
     config *cfg = L->cfg;
     const char *k;
     yaml_node_t *v;
@@ -951,6 +983,7 @@ static int parse_main(loader *L, yaml_node_t *root)
         else if (!strcmp(k, "include")) ret = get_path(L, v, "include", &cfg->include);
         else if (!strcmp(k, "auth")) ret = parse_auth(L, v);
         else if (!strcmp(k, "events")) ret = parse_events(L, v);
+        else if (!strcmp(k, "http")) ret = parse_http(L, v);
         if (ret < 0) return ret;
     }
     if (!cfg->index_path) return fail(L, 1, "index is required");
@@ -1040,6 +1073,12 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
     cfg->retention_days = 30;
     cfg->event_pre_roll_us = 10 * INT64_C(1000000);
     cfg->event_post_roll_us = 20 * INT64_C(1000000);
+    cfg->http = (config_http){.workers = CONFIG_HTTP_WORKERS,
+                              .max_downloads = CONFIG_HTTP_MAX_DOWNLOADS,
+                              .max_downloads_per_token = CONFIG_HTTP_MAX_DOWNLOADS_PER_TOKEN,
+                              .max_snapshots = CONFIG_HTTP_MAX_SNAPSHOTS,
+                              .max_snapshots_per_token = CONFIG_HTTP_MAX_SNAPSHOTS_PER_TOKEN,
+                              .snapshot_max_pixels = CONFIG_HTTP_SNAPSHOT_MAX_PIXELS};
     config_listen_parse("127.0.0.1:8080", &cfg->listen_at);
     if (!(cfg->path = strdup(path)) || !(cfg->listen = strdup("127.0.0.1:8080"))) {
         ret = -ENOMEM;

@@ -94,6 +94,24 @@ typedef struct config_listen {
  * range, blanks or '/'). out is untouched on failure. */
 int config_listen_parse(const char *s, config_listen *out);
 
+/* http: the HTTP side's limits. A download or snapshot past a per-token cap
+ * is answered 429, past a global cap 503, both with Retry-After. workers
+ * takes effect at start only; the caps on every reload. */
+#define CONFIG_HTTP_WORKERS 4
+#define CONFIG_HTTP_MAX_DOWNLOADS 16
+#define CONFIG_HTTP_MAX_DOWNLOADS_PER_TOKEN 4
+#define CONFIG_HTTP_MAX_SNAPSHOTS 4
+#define CONFIG_HTTP_MAX_SNAPSHOTS_PER_TOKEN 2
+#define CONFIG_HTTP_SNAPSHOT_MAX_PIXELS (7680 * 4320) /* 8K UHD */
+typedef struct config_http {
+    int workers;                 /* threads for request work (queries, clip reads, snapshots) */
+    int max_downloads;           /* clip and export downloads at once, all tokens */
+    int max_downloads_per_token; /* ... of one token */
+    int max_snapshots;           /* snapshots being made at once, all tokens */
+    int max_snapshots_per_token; /* ... of one token */
+    int snapshot_max_pixels;     /* a larger frame is refused (400), never decoded */
+} config_http;
+
 typedef struct config {
     char *path;            /* the main file */
     char *listen;          /* "127.0.0.1:8080" (default) */
@@ -107,6 +125,7 @@ typedef struct config {
     size_t npools;
     config_camera *cameras;
     size_t ncameras;
+    config_http http;      /* http: (defaults CONFIG_HTTP_*) */
     bool auth_enabled;     /* an auth: section was present */
     config_token *tokens;
     size_t ntokens;

@@ -23,6 +23,8 @@
 
 #include "serve/serve.h"
 
+#define VIGILD_UV_THREADS "16"
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning]\n");
@@ -107,6 +109,13 @@ int main(int argc, char **argv)
     /* A viewer that goes away mid-write is an EPIPE for h2o, not a signal
      * that kills the recorder (systemd ignores SIGPIPE for us; a shell does not). */
     signal(SIGPIPE, SIG_IGN);
+    /* libuv's thread pool (one per process, started at its first use) now
+     * only resolves camera host names: HTTP work has serve's own threads
+     * (http.workers) and IP-literal hosts are never looked up. Sized for a
+     * fleet reconnecting at once after a network cut, where each look-up of
+     * an unreachable resolver can block a thread for seconds; libuv's default
+     * of 4 would queue the rest. An operator's own value is kept. */
+    setenv("UV_THREADPOOL_SIZE", VIGILD_UV_THREADS, 0);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},

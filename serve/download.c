@@ -39,7 +39,9 @@ struct serve__download {
     bool finished;       /* the final h2o_send was made */
     bool aborted;
     bool sent_any;       /* a first (small) buffer was read */
-    uv_work_t work;
+    serve__task task; /* the read in flight */
+    bool slot;        /* holds who's download slot (serve/limits.c) */
+    char who[64];
     serve__download *prev, *next;
 };
 
@@ -55,6 +57,7 @@ static void dl_free(download *d)
     else
         s->downloads = d->next;
     if (d->next) d->next->prev = d->prev;
+    if (d->slot) serve__slots_give(s->slots, SERVE__SLOT_DOWNLOAD, d->who);
     media_clip_free(&d->clip);
     free(d->buf[0]);
     free(d->buf[1]);
@@ -63,9 +66,9 @@ static void dl_free(download *d)
     serve__maybe_finish_stop(s);
 }
 
-static void dl_fill_work(uv_work_t *w)
+static void dl_fill_work(serve__task *t)
 {
-    download *d = vg_container_of(w, download, work);
+    download *d = vg_container_of(t, download, task);
     int b = d->filling;
     uint64_t n = d->end - d->pos, cap = d->sent_any ? DL_BUF : DL_FIRST;
     if (n > cap) n = cap;
@@ -73,9 +76,9 @@ static void dl_fill_work(uv_work_t *w)
     d->len[b] = (size_t)n;
 }
 
-static void dl_fill_done(uv_work_t *w, int status)
+static void dl_fill_done(serve__task *t)
 {
-    download *d = vg_container_of(w, download, work);
+    download *d = vg_container_of(t, download, task);
     int b = d->filling;
     d->filling = -1;
     d->s->njobs--;
@@ -83,7 +86,6 @@ static void dl_fill_done(uv_work_t *w, int status)
         dl_free(d);
         return;
     }
-    if (status < 0 && d->fill_err == 0) d->fill_err = -ECANCELED;
     if (d->fill_err == 0) {
         d->pos += d->len[b];
         d->ready = b;
@@ -100,11 +102,9 @@ static void dl_start_fill(download *d)
     int b = d->in_write ? other[d->sending_buf] : 0;
     d->filling = b;
     d->s->njobs++;
-    if (uv_queue_work(d->s->loop, &d->work, dl_fill_work, dl_fill_done) < 0) {
-        d->s->njobs--;
-        d->filling = -1;
-        d->fill_err = -EAGAIN;
-    }
+    d->task.work = dl_fill_work;
+    d->task.done = dl_fill_done;
+    serve__workers_queue(d->s->workers, &d->task);
 }
 
 static void dl_try_send(download *d)
@@ -192,7 +192,7 @@ static void audit_download(serve_ctx *s, const char *who, const char *camera,
 }
 
 void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
-                           const char *who, const char *export_id)
+                           const char *who, const char *export_id, bool *slot)
 {
     const media_clip_info *ci = media_clip_info_get(*clip);
     uint64_t first = 0, last = ci->length - 1;
@@ -264,6 +264,8 @@ void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, cons
     d->s = s;
     d->req = req;
     d->clip = *clip, *clip = NULL;
+    d->slot = *slot, *slot = false;
+    snprintf(d->who, sizeof(d->who), "%s", who);
     d->pos = first;
     d->end = last + 1;
     d->filling = d->ready = -1;

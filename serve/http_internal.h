@@ -4,8 +4,10 @@
  *
  *   server.c           serve_ctx lifetime: listener, connections, the h2o
  *                      context on the loop, path registration, shutdown
- *   job.c              work on libuv's thread pool for one request: readers,
+ *   workers.c          serve's own worker threads (not libuv's pool)
+ *   job.c              work on those threads for one request: readers,
  *                      the request anchor, queueing and completion
+ *   limits.c           caps on concurrent downloads and snapshots
  *   download.c         clip downloads: Range/ETag, double-buffered streaming
  *   request.c          reading requests (query, body) and answering them
  *   routes_cameras.c   /api/cameras and /api/cameras/{id}/...
@@ -37,6 +39,46 @@
 typedef struct serve__download serve__download;
 typedef struct serve__conn serve__conn;
 
+/* ---- limits.c: caps on concurrent footage work (loop thread only) ---- */
+
+typedef enum { SERVE__SLOT_DOWNLOAD, SERVE__SLOT_SNAPSHOT, SERVE__SLOT_KINDS } serve__slot_kind;
+typedef struct serve__slots serve__slots;
+
+int serve__slots_new(serve__slots **out);
+void serve__slots_free(serve__slots **sl); /* accepts NULL */
+/* Takes a slot of kind for token who, under max slots in all and per_token
+ * for who (<= 0: no cap). 0; -EBUSY: who holds per_token already; -EAGAIN:
+ * max are taken; -ENOMEM. Give it back with serve__slots_give(). */
+int serve__slots_take(serve__slots *sl, serve__slot_kind kind, const char *who, int max,
+                      int per_token);
+void serve__slots_give(serve__slots *sl, serve__slot_kind kind, const char *who);
+unsigned serve__slots_in_use(const serve__slots *sl, serve__slot_kind kind);
+/* Answers a refused take (its err): 429 for -EBUSY, 503 otherwise, with
+ * Retry-After. */
+void serve__slots_refuse(h2o_req_t *req, serve__slot_kind kind, int err);
+
+/* ---- workers.c ---- */
+
+/* One piece of work for serve's threads. Embed it and get back with
+ * vg_container_of. */
+typedef struct serve__task serve__task;
+struct serve__task {
+    void (*work)(serve__task *t); /* a worker thread */
+    void (*done)(serve__task *t); /* the loop thread, after work; may free t */
+    serve__task *next;
+};
+typedef struct serve__workers serve__workers;
+
+/* n threads (at least 1) and an async handle on loop. 0 or negative; on
+ * failure nothing is left to close. */
+int serve__workers_new(uv_loop_t *loop, unsigned n, serve__workers **out);
+/* Queues t (borrowed until its done() runs). Never fails. */
+void serve__workers_queue(serve__workers *w, serve__task *t);
+/* Joins the threads (every queued task must have come back) and closes the
+ * handle; frees the pool in its close callback, then calls closed(arg).
+ * *w is set to NULL. */
+void serve__workers_close(serve__workers **w, void (*closed)(void *arg), void *arg);
+
 struct serve_ctx {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -58,6 +100,8 @@ struct serve_ctx {
     serve__live *live; /* live.mp4 viewers (serve/live.c) */
     int64_t started_us;
     serve__pins *pins;
+    serve__workers *workers; /* every blocking piece of request work */
+    serve__slots *slots;     /* downloads and snapshots in progress */
     pthread_mutex_t readers_mu;
     index_reader *readers[SERVE__MAX_READERS];
     size_t nreaders;
@@ -157,7 +201,7 @@ typedef struct serve__job_ops {
 } serve__job_ops;
 
 struct serve__job {
-    uv_work_t work;
+    serve__task task;
     serve_ctx *s;
     h2o_req_t *req; /* NULL once h2o freed the request */
     serve__anchor *anchor;
@@ -166,9 +210,8 @@ struct serve__job {
     char who[64];   /* the token's name (audit trail, created_by) */
 };
 
-/* Runs ops->work on the thread pool, then ops->done with the request and
- * ops->free. Takes ownership of j (freed with ops->free even when queueing
- * fails, which answers 503). */
+/* Runs ops->work on serve's workers, then ops->done with the request and
+ * ops->free. Takes ownership of j. */
 void serve__job_queue(serve_ctx *s, h2o_req_t *req, const char *who, serve__job *j,
                       const serve__job_ops *ops);
 
@@ -188,9 +231,10 @@ int serve__reply_job_status(const serve__reply_job *rj);
 /* Answers a clip request: Range, If-Range, If-None-Match (304), the clip
  * headers, one audit row (whole requests and ranges from byte 0; action
  * "export" with export_id, else "clip"), then streams the bytes. Takes
- * ownership of *clip (set to NULL). */
+ * ownership of *clip (set to NULL), and of who's download slot when *slot
+ * (the download gives it back when it ends; *slot is then set to false). */
 void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
-                           const char *who, const char *export_id);
+                           const char *who, const char *export_id, bool *slot);
 /* Shutdown: every download in progress fails. */
 void serve__downloads_abort(serve_ctx *s);
 

@@ -1,7 +1,7 @@
 /*
- * Work on libuv's thread pool for one request. The loop thread only parses
- * requests and moves bytes to h2o; anything that touches SQLite or a segment
- * file runs here (uv_queue_work) with an index_reader taken from a small
+ * Work on serve's worker threads (workers.c) for one request. The loop thread
+ * only parses requests and moves bytes to h2o; anything that touches SQLite
+ * or a segment file runs there with an index_reader taken from a small
  * pool. Each endpoint embeds serve__job in a struct of its own (its arguments
  * and results) and says in a serve__job_ops what runs on the worker, what
  * answers the request and how the struct is freed.
@@ -95,9 +95,9 @@ static void job_gone(void *owner)
     j->anchor = NULL;
 }
 
-static void job_work(uv_work_t *w)
+static void job_work(serve__task *t)
 {
-    serve__job *j = vg_container_of(w, serve__job, work);
+    serve__job *j = vg_container_of(t, serve__job, task);
     index_reader *r = NULL;
     if (!j->ops->need_reader) {
         j->ops->work(j, NULL);
@@ -111,11 +111,11 @@ static void job_work(uv_work_t *w)
     serve__reader_put(j->s, r, err < 0 && err != -ENOENT && err != -EINVAL);
 }
 
-static void job_done(uv_work_t *w, int status)
+static void job_done(serve__task *t)
 {
-    serve__job *j = vg_container_of(w, serve__job, work);
+    serve__job *j = vg_container_of(t, serve__job, task);
     serve_ctx *s = j->s;
-    if (j->req && status == 0) {
+    if (j->req) {
         if (j->reader_err < 0)
             serve__send_errno(j->req, j->reader_err, "");
         else
@@ -136,12 +136,9 @@ void serve__job_queue(serve_ctx *s, h2o_req_t *req, const char *who, serve__job 
     snprintf(j->who, sizeof(j->who), "%s", who);
     j->anchor = serve__anchor_new(req, job_gone, j);
     s->njobs++;
-    if (uv_queue_work(s->loop, &j->work, job_work, job_done) < 0) {
-        serve__anchor_drop(j->anchor);
-        s->njobs--;
-        ops->free(j);
-        serve__send_error(req, 503, "cannot queue work");
-    }
+    j->task.work = job_work;
+    j->task.done = job_done;
+    serve__workers_queue(s->workers, &j->task);
 }
 
 /* ---- reply jobs ---- */

@@ -95,6 +95,7 @@ const char *serve__reason(int status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";

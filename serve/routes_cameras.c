@@ -250,6 +250,7 @@ typedef struct clip_job {
     int64_t start_us, end_us;
     char export_id[24]; /* requested with export=ID (audited as "export") */
     int err;
+    bool slot; /* holds a download slot until the download takes it */
     media_clip *clip;
 } clip_job;
 
@@ -271,12 +272,14 @@ static void clip_done(serve__job *base, h2o_req_t *req)
         serve__send_errno(req, j->err, what);
         return;
     }
-    serve__download_start(j->base.s, req, &j->clip, j->camera, j->base.who, j->export_id);
+    serve__download_start(j->base.s, req, &j->clip, j->camera, j->base.who, j->export_id,
+                          &j->slot);
 }
 
 static void clip_free(serve__job *base)
 {
     clip_job *j = vg_container_of(base, clip_job, base);
+    if (j->slot) serve__slots_give(j->base.s->slots, SERVE__SLOT_DOWNLOAD, j->base.who);
     media_clip_free(&j->clip);
     free(j);
 }
@@ -302,6 +305,16 @@ static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const cha
         serve__send_error(req, 503, "out of memory");
         return;
     }
+    /* The slot is held from here (planning reads the index and pins) to the
+     * end of the download. */
+    int r = serve__slots_take(s->slots, SERVE__SLOT_DOWNLOAD, who, s->cfg->http.max_downloads,
+                              s->cfg->http.max_downloads_per_token);
+    if (r < 0) {
+        free(j);
+        serve__slots_refuse(req, SERVE__SLOT_DOWNLOAD, r);
+        return;
+    }
+    j->slot = true;
     snprintf(j->camera, sizeof(j->camera), "%s", camera);
     j->start_us = q.start, j->end_us = q.end;
     snprintf(j->export_id, sizeof(j->export_id), "%s", q.export_id);
@@ -314,6 +327,8 @@ typedef struct snapshot_job {
     serve__job base;
     char camera[INDEX_ID_MAX];
     int64_t at_us, frame_us;
+    int64_t max_pixels; /* http.snapshot_max_pixels when asked */
+    int width, height;  /* of the frame, set when it is refused as too large */
     int err;
     uint8_t *jpeg;
     size_t jpeg_len;
@@ -322,8 +337,8 @@ typedef struct snapshot_job {
 static int snapshot_work(serve__job *base, index_reader *r)
 {
     snapshot_job *j = vg_container_of(base, snapshot_job, base);
-    j->err = serve__snapshot(r, serve__abspath, j->base.s, j->camera, j->at_us, &j->jpeg,
-                             &j->jpeg_len, &j->frame_us);
+    j->err = serve__snapshot(r, serve__abspath, j->base.s, j->camera, j->at_us, j->max_pixels,
+                             &j->width, &j->height, &j->jpeg, &j->jpeg_len, &j->frame_us);
     return j->err;
 }
 
@@ -331,6 +346,12 @@ static void snapshot_done(serve__job *base, h2o_req_t *req)
 {
     snapshot_job *j = vg_container_of(base, snapshot_job, base);
     char t[VG_TIME_LEN], cd[200];
+    if (j->err == -E2BIG) {
+        snprintf(cd, sizeof(cd), "the frame (%dx%d) has more pixels than http.snapshot_max_pixels "
+                 "(%lld)", j->width, j->height, (long long)j->max_pixels);
+        serve__send_error(req, 400, cd);
+        return;
+    }
     if (j->err < 0) {
         what_for(cd, sizeof(cd), j->camera);
         serve__send_errno(req, j->err, cd);
@@ -346,6 +367,7 @@ static void snapshot_done(serve__job *base, h2o_req_t *req)
 static void snapshot_free(serve__job *base)
 {
     snapshot_job *j = vg_container_of(base, snapshot_job, base);
+    serve__slots_give(j->base.s->slots, SERVE__SLOT_SNAPSHOT, j->base.who);
     free(j->jpeg);
     free(j);
 }
@@ -366,8 +388,16 @@ static void camera_snapshot(serve_ctx *s, h2o_req_t *req, const char *who, const
         serve__send_error(req, 503, "out of memory");
         return;
     }
+    int r = serve__slots_take(s->slots, SERVE__SLOT_SNAPSHOT, who, s->cfg->http.max_snapshots,
+                              s->cfg->http.max_snapshots_per_token);
+    if (r < 0) {
+        free(j);
+        serve__slots_refuse(req, SERVE__SLOT_SNAPSHOT, r);
+        return;
+    }
     snprintf(j->camera, sizeof(j->camera), "%s", camera);
     j->at_us = q.at;
+    j->max_pixels = s->cfg->http.snapshot_max_pixels;
     serve__job_queue(s, req, who, &j->base, &snapshot_ops);
 }
 

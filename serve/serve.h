@@ -5,12 +5,14 @@
  * Endpoints (times in queries: RFC 3339 with any offset, or Unix seconds;
  * in responses: RFC 3339 UTC; errors: JSON {"error": "..."} with 400 for a
  * malformed request, 404 for an unknown camera or no footage, 416 for an
- * unsatisfiable range, 503 when the index cannot be read):
+ * unsatisfiable range, 503 when the index cannot be read; clip downloads and
+ * snapshots past their caps in http: are 429 (the token's own cap) or 503
+ * (all tokens'), with Retry-After):
  *
  *   GET /api/cameras[?district=&site=]
  *   GET /api/cameras/{id}/recordings?start=&end=    (default: the last 24 h)
  *   GET /api/cameras/{id}/clip.mp4?start=&end=
- *   GET /api/cameras/{id}/snapshot.jpg?at=
+ *   GET /api/cameras/{id}/snapshot.jpg?at=        (400 past http.snapshot_max_pixels)
  *   GET /api/cameras/{id}/live.mp4[?stream=main|sub]  endless fMP4 (serve/live.c)
  *   GET /healthz   {"ok":true,"downloads":N,"pinned_segments":N}
  *   GET /metrics                                   Prometheus text (serve/metrics.h)

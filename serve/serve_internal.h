@@ -23,10 +23,12 @@ typedef struct serve__pins serve__pins;
 /* ---- snapshot.c ---- */
 
 /* Decodes the frame nearest at_us and encodes it as JPEG (*jpeg malloc'd).
- * -ENOENT: no footage there. Runs on a worker thread. */
+ * -ENOENT: no footage there; -E2BIG: the stream's frames have more than
+ * max_pixels pixels (*width, *height say how many; nothing was decoded).
+ * Runs on a worker thread. */
 int serve__snapshot(index_reader *r, serve__abspath_fn abspath, void *abspath_opaque,
-                    const char *camera, int64_t at_us, uint8_t **jpeg, size_t *len,
-                    int64_t *frame_us);
+                    const char *camera, int64_t at_us, int64_t max_pixels, int *width,
+                    int *height, uint8_t **jpeg, size_t *len, int64_t *frame_us);
 
 /* ---- pin.c ---- */
 

@@ -190,6 +190,7 @@ static void free_ctx(serve_ctx *s)
     for (size_t i = 0; i < s->nreaders; i++) index_reader_close(&s->readers[i]);
     pthread_mutex_destroy(&s->readers_mu);
     serve__pins_free(&s->pins);
+    serve__slots_free(&s->slots);
     serve_metrics_free(&s->metrics);
     vg_memzero(s->sign_sk, sizeof(s->sign_sk));
     free(s->index_path);
@@ -241,6 +242,12 @@ int serve__req_fd(void *opaque, h2o_req_t *req)
     return -1;
 }
 
+static void close_kill_timer(void *arg)
+{
+    serve_ctx *s = arg;
+    uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
+}
+
 void serve__maybe_finish_stop(serve_ctx *s)
 {
     if (!s->stopping || s->finishing || s->listener_open || s->nconns || s->njobs || s->ndownloads)
@@ -253,7 +260,8 @@ void serve__maybe_finish_stop(serve_ctx *s)
         h2o_timeout_unlink(&s->h2o.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&s->h2o);
     h2o_config_dispose(&s->globalconf);
-    uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
+    /* Every job came back (njobs is 0): the workers are idle. */
+    serve__workers_close(&s->workers, close_kill_timer, s);
 }
 
 /* The h2o configuration: every route's path, then "/api" (unknown API
@@ -322,6 +330,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->started_us = vg_mono_us();
     pthread_mutex_init(&s->readers_mu, NULL);
     if (!(s->index_path = strdup(index_path)) || serve__pins_new(&s->pins) < 0 ||
+        serve__slots_new(&s->slots) < 0 ||
         serve_metrics_new(&s->metrics) < 0) {
         free_ctx(s);
         return -ENOMEM;
@@ -350,6 +359,12 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     if ((ret = uv_tcp_open(&s->listener, fd)) < 0 ||
         (ret = uv_listen((uv_stream_t *)&s->listener, 511, on_accept)) < 0) {
         vg_log(LOG_ERR, "serve: cannot listen on %s: %s", laddr, uv_strerror(ret));
+        uv_close((uv_handle_t *)&s->listener, on_listener_close_early);
+        return ret;
+    }
+    unsigned nworkers = c->cfg ? (unsigned)c->cfg->http.workers : CONFIG_HTTP_WORKERS;
+    if ((ret = serve__workers_new(loop, nworkers, &s->workers)) < 0) {
+        vg_log(LOG_ERR, "serve: cannot start %u worker threads: %s", nworkers, strerror(-ret));
         uv_close((uv_handle_t *)&s->listener, on_listener_close_early);
         return ret;
     }

@@ -7,11 +7,18 @@
  * memory, libavcodec decodes from the keyframe, the frame whose wall time is
  * nearest `at` is converted to YUVJ420P by swscale and encoded with mjpeg.
  * Runs on a worker thread.
+ *
+ * A frame's size comes from the camera (its SPS), and decoding plus scaling
+ * plus encoding holds several copies of it: a stream whose parameter sets
+ * claim more pixels than http.snapshot_max_pixels is refused before a decoder
+ * is opened, and so is a decoded frame past it (parameter sets can change
+ * inside the GOP).
  */
 #include "serve/serve_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,8 +133,16 @@ out:
 
 /* Decodes the in-memory MP4 and keeps the frame nearest at_us (wall time of
  * the first packet: t0_us). */
+static bool too_big(int w, int h, int64_t max_pixels, int *width, int *height)
+{
+    if ((int64_t)w * (int64_t)h <= max_pixels) return false;
+    *width = w, *height = h;
+    return true;
+}
+
 static int decode_nearest(const uint8_t *buf, size_t len, int64_t t0_us, int64_t at_us,
-                          uint8_t **jpeg, size_t *jlen, int64_t *frame_us)
+                          int64_t max_pixels, int *width, int *height, uint8_t **jpeg,
+                          size_t *jlen, int64_t *frame_us)
 {
     int ret = 0;
     membuf mb = {buf, len, 0};
@@ -154,6 +169,10 @@ static int decode_nearest(const uint8_t *buf, size_t len, int64_t t0_us, int64_t
         goto out;
     }
     AVStream *st = fc->streams[vi];
+    if (too_big(st->codecpar->width, st->codecpar->height, max_pixels, width, height)) {
+        ret = -E2BIG;
+        goto out;
+    }
     const AVCodec *dec = avcodec_find_decoder(st->codecpar->codec_id);
     if (!dec) {
         ret = -ENOSYS;
@@ -191,6 +210,10 @@ static int decode_nearest(const uint8_t *buf, size_t len, int64_t t0_us, int64_t
                 past = true; /* AVERROR_EOF: drained */
                 break;
             }
+            if (too_big(fr->width, fr->height, max_pixels, width, height)) {
+                ret = -E2BIG;
+                goto out;
+            }
             int64_t pts = fr->best_effort_timestamp;
             if (pts == AV_NOPTS_VALUE || first_pts == AV_NOPTS_VALUE) pts = first_pts = 0;
             int64_t t = t0_us + av_rescale_q(pts - first_pts, st->time_base, (AVRational){1, 1000000});
@@ -222,8 +245,8 @@ out:
 }
 
 int serve__snapshot(index_reader *r, serve__abspath_fn abspath, void *abspath_opaque,
-                    const char *camera, int64_t at_us, uint8_t **jpeg, size_t *len,
-                    int64_t *frame_us)
+                    const char *camera, int64_t at_us, int64_t max_pixels, int *width,
+                    int *height, uint8_t **jpeg, size_t *len, int64_t *frame_us)
 {
     int ret, fd = -1;
     cand_list cl = {.n = 0};
@@ -277,8 +300,9 @@ int serve__snapshot(index_reader *r, serve__abspath_fn abspath, void *abspath_op
         ret = -EIO;
         goto out;
     }
-    ret = decode_nearest(buf, init_len + span, c->frags[bf].start_us, at_us, jpeg, len, frame_us);
-    if (ret < 0 && ret != -ENOENT)
+    ret = decode_nearest(buf, init_len + span, c->frags[bf].start_us, at_us, max_pixels, width,
+                         height, jpeg, len, frame_us);
+    if (ret < 0 && ret != -ENOENT && ret != -E2BIG)
         vg_log_cam(LOG_WARNING, camera, "serve: snapshot at %lld failed: %s", (long long)at_us,
                    av_err2str(ret));
 out:
