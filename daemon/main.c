@@ -83,6 +83,23 @@ static void http_set_config(void *opaque, const config *cfg)
     serve_set_config(opaque, cfg);
 }
 
+/* Reconciliation's progress: each report buys another EXTEND_USEC of start
+ * time from systemd (reports come about once a second while it works), so a
+ * long walk after a crash is not killed by TimeoutStartSec= while a stuck one
+ * still is. */
+#define EXTEND_USEC (UINT64_C(30) * 1000000)
+static void reconcile_progress(void *opaque, const storage_reconcile_report *so_far)
+{
+    (void)opaque;
+    char status[256];
+    snprintf(status, sizeof(status),
+             "reconciling storage: %u hour directories walked, %u recovered, %u indexed "
+             "(%lld s)",
+             so_far->hour_dirs, so_far->recovered, so_far->indexed,
+             (long long)(so_far->elapsed_ms / 1000));
+    notify_extend_start(EXTEND_USEC, status);
+}
+
 static void close_walk_cb(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -100,6 +117,7 @@ int main(int argc, char **argv)
     ingest_live_hub *live = NULL;        /* live view: cameras publish, serve/ reads */
     memset(&d, 0, sizeof(d));
     bool loop_ready = false;
+    bool reconciled = false; /* the index and the pools agreed at start */
     /* Every camera keeps a few buffers of 64 KiB - 1 MiB that grow and shrink
      * with its bitrate (ingest/segmenter.c). A fixed mmap threshold keeps them
      * in their own mappings, so a shrink or a free gives the memory back
@@ -178,8 +196,10 @@ int main(int argc, char **argv)
      * cameras start: open segments of a crash are closed, and the pools' byte
      * counts come from a consistent index. */
     storage_reconcile_report rec;
-    r = storage_reconcile(d.st, d.idx, d.cfg, &rec);
+    storage_reconcile_opts ropts = {.progress = reconcile_progress};
+    r = storage_reconcile_opts_run(d.st, d.idx, d.cfg, &ropts, &rec);
     if (r < 0) vg_log(LOG_ERR, "vigild: reconciliation incomplete: %s", strerror(-r));
+    else reconciled = true;
     r = storage_retention_start(d.st, d.idx, d.cfg, 1000, &retention);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot start retention: %s", strerror(-r));
@@ -252,6 +272,8 @@ out:
         uv_loop_close(&d.loop);
     }
     ingest_live_hub_free(&live); /* cameras and viewers are gone */
+    /* Nothing writes any more: the next start need not walk the pools. */
+    if (ret == 0 && reconciled && d.st) storage_mark_clean(d.st, d.idx, d.cfg);
     storage_close(&d.st);
     index_close(&d.idx);
     config_free(&d.cfg);

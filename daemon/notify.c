@@ -102,6 +102,15 @@ void notify_reloading(notify *n)
     send_state(msg);
 }
 
+void notify_extend_start(uint64_t usec, const char *status)
+{
+    char msg[512];
+    /* status is one line of ours: the protocol is newline-separated */
+    snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s", (unsigned long long)usec,
+             status);
+    send_state(msg);
+}
+
 void notify_stopping(notify *n)
 {
     (void)n;

@@ -8,6 +8,8 @@
  *                   so a wedged loop stops the pings and systemd restarts the service
  *   RELOADING=1     at the start of a reload (with MONOTONIC_USEC=), READY=1 after it
  *   STOPPING=1      at shutdown
+ *   EXTEND_TIMEOUT_USEC=  while start-up work (reconciliation) runs, so a long
+ *                   but progressing start is not killed by TimeoutStartSec=
  *
  * Without NOTIFY_SOCKET (not under systemd, the tests) every call is a no-op
  * apart from the timers. Loop thread only. The struct is embedded by the
@@ -41,6 +43,9 @@ int notify_start(notify *n, uv_loop_t *loop, notify_status_fn status_fn, void *o
 void notify_ready(notify *n);     /* READY=1 + STATUS= */
 void notify_reloading(notify *n); /* RELOADING=1 */
 void notify_stopping(notify *n);  /* STOPPING=1 */
+/* Before READY (no loop needed): asks systemd for usec more from now to become
+ * ready, with a STATUS= line saying what is being done. */
+void notify_extend_start(uint64_t usec, const char *status);
 /* Sends STATUS= now if it changed (also called by the timer). */
 void notify_update_status(notify *n);
 /* Stops and closes the timers (uv_close); n must stay valid until the loop ran. */

@@ -103,6 +103,9 @@ int index_segments_delete_unlocked(index_db *db, const int64_t *ids, size_t n, i
                                    uint8_t *kept);
 /* Queue depth and last commit latency, for metrics. */
 void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us);
+/* Failed batches and statements since index_open() (each one may have lost a
+ * row that startup reconciliation must then find on disk). */
+uint64_t index_writer_failures(index_db *db);
 
 /* ---- readers (one per thread) ---- */
 
@@ -127,6 +130,19 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
                        index_event_cb cb, void *arg);
 /* Segments still marked open (for crash reconciliation at start). */
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
+/* The latest start of any segment row of camera (open or closed, any pool).
+ * 0, -ENOENT when the camera has no row, or negative. */
+int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_us);
+
+/* ---- small durable settings (index/meta.c) ----
+ * Integer values by key in the meta table, read and written on a connection of
+ * their own, each write durable (synchronous=FULL) when the call returns:
+ * what must survive power loss without waiting for the writer's batches
+ * (storage/'s clean-shutdown token). Keys are the caller's; 'max_segment_us'
+ * belongs to the writer. 0, -ENOENT (get: no such key), or negative. */
+int index_meta_get(const char *path, const char *key, int64_t *value);
+int index_meta_set(const char *path, const char *key, int64_t value);
+int index_meta_delete(const char *path, const char *key);
 
 /* ---- events from other systems, and searching every event (index/events.c) ----
  * Other systems (ANPR, alarm panels, the emergency line, an operator's note)

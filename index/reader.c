@@ -20,7 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ST_SEGMENTS, ST_SEGMENT, ST_FRAGMENTS, ST_EVENTS_ALL, ST_EVENTS_CAMERA, ST_OPEN, ST_COUNT };
+enum {
+    ST_SEGMENTS,
+    ST_SEGMENT,
+    ST_FRAGMENTS,
+    ST_EVENTS_ALL,
+    ST_EVENTS_CAMERA,
+    ST_OPEN,
+    ST_LAST_START,
+    ST_COUNT
+};
 
 /* Overlap of [?2, ?3) on camera ?1, a range scan of segments_camera_start:
  * start_us is bounded below by ?2 minus the longest segment ever indexed (read
@@ -42,6 +51,8 @@ static const char *const sqls[ST_COUNT] = {
                          "WHERE camera = ?3 AND time_us >= ?1 AND time_us < ?2 "
                          "ORDER BY time_us, id",
     [ST_OPEN] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
+    /* One seek at the end of the camera's range of segments_camera_start. */
+    [ST_LAST_START] = "SELECT max(start_us) FROM segments WHERE camera = ?1",
 };
 
 struct index_reader {
@@ -272,6 +283,23 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
         if ((ret = cb(&e, arg)) != 0) break;
     }
     if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying events");
+    index__stmt_done(st);
+    return ret;
+}
+
+int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_us)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_LAST_START, &ret);
+    if (!st) return ret;
+    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        ret = index__fail(r->db, rc, r->path, "reading a camera's last segment");
+    else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+        ret = -ENOENT;
+    else
+        *start_us = sqlite3_column_int64(st, 0);
     index__stmt_done(st);
     return ret;
 }

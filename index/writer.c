@@ -359,6 +359,14 @@ void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_
     pthread_mutex_unlock(&db->mu);
 }
 
+uint64_t index_writer_failures(index_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t n = db->failures;
+    pthread_mutex_unlock(&db->mu);
+    return n;
+}
+
 /* ---- the writer thread ---- */
 
 /* Steps st to the end and readies it for its next use. With col0 (for an

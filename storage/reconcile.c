@@ -23,6 +23,30 @@
  * If the index lists fragments past the file's end (the file lost data the
  * index kept: power loss), the row is replaced by a fresh one built from the
  * file, so no fragment table ever points past a file's end.
+ *
+ * What is walked. A province's pools hold ~576 000 hour directories (800
+ * cameras x 30 days), far too many to walk before systemd's start timeout, and
+ * almost all of them cannot hold anything the index does not know:
+ *   - After a clean stop nothing can: every segment was closed and its row
+ *     committed. storage_mark_clean() then leaves a random token both in the
+ *     index (meta 'clean_token', written durably) and in each pool
+ *     (.vigil-clean); a pool whose token matches the index's is not walked at
+ *     all. The tokens are taken (deleted) at the next start, before anything
+ *     records, so a crash later in that run is never mistaken for a clean stop;
+ *     and an index restored from a backup, or another machine's, carries
+ *     another token, so its pools are walked.
+ *   - After a crash, a file no row names is one whose begin was queued but not
+ *     committed. The writer commits in queue order, so such a file was created
+ *     after every committed row of its camera: it starts no earlier than the
+ *     camera's latest row (less the few seconds between a frame's time and its
+ *     file's creation). Each camera directory is therefore walked from the hour
+ *     of min(its latest row, now) less RECONCILE_MARGIN_US (which also absorbs
+ *     a small step of the wall clock), i.e. two or three hour directories per
+ *     camera; a camera directory without any row (a new camera, a lost index)
+ *     is walked whole. Open rows are always recovered (one indexed query).
+ * What a bounded walk does not see: a file deleted or copied by hand in an
+ * older hour, or a retention delete cut between its row and its unlink by a
+ * crash (the file stays, unindexed). opts.full walks everything.
  */
 #include "storage/storage.h"
 
@@ -30,6 +54,7 @@
 #include "media/media.h"
 
 #include <dirent.h>
+#include <sys/random.h>
 #include <errno.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -42,13 +67,32 @@
 #include <unistd.h>
 
 #define HOUR_US (INT64_C(3600) * 1000000)
+/* How far before a camera's latest row an unknown file may start. */
+#define RECONCILE_MARGIN_US HOUR_US
+/* The pool's clean-stop marker, and the index key that must match it. */
+#define CLEAN_FILE ".vigil-clean"
+#define CLEAN_KEY "clean_token"
+/* Progress is reported at most this often (and once when work starts). */
+#define PROGRESS_US (INT64_C(1000000))
 
 typedef struct rc_ctx {
     storage *st;
     index_db *idx;
     index_reader *r;
     storage_reconcile_report *rep;
+    const storage_reconcile_opts *opts;
+    int64_t t0, last_progress;
 } rc_ctx;
+
+static void progress(rc_ctx *c, int force)
+{
+    if (!c->opts || !c->opts->progress) return;
+    int64_t now = vg_mono_us();
+    if (!force && now - c->last_progress < PROGRESS_US) return;
+    c->last_progress = now;
+    c->rep->elapsed_ms = (now - c->t0) / 1000;
+    c->opts->progress(c->opts->opaque, c->rep);
+}
 
 /* Logs and records an event; d is a JSON object (built with jansson; the
  * reference is taken). */
@@ -410,7 +454,18 @@ static size_t list_num_dirs(const char *dir, int *out, size_t max)
     return n;
 }
 
-static void walk_camera(rc_ctx *c, const char *pool, const char *camera)
+/* Start of the year/month/day/hour given (month 1-12; day and hour may run
+ * past their field: timegm normalises), Unix microseconds. */
+static int64_t utc_us(int y, int mon, int d, int h)
+{
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d, .tm_hour = h};
+    return (int64_t)timegm(&tm) * 1000000;
+}
+
+/* Walks the hour directories of camera in pool whose hour ends after from_us
+ * (INT64_MIN: all of them); a year, month or day directory that ends before
+ * it is not even listed. */
+static void walk_camera(rc_ctx *c, const char *pool, const char *camera, int64_t from_us)
 {
     char p[PATH_MAX], rel[INDEX_PATH_MAX];
     int ys[512], ms[16], ds[40], hs[32];
@@ -418,25 +473,115 @@ static void walk_camera(rc_ctx *c, const char *pool, const char *camera)
     snprintf(p, sizeof(p), "%s/%s", base, camera);
     size_t ny = list_num_dirs(p, ys, VG_ARRAY_SIZE(ys));
     for (size_t a = 0; a < ny; a++) {
+        if (utc_us(ys[a] + 1, 1, 1, 0) <= from_us) continue;
         snprintf(p, sizeof(p), "%s/%s/%04d", base, camera, ys[a]);
         size_t nm = list_num_dirs(p, ms, VG_ARRAY_SIZE(ms));
         for (size_t b = 0; b < nm; b++) {
+            if (utc_us(ys[a], ms[b] + 1, 1, 0) <= from_us) continue;
             snprintf(p, sizeof(p), "%s/%s/%04d/%02d", base, camera, ys[a], ms[b]);
             size_t nd = list_num_dirs(p, ds, VG_ARRAY_SIZE(ds));
             for (size_t e = 0; e < nd; e++) {
+                if (utc_us(ys[a], ms[b], ds[e] + 1, 0) <= from_us) continue;
                 snprintf(p, sizeof(p), "%s/%s/%04d/%02d/%02d", base, camera, ys[a], ms[b], ds[e]);
                 size_t nh = list_num_dirs(p, hs, VG_ARRAY_SIZE(hs));
                 for (size_t h = 0; h < nh; h++) {
-                    struct tm tm = {.tm_year = ys[a] - 1900, .tm_mon = ms[b] - 1,
-                                    .tm_mday = ds[e], .tm_hour = hs[h]};
-                    int64_t hour = (int64_t)timegm(&tm) * 1000000;
+                    int64_t hour = utc_us(ys[a], ms[b], ds[e], hs[h]);
+                    if (hour + HOUR_US <= from_us) continue;
                     snprintf(rel, sizeof(rel), "%s/%04d/%02d/%02d/%02d", camera, ys[a], ms[b],
                              ds[e], hs[h]);
                     walk_hour(c, pool, camera, rel, hour);
+                    c->rep->hour_dirs++;
+                    progress(c, 0);
                 }
             }
         }
     }
+}
+
+/* Where the walk of a camera directory starts after a crash (see the top of
+ * the file): INT64_MIN when the camera has no row. */
+static int64_t camera_from(rc_ctx *c, const char *camera, int64_t now_us)
+{
+    int64_t last = 0;
+    if (index_camera_last_start(c->r, camera, &last) < 0) return INT64_MIN;
+    if (last > now_us) last = now_us;
+    return last - RECONCILE_MARGIN_US;
+}
+
+static void clean_path(rc_ctx *c, const char *pool, char *out, size_t len)
+{
+    snprintf(out, len, "%s/" CLEAN_FILE, storage_pool_path(c->st, pool));
+}
+
+/* Reads and removes the clean-stop tokens (index first, then each usable
+ * pool's file); clean[i] says whether pool i's matched the index's. A token
+ * that cannot be removed from the index is not trusted. */
+static void take_clean_tokens(rc_ctx *c, const config *cfg, uint8_t *clean)
+{
+    int64_t tok = 0;
+    int r = index_meta_get(cfg->index_path, CLEAN_KEY, &tok);
+    if (r == 0 && (r = index_meta_delete(cfg->index_path, CLEAN_KEY)) < 0) {
+        vg_log(LOG_WARNING, "storage: cannot clear the clean-stop token in %s (%s): walking "
+               "every pool", cfg->index_path, strerror(-r));
+        tok = 0;
+    }
+    for (size_t i = 0; i < cfg->npools; i++) {
+        const char *pool = cfg->pools[i].id;
+        char path[PATH_MAX];
+        long long ptok = 0;
+        clean[i] = 0;
+        if (storage_pool_usable(c->st, pool) != 1) continue;
+        clean_path(c, pool, path, sizeof(path));
+        FILE *f = fopen(path, "re");
+        if (!f) continue;
+        int n = fscanf(f, "vigil-clean %lld", &ptok);
+        fclose(f);
+        clean[i] = tok != 0 && n == 1 && ptok == tok;
+        if (unlink(path) != 0 && errno != ENOENT) {
+            vg_log(LOG_WARNING, "storage: cannot remove %s: %m", path);
+            continue;
+        }
+        vg_fsync_dir(storage_pool_path(c->st, pool));
+    }
+}
+
+int storage_mark_clean(storage *st, index_db *idx, const config *cfg)
+{
+    int64_t tok = 0;
+    int r = 0;
+    unsigned marked = 0;
+    if (index_writer_failures(idx) != 0) {
+        /* A dropped batch may have lost a row: the next start must look. */
+        vg_log(LOG_WARNING, "storage: the index missed writes during this run: the next start "
+               "reconciles after all");
+        return -EIO;
+    }
+    if ((r = index_flush(idx)) < 0) return r;
+    while (tok <= 0) {
+        if (getrandom(&tok, sizeof(tok), 0) != (ssize_t)sizeof(tok)) return -errno;
+        tok &= INT64_MAX;
+    }
+    /* The pools first, the index last: a stop cut short leaves tokens that
+     * do not match, which is a walk, never a wrong "clean". */
+    for (size_t i = 0; i < cfg->npools; i++) {
+        const char *pool = cfg->pools[i].id;
+        char path[PATH_MAX], line[64];
+        if (storage_pool_usable(st, pool) != 1) continue;
+        snprintf(path, sizeof(path), "%s/" CLEAN_FILE, storage_pool_path(st, pool));
+        int n = snprintf(line, sizeof(line), "vigil-clean %lld\n", (long long)tok);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+            vg_log(LOG_WARNING, "storage: cannot write %s: %m", path);
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        close(fd);
+        vg_fsync_dir(storage_pool_path(st, pool));
+        marked++;
+    }
+    if ((r = index_meta_set(cfg->index_path, CLEAN_KEY, tok)) < 0) return r;
+    vg_log(LOG_INFO, "storage: clean stop recorded in %u pools", marked);
+    return 0;
 }
 
 static int open_cb(const index_segment *s, void *arg)
@@ -452,25 +597,41 @@ static int open_cb(const index_segment *s, void *arg)
     return 0;
 }
 
-int storage_reconcile(storage *st, index_db *idx, const config *cfg,
-                      storage_reconcile_report *out)
+int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
+                               const storage_reconcile_opts *opts, storage_reconcile_report *out)
 {
     storage_reconcile_report rep;
-    rc_ctx c = {.st = st, .idx = idx, .rep = &rep};
+    rc_ctx c = {.st = st, .idx = idx, .rep = &rep, .opts = opts};
     index_segment *open_rows = calloc(1, sizeof(*open_rows));
+    uint8_t *clean = calloc(cfg->npools ? cfg->npools : 1, 1);
     int r = 0;
-    int64_t t0 = vg_mono_us();
+    int full = opts && opts->full;
+    int64_t now = vg_now_us();
+    c.t0 = vg_mono_us();
     memset(&rep, 0, sizeof(rep));
-    if (!open_rows) return -ENOMEM;
+    if (!open_rows || !clean) {
+        r = -ENOMEM;
+        goto out;
+    }
+    /* Always taken, even for a full walk: the tokens must not outlive a start. */
+    take_clean_tokens(&c, cfg, clean);
     if ((r = index_flush(idx)) < 0) goto out;
     if ((r = index_reader_open(cfg->index_path, &c.r)) < 0) goto out;
+    progress(&c, 1);
     /* Collect first: the repairs go through the writer, not this statement. */
     if ((r = index_query_open_segments(c.r, open_cb, &open_rows)) < 0) goto out;
-    for (size_t i = 0; open_rows[i].id; i++) recover_open(&c, &open_rows[i]);
+    for (size_t i = 0; open_rows[i].id; i++) {
+        recover_open(&c, &open_rows[i]);
+        progress(&c, 0);
+    }
     if ((r = index_flush(idx)) < 0) goto out;
     for (size_t i = 0; i < cfg->npools; i++) {
         const char *pool = cfg->pools[i].id;
         if (storage_pool_usable(st, pool) != 1) continue;
+        if (clean[i] && !full) {
+            rep.pools_clean++;
+            continue;
+        }
         DIR *d = opendir(storage_pool_path(st, pool));
         if (!d) continue;
         struct dirent *e;
@@ -486,20 +647,30 @@ int storage_reconcile(storage *st, index_db *idx, const config *cfg,
         }
         closedir(d);
         for (size_t k = 0; k < ncams; k++) {
-            walk_camera(&c, pool, cams[k]);
+            walk_camera(&c, pool, cams[k], full ? INT64_MIN : camera_from(&c, cams[k], now));
             free(cams[k]);
         }
         free(cams);
     }
     r = index_flush(idx);
 out:
+    rep.elapsed_ms = (vg_mono_us() - c.t0) / 1000;
     vg_log(LOG_INFO,
-           "storage: reconciled in %lld ms: %u recovered, %u missing, %u indexed, %u quarantined, "
-           "%u empty removed, %lld bytes cut",
-           (long long)((vg_mono_us() - t0) / 1000), rep.recovered, rep.missing, rep.indexed,
-           rep.quarantined, rep.removed_empty, (long long)rep.truncated_bytes);
+           "storage: reconciled in %lld ms: %u of %zu pools clean, %u hour directories walked, "
+           "%u recovered, %u missing, %u indexed, %u quarantined, %u empty removed, "
+           "%lld bytes cut",
+           (long long)rep.elapsed_ms, rep.pools_clean, cfg->npools, rep.hour_dirs,
+           rep.recovered, rep.missing, rep.indexed, rep.quarantined, rep.removed_empty,
+           (long long)rep.truncated_bytes);
     index_reader_close(&c.r);
     free(open_rows);
+    free(clean);
     if (out) *out = rep;
     return r;
+}
+
+int storage_reconcile(storage *st, index_db *idx, const config *cfg,
+                      storage_reconcile_report *out)
+{
+    return storage_reconcile_opts_run(st, idx, cfg, NULL, out);
 }

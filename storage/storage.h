@@ -127,13 +127,36 @@ int storage_retention_pool_usage(storage_retention *rt, const char *pool, storag
  * fragments, row closed; event segment_recovered); rows whose file is gone are
  * deleted (segment_missing); files in a pool the index does not know are
  * indexed (segment_indexed) or, if unparseable, moved to <pool>/quarantine/
- * (segment_quarantined). 0 or negative (a single bad file is not an error). */
+ * (segment_quarantined). 0 or negative (a single bad file is not an error).
+ * Only what can be unknown is walked: nothing in a pool after a clean stop
+ * (storage_mark_clean()), the last hours of each camera after a crash (see
+ * reconcile.c). */
 typedef struct storage_reconcile_report {
     unsigned recovered, missing, indexed, quarantined, removed_empty;
     int64_t truncated_bytes;
+    unsigned pools_clean; /* pools not walked: the last stop was clean */
+    unsigned hour_dirs;   /* hour directories walked */
+    int64_t elapsed_ms;   /* so far (progress) or in all */
 } storage_reconcile_report;
-/* cfg gives the pools and the index path (a reader is opened on it). */
+
+typedef struct storage_reconcile_opts {
+    int full; /* walk every hour directory of every pool, whatever the last stop was */
+    /* Called on the reconciling thread when work starts and then about once a
+     * second with the counts so far (vigild extends systemd's start timeout
+     * with it). May be NULL. */
+    void (*progress)(void *opaque, const storage_reconcile_report *so_far);
+    void *opaque;
+} storage_reconcile_opts;
+
+/* cfg gives the pools and the index path (a reader is opened on it). opts may
+ * be NULL (storage_reconcile()). */
+int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
+                               const storage_reconcile_opts *opts, storage_reconcile_report *out);
 int storage_reconcile(storage *st, index_db *idx, const config *cfg,
                       storage_reconcile_report *out);
+/* Records a clean stop, so the next start walks no pool: call when nothing
+ * writes any more (cameras and retention stopped). Flushes the index; refuses
+ * (-EIO) when the index missed writes during the run. 0 or negative. */
+int storage_mark_clean(storage *st, index_db *idx, const config *cfg);
 
 #endif

@@ -603,6 +603,75 @@ static void t_usage_during_purge(void **state)
     storage_retention_stop(&rt);
 }
 
+/* Start-up at scale: a clean stop walks nothing, a crash walks only each
+ * camera's last hours (and a camera without rows whole), full walks all. */
+static void t_reconcile_bounded(void **state)
+{
+    fixture *f = *state;
+    char rel[512], abs[PATH_MAX + 600];
+    const int64_t hour = 3600 * SEC;
+    storage_reconcile_report rep;
+    assert_int_equal(load_media(), 0);
+    media_len = media_sc.valid_end;
+    /* cam1: 48 hours, one closed segment each. */
+    for (int h = 0; h < 48; h++)
+        make_segment(f, "cam1", T0 + h * hour, T0 + h * hour + 10 * SEC, 100);
+    /* Copied in by hand while vigild was stopped, in an old hour: no walk of
+     * a bounded start sees it. */
+    storage_segment_relpath("cam1", T0 + 2 * hour + 300 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+
+    assert_int_equal(storage_mark_clean(f->st, f->idx, &f->cfg), 0);
+    snprintf(abs, sizeof(abs), "%s/.vigil-clean", poolpath);
+    assert_int_equal(access(abs, F_OK), 0);
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.pools_clean, 1);
+    assert_int_equal(rep.hour_dirs, 0);
+    assert_int_equal(rep.indexed, 0);
+    /* The start took the token: the marker is gone. */
+    assert_int_equal(access(abs, F_OK), -1);
+
+    /* A crash now: the file of a segment whose begin never committed, after
+     * cam1's latest row, and a camera directory without any row. */
+    storage_segment_relpath("cam1", T0 + 47 * hour + 600 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+    storage_segment_relpath("cam9", T0, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.pools_clean, 0);
+    /* cam1 from its latest start less an hour (two hour directories), cam9's one. */
+    int64_t from = T0 + 46 * hour;
+    unsigned want = (unsigned)((T0 + 47 * hour) / hour - from / hour) + 1 + 1;
+    assert_int_equal(rep.hour_dirs, want);
+    assert_int_equal(rep.indexed, 2);
+    assert_int_equal(rep.missing, 0);
+    assert_int_equal(count_segments("cam9"), 1);
+    assert_int_equal(count_segments("cam1"), 49);
+
+    /* A stop that was not recorded as clean again, and a full walk: every
+     * hour directory, and the old hand-copied file is found. */
+    storage_reconcile_opts full = {.full = 1};
+    assert_int_equal(storage_mark_clean(f->st, f->idx, &f->cfg), 0);
+    assert_int_equal(storage_reconcile_opts_run(f->st, f->idx, &f->cfg, &full, &rep), 0);
+    assert_int_equal(rep.pools_clean, 0);
+    assert_int_equal(rep.hour_dirs, 48 + 1);
+    assert_int_equal(rep.indexed, 1);
+    assert_int_equal(count_segments("cam1"), 50);
+    /* A marker whose token is not the index's (an index restored from a
+     * backup) is not a clean stop. */
+    assert_int_equal(storage_mark_clean(f->st, f->idx, &f->cfg), 0);
+    assert_int_equal(index_meta_set(dbpath, "clean_token", 12345), 0);
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.pools_clean, 0);
+    assert_true(rep.hour_dirs > 0);
+    media_scan_free(&media_sc);
+    free(media);
+    media = NULL;
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_WARNING);
@@ -617,6 +686,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reconcile, setup, teardown),
         cmocka_unit_test_setup_teardown(t_usage_during_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reconcile_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
