@@ -738,6 +738,59 @@ static int parse_http(loader *L, yaml_node_t *m)
     return 0;
 }
 
+/* A period of 0..366 days: "7d", "12h", "90m", "3600s" or plain seconds. */
+static int get_period(loader *L, yaml_node_t *v, const char *what, int64_t *out_us)
+{
+    const char *s = clean_scalar(v);
+    char num[32];
+    size_t n = s ? strlen(s) : 0;
+    long long mult = 1, x;
+    if (n) {
+        switch (s[n - 1]) {
+        case 'd': mult = 86400, n--; break;
+        case 'h': mult = 3600, n--; break;
+        case 'm': mult = 60, n--; break;
+        case 's': n--; break;
+        default: break;
+        }
+    }
+    if (!s || n == 0 || n >= sizeof(num)) goto bad;
+    memcpy(num, s, n);
+    num[n] = 0;
+    if (!parse_ll(num, &x) || x < 0 || x > 366LL * 86400 || x * mult > 366LL * 86400) goto bad;
+    *out_us = x * mult * 1000000;
+    return 0;
+bad:
+    return fail(L, line_of(v), "%s must be a period of 0..366 days (\"7d\", \"12h\", \"90m\")",
+                what);
+}
+
+static int parse_scrub(loader *L, yaml_node_t *m)
+{
+    static const char *const keys[] = {"period", "max_rate"};
+    const char *k;
+    yaml_node_t *v;
+    int ret = 0;
+    if (m->type != YAML_MAPPING_NODE) return fail(L, line_of(m), "scrub must be a mapping");
+    if ((ret = check_keys(L, m, keys, VG_ARRAY_SIZE(keys), " in scrub")) < 0) return ret;
+    FOR_PAIRS(L, m, k, v)
+    {
+        if (!k) continue;
+        if (!strcmp(k, "period")) {
+            ret = get_period(L, v, "scrub.period", &L->cfg->scrub_period_us);
+        } else if (!strcmp(k, "max_rate")) {
+            uint64_t r = 0;
+            if (config_parse_size(clean_scalar(v), &r) < 0 || r < 4096)
+                ret = fail(L, line_of(v), "scrub.max_rate must be a size per second of at "
+                                          "least 4 KiB (\"20MiB\")");
+            else
+                L->cfg->scrub_max_rate = r;
+        }
+        if (ret < 0) return ret;
+    }
+    return 0;
+}
+
 /* rtsp://[host][:port][/path], no userinfo, no whitespace. Never echoes the URL. */
 static int check_url(loader *L, yaml_node_t *v, const char *id, const char *url)
 {
@@ -958,7 +1011,8 @@ static int parse_main(loader *L, yaml_node_t *root)
 {
     static const char *const keys[] = {"listen",  "index", "segment_seconds", "retention_days",
                                        "web",     "storage", "include",       "auth",
-                                       "cameras", "events", "http"};
+                                       "cameras", "events", "http",
+                                       "scrub"};
     config *cfg = L->cfg;
     const char *k;
     yaml_node_t *v;
@@ -984,6 +1038,7 @@ static int parse_main(loader *L, yaml_node_t *root)
         else if (!strcmp(k, "auth")) ret = parse_auth(L, v);
         else if (!strcmp(k, "events")) ret = parse_events(L, v);
         else if (!strcmp(k, "http")) ret = parse_http(L, v);
+        else if (!strcmp(k, "scrub")) ret = parse_scrub(L, v);
         if (ret < 0) return ret;
     }
     if (!cfg->index_path) return fail(L, 1, "index is required");
@@ -1079,6 +1134,8 @@ int config_load(const char *path, config **out, char *err, size_t errlen)
                               .max_snapshots = CONFIG_HTTP_MAX_SNAPSHOTS,
                               .max_snapshots_per_token = CONFIG_HTTP_MAX_SNAPSHOTS_PER_TOKEN,
                               .snapshot_max_pixels = CONFIG_HTTP_SNAPSHOT_MAX_PIXELS};
+    cfg->scrub_period_us = 30 * 86400 * INT64_C(1000000);
+    cfg->scrub_max_rate = 32ull << 20;
     config_listen_parse("127.0.0.1:8080", &cfg->listen_at);
     if (!(cfg->path = strdup(path)) || !(cfg->listen = strdup("127.0.0.1:8080"))) {
         ret = -ENOMEM;

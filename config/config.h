@@ -133,6 +133,12 @@ typedef struct config {
      * pre_roll before it and ends post_roll after its end (default 10 s and
      * 20 s; "30s", "2m", or plain seconds, 0..3600 s). */
     int64_t event_pre_roll_us, event_post_roll_us;
+    /* scrub: {period, max_rate}: every closed segment is re-read and checked
+     * against its indexed SHA-256 at least once per period (default 30 days;
+     * 0 turns the verifier off), reading at most max_rate bytes per second
+     * (default 32 MiB). */
+    int64_t scrub_period_us;
+    uint64_t scrub_max_rate;
 } config;
 
 /* Loads and validates. On failure returns negative errno-style and writes

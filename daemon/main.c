@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     char err[1024];
     vigil_daemon d;
     storage_retention *retention = NULL; /* issue 4 */
+    storage_scrub *scrub = NULL;
     serve_ctx *http = NULL;              /* issue 3 */
     ingest_live_hub *live = NULL;        /* live view: cameras publish, serve/ reads */
     memset(&d, 0, sizeof(d));
@@ -205,6 +206,9 @@ int main(int argc, char **argv)
         vg_log(LOG_ERR, "vigild: cannot start retention: %s", strerror(-r));
         goto out;
     }
+    /* The verifier is not needed to record: without it, vigild says so and goes on. */
+    if ((r = storage_scrub_start(d.st, d.idx, d.cfg, &scrub)) < 0)
+        vg_log(LOG_ERR, "vigild: cannot start the segment verifier: %s", strerror(-r));
 
     r = uv_loop_init(&d.loop);
     if (r < 0) {
@@ -226,7 +230,7 @@ int main(int argc, char **argv)
     }
     /* HTTP (serve/) before the cameras: retention consults its pins. */
     serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
-                       .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention,
+                       .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention, .scrub = scrub,
                        .reload = http_reload, .reload_opaque = &d};
     r = serve_start(&d.loop, &sc, &http);
     if (r < 0) {
@@ -235,7 +239,7 @@ int main(int argc, char **argv)
     }
     storage_retention_set_pin_check(retention, serve_pin_check, http);
     d.rl = (reload_ctx){.path = cfg_path, .cfg = &d.cfg, .sup = &d.sup, .idx = d.idx,
-                        .rt = retention, .ntf = &d.ntf, .set_config = http_set_config,
+                        .rt = retention, .scrub = scrub, .ntf = &d.ntf, .set_config = http_set_config,
                         .set_config_opaque = http, .count = serve_count_reload,
                         .count_opaque = http};
     if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
@@ -263,6 +267,7 @@ int main(int argc, char **argv)
     ret = 0;
 out:
     supervisor_stop(&d.sup);
+    storage_scrub_stop(&scrub);
     storage_retention_stop(&retention); /* after the cameras: no ENOSPC purge can run */
     if (loop_ready) {
         serve_stop_wait(&http, &d.loop); /* after retention: nothing asks for pins now */

@@ -164,6 +164,7 @@ int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
     }
     reload_apply(c->sup, neu, &sum);
     if (c->set_config) c->set_config(c->set_config_opaque, neu);
+    if (c->scrub) storage_scrub_set_config(c->scrub, neu);
     if (c->rt) {
         int r = storage_retention_set_config(c->rt, neu);
         if (r < 0) vg_log(LOG_WARNING, "vigild: reload: retention limits: %s", strerror(-r));

@@ -44,6 +44,7 @@ typedef struct reload_ctx {
     supervisor *sup;
     index_db *idx;         /* events and audit rows */
     storage_retention *rt; /* may be NULL */
+    storage_scrub *scrub;  /* may be NULL */
     notify *ntf;           /* may be NULL */
     /* Called with the new config once the cameras are switched (the HTTP
      * layer: serve_set_config()), before the old config is freed. May be NULL. */

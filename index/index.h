@@ -128,6 +128,12 @@ int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **ou
 /* Events in [start_us, end_us), camera NULL for all, ordered by time. */
 int index_query_events(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
                        index_event_cb cb, void *arg);
+/* Closed segments with id > after_id (camera NULL: all) overlapping
+ * [start_us, end_us), by id, at most limit: a walk over everything recorded
+ * that resumes where it stopped (the verifier's). */
+int index_query_closed_after(index_reader *r, int64_t after_id, const char *camera,
+                             int64_t start_us, int64_t end_us, int limit, index_segment_cb cb,
+                             void *arg);
 /* Segments still marked open (for crash reconciliation at start). */
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
 /* The latest start of any segment row of camera (open or closed, any pool).

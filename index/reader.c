@@ -28,6 +28,7 @@ enum {
     ST_EVENTS_CAMERA,
     ST_OPEN,
     ST_LAST_START,
+    ST_CLOSED_AFTER,
     ST_COUNT
 };
 
@@ -53,6 +54,10 @@ static const char *const sqls[ST_COUNT] = {
     [ST_OPEN] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
     /* One seek at the end of the camera's range of segments_camera_start. */
     [ST_LAST_START] = "SELECT max(start_us) FROM segments WHERE camera = ?1",
+    /* The rowid order: a range scan of the table itself, no index needed. */
+    [ST_CLOSED_AFTER] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id > ?1 AND open = 0 "
+                        "AND (?2 IS NULL OR camera = ?2) AND start_us < ?4 AND end_us > ?3 "
+                        "ORDER BY id LIMIT ?5",
 };
 
 struct index_reader {
@@ -199,6 +204,21 @@ int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg)
     int ret = 0;
     sqlite3_stmt *st = stmt(r, ST_OPEN, &ret);
     if (!st) return ret;
+    return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
+}
+
+int index_query_closed_after(index_reader *r, int64_t after_id, const char *camera,
+                             int64_t start_us, int64_t end_us, int limit, index_segment_cb cb,
+                             void *arg)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_CLOSED_AFTER, &ret);
+    if (!st) return ret;
+    sqlite3_bind_int64(st, 1, after_id);
+    if (camera) sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, clamp_time(start_us));
+    sqlite3_bind_int64(st, 4, clamp_time(end_us));
+    sqlite3_bind_int(st, 5, limit);
     return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
 }
 

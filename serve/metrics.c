@@ -308,6 +308,20 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
         put(&b, "vigil_config_reloads_total{result=\"failed\"} %llu\n",
             (unsigned long long)atomic_load(&m->reloads_failed));
     }
+    if (in->have_scrub) {
+        family(&b, "vigil_scrub_segments_total", "counter",
+               "Segments re-read by the verifier, by result");
+        put(&b, "vigil_scrub_segments_total{result=\"ok\"} %llu\n",
+            (unsigned long long)in->scrub.segments_ok);
+        put(&b, "vigil_scrub_segments_total{result=\"damaged\"} %llu\n",
+            (unsigned long long)in->scrub.segments_bad);
+        family(&b, "vigil_scrub_bytes_total", "counter", "Bytes re-read by the verifier");
+        put(&b, "vigil_scrub_bytes_total %llu\n", (unsigned long long)in->scrub.bytes);
+        family(&b, "vigil_scrub_passes_total", "counter", "Completed verification passes");
+        put(&b, "vigil_scrub_passes_total %llu\n", (unsigned long long)in->scrub.passes);
+        family(&b, "vigil_scrub_last_pass_seconds", "gauge", "Duration of the last pass");
+        put(&b, "vigil_scrub_last_pass_seconds %.3f\n", (double)in->scrub.last_pass_us / 1e6);
+    }
     family(&b, "vigil_downloads_in_progress", "gauge", "Clip downloads in progress");
     put(&b, "vigil_downloads_in_progress %llu\n", (unsigned long long)in->downloads);
     family(&b, "vigil_pinned_segments", "gauge", "Segments pinned by downloads");

@@ -60,6 +60,8 @@ typedef struct serve_metrics_input {
     int64_t index_last_commit_us;
     uint64_t audit_dropped; /* index_audit_dropped() */
     uint64_t downloads, pinned_segments;
+    int have_scrub;
+    storage_scrub_stats scrub;
 } serve_metrics_input;
 
 /* Renders the exposition text; *out malloc'd (caller frees), *len its length.

@@ -325,6 +325,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->camera_stats_opaque = c->camera_stats_opaque;
     s->idx = c->idx;
     s->retention = c->retention;
+    s->scrub = c->scrub;
     s->reload = c->reload;
     s->reload_opaque = c->reload_opaque;
     s->started_us = vg_mono_us();

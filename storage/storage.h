@@ -121,6 +121,34 @@ int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retenti
  * (readers on the daemon's loop call it). 0 or -ENOENT. */
 int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out);
 
+/* ---- scrubbing (storage/scrub.c) ----
+ * A thread re-reads every closed segment at least once per scrub.period, at a
+ * bounded rate, and compares it with its indexed size and SHA-256; a damaged
+ * or missing file is an event (segment_corrupt), an audit row and a log line. */
+typedef struct storage_scrub storage_scrub;
+
+typedef struct storage_scrub_stats {
+    uint64_t segments_ok, segments_bad; /* since start */
+    uint64_t bytes;                     /* read */
+    uint64_t passes;                    /* completed */
+    int64_t last_pass_us;               /* duration of the last completed pass */
+} storage_scrub_stats;
+
+/* Starts the thread (st, idx borrowed; cfg's values copied). 0 or negative. */
+int storage_scrub_start(storage *st, index_db *idx, const config *cfg, storage_scrub **out);
+/* Stops it (a file being read is abandoned), frees. Accepts NULL. */
+void storage_scrub_stop(storage_scrub **sc);
+/* New period and rate after a reload. */
+void storage_scrub_set_config(storage_scrub *sc, const config *cfg);
+/* Never waits (atomics): for /metrics. */
+void storage_scrub_get_stats(storage_scrub *sc, storage_scrub_stats *out);
+/* Re-reads the file at path and compares it with segment s's size and
+ * SHA-256: 0, -EBADMSG (differs), -ENODATA (no hash indexed), or the read's
+ * negative errno; why (whylen bytes) says what was found. throttle: the
+ * scrubber whose rate applies, NULL for none (vigilctl verify). */
+int storage_verify_file(const char *path, const index_segment *s, storage_scrub *throttle,
+                        char *why, size_t whylen);
+
 /* ---- startup reconciliation (storage/reconcile.c, issue 4) ----
  * Run once at start, before retention and cameras: every open row is cut back
  * to its last whole fragment (file truncated, SHA-256 recomputed, end from the
