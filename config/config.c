@@ -19,7 +19,11 @@
  * camera passwords (and token_file tokens) are handed to vg_log_add_secret()
  * once the load has succeeded. Files named by the config (password_file,
  * token_file, includes) must be regular files, so a FIFO or a device cannot
- * block or flood the loader.
+ * block or flood the loader. password_credential / token_credential name a
+ * systemd credential instead (LoadCredential=, $CREDENTIALS_DIRECTORY): the
+ * secret then lives in a root-only file that systemd copies into a
+ * non-swappable, service-private directory, so vigil's user never needs read
+ * access to /etc/vigil/credentials.
  */
 #include "config/config.h"
 
@@ -59,6 +63,7 @@ typedef struct loader {
     int include_line;
     char **secrets; /* token_file contents, registered on success */
     size_t nsecrets;
+    unsigned flags; /* CONFIG_LOAD_* */
 } loader;
 
 /* ---- small helpers ---- */
@@ -285,6 +290,39 @@ static int get_path(loader *L, yaml_node_t *v, const char *what, char **out)
     free(*out);
     *out = p;
     return 0;
+}
+
+/* A systemd credential (LoadCredential=): the secret named v, read from
+ * $CREDENTIALS_DIRECTORY. The name is looked up as given, then as
+ * "vigil_<name>", which is what the unit's
+ * LoadCredential=vigil:/etc/vigil/credentials makes of the file
+ * /etc/vigil/credentials/<name>. what names the key in messages. Returns 1
+ * (nothing read, *out untouched) without $CREDENTIALS_DIRECTORY under
+ * CONFIG_LOAD_NO_CREDENTIALS. */
+static int read_credential(loader *L, yaml_node_t *v, const char *what, char **out)
+{
+    const char *name = clean_scalar(v);
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char path[PATH_MAX], nb[80];
+    if (!name || v->type != YAML_SCALAR_NODE || !*name)
+        return fail(L, line_of(v), "%s must be a credential name", what);
+    printable(name, nb, sizeof(nb));
+    if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") || strlen(name) > 255)
+        return fail(L, line_of(v), "%s '%s' is not a credential name (no '/', not . or ..)",
+                    what, nb);
+    if ((!dir || !*dir) && (L->flags & CONFIG_LOAD_NO_CREDENTIALS)) return 1;
+    if (!dir || !*dir)
+        return fail(L, line_of(v), "%s '%s': no $CREDENTIALS_DIRECTORY (systemd sets it for a "
+                    "unit with LoadCredential=)", what, nb);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return fail(L, line_of(v), "%s '%s': path too long", what, nb);
+    if (access(path, F_OK) != 0 &&
+        snprintf(path, sizeof(path), "%s/vigil_%s", dir, name) < (int)sizeof(path) &&
+        access(path, F_OK) != 0)
+        return fail(L, line_of(v), "%s '%s' is not among the service's credentials (put it in "
+                    "/etc/vigil/credentials/%s, or add LoadCredential=%s:FILE to the unit)",
+                    what, nb, nb, nb);
+    return read_secret(L, line_of(v), what, path, name, out);
 }
 
 static int get_int(loader *L, yaml_node_t *v, const char *what, long long lo, long long hi,
@@ -577,7 +615,8 @@ static int parse_storage(loader *L, yaml_node_t *m)
 
 static int parse_token(loader *L, yaml_node_t *m, size_t idx)
 {
-    static const char *const keys[] = {"name", "role", "token_sha256", "token_file"};
+    static const char *const keys[] = {"name", "role", "token_sha256", "token_file",
+                                       "token_credential"};
     static const char *const roles[] = {"viewer", "investigator", "admin", "integrator"};
     config *cfg = L->cfg;
     char ctx[120], nb[80];
@@ -611,11 +650,13 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
         return fail(L, line_of(role), "token '%s': role must be viewer, investigator, admin or integrator",
                     nb);
     t->role = (config_role)(r + 1);
-    if (hash && file)
-        return fail(L, line_of(file), "token '%s': token_sha256 and token_file are exclusive",
-                    nb);
-    if (!hash && !file)
-        return fail(L, line_of(m), "token '%s': token_sha256 or token_file is required", nb);
+    yaml_node_t *cred = map_get(L, m, "token_credential");
+    if (!!hash + !!file + !!cred > 1)
+        return fail(L, line_of(cred ? cred : file), "token '%s': token_sha256, token_file and "
+                    "token_credential are exclusive", nb);
+    if (!hash && !file && !cred)
+        return fail(L, line_of(m), "token '%s': token_sha256, token_file or token_credential is "
+                    "required", nb);
     if (hash) {
         const char *h = clean_scalar(hash);
         if (!h || strlen(h) != 64 ||
@@ -624,10 +665,15 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
     } else {
         char *path = NULL, *tok = NULL;
         char what[140];
-        snprintf(what, sizeof(what), "token '%s': token_file", nb);
-        if ((ret = get_path(L, file, what, &path)) < 0) return ret;
-        ret = read_secret(L, line_of(file), "token_file", path, clean_scalar(file), &tok);
-        free(path);
+        if (cred) {
+            ret = read_credential(L, cred, "token_credential", &tok);
+            if (ret == 1) return 0; /* not read (vigilctl outside the unit): no hash */
+        } else {
+            snprintf(what, sizeof(what), "token '%s': token_file", nb);
+            if ((ret = get_path(L, file, what, &path)) < 0) return ret;
+            ret = read_secret(L, line_of(file), "token_file", path, clean_scalar(file), &tok);
+            free(path);
+        }
         if (ret < 0) return ret;
         vg_sha256_digest(tok, strlen(tok), t->sha256);
         /* registered as a log secret with the passwords once the load succeeds */
@@ -642,7 +688,7 @@ static int parse_token(loader *L, yaml_node_t *m, size_t idx)
     }
     for (size_t i = 0; i + 1 < cfg->ntokens; i++)
         if (vg_ct_equal(cfg->tokens[i].sha256, t->sha256, 32))
-            return fail(L, line_of(hash ? hash : file),
+            return fail(L, line_of(hash ? hash : file ? file : cred),
                         "token '%s' has the same token as token '%s'", nb, cfg->tokens[i].name);
     return 0;
 }
@@ -816,7 +862,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     static const char *const keys[] = {"id",       "name",     "district",      "site",
                                        "url",      "username", "password",      "password_file",
                                        "transport", "enabled", "pool",          "retention_days",
-                                       "source", "sub_url", "record_sub"};
+                                       "source", "sub_url", "record_sub", "password_credential"};
     static const char *const sites[] = {"security", "one-stop-shop", "traffic", "forest", "other"};
     static const char *const sources[] = {"ffmpeg", "native"};
     config *cfg = L->cfg;
@@ -852,7 +898,7 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     c->source = CONFIG_SOURCE_NATIVE; /* ffmpeg: opt-in per camera */
     if (!(c->id = strdup(id)) || !(c->file = strdup(L->file))) return -ENOMEM;
 
-    yaml_node_t *pwn = NULL, *pwfn = NULL, *rsn = NULL;
+    yaml_node_t *pwn = NULL, *pwfn = NULL, *pwcn = NULL, *rsn = NULL;
     FOR_PAIRS(L, m, k, v)
     {
         char what[140];
@@ -892,6 +938,9 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
         } else if (!strcmp(k, "password_file")) {
             pwfn = v;
             ret = get_path(L, v, what, &c->password_file);
+        } else if (!strcmp(k, "password_credential")) {
+            pwcn = v;
+            ret = get_str(L, v, what, false, &c->password_credential);
         } else if (!strcmp(k, "transport")) {
             const char *s = clean_scalar(v);
             if (s && !strcmp(s, "tcp")) c->tcp = true;
@@ -922,10 +971,16 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
                                      "characters", id, CONFIG__MAX_ID - (int)strlen(CONFIG_SUB_SUFFIX));
     if (pwn && pwfn)
         return fail(L, line_of(pwfn), "camera '%s': password and password_file are exclusive", id);
-    if ((pwn || pwfn) && !c->username)
-        return fail(L, line_of(pwn ? pwn : pwfn), "camera '%s': password needs a username", id);
+    if ((pwn || pwfn) && pwcn)
+        return fail(L, line_of(pwcn), "camera '%s': password_credential and %s are exclusive",
+                    id, pwn ? "password" : "password_file");
+    if ((pwn || pwfn || pwcn) && !c->username)
+        return fail(L, line_of(pwn ? pwn : pwfn ? pwfn : pwcn),
+                    "camera '%s': password needs a username", id);
     if (pwfn && (ret = read_secret(L, line_of(pwfn), "password_file", c->password_file,
                                    clean_scalar(pwfn), &c->password)) < 0)
+        return ret;
+    if (pwcn && (ret = read_credential(L, pwcn, "password_credential", &c->password)) < 0)
         return ret;
     if (!c->name && !(c->name = strdup(id))) return -ENOMEM;
     if (!c->district && !(c->district = strdup(""))) return -ENOMEM;
@@ -1111,7 +1166,12 @@ out:
 
 int config_load(const char *path, config **out, char *err, size_t errlen)
 {
-    loader L = {.err = err, .errlen = errlen};
+    return config_load_flags(path, 0, out, err, errlen);
+}
+
+int config_load_flags(const char *path, unsigned flags, config **out, char *err, size_t errlen)
+{
+    loader L = {.err = err, .errlen = errlen, .flags = flags};
     config *cfg = NULL;
     yaml_document_t doc;
     bool loaded = false;
@@ -1217,6 +1277,7 @@ void config_free(config **pcfg)
         free(c->username);
         free_secret(c->password);
         free(c->password_file);
+        free(c->password_credential);
         free(c->pool);
         free(c->file);
     }

@@ -57,8 +57,10 @@ typedef struct config_camera {
     bool record_sub;   /* record_sub: the sub stream is recorded too (default false; needs
                         * sub_url), under the camera key config_sub_key() */
     char *username;    /* NULL if none */
-    char *password;    /* NULL if none; from password: or password_file: */
+    char *password;    /* NULL if none; from password:, password_file: or
+                        * password_credential: */
     char *password_file;
+    char *password_credential; /* a systemd credential's name ($CREDENTIALS_DIRECTORY) */
     bool tcp;          /* transport: tcp (default) | udp */
     bool enabled;      /* default true */
     char *pool;        /* pool id; default: the first pool */
@@ -144,6 +146,12 @@ typedef struct config {
 /* Loads and validates. On failure returns negative errno-style and writes
  * "FILE:LINE: message" into err. On success *out is owned by the caller. */
 int config_load(const char *path, config **out, char *err, size_t errlen);
+/* config_load() with CONFIG_LOAD_* flags. CONFIG_LOAD_NO_CREDENTIALS: outside
+ * the service (no $CREDENTIALS_DIRECTORY) password_credential and
+ * token_credential are checked as names but not read (the password stays NULL,
+ * the token matches nothing): for vigilctl, which needs no camera's secret. */
+#define CONFIG_LOAD_NO_CREDENTIALS 1u
+int config_load_flags(const char *path, unsigned flags, config **out, char *err, size_t errlen);
 void config_free(config **cfg);
 
 /* The rule for listening without an auth: section (every request is then

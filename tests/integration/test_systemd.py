@@ -65,6 +65,72 @@ class SystemdUnit(unittest.TestCase):
         self.assertRegex(sysusers, r"(?m)^u vigil ")
 
 
+    def test_limits_and_credentials(self):
+        text = open(self.unit).read()
+        for d in ["MemoryMax=", "TasksMax=", "LimitCORE=0",
+                  "LoadCredential=vigil:/etc/vigil/credentials", "SystemCallFilter=@system-service",
+                  "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "PrivateTmp=yes"]:
+            self.assertIn(d, text)
+        tmpfiles = open(os.path.join(SRC, "systemd", "vigil.tmpfiles")).read()
+        self.assertRegex(tmpfiles, r"(?m)^d /etc/vigil/credentials 0700 root root")
+
+    def test_security_exposure(self):
+        """systemd-analyze's own verdict on the unit as installed: every cheap
+        hardening is on, so what is left is what a recorder needs (the network,
+        a group-readable umask for its operators, the host's root)."""
+        r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager",
+                            self.unit], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        m = re.search(r"Overall exposure level for vigild.service: (\d+\.\d+)", out)
+        self.assertTrue(m, out)
+        vigiltest.log("systemd-analyze security exposure:", m.group(1))
+        self.assertLessEqual(float(m.group(1)), 1.1, out)
+        for setting in ["SystemCallFilter=~@privileged", "SystemCallFilter=~@resources",
+                        "PrivateMounts=", "ProcSubset=", "PrivateUsers=", "NoNewPrivileges=",
+                        "ProtectSystem=", "PrivateTmp=", "CapabilityBoundingSet=~CAP_SYS_ADMIN"]:
+            line = [x for x in out.splitlines() if x.split()[1:2] == [setting]]
+            self.assertTrue(line, "%s not rated:\n%s" % (setting, out))
+            self.assertTrue(line[0].startswith("\u2713"), line[0])
+
+
+class Credentials(unittest.TestCase):
+    def test_camera_password_from_credentials_directory(self):
+        """The camera's password comes from $CREDENTIALS_DIRECTORY (what systemd's
+        LoadCredential= provides): a camera that refuses anyone else records."""
+        env = Env("credentials")
+        try:
+            secret = "cred-Secret-" + os.urandom(6).hex()
+            cam = env.camsim(["locked:codec=h264,user=u,password=" + secret])
+            creds = env.path("credentials")
+            os.makedirs(creds, mode=0o700)
+            # as the unit's LoadCredential=vigil:/etc/vigil/credentials names it
+            with open(os.path.join(creds, "vigil_cam12"), "w") as f:
+                f.write(secret + "\n")
+            cfg = env.config([env.camera("cam12", cam.url("locked"), username="u",
+                                         password_credential="cam12")])
+            # An operator's shell has no $CREDENTIALS_DIRECTORY: vigilctl needs no
+            # camera secret and says so; vigild refuses to start without it.
+            r = subprocess.run([VIGILCTL, "--config", cfg, "config", "check"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("credentials not read", r.stderr)
+            d = env.vigild(cfg, wait=False)
+            d.p.wait(20 * SLOW)
+            self.assertEqual(d.p.returncode, 2, d.log())
+            self.assertIn("password_credential 'cam12': no $CREDENTIALS_DIRECTORY", d.log())
+            os.environ["CREDENTIALS_DIRECTORY"] = creds
+            try:
+                d = env.vigild(cfg)
+            finally:
+                del os.environ["CREDENTIALS_DIRECTORY"]
+            env.wait_online(cfg, ["cam12"])
+            wait_for(lambda: env.segments(cfg, "cam12"), 20 * SLOW, what="a segment")
+            d.stop()
+            self.assertNotIn(secret, d.log())
+        finally:
+            env.close()
+
+
 class NotifyProtocol(unittest.TestCase):
     def test_ready_status_watchdog(self):
         env = Env("notify")

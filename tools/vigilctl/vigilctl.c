@@ -69,7 +69,10 @@ static int vctl_config(vctl *v, const config **out)
 {
     if (!v->cfg) {
         char err[512] = "";
-        int ret = config_load(v->config_path, &v->cfg, err, sizeof(err));
+        /* An operator's shell has no $CREDENTIALS_DIRECTORY (only the unit
+         * does), and no command here needs a camera's password. */
+        int ret = config_load_flags(v->config_path, CONFIG_LOAD_NO_CREDENTIALS, &v->cfg, err,
+                                    sizeof(err));
         if (ret < 0) {
             fprintf(stderr, "vigilctl: %s\n", err[0] ? err : strerror(-ret));
             return EXIT_FAILURE;
@@ -432,6 +435,13 @@ static int cmd_config(vctl *v, int argc, char **argv)
         enabled += cfg->cameras[i].enabled;
     printf("%s: OK: %zu cameras (%zu enabled), %zu pools, %s\n", cfg->path, cfg->ncameras, enabled,
            cfg->npools, cfg->auth_enabled ? "auth on" : "no auth (loopback only)");
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    for (size_t i = 0; i < cfg->ncameras && (!creds || !*creds); i++)
+        if (cfg->cameras[i].password_credential) {
+            fprintf(stderr, "vigilctl: note: credentials not read (no $CREDENTIALS_DIRECTORY "
+                    "outside the service); vigild reads them at start\n");
+            break;
+        }
     return finish_listing(0);
 }
 

@@ -632,7 +632,8 @@ static void test_errors_auth(void **state)
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin, token_sha256: abc}\n",
                  "vigil.yaml:7: token 't': token_sha256 must be 64 hex digits");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin}\n",
-                 "vigil.yaml:7: token 't': token_sha256 or token_file is required");
+                 "vigil.yaml:7: token 't': token_sha256, token_file or token_credential is "
+                 "required");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin, token: abc}\n",
                  "vigil.yaml:7: unknown key 'token' in token 't'");
     expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin, token_file: nope.tok}\n",
@@ -714,6 +715,69 @@ static void test_password_file(void **state)
                  "vigil.yaml:10: camera 'c1': password and password_file are exclusive");
     expect_error(HEAD "cameras:\n  - id: c1\n    url: rtsp://h/1\n    password_file: secrets/c1.pw\n",
                  "vigil.yaml:8: camera 'c1': password needs a username");
+#undef CAMU
+}
+
+/* Secrets from systemd's LoadCredential=: $CREDENTIALS_DIRECTORY/<name>, or
+ * vigil_<name> (the unit loads /etc/vigil/credentials as "vigil"). */
+static void test_password_credential(void **state)
+{
+    (void)state;
+#define CAMU HEAD "cameras:\n  - id: c1\n    url: rtsp://h/1\n    username: u\n"
+    write_file("creds/cam12", "cred-pw-ABC\n");
+    write_file("creds/vigil_cam13", "dir-pw-DEF");
+    write_file("creds/vigil_admin", "admin-token-GHI\n");
+    unsetenv("CREDENTIALS_DIRECTORY");
+    expect_error(CAMU "    password_credential: cam12\n",
+                 "vigil.yaml:9: password_credential 'cam12': no $CREDENTIALS_DIRECTORY (systemd "
+                 "sets it for a unit with LoadCredential=)");
+    /* vigilctl outside the unit: the names are checked, nothing is read. */
+    write_file("vigil.yaml", CAMU "    password_credential: cam12\n"
+                             "auth:\n  tokens:\n    - {name: a, role: admin, token_credential: admin}\n"
+                             "    - {name: b, role: admin, token_credential: other}\n");
+    config *cfg = NULL;
+    char err[512] = "";
+    assert_int_equal(config_load_flags("vigil.yaml", CONFIG_LOAD_NO_CREDENTIALS, &cfg, err,
+                                       sizeof(err)), 0);
+    assert_null(cfg->cameras[0].password);
+    assert_string_equal(cfg->cameras[0].password_credential, "cam12");
+    config_free(&cfg);
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", abs_path("creds"), 1), 0);
+    write_file("vigil.yaml", CAMU "    password_credential: cam12\n"
+                             "  - id: c2\n    url: rtsp://h/2\n    username: u\n"
+                             "    password_credential: cam13\n"
+                             "auth:\n  tokens:\n    - {name: a, role: admin, token_credential: admin}\n");
+    cfg = load_ok("vigil.yaml");
+    assert_string_equal(cfg->cameras[0].password, "cred-pw-ABC");
+    assert_string_equal(cfg->cameras[0].password_credential, "cam12");
+    assert_string_equal(cfg->cameras[1].password, "dir-pw-DEF");
+    uint8_t sha[32];
+    vg_sha256_digest("admin-token-GHI", strlen("admin-token-GHI"), sha);
+    assert_memory_equal(cfg->tokens[0].sha256, sha, 32);
+    char red[64];
+    vg_redact("x cred-pw-ABC y", red, sizeof(red));
+    assert_string_equal(red, "x *** y");
+    config_free(&cfg);
+
+    expect_error(CAMU "    password_credential: cam99\n",
+                 "vigil.yaml:9: password_credential 'cam99' is not among the service's "
+                 "credentials (put it in /etc/vigil/credentials/cam99, or add "
+                 "LoadCredential=cam99:FILE to the unit)");
+    expect_error(CAMU "    password_credential: ../creds/cam12\n",
+                 "vigil.yaml:9: password_credential '../creds/cam12' is not a credential name "
+                 "(no '/', not . or ..)");
+    expect_error(CAMU "    password: a\n    password_credential: cam12\n",
+                 "vigil.yaml:10: camera 'c1': password_credential and password are exclusive");
+    expect_error(HEAD "cameras:\n  - id: c1\n    url: rtsp://h/1\n    password_credential: cam12\n",
+                 "vigil.yaml:8: camera 'c1': password needs a username");
+    write_file("creds/empty", "\n");
+    expect_error(CAMU "    password_credential: empty\n",
+                 "vigil.yaml:9: password_credential 'empty' is empty");
+    expect_error(HEAD "auth:\n  tokens:\n    - {name: t, role: admin, token_file: x, "
+                      "token_credential: admin}\n",
+                 "vigil.yaml:7: token 't': token_sha256, token_file and token_credential are "
+                 "exclusive");
+    unsetenv("CREDENTIALS_DIRECTORY");
 #undef CAMU
 }
 
@@ -891,6 +955,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_not_in_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_credential, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needs_restart, setup, teardown),
         cmocka_unit_test(test_names),
