@@ -42,6 +42,7 @@ typedef struct index_segment {
     char codec[16];         /* "h264", "hevc"; audio in audio_codec ("aac", "pcm_mulaw", "") */
     char audio_codec[16];
     int width, height;
+    int fsync_failed;       /* an fsync of the file or its directories failed */
 } index_segment;
 
 /* One fragment (moof+mdat) of a segment file. Fragment tables are kept apart
@@ -80,6 +81,9 @@ void index_segment_progress(index_db *db, int64_t id, int64_t end_us, int64_t by
 /* Queues the close: final end, size, SHA-256; open=0. */
 void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t bytes,
                           const uint8_t sha256[32]);
+/* Queues the mark of a segment whose file (or directory) fsync failed: its
+ * bytes may not all be on the disk (kept until the row goes). */
+void index_segment_fsync_failed(index_db *db, int64_t id);
 /* Queues an event. camera may be NULL. */
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail);
@@ -304,6 +308,33 @@ typedef int (*index_audit_cb)(const index_audit *a, void *arg);
  * the newest limit rows. Opens its own read-only connection. */
 int index_audit_list(const char *path, const char *camera, int64_t start_us, int64_t end_us,
                      int64_t limit, index_audit_cb cb, void *arg);
+
+/* ---- clock evidence per run (index/clock.c) ----
+ * How the wall times of a camera's run were made (ingest/clock.h), so an
+ * investigator can defend a timeline across cameras. Offsets are in
+ * microseconds; the run is keyed by (camera, run_start_us) like its segments. */
+typedef struct index_clock_run {
+    char camera[INDEX_ID_MAX];
+    int64_t run_start_us;
+    int64_t updated_us;       /* wall time the figures below hold up to */
+    char cause[16];           /* why the run began: "start" (connect, reconnect, new
+                               * streams), "jump_back", "jump_forward", "drift" */
+    int64_t slew_us;          /* total slew applied to the mapping since the run began */
+    int64_t step_us;          /* total step applied before the mapping was locked */
+    int has_recv_offset;
+    int64_t recv_offset_us;   /* latest window minimum of receive time - mapped time */
+    int64_t ntp_samples;      /* frames that carried camera time; 0: no sender report */
+    int64_t ntp_offset_us;    /* latest camera time (RTCP SR) - mapped time */
+    int64_t ntp_offset_min_us, ntp_offset_max_us;
+} index_clock_run;
+
+/* Queues c (copied) as the current figures of its run (insert or replace). */
+void index_clock_run_update(index_db *db, const index_clock_run *c);
+typedef int (*index_clock_run_cb)(const index_clock_run *c, void *arg);
+/* The runs of camera that cover [start_us, end_us): the last one that began
+ * at or before start_us, then every one that began before end_us, by start. */
+int index_query_clock_runs(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                           index_clock_run_cb cb, void *arg);
 
 /* ---- evidence exports (index/exports.c) ----
  * An export is a signed manifest of footage handed to someone outside (police).

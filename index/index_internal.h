@@ -62,7 +62,7 @@ void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment 
 /* Columns of every segment query, in the order index__segment_from_row() reads them. */
 #define INDEX__SEG_COLS                                                                            \
     "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "         \
-    "audio_codec, width, height"
+    "audio_codec, width, height, fsync_failed"
 
 /* Copies text column i of st's current row into dst (NULL reads as ""),
  * truncated to len. */
@@ -138,5 +138,13 @@ int index__audit_append(sqlite3 *db, const char *path, sqlite3_stmt *last, sqlit
  * none, in id order, continuing from the last chained one. Inside the
  * migration's transaction. 0 or negative (logged). */
 int index__audit_chain_all(sqlite3 *db, const char *path);
+
+/* clock.c: the clock_runs upsert (?1..?11) and its binding, for the writer;
+ * the covering-runs query (?1 camera, ?2 start, ?3 end) and its row decoder,
+ * for readers. */
+extern const char index__sql_clock_upsert[];
+extern const char index__sql_clock_query[];
+void index__clock_bind(sqlite3_stmt *st, const index_clock_run *c);
+void index__clock_from_row(sqlite3_stmt *st, index_clock_run *c);
 
 #endif

@@ -29,6 +29,7 @@ enum {
     ST_OPEN,
     ST_LAST_START,
     ST_CLOSED_AFTER,
+    ST_CLOCK,
     ST_COUNT
 };
 
@@ -58,6 +59,7 @@ static const char *const sqls[ST_COUNT] = {
     [ST_CLOSED_AFTER] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id > ?1 AND open = 0 "
                         "AND (?2 IS NULL OR camera = ?2) AND start_us < ?4 AND end_us > ?3 "
                         "ORDER BY id LIMIT ?5",
+    [ST_CLOCK] = index__sql_clock_query,
 };
 
 struct index_reader {
@@ -171,6 +173,7 @@ void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s)
     index__col_str(st, c + 11, s->audio_codec, sizeof(s->audio_codec));
     s->width = sqlite3_column_int(st, c + 12);
     s->height = sqlite3_column_int(st, c + 13);
+    s->fsync_failed = sqlite3_column_int(st, c + 14) != 0;
 }
 
 int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_segment_cb cb,
@@ -320,6 +323,26 @@ int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_
         ret = -ENOENT;
     else
         *start_us = sqlite3_column_int64(st, 0);
+    index__stmt_done(st);
+    return ret;
+}
+
+int index_query_clock_runs(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                           index_clock_run_cb cb, void *arg)
+{
+    int ret = 0;
+    sqlite3_stmt *st = stmt(r, ST_CLOCK, &ret);
+    if (!st) return ret;
+    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clamp_time(start_us));
+    sqlite3_bind_int64(st, 3, clamp_time(end_us));
+    index_clock_run c;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        index__clock_from_row(st, &c);
+        if ((ret = cb(&c, arg)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying clock runs");
     index__stmt_done(st);
     return ret;
 }

@@ -198,6 +198,30 @@ static const char v7_sql[] =
     "ALTER TABLE audit ADD COLUMN prev_hash BLOB;\n"
     "ALTER TABLE audit ADD COLUMN hash BLOB;\n";
 
+/* Evidence a court can weigh. segments.fsync_failed: the writer saw an fsync of
+ * the file (or of its directories) fail, so its bytes may not all be on the
+ * disk even though its row says closed. clock_runs: per continuous run of a
+ * camera (the run_start_us of its segments), how its wall times were made —
+ * why the run began, the slew and steps applied to the stream-to-wall mapping,
+ * the receive-clock residual, and the camera's own clock (RTCP sender reports)
+ * against the mapping; rewritten as the run goes (index/clock.c). */
+static const char v8_sql[] =
+    "ALTER TABLE segments ADD COLUMN fsync_failed INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE clock_runs (\n"
+    "  camera TEXT NOT NULL,\n"
+    "  run_start_us INTEGER NOT NULL,\n"
+    "  updated_us INTEGER NOT NULL,\n"
+    "  cause TEXT NOT NULL,\n"
+    "  slew_us INTEGER NOT NULL DEFAULT 0,\n"
+    "  step_us INTEGER NOT NULL DEFAULT 0,\n"
+    "  recv_offset_us INTEGER,\n"    /* NULL: no window measured yet */
+    "  ntp_samples INTEGER NOT NULL DEFAULT 0,\n"
+    "  ntp_offset_us INTEGER,\n"     /* NULL: no sender report */
+    "  ntp_offset_min_us INTEGER,\n"
+    "  ntp_offset_max_us INTEGER,\n"
+    "  PRIMARY KEY (camera, run_start_us)\n"
+    ") WITHOUT ROWID;\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
@@ -207,6 +231,7 @@ static const char *const migrations[] = {
     v5_sql,
     v6_sql,
     v7_sql,
+    v8_sql,
 };
 
 int index__schema_version(void)

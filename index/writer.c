@@ -47,7 +47,7 @@ const char index__sql_event_insert[] =
     "INSERT INTO events (time_us, camera, type, detail) VALUES (?1, ?2, ?3, ?4)";
 
 typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT,
-               OP_EVENTS } op_kind;
+               OP_EVENTS, OP_FSYNC_FAILED, OP_CLOCK } op_kind;
 
 typedef struct waiter {
     int done;
@@ -72,6 +72,7 @@ typedef struct op {
         index_event ev; /* OP_EVENT */
         index_audit au; /* OP_AUDIT */
         index__events_batch evs; /* OP_EVENTS (the caller waits) */
+        index_clock_run clk; /* OP_CLOCK */
         struct {        /* OP_DELETE */
             int64_t *ids;
             size_t n;
@@ -114,7 +115,8 @@ struct index_db {
     /* writer thread only */
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
-        *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post;
+        *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post,
+        *st_fsync_failed, *st_clock;
 };
 
 static void op_free(op *o)
@@ -280,6 +282,22 @@ void index_event_add(index_db *db, int64_t time_us, const char *camera, const ch
     copy_str(o->u.ev.camera, sizeof(o->u.ev.camera), camera);
     copy_str(o->u.ev.type, sizeof(o->u.ev.type), type);
     copy_str(o->u.ev.detail, sizeof(o->u.ev.detail), detail);
+    enqueue(db, o);
+}
+
+void index_segment_fsync_failed(index_db *db, int64_t id)
+{
+    op *o = op_new(OP_FSYNC_FAILED);
+    if (!o) return;
+    o->id = id;
+    enqueue(db, o);
+}
+
+void index_clock_run_update(index_db *db, const index_clock_run *c)
+{
+    op *o = op_new(OP_CLOCK);
+    if (!o) return;
+    o->u.clk = *c;
     enqueue(db, o);
 }
 
@@ -479,6 +497,14 @@ static int apply_op(index_db *db, op *o)
         break;
     case OP_EVENTS:
         ret = index__events_apply(db->db, db->path, db->st_post, &o->u.evs);
+        break;
+    case OP_FSYNC_FAILED:
+        sqlite3_bind_int64(db->st_fsync_failed, 1, o->id);
+        ret = step_done(db, db->st_fsync_failed, "marking a segment's fsync failure");
+        break;
+    case OP_CLOCK:
+        index__clock_bind(db->st_clock, &o->u.clk);
+        ret = step_done(db, db->st_clock, "storing a run's clock figures");
         break;
     case OP_FLUSH:
         break;
@@ -682,7 +708,10 @@ int index_open(const char *path, index_db **out)
                        "UPDATE meta SET value = ?1 WHERE key = 'max_segment_us'")) < 0 ||
         (ret = prepare(db, &db->st_audit, index__sql_audit_insert)) < 0 ||
         (ret = prepare(db, &db->st_audit_last, index__sql_audit_last)) < 0 ||
-        (ret = prepare(db, &db->st_post, index__sql_event_post)) < 0)
+        (ret = prepare(db, &db->st_post, index__sql_event_post)) < 0 ||
+        (ret = prepare(db, &db->st_fsync_failed,
+                       "UPDATE segments SET fsync_failed = 1 WHERE id = ?1")) < 0 ||
+        (ret = prepare(db, &db->st_clock, index__sql_clock_upsert)) < 0)
         goto out;
 
     rc = pthread_create(&db->thread, NULL, writer_main, db);
@@ -723,6 +752,8 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_audit);
     sqlite3_finalize(db->st_audit_last);
     sqlite3_finalize(db->st_post);
+    sqlite3_finalize(db->st_fsync_failed);
+    sqlite3_finalize(db->st_clock);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");

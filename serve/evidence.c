@@ -242,12 +242,26 @@ typedef struct run_acc {
     size_t nseg;
     const char *camera;
     int64_t export_id;
+    const serve__export_req *q; /* export: to hash open segments */
+    int64_t *bounds;            /* export: [start, end) of each run, in order */
+    size_t nbounds, capbounds;
 } run_acc;
 
 static int run_flush(run_acc *a)
 {
     json_t *r = json_pack("{s:o,s:o}", "start", jtime(a->run_start), "end", jtime(a->run_end));
     if (r && a->export_id) {
+        if (a->nbounds + 2 > a->capbounds) {
+            size_t cap = a->capbounds ? 2 * a->capbounds : 16;
+            int64_t *b = realloc(a->bounds, cap * sizeof(*b));
+            if (!b) {
+                json_decref(r);
+                return -ENOMEM;
+            }
+            a->bounds = b, a->capbounds = cap;
+        }
+        a->bounds[a->nbounds++] = a->run_start;
+        a->bounds[a->nbounds++] = a->run_end;
         char b1[VG_TIME_LEN], b2[VG_TIME_LEN], url[512];
         snprintf(url, sizeof(url), "/api/cameras/%s/clip.mp4?start=%s&end=%s&export=%" PRId64,
                  a->camera, vg_time_format(a->run_start, b1, sizeof(b1)),
@@ -255,6 +269,129 @@ static int run_flush(run_acc *a)
         json_object_set_new(r, "url", json_string(url));
     }
     return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
+}
+
+#define HASH_BUF (1u << 20)
+
+/* SHA-256 of the first n bytes of the file at path. */
+static int hash_prefix(const char *path, int64_t n, uint8_t out[32])
+{
+    int ret = 0;
+    vg_sha256 *h = vg_sha256_new();
+    uint8_t *buf = malloc(HASH_BUF);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (!h || !buf) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    if (fd < 0) {
+        ret = -errno;
+        goto out;
+    }
+    for (int64_t done = 0; done < n;) {
+        size_t want = n - done < (int64_t)HASH_BUF ? (size_t)(n - done) : HASH_BUF;
+        ssize_t got = pread(fd, buf, want, (off_t)done);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            ret = got < 0 ? -errno : -EIO; /* shorter than what the index committed */
+            goto out;
+        }
+        vg_sha256_update(h, buf, (size_t)got);
+        done += got;
+    }
+    vg_sha256_final(h, out);
+out:
+    if (fd >= 0) close(fd);
+    free(buf);
+    vg_sha256_free(&h);
+    return ret;
+}
+
+/*
+ * A source segment as the manifest lists it. A closed segment carries the
+ * SHA-256 recorded at close (of the whole file). A segment still being
+ * written is hashed here, up to what the index has committed of it (the end
+ * of its last whole fragment, "bytes"): those bytes never change again, so
+ * the newest footage goes out signed too ("sha256_of": "committed_prefix";
+ * `head -c BYTES FILE | sha256sum` checks it). A segment whose fsync failed
+ * says so: its hash is of the bytes written, which may not all have reached
+ * the disk.
+ */
+static json_t *segment_json(const serve__export_req *q, const index_segment *seg)
+{
+    char hex[65] = "", path[4096];
+    uint8_t prefix[32];
+    const uint8_t *digest = seg->has_sha256 ? seg->sha256 : NULL;
+    int err = 0;
+    if (seg->open && q) {
+        err = q->abspath(q->abspath_opaque, seg->pool, seg->path, path, sizeof(path));
+        if (err == 0) err = hash_prefix(path, seg->bytes, prefix);
+        if (err == 0) digest = prefix;
+        if (err < 0)
+            vg_log_cam(LOG_WARNING, seg->camera, "serve: export: cannot hash the open segment "
+                       "%s: %s", seg->path, strerror(-err));
+    }
+    if (digest) vg_hex(digest, 32, hex);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:b,s:s,s:b}", "id", (json_int_t)seg->id,
+                          "pool", seg->pool, "path", seg->path, "bytes", (json_int_t)seg->bytes,
+                          "sha256", digest ? json_string(hex) : json_null(), "start",
+                          jtime(seg->start_us), "end", jtime(seg->end_us), "open", seg->open,
+                          "sha256_of", seg->open ? "committed_prefix" : "file", "fsync_failed",
+                          seg->fsync_failed != 0);
+    if (o && err < 0) json_object_set_new(o, "hash_error", json_string(strerror(-err)));
+    return o;
+}
+
+/* SHA-256 and length of the clip of camera over [start, end) exactly as
+ * clip.mp4 serves it: the same planner (media/clip.c) over the same index
+ * rows gives the same bytes, so hashing it now is hashing what is served. */
+static int clip_digest(index_reader *r, const serve__export_req *q, const char *camera,
+                       int64_t start_us, int64_t end_us, uint8_t out[32], uint64_t *len)
+{
+    media_clip *c = NULL;
+    vg_sha256 *h = vg_sha256_new();
+    uint8_t *buf = malloc(HASH_BUF);
+    int ret = h && buf ? 0 : -ENOMEM;
+    if (ret == 0)
+        ret = media_clip_open(r, q->abspath, q->abspath_opaque, q->pins, camera, start_us, end_us,
+                              &c);
+    if (ret < 0) goto out;
+    uint64_t total = media_clip_info_get(c)->length;
+    for (uint64_t pos = 0; pos < total;) {
+        size_t n = total - pos < HASH_BUF ? (size_t)(total - pos) : HASH_BUF;
+        if ((ret = media_clip_read(c, pos, buf, n)) < 0) goto out;
+        vg_sha256_update(h, buf, n);
+        pos += n;
+    }
+    vg_sha256_final(h, out);
+    *len = total;
+out:
+    media_clip_free(&c);
+    free(buf);
+    vg_sha256_free(&h);
+    return ret;
+}
+
+/* Adds sha256 and bytes to each of a's clips (the export's runs). */
+static int clips_digest(index_reader *r, const serve__export_req *q, run_acc *a)
+{
+    for (size_t i = 0; i < json_array_size(a->runs) && 2 * i + 1 < a->nbounds; i++) {
+        uint8_t d[32];
+        char hex[65];
+        uint64_t len = 0;
+        int ret = clip_digest(r, q, a->camera, a->bounds[2 * i], a->bounds[2 * i + 1], d, &len);
+        if (ret < 0) {
+            vg_log_cam(LOG_ERR, a->camera, "serve: export: clip %zu cannot be assembled: %s", i,
+                       strerror(-ret));
+            return ret;
+        }
+        json_t *clip = json_array_get(a->runs, i);
+        vg_hex(d, 32, hex);
+        if (json_object_set_new(clip, "sha256", json_string(hex)) < 0 ||
+            json_object_set_new(clip, "bytes", json_integer((json_int_t)len)) < 0)
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 /* Whether b continues a's run the way clip assembly sees it (media/clip.c). */
@@ -273,16 +410,8 @@ static int on_run_segment(const index_segment *seg, void *arg)
     if (e <= s) return 0;
     if (++a->nseg > MAX_CAM_SEGMENTS) return -E2BIG;
     a->covered_us += e - s;
-    if (a->segments) {
-        char hex[65] = "";
-        if (seg->has_sha256) vg_hex(seg->sha256, 32, hex);
-        json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:b}", "id", (json_int_t)seg->id,
-                              "pool", seg->pool, "path", seg->path, "bytes",
-                              (json_int_t)seg->bytes, "sha256",
-                              seg->has_sha256 ? json_string(hex) : json_null(), "start",
-                              jtime(seg->start_us), "end", jtime(seg->end_us), "open", seg->open);
-        if (json_array_append_new(a->segments, o) < 0) return -ENOMEM;
-    }
+    if (a->segments && json_array_append_new(a->segments, segment_json(a->q, seg)) < 0)
+        return -ENOMEM;
     bool cont = a->have && s <= a->run_end + RUN_TOLERANCE_US &&
                 (!a->segments || same_run(&a->last, seg));
     a->last = *seg;
@@ -442,13 +571,16 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
               json_pack("{s:I,s:I}", "lock", (json_int_t)l.id, "export", (json_int_t)ex.id));
 
         run_acc a = {.start = q->start_us, .end = q->end_us, .runs = json_array(),
-                     .segments = json_array(), .export_id = ex.id};
-        if (!a.runs || !a.segments || (ret = camera_runs(r, c->id, &a)) < 0) {
+                     .segments = json_array(), .export_id = ex.id, .q = q};
+        if (!a.runs || !a.segments || (ret = camera_runs(r, c->id, &a)) < 0 ||
+            (ret = clips_digest(r, q, &a)) < 0) {
             json_decref(a.runs);
             json_decref(a.segments);
+            free(a.bounds);
             if (!ret) ret = -ENOMEM;
             goto out;
         }
+        free(a.bounds);
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:[I],s:o,s:o,s:I}", "id", c->id, "name", c->name,
                               "district", c->district, "site", c->site, "locks",
                               (json_int_t)l.id, "clips", a.runs, "segments", a.segments,

@@ -349,7 +349,10 @@ static int export_create_work(serve__job *base, index_reader *r)
     serve__export_req q = {.index_path = s->index_path, .idx = s->idx, .sk = s->sign_sk,
                            .pk = s->sign_pk, .who = base->who, .reason = j->reason,
                            .start_us = j->start_us, .end_us = j->end_us, .until_us = j->until_us,
-                           .cams = j->cams, .ncams = j->ncams};
+                           .cams = j->cams, .ncams = j->ncams, .abspath = serve__abspath,
+                           .abspath_opaque = s};
+    media_pins pins = serve__pins_media(s->pins);
+    q.pins = &pins;
     serve__export_create(r, &q, &j->rj.reply);
     return serve__reply_job_status(&j->rj);
 }

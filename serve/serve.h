@@ -41,8 +41,11 @@
  *   POST /api/exports {"cameras":[ids] | "district"[,"site"], "start","end",
  *        "reason"[,"until"]}                       201 {"manifest":M,"signature":S}:
  *        locks the range on each camera; M lists per camera its lock, one clip
- *        URL per continuous run (…clip.mp4?start=&end=&export=ID) and the source
- *        segments (pool, relative path, bytes, sha256, start, end); S is the
+ *        per continuous run (…clip.mp4?start=&end=&export=ID, with the SHA-256
+ *        and size of the bytes that URL serves) and the source segments (pool,
+ *        relative path, bytes, sha256, sha256_of: "file", or "committed_prefix"
+ *        for a segment still being written: its first `bytes` bytes,
+ *        fsync_failed, start, end); S is the
  *        base64 Ed25519 signature of M's bytes exactly as they appear (jansson
  *        JSON_COMPACT|JSON_SORT_KEYS|JSON_ENSURE_ASCII); `vigilctl export-verify`
  *   GET /api/exports/{id}                          the same bytes again

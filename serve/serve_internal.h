@@ -99,6 +99,9 @@ typedef struct serve__export_req {
     int64_t start_us, end_us, until_us;
     const serve__area_cam *cams;
     size_t ncams;
+    serve__abspath_fn abspath; /* segment files, to hash what is served */
+    void *abspath_opaque;
+    const media_pins *pins;    /* may be NULL */
 } serve__export_req;
 
 /* Locks the range on every camera, builds and signs the manifest, stores it.

@@ -632,6 +632,9 @@ int storage_segment_close(storage_segment **segp, int64_t end_us)
         vg_log_cam(LOG_ERR, seg->camera, "storage: fsync of %s failed: %s", seg->abspath,
                    strerror(-r));
     if (seg->st->idx) index_segment_finish(seg->st->idx, seg->id, end_us, (int64_t)seg->bytes, sha);
+    /* Its hash is of the bytes written, which may not all be on the disk:
+     * exports say so rather than vouch for them. */
+    if (r < 0 && seg->st->idx) index_segment_fsync_failed(seg->st->idx, seg->id);
     vg_sha256_free(&seg->sha);
     free(seg);
     *segp = NULL;

@@ -824,6 +824,102 @@ static void test_delete_unlocked(void **state)
     index_close(&db);
 }
 
+/* Clock evidence per run: stored, replaced as the run goes, and the query
+ * returns the run covering the range's start plus those beginning inside it. */
+typedef struct clock_acc {
+    index_clock_run v[8];
+    int n;
+} clock_acc;
+
+static int on_clock(const index_clock_run *c, void *arg)
+{
+    clock_acc *a = arg;
+    if (a->n < 8) a->v[a->n++] = *c;
+    return 0;
+}
+
+static void test_clock_runs_and_fsync_flag(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    const int64_t starts[] = {T0, T0 + 100 * S, T0 + 200 * S};
+    const char *causes[] = {"start", "drift", "jump_forward"};
+    for (int i = 0; i < 3; i++) {
+        index_clock_run c;
+        memset(&c, 0, sizeof(c));
+        snprintf(c.camera, sizeof(c.camera), "cam1");
+        snprintf(c.cause, sizeof(c.cause), "%s", causes[i]);
+        c.run_start_us = starts[i];
+        c.updated_us = starts[i] + 10 * S;
+        index_clock_run_update(db, &c);
+        /* the second report of a run replaces the first */
+        c.updated_us = starts[i] + 90 * S;
+        c.slew_us = -1234 * (i + 1);
+        c.step_us = -20000;
+        c.has_recv_offset = i != 1;
+        c.recv_offset_us = 3000;
+        c.ntp_samples = i == 0 ? 0 : 250;
+        c.ntp_offset_us = -700 + i, c.ntp_offset_min_us = -900, c.ntp_offset_max_us = -500;
+        index_clock_run_update(db, &c);
+    }
+    index_segment other = make_seg("cam2", T0, T0);
+    index_clock_run c2;
+    memset(&c2, 0, sizeof(c2));
+    snprintf(c2.camera, sizeof(c2.camera), "cam2");
+    snprintf(c2.cause, sizeof(c2.cause), "start");
+    c2.run_start_us = T0 + 150 * S;
+    index_clock_run_update(db, &c2);
+    int64_t a = add_closed(db, "cam1", T0, T0 + 10 * S);
+    int64_t b = add_closed(db, "cam1", T0 + 10 * S, T0 + 20 * S);
+    (void)other;
+    index_segment_fsync_failed(db, b);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+
+    clock_acc acc = {0};
+    /* from inside the first run to inside the second: both */
+    assert_int_equal(index_query_clock_runs(r, "cam1", T0 + 50 * S, T0 + 150 * S, on_clock, &acc),
+                     0);
+    assert_int_equal(acc.n, 2);
+    assert_true(acc.v[0].run_start_us == T0 && acc.v[1].run_start_us == T0 + 100 * S);
+    assert_string_equal(acc.v[0].cause, "start");
+    assert_string_equal(acc.v[1].cause, "drift");
+    assert_true(acc.v[0].updated_us == T0 + 90 * S && acc.v[0].slew_us == -1234);
+    assert_int_equal(acc.v[0].ntp_samples, 0);
+    assert_true(acc.v[0].has_recv_offset && acc.v[0].recv_offset_us == 3000);
+    assert_false(acc.v[1].has_recv_offset);
+    assert_true(acc.v[1].ntp_samples == 250 && acc.v[1].ntp_offset_us == -699 &&
+                acc.v[1].ntp_offset_min_us == -900 && acc.v[1].ntp_offset_max_us == -500);
+    /* a range inside one run: that run only; before every run: none */
+    acc.n = 0;
+    assert_int_equal(index_query_clock_runs(r, "cam1", T0 + 210 * S, T0 + 220 * S, on_clock, &acc),
+                     0);
+    assert_int_equal(acc.n, 1);
+    assert_string_equal(acc.v[0].cause, "jump_forward");
+    acc.n = 0;
+    assert_int_equal(index_query_clock_runs(r, "cam1", T0 - 50 * S, T0 - 10 * S, on_clock, &acc),
+                     0);
+    assert_int_equal(acc.n, 0);
+    /* starting exactly at a run's start: that run and the next ones */
+    acc.n = 0;
+    assert_int_equal(index_query_clock_runs(r, "cam1", T0 + 100 * S, INT64_MAX, on_clock, &acc), 0);
+    assert_int_equal(acc.n, 2);
+    acc.n = 0;
+    assert_int_equal(index_query_clock_runs(r, "cam2", INT64_MIN, INT64_MAX, on_clock, &acc), 0);
+    assert_int_equal(acc.n, 1);
+
+    index_segment s;
+    assert_int_equal(index_get_segment(r, a, &s), 0);
+    assert_int_equal(s.fsync_failed, 0);
+    assert_int_equal(index_get_segment(r, b, &s), 0);
+    assert_int_equal(s.fsync_failed, 1);
+    assert_int_equal(s.has_sha256, 1);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
@@ -841,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_text_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_unlocked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_runs_and_fsync_flag, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

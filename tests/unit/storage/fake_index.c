@@ -57,6 +57,12 @@ void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t byte
     fake_db.nfinished++;
 }
 
+void index_segment_fsync_failed(index_db *db, int64_t id)
+{
+    (void)db;
+    fake_db.segs[id - 1].fsync_failed = 1;
+}
+
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail)
 {

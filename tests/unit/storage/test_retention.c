@@ -672,6 +672,50 @@ static void t_reconcile_bounded(void **state)
     media = NULL;
 }
 
+/* A segment whose fsync fails is marked in the index (exports say so). The
+ * failure is real: the segment's descriptor is replaced by a pipe, which
+ * cannot be fsynced (EINVAL), behind storage's back. */
+static void t_fsync_failure_marked(void **state)
+{
+    fixture *f = *state;
+    int64_t good = make_segment(f, "cam1", T0, T0 + 10 * SEC, 4096);
+    storage_segment_info info = {.camera = "cam1", .start_us = T0 + 10 * SEC,
+                                 .run_start_us = T0, .codec = "h264"};
+    storage_segment *seg = NULL;
+    assert_int_equal(storage_segment_create(f->st, &info, &seg), 0);
+    uint8_t buf[4096] = {0};
+    index_fragment fr = {.flags = 1, .start_us = T0 + 10 * SEC, .end_us = T0 + 20 * SEC};
+    assert_int_equal(storage_segment_append(seg, buf, sizeof(buf), &fr, fr.end_us), 0);
+    int64_t bad = storage_segment_id(seg);
+    /* find the segment's descriptor */
+    int segfd = -1;
+    for (int fd = 3; fd < 1024 && segfd < 0; fd++) {
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0) continue;
+        target[n] = 0;
+        if (strcmp(target, storage_segment_path(seg)) == 0) segfd = fd;
+    }
+    assert_true(segfd >= 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_true(dup2(p[0], segfd) == segfd);
+    close(p[0]);
+    close(p[1]);
+    assert_true(storage_segment_close(&seg, T0 + 20 * SEC) < 0);
+    assert_int_equal(index_flush(f->idx), 0);
+    index_reader *r = NULL;
+    index_segment s;
+    assert_int_equal(index_reader_open(dbpath, &r), 0);
+    assert_int_equal(index_get_segment(r, good, &s), 0);
+    assert_int_equal(s.fsync_failed, 0);
+    assert_int_equal(index_get_segment(r, bad, &s), 0);
+    assert_int_equal(s.fsync_failed, 1);
+    assert_int_equal(s.open, 0);
+    index_reader_close(&r);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_WARNING);
@@ -687,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_reconcile, setup, teardown),
         cmocka_unit_test_setup_teardown(t_usage_during_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reconcile_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_fsync_failure_marked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
