@@ -188,6 +188,8 @@ void ingest__session_frame(ingest_camera *c, const ingest_frame *f)
     c->stats.frames_received++;
     c->stats.frames_written = ss.frames_written;
     c->stats.frames_dropped = ss.frames_dropped + c->dropped_here;
+    c->stats.queue_overflows = ss.queue_overflows;
+    c->stats.queued_bytes = ss.queued_bytes;
     if (!f->audio) c->stats.last_frame_us = now;
     int64_t dt = now - c->win_start_us;
     if (dt >= STATS_WINDOW_US) {

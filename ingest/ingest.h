@@ -42,6 +42,8 @@ typedef struct ingest_stats {
     int64_t bitrate_bps;     /* measured over the last few seconds */
     int64_t last_frame_us;   /* wall time, 0 = never */
     uint64_t frames_received, frames_written, frames_dropped, reconnects;
+    uint64_t queued_bytes;    /* frames the segmenter holds for the camera now */
+    uint64_t queue_overflows; /* that reached its cap (segmenter.h) */
     char last_error[128];    /* reason of the last offline, "" if none */
 } ingest_stats;
 

@@ -61,6 +61,12 @@
 #define VIDEO_TRACK_ID 1       /* the mov muxer numbers tracks from 1 in stream order */
 #define AUDIO_TRACK_ID 2
 #define LIVE_LEAD_MAX_US 10000000 /* G.711 live: silence before the first packet, at most */
+/* What one camera may make the segmenter hold, whatever it sends (see
+ * enforce_caps): far above what a sane stream queues (a fragment is cut at
+ * 256 KiB; the first of a run waits ~2 s for the clock, or one long GOP). */
+#define QUEUE_MAX_BYTES (6 * 1024 * 1024)
+#define QUEUE_MAX_VIDEO 1024   /* pictures (40 s at 25 fps) */
+#define QUEUE_MAX_AUDIO 2048   /* audio frames (43 s of 48 kHz AAC) */
 
 /* A queued frame: its bytes are at off in the queue's arena (MP4 sample
  * format: NAL units behind 4-byte lengths, or a raw AAC frame). */
@@ -101,6 +107,8 @@ struct ingest_segmenter {
     ingest_g711_aac_params xparams; /* what xc was created with (emit aside) */
     bool in_run;
     bool warned_audio;
+    bool capped;       /* the queue reached its cap in this run (logged) */
+    uint64_t stuck_runs; /* runs ended because the pictures' times stood still */
 
     ingest_clock clock;
     bool waiting_key;
@@ -753,6 +761,7 @@ static void reset_run_state(ingest_segmenter *s)
     s->max_pts = INT64_MIN;
     s->run_start_us = INT64_MIN;
     s->carry_start_us = INT64_MIN;
+    s->capped = false;
 }
 
 /* ---- live fan-out ----
@@ -1383,6 +1392,8 @@ static void strip_inner_sets(fqueue *q, enum AVCodecID id)
     f->size -= (size_t)(end - out);
 }
 
+static int enforce_caps(ingest_segmenter *s);
+
 int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
 {
     int r = 0;
@@ -1390,6 +1401,10 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
     if (f->audio && !s->apar) return 0; /* not recorded */
     bool annexb = !f->audio && s->annexb && !f->length_prefixed;
     if (!f->audio && !has_picture(s->vpar->codec_id, f->data, f->size, annexb)) return 0;
+    if (f->size > QUEUE_MAX_BYTES) { /* no camera's picture; not worth holding */
+        s->stats.frames_dropped++;
+        return 0;
+    }
     AVRational tb = f->audio ? s->atb : s->vtb;
     int64_t pts_us = av_rescale_q(f->pts, tb, AV_TIME_BASE_Q);
 
@@ -1404,11 +1419,11 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             if (r < 0) s->stats.frames_dropped++; /* like a packet lost on the network */
             if (r == AVERROR(ENOMEM)) return r;
             live_g711(s, f->data, f->size, pos);
-            return 0;
+            return enforce_caps(s); /* a full FIFO is encoded into the queue */
         }
         if ((r = fq_push(&s->aq, f->data, f->size, false, f->pts, pts_us, 0, false)) < 0) return r;
         live_frame(s, true);
-        return 0;
+        return enforce_caps(s);
     }
     if (continues_picture(s->vpar->codec_id, f->data, f->size, annexb)) {
         /* One picture is one sample: appended to the unit before it, whose
@@ -1428,7 +1443,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
         prev->key = prev->key || part->key;
         q->n--;
         strip_inner_sets(q, s->vpar->codec_id);
-        return 0;
+        return enforce_caps(s);
     }
     ingest_clock before = s->clock;
     int cr = ingest_clock_update(&s->clock, pts_us, f->recv_us, NULL);
@@ -1456,7 +1471,89 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
     if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
     strip_inner_sets(&s->vq, s->vpar->codec_id);
     live_frame(s, false);
-    return maybe_cut(s);
+    if ((r = maybe_cut(s)) < 0) return r;
+    return enforce_caps(s);
+}
+
+/* The video part of enforce_caps (see there). */
+static int cap_video(ingest_segmenter *s)
+{
+    fqueue *vq = &s->vq, *aq = &s->aq;
+    s->stats.queue_overflows++;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < vq->n; i++) {
+        if (vq->v[i].pts_us < lo) lo = vq->v[i].pts_us;
+        if (vq->v[i].pts_us > hi) hi = vq->v[i].pts_us;
+    }
+    bool starts_file = s->seg || !s->st || (vq->n && vq->v[0].key);
+    if (vq->n >= 2 && starts_file && hi - lo >= MIN_CUT_US) {
+        size_t j = vq->n - 1;
+        for (size_t k = vq->n - 1; k >= 1; k--)
+            if (cut_keeps_order(vq, k)) {
+                j = k;
+                break;
+            }
+        if (!s->capped)
+            vg_log_cam(LOG_WARNING, s->camera, "segmenter: %zu pictures (%zu bytes) queued; "
+                       "cutting a fragment early", vq->n, vq->len + aq->len);
+        s->capped = true;
+        if (!s->clock_locked) {
+            ingest_clock_lock(&s->clock);
+            s->clock_locked = true;
+        }
+        return flush_fragment(s, j, false, false, &s->clock);
+    }
+    /* once, then at every power of two: a stuck camera does this all day */
+    s->stuck_runs++;
+    if ((s->stuck_runs & (s->stuck_runs - 1)) == 0)
+        vg_log_cam(LOG_WARNING, s->camera, "segmenter: %zu pictures (%zu bytes) queued over "
+                   "%.3f s of their own time: timestamps not advancing; new run (%llu so far)",
+                   vq->n, vq->len + aq->len, vq->n ? (double)(hi - lo) / 1e6 : 0.0,
+                   (unsigned long long)s->stuck_runs);
+    if (starts_file) {
+        finish_run(s, &s->clock);
+    } else { /* no file open to end, and a new one cannot start here */
+        s->stats.frames_dropped += vq->n + aq->n;
+        live_end(s);
+        fq_drop(vq, vq->n);
+        fq_drop(aq, aq->n);
+    }
+    reset_run_state(s);
+    return 0;
+}
+
+/*
+ * Keeps what one camera makes the segmenter hold under the caps, whatever it
+ * sends: a picture is only cut into a fragment when the pictures' times
+ * advance (or a keyframe comes after enough of them), so a camera whose
+ * timestamps stand still, or that never sends a keyframe after a long run of
+ * pictures, would otherwise be queued forever. Over the cap with pictures
+ * spanning a sane time (a long GOP at a high bitrate while the clock
+ * settles), a fragment is cut early where the display order allows, and
+ * nothing is lost. With times that do not advance (less than a cut's
+ * minimum across the whole queue) no cut can give them sane decode times:
+ * the run ends (its frames written as they are) and a new one starts at the
+ * next keyframe, in a new segment. Audio no picture reaches (stamped far
+ * ahead) is dropped, oldest first. Logged once per run (a stuck camera's
+ * new runs less often).
+ */
+static int enforce_caps(ingest_segmenter *s)
+{
+    int r = 0;
+    fqueue *vq = &s->vq, *aq = &s->aq;
+    if (vq->n > QUEUE_MAX_VIDEO || vq->len + aq->len > QUEUE_MAX_BYTES) r = cap_video(s);
+    /* after the video: a cut may have brought more (G.711 is encoded at cuts) */
+    if (aq->n > QUEUE_MAX_AUDIO || aq->len > QUEUE_MAX_BYTES / 4) {
+        size_t k = aq->n / 2 ? aq->n / 2 : aq->n;
+        if (!s->capped)
+            vg_log_cam(LOG_WARNING, s->camera, "segmenter: %zu audio frames (%zu bytes) queued "
+                       "that no picture reaches; dropping the oldest %zu", aq->n, aq->len, k);
+        s->capped = true;
+        s->stats.queue_overflows++;
+        s->stats.frames_dropped += k;
+        fq_drop(aq, k);
+    }
+    return r;
 }
 
 uint8_t *ingest_segmenter_video_buffer(ingest_segmenter *s, size_t keep, size_t need)
@@ -1475,4 +1572,6 @@ uint8_t *ingest_segmenter_video_buffer(ingest_segmenter *s, size_t keep, size_t 
 void ingest_segmenter_get_stats(const ingest_segmenter *s, ingest_segmenter_stats *out)
 {
     *out = s->stats;
+    out->queued_bytes = s->vq.len + s->aq.len;
+    out->queued_frames = s->vq.n + s->aq.n;
 }

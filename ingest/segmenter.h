@@ -83,6 +83,11 @@ typedef struct ingest_frame {
 typedef struct ingest_segmenter_stats {
     uint64_t frames_written, frames_dropped, segments, fragments;
     int64_t last_wall_us;  /* wall time of the last frame written, 0 = none */
+    /* What the camera makes the segmenter hold now (frames not yet written),
+     * and how often that reached its cap (6 MiB, 1024 pictures or 2048 audio
+     * frames): a fragment was then cut early, or, when the pictures' times do
+     * not advance, the run ended (a new one starts at the next keyframe). */
+    uint64_t queued_bytes, queued_frames, queue_overflows;
 } ingest_segmenter_stats;
 
 int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **out);
@@ -99,7 +104,9 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const ingest_stream *video,
                                const ingest_stream *audio);
 /* Feeds one frame. Frames before the run's first keyframe are dropped. Storage
  * failures are logged and the frames dropped (recording resumes at the next
- * keyframe), so the return is negative only for programming errors / ENOMEM. */
+ * keyframe), so the return is negative only for programming errors / ENOMEM.
+ * Whatever the frames' times, flags and sizes, what is held stays under the
+ * caps in ingest_segmenter_stats. */
 int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f);
 /* Writes what is buffered and closes the open segment (fsync, indexed). The
  * next frame needs a new start_run. */

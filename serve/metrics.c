@@ -174,6 +174,16 @@ static double cam_drop(const serve_metrics_input *in, const serve_metrics_camera
     (void)in;
     return (double)c->st.frames_dropped;
 }
+static double cam_overflow(const serve_metrics_input *in, const serve_metrics_camera *c)
+{
+    (void)in;
+    return (double)c->st.queue_overflows;
+}
+static double cam_queued(const serve_metrics_input *in, const serve_metrics_camera *c)
+{
+    (void)in;
+    return (double)c->st.queued_bytes;
+}
 static double cam_reconn(const serve_metrics_input *in, const serve_metrics_camera *c)
 {
     (void)in;
@@ -197,6 +207,11 @@ static const struct {
     {"vigil_camera_frames_written_total", "counter", "Frames written to segments", cam_wr},
     {"vigil_camera_frames_dropped_total", "counter", "Frames dropped", cam_drop},
     {"vigil_camera_reconnects_total", "counter", "Reconnections to the camera", cam_reconn},
+    {"vigil_camera_queued_bytes", "gauge",
+     "Bytes of the camera's frames held until their fragment is written", cam_queued},
+    {"vigil_camera_queue_overflows_total", "counter",
+     "Times the frames held for the camera reached their cap (a fragment cut early or a new run)",
+     cam_overflow},
     {"vigil_camera_seconds_since_last_frame", "gauge",
      "Seconds since the last frame (NaN: none yet)", cam_since},
 };

@@ -24,6 +24,10 @@
 #include <string.h>
 
 #define BASE_US 1795000000000000LL
+/* the segmenter's caps on what one camera makes it hold (segmenter.c) */
+#define T_QUEUE_MAX_BYTES (6 * 1024 * 1024)
+#define T_QUEUE_MAX_VIDEO 1024
+#define T_QUEUE_MAX_AUDIO 2048
 
 static char tmpdir[256];
 static char pooldir[300];
@@ -94,6 +98,12 @@ typedef struct feed_opts {
     int64_t jump_at_us;     /* from this stream time on, pts jump by jump_by_us (0 = none) */
     int64_t jump_by_us;
     int split_slices;       /* keyframes (Annex B) arrive as one unit per slice, see below */
+    int loops;              /* the file is fed this many times (0: once), times continuing */
+    int stuck_pts;          /* every picture has the first one's pts (a broken camera) */
+    int64_t audio_ahead_us; /* audio stamped this far ahead of the video */
+    int overflow_expected;  /* else the segmenter's queue must never reach its cap */
+    /* out: the most the segmenter held after any frame */
+    uint64_t max_queued_bytes, max_queued_frames, overflows;
 } feed_opts;
 
 /* Start of the Annex B NAL unit at or after p (its first header byte), end if none. */
@@ -162,7 +172,7 @@ static void write_split(ingest_segmenter *seg, const ingest_frame *f, bool hevc,
 }
 
 /* Demuxes path and feeds its packets (pts only) through a segmenter. */
-static void feed(const char *path, int segment_seconds, const feed_opts *o)
+static void feed(const char *path, int segment_seconds, feed_opts *o)
 {
     AVFormatContext *ic = NULL;
     AVPacket *pkt = av_packet_alloc();
@@ -187,16 +197,36 @@ static void feed(const char *path, int segment_seconds, const feed_opts *o)
     ingest_stream vs = stream_of(ic->streams[vi]->codecpar, ic->streams[vi]->time_base), as;
     if (ai >= 0) as = stream_of(ic->streams[ai]->codecpar, atb);
     assert_int_equal(ingest_segmenter_start_run(seg, &vs, ai >= 0 ? &as : NULL), 0);
-    int n = 0;
-    while (av_read_frame(ic, pkt) >= 0) {
+    int n = 0, loop = 0;
+    int64_t loop_us = 0, last_us = 0, first_vpts = AV_NOPTS_VALUE, nvideo = 0;
+    ingest_segmenter_stats stats;
+    for (;;) {
+        if (av_read_frame(ic, pkt) < 0) {
+            if (++loop >= o->loops) break;
+            /* again, continuing the timeline where the file ended */
+            loop_us = last_us + 40000;
+            assert_true(av_seek_frame(ic, -1, 0, AVSEEK_FLAG_BACKWARD) >= 0);
+            continue;
+        }
         if (pkt->stream_index != vi && pkt->stream_index != ai) goto next;
         if (n++ < o->skip_first) goto next;
         AVRational tb = ic->streams[pkt->stream_index]->time_base;
-        int64_t pts_us = av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q);
+        int64_t pts_us = av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q) + loop_us;
+        if (pts_us > last_us) last_us = pts_us;
         int64_t recv = BASE_US + pts_us + 20000;
-        int64_t pts = pkt->pts;
+        int64_t pts = pkt->pts + av_rescale_q(loop_us, AV_TIME_BASE_Q, tb);
         if (o->jump_by_us && pts_us >= o->jump_at_us)
             pts += av_rescale_q(o->jump_by_us, AV_TIME_BASE_Q, tb);
+        if (pkt->stream_index == vi) {
+            if (first_vpts == AV_NOPTS_VALUE) first_vpts = pts;
+            if (o->stuck_pts) { /* the camera's clock stands still; ours does not */
+                pts = first_vpts;
+                recv = BASE_US + 40000 * nvideo + 20000;
+            }
+            nvideo++;
+        } else if (o->audio_ahead_us) {
+            pts += av_rescale_q(o->audio_ahead_us, AV_TIME_BASE_Q, tb);
+        }
         pkt->dts = AV_NOPTS_VALUE; /* RTP gives pts only */
         ingest_frame f = {.audio = pkt->stream_index == ai, .data = pkt->data,
                           .size = (size_t)pkt->size, .pts = pts,
@@ -206,12 +236,16 @@ static void feed(const char *path, int segment_seconds, const feed_opts *o)
                         av_rescale_q(40000, AV_TIME_BASE_Q, tb));
         else
             assert_int_equal(ingest_segmenter_write(seg, &f), 0);
+        ingest_segmenter_get_stats(seg, &stats);
+        if (stats.queued_bytes > o->max_queued_bytes) o->max_queued_bytes = stats.queued_bytes;
+        if (stats.queued_frames > o->max_queued_frames) o->max_queued_frames = stats.queued_frames;
     next:
         av_packet_unref(pkt);
     }
-    ingest_segmenter_stats stats;
     ingest_segmenter_get_stats(seg, &stats);
     assert_true(stats.frames_written > 0);
+    o->overflows = stats.queue_overflows;
+    if (!o->overflow_expected) assert_int_equal(stats.queue_overflows, 0);
     ingest_segmenter_close(&seg);
     avformat_close_input(&ic);
     av_packet_free(&pkt);
@@ -882,6 +916,71 @@ static void t_segment_first_gop_cut(void **state)
     assert_int_equal(bad, 0);
 }
 
+/*
+ * A camera whose timestamps never advance: every picture has the same pts.
+ * No fragment can be cut by time, so the segmenter once queued all of it
+ * (here 4000 pictures, ~140 MB) and a camera could exhaust memory. Now what
+ * it holds stays under the cap (6 MiB, 1024 pictures), the run ends there
+ * and a new one starts at the next keyframe, so the pictures still go to
+ * disk, in files that start with a keyframe and play.
+ */
+static void t_stuck_timestamps(void **state)
+{
+    (void)state;
+    char path[400], file[1024], cmd[1200], out[4096];
+    snprintf(path, sizeof(path), "%s/stuck.mp4", tmpdir);
+    /* noise: ~35 KB a picture, so the byte cap is reached in 7 s of pictures */
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -y -f lavfi -i 'testsrc2=size=320x240:rate=25,"
+             "noise=alls=30:allf=t' -t 8 -c:v libx264 -preset ultrafast -g 50 -bf 0 "
+             "-pix_fmt yuv420p '%s' 2>&1", path);
+    int rc = run(cmd, out, sizeof(out));
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
+    assert_int_equal(rc, 0);
+    feed_opts o = {.loops = 20, .stuck_pts = 1, .overflow_expected = 1};
+    feed(path, 60, &o);
+    fprintf(stderr, "stuck pts: held at most %llu bytes, %llu frames; %llu overflows, %d "
+            "segments\n", (unsigned long long)o.max_queued_bytes,
+            (unsigned long long)o.max_queued_frames, (unsigned long long)o.overflows,
+            fake_db.nsegs);
+    assert_true(o.overflows >= 2);
+    assert_true(o.max_queued_frames <= T_QUEUE_MAX_VIDEO + 1);
+    assert_true(o.max_queued_bytes <= T_QUEUE_MAX_BYTES + 256 * 1024);
+    assert_true(fake_db.nsegs >= 2); /* a run ended, another started */
+    long total = 0;
+    for (int i = 0; i < fake_db.nsegs; i++) {
+        snprintf(file, sizeof(file), "%s/%s", pooldir, fake_db.segs[i].path);
+        snprintf(cmd, sizeof(cmd), "ffprobe -v error -select_streams v:0 -show_entries "
+                 "packet=flags -of csv=p=0 '%s' | head -1", file);
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        assert_true(out[0] == 'K'); /* starts with a keyframe */
+        total += count_video_packets(file);
+    }
+    assert_true(total >= T_QUEUE_MAX_VIDEO);
+}
+
+/*
+ * Audio stamped an hour ahead of the video: no fragment's boundary ever
+ * reaches it, so it was queued for good (at the end of the run dropped).
+ * Now the oldest goes once the audio queue is full; the video is recorded
+ * as always.
+ */
+static void t_audio_never_reached(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/ahead.mp4", tmpdir);
+    make_sample(path, "libx264", 1, 10);
+    feed_opts o = {.loops = 6, .audio_ahead_us = 3600LL * 1000000, .overflow_expected = 1};
+    feed(path, 20, &o);
+    fprintf(stderr, "audio ahead: held at most %llu bytes, %llu frames; %llu overflows\n",
+            (unsigned long long)o.max_queued_bytes, (unsigned long long)o.max_queued_frames,
+            (unsigned long long)o.overflows);
+    assert_true(o.overflows >= 1);
+    assert_true(o.max_queued_frames <= T_QUEUE_MAX_AUDIO + 64); /* + one GOP of pictures */
+    check_segments("h264", "avc1", 1);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_INFO);
@@ -901,6 +1000,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_cut_inside_gop_fixed_b, setup, teardown),
         cmocka_unit_test_setup_teardown(t_cut_inside_gop_adaptive_b, setup, teardown),
         cmocka_unit_test_setup_teardown(t_segment_first_gop_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_stuck_timestamps, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_audio_never_reached, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
