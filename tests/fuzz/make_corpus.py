@@ -3,7 +3,8 @@
 RTP packetizers (H.264 FU-A, H.265 FU, AAC) plus hand-built aggregates.
 Seed format (fuzz_rtp_common.h): flags byte, then [u16 len][RTP packet]...
 Also whole server sessions for fuzz_rtsp_client in corpus/rtsp_client.
-Run from tests/fuzz: python3 make_corpus.py [client]"""
+Also fuzz_segmenter's seeds in corpus/segmenter.
+Run from tests/fuzz: python3 make_corpus.py [client|segmenter]"""
 import os, socket, struct, subprocess, sys
 
 
@@ -92,9 +93,37 @@ def client_seeds():
     open("corpus/rtsp_client/auth_then_session", "wb").write(auth + s)
 
 
+def segmenter_seeds():
+    """fuzz_segmenter's seeds (format in fuzz_segmenter.c): a sane H.264
+    camera, one whose timestamps stand still, audio stamped far ahead."""
+    os.makedirs("corpus/segmenter", exist_ok=True)
+    sps_pps = b"\0\0\0\1\x67\x42\xc0\x1e\xd9\x01\x40\x7b\x20" + b"\0\0\0\1\x68\xce\x3c\x80"
+    idr = sps_pps + b"\0\0\0\1\x65\x88\x84" + bytes(range(256)) * 8
+    p = b"\0\0\0\1\x41\x9a\x02" + bytes(range(200))
+
+    def rec(flags, dpts, drecv, rep, data):
+        return struct.pack(">BhHBH", flags, dpts, drecv, rep, len(data)) + data
+
+    gop = rec(2, 3600, 400, 0, idr) + rec(0, 3600, 400, 48, p)
+    seeds = {
+        "sane": b"\0" + gop * 4,
+        "stuck": b"\0" + rec(2, 0, 400, 0, idr) + rec(0, 0, 400, 255, p * 60) * 3 + gop,
+        "audio_ahead": b"\2" + rec(1, 30000, 10, 0, bytes(100)) + gop +
+                       rec(1, 0, 0, 255, bytes(300)) * 9 + gop,
+        "g711_runs": b"\x08" + gop + rec(1, 160, 200, 20, bytes(160)) + rec(8, 3600, 400, 0, b"") +
+                     gop + rec(16, 0, 0, 0, b"") + gop,
+    }
+    for name, data in seeds.items():
+        with open("corpus/segmenter/" + name, "wb") as f:
+            f.write(data)
+
+
 if __name__ == "__main__":
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         sys.exit(client_seeds())  # from the committed seeds, no ffmpeg needed
+    if len(sys.argv) > 1 and sys.argv[1] == "segmenter":
+        sys.exit(segmenter_seeds())  # hand-built, no ffmpeg needed
     main()
     client_seeds()
+    segmenter_seeds()
