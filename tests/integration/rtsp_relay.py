@@ -10,7 +10,11 @@ to any number of players (DESCRIBE/SETUP/PLAY, TCP interleaved or UDP).
 When the publisher goes away its players are disconnected, like a camera
 that drops. Loopback only. Stdlib only.
 
-    python3 rtsp_relay.py --port 8554
+With --freeze-timestamps every RTP packet a player gets carries its
+stream's first timestamp: a broken (or hostile) camera whose clock never
+advances, for the tests of what vigild holds for such a camera.
+
+    python3 rtsp_relay.py --port 8554 [--freeze-timestamps]
 """
 import argparse
 import re
@@ -21,12 +25,14 @@ import threading
 
 lock = threading.Lock()
 streams = {}  # path -> Stream
+freeze = False  # --freeze-timestamps
 
 
 class Stream:
     def __init__(self, sdp):
         self.sdp = sdp
         self.players = set()
+        self.first_ts = {}  # interleaved channel -> first RTP timestamp (freeze)
 
 
 def parse_request(rfile):
@@ -138,6 +144,9 @@ class Handler(socketserver.StreamRequestHandler):
                     with lock:
                         st = streams.get(self.publish_path)
                         players = list(st.players) if st else []
+                    if freeze and st and ch % 2 == 0 and len(payload) >= 12:
+                        ts = st.first_ts.setdefault(ch, payload[4:8])
+                        payload = payload[:4] + ts + payload[8:]
                     for p in players:
                         p.send_rtp(index, ch % 2 == 1, payload)
                 continue
@@ -227,7 +236,10 @@ class Server(socketserver.ThreadingTCPServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--freeze-timestamps", action="store_true")
     a = ap.parse_args()
+    global freeze
+    freeze = a.freeze_timestamps
     srv = Server(("127.0.0.1", a.port), Handler)
     # with --port 0 the kernel picks the port; the caller reads it from here
     print("READY port=%d" % srv.server_address[1], flush=True)

@@ -204,13 +204,15 @@ class FfmpegRtsp:
     it has no listen mode), so `ffmpeg -re -stream_loop -1 -i FILE -c copy -f rtsp URL`
     publishes into rtsp_relay.py, which serves FFmpeg's packets unchanged to vigild.
     stop_publisher() drops the 'camera' (players are disconnected, DESCRIBE gets 404);
-    start_publisher() brings it back."""
+    start_publisher() brings it back. freeze_timestamps: every RTP packet carries its
+    stream's first timestamp (a camera whose clock stands still)."""
 
-    def __init__(self, env, media, name="live", port=0):
+    def __init__(self, env, media, name="live", port=0, freeze_timestamps=False):
         self.env, self.media, self.name = env, media, name
         self.relay = Proc([sys.executable, os.path.join(os.path.dirname(__file__),
                                                         "rtsp_relay.py"),
-                           "--port", str(port)],
+                           "--port", str(port)] +
+                          (["--freeze-timestamps"] if freeze_timestamps else []),
                           env.path("relay-%d.log" % len(env.procs)), stdout_pipe=True)
         env.procs.append(self.relay)
         self.port = int(self.relay.wait_stdout(r"^READY port=(\d+)", 10).group(1))
