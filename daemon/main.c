@@ -100,6 +100,43 @@ static void reconcile_progress(void *opaque, const storage_reconcile_report *so_
     notify_extend_start(EXTEND_USEC, status);
 }
 
+/* The reconciliation checkpoint moves forward every CHECKPOINT_MS
+ * (storage_checkpoint()), so a crash walks only the hours since. It flushes
+ * the index, so it runs on libuv's thread pool, one at a time. */
+#define CHECKPOINT_MS (10 * 60 * 1000)
+typedef struct checkpointer {
+    uv_timer_t timer;
+    uv_work_t work;
+    bool busy;
+    index_db *idx;         /* borrowed */
+    char *index_path;      /* owned: the config may be replaced by a reload */
+    uint64_t failures;     /* the writer's failures when reconciliation ended */
+    int result, logged;
+} checkpointer;
+
+static void checkpoint_work(uv_work_t *w)
+{
+    checkpointer *c = vg_container_of(w, checkpointer, work);
+    c->result = storage_checkpoint(c->idx, c->index_path, c->failures);
+}
+
+static void checkpoint_done(uv_work_t *w, int status)
+{
+    checkpointer *c = vg_container_of(w, checkpointer, work);
+    c->busy = false;
+    if (status == 0 && c->result < 0 && c->result != c->logged)
+        vg_log(LOG_WARNING, "vigild: the reconciliation checkpoint stays where it was (%s): "
+               "a crash now walks the pools from there", strerror(-c->result));
+    if (status == 0 && c->result < 0) c->logged = c->result;
+}
+
+static void checkpoint_tick(uv_timer_t *t)
+{
+    checkpointer *c = vg_container_of(t, checkpointer, timer);
+    if (c->busy) return;
+    if (uv_queue_work(t->loop, &c->work, checkpoint_work, checkpoint_done) == 0) c->busy = true;
+}
+
 static void close_walk_cb(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -119,6 +156,8 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     bool loop_ready = false;
     bool reconciled = false; /* the index and the pools agreed at start */
+    checkpointer ckpt;
+    memset(&ckpt, 0, sizeof(ckpt));
     /* Every camera keeps a few buffers of 64 KiB - 1 MiB that grow and shrink
      * with its bitrate (ingest/segmenter.c). A fixed mmap threshold keeps them
      * in their own mappings, so a shrink or a free gives the memory back
@@ -245,6 +284,14 @@ int main(int argc, char **argv)
     if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
         vg_log(LOG_WARNING, "vigild: systemd notify timers: %s", uv_strerror(r));
 
+    if (reconciled && (ckpt.index_path = strdup(d.cfg->index_path)) != NULL) {
+        ckpt.idx = d.idx;
+        ckpt.failures = index_writer_failures(d.idx);
+        uv_timer_init(&d.loop, &ckpt.timer);
+        uv_timer_start(&ckpt.timer, checkpoint_tick, CHECKPOINT_MS, CHECKPOINT_MS);
+        uv_unref((uv_handle_t *)&ckpt.timer);
+    }
+
     r = supervisor_start(&d.sup, &d.loop, d.cfg, d.st, d.idx, live);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot start cameras: %s", strerror(-r));
@@ -279,6 +326,7 @@ out:
     ingest_live_hub_free(&live); /* cameras and viewers are gone */
     /* Nothing writes any more: the next start need not walk the pools. */
     if (ret == 0 && reconciled && d.st) storage_mark_clean(d.st, d.idx, d.cfg);
+    free(ckpt.index_path); /* its timer closed and its work done with the loop */
     storage_close(&d.st);
     index_close(&d.idx);
     config_free(&d.cfg);

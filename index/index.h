@@ -143,6 +143,8 @@ int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
 /* The latest start of any segment row of camera (open or closed, any pool).
  * 0, -ENOENT when the camera has no row, or negative. */
 int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_us);
+/* The same over the rows of a pool (any camera). */
+int index_pool_last_start(index_reader *r, const char *pool, int64_t *start_us);
 
 /* ---- small durable settings (index/meta.c) ----
  * Integer values by key in the meta table, read and written on a connection of

@@ -28,6 +28,7 @@ enum {
     ST_EVENTS_CAMERA,
     ST_OPEN,
     ST_LAST_START,
+    ST_POOL_LAST_START,
     ST_CLOSED_AFTER,
     ST_CLOCK,
     ST_COUNT
@@ -55,6 +56,8 @@ static const char *const sqls[ST_COUNT] = {
     [ST_OPEN] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE open = 1 ORDER BY id",
     /* One seek at the end of the camera's range of segments_camera_start. */
     [ST_LAST_START] = "SELECT max(start_us) FROM segments WHERE camera = ?1",
+    /* The same at the end of the pool's range of segments_pool_start. */
+    [ST_POOL_LAST_START] = "SELECT max(start_us) FROM segments WHERE pool = ?1",
     /* The rowid order: a range scan of the table itself, no index needed. */
     [ST_CLOSED_AFTER] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id > ?1 AND open = 0 "
                         "AND (?2 IS NULL OR camera = ?2) AND start_us < ?4 AND end_us > ?3 "
@@ -310,21 +313,31 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
     return ret;
 }
 
-int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_us)
+static int last_start(index_reader *r, int which, const char *key, int64_t *start_us)
 {
     int ret = 0;
-    sqlite3_stmt *st = stmt(r, ST_LAST_START, &ret);
+    sqlite3_stmt *st = stmt(r, which, &ret);
     if (!st) return ret;
-    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW)
-        ret = index__fail(r->db, rc, r->path, "reading a camera's last segment");
+        ret = index__fail(r->db, rc, r->path, "reading the latest segment start");
     else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
         ret = -ENOENT;
     else
         *start_us = sqlite3_column_int64(st, 0);
     index__stmt_done(st);
     return ret;
+}
+
+int index_camera_last_start(index_reader *r, const char *camera, int64_t *start_us)
+{
+    return last_start(r, ST_LAST_START, camera, start_us);
+}
+
+int index_pool_last_start(index_reader *r, const char *pool, int64_t *start_us)
+{
+    return last_start(r, ST_POOL_LAST_START, pool, start_us);
 }
 
 int index_query_clock_runs(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,

@@ -36,17 +36,25 @@
  *     and an index restored from a backup, or another machine's, carries
  *     another token, so its pools are walked.
  *   - After a crash, a file no row names is one whose begin was queued but not
- *     committed. The writer commits in queue order, so such a file was created
- *     after every committed row of its camera: it starts no earlier than the
- *     camera's latest row (less the few seconds between a frame's time and its
- *     file's creation). Each camera directory is therefore walked from the hour
- *     of min(its latest row, now) less RECONCILE_MARGIN_US (which also absorbs
- *     a small step of the wall clock), i.e. two or three hour directories per
- *     camera; a camera directory without any row (a new camera, a lost index)
- *     is walked whole. Open rows are always recovered (one indexed query).
+ *     committed: it was created after the last commit. The index keeps a
+ *     checkpoint (meta 'reconciled_before_us'): every file starting before it
+ *     is indexed. It is set when reconciliation ends and moved forward every
+ *     few minutes while vigild runs (storage_checkpoint(): the index is
+ *     flushed, so every file made before the flush has its row), less
+ *     RECONCILE_MARGIN_US for the seconds between a frame's time and its
+ *     file's creation and a small step of the wall clock. After a crash every
+ *     camera directory is walked from the checkpoint's hour on: two or three
+ *     hour directories per camera. A batch the writer had to drop freezes the
+ *     checkpoint for the rest of the run (and a clean stop is then not
+ *     recorded), so the dropped rows' files are walked at the next start.
+ *     An index without a checkpoint (from an older vigild) is bounded by each
+ *     camera's latest row (the writer commits in queue order), or for a camera
+ *     without one the latest row of any pool. Open rows are always recovered
+ *     (one indexed query).
  * What a bounded walk does not see: a file deleted or copied by hand in an
  * older hour, or a retention delete cut between its row and its unlink by a
- * crash (the file stays, unindexed). opts.full walks everything.
+ * crash (the file stays, unindexed). opts.full walks everything (vigild
+ * --rebuild-index).
  */
 #include "storage/storage.h"
 
@@ -72,6 +80,8 @@
 /* The pool's clean-stop marker, and the index key that must match it. */
 #define CLEAN_FILE ".vigil-clean"
 #define CLEAN_KEY "clean_token"
+/* Every segment file starting before this time (Unix us) is in the index. */
+#define CHECKPOINT_KEY "reconciled_before_us"
 /* Progress is reported at most this often (and once when work starts). */
 #define PROGRESS_US (INT64_C(1000000))
 
@@ -498,12 +508,14 @@ static void walk_camera(rc_ctx *c, const char *pool, const char *camera, int64_t
     }
 }
 
-/* Where the walk of a camera directory starts after a crash (see the top of
- * the file): INT64_MIN when the camera has no row. */
-static int64_t camera_from(rc_ctx *c, const char *camera, int64_t now_us)
+/* Where the walk of a camera directory starts after a crash when the index
+ * holds no checkpoint (see the top of the file): the camera's latest row, or
+ * without one the latest row of any pool (its files were created after that
+ * commit too), or now; less the margin. */
+static int64_t camera_from(rc_ctx *c, const char *camera, int64_t any_last, int64_t now_us)
 {
-    int64_t last = 0;
-    if (index_camera_last_start(c->r, camera, &last) < 0) return INT64_MIN;
+    int64_t last = any_last;
+    if (index_camera_last_start(c->r, camera, &last) < 0) last = any_last;
     if (last > now_us) last = now_us;
     return last - RECONCILE_MARGIN_US;
 }
@@ -543,6 +555,18 @@ static void take_clean_tokens(rc_ctx *c, const config *cfg, uint8_t *clean)
         }
         vg_fsync_dir(storage_pool_path(c->st, pool));
     }
+}
+
+int storage_checkpoint(index_db *idx, const char *index_path, uint64_t failures)
+{
+    /* A write the index dropped may be a row of a file made before now: the
+     * checkpoint stays where it was, so the next start walks from there. */
+    if (index_writer_failures(idx) != failures) return -EIO;
+    int64_t now = vg_now_us();
+    int r = index_flush(idx);
+    if (r < 0) return r;
+    if (index_writer_failures(idx) != failures) return -EIO;
+    return index_meta_set(index_path, CHECKPOINT_KEY, now - RECONCILE_MARGIN_US);
 }
 
 int storage_mark_clean(storage *st, index_db *idx, const config *cfg)
@@ -606,7 +630,7 @@ int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
     uint8_t *clean = calloc(cfg->npools ? cfg->npools : 1, 1);
     int r = 0;
     int full = opts && opts->full;
-    int64_t now = vg_now_us();
+    int64_t now = vg_now_us(), cp = 0, any_last = now;
     c.t0 = vg_mono_us();
     memset(&rep, 0, sizeof(rep));
     if (!open_rows || !clean) {
@@ -615,8 +639,22 @@ int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
     }
     /* Always taken, even for a full walk: the tokens must not outlive a start. */
     take_clean_tokens(&c, cfg, clean);
+    int have_cp = index_meta_get(cfg->index_path, CHECKPOINT_KEY, &cp) == 0;
+    if (have_cp && cp > now - RECONCILE_MARGIN_US) cp = now - RECONCILE_MARGIN_US;
     if ((r = index_flush(idx)) < 0) goto out;
     if ((r = index_reader_open(cfg->index_path, &c.r)) < 0) goto out;
+    if (!have_cp) {
+        /* An index from before checkpoints: the latest row of any pool bounds
+         * the cameras without a row of their own. */
+        int have_last = 0;
+        for (size_t i = 0; i < cfg->npools; i++) {
+            int64_t t;
+            if (index_pool_last_start(c.r, cfg->pools[i].id, &t) == 0 && (!have_last || t > any_last)) {
+                any_last = t;
+                have_last = 1;
+            }
+        }
+    }
     progress(&c, 1);
     /* Collect first: the repairs go through the writer, not this statement. */
     if ((r = index_query_open_segments(c.r, open_cb, &open_rows)) < 0) goto out;
@@ -647,12 +685,18 @@ int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
         }
         closedir(d);
         for (size_t k = 0; k < ncams; k++) {
-            walk_camera(&c, pool, cams[k], full ? INT64_MIN : camera_from(&c, cams[k], now));
+            int64_t from = full      ? INT64_MIN
+                           : have_cp ? cp
+                                     : camera_from(&c, cams[k], any_last, now);
+            walk_camera(&c, pool, cams[k], from);
             free(cams[k]);
         }
         free(cams);
     }
-    r = index_flush(idx);
+    if ((r = index_flush(idx)) < 0) goto out;
+    /* Everything on disk is known now; files made from here on start later. */
+    if ((r = index_meta_set(cfg->index_path, CHECKPOINT_KEY, now - RECONCILE_MARGIN_US)) < 0)
+        goto out;
 out:
     rep.elapsed_ms = (vg_mono_us() - c.t0) / 1000;
     vg_log(LOG_INFO,

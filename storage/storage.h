@@ -157,8 +157,8 @@ int storage_verify_file(const char *path, const index_segment *s, storage_scrub 
  * indexed (segment_indexed) or, if unparseable, moved to <pool>/quarantine/
  * (segment_quarantined). 0 or negative (a single bad file is not an error).
  * Only what can be unknown is walked: nothing in a pool after a clean stop
- * (storage_mark_clean()), the last hours of each camera after a crash (see
- * reconcile.c). */
+ * (storage_mark_clean()), the hours since the last checkpoint after a crash
+ * (storage_checkpoint(); see reconcile.c). */
 typedef struct storage_reconcile_report {
     unsigned recovered, missing, indexed, quarantined, removed_empty;
     int64_t truncated_bytes;
@@ -182,6 +182,12 @@ int storage_reconcile_opts_run(storage *st, index_db *idx, const config *cfg,
                                const storage_reconcile_opts *opts, storage_reconcile_report *out);
 int storage_reconcile(storage *st, index_db *idx, const config *cfg,
                       storage_reconcile_report *out);
+/* Moves the checkpoint (every file starting before it is indexed) up to
+ * about now: flushes the index, so it blocks; call it off the loop every few
+ * minutes. index_path: the index's file (cfg->index_path; borrowed).
+ * failures: index_writer_failures() when reconciliation ended; once
+ * the writer has failed since, the checkpoint stays (-EIO). 0 or negative. */
+int storage_checkpoint(index_db *idx, const char *index_path, uint64_t failures);
 /* Records a clean stop, so the next start walks no pool: call when nothing
  * writes any more (cameras and retention stopped). Flushes the index; refuses
  * (-EIO) when the index missed writes during the run. 0 or negative. */

@@ -633,23 +633,47 @@ static void t_reconcile_bounded(void **state)
     assert_int_equal(access(abs, F_OK), -1);
 
     /* A crash now: the file of a segment whose begin never committed, after
-     * cam1's latest row, and a camera directory without any row. */
+     * the crashed run's last checkpoint (half past hour 46), and one of a
+     * camera without any row. The start walks from the checkpoint's hour. */
+    assert_int_equal(index_meta_set(dbpath, "reconciled_before_us", T0 + 46 * hour + 1800 * SEC), 0);
     storage_segment_relpath("cam1", T0 + 47 * hour + 600 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
-    storage_segment_relpath("cam9", T0, rel, sizeof(rel));
+    storage_segment_relpath("cam9", T0 + 47 * hour + 100 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
     assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
     assert_int_equal(rep.pools_clean, 0);
-    /* cam1 from its latest start less an hour (two hour directories), cam9's one. */
-    int64_t from = T0 + 46 * hour;
-    unsigned want = (unsigned)((T0 + 47 * hour) / hour - from / hour) + 1 + 1;
-    assert_int_equal(rep.hour_dirs, want);
+    /* hours 46 and 47 of cam1 (T0 is 800 s into its hour), hour 47 of cam9 */
+    assert_int_equal(rep.hour_dirs, 3);
     assert_int_equal(rep.indexed, 2);
     assert_int_equal(rep.missing, 0);
     assert_int_equal(count_segments("cam9"), 1);
     assert_int_equal(count_segments("cam1"), 49);
+    /* The start moved the checkpoint to its own time (less the margin). */
+    int64_t cp = 0;
+    assert_int_equal(index_meta_get(dbpath, "reconciled_before_us", &cp), 0);
+    assert_true(cp > vg_now_us() - 2 * hour && cp <= vg_now_us() - hour);
+
+    /* An index without a checkpoint (an older vigild's): each camera from its
+     * latest row less an hour; a camera without rows from the pool's latest. */
+    assert_int_equal(index_meta_delete(dbpath, "reconciled_before_us"), 0);
+    storage_segment_relpath("cam1", T0 + 47 * hour + 900 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+    storage_segment_relpath("cam8", T0 + 47 * hour + 700 * SEC, rel, sizeof(rel));
+    snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
+    write_file(abs, media, media_len);
+    assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
+    assert_int_equal(rep.hour_dirs, 2 + 1 + 1);
+    assert_int_equal(rep.indexed, 2);
+    assert_int_equal(count_segments("cam8"), 1);
+    assert_int_equal(count_segments("cam1"), 50);
+
+    /* A checkpoint advanced while running, and a dropped write freezes it. */
+    uint64_t failures = index_writer_failures(f->idx);
+    assert_int_equal(storage_checkpoint(f->idx, dbpath, failures), 0);
+    assert_int_equal(storage_checkpoint(f->idx, dbpath, failures + 1), -EIO);
 
     /* A stop that was not recorded as clean again, and a full walk: every
      * hour directory, and the old hand-copied file is found. */
@@ -657,16 +681,17 @@ static void t_reconcile_bounded(void **state)
     assert_int_equal(storage_mark_clean(f->st, f->idx, &f->cfg), 0);
     assert_int_equal(storage_reconcile_opts_run(f->st, f->idx, &f->cfg, &full, &rep), 0);
     assert_int_equal(rep.pools_clean, 0);
-    assert_int_equal(rep.hour_dirs, 48 + 1);
+    assert_int_equal(rep.hour_dirs, 48 + 1 + 1);
     assert_int_equal(rep.indexed, 1);
-    assert_int_equal(count_segments("cam1"), 50);
+    assert_int_equal(count_segments("cam1"), 51);
     /* A marker whose token is not the index's (an index restored from a
      * backup) is not a clean stop. */
     assert_int_equal(storage_mark_clean(f->st, f->idx, &f->cfg), 0);
     assert_int_equal(index_meta_set(dbpath, "clean_token", 12345), 0);
+    assert_int_equal(index_meta_set(dbpath, "reconciled_before_us", T0 + 47 * hour + 1000 * SEC), 0);
     assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
     assert_int_equal(rep.pools_clean, 0);
-    assert_true(rep.hour_dirs > 0);
+    assert_int_equal(rep.hour_dirs, 3); /* hour 47 of cam1, cam8 and cam9 */
     media_scan_free(&media_sc);
     free(media);
     media = NULL;
