@@ -524,9 +524,12 @@ static int parse_listen(loader *L, yaml_node_t *v)
 }
 
 /* npools: how many entries storage.pools has (a lone pool may leave out its id). */
+static int get_period(loader *L, yaml_node_t *v, const char *what, int64_t *out_us);
+
 static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
 {
-    static const char *const keys[] = {"id", "path", "max_bytes", "min_free", "direct_io"};
+    static const char *const keys[] = {"id",      "path",       "max_bytes", "min_free",
+                                       "direct_io", "move_to", "move_after", "move_rate"};
     config *cfg = L->cfg;
     char ctx[120], ib[80];
     const char *k;
@@ -582,6 +585,17 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
             bool direct = true;
             ret = get_bool(L, v, what, &direct);
             p->buffered = !direct;
+        } else if (!strcmp(k, "move_to")) {
+            const char *to = clean_scalar(v);
+            if (!to || !valid_id(to)) ret = fail(L, line_of(v), "%s must be a pool id", what);
+            else if (!(p->move_to = strdup(to))) ret = -ENOMEM;
+            p->move_line = line_of(v);
+        } else if (!strcmp(k, "move_after")) {
+            ret = get_period(L, v, what, &p->move_after_us);
+        } else if (!strcmp(k, "move_rate")) {
+            if (config_parse_size(clean_scalar(v), &p->move_rate) < 0 || p->move_rate < 4096)
+                ret = fail(L, line_of(v), "%s must be a size per second of at least 4 KiB "
+                                          "(\"64MiB\")", what);
         }
         if (ret < 0) return ret;
     }
@@ -610,6 +624,24 @@ static int parse_storage(loader *L, yaml_node_t *m)
                               (size_t)(pools->data.sequence.items.top -
                                        pools->data.sequence.items.start))) < 0)
             return ret;
+    /* Tiers: a pool moves its footage to another pool, which keeps it. */
+    for (size_t k = 0; k < L->cfg->npools; k++) {
+        config_pool *p = &L->cfg->pools[k];
+        if (!p->move_to) {
+            if (p->move_after_us) return fail(L, p->line, "pool '%s': move_after needs move_to", p->id);
+            continue;
+        }
+        const config_pool *to = config_find_pool(L->cfg, p->move_to);
+        if (!to || to == p)
+            return fail(L, p->move_line, "pool '%s': move_to '%s' is not another pool", p->id,
+                        p->move_to);
+        if (to->move_to)
+            return fail(L, p->move_line, "pool '%s': move_to '%s' moves its footage on too "
+                        "(one hop: a recording pool and its archive)", p->id, to->id);
+        if (!p->move_after_us)
+            return fail(L, p->move_line, "pool '%s': move_to needs move_after (\"6h\")", p->id);
+        if (!p->move_rate) p->move_rate = 64ull << 20;
+    }
     return 0;
 }
 
@@ -1265,6 +1297,7 @@ void config_free(config **pcfg)
         free(cfg->pools[i].id);
         free(cfg->pools[i].path);
         free(cfg->pools[i].file);
+        free(cfg->pools[i].move_to);
     }
     free(cfg->pools);
     for (size_t i = 0; i < cfg->ncameras; i++) {

@@ -41,6 +41,13 @@ typedef struct config_pool {
     uint64_t min_free_bytes;  /* 0 = none. "4MB" */
     double min_free_pct;      /* 0 = none. "5%" */
     bool buffered;            /* direct_io: false -- write through the page cache */
+    /* Tiers: move_to names the pool (an archive, which moves nothing on)
+     * that closed segments move to once they ended move_after ago, copied at
+     * most move_rate bytes/s (default 64 MiB). NULL: footage stays here. */
+    char *move_to;
+    int64_t move_after_us;
+    uint64_t move_rate;
+    int move_line;
     char *file;               /* where it was defined */
     int line;
 } config_pool;

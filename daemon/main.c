@@ -151,6 +151,7 @@ int main(int argc, char **argv)
     vigil_daemon d;
     storage_retention *retention = NULL; /* issue 4 */
     storage_scrub *scrub = NULL;
+    storage_mover *mover = NULL; /* tiers: fast pool -> archive */
     serve_ctx *http = NULL;              /* issue 3 */
     ingest_live_hub *live = NULL;        /* live view: cameras publish, serve/ reads */
     memset(&d, 0, sizeof(d));
@@ -235,6 +236,10 @@ int main(int argc, char **argv)
     /* Startup reconciliation, then retention (storage/, issue 4), before the
      * cameras start: open segments of a crash are closed, and the pools' byte
      * counts come from a consistent index. */
+    /* Moves between tiers a crash interrupted are settled first: the walk
+     * below must not take a half-moved copy for new footage. */
+    if ((r = storage_moves_recover(d.st, d.cfg)) < 0)
+        vg_log(LOG_ERR, "vigild: interrupted moves between pools: %s", strerror(-r));
     storage_reconcile_report rec;
     storage_reconcile_opts ropts = {.progress = reconcile_progress};
     r = storage_reconcile_opts_run(d.st, d.idx, d.cfg, &ropts, &rec);
@@ -248,6 +253,9 @@ int main(int argc, char **argv)
     /* The verifier is not needed to record: without it, vigild says so and goes on. */
     if ((r = storage_scrub_start(d.st, d.idx, d.cfg, &scrub)) < 0)
         vg_log(LOG_ERR, "vigild: cannot start the segment verifier: %s", strerror(-r));
+    if ((r = storage_mover_start(d.st, d.idx, d.cfg, &mover)) < 0)
+        vg_log(LOG_ERR, "vigild: cannot start moving footage to the archive pools: %s",
+               strerror(-r));
 
     r = uv_loop_init(&d.loop);
     if (r < 0) {
@@ -269,7 +277,7 @@ int main(int argc, char **argv)
     }
     /* HTTP (serve/) before the cameras: retention consults its pins. */
     serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
-                       .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention, .scrub = scrub,
+                       .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention, .scrub = scrub, .mover = mover,
                        .reload = http_reload, .reload_opaque = &d};
     r = serve_start(&d.loop, &sc, &http);
     if (r < 0) {
@@ -277,6 +285,7 @@ int main(int argc, char **argv)
         goto out;
     }
     storage_retention_set_pin_check(retention, serve_pin_check, http);
+    storage_mover_set_pin_check(mover, serve_pin_check, http);
     d.rl = (reload_ctx){.path = cfg_path, .cfg = &d.cfg, .sup = &d.sup, .idx = d.idx,
                         .rt = retention, .scrub = scrub, .ntf = &d.ntf, .set_config = http_set_config,
                         .set_config_opaque = http, .count = serve_count_reload,
@@ -314,6 +323,7 @@ int main(int argc, char **argv)
     ret = 0;
 out:
     supervisor_stop(&d.sup);
+    storage_mover_stop(&mover); /* before serve: it consults the pins */
     storage_scrub_stop(&scrub);
     storage_retention_stop(&retention); /* after the cameras: no ENOSPC purge can run */
     if (loop_ready) {

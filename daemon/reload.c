@@ -34,7 +34,11 @@ int reload_check(const config *old, const config *neu, char *err, size_t errlen)
         what = "storage.pools";
     for (size_t i = 0; !what && i < old->npools; i++)
         if (strcmp(old->pools[i].id, neu->pools[i].id) != 0 ||
-            strcmp(old->pools[i].path, neu->pools[i].path) != 0)
+            strcmp(old->pools[i].path, neu->pools[i].path) != 0 ||
+            strcmp(old->pools[i].move_to ? old->pools[i].move_to : "",
+                   neu->pools[i].move_to ? neu->pools[i].move_to : "") != 0 ||
+            old->pools[i].move_after_us != neu->pools[i].move_after_us ||
+            old->pools[i].move_rate != neu->pools[i].move_rate)
             what = "storage.pools";
     if (what) {
         snprintf(err, errlen, "%s: a change of %s needs a restart of vigild", neu->path, what);

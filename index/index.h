@@ -424,6 +424,28 @@ int index_case_close(const char *path, int64_t id, const char *who, const char *
 int index_case_custody(const char *path, const index_case *c, int64_t limit, index_audit_cb cb,
                        void *arg);
 
+/* ---- moves between pools (index/moves.c) ----
+ * The journal of the mover (storage/mover.c); each call is its own durable
+ * transaction on a connection of its own. */
+typedef struct index_move {
+    int64_t segment_id;
+    char from[INDEX_ID_MAX], to[INDEX_ID_MAX];
+    char path[INDEX_PATH_MAX]; /* the segment's pool-relative path */
+    int64_t started_us;
+} index_move;
+typedef int (*index_move_cb)(const index_move *m, void *arg);
+/* Journals the move of segment id (at pool-relative rel) from pool from to
+ * pool to. 0 or negative. */
+int index_move_begin(const char *path, int64_t id, const char *from, const char *to,
+                     const char *rel);
+/* Points the segment's row at pool to if it is still in pool from: 1 done, 0
+ * the row is gone or elsewhere, or negative. */
+int index_move_switch(const char *path, int64_t id, const char *from, const char *to);
+/* Removes the journal row. 0 or negative. */
+int index_move_end(const char *path, int64_t id);
+/* Journal rows left (moves a stop or crash interrupted), by segment id. */
+int index_moves_pending(const char *path, index_move_cb cb, void *arg);
+
 /* ---- backup (index/backup.c) ---- */
 typedef struct index_backup_info {
     int pages;          /* of the copy */

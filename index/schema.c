@@ -222,6 +222,18 @@ static const char v8_sql[] =
     "  PRIMARY KEY (camera, run_start_us)\n"
     ") WITHOUT ROWID;\n";
 
+/* Tiers (storage/mover.c): the journal of segment moves between pools. A row
+ * exists from before the copy starts until the source is gone, so start-up
+ * can finish or undo a move a crash interrupted (one valid copy indexed). */
+static const char v9_sql[] =
+    "CREATE TABLE moves (\n"
+    "  segment_id INTEGER PRIMARY KEY,\n"
+    "  from_pool TEXT NOT NULL,\n"
+    "  to_pool TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  started_us INTEGER NOT NULL\n"
+    ");\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
@@ -232,6 +244,7 @@ static const char *const migrations[] = {
     v6_sql,
     v7_sql,
     v8_sql,
+    v9_sql,
 };
 
 int index__schema_version(void)

@@ -95,6 +95,7 @@ struct serve_ctx {
     index_db *idx;                /* audit rows, index metrics; may be NULL */
     storage_retention *retention; /* pool metrics; may be NULL */
     storage_scrub *scrub;         /* verifier metrics; may be NULL */
+    storage_mover *mover;         /* tier metrics; may be NULL */
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
     void *reload_opaque;
     serve_metrics *metrics;

@@ -323,6 +323,19 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
         put(&b, "vigil_config_reloads_total{result=\"failed\"} %llu\n",
             (unsigned long long)atomic_load(&m->reloads_failed));
     }
+    if (in->have_mover) {
+        family(&b, "vigil_tier_moved_segments_total", "counter",
+               "Segments moved from a fast pool to its archive");
+        put(&b, "vigil_tier_moved_segments_total %llu\n",
+            (unsigned long long)in->mover.moved_segments);
+        family(&b, "vigil_tier_moved_bytes_total", "counter", "Bytes moved to archive pools");
+        put(&b, "vigil_tier_moved_bytes_total %llu\n", (unsigned long long)in->mover.moved_bytes);
+        family(&b, "vigil_tier_move_failures_total", "counter", "Moves that failed (retried)");
+        put(&b, "vigil_tier_move_failures_total %llu\n", (unsigned long long)in->mover.failures);
+        family(&b, "vigil_tier_archives_unreachable", "gauge",
+               "Archive pools that do not answer (moving to them is paused)");
+        put(&b, "vigil_tier_archives_unreachable %d\n", in->mover.unreachable);
+    }
     if (in->have_scrub) {
         family(&b, "vigil_scrub_segments_total", "counter",
                "Segments re-read by the verifier, by result");

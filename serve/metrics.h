@@ -62,6 +62,8 @@ typedef struct serve_metrics_input {
     uint64_t downloads, pinned_segments;
     int have_scrub;
     storage_scrub_stats scrub;
+    int have_mover;
+    storage_mover_stats mover;
 } serve_metrics_input;
 
 /* Renders the exposition text; *out malloc'd (caller frees), *len its length.

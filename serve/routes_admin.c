@@ -58,6 +58,10 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
         index_writer_stats(s->idx, &in.index_queue_depth, &in.index_last_commit_us);
         in.audit_dropped = index_audit_dropped(s->idx);
     }
+    if (s->mover) {
+        in.have_mover = 1;
+        storage_mover_get_stats(s->mover, &in.mover);
+    }
     if (s->scrub) {
         in.have_scrub = 1;
         storage_scrub_get_stats(s->scrub, &in.scrub);

@@ -107,6 +107,7 @@ typedef struct serve_config {
     index_db *idx;            /* borrowed, may be NULL: no audit rows, no index metrics */
     storage_retention *retention; /* borrowed, may be NULL: no pool metrics */
     storage_scrub *scrub;         /* borrowed, may be NULL: no verifier metrics */
+    storage_mover *mover;         /* borrowed, may be NULL: no tiers */
     /* POST /api/reload (admin): reloads as who; 0, or negative with err set.
      * May be NULL (then 404). Called on the loop thread. */
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);

@@ -326,6 +326,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->idx = c->idx;
     s->retention = c->retention;
     s->scrub = c->scrub;
+    s->mover = c->mover;
     s->reload = c->reload;
     s->reload_opaque = c->reload_opaque;
     s->started_us = vg_mono_us();

@@ -149,6 +149,29 @@ void storage_scrub_get_stats(storage_scrub *sc, storage_scrub_stats *out);
 int storage_verify_file(const char *path, const index_segment *s, storage_scrub *throttle,
                         char *why, size_t whylen);
 
+/* ---- tiers (storage/mover.c) ----
+ * Closed segments of a pool with move_to move to that archive pool once they
+ * ended move_after ago (copy, fsync, read back against the SHA-256, switch
+ * the row, unlink), at most move_rate bytes/s, on a thread of its own; an
+ * archive that does not answer pauses moving (pool_unreachable event). */
+typedef struct storage_mover storage_mover;
+
+typedef struct storage_mover_stats {
+    uint64_t moved_segments, moved_bytes, failures; /* since start */
+    int unreachable;                                /* archives not answering now */
+} storage_mover_stats;
+
+/* Finishes or undoes the moves a stop or crash interrupted (the index's
+ * journal). Run at start before storage_reconcile(). 0 or negative. */
+int storage_moves_recover(storage *st, const config *cfg);
+/* Starts the thread when a pool has move_to (*out stays NULL otherwise). */
+int storage_mover_start(storage *st, index_db *idx, const config *cfg, storage_mover **out);
+/* Segments for which pinned() is true stay (or keep their source) for now. */
+void storage_mover_set_pin_check(storage_mover *m, storage_pin_fn pinned, void *opaque);
+void storage_mover_stop(storage_mover **m);
+/* Never waits: for /metrics. m may be NULL (zeros). */
+void storage_mover_get_stats(storage_mover *m, storage_mover_stats *out);
+
 /* ---- startup reconciliation (storage/reconcile.c, issue 4) ----
  * Run once at start, before retention and cameras: every open row is cut back
  * to its last whole fragment (file truncated, SHA-256 recomputed, end from the
