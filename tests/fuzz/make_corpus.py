@@ -3,8 +3,10 @@
 RTP packetizers (H.264 FU-A, H.265 FU, AAC) plus hand-built aggregates.
 Seed format (fuzz_rtp_common.h): flags byte, then [u16 len][RTP packet]...
 Also whole server sessions for fuzz_rtsp_client in corpus/rtsp_client.
-Also fuzz_segmenter's seeds in corpus/segmenter.
-Run from tests/fuzz: python3 make_corpus.py [client|segmenter]"""
+Also fuzz_segmenter's seeds in corpus/segmenter, and hand-built seeds for the
+UDP reorder window (corpus/rtp_reorder), redirect Locations
+(corpus/rtsp_location) and the token parser (corpus/http_auth).
+Run from tests/fuzz: python3 make_corpus.py [client|segmenter|protocol]"""
 import os, socket, struct, subprocess, sys
 
 
@@ -118,12 +120,86 @@ def segmenter_seeds():
             f.write(data)
 
 
+def reorder_seed(window, delay, ops):
+    """fuzz_rtp_reorder's format: window, delay, then ops: ("push", seq, payload),
+    ("wait", ms), ("pop",), ("flush",), ("raw", bytes)."""
+    out = bytes([window, delay])
+    for op in ops:
+        if op[0] == "push":
+            out += b"\x00" + struct.pack(">HB", op[1], len(op[2])) + op[2]
+        elif op[0] == "wait":
+            out += b"\x01" + bytes([op[1]])
+        elif op[0] == "pop":
+            out += b"\x02"
+        elif op[0] == "flush":
+            out += b"\x06"
+        elif op[0] == "raw":
+            out += b"\x03" + bytes([len(op[1])]) + op[1]
+    return out
+
+
+def protocol_seeds():
+    """Seeds for the reorder window, redirect Locations and tokens (no ffmpeg)."""
+    for d in ("rtp_reorder", "rtsp_location", "http_auth"):
+        os.makedirs("corpus/" + d, exist_ok=True)
+    p = lambda seq, n=20: ("push", seq, bytes([seq & 0xff]) * n)
+    seeds = {
+        # in order; swapped pairs; a hole given up on after the delay
+        "in_order": reorder_seed(16, 25, [p(i) for i in range(10)] + [("pop",)]),
+        "swapped": reorder_seed(16, 25, [p(1), p(0), p(3), p(2), ("pop",), p(5), p(4),
+                                         ("wait", 10), ("pop",), ("flush",)]),
+        "hole": reorder_seed(8, 25, [p(10), p(12), p(13), ("wait", 50), ("pop",),
+                                     p(11), ("pop",), ("flush",)]),
+        # wrap-around of the 16-bit number, a duplicate, a late one
+        "wrap": reorder_seed(32, 25, [p(65533), p(65535), p(65534), p(0), p(0), p(1),
+                                      ("pop",), p(65530), ("pop",), ("flush",)]),
+        # a full window, then a sender restart (many packets far behind)
+        "full_restart": reorder_seed(4, 200, [p(100 + i) for i in (0, 2, 3, 4, 5, 6)] +
+                                     [("pop",)] + [p(7 + i) for i in range(8)] +
+                                     [("pop",), ("flush",)]),
+        "raw": reorder_seed(8, 25, [("raw", b"\x80\x60\x00\x05" + b"\x00" * 8 + b"abc"),
+                                    ("raw", b"\x00" * 12), ("raw", b"\x80"), ("pop",)]),
+    }
+    for name, data in seeds.items():
+        open("corpus/rtp_reorder/" + name, "wb").write(data)
+    locs = {
+        "plain": b"rtsp://10.1.2.3:554/Streaming/Channels/101",
+        "userinfo": b"rtsp://admin:p%40ss@cam.example:8554/live?channel=1",
+        "ipv6": b"rtsp://[fe80::1%25eth0]:10554/stream1",
+        "ipv6_userinfo": b"rtsp://u@[::1]/a/b/",
+        "no_port": b"rtsp://camera/",
+        "relative": b"/other/path",
+        "rtsps": b"rtsps://10.0.0.1:322/x",
+        "two_at": b"rtsp://a@b@c:1/",
+        "bad_port": b"rtsp://h:65536/",
+    }
+    for name, data in locs.items():
+        open("corpus/rtsp_location/" + name, "wb").write(data)
+    # byte 0: need (mod 5) | 8 header present | 16 lower-case scheme; then
+    # header value NUL query string
+    auths = {
+        "bearer_admin": b"\x0b" + b"Bearer s3cret-admin\x00",
+        "bearer_tabs": b"\x09" + b"bearer\t\t s3cret-viewer \t\x00",
+        "query": b"\x02" + b"\x00start=1&access_token=s3cret-investigator&end=2",
+        "query_pct": b"\x01" + b"\x00access_token=s3cret%2Dviewer",
+        "integrator": b"\x0c" + b"Bearer s3cret-integrator\x00",
+        "wrong": b"\x0b" + b"Bearer s3cret-nope\x00access_token=s3cret-admin",
+        "basic": b"\x0a" + b"Basic dXNlcjpwYXNz\x00",
+        "path": b"\x00GET\x00/api/cameras/c1/clip.mp4?access_token=x",
+    }
+    for name, data in auths.items():
+        open("corpus/http_auth/" + name, "wb").write(data)
+
+
 if __name__ == "__main__":
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         sys.exit(client_seeds())  # from the committed seeds, no ffmpeg needed
     if len(sys.argv) > 1 and sys.argv[1] == "segmenter":
         sys.exit(segmenter_seeds())  # hand-built, no ffmpeg needed
+    if len(sys.argv) > 1 and sys.argv[1] == "protocol":
+        sys.exit(protocol_seeds())  # hand-built, no ffmpeg needed
     main()
     client_seeds()
     segmenter_seeds()
+    protocol_seeds()
