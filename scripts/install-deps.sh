@@ -34,6 +34,7 @@ deps=(
   "libcurl4-openssl-dev          pc:libcurl"
   "libsystemd-dev                pc:libsystemd"
   "libssl-dev                    pc:libcrypto"
+  "zlib1g-dev                    pc:zlib"
   "libgstreamer1.0-dev           pc:gstreamer-1.0"
   "libgstreamer-plugins-base1.0-dev pc:gstreamer-app-1.0 pc:gstreamer-rtsp-1.0"
   "libgstrtspserver-1.0-dev      pc:gstreamer-rtsp-server-1.0"
@@ -62,6 +63,9 @@ deps=(
   "npm                           prog:npm"
   "linux-perf                    prog:perf"
   "apt                           prog:apt-cache"
+  # an evidence bundle's VERIFY steps, run as written by the tests
+  "openssl                       prog:openssl"
+  "coreutils                     prog:sha256sum"
 )
 SYSTEM_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 

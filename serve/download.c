@@ -28,7 +28,7 @@ struct serve__download {
     serve_ctx *s;
     h2o_req_t *req;
     serve__anchor *anchor;
-    media_clip *clip;
+    serve__body body;    /* owned: a clip, an evidence bundle */
     uint64_t pos, end;   /* next byte to read, end exclusive */
     uint8_t *buf[2];
     size_t len[2];
@@ -58,7 +58,7 @@ static void dl_free(download *d)
         s->downloads = d->next;
     if (d->next) d->next->prev = d->prev;
     if (d->slot) serve__slots_give(s->slots, SERVE__SLOT_DOWNLOAD, d->who);
-    media_clip_free(&d->clip);
+    if (d->body.free) d->body.free(d->body.opaque);
     free(d->buf[0]);
     free(d->buf[1]);
     free(d);
@@ -72,7 +72,7 @@ static void dl_fill_work(serve__task *t)
     int b = d->filling;
     uint64_t n = d->end - d->pos, cap = d->sent_any ? DL_BUF : DL_FIRST;
     if (n > cap) n = cap;
-    d->fill_err = media_clip_read(d->clip, d->pos, d->buf[b], (size_t)n);
+    d->fill_err = d->body.read(d->body.opaque, d->pos, d->buf[b], (size_t)n);
     d->len[b] = (size_t)n;
 }
 
@@ -112,7 +112,7 @@ static void dl_try_send(download *d)
     if (d->in_write || d->finished || !d->req) return;
     if (d->fill_err || d->aborted) {
         if (d->fill_err)
-            vg_log(LOG_WARNING, "serve: clip download failed at byte %" PRIu64 ": %s", d->pos,
+            vg_log(LOG_WARNING, "serve: download failed at byte %" PRIu64 ": %s", d->pos,
                    strerror(-d->fill_err));
         if (d->filling >= 0) return; /* wait for the read in flight */
         d->finished = true;
@@ -191,13 +191,23 @@ static void audit_download(serve_ctx *s, const char *who, const char *camera,
     json_decref(detail);
 }
 
+static int clip_read(void *opaque, uint64_t pos, uint8_t *buf, size_t len)
+{
+    return media_clip_read(opaque, pos, buf, len);
+}
+
+static void clip_free(void *opaque)
+{
+    media_clip *c = opaque;
+    media_clip_free(&c);
+}
+
 void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
                            const char *who, const char *export_id, bool *slot)
 {
     const media_clip_info *ci = media_clip_info_get(*clip);
     uint64_t first = 0, last = ci->length - 1;
     int status = 200;
-    download *d = NULL;
     ssize_t hi = h2o_find_header(&req->headers, H2O_TOKEN_RANGE, -1);
     if (hi >= 0) {
         bool use = true;
@@ -251,23 +261,35 @@ void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, cons
     req->res.status = status;
     req->res.reason = serve__reason(status);
     req->res.content_length = (size_t)(last - first + 1);
+    serve__body body = {.opaque = *clip, .read = clip_read, .free = clip_free};
+    *clip = NULL;
+    serve__stream_start(s, req, &body, first, last + 1, who, slot);
+out:
+    media_clip_free(clip); /* not handed to a download: the pins go with it */
+}
 
+void serve__stream_start(serve_ctx *s, h2o_req_t *req, serve__body *body, uint64_t first,
+                         uint64_t end, const char *who, bool *slot)
+{
+    download *d = NULL;
     if (!(d = calloc(1, sizeof(*d))) || !(d->buf[0] = malloc(DL_BUF)) ||
         !(d->buf[1] = malloc(DL_BUF))) {
         if (d) free(d->buf[0]);
         free(d);
+        if (body->free) body->free(body->opaque);
+        *body = (serve__body){0};
         serve__send_error(req, 503, "out of memory");
-        goto out;
+        return;
     }
     d->super.proceed = dl_proceed;
     d->super.stop = dl_stop;
     d->s = s;
     d->req = req;
-    d->clip = *clip, *clip = NULL;
+    d->body = *body, *body = (serve__body){0};
     d->slot = *slot, *slot = false;
     snprintf(d->who, sizeof(d->who), "%s", who);
     d->pos = first;
-    d->end = last + 1;
+    d->end = end;
     d->filling = d->ready = -1;
     d->anchor = serve__anchor_new(req, dl_gone, d);
     d->next = s->downloads;
@@ -275,12 +297,10 @@ void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, cons
     s->downloads = d;
     s->ndownloads++;
     h2o_start_response(req, &d->super);
-    if (serve__method_is(req, "HEAD")) {
+    if (serve__method_is(req, "HEAD") || d->pos >= d->end) {
         d->finished = true;
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-        goto out;
+        return;
     }
     dl_start_fill(d);
-out:
-    media_clip_free(clip); /* not handed to a download: the pins go with it */
 }

@@ -237,6 +237,18 @@ int serve__reply_job_status(const serve__reply_job *rj);
  * (the download gives it back when it ends; *slot is then set to false). */
 void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
                            const char *who, const char *export_id, bool *slot);
+/* A response body read by a download, front to back on worker threads:
+ * read() fills len bytes at pos (0 or negative); free() is called once. */
+typedef struct serve__body {
+    void *opaque;
+    int (*read)(void *opaque, uint64_t pos, uint8_t *buf, size_t len);
+    void (*free)(void *opaque);
+} serve__body;
+/* Streams bytes [first, end) of body after the caller has set the status and
+ * headers (Content-Length included), double-buffered like a clip. Takes
+ * ownership of *body (cleared) and of who's download slot when *slot. */
+void serve__stream_start(serve_ctx *s, h2o_req_t *req, serve__body *body, uint64_t first,
+                         uint64_t end, const char *who, bool *slot);
 /* Shutdown: every download in progress fails. */
 void serve__downloads_abort(serve_ctx *s);
 

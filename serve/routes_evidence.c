@@ -8,6 +8,7 @@
 #include "serve/http_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,116 @@ static void exports(serve_ctx *s, h2o_req_t *req, const char *who, const char *r
     serve__job_queue(s, req, who, &j->rj.base, &export_get_ops);
 }
 
+/* ---- GET /api/exports/{id}/bundle.zip ---- */
+
+typedef struct bundle_job {
+    serve__job base;
+    int64_t id;
+    int err;
+    bool slot; /* holds a download slot until the stream takes it */
+    serve__bundle *b;
+    uint64_t len;
+    index_export ex;
+} bundle_job;
+
+static int bundle_work(serve__job *base, index_reader *r)
+{
+    bundle_job *j = vg_container_of(base, bundle_job, base);
+    serve_ctx *s = base->s;
+    media_pins pins = serve__pins_media(s->pins);
+    serve__bundle_req q = {.index_path = s->index_path, .export_id = j->id, .sk = s->sign_sk,
+                           .pk = s->sign_pk, .abspath = serve__abspath, .abspath_opaque = s,
+                           .pins = &pins};
+    j->err = serve__bundle_open(r, &q, &j->b, &j->len, &j->ex);
+    return j->err == -ESTALE || j->err == -ENOTSUP ? 0 : j->err;
+}
+
+static int bundle_read(void *opaque, uint64_t pos, uint8_t *buf, size_t len)
+{
+    return serve__bundle_read(opaque, pos, buf, len);
+}
+
+static void bundle_body_free(void *opaque)
+{
+    serve__bundle *b = opaque;
+    serve__bundle_free(&b);
+}
+
+static void bundle_done(serve__job *base, h2o_req_t *req)
+{
+    bundle_job *j = vg_container_of(base, bundle_job, base);
+    char hv[96];
+    if (j->err == -ENOENT) {
+        serve__send_error(req, 404, "no such export");
+        return;
+    }
+    if (j->err == -ESTALE) {
+        serve__send_error(req, 409, "footage of this export is gone or changed since it was "
+                          "signed (see the log)");
+        return;
+    }
+    if (j->err == -ENOTSUP) {
+        serve__send_error(req, 409, "this export predates hashed clips: export the range again");
+        return;
+    }
+    if (j->err < 0) {
+        serve__send_errno(req, j->err, "cannot build the bundle");
+        return;
+    }
+    json_t *d = json_pack("{s:I,s:I}", "export", (json_int_t)j->id, "bytes", (json_int_t)j->len);
+    serve__audit(base->s, base->who, "export_bundle", NULL, j->ex.start_us, j->ex.end_us, d);
+    json_decref(d);
+    snprintf(hv, sizeof(hv), "attachment; filename=\"export-%" PRId64 ".zip\"", j->id);
+    serve__add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, hv);
+    serve__add_header(req, H2O_TOKEN_CONTENT_TYPE, "application/zip");
+    serve__add_header(req, H2O_TOKEN_CACHE_CONTROL, "private, no-store");
+    req->res.status = 200;
+    req->res.reason = serve__reason(200);
+    req->res.content_length = (size_t)j->len;
+    serve__body body = {.opaque = j->b, .read = bundle_read, .free = bundle_body_free};
+    j->b = NULL;
+    serve__stream_start(base->s, req, &body, 0, j->len, base->who, &j->slot);
+}
+
+static void bundle_free(serve__job *base)
+{
+    bundle_job *j = vg_container_of(base, bundle_job, base);
+    if (j->slot) serve__slots_give(j->base.s->slots, SERVE__SLOT_DOWNLOAD, j->base.who);
+    serve__bundle_free(&j->b);
+    free(j);
+}
+
+static const serve__job_ops bundle_ops = {
+    .need_reader = true, .work = bundle_work, .done = bundle_done, .free = bundle_free};
+
+static void export_bundle(serve_ctx *s, h2o_req_t *req, const char *who, int64_t id)
+{
+    if (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD")) {
+        serve__send_405(req, "GET, HEAD");
+        return;
+    }
+    if (!s->have_key) {
+        serve__send_error(req, 503, "no export signing key (see the log)");
+        return;
+    }
+    bundle_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        serve__send_error(req, 503, "out of memory");
+        return;
+    }
+    /* A bundle is a download (of every clip of the export): it holds a slot. */
+    int r = serve__slots_take(s->slots, SERVE__SLOT_DOWNLOAD, who, s->cfg->http.max_downloads,
+                              s->cfg->http.max_downloads_per_token);
+    if (r < 0) {
+        free(j);
+        serve__slots_refuse(req, SERVE__SLOT_DOWNLOAD, r);
+        return;
+    }
+    j->slot = true;
+    j->id = id;
+    serve__job_queue(s, req, who, &j->base, &bundle_ops);
+}
+
 /* ---- registration ---- */
 
 /* rest after the route's path: "" or "/x"; a second level is unknown. */
@@ -500,6 +611,25 @@ static int route_coverage(serve_ctx *s, h2o_req_t *req, const char *who, const c
 static int route_exports(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
                          size_t rlen)
 {
+    static const char suffix[] = "/bundle.zip";
+    const size_t sl = sizeof(suffix) - 1;
+    if (rlen > 1 + sl && memcmp(rest + rlen - sl, suffix, sl) == 0) {
+        /* /{id}/bundle.zip */
+        char idb[24], *e;
+        size_t n = rlen - 1 - sl;
+        long long id = 0;
+        if (n < sizeof(idb)) {
+            memcpy(idb, rest + 1, n);
+            idb[n] = 0;
+            id = strtoll(idb, &e, 10);
+            if (*e || e == idb) id = 0;
+        }
+        if (id <= 0)
+            serve__send_error(req, 404, "no such export");
+        else
+            export_bundle(s, req, who, id);
+        return 0;
+    }
     if (split_rest(req, &rest, &rlen, true)) exports(s, req, who, rest, rlen);
     return 0;
 }

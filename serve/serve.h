@@ -50,6 +50,10 @@
  *        JSON_COMPACT|JSON_SORT_KEYS|JSON_ENSURE_ASCII); `vigilctl export-verify`
  *   GET /api/exports/{id}                          the same bytes again
  *   GET /api/exports/public-key                    {"algorithm":"Ed25519","public_key"}
+ *   GET /api/exports/{id}/bundle.zip               the export as a ZIP a court checks with
+ *        sha256sum and openssl alone (serve/bundle.c): clips, manifest.json and
+ *        .sig, public_key.pem, SHA256SUMS and .sig, VERIFY.txt; audited as
+ *        export_bundle; 409 when its footage no longer matches the manifest
  * Lock changes are events (lock_created/lock_released, naming who and why) and
  * audit rows (lock_create/lock_release); exports are audited (export_create),
  * and so are clip downloads with export=ID (action "export").

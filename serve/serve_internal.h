@@ -133,6 +133,49 @@ void serve__case_close(const char *index_path, index_db *idx, int64_t id, const 
 void serve__case_export(index_reader *r, serve__export_req *q, int64_t id,
                         const serve__area_cam *known, size_t nknown, serve__reply *out);
 
+/* ---- zip.c: a ZIP archive streamed front to back (STORED members) ---- */
+
+typedef struct serve__zip serve__zip;
+/* Fills len bytes of a streamed member at pos (called in order). 0 or negative. */
+typedef int (*serve__zip_read_fn)(void *opaque, uint64_t pos, uint8_t *buf, size_t len);
+/* mtime_us: the members' time; zip64_at: sizes/offsets from which ZIP64 is
+ * used (0: 0xFFFFFFFF, the format's limit). *out freed with serve__zip_free(). */
+int serve__zip_new(int64_t mtime_us, uint64_t zip64_at, serve__zip **out);
+void serve__zip_free(serve__zip **z); /* accepts NULL */
+/* A member from memory (copied), or streamed: len bytes from read (borrowed
+ * opaque, which must outlive the archive). Members go in the order added. */
+int serve__zip_add_mem(serve__zip *z, const char *name, const void *data, size_t len);
+int serve__zip_add_stream(serve__zip *z, const char *name, uint64_t len, serve__zip_read_fn read,
+                          void *opaque);
+/* Lays the archive out after the last member; *total is its exact length. */
+int serve__zip_finish(serve__zip *z, uint64_t *total);
+/* The next len bytes at pos, which must be where the previous read ended
+ * (-EINVAL otherwise): streamed members' CRCs are computed as they pass. */
+int serve__zip_read(serve__zip *z, uint64_t pos, uint8_t *buf, size_t len);
+
+/* ---- bundle.c: an export as a ZIP a court verifies with standard tools ---- */
+
+typedef struct serve__bundle serve__bundle;
+typedef struct serve__bundle_req {
+    const char *index_path;
+    int64_t export_id;
+    const uint8_t *sk, *pk; /* the export signing key */
+    serve__abspath_fn abspath;
+    void *abspath_opaque;
+    const media_pins *pins; /* the clips stay pinned while the bundle lives; may be NULL */
+} serve__bundle_req;
+/* Plans export q->export_id's bundle (worker thread): its clips as the
+ * manifest lists them, the signed manifest, its signature, the public key,
+ * SHA256SUMS (signed too) and the VERIFY note. *len: the archive's length.
+ * 0; -ENOENT (no such export), -ESTALE (a clip no longer assembles to the
+ * bytes its manifest states), -ENOTSUP (an export whose manifest predates clip
+ * hashes), or negative. *out freed with serve__bundle_free(). */
+int serve__bundle_open(index_reader *r, const serve__bundle_req *q, serve__bundle **out,
+                       uint64_t *len, index_export *ex);
+/* serve__zip_read() of the bundle. */
+int serve__bundle_read(serve__bundle *b, uint64_t pos, uint8_t *buf, size_t len);
+void serve__bundle_free(serve__bundle **b); /* accepts NULL */
+
 /* ---- http.c helpers (pure, unit-tested) ---- */
 
 /* Parses a Range header against a body of length len. Returns 1 with

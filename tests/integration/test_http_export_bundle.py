@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
 from vigiltest import Env, log, sha256_file, wait_for  # noqa: E402
 
-TOKENS = {"viewer": "tok-view-51aa", "investigator": "tok-inv-93bf"}
-NAMES = {"viewer": "ioc", "investigator": "police-bg"}
+TOKENS = {"viewer": "tok-view-51aa", "investigator": "tok-inv-93bf", "admin": "tok-adm-77c1"}
+NAMES = {"viewer": "ioc", "investigator": "police-bg", "admin": "ops"}
 CAM = "codec=h264,size=320x180,fps=25,gop=25,bitrate=500"
 
 
@@ -40,7 +40,7 @@ def sha(s):
 
 AUTH = ("auth:\n  tokens:\n" + "".join(
     '    - {name: %s, role: %s, token_sha256: "%s"}\n' % (NAMES[r], r, sha(TOKENS[r]))
-    for r in ("viewer", "investigator")))
+    for r in ("viewer", "investigator", "admin")))
 
 
 def prefix_sha256(path, n):
@@ -139,6 +139,109 @@ class ExportBundle(unittest.TestCase):
                     self.assertEqual(hashlib.sha256(data).hexdigest(), clip["sha256"],
                                      (when, clip))
         log("export %d: %d open segments signed by prefix" % (m["export"], nopen))
+
+    def test_2_bundle_verifies_with_standard_tools(self):
+        resp, raw = self.make_export()
+        m = resp["manifest"]
+        eid = m["export"]
+        url = "/api/exports/%d/bundle.zip" % eid
+        self.assertEqual(self.req("GET", url, "viewer")[0], 403)
+        self.assertEqual(self.req("GET", url, None)[0], 401)
+        self.assertEqual(self.req("GET", "/api/exports/99999/bundle.zip")[0], 404)
+        self.assertEqual(self.req("GET", "/api/exports/x1/bundle.zip")[0], 404)
+        self.assertEqual(self.req("POST", url, body={})[0], 405)
+        t0 = time.monotonic()
+        st, hdrs, data = self.req("GET", url)
+        secs = time.monotonic() - t0
+        self.assertEqual(st, 200, data[:300])
+        self.assertEqual(hdrs["content-type"], "application/zip")
+        self.assertEqual(int(hdrs["content-length"]), len(data))
+        log("bundle of export %d: %d bytes in %.3f s (%.1f MB/s)"
+            % (eid, len(data), secs, len(data) / 1e6 / max(secs, 1e-6)))
+        # the same bytes every time (deterministic signatures and layout)
+        self.assertEqual(self.req("GET", url)[2], data)
+        # HEAD: the length without the body
+        st, hdrs, body = self.req("HEAD", url)
+        self.assertEqual((st, int(hdrs["content-length"]), body), (200, len(data), b""))
+
+        top = self.env.path("bundle-%d" % eid)
+        shutil.rmtree(top, ignore_errors=True)
+        zpath = top + ".zip"
+        with open(zpath, "wb") as f:
+            f.write(data)
+        with zipfile.ZipFile(zpath) as z:
+            self.assertIsNone(z.testzip())  # every member's CRC-32
+            names = z.namelist()
+            z.extractall(top)
+        d = os.path.join(top, "export-%d" % eid)
+        for n in ("VERIFY.txt", "manifest.json", "manifest.sig", "export.json",
+                  "public_key.pem", "SHA256SUMS", "SHA256SUMS.sig"):
+            self.assertIn("export-%d/%s" % (eid, n), names)
+        # the manifest in the bundle is the signed one, and lists the clips it holds
+        with open(os.path.join(d, "manifest.json"), "rb") as f:
+            signed = f.read()
+        self.assertEqual(raw.decode()[len('{"manifest":'):raw.decode().rindex(',"signature":')]
+                         .encode(), signed)
+        clips = sorted(n for n in names if n.endswith(".mp4"))
+        want = sorted(c["sha256"] for cam in m["cameras"] for c in cam["clips"])
+        got = sorted(hashlib.sha256(open(os.path.join(top, n), "rb").read()).hexdigest()
+                     for n in clips)
+        self.assertEqual(got, want)
+        # the public key is the one the API publishes
+        st, _, pkjs = self.req("GET", "/api/exports/public-key")
+        pk = json.loads(pkjs)["public_key"]
+        import base64
+        der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(pk)
+        fpr = hashlib.sha256(der).hexdigest()
+
+        note = open(os.path.join(d, "VERIFY.txt")).read()
+        self.assertIn(fpr, note)
+        steps = [l[2:] for l in note.splitlines() if l.startswith("$ ")]
+        self.assertEqual(len(steps), 4, note)
+        for cmd in steps:
+            self.assertTrue(cmd.split()[0] in ("openssl", "sha256sum"), cmd)
+
+        def run_steps():
+            out = []
+            for cmd in steps:
+                r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=d,
+                                   capture_output=True, text=True)
+                out.append((cmd, r.returncode, r.stdout + r.stderr))
+            return out
+        res = run_steps()
+        for cmd, rc, out in res:
+            self.assertEqual(rc, 0, (cmd, out))
+        self.assertEqual(res[0][2].split()[0], fpr)
+        self.assertIn("Verified Successfully", res[1][2])
+
+        # one byte of one clip changed: the checksum step fails, naming it
+        victim = os.path.join(top, clips[0])
+        with open(victim, "r+b") as f:
+            f.seek(os.path.getsize(victim) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x01]))
+        res = run_steps()
+        self.assertEqual([rc for _, rc, _ in res[:3]], [0, 0, 0])
+        self.assertNotEqual(res[3][1], 0)
+        self.assertIn(os.path.basename(victim) + ": FAILED", res[3][2])
+        # one byte of the manifest changed: its signature fails
+        mf = os.path.join(d, "manifest.json")
+        text = open(mf, "rb").read()
+        with open(mf, "wb") as f:
+            f.write(text.replace(b'"reason"', b'"reas0n"', 1))
+        res = run_steps()
+        self.assertNotEqual(res[1][1], 0, res[1])
+        self.assertNotEqual(res[3][1], 0)
+        # the download is audited
+        wait_for(lambda: any(a["action"] == "export_bundle" and json.loads(a["detail"])
+                             .get("export") == eid for a in self.audit()), 10,
+                 what="export_bundle audit row")
+
+    def audit(self):
+        st, hdrs, data = self.req("GET", "/api/audit", "admin")
+        self.assertEqual(st, 200, data)
+        return json.loads(data)
 
 
 if __name__ == "__main__":
