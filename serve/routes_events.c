@@ -146,6 +146,20 @@ static const char *member_string(json_t *o, const char *key, size_t max, bool ct
     return s;
 }
 
+/* A time member: what serve__member_time() takes, and Unix seconds with a
+ * fraction too (an ANPR camera's milliseconds). 0 (present or not), -1. */
+static int member_time(json_t *o, const char *key, int64_t *out, bool *present)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_real(v)) return serve__member_time(o, key, out, present);
+    double d = json_real_value(v);
+    *present = false;
+    if (!(d >= 0 && d <= (double)(VG_TIME_MAX_US / 1000000))) return -1;
+    *out = (int64_t)(d * 1e6 + 0.5);
+    *present = true;
+    return 0;
+}
+
 /* Checks event o and fills *e and *pe. NULL when it is fine, else the name
  * of the field at fault, and *why. */
 static const char *check_event(serve_ctx *s, json_t *o, index_event_in *e, post_ev *pe,
@@ -169,7 +183,7 @@ static const char *check_event(serve_ctx *s, json_t *o, index_event_in *e, post_
             return key;
         }
     }
-    if (serve__member_time(o, "time", &e->time_us, &present) < 0 || (present && e->time_us == 0)) {
+    if (member_time(o, "time", &e->time_us, &present) < 0 || (present && e->time_us == 0)) {
         *why = "must be an RFC 3339 time or Unix seconds";
         return "time";
     }
@@ -177,7 +191,7 @@ static const char *check_event(serve_ctx *s, json_t *o, index_event_in *e, post_
         *why = "required";
         return "time";
     }
-    if (serve__member_time(o, "end", &e->end_us, &present) < 0) {
+    if (member_time(o, "end", &e->end_us, &present) < 0) {
         *why = "must be an RFC 3339 time or Unix seconds";
         return "end";
     }

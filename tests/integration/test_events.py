@@ -93,6 +93,14 @@ class Events(unittest.TestCase):
         self.assertFalse(js["duplicate"])
         self.assertEqual(self.post(self.ev(), who="investigator")[0], 201)
         self.assertEqual(self.post(self.ev(), who="admin")[0], 201)
+        # times: RFC 3339 with an offset, Unix seconds, Unix seconds with a fraction
+        for t in ("2026-11-23T07:42:10.250+07:00", 1795394530, 1795394530.25):
+            st, js = self.post(self.ev(time=t, text="thời điểm"))
+            self.assertEqual(st, 201, (t, js))
+        found, _ = self.search("q=thoi%20diem&start=0")
+        self.assertEqual([e["time"] for e in found],
+                         ["2026-11-23T00:42:10Z", "2026-11-23T00:42:10.250Z",
+                          "2026-11-23T00:42:10.250Z"])
         self.assertEqual(self.post(self.ev(), who="viewer")[0], 403)
         self.assertEqual(self.post(self.ev(), who=None)[0], 401)
         # an integrator does nothing else
@@ -115,6 +123,8 @@ class Events(unittest.TestCase):
         cases = [
             ("time", self.ev(time=None)),
             ("time", self.ev(time="hôm qua")),
+            ("time", self.ev(time=-1.5)),
+            ("time", self.ev(time=True)),
             ("end", self.ev(end=now - 3600)),
             ("end", self.ev(end="x")),
             ("type", self.ev(type=None)),
