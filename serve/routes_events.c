@@ -154,7 +154,7 @@ static int member_time(json_t *o, const char *key, int64_t *out, bool *present)
     if (!json_is_real(v)) return serve__member_time(o, key, out, present);
     double d = json_real_value(v);
     *present = false;
-    if (!(d >= 0 && d <= (double)(VG_TIME_MAX_US / 1000000))) return -1;
+    if (!(d >= 0 && d <= (double)VG_TIME_MAX_US / 1e6)) return -1;
     *out = (int64_t)(d * 1e6 + 0.5);
     *present = true;
     return 0;

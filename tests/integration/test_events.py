@@ -12,7 +12,8 @@ with auth on (one daemon for the file):
   system's own events are still there, with their fields;
 - the clip URL of an event plays: fetched with a viewer token, it decodes
   clean with `ffmpeg -v error`, and it covers the configured pre/post roll;
-- a batch of 400 events just under the 64 KiB body cap is taken whole.
+- a batch of 400 events just under the 64 KiB body cap is taken whole;
+- `vigilctl events post` / `events search` against the same daemon.
 """
 import hashlib
 import json
@@ -309,6 +310,42 @@ class Events(unittest.TestCase):
         self.assertEqual(len(found), 400)
         found, _ = self.search("q=98A-123.23")
         self.assertEqual([e["source_id"] for e in found], ["big-123"])
+
+
+    def test_8_vigilctl(self):
+        url = "http://127.0.0.1:%d" % self.d.http_port
+        api = ["--url", url, "--token"]
+        nd = self.env.path("events.ndjson")
+        now = int(time.time())
+        with open(nd, "w") as f:
+            for i in range(3):
+                f.write(json.dumps(self.ev(time=now - i, text="dòng lệnh %d Hà Nội" % i,
+                                           source_id="ctl-%d" % i), ensure_ascii=False) + "\n")
+        r = self.env.vigilctl(self.cfg, "events", "post", nd, *api, TOKENS["integrator"])
+        out = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual([(o["stored"], o["duplicates"]) for o in out], [(3, 0)], r.stdout)
+        r = self.env.vigilctl(self.cfg, "events", "post", nd, *api, TOKENS["integrator"])
+        self.assertEqual(json.loads(r.stdout)["duplicates"], 3, r.stdout)
+        r = self.env.vigilctl(self.cfg, "events", "search", "--q", "dong lenh ha noi",
+                              "--camera", "t1", *api, TOKENS["investigator"])
+        rows = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(sorted(o["source_id"] for o in rows), ["ctl-0", "ctl-1", "ctl-2"])
+        self.assertTrue(all(o["clip"].startswith("/api/cameras/t1/clip.mp4?") for o in rows))
+        # a refused post: exit 1 with the daemon's reason, nothing stored
+        with open(nd, "w") as f:
+            f.write(json.dumps(self.ev(text="dòng lệnh hỏng", source_id="ctl-x")) + "\n")
+            f.write(json.dumps(self.ev(time=None, text="dòng lệnh hỏng")) + "\n")
+        r = self.env.vigilctl(self.cfg, "events", "post", nd, *api, TOKENS["integrator"],
+                              check=False)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("event 1: time: required", r.stderr)
+        r = self.env.vigilctl(self.cfg, "events", "search", "--q", "hong", *api,
+                              TOKENS["investigator"])
+        self.assertEqual(r.stdout, "")
+        r = self.env.vigilctl(self.cfg, "events", "search", *api, TOKENS["integrator"],
+                              check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("403", r.stderr)
 
 
 if __name__ == "__main__":

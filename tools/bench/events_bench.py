@@ -95,13 +95,15 @@ class Poster(threading.Thread):
         t_start = time.time()
         sent = 0
         while not self.stop.is_set():
-            evs = [self.event() for _ in range(self.a.batch)]
-            body = ("\n".join(json.dumps(e, ensure_ascii=False) for e in evs) + "\n").encode()
-            js, dt = self.post(conn, body, "application/x-ndjson")
-            if js:
-                self.batch_events += js["stored"]
-                self.duplicates += js["duplicates"]
-                self.batch_lat.append(dt)
+            if self.a.batch > 0:
+                evs = [self.event() for _ in range(self.a.batch)]
+                body = ("\n".join(json.dumps(e, ensure_ascii=False) for e in evs) +
+                        "\n").encode()
+                js, dt = self.post(conn, body, "application/x-ndjson")
+                if js:
+                    self.batch_events += js["stored"]
+                    self.duplicates += js["duplicates"]
+                    self.batch_lat.append(dt)
             for _ in range(self.a.singles):
                 js, dt = self.post(conn, json.dumps(self.event(), ensure_ascii=False).encode(),
                                    "application/json")
@@ -151,7 +153,7 @@ def main():
     ap.add_argument("--cameras", "-n", type=int, default=40)
     ap.add_argument("--seconds", "-t", type=float, default=60)
     ap.add_argument("--warmup", type=float, default=15)
-    ap.add_argument("--batch", type=int, default=200, help="events per NDJSON batch")
+    ap.add_argument("--batch", type=int, default=200, help="events per NDJSON batch (0: singles only)")
     ap.add_argument("--singles", type=int, default=5, help="single posts after each batch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rate", type=float, default=0, help="events/s in all (0: as fast as "

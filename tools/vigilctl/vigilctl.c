@@ -159,7 +159,9 @@ enum {
     OPT_CHECK_FILES,
     OPT_TITLE,
     OPT_DISTRICT,
-    OPT_SITE
+    OPT_SITE,
+    OPT_Q,
+    OPT_TYPE
 };
 
 static void audit_local(const config *cfg, const char *action, const char *camera,
@@ -238,8 +240,12 @@ static int print_event(const index_event *e, void *arg)
     return print_line(vigilctl_event_json(e));
 }
 
+static int events_api(vctl *v, int argc, char **argv);
+
 static int cmd_events(vctl *v, int argc, char **argv)
 {
+    if (argc > 1 && (!strcmp(argv[1], "search") || !strcmp(argv[1], "post")))
+        return events_api(v, argc - 1, argv + 1);
     static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
                                          {"start", required_argument, NULL, OPT_START},
                                          {"end", required_argument, NULL, OPT_END},
@@ -1303,6 +1309,179 @@ static int cmd_verify(vctl *v, int argc, char **argv)
     return a.bad ? EXIT_FAILURE : 0;
 }
 
+/* ---- events search / post: the daemon's /api/events ---- */
+
+/* Appends "&name=VALUE" (percent-encoded) to the query in buf. */
+static void query_add(char *buf, size_t len, const char *name, const char *value)
+{
+    size_t n = strlen(buf);
+    if (!value) return;
+    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s=", n ? "&" : "", name);
+    for (const unsigned char *p = (const unsigned char *)value; *p && n + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~*", *p))
+            buf[n++] = (char)*p;
+        else
+            n += (size_t)snprintf(buf + n, len - n, "%%%02X", *p);
+    }
+    buf[n < len ? n : len - 1] = 0;
+}
+
+/* Events per request and bytes of a request body the post sends at most (the
+ * daemon takes 1000 events and 64 KiB). */
+#define POST_CHUNK_EVENTS 1000
+#define POST_CHUNK_BYTES 60000
+
+/* Posts the events of text (a JSON object, a JSON array or NDJSON) in
+ * requests of at most POST_CHUNK_*, printing each answer. Each request is
+ * stored whole or not at all; the first refused one stops the post. */
+static int events_post(const api_opts *a, const char *text, size_t len)
+{
+    json_error_t e;
+    json_t *all = json_loadb(text, len, 0, &e), *chunk = NULL;
+    int ret = EXIT_FAILURE;
+    size_t bytes = 0, first = 0;
+    if (json_is_object(all)) {
+        json_t *arr = json_array();
+        json_array_append_new(arr, all);
+        all = arr;
+    } else if (!json_is_array(all)) {
+        json_decref(all); /* NDJSON: one object a line */
+        all = json_array();
+        for (const char *p = text, *end = text + len; all && p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
+            const char *q = p;
+            while (q < le && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+            if (q < le) {
+                json_t *o = json_loadb(q, (size_t)(le - q), 0, &e);
+                if (!o) {
+                    fprintf(stderr, "vigilctl: events post: event %zu: not JSON: %s\n",
+                            json_array_size(all), e.text);
+                    goto out;
+                }
+                json_array_append_new(all, o);
+            }
+            p = nl ? nl + 1 : end;
+        }
+    }
+    if (!all || json_array_size(all) == 0) {
+        fprintf(stderr, "vigilctl: events post: no events\n");
+        goto out;
+    }
+    for (size_t i = 0; i <= json_array_size(all); i++) {
+        json_t *o = json_array_get(all, i);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        size_t tl = t ? strlen(t) + 1 : 0;
+        free(t);
+        if (chunk && (!o || json_array_size(chunk) == POST_CHUNK_EVENTS ||
+                      bytes + tl > POST_CHUNK_BYTES)) {
+            if (case_call(a, "POST", "/api/events", chunk) != 0) {
+                chunk = NULL;
+                fprintf(stderr, "vigilctl: events post: events %zu.. not stored (the ones "
+                                "before were)\n", first);
+                goto out;
+            }
+            chunk = NULL;
+        }
+        if (!o) break;
+        if (!chunk) {
+            chunk = json_array();
+            bytes = 2;
+            first = i;
+        }
+        json_array_append(chunk, o);
+        bytes += tl;
+    }
+    ret = EXIT_SUCCESS;
+out:
+    json_decref(chunk);
+    json_decref(all);
+    return ret;
+}
+
+static int events_api(vctl *v, int argc, char **argv)
+{
+    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
+                                         {"token", required_argument, NULL, OPT_TOKEN},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"q", required_argument, NULL, OPT_Q},
+                                         {"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"district", required_argument, NULL, OPT_DISTRICT},
+                                         {"site", required_argument, NULL, OPT_SITE},
+                                         {"type", required_argument, NULL, OPT_TYPE},
+                                         {"start", required_argument, NULL, OPT_START},
+                                         {"end", required_argument, NULL, OPT_END},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "events";
+    const char *action = argv[0];
+    const char *q = NULL, *camera = NULL, *district = NULL, *site = NULL, *type = NULL;
+    const char *start = NULL, *end = NULL, *limit = NULL;
+    api_opts a = {0};
+    char *text = NULL;
+    int c, ret;
+    int64_t t;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((ret = common_opt(cmd, c, argv)) >= 0) goto out;
+        if ((ret = api_opt(cmd, c, &a))) goto out;
+        if (c == OPT_Q) q = optarg;
+        if (c == OPT_CAMERA) camera = optarg;
+        if (c == OPT_DISTRICT) district = optarg;
+        if (c == OPT_SITE) site = optarg;
+        if (c == OPT_TYPE) type = optarg;
+        if (c == OPT_START) start = optarg;
+        if (c == OPT_END) end = optarg;
+        if (c == OPT_LIMIT) limit = optarg;
+    }
+    if ((start && (ret = parse_time_opt(cmd, "--start", start, &t))) ||
+        (end && (ret = parse_time_opt(cmd, "--end", end, &t))))
+        goto out;
+    const char *file = NULL;
+    if (!strcmp(action, "post")) {
+        file = optind < argc ? argv[optind++] : NULL;
+        if (!file) {
+            ret = usage_error(cmd, "events post: FILE (or - for stdin) is required");
+            goto out;
+        }
+    }
+    if (optind != argc) {
+        ret = usage_error(cmd, "events %s: unexpected argument '%s'", action, argv[optind]);
+        goto out;
+    }
+    const config *cfg;
+    if ((ret = vctl_config(v, &cfg))) goto out;
+    api_resolve(&a, cfg);
+    if (file) {
+        size_t len = 0;
+        if (!(text = read_all(strcmp(file, "-") ? file : "/dev/stdin", &len))) {
+            fprintf(stderr, "vigilctl: events post: cannot read '%s': %s\n", file,
+                    strerror(errno));
+            ret = EXIT_FAILURE;
+            goto out;
+        }
+        ret = events_post(&a, text, len);
+        goto out;
+    }
+    char path[2048] = "";
+    query_add(path, sizeof(path), "q", q);
+    query_add(path, sizeof(path), "camera", camera);
+    query_add(path, sizeof(path), "district", district);
+    query_add(path, sizeof(path), "site", site);
+    query_add(path, sizeof(path), "type", type);
+    query_add(path, sizeof(path), "start", start);
+    query_add(path, sizeof(path), "end", end);
+    query_add(path, sizeof(path), "limit", limit);
+    char full[2100];
+    snprintf(full, sizeof(full), "/api/events%s%s", path[0] ? "?" : "", path);
+    ret = case_call(&a, "GET", full, NULL);
+out:
+    free(text);
+    api_free(&a);
+    return ret;
+}
+
 static const command commands[] = {
     {"segments", "list the recorded segments of a camera",
      "Usage: vigilctl [OPTIONS] segments CAMERA [--start T] [--end T]\n"
@@ -1318,6 +1497,9 @@ static const command commands[] = {
      cmd_segments},
     {"events", "list events (camera online/offline, codec changes, recoveries...)",
      "Usage: vigilctl [OPTIONS] events [--camera C] [--start T] [--end T]\n"
+     "       vigilctl [OPTIONS] events search [--q WORDS] [--camera C] [--district D]\n"
+     "                [--site S] [--type T] [--start T] [--end T] [--limit N] [API]\n"
+     "       vigilctl [OPTIONS] events post FILE|- [API]\n"
      "\n"
      "Prints the events in [start, end), oldest first, one JSON object per line:\n"
      "{\"time\",\"camera\",\"type\",\"detail\"} (camera is null for daemon-wide events).\n"
@@ -1326,7 +1508,16 @@ static const command commands[] = {
      "  --start T   from T (default: the beginning)\n"
      "  --end T     until T, exclusive (default: now and beyond)\n"
      "\n"
-     "T is RFC 3339 (2026-11-23T07:00:00+07:00, 2026-11-23T00:00:00Z) or Unix seconds.\n",
+     "T is RFC 3339 (2026-11-23T07:00:00+07:00, 2026-11-23T00:00:00Z) or Unix seconds.\n"
+     "\n"
+     "search asks the running vigild (GET /api/events) and prints each event with its\n"
+     "clip URL: --q WORDS is a full-text search (every word, diacritics ignored), the\n"
+     "other options filter (default: the last 24 h). post sends FILE (a JSON event, an\n"
+     "array of them or NDJSON) to POST /api/events in requests of up to 1000 events\n"
+     "and ~60 KiB, printing each answer ({\"stored\",\"duplicates\",\"ids\"}); each\n"
+     "request is stored whole or not at all, and the first refused one stops the post.\n"
+     "API: --url URL (default: from listen:), --token-file F | --token T (or\n"
+     "VIGIL_TOKEN): an investigator token to search, an integrator's (or higher) to post.\n",
      cmd_events},
     {"lock", "protect a camera's footage in [start, end) from retention",
      "Usage: vigilctl [OPTIONS] lock CAMERA START END --reason TEXT [--until T]\n"
