@@ -84,6 +84,19 @@ void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t byte
 /* Queues the mark of a segment whose file (or directory) fsync failed: its
  * bytes may not all be on the disk (kept until the row goes). */
 void index_segment_fsync_failed(index_db *db, int64_t id);
+/* Activity: one byte per wall-clock second, kept with the segment row (a BLOB
+ * beside the fragment table's; NULL until the segment is closed). Byte i is
+ * the second floor(start_us / 1 s) + i, up to the one holding end_us: 0 ..
+ * INDEX_ACTIVITY_MAX how much bigger than the camera's quiet pictures its
+ * pictures were (mean log2 excess x 32: 32 is twice the size on average),
+ * INDEX_ACTIVITY_NONE no picture to measure in that second,
+ * INDEX_ACTIVITY_HIDDEN the encoder keeps every picture the same size (strict
+ * CBR), so motion cannot be read from them. Computed by ingest/activity. */
+#define INDEX_ACTIVITY_MAX 250
+#define INDEX_ACTIVITY_NONE 254
+#define INDEX_ACTIVITY_HIDDEN 255
+/* Queues the activity of segment id (n bytes, copied). */
+void index_segment_activity(index_db *db, int64_t id, const uint8_t *values, size_t n);
 /* Queues an event. camera may be NULL. */
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail);
@@ -138,6 +151,13 @@ int index_query_events(index_reader *r, const char *camera, int64_t start_us, in
 int index_query_closed_after(index_reader *r, int64_t after_id, const char *camera,
                              int64_t start_us, int64_t end_us, int limit, index_segment_cb cb,
                              void *arg);
+/* Segments of camera overlapping [start_us, end_us) that have an activity
+ * BLOB, ordered by start; values borrowed for the call (n bytes, see
+ * INDEX_ACTIVITY_MAX). */
+typedef int (*index_activity_cb)(const index_segment *s, const uint8_t *values, size_t n,
+                                 void *arg);
+int index_query_activity(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                         index_activity_cb cb, void *arg);
 /* Segments still marked open (for crash reconciliation at start). */
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg);
 /* The latest start of any segment row of camera (open or closed, any pool).

@@ -63,6 +63,7 @@ void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment 
 #define INDEX__SEG_COLS                                                                            \
     "id, camera, start_us, end_us, run_start_us, pool, path, bytes, open, sha256, codec, "         \
     "audio_codec, width, height, fsync_failed"
+#define INDEX__SEG_NCOLS 15 /* how many INDEX__SEG_COLS names */
 
 /* Copies text column i of st's current row into dst (NULL reads as ""),
  * truncated to len. */

@@ -31,6 +31,7 @@ enum {
     ST_POOL_LAST_START,
     ST_CLOSED_AFTER,
     ST_CLOCK,
+    ST_ACTIVITY,
     ST_COUNT
 };
 
@@ -63,6 +64,11 @@ static const char *const sqls[ST_COUNT] = {
                         "AND (?2 IS NULL OR camera = ?2) AND start_us < ?4 AND end_us > ?3 "
                         "ORDER BY id LIMIT ?5",
     [ST_CLOCK] = index__sql_clock_query,
+    /* The overlap query, for the rows that carry activity (the BLOB last). */
+    [ST_ACTIVITY] = "SELECT " INDEX__SEG_COLS ", activity FROM segments "
+                    "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
+                    "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
+                    "AND activity IS NOT NULL ORDER BY start_us",
 };
 
 struct index_reader {
@@ -203,6 +209,27 @@ int index_query_segments(index_reader *r, const char *camera, int64_t start_us, 
     sqlite3_bind_int64(st, 2, clamp_time(start_us));
     sqlite3_bind_int64(st, 3, clamp_time(end_us));
     return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
+}
+
+int index_query_activity(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                         index_activity_cb cb, void *arg)
+{
+    int ret = 0, rc;
+    index_segment s;
+    sqlite3_stmt *st = stmt(r, ST_ACTIVITY, &ret);
+    if (!st) return ret;
+    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clamp_time(start_us));
+    sqlite3_bind_int64(st, 3, clamp_time(end_us));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        index__segment_from_row(st, 0, &s);
+        const uint8_t *v = sqlite3_column_blob(st, INDEX__SEG_NCOLS);
+        size_t n = (size_t)sqlite3_column_bytes(st, INDEX__SEG_NCOLS);
+        if ((ret = cb(&s, v, v ? n : 0, arg)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying activity");
+    index__stmt_done(st);
+    return ret;
 }
 
 int index_query_open_segments(index_reader *r, index_segment_cb cb, void *arg)

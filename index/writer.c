@@ -47,7 +47,7 @@ const char index__sql_event_insert[] =
     "INSERT INTO events (time_us, camera, type, detail) VALUES (?1, ?2, ?3, ?4)";
 
 typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT,
-               OP_EVENTS, OP_FSYNC_FAILED, OP_CLOCK } op_kind;
+               OP_EVENTS, OP_FSYNC_FAILED, OP_CLOCK, OP_ACTIVITY } op_kind;
 
 typedef struct waiter {
     int done;
@@ -73,6 +73,10 @@ typedef struct op {
         index_audit au; /* OP_AUDIT */
         index__events_batch evs; /* OP_EVENTS (the caller waits) */
         index_clock_run clk; /* OP_CLOCK */
+        struct {        /* OP_ACTIVITY */
+            uint8_t *values;
+            size_t n;
+        } act;
         struct {        /* OP_DELETE */
             int64_t *ids;
             size_t n;
@@ -116,7 +120,7 @@ struct index_db {
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
         *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post,
-        *st_fsync_failed, *st_clock;
+        *st_fsync_failed, *st_clock, *st_activity;
 };
 
 static void op_free(op *o)
@@ -124,6 +128,7 @@ static void op_free(op *o)
     if (!o) return;
     if (o->kind == OP_PROGRESS) free(o->u.prog.frags);
     if (o->kind == OP_DELETE) free(o->u.del.ids);
+    if (o->kind == OP_ACTIVITY) free(o->u.act.values);
     free(o);
 }
 
@@ -271,6 +276,24 @@ void index_segment_finish(index_db *db, int64_t id, int64_t end_us, int64_t byte
     if (p) p->op = NULL; /* later progress must not be merged before the finish */
     enqueue_locked(db, o);
     pthread_mutex_unlock(&db->mu);
+}
+
+void index_segment_activity(index_db *db, int64_t id, const uint8_t *values, size_t n)
+{
+    if (!n || n > INT32_MAX) return;
+    op *o = op_new(OP_ACTIVITY);
+    if (!o) return;
+    o->id = id;
+    o->u.act.values = malloc(n);
+    if (!o->u.act.values) {
+        vg_log(LOG_ERR, "index: out of memory queueing the activity of segment %lld",
+               (long long)id);
+        op_free(o);
+        return;
+    }
+    memcpy(o->u.act.values, values, n);
+    o->u.act.n = n;
+    enqueue(db, o);
 }
 
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
@@ -506,6 +529,11 @@ static int apply_op(index_db *db, op *o)
         index__clock_bind(db->st_clock, &o->u.clk);
         ret = step_done(db, db->st_clock, "storing a run's clock figures");
         break;
+    case OP_ACTIVITY:
+        sqlite3_bind_int64(db->st_activity, 1, o->id);
+        sqlite3_bind_blob(db->st_activity, 2, o->u.act.values, (int)o->u.act.n, SQLITE_STATIC);
+        ret = step_done(db, db->st_activity, "storing a segment's activity");
+        break;
     case OP_FLUSH:
         break;
     }
@@ -711,7 +739,9 @@ int index_open(const char *path, index_db **out)
         (ret = prepare(db, &db->st_post, index__sql_event_post)) < 0 ||
         (ret = prepare(db, &db->st_fsync_failed,
                        "UPDATE segments SET fsync_failed = 1 WHERE id = ?1")) < 0 ||
-        (ret = prepare(db, &db->st_clock, index__sql_clock_upsert)) < 0)
+        (ret = prepare(db, &db->st_clock, index__sql_clock_upsert)) < 0 ||
+        (ret = prepare(db, &db->st_activity,
+                       "UPDATE segments SET activity = ?2 WHERE id = ?1")) < 0)
         goto out;
 
     rc = pthread_create(&db->thread, NULL, writer_main, db);
@@ -754,6 +784,7 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_post);
     sqlite3_finalize(db->st_fsync_failed);
     sqlite3_finalize(db->st_clock);
+    sqlite3_finalize(db->st_activity);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");

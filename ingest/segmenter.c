@@ -35,6 +35,7 @@
 #include "ingest/segmenter.h"
 
 #include "common/common.h"
+#include "ingest/activity.h"
 #include "ingest/clock.h"
 #include "media/media.h"
 #include "ingest/g711_aac.h"
@@ -143,6 +144,10 @@ struct ingest_segmenter {
     size_t hdr_cap;
 
     ingest_segmenter_stats stats;
+
+    /* activity per second from the pictures' sizes (recording cameras only) */
+    ingest_activity *act;
+    int64_t act_max_pts; /* largest video pts given to it in this run; INT64_MIN none */
 
     /* live viewers (see "live fan-out") */
     ingest_live *live;
@@ -454,9 +459,21 @@ static int write_fragment(ingest_segmenter *s, const traf_in *v, const traf_in *
 
 /* ---- segments ---- */
 
+/* The activity of the segment being closed, stored with its row. */
+static void segment_activity(ingest_segmenter *s, int64_t end_us)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    if (!s->act || !s->idx || end_us <= s->seg_start_us) return;
+    if (ingest_activity_take(s->act, s->seg_start_us, end_us, &v, &n) == 0 && n)
+        index_segment_activity(s->idx, storage_segment_id(s->seg), v, n);
+    free(v);
+}
+
 static void segment_close(ingest_segmenter *s, int64_t end_us)
 {
     if (!s->seg) return;
+    segment_activity(s, end_us);
     int64_t bytes = storage_segment_bytes(s->seg);
     storage_segment_close(&s->seg, end_us);
     vg_log_cam(LOG_DEBUG, s->camera, "segmenter: closed segment of %.3f s, %lld bytes",
@@ -514,6 +531,44 @@ static int xc_emit(void *opaque, const uint8_t *data, size_t size, int64_t pts, 
     ingest_segmenter *s = opaque;
     return fq_push(&s->aq, data, size, false, pts, av_rescale_q(pts, s->aqtb, AV_TIME_BASE_Q),
                    dur, false);
+}
+
+/* May other pictures reference this one? H.264: nal_ref_idc of its first
+ * slice; H.265: not a sub-layer non-reference type (TRAIL_N, RASL_N, ...).
+ * The sample is in the arena, behind 4-byte lengths. */
+static bool picture_is_ref(enum AVCodecID id, const uint8_t *d, size_t n)
+{
+    nal_iter it = {.p = d, .end = d + n, .annexb = false};
+    const uint8_t *nal;
+    size_t len;
+    while (nal_next(&it, &nal, &len)) {
+        if (id == AV_CODEC_ID_HEVC) {
+            int type = (nal[0] >> 1) & 0x3f;
+            if (type < 32) return !(type <= 14 && (type & 1) == 0);
+        } else {
+            int type = nal[0] & 0x1f;
+            if (type >= 1 && type <= 5) return (nal[0] >> 5) != 0;
+        }
+    }
+    return true;
+}
+
+/* Hands the first n queued pictures (decode order) to the activity index,
+ * at their wall times under clk. */
+static void activity_feed(ingest_segmenter *s, size_t n, const ingest_clock *clk)
+{
+    for (size_t k = 0; k < n; k++) {
+        const qframe *f = &s->vq.v[k];
+        ingest_activity_pic p = {
+            .wall_us = ingest_clock_wall(clk, f->pts_us),
+            .size = f->size,
+            .key = f->key,
+            .reordered = s->act_max_pts != INT64_MIN && f->pts < s->act_max_pts,
+            .ref = f->key || picture_is_ref(s->vpar->codec_id, s->vq.buf + f->off, f->size),
+        };
+        if (f->pts > s->act_max_pts) s->act_max_pts = f->pts;
+        ingest_activity_picture(s->act, &p);
+    }
 }
 
 /*
@@ -603,6 +658,8 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
     int64_t boundary_us = av_rescale_q(boundary_pts, s->vtb, AV_TIME_BASE_Q);
     int64_t end_us = ingest_clock_wall(clk, boundary_us);
     int64_t boundary_apos = s->xc ? av_rescale_q(boundary_pts, s->vtb, s->aqtb) : 0;
+
+    if (s->act) activity_feed(s, n, clk);
 
     if (!s->seg && !s->st) { /* live only: the fragment goes nowhere */
         if (s->xc) ingest_g711_aac_discard_until(s->xc, boundary_apos);
@@ -762,6 +819,7 @@ static void reset_run_state(ingest_segmenter *s)
     s->run_start_us = INT64_MIN;
     s->carry_start_us = INT64_MIN;
     s->capped = false;
+    s->act_max_pts = INT64_MIN;
 }
 
 /* ---- live fan-out ----
@@ -1015,6 +1073,7 @@ int ingest_segmenter_open(const ingest_segmenter_params *p, ingest_segmenter **o
     s->idx = p->idx;
     s->live = p->live;
     s->stagger = ingest_segmenter_stagger(p->camera);
+    if (s->st && (r = ingest_activity_new(&s->act)) < 0) goto out;
     reset_run_state(s);
     *out = s;
     s = NULL;
@@ -1042,6 +1101,7 @@ void ingest_segmenter_close(ingest_segmenter **sp)
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);
     ingest_g711_aac_free(&s->xc);
+    ingest_activity_free(&s->act);
     free(s->pool);
     free(s);
     *sp = NULL;
@@ -1181,6 +1241,8 @@ int ingest_segmenter_start_run(ingest_segmenter *s, const ingest_stream *video,
                      : "");
         vg_log_cam(LOG_NOTICE, s->camera, "segmenter: codec change: %s", detail);
         if (s->idx) index_event_add(s->idx, vg_now_us(), s->camera, "codec_change", detail);
+        /* New picture sizes (a new bitrate often comes with new parameter sets) */
+        if (s->act) ingest_activity_reset(s->act);
     }
     avcodec_parameters_free(&s->vpar);
     avcodec_parameters_free(&s->apar);

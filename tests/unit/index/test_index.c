@@ -920,11 +920,74 @@ static void test_clock_runs_and_fsync_flag(void **state)
     index_close(&db);
 }
 
+/* ---- activity ---- */
+
+typedef struct act_rows {
+    int64_t id[8];
+    uint8_t v[8][16];
+    size_t n[8];
+    size_t rows;
+} act_rows;
+
+static int collect_act(const index_segment *s, const uint8_t *v, size_t n, void *arg)
+{
+    act_rows *a = arg;
+    assert_true(a->rows < 8 && n <= 16);
+    a->id[a->rows] = s->id;
+    memcpy(a->v[a->rows], v, n);
+    a->n[a->rows++] = n;
+    return 0;
+}
+
+static void test_activity(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    int64_t a = add_closed(db, "cam1", T0, T0 + 10 * S);
+    int64_t b = add_closed(db, "cam1", T0 + 10 * S, T0 + 20 * S);
+    add_closed(db, "cam1", T0 + 20 * S, T0 + 30 * S); /* no activity stored */
+    int64_t c = add_closed(db, "cam2", T0, T0 + 10 * S);
+    uint8_t va[11], vb[3] = {INDEX_ACTIVITY_NONE, 7, INDEX_ACTIVITY_HIDDEN}, vc[1] = {9};
+    for (int i = 0; i < 11; i++) va[i] = (uint8_t)(i * 20);
+    index_segment_activity(db, a, va, sizeof(va));
+    index_segment_activity(db, b, vb, sizeof(vb));
+    index_segment_activity(db, c, vc, sizeof(vc));
+    index_segment_activity(db, 999, vc, sizeof(vc)); /* unknown: nothing */
+    assert_int_equal(index_flush(db), 0);
+
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    act_rows got = {.rows = 0};
+    assert_int_equal(index_query_activity(r, "cam1", T0 + 5 * S, T0 + 40 * S, collect_act, &got), 0);
+    assert_int_equal(got.rows, 2); /* the third has none */
+    assert_int_equal(got.id[0], a);
+    assert_int_equal(got.n[0], sizeof(va));
+    assert_memory_equal(got.v[0], va, sizeof(va));
+    assert_int_equal(got.id[1], b);
+    assert_memory_equal(got.v[1], vb, sizeof(vb));
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(index_query_activity(r, "cam1", T0 + 10 * S, T0 + 11 * S, collect_act, &got), 0);
+    assert_int_equal(got.rows, 1);
+    assert_int_equal(got.id[0], b);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(index_query_activity(r, "cam3", T0, T0 + 40 * S, collect_act, &got), 0);
+    assert_int_equal(got.rows, 0);
+    index_reader_close(&r);
+
+    /* deleting a segment takes its activity with the row */
+    assert_int_equal(index_segments_delete(db, &a, 1), 0);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM segments WHERE activity IS NOT NULL"),
+                     2);
+    index_close(&db);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT); /* the bad-file tests log errors on purpose */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_coalesced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_boundaries, setup, teardown),

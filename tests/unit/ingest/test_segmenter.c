@@ -258,6 +258,13 @@ static void check_segments(const char *want_codec, const char *want_tag, int wan
     char cmd[2048], out[8192], file[1024];
     assert_true(fake_db.nsegs >= 1);
     assert_int_equal(fake_db.nfinished, fake_db.nsegs);
+    /* Every closed segment got its activity: a byte per second it touches. */
+    assert_int_equal(fake_db.nact, fake_db.nsegs);
+    for (int i = 0; i < fake_db.nact; i++) {
+        const index_segment *s = &fake_db.segs[fake_db.act_seg[i] - 1];
+        int64_t first = s->start_us / 1000000, last = (s->end_us - 1) / 1000000;
+        assert_int_equal(fake_db.act_n[i], (size_t)(last - first + 1));
+    }
     for (int i = 0; i < fake_db.nsegs; i++) {
         const index_segment *s = &fake_db.segs[i];
         snprintf(file, sizeof(file), "%s/%s", pooldir, s->path);

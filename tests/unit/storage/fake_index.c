@@ -63,6 +63,16 @@ void index_segment_fsync_failed(index_db *db, int64_t id)
     fake_db.segs[id - 1].fsync_failed = 1;
 }
 
+void index_segment_activity(index_db *db, int64_t id, const uint8_t *values, size_t n)
+{
+    (void)db;
+    if (fake_db.nact >= 256) return;
+    fake_db.act_seg[fake_db.nact] = id;
+    fake_db.act_n[fake_db.nact] = n;
+    memcpy(fake_db.act[fake_db.nact], values, n < 128 ? n : 128);
+    fake_db.nact++;
+}
+
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail)
 {

@@ -16,6 +16,10 @@ typedef struct fake_index {
     int nfinished;
     index_event events[64];
     int nevents;
+    int64_t act_seg[256]; /* activity stored, in order: segment id, its bytes */
+    uint8_t act[256][128];
+    size_t act_n[256];
+    int nact;
 } fake_index;
 
 /* The fake is a global; (index_db *)&fake_db passes as the handle. */
