@@ -36,7 +36,7 @@ deps=(
   "libssl-dev                    pc:libcrypto"
   "zlib1g-dev                    pc:zlib"
   "libgstreamer1.0-dev           pc:gstreamer-1.0"
-  "libgstreamer-plugins-base1.0-dev pc:gstreamer-app-1.0 pc:gstreamer-rtsp-1.0"
+  "libgstreamer-plugins-base1.0-dev pc:gstreamer-app-1.0 pc:gstreamer-video-1.0 pc:gstreamer-rtsp-1.0"
   "libgstrtspserver-1.0-dev      pc:gstreamer-rtsp-server-1.0"
   # camsim's cameras and the GStreamer rtsp-server the native client is tested against
   "gstreamer1.0-tools            prog:gst-inspect-1.0"

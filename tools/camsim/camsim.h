@@ -30,6 +30,20 @@ typedef enum { CAMSIM_PARAMS_INBAND, CAMSIM_PARAMS_SDP } camsim_params;
  * whatever the bitrate) or noise (every frame as large as the bitrate allows:
  * a busy scene, GOPs of hundreds of KiB). */
 typedef enum { CAMSIM_PATTERN_BALL, CAMSIM_PATTERN_SNOW } camsim_pattern;
+/* Rate control: abr (the default: x264/x265 aim at the bitrate, a still scene
+ * gets a finer quantizer until it fills it), vbr (what cameras call VBR:
+ * constant quality, CRF 23 / 28, capped at the bitrate; frame sizes follow the
+ * content) or cbr (strict CBR, x264 nal-hrd=cbr with filler data: every frame
+ * padded to the same size, so sizes say nothing about motion). */
+typedef enum { CAMSIM_RC_ABR, CAMSIM_RC_VBR, CAMSIM_RC_CBR } camsim_rc;
+
+/* Scripted motion: [start, end) seconds within a cycle of cycle seconds of
+ * the wall clock (UTC seconds modulo cycle), so a test can tell from any
+ * wall time whether the scene moved. */
+#define CAMSIM_MOTION_MAX 16
+typedef struct camsim_window {
+    double start, end;
+} camsim_window;
 
 typedef struct camsim_spec {
     char *name; /* NULL for a --default spec */
@@ -39,6 +53,12 @@ typedef struct camsim_spec {
     int slices;      /* slices per picture */
     camsim_params params;
     camsim_pattern pattern;
+    camsim_rc rc;
+    /* motion windows (nmotion > 0): a still scene (colour bars) where an object
+     * moves only inside the windows and stands parked outside them */
+    camsim_window motion[CAMSIM_MOTION_MAX];
+    int nmotion;
+    int cycle; /* seconds; 0 with no windows */
     camsim_audio audio;
     int fps, width, height;
     int bitrate; /* kbit/s */

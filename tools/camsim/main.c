@@ -120,6 +120,8 @@ static void usage(FILE *f)
           "  size=640x360 bitrate=1000 (kbit/s) gop=50 (frames) user=U password=P\n"
           "  auth=basic|digest"
           " drop_every=S stall_after=S\n"
+          "  motion=A-B[,C-D...] cycle=S (still scene, an object moving in those seconds of\n"
+          "  each S-second wall-clock cycle)  rc=vbr|cbr (cbr: strict, with filler; h264)\n"
           "stdin commands: stall|resume|drop|down|up|clients|drain|stats NAME, quit\n",
           f);
 }

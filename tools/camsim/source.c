@@ -33,6 +33,8 @@
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+#include <math.h>
 #include <string.h>
 
 struct camsim_source {
@@ -44,6 +46,8 @@ struct camsim_source {
     GMutex lock;
     GPtrArray *feeds; /* camsim_feed*, one reference each */
     gint got_first;   /* atomic */
+    camsim_window motion[CAMSIM_MOTION_MAX]; /* the scripted scene (nmotion > 0) */
+    int nmotion, cycle;
 };
 
 struct camsim_feed {
@@ -285,8 +289,69 @@ static gboolean have_element(const char *name)
     return TRUE;
 }
 
+/* ---- the scripted scene ----
+ *
+ * motion= windows: colour bars that never change (besides the clock), and a
+ * textured square drawn into each raw frame before it is encoded. Inside a
+ * window the square travels to and fro across the picture; outside it stands
+ * parked where every window starts, so a still camera sees a still scene.
+ * The wall clock at the time the frame is drawn (live sources draw at
+ * capture) decides, so a test knows when the scene moved from the script.
+ */
+
+/* Seconds into the current window, or -1 outside every window. */
+static double motion_phase(const camsim_source *s, gint64 wall_us)
+{
+    double t = fmod((double)wall_us / 1e6, (double)s->cycle);
+    for (int i = 0; i < s->nmotion; i++)
+        if (t >= s->motion[i].start && t < s->motion[i].end) return t - s->motion[i].start;
+    return -1;
+}
+
+static GstPadProbeReturn draw_object(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+    camsim_source *s = data;
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    GstCaps *caps = gst_pad_get_current_caps(pad);
+    GstVideoInfo vi;
+    GstVideoFrame fr;
+    if (!buf || !caps || !gst_video_info_from_caps(&vi, caps)) goto out;
+    buf = gst_buffer_make_writable(buf);
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    if (!gst_video_frame_map(&fr, &vi, buf, GST_MAP_WRITE)) goto out;
+    int w = GST_VIDEO_INFO_WIDTH(&vi), h = GST_VIDEO_INFO_HEIGHT(&vi);
+    int side = (h / 4) & ~1, span = w - side;
+    double phase = motion_phase(s, g_get_real_time());
+    /* 0.37 of the width per second, back and forth: never a whole pixel step */
+    double pos = phase < 0 ? 0 : fmod(phase * 0.37 * w, 2.0 * span);
+    int x0 = (int)(pos > span ? 2 * span - pos : pos) & ~1, y0 = (h / 2) & ~1;
+    /* Rings whose phase turns while it moves: like a walking person, the
+     * object changes its look from frame to frame, which motion compensation
+     * alone cannot predict (a rigid shape sliding by costs next to nothing). */
+    double turn = phase < 0 ? 0 : phase * 7.0;
+    guint8 *py = GST_VIDEO_FRAME_PLANE_DATA(&fr, 0);
+    int sy = GST_VIDEO_FRAME_PLANE_STRIDE(&fr, 0);
+    for (int y = 0; y < side && y0 + y < h; y++) {
+        for (int x = 0; x < side && x0 + x < w; x++) {
+            double dx = x - side / 2.0, dy = y - side / 2.0;
+            py[(y0 + y) * sy + x0 + x] = (guint8)(128 + 90 * sin(sqrt(dx * dx + dy * dy) / 3.0 - turn));
+        }
+    }
+    for (int p = 1; p <= 2; p++) { /* chroma: a reddish square */
+        guint8 *pc = GST_VIDEO_FRAME_PLANE_DATA(&fr, p);
+        int sc = GST_VIDEO_FRAME_PLANE_STRIDE(&fr, p);
+        for (int y = 0; y < side / 2; y++)
+            for (int x = 0; x < side / 2 && (x0 / 2 + x) < w / 2; x++)
+                pc[(y0 / 2 + y) * sc + x0 / 2 + x] = p == 1 ? 90 : 200;
+    }
+    gst_video_frame_unmap(&fr);
+out:
+    if (caps) gst_caps_unref(caps);
+    return GST_PAD_PROBE_OK;
+}
+
 static camsim_source *source_start(const char *key, gboolean is_video, const char *launch,
-                                   char **err)
+                                   const camsim_spec *sp, char **err)
 {
     GError *gerr = NULL;
     GstElement *pipeline = gst_parse_launch(launch, &gerr);
@@ -304,6 +369,17 @@ static camsim_source *source_start(const char *key, gboolean is_video, const cha
     g_mutex_init(&s->lock);
     s->feeds = g_ptr_array_new();
     g_assert(s->sink);
+    if (sp && sp->nmotion) {
+        memcpy(s->motion, sp->motion, sizeof(s->motion));
+        s->nmotion = sp->nmotion;
+        s->cycle = sp->cycle;
+        GstElement *scene = gst_bin_get_by_name(GST_BIN(pipeline), "scene");
+        GstPad *pad = scene ? gst_element_get_static_pad(scene, "src") : NULL;
+        g_assert(pad);
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, draw_object, s, NULL);
+        gst_object_unref(pad);
+        gst_object_unref(scene);
+    }
 
     GstAppSinkCallbacks cb = {0};
     cb.new_sample = on_new_sample;
@@ -346,6 +422,15 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
      * one hardly does. Slices: x264/x265 cut each picture into that many, as
      * sliced-threads encoders do, without the threads. */
     int b_adapt = sp->b_adapt && sp->bframes ? 2 : 0;
+    /* Strict CBR: the HRD buffer of 200 ms is kept full with filler NAL
+     * units, so every picture arrives at about the same size. */
+    gboolean cbr = sp->rc == CAMSIM_RC_CBR;
+    /* VBR: constant quality (x264 CRF 23 through pass=qual, x265 CRF 28)
+     * under a cap of the bitrate with a one-second buffer. */
+    char vbr[96] = "";
+    if (sp->rc == CAMSIM_RC_VBR)
+        g_snprintf(vbr, sizeof(vbr), "%s:vbv-maxrate=%d:vbv-bufsize=%d",
+                   sp->codec == CAMSIM_CODEC_H265 ? ":crf=28" : "", sp->bitrate, sp->bitrate);
     char *enc;
     if (sp->codec == CAMSIM_CODEC_H265) {
         /* x265enc only writes Annex B; h265parse moves the parameter sets of the
@@ -353,28 +438,29 @@ camsim_source *camsim_source_video(const camsim_spec *sp, char **err)
         enc = g_strdup_printf(
             "x265enc speed-preset=ultrafast log-level=error bitrate=%d key-int-max=%d "
             "option-string=\"bframes=%d:b-adapt=%d:open-gop=0:scenecut=0:frame-threads=1:"
-            "pools=1:rc-lookahead=%d:slices=%d:repeat-headers=0:aud=0:info=0\" ! "
+            "pools=1:rc-lookahead=%d:slices=%d:repeat-headers=0:aud=0:info=0%s\" ! "
             "h265parse ! video/x-h265,stream-format=hvc1,alignment=au",
             sp->bitrate, sp->gop, sp->bframes, b_adapt,
-            b_adapt ? sp->bframes + 8 : sp->bframes + 1, sp->slices);
+            b_adapt ? sp->bframes + 8 : sp->bframes + 1, sp->slices, vbr);
     } else {
         enc = g_strdup_printf(
             "x264enc speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=%d b-adapt=%s "
-            "aud=false threads=1 option-string=\"scenecut=0:bframes=%d:b-adapt=%d:slices=%d:"
-            "repeat-headers=0\" ! video/x-h264,stream-format=avc,alignment=au",
-            sp->bitrate, sp->gop, sp->bframes, b_adapt ? "true" : "false", sp->bframes, b_adapt,
-            sp->slices);
+            "aud=false threads=1%s option-string=\"scenecut=0:bframes=%d:b-adapt=%d:slices=%d:"
+            "repeat-headers=0%s\" ! video/x-h264,stream-format=avc,alignment=au",
+            sp->bitrate, sp->gop, sp->bframes, b_adapt ? "true" : "false",
+            cbr ? " vbv-buf-capacity=200" : sp->rc == CAMSIM_RC_VBR ? " pass=qual quantizer=23" : "",
+            sp->bframes, b_adapt, sp->slices, cbr ? ":nal-hrd=cbr:filler=1" : vbr);
     }
     int font = sp->height >= 720 ? 24 : sp->height >= 360 ? 16 : 10;
     char *launch = g_strdup_printf(
-        "videotestsrc is-live=true pattern=%s ! "
+        "videotestsrc is-live=true pattern=%s name=scene ! "
         "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
         "clockoverlay text=\"camsim %s\" time-format=\"%%Y-%%m-%%d %%H:%%M:%%S\" "
         "halignment=left valignment=top shaded-background=true font-desc=\"Sans %d\" ! "
         "%s ! appsink name=sink",
-        sp->pattern == CAMSIM_PATTERN_SNOW ? "snow" : "ball", sp->width, sp->height, sp->fps,
-        key, font, enc);
-    s = source_start(key, TRUE, launch, err);
+        sp->nmotion ? "smpte75" : sp->pattern == CAMSIM_PATTERN_SNOW ? "snow" : "ball", sp->width,
+        sp->height, sp->fps, key, font, enc);
+    s = source_start(key, TRUE, launch, sp, err);
     g_free(launch);
     g_free(enc);
     g_free(key);
@@ -404,7 +490,7 @@ camsim_source *camsim_source_audio(camsim_audio a, char **err)
                           "audio/x-raw,format=S16LE,rate=8000,channels=1 ! mulawenc ! "
                           "appsink name=sink");
     }
-    s = source_start(key, FALSE, launch, err);
+    s = source_start(key, FALSE, launch, NULL, err);
     g_free(launch);
     return s;
 }

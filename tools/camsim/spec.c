@@ -59,12 +59,41 @@ const char *camsim_audio_name(camsim_audio a)
 char *camsim_spec_video_key(const camsim_spec *s)
 {
     char slices[32] = "";
+    GString *motion = g_string_new("");
     if (s->slices > 1) g_snprintf(slices, sizeof(slices), ",slices=%d", s->slices);
-    return g_strdup_printf("%s,bframes=%d%s%s,%dx%d@%d,%dkbps,gop=%d%s",
-                           s->codec == CAMSIM_CODEC_H265 ? "h265" : "h264", s->bframes,
-                           s->b_adapt && s->bframes ? ",b_adapt" : "", slices, s->width,
-                           s->height, s->fps, s->bitrate, s->gop,
-                           s->pattern == CAMSIM_PATTERN_SNOW ? ",snow" : "");
+    for (int i = 0; i < s->nmotion; i++)
+        g_string_append_printf(motion, "%s%g-%g", i ? "+" : ",motion=", s->motion[i].start,
+                               s->motion[i].end);
+    if (s->nmotion) g_string_append_printf(motion, "/%d", s->cycle);
+    char *key = g_strdup_printf("%s,bframes=%d%s%s,%dx%d@%d,%dkbps%s,gop=%d%s%s",
+                                s->codec == CAMSIM_CODEC_H265 ? "h265" : "h264", s->bframes,
+                                s->b_adapt && s->bframes ? ",b_adapt" : "", slices, s->width,
+                                s->height, s->fps, s->bitrate,
+                                s->rc == CAMSIM_RC_CBR   ? ",cbr"
+                                : s->rc == CAMSIM_RC_VBR ? ",vbr"
+                                                         : "", s->gop,
+                                s->pattern == CAMSIM_PATTERN_SNOW ? ",snow" : "", motion->str);
+    g_string_free(motion, TRUE);
+    return key;
+}
+
+/* "10-16,30-34" was split on ',' with the spec: each window is one item,
+ * "A-B" with A < B; a window after motion= is an item without '='. */
+static int parse_window(const char *v, camsim_spec *s)
+{
+    double a = 0, b = 0;
+    const char *dash = strchr(v, '-');
+    if (!dash || s->nmotion >= CAMSIM_MOTION_MAX) return -EINVAL;
+    char *av = g_strndup(v, (gsize)(dash - v));
+    char *end = NULL;
+    a = g_ascii_strtod(av, &end);
+    int bad = end == av || *end;
+    g_free(av);
+    if (bad) return -EINVAL;
+    b = g_ascii_strtod(dash + 1, &end);
+    if (end == dash + 1 || *end || !(a >= 0) || !(b > a) || b > 86400) return -EINVAL;
+    s->motion[s->nmotion++] = (camsim_window){a, b};
+    return 0;
 }
 
 static int parse_int(const char *v, int lo, int hi, int *out)
@@ -121,6 +150,20 @@ static int apply_kv(camsim_spec *s, const char *k, const char *v, char **err)
             s->pattern = CAMSIM_PATTERN_BALL;
         else if (!strcmp(v, "snow"))
             s->pattern = CAMSIM_PATTERN_SNOW;
+        else
+            rc = -EINVAL;
+    } else if (!strcmp(k, "motion")) {
+        s->nmotion = 0;
+        rc = parse_window(v, s);
+    } else if (!strcmp(k, "cycle")) {
+        rc = parse_int(v, 1, 86400, &s->cycle);
+    } else if (!strcmp(k, "rc")) {
+        if (!strcmp(v, "abr"))
+            s->rc = CAMSIM_RC_ABR;
+        else if (!strcmp(v, "vbr"))
+            s->rc = CAMSIM_RC_VBR;
+        else if (!strcmp(v, "cbr"))
+            s->rc = CAMSIM_RC_CBR;
         else
             rc = -EINVAL;
     } else if (!strcmp(k, "params")) {
@@ -215,16 +258,47 @@ int camsim_spec_parse(const char *text, int need_name, camsim_spec *out, char **
     }
 
     items = g_strsplit(rest, ",", -1);
+    const char *last_key = "";
     for (gchar **it = items; *it; it++) {
         if (!**it) continue;
         char *eq = strchr(*it, '=');
+        if (!eq && !strcmp(last_key, "motion")) { /* motion=10-16,30-34 */
+            if ((rc = parse_window(*it, out))) {
+                *err = g_strdup_printf("bad motion window '%s'", *it);
+                goto out;
+            }
+            continue;
+        }
         if (!eq) {
             *err = g_strdup_printf("'%s' is not key=value", *it);
             rc = -EINVAL;
             goto out;
         }
         *eq = '\0';
+        last_key = *it;
         if ((rc = apply_kv(out, *it, eq + 1, err))) goto out;
+    }
+    if (out->rc == CAMSIM_RC_CBR && out->codec != CAMSIM_CODEC_H264) {
+        *err = g_strdup("rc=cbr (filler data) needs codec=h264");
+        rc = -EINVAL;
+        goto out;
+    }
+    if (out->nmotion) {
+        if (!out->cycle) {
+            /* the shortest whole minute fraction that holds every window */
+            double last = 0;
+            for (int i = 0; i < out->nmotion; i++)
+                if (out->motion[i].end > last) last = out->motion[i].end;
+            out->cycle = last <= 60 ? 60 : (int)last + 1;
+        }
+        for (int i = 0; i < out->nmotion; i++) {
+            if (out->motion[i].end > out->cycle) {
+                *err = g_strdup_printf("motion window %g-%g ends after the cycle (%d s)",
+                                       out->motion[i].start, out->motion[i].end, out->cycle);
+                rc = -EINVAL;
+                goto out;
+            }
+        }
     }
     if (out->user && !out->password) out->password = g_strdup("");
     if (out->user && out->auth == CAMSIM_AUTH_NONE) out->auth = CAMSIM_AUTH_DIGEST;
