@@ -179,15 +179,24 @@ static bool etag_matches(const char *list, size_t len, const char *etag)
     return len == 1 && list[0] == '*';
 }
 
-/* One audit row per download, not per range a player asks for. */
-static void audit_download(serve_ctx *s, const char *who, const char *camera,
-                           const media_clip_info *ci, const char *export_id)
+/* Every response is an access, whatever range it asks for: a player's ranges
+ * of one clip make one run (serve/audit.c), keyed by the clip's covered
+ * range and export. bytes: what this response sends. */
+static void audit_download(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera,
+                           const media_clip_info *ci, const char *export_id, int status,
+                           uint64_t first, uint64_t last)
 {
-    json_t *detail = json_pack("{s:I}", "bytes", (json_int_t)ci->length);
+    bool body = status != 304 && !serve__method_is(req, "HEAD");
+    char what[96];
+    snprintf(what, sizeof(what), "%" PRId64 "-%" PRId64 "%s%s", ci->start_us, ci->end_us,
+             export_id[0] ? " export " : "", export_id);
+    json_t *detail = json_pack("{s:I}", "clip_bytes", (json_int_t)ci->length);
+    if (detail && status == 206)
+        json_object_set_new(detail, "range", json_pack("[I,I]", (json_int_t)first, (json_int_t)last));
     if (detail && export_id[0])
         json_object_set_new(detail, "export", json_integer(strtoll(export_id, NULL, 10)));
-    serve__audit(s, who, export_id[0] ? "export" : "clip", camera, ci->start_us, ci->end_us,
-                 detail);
+    serve__audit_access(s, who, export_id[0] ? "export" : "clip", camera, what, ci->start_us,
+                        ci->end_us, body ? last - first + 1 : 0, detail);
     json_decref(detail);
 }
 
@@ -247,12 +256,13 @@ void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, cons
         snprintf(hv, sizeof(hv), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, ci->length);
         serve__add_header(req, H2O_TOKEN_CONTENT_RANGE, hv);
     }
-    /* Whole requests and ranges starting at byte 0 are a download. */
-    if (first == 0) audit_download(s, who, camera, ci, export_id);
     ssize_t ni = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
     if (ni >= 0 && status == 200 &&
         etag_matches(req->headers.entries[ni].value.base, req->headers.entries[ni].value.len,
-                     ci->etag)) {
+                     ci->etag))
+        status = 304;
+    audit_download(s, req, who, camera, ci, export_id, status, first, last);
+    if (status == 304) {
         req->res.status = 304;
         req->res.reason = serve__reason(304);
         h2o_send_inline(req, "", 0);

@@ -14,6 +14,8 @@
  *   routes_evidence.c  /api/locks, /api/coverage, /api/exports
  *   routes_events.c    /api/events (posted events, the search over every event)
  *   routes_admin.c     /healthz, /metrics, /api/audit, /api/reload
+ *   audit.c            the audit rows of footage access and failed
+ *                      authentication, coalesced into runs
  *
  * Everything here runs on the loop thread unless it says otherwise.
  */
@@ -38,6 +40,7 @@
 
 typedef struct serve__download serve__download;
 typedef struct serve__conn serve__conn;
+typedef struct serve__auditor serve__auditor;
 
 /* ---- limits.c: caps on concurrent footage work (loop thread only) ---- */
 
@@ -93,6 +96,7 @@ struct serve_ctx {
     serve_camera_stats_fn camera_stats;
     void *camera_stats_opaque;
     index_db *idx;                /* audit rows, index metrics; may be NULL */
+    serve__auditor *auditor;      /* runs of audited accesses (audit.c); NULL once stopped */
     storage_retention *retention; /* pool metrics; may be NULL */
     storage_scrub *scrub;         /* verifier metrics; may be NULL */
     storage_mover *mover;         /* tier metrics; may be NULL */
@@ -164,10 +168,31 @@ int serve__req_fd(void *s, h2o_req_t *req);
 /* Frees s once stopping and nothing (listener, connection, job, download)
  * is left. Called whenever one of those ends. */
 void serve__maybe_finish_stop(serve_ctx *s);
+
+/* ---- audit.c ---- */
+
 /* Queues an audit row (never blocks: the index writer's queue); detail is a
  * JSON object or NULL (borrowed). No-op without an index. */
 void serve__audit(serve_ctx *s, const char *who, const char *action, const char *camera,
                   int64_t start_us, int64_t end_us, const json_t *detail);
+/* One footage access (action clip, export, snapshot, live) by token who:
+ * what names the resource within camera (with who, action and camera the
+ * key of its run), [start_us, end_us) the footage, bytes what was sent. The
+ * first access of a run is written now, with detail's members (borrowed, may
+ * be NULL) plus requests and bytes; repeats make one "coalesced" row when
+ * the run ends. */
+void serve__audit_access(serve_ctx *s, const char *who, const char *action, const char *camera,
+                         const char *what, int64_t start_us, int64_t end_us, uint64_t bytes,
+                         const json_t *detail);
+/* A request refused with status 401 (who "") or 403 (who: the token's
+ * name): audited as auth_failed / auth_denied with the peer's address and
+ * the path (never the query), one run per address. */
+void serve__audit_auth_failure(serve_ctx *s, h2o_req_t *req, int status, const char *who);
+/* The runs' table and its sweep timer on s->loop. 0 or -ENOMEM. */
+int serve__auditor_new(serve_ctx *s, serve__auditor **out);
+/* Writes every run's row, closes the timer and frees; closed(arg) runs once
+ * the timer is closed. Takes ownership (*A set to NULL). */
+void serve__auditor_stop(serve__auditor **A, void (*closed)(void *arg), void *arg);
 
 /* ---- job.c ---- */
 
@@ -231,10 +256,11 @@ int serve__reply_job_status(const serve__reply_job *rj);
 /* ---- download.c ---- */
 
 /* Answers a clip request: Range, If-Range, If-None-Match (304), the clip
- * headers, one audit row (whole requests and ranges from byte 0; action
- * "export" with export_id, else "clip"), then streams the bytes. Takes
- * ownership of *clip (set to NULL), and of who's download slot when *slot
- * (the download gives it back when it ends; *slot is then set to false). */
+ * headers, the audited access (every response, whatever its range;
+ * serve__audit_access(), action "export" with export_id, else "clip"), then
+ * streams the bytes. Takes ownership of *clip (set to NULL), and of who's
+ * download slot when *slot (the download gives it back when it ends; *slot
+ * is then set to false). */
 void serve__download_start(serve_ctx *s, h2o_req_t *req, media_clip **clip, const char *camera,
                            const char *who, const char *export_id, bool *slot);
 /* A response body read by a download, front to back on worker threads:

@@ -318,7 +318,7 @@ static void head_stop(h2o_generator_t *g, h2o_req_t *req)
     (void)req;
 }
 
-void serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const char *camera,
+bool serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const char *camera,
                         const char *stream)
 {
     ingest_live *feed = L && L->hub && !L->stopping ? ingest_live_feed(L->hub, camera, stream)
@@ -330,7 +330,7 @@ void serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const c
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                        H2O_STRLIT("application/json"));
         h2o_send_inline(req, msg, sizeof(msg) - 1);
-        return;
+        return false;
     }
     req->res.status = 200;
     req->res.reason = "OK";
@@ -342,7 +342,7 @@ void serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const c
         static h2o_generator_t none = {head_proceed, head_stop};
         h2o_start_response(req, &none);
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-        return;
+        return false;
     }
     viewer *v = h2o_mem_alloc_shared(&req->pool, sizeof(*v), on_dispose);
     memset(v, 0, sizeof(*v));
@@ -369,6 +369,7 @@ void serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const c
     ingest_live_count(feed, 1, 0, 0);
     h2o_start_response(req, &v->super);
     pump(v);
+    return true;
 }
 
 /* ---- /metrics ---- */

@@ -9,6 +9,7 @@
 #define VIGIL_SERVE_LIVE_H
 
 #include <h2o.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -30,8 +31,10 @@ int serve__live_new(uv_loop_t *loop, ingest_live_hub *hub, index_db *idx,
  * Takes ownership; accepts NULL. */
 void serve__live_stop(serve__live **L);
 /* Serves one live.mp4 request (GET or HEAD; access already checked): who is
- * the token's name, stream "main" or "sub". */
-void serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const char *camera,
+ * the token's name, stream "main" or "sub". true when a viewer started (its
+ * session's audit row comes when it ends; the caller audits the start), false
+ * when answered otherwise (HEAD, 503). req may be gone on return. */
+bool serve__live_handle(serve__live *L, h2o_req_t *req, const char *who, const char *camera,
                         const char *stream);
 size_t serve__live_viewers(const serve__live *L);
 /* The live series of /metrics (vigil_live_viewers, vigil_live_sessions_total,

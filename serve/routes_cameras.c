@@ -244,6 +244,16 @@ static void camera_recordings(serve_ctx *s, h2o_req_t *req, const char *who, con
 
 /* ---- GET /api/cameras/{id}/clip.mp4?start=&end=[&export=] ---- */
 
+/* The role of the token named who (loop thread: reads the config); without
+ * auth: every caller is admin (serve/auth.h). */
+static config_role caller_role(const serve_ctx *s, const char *who)
+{
+    if (!s->cfg || !s->cfg->auth_enabled) return CONFIG_ROLE_ADMIN;
+    for (size_t i = 0; i < s->cfg->ntokens; i++)
+        if (!strcmp(s->cfg->tokens[i].name, who)) return s->cfg->tokens[i].role;
+    return (config_role)0;
+}
+
 typedef struct clip_job {
     serve__job base;
     char camera[INDEX_ID_MAX];
@@ -251,12 +261,54 @@ typedef struct clip_job {
     char export_id[24]; /* requested with export=ID (audited as "export") */
     int err;
     bool slot; /* holds a download slot until the download takes it */
+    int refused;        /* export=ID does not hold: 403/404 with why */
+    char why[160];
     media_clip *clip;
 } clip_job;
+
+/* Whether export id exists and covers this clip: camera among its cameras,
+ * [start, end) within its range. The export's manifest (index/exports.c)
+ * is the record of what it covers. Worker thread. 0 (refused set when it
+ * does not hold) or negative. */
+static int export_check(clip_job *j)
+{
+    index_export e;
+    char *manifest = NULL, *sig = NULL;
+    long long id = strtoll(j->export_id, NULL, 10);
+    int ret = index_export_get(j->base.s->index_path, id, &e, &manifest, &sig);
+    if (ret == -ENOENT) {
+        j->refused = 404;
+        snprintf(j->why, sizeof(j->why), "no such export: %lld", id);
+        return 0;
+    }
+    if (ret < 0) return ret;
+    json_t *m = json_loads(manifest, 0, NULL);
+    json_t *cams = json_object_get(m, "cameras"), *c;
+    size_t i;
+    bool found = false;
+    json_array_foreach(cams, i, c) {
+        const char *cid = json_string_value(json_object_get(c, "id"));
+        if (cid && !strcmp(cid, j->camera)) found = true;
+    }
+    if (!m) {
+        ret = -EBADMSG;
+    } else if (!found) {
+        j->refused = 403;
+        snprintf(j->why, sizeof(j->why), "export %lld does not cover camera %s", id, j->camera);
+    } else if (j->start_us < e.start_us || j->end_us > e.end_us) {
+        j->refused = 403;
+        snprintf(j->why, sizeof(j->why), "export %lld does not cover that range", id);
+    }
+    json_decref(m);
+    free(manifest);
+    free(sig);
+    return ret;
+}
 
 static int clip_work(serve__job *base, index_reader *r)
 {
     clip_job *j = vg_container_of(base, clip_job, base);
+    if (j->export_id[0] && ((j->err = export_check(j)) < 0 || j->refused)) return j->err;
     media_pins pins = serve__pins_media(j->base.s->pins);
     j->err = media_clip_open(r, serve__abspath, j->base.s, &pins, j->camera, j->start_us,
                              j->end_us, &j->clip);
@@ -267,6 +319,10 @@ static void clip_done(serve__job *base, h2o_req_t *req)
 {
     clip_job *j = vg_container_of(base, clip_job, base);
     char what[160];
+    if (j->refused) {
+        serve__send_error(req, j->refused, j->why);
+        return;
+    }
     if (j->err < 0) {
         what_for(what, sizeof(what), j->camera);
         serve__send_errno(req, j->err, what);
@@ -298,6 +354,15 @@ static void camera_clip(serve_ctx *s, h2o_req_t *req, const char *who, const cha
     }
     if (!serve__range_ok(q.start, q.end, SERVE__MAX_CLIP_US)) {
         serve__send_error(req, 400, "end must be after start (at most 24 h)");
+        return;
+    }
+    /* A download under an export is the export's: only those who may read
+     * exports (investigators and admins) can make one. */
+    if (q.export_id[0] && !config_role_covers(caller_role(s, who), CONFIG_ROLE_INVESTIGATOR)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "token '%s' may not download under an export (needs %s)", who,
+                 config_role_name(CONFIG_ROLE_INVESTIGATOR));
+        serve__send_error(req, 403, msg);
         return;
     }
     clip_job *j = calloc(1, sizeof(*j));
@@ -361,7 +426,10 @@ static void snapshot_done(serve__job *base, h2o_req_t *req)
     snprintf(cd, sizeof(cd), "inline; filename=\"%s_%s.jpg\"", j->camera, t);
     serve__add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
     serve__send_body(req, 200, "image/jpeg", j->jpeg, j->jpeg_len);
-    serve__audit(j->base.s, j->base.who, "snapshot", j->camera, j->frame_us, j->frame_us, NULL);
+    char what[32];
+    snprintf(what, sizeof(what), "%lld", (long long)j->frame_us); /* a frame is one resource */
+    serve__audit_access(j->base.s, j->base.who, "snapshot", j->camera, what, j->frame_us,
+                        j->frame_us, j->jpeg_len, NULL);
 }
 
 static void snapshot_free(serve__job *base)
@@ -416,7 +484,14 @@ static void camera_live(serve_ctx *s, h2o_req_t *req, const char *who, const cha
         serve__send_error(req, 404, "this camera has no sub stream (sub_url)");
         return;
     }
-    serve__live_handle(s->live, req, who, camera, stream);
+    if (serve__live_handle(s->live, req, who, camera, stream)) {
+        /* The start of a view is an access (its end is audited with its
+         * bytes by serve/live.c); reconnects of one player make one run. */
+        int64_t now = vg_now_us();
+        json_t *d = json_pack("{s:s}", "stream", stream);
+        serve__audit_access(s, who, "live", camera, stream, now, now, 0, d);
+        json_decref(d);
+    }
 }
 
 /* ---- the /api/cameras prefix ---- */

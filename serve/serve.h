@@ -59,8 +59,12 @@
  * and so are clip downloads with export=ID (action "export").
  * Access control (serve/auth.h): a bearer token (header or access_token=) of
  * the role the route needs; 401 without/unknown token, 403 for a lower role.
- * Clip (whole-file or first-range requests) and snapshot responses are audited
- * with the token's name (index_audit_add()).
+ * Every footage response (clip or export clip whatever its Range, snapshot,
+ * the start and the end of a live view) is audited with the token's name,
+ * and so is every refused authentication (auth_failed 401, auth_denied 403,
+ * with the source address); repeats are coalesced into runs (serve/audit.c).
+ * A clip with export=ID must name an export that covers its camera and range
+ * (else 404/403), asked for by an investigator or admin (else 403).
  *   anything else: the console's files from cfg->web_root, when set.
  *
  * A clip is a virtual file computed from the index: the first segment's

@@ -37,19 +37,6 @@ typedef struct route_handler {
     size_t path_len;
 } route_handler;
 
-/* ---- audit ---- */
-
-void serve__audit(serve_ctx *s, const char *who, const char *action, const char *camera,
-                  int64_t start_us, int64_t end_us, const json_t *detail)
-{
-    if (!s->idx) return;
-    char d[INDEX_DETAIL_MAX] = "";
-    if (detail) index_detail_format(detail, d, sizeof(d));
-    index_audit a;
-    index_audit_fill(&a, who, action, camera, start_us, end_us, d);
-    index_audit_add(s->idx, &a);
-}
-
 /* ---- the front of every route ---- */
 
 /* Access control (serve/auth.h): false when the request was answered (401/403). */
@@ -63,6 +50,7 @@ static bool authorize(serve_ctx *s, h2o_req_t *req, serve_auth_result *au)
     serve_auth_check(s->cfg, need, hi >= 0 ? req->headers.entries[hi].value.base : NULL,
                      hi >= 0 ? req->headers.entries[hi].value.len : 0, q, qlen, au);
     if (au->status == 0) return true;
+    serve__audit_auth_failure(s, req, au->status, au->status == 401 ? "" : au->name);
     if (au->status == 401) {
         serve__add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"vigil\"");
         serve__send_error(req, 401, "a valid bearer token is required");
@@ -248,6 +236,15 @@ static void close_kill_timer(void *arg)
     uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
 }
 
+static void stop_auditor(void *arg)
+{
+    serve_ctx *s = arg;
+    if (s->auditor)
+        serve__auditor_stop(&s->auditor, close_kill_timer, s); /* the runs' last rows */
+    else
+        close_kill_timer(s);
+}
+
 void serve__maybe_finish_stop(serve_ctx *s)
 {
     if (!s->stopping || s->finishing || s->listener_open || s->nconns || s->njobs || s->ndownloads)
@@ -260,8 +257,9 @@ void serve__maybe_finish_stop(serve_ctx *s)
         h2o_timeout_unlink(&s->h2o.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&s->h2o);
     h2o_config_dispose(&s->globalconf);
-    /* Every job came back (njobs is 0): the workers are idle. */
-    serve__workers_close(&s->workers, close_kill_timer, s);
+    /* Every job came back (njobs is 0): the workers are idle. Then the
+     * audit runs' last rows, then the kill timer, the last handle. */
+    serve__workers_close(&s->workers, stop_auditor, s);
 }
 
 /* The h2o configuration: every route's path, then "/api" (unknown API
@@ -371,6 +369,8 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         return ret;
     }
     uv_timer_init(loop, &s->kill_timer);
+    if (serve__auditor_new(s, &s->auditor) < 0)
+        vg_log(LOG_WARNING, "serve: out of memory: footage accesses are audited uncoalesced");
     struct sockaddr_storage bound;
     int blen = sizeof(bound);
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);

@@ -9,6 +9,17 @@ config_reload_failed, and the running config stays: a request without a
 token is still 401 and the admin token still works.
 
 Trail: one recording daemon with viewer/investigator/admin tokens.
+- every footage response is audited, not only those starting at byte 0: a
+  clip asked for with Range: bytes=1- (and other ranges) has its row at once,
+  a player's further ranges of that clip make no row until the run ends,
+  then one "coalesced" row with their count and bytes (checked at the end);
+  a snapshot likewise; a live view has its row while it is still open;
+- export=ID on a clip is checked against the export: unknown 404, a camera
+  or range it does not cover 403, a viewer token 403; a good one is audited
+  as "export";
+- failed authentication (401 no/unknown token, 403 role too low) is audited
+  with the source address and path, never the query (access_token=), one row
+  per address and run, the repeats counted in a coalesced row;
 - an audit row the index cannot store (a trigger refuses inserts into the
   audit table, as a full disk or a locked file would make them fail) is
   counted in vigil_audit_rows_dropped_total on /metrics;
@@ -23,7 +34,9 @@ import re
 import signal
 import sqlite3
 import sys
+import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
@@ -101,16 +114,20 @@ class Trail(unittest.TestCase):
         env = cls.env = Env("svc-audit-trail")
         cls.cam = env.camsim(["cam1:codec=h264"])
         auth = auth_section([(NAMES[r], r, TOKENS[r]) for r in TOKENS])
-        cls.cfg = env.config([env.camera("cam1", cls.cam.url("cam1"))], segment_seconds=2,
-                             extra=auth)
+        # cam2 is configured but records nothing: an export of cam1 cannot
+        # be used to read it.
+        cls.cfg = env.config([env.camera("cam1", cls.cam.url("cam1")),
+                              env.camera("cam2", "rtsp://127.0.0.1:9/none", enabled=False)],
+                             segment_seconds=2, extra=auth)
         cls.d = env.vigild(cls.cfg)
         try:
-            wait_for(lambda: len(env.segments(cls.cfg, "cam1")) >= 2, 40, what="two segments")
+            wait_for(lambda: len(env.segments(cls.cfg, "cam1")) >= 4, 40, what="four segments")
         except AssertionError:
             env.close(keep_on_failure=True)
             raise
-        segs = env.segments(cls.cfg, "cam1")
-        cls.start, cls.end = segs[0]["start"], segs[1]["end"]
+        cls.segs = env.segments(cls.cfg, "cam1")
+        cls.start, cls.end = cls.segs[0]["start"], cls.segs[1]["end"]
+        cls.expect = {}  # what the coalesced rows must say at the end
 
     @classmethod
     def tearDownClass(cls):
@@ -140,15 +157,138 @@ class Trail(unittest.TestCase):
         c.isolation_level = None
         return c
 
+    def settle(self):
+        """Lets the index writer commit what was queued (batches of <= 250 ms)."""
+        time.sleep(1.0)
+
+    def test_1_every_range_is_audited(self):
+        q = "/api/cameras/cam1/clip.mp4?start=%s&end=%s" % (self.start, self.end)
+        st, hdrs, _ = self.req(q, "viewer", headers={"Range": "bytes=1-"})
+        self.assertEqual(st, 206)
+        rows = wait_for(lambda: self.audit(token="ioc-viewer", action="clip"), 10,
+                        what="a range from byte 1 audited")
+        self.assertEqual(len(rows), 1)
+        d = json.loads(rows[0]["detail"])
+        self.assertEqual((d["requests"], d["bytes"]), (1, int(hdrs["content-length"])))
+        self.assertEqual(d["range"][0], 1)
+        self.assertEqual(rows[0]["camera"], "cam1")
+        # A player's further ranges of the same clip: counted, not a row each.
+        total, n = 0, 0
+        for rng in ["bytes=1000-2999", "bytes=5-", "bytes=-4096", "bytes=0-0", "bytes=200-"]:
+            st, hdrs, body = self.req(q, "viewer", headers={"Range": rng})
+            self.assertEqual(st, 206, rng)
+            total += len(body)
+            n += 1
+        st, hdrs, body = self.req(q, "viewer")
+        self.assertEqual(st, 200)
+        total += len(body)
+        n += 1
+        self.settle()
+        self.assertEqual(len(self.audit(token="ioc-viewer", action="clip")), 1)
+        self.expect["clip"] = (n, total)
+        # Snapshots of one frame likewise.
+        at = self.segs[1]["start"]
+        st, _, jpeg = self.req("/api/cameras/cam1/snapshot.jpg?at=" + at, "viewer")
+        self.assertEqual(st, 200)
+        st, _, jpeg2 = self.req("/api/cameras/cam1/snapshot.jpg?at=" + at, "viewer")
+        self.assertEqual(st, 200)
+        rows = wait_for(lambda: self.audit(token="ioc-viewer", action="snapshot"), 10,
+                        what="snapshot audited")
+        self.settle()
+        rows = self.audit(token="ioc-viewer", action="snapshot")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(json.loads(rows[0]["detail"])["bytes"], len(jpeg))
+        self.expect["snapshot"] = (1, len(jpeg2))
+
+    def test_1_live_is_audited_while_open(self):
+        url = self.d.url("/api/cameras/cam1/live.mp4")
+        rq = urllib.request.Request(url, headers={"Authorization": "Bearer " + TOKENS["viewer"]})
+        with urllib.request.urlopen(rq, timeout=30) as r:
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.read(1000))
+            rows = wait_for(lambda: self.audit(token="ioc-viewer", action="live"), 10,
+                            what="a live view audited while open")
+            d = json.loads(rows[0]["detail"])
+            self.assertEqual((d["stream"], d["requests"]), ("main", 1))
+
+    def test_2_export_id_is_checked(self):
+        estart, eend = self.segs[1]["start"], self.segs[2]["end"]
+        st, _, raw = self.req("/api/exports", "investigator", method="POST",
+                              body={"cameras": ["cam1"], "start": estart, "end": eend,
+                                    "reason": "case 9: the checked export"})
+        self.assertEqual(st, 201, raw)
+        m = json.loads(raw)["manifest"]
+        eid = m["export"]
+        url = m["cameras"][0]["clips"][0]["url"]
+        self.assertIn("export=%d" % eid, url)
+        st, _, _ = self.req(url, "investigator", headers={"Range": "bytes=1-"})
+        self.assertEqual(st, 206)
+        rows = wait_for(lambda: self.audit(token="police", action="export"), 10,
+                        what="the export download audited")
+        self.assertEqual(json.loads(rows[0]["detail"])["export"], eid)
+
+        def clip(cam, start, end, export, role="investigator"):
+            return self.req("/api/cameras/%s/clip.mp4?start=%s&end=%s&export=%s"
+                            % (cam, start, end, export), role)
+        st, _, body = clip("cam1", estart, eend, 999999)
+        self.assertEqual(st, 404, body)
+        self.assertIn("no such export", json.loads(body)["error"])
+        st, _, body = clip("cam1", self.segs[0]["start"], eend, eid)  # starts before it
+        self.assertEqual(st, 403, body)
+        st, _, body = clip("cam1", estart, self.segs[3]["end"], eid)  # ends after it
+        self.assertEqual(st, 403, body)
+        st, _, body = clip("cam2", estart, eend, eid)  # a camera it does not name
+        self.assertEqual(st, 403, body)
+        self.assertIn("cam2", json.loads(body)["error"])
+        st, _, body = clip("cam1", estart, eend, eid, role="viewer")
+        self.assertEqual(st, 403, body)
+        st, _, _ = clip("cam1", estart, eend, eid)
+        self.assertEqual(st, 200)
+        self.settle()
+        self.assertFalse(self.audit(token="ioc-viewer", action="export"))
+        self.assertFalse([r for r in self.audit(action="export")
+                          if json.loads(r["detail"]).get("export") != eid])
+
+    def test_3_failed_authentication_is_audited(self):
+        path = "/api/cameras/cam1/recordings"
+        self.assertEqual(self.d.http(path)[0], 401)
+        rows = wait_for(lambda: self.audit(action="auth_failed"), 10,
+                        what="a failed authentication audited")
+        self.assertEqual(len(rows), 1)
+        d = json.loads(rows[0]["detail"])
+        self.assertEqual((d["address"], d["status"], d["path"]), ("127.0.0.1", 401, path))
+        self.assertEqual(rows[0]["token"], "")
+        # A guesser: counted in the run, not a row each, the guesses never stored.
+        for i in range(7):
+            st = self.d.http("/api/cameras?access_token=tok-guess-%d" % i)[0]
+            self.assertEqual(st, 401)
+        for i in range(4):
+            st = self.d.http("/api/audit", headers={"Authorization": "Bearer tok-guess-x%d" % i})[0]
+            self.assertEqual(st, 401)
+        self.expect["auth_failed"] = 11
+        # A token above its role: auth_denied, with its name.
+        self.assertEqual(self.req("/api/audit", "viewer")[0], 403)
+        self.assertEqual(self.req("/metrics", "viewer")[0], 403)
+        self.settle()
+        self.assertEqual(len(self.audit(action="auth_failed")), 1)
+        rows = self.audit(action="auth_denied")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["token"], "ioc-viewer")
+        self.assertEqual(json.loads(rows[0]["detail"])["path"], "/api/audit")
+        self.expect["auth_denied"] = 1
+        self.assertNotIn("tok-guess", json.dumps(self.audit()))
+
     def test_4_dropped_rows_counted(self):
         self.assertEqual(self.metric("vigil_audit_rows_dropped_total"), 0)
-        q = "/api/cameras/cam1/clip.mp4?start=%s&end=%s" % (self.start, self.end)
+        # Resources no earlier test touched: each starts a run (a row now).
+        q = "/api/cameras/cam1/clip.mp4?start=%s&end=%s" % (self.segs[2]["start"],
+                                                            self.segs[3]["end"])
         c = self.db()
         c.execute("CREATE TRIGGER refuse BEFORE INSERT ON audit "
                   "BEGIN SELECT RAISE(ABORT, 'refused'); END")
         try:
             self.assertEqual(self.req(q, "viewer")[0], 200)
-            self.assertEqual(self.req("/api/cameras/cam1/snapshot.jpg?at=" + self.start,
+            self.assertEqual(self.req("/api/cameras/cam1/snapshot.jpg?at=" + self.segs[3]["end"],
                                       "investigator")[0], 200)
             wait_for(lambda: self.metric("vigil_audit_rows_dropped_total") >= 2, 10,
                      what="the dropped rows counted")
@@ -161,7 +301,23 @@ class Trail(unittest.TestCase):
         self.assertEqual(self.metric("vigil_audit_rows_dropped_total"), 2)
 
     def test_9_chain_verifies_and_names_an_edit(self):
-        self.d.stop()
+        self.d.stop()  # ends every run: their coalesced rows are written
+        rows = [json.loads(line) for line in
+                self.env.vigilctl(self.cfg, "audit").stdout.splitlines()]
+
+        def coalesced(token, action):
+            return [json.loads(r["detail"]) for r in rows if r["token"] == token
+                    and r["action"] == action and json.loads(r["detail"]).get("coalesced")]
+        n, total = self.expect["clip"]
+        self.assertEqual([(d["requests"], d["bytes"]) for d in coalesced("ioc-viewer", "clip")],
+                         [(n, total)])
+        n, total = self.expect["snapshot"]
+        self.assertEqual([(d["requests"], d["bytes"])
+                          for d in coalesced("ioc-viewer", "snapshot")], [(n, total)])
+        self.assertEqual([(d["requests"], d["address"]) for d in coalesced("", "auth_failed")],
+                         [(self.expect["auth_failed"], "127.0.0.1")])
+        self.assertEqual([d["requests"] for d in coalesced("ioc-viewer", "auth_denied")],
+                         [self.expect["auth_denied"]])
         r = self.env.vigilctl(self.cfg, "audit", "verify")
         v = json.loads(r.stdout)
         self.assertTrue(v["ok"], v)
