@@ -221,10 +221,6 @@ static const char v8_sql[] =
     "  ntp_offset_max_us INTEGER,\n"
     "  PRIMARY KEY (camera, run_start_us)\n"
     ") WITHOUT ROWID;\n";
-/* Activity per second of a segment (ingest/activity, index.h's byte format),
- * written at its close. On the row itself: 60 bytes a minute, read together
- * with the row by the timeline and search queries. */
-static const char v9_sql[] = "ALTER TABLE segments ADD COLUMN activity BLOB;\n";
 
 /* Tiers (storage/mover.c): the journal of segment moves between pools. A row
  * exists from before the copy starts until the source is gone, so start-up
@@ -238,6 +234,11 @@ static const char v9_sql[] =
     "  started_us INTEGER NOT NULL\n"
     ");\n";
 
+/* Activity per second of a segment (ingest/activity, index.h's byte format),
+ * written at its close. On the row itself: 60 bytes a minute, read together
+ * with the row by the timeline and search queries. */
+static const char v10_sql[] = "ALTER TABLE segments ADD COLUMN activity BLOB;\n";
+
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
 static const char *const migrations[] = {
     v1_sql,
@@ -249,6 +250,7 @@ static const char *const migrations[] = {
     v7_sql,
     v8_sql,
     v9_sql,
+    v10_sql,
 };
 
 int index__schema_version(void)
