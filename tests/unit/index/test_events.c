@@ -6,6 +6,7 @@
  * filter reaching the system events of an area's cameras, the limit.
  */
 #include "index/index.h"
+#include "index/index_internal.h"
 
 #include "common/common.h"
 
@@ -296,6 +297,37 @@ static void test_duplicates_and_checks(void **state)
     assert_int_equal(dup[0], 0);
 }
 
+/* An index from before posted events (schema 5) with events in it: opening
+ * it migrates, and its old events are found by a full-text search. */
+static void test_migration_indexes_old_events(void **state)
+{
+    fixture *f = *state;
+    found c;
+    index_reader_close(&f->r);
+    index_close(&f->db);
+    unlink(f->path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(index__migrate_to(db, f->path, 5), 0);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO events (time_us, camera, type, detail) VALUES "
+                                  "(1, 'cam1', 'lock_created', "
+                                  "'{\"reason\":\"vụ án Đồng Phú\"}'), "
+                                  "(2, 'cam1', 'offline', '{\"reason\":\"stall\"}')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(index_open(f->path, &f->db), 0);
+    assert_int_equal(index_reader_open(f->path, &f->r), 0);
+    assert_int_equal(search_q(f, "vu an dong phu", &c), 1);
+    assert_string_equal(c.types[0], "lock_created");
+    assert_int_equal(search_q(f, "stall", &c), 1);
+    /* and new ones are indexed as they come */
+    index_event_add(f->db, 3, "cam1", "online", "{\"note\":\"đã kết nối\"}");
+    assert_int_equal(index_flush(f->db), 0);
+    assert_int_equal(search_q(f, "da ket noi", &c), 1);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT);
@@ -304,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plates_prefix_system, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_and_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_indexes_old_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
