@@ -169,7 +169,8 @@ int main(int argc, char **argv)
      * that kills the recorder (systemd ignores SIGPIPE for us; a shell does not). */
     signal(SIGPIPE, SIG_IGN);
     /* libuv's thread pool (one per process, started at its first use) now
-     * only resolves camera host names: HTTP work has serve's own threads
+     * resolves camera host names and runs the one reconciliation checkpoint
+     * at a time, nothing else: HTTP work has serve's own threads
      * (http.workers) and IP-literal hosts are never looked up. Sized for a
      * fleet reconnecting at once after a network cut, where each look-up of
      * an unreachable resolver can block a thread for seconds; libuv's default
