@@ -26,6 +26,7 @@
 struct serve_metrics {
     _Atomic uint64_t requests[MAX_STATUS - MIN_STATUS + 2]; /* last: out of range */
     _Atomic uint64_t reloads_ok, reloads_failed;
+    _Atomic uint64_t events_stored, events_duplicate, events_refused;
 };
 
 int serve_metrics_new(serve_metrics **out)
@@ -53,6 +54,15 @@ void serve_metrics_count_reload(serve_metrics *m, int ok)
 {
     if (!m) return;
     atomic_fetch_add_explicit(ok ? &m->reloads_ok : &m->reloads_failed, 1, memory_order_relaxed);
+}
+
+void serve_metrics_count_events(serve_metrics *m, uint64_t stored, uint64_t duplicates,
+                                uint64_t refused)
+{
+    if (!m) return;
+    atomic_fetch_add_explicit(&m->events_stored, stored, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->events_duplicate, duplicates, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->events_refused, refused, memory_order_relaxed);
 }
 
 /* ---- the text buffer ---- */
@@ -322,6 +332,14 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
             (unsigned long long)atomic_load(&m->reloads_ok));
         put(&b, "vigil_config_reloads_total{result=\"failed\"} %llu\n",
             (unsigned long long)atomic_load(&m->reloads_failed));
+        family(&b, "vigil_events_posted_total", "counter",
+               "Events posted by other systems, by what became of them");
+        put(&b, "vigil_events_posted_total{result=\"stored\"} %llu\n",
+            (unsigned long long)atomic_load(&m->events_stored));
+        put(&b, "vigil_events_posted_total{result=\"duplicate\"} %llu\n",
+            (unsigned long long)atomic_load(&m->events_duplicate));
+        put(&b, "vigil_events_posted_total{result=\"refused\"} %llu\n",
+            (unsigned long long)atomic_load(&m->events_refused));
     }
     if (in->have_mover) {
         family(&b, "vigil_tier_moved_segments_total", "counter",

@@ -12,7 +12,8 @@
  *   vigil_index_write_queue_depth, vigil_index_commit_latency_seconds,
  *   vigil_audit_rows_dropped_total (audit rows the index writer could not store),
  *   vigil_http_requests_total{code}, vigil_downloads_in_progress, vigil_pinned_segments,
- *   vigil_config_reloads_total{result="ok"|"failed"}, vigil_uptime_seconds.
+ *   vigil_config_reloads_total{result="ok"|"failed"}, vigil_uptime_seconds,
+ *   vigil_events_posted_total{result="stored"|"duplicate"|"refused"} (POST /api/events).
  *
  * serve_metrics keeps the counters the HTTP layer owns (requests by status,
  * reloads); everything else is read when /metrics is asked for and handed to
@@ -35,6 +36,10 @@ void serve_metrics_free(serve_metrics **m); /* accepts NULL */
 /* Counts one HTTP response with this status (100..599; others count as 0). */
 void serve_metrics_count_request(serve_metrics *m, int status);
 void serve_metrics_count_reload(serve_metrics *m, int ok);
+/* Counts posted events: stored, duplicates (source_id already stored) and
+ * refused (in a request answered 400 or 503). */
+void serve_metrics_count_events(serve_metrics *m, uint64_t stored, uint64_t duplicates,
+                                uint64_t refused);
 
 typedef struct serve_metrics_camera {
     const char *id; /* borrowed */

@@ -87,6 +87,7 @@ static void post_done(serve__job *base, h2o_req_t *req)
 {
     post_job *j = vg_container_of(base, post_job, base);
     if (j->err < 0) {
+        serve_metrics_count_events(base->s->metrics, 0, 0, j->n);
         char msg[128];
         snprintf(msg, sizeof(msg), "cannot store events: %s", strerror(-j->err));
         serve__send_error(req, 503, msg);
@@ -94,6 +95,7 @@ static void post_done(serve__job *base, h2o_req_t *req)
     }
     size_t stored = 0;
     for (size_t i = 0; i < j->n; i++) stored += !j->dup[i];
+    serve_metrics_count_events(base->s->metrics, stored, j->n - stored, 0);
     json_t *o;
     if (!j->batch) {
         o = json_pack("{s:o,s:b}", "id", j->dup[0] ? json_null() : json_integer(j->ids[0]),
@@ -383,6 +385,7 @@ static void post_events(serve_ctx *s, h2o_req_t *req, const char *who)
         const char *why;
         const char *field = check_event(s, json_array_get(j->events, i), &j->ev[i], &j->pe[i], &why);
         if (field) {
+            serve_metrics_count_events(s->metrics, 0, 0, n);
             send_field_error(req, batch, i, field, why);
             post_free(&j->base);
             return;

@@ -13,7 +13,8 @@ with auth on (one daemon for the file):
 - the clip URL of an event plays: fetched with a viewer token, it decodes
   clean with `ffmpeg -v error`, and it covers the configured pre/post roll;
 - a batch of 400 events just under the 64 KiB body cap is taken whole;
-- `vigilctl events post` / `events search` against the same daemon.
+- `vigilctl events post` / `events search` against the same daemon;
+- /metrics counts posted events stored, duplicate and refused.
 """
 import hashlib
 import json
@@ -346,6 +347,20 @@ class Events(unittest.TestCase):
                               check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("403", r.stderr)
+
+
+    def test_9_metrics(self):
+        # every earlier test posted: stored, duplicates and refused ones are counted
+        st, text, _ = self.req("GET", "/metrics", "admin")
+        self.assertEqual(st, 200)
+        text = text.decode() if isinstance(text, bytes) else text
+        got = {}
+        for line in text.splitlines():
+            if line.startswith("vigil_events_posted_total{"):
+                got[line.split('"')[1]] = int(line.split()[-1])
+        self.assertGreaterEqual(got.get("stored", 0), 400 + 3 + 3, got)
+        self.assertGreaterEqual(got.get("duplicate", 0), 3 + 2 + 1, got)
+        self.assertGreaterEqual(got.get("refused", 0), 5 + 2, got)
 
 
 if __name__ == "__main__":

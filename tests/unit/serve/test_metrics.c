@@ -28,6 +28,8 @@ static void test_render(void **state)
     serve_metrics_count_request(m, 401);
     serve_metrics_count_request(m, 42);
     serve_metrics_count_reload(m, 1);
+    serve_metrics_count_events(m, 200, 3, 0);
+    serve_metrics_count_events(m, 1, 0, 5);
 
     serve_metrics_camera cams[2];
     memset(cams, 0, sizeof(cams));
@@ -85,6 +87,9 @@ static void test_render(void **state)
         "vigil_http_requests_total{code=\"401\"} 1\n",
         "vigil_http_requests_total{code=\"other\"} 1\n",
         "vigil_config_reloads_total{result=\"ok\"} 1\n",
+        "vigil_events_posted_total{result=\"stored\"} 201\n",
+        "vigil_events_posted_total{result=\"duplicate\"} 3\n",
+        "vigil_events_posted_total{result=\"refused\"} 5\n",
         "# TYPE vigil_camera_frames_received_total counter\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
