@@ -10,6 +10,8 @@
  *   vigil-bench serve --config CFG [--listen ADDR]
  *       Runs only the HTTP server on a libuv loop (no recording): a fixture
  *       server for tests and the benchmark. Prints "port N" when listening.
+ *   vigil-bench synth --index DB --cameras N --days D ...
+ *       A month of index rows, fragment tables and events (see synth.c).
  *   vigil-bench clip URL [--repeat N]
  *       GETs URL over one connection and reports time to first byte,
  *       throughput and bytes (the body is discarded as it arrives).
@@ -34,6 +36,8 @@
 #include "index/index.h"
 #include "media/media.h"
 #include "serve/serve.h"
+
+int vigil_bench_synth(int argc, char **argv); /* synth.c */
 
 static int usage(void)
 {
@@ -315,5 +319,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 2, argv + 2);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(argv[1], "clip")) return cmd_clip(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "synth")) return vigil_bench_synth(argc - 2, argv + 2);
     return usage();
 }

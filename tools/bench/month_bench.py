@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""
+month_bench: what the index costs once it holds a month, not a minute. Run by
+hand (minutes), not part of `make test`.
+
+    tools/bench/month_bench.py --build build [--cameras 40] [--days 30]
+        [--per-district 20] [--requests 200] [--cold 20] [--clip-minutes 60] [--workdir DIR]
+
+1. `vigil-bench synth` fills an index as the recorder would have over --days
+   for --cameras (one-minute segments at 2 Mbit/s, GOP 2 s cut in 256 KiB
+   fragments, a run per day, 48 events per camera-day, half of them ANPR reads
+   with a plate): the index file's size per camera-month.
+2. Into the same index, `vigil-bench import` adds --clip-minutes of real
+   footage (one encoded minute copied per segment) for one more camera.
+3. `vigil-bench serve` (the HTTP server of vigild, no recording) answers, over
+   one keep-alive connection: /api/coverage for one district over one hour,
+   /api/cameras/{id}/recordings over one day, /api/events for one camera over
+   one day and a full-text /api/events?q=PLATE, each at a random time of the
+   month: p50/p99 warm (--requests each, after one warm-up pass), and cold
+   (--cold each, the page cache dropped before every request; needs root).
+4. The clip: time to first byte and throughput of the --clip-minutes clip
+   (`vigil-bench clip`).
+
+Last line:
+
+    cameras=N days=D index_mib_per_camera_month=S coverage_p99_ms=… recordings_p99_ms=…
+    events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=… clip_MBps=…
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import clip_bench  # noqa: E402
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def drop_caches():
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def iso(us):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us / 1e6))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--cameras", type=int, default=40)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--per-district", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--cold", type=int, default=20)
+    ap.add_argument("--clip-minutes", type=int, default=60)
+    ap.add_argument("--workdir")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    bench = os.path.join(build, "tools", "bench", "vigil-bench")
+    work = a.workdir or tempfile.mkdtemp(prefix="vigil-month-")
+    os.makedirs(work, exist_ok=True)
+    index = os.path.join(work, "index.db")
+    pool = os.path.join(work, "pool0")
+    for f in (index, index + "-wal", index + "-shm"):
+        if os.path.exists(f):
+            os.unlink(f)
+    shutil.rmtree(pool, ignore_errors=True)
+    os.makedirs(pool)
+    with open(os.path.join(pool, ".vigil-pool"), "w") as f:
+        f.write("vigil-pool main\n")
+    end_us = int(time.time()) // 86400 * 86400 * 1000000
+    random.seed(7)
+
+    # 1. the month
+    t0 = time.time()
+    out = subprocess.run([bench, "synth", "--index", index, "--cameras", str(a.cameras),
+                          "--days", str(a.days), "--cameras-per-district", str(a.per_district),
+                          "--end", str(end_us // 1000000)],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"segments (\d+) fragments (\d+) events (\d+) bytes (\d+)", out)
+    nseg, nfrag, nev, size = (int(x) for x in m.groups())
+    per_cm = size / (a.cameras * a.days / 30) / (1 << 20)
+    log("synth: %d segments, %d fragments, %d events, %.1f MiB in %.0f s: %.2f MiB per "
+        "camera-month" % (nseg, nfrag, nev, size / (1 << 20), time.time() - t0, per_cm))
+
+    # 2. real footage for the clip
+    media = os.path.join(build, "test-media", "bench-720p-4M.mp4")
+    if not os.path.exists(media):
+        os.makedirs(os.path.dirname(media), exist_ok=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                        "testsrc=size=1280x720:rate=25", "-f", "lavfi", "-i",
+                        "sine=sample_rate=48000", "-vf", "noise=alls=20:allf=t", "-c:v",
+                        "libx264", "-preset", "ultrafast", "-b:v", "4M", "-maxrate", "4M",
+                        "-bufsize", "4M", "-g", "50", "-c:a", "aac", "-t", "60", "-movflags",
+                        "+frag_keyframe+empty_moov+default_base_moof", media + ".tmp.mp4"],
+                       check=True)
+        os.rename(media + ".tmp.mp4", media)
+    os.makedirs(os.path.join(pool, "clipcam"))
+    files = []
+    for i in range(a.clip_minutes):
+        dst = os.path.join(pool, "clipcam", "%03d.mp4" % i)
+        shutil.copyfile(media, dst)
+        files.append(dst)
+    clip_t0 = end_us // 1000000 - 2 * 86400
+    subprocess.run([bench, "import", "--index", index, "--pool", "main", "--pool-path", pool,
+                    "--camera", "clipcam", "--start", str(clip_t0), "--audio", "aac", "--size",
+                    "1280x720"] + files, check=True, stdout=subprocess.DEVNULL)
+
+    # 3. the server on that index
+    cams = ["d%d-c%d" % (c // a.per_district, c % a.per_district) for c in range(a.cameras)]
+    cfg = os.path.join(work, "vigil.yaml")
+    with open(cfg, "w") as f:
+        f.write('listen: "127.0.0.1:0"\nindex: "%s"\nstorage:\n  pools:\n    - {id: main, path: '
+                '"%s"}\ncameras:\n' % (index, pool))
+        for c in cams + ["clipcam"]:
+            f.write('  - {id: %s, url: "rtsp://127.0.0.1:9/none", enabled: false, district: %s}\n'
+                    % (c, c.split("-")[0] if c != "clipcam" else "clip"))
+    srv = subprocess.Popen([bench, "serve", "--config", cfg, "--listen", "127.0.0.1:0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(srv.stdout.readline().split()[1])
+    month0 = end_us - a.days * 86400 * 1000000
+    plates = []
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
+    plates = [r[0] for r in db.execute("SELECT text FROM events WHERE text IS NOT NULL "
+                                       "ORDER BY random() LIMIT 500")]
+    db.close()
+
+    def rand_t(span_s):
+        return month0 + random.randrange(0, a.days * 86400 - span_s) * 1000000
+
+    def q_coverage():
+        t = rand_t(3600)
+        return "/api/coverage?district=d%d&start=%s&end=%s" % (
+            random.randrange(max(1, a.cameras // a.per_district)), iso(t), iso(t + 3600e6))
+
+    def q_recordings():
+        t = rand_t(86400)
+        return "/api/cameras/%s/recordings?start=%s&end=%s" % (random.choice(cams), iso(t),
+                                                               iso(t + 86400e6))
+
+    def q_events():
+        t = rand_t(86400)
+        return "/api/events?camera=%s&start=%s&end=%s" % (random.choice(cams), iso(t),
+                                                          iso(t + 86400e6))
+
+    def q_search():
+        return "/api/events?q=%s&start=%s&end=%s&limit=50" % (
+            random.choice(plates).replace(" ", "+"), iso(month0), iso(end_us))
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(path):
+        t = time.perf_counter()
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+        dt = (time.perf_counter() - t) * 1000
+        if r.status != 200:
+            raise SystemExit("%s: HTTP %d %s" % (path, r.status, body[:200]))
+        return dt
+
+    res = {}
+    for name, q in (("coverage", q_coverage), ("recordings", q_recordings),
+                    ("events", q_events), ("search", q_search)):
+        for _ in range(20):
+            get(q())
+        warm = [get(q()) for _ in range(a.requests)]
+        cold = []
+        if a.cold and drop_caches():
+            for _ in range(a.cold):
+                drop_caches()
+                cold.append(get(q()))
+        res[name] = (warm, cold)
+        log("%-10s warm p50 %.2f ms p99 %.2f ms%s" % (
+            name, pct(warm, 50), pct(warm, 99),
+            "   cold p50 %.1f ms p99 %.1f ms" % (pct(cold, 50), pct(cold, 99)) if cold else ""))
+    conn.close()
+
+    # 4. the clip
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    url = "http://127.0.0.1:%d/api/cameras/clipcam/clip.mp4?start=%d&end=%d" % (
+        port, clip_t0, clip_t0 + a.clip_minutes * 60)
+    rows = clip_bench.run_clients(bench, url, 5)
+    srv.terminate()
+    srv.wait()
+    ttfb = sorted(r[1] for r in rows)[len(rows) // 2]
+    thr = sorted(r[3] for r in rows)[len(rows) // 2]
+    log("clip %d min (%d bytes): ttfb %.1f ms, %.0f MB/s (medians of 5)" % (
+        a.clip_minutes, rows[0][0], ttfb, thr))
+
+    def c99(name):
+        return "%.1f" % pct(res[name][1], 99) if res[name][1] else "nan"
+    print("cameras=%d days=%d segments=%d index_mib_per_camera_month=%.2f coverage_p99_ms=%.2f "
+          "recordings_p99_ms=%.2f events_p99_ms=%.2f search_p99_ms=%.2f cold_p99_ms=%s/%s/%s/%s "
+          "clip_ttfb_ms=%.1f clip_MBps=%.0f" % (
+              a.cameras, a.days, nseg, per_cm, pct(res["coverage"][0], 99),
+              pct(res["recordings"][0], 99), pct(res["events"][0], 99), pct(res["search"][0], 99),
+              c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr))
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
