@@ -44,7 +44,14 @@ typedef struct serve__auditor serve__auditor;
 
 /* ---- limits.c: caps on concurrent footage work (loop thread only) ---- */
 
-typedef enum { SERVE__SLOT_DOWNLOAD, SERVE__SLOT_SNAPSHOT, SERVE__SLOT_KINDS } serve__slot_kind;
+/* SERVE__SLOT_EVENT_POST: a POST /api/events waiting on a pool thread for the
+ * index writer's commit (routes_events.c). */
+typedef enum {
+    SERVE__SLOT_DOWNLOAD,
+    SERVE__SLOT_SNAPSHOT,
+    SERVE__SLOT_EVENT_POST,
+    SERVE__SLOT_KINDS
+} serve__slot_kind;
 typedef struct serve__slots serve__slots;
 
 int serve__slots_new(serve__slots **out);

@@ -92,9 +92,11 @@ unsigned serve__slots_in_use(const serve__slots *sl, serve__slot_kind kind)
 
 void serve__slots_refuse(h2o_req_t *req, serve__slot_kind kind, int err)
 {
-    static const char *const what[SERVE__SLOT_KINDS] = {"downloads", "snapshots"};
-    /* A download lasts seconds to minutes, a snapshot a fraction of one. */
-    static const char *const retry[SERVE__SLOT_KINDS] = {"10", "2"};
+    static const char *const what[SERVE__SLOT_KINDS] = {"downloads", "snapshots",
+                                                         "event posts"};
+    /* A download lasts seconds to minutes, a snapshot a fraction of one, an
+     * event post a commit of the index. */
+    static const char *const retry[SERVE__SLOT_KINDS] = {"10", "2", "1"};
     char msg[96];
     serve__add_header(req, H2O_TOKEN_RETRY_AFTER, retry[kind]);
     if (err == -EBUSY) {

@@ -39,6 +39,11 @@
 #define MAX_Q 512            /* bytes of a search */
 #define MAX_LIMIT 10000      /* events per answer (and the default) */
 #define MAX_AREA_CLIPS 32    /* clips offered with an event of an area */
+/* Posts waiting for the index writer at once: each holds a thread of libuv's
+ * pool until the commit, and clip downloads and snapshots read through the
+ * same pool. More are refused (503, Retry-After: 1); a stream needs no more,
+ * since one writer commits them all anyway. */
+#define MAX_POSTS_IN_FLIGHT 4
 
 /* ---- POST ---- */
 
@@ -61,11 +66,13 @@ typedef struct post_job {
     uint8_t *dup;
     int64_t *ids;
     int err;
+    bool slot; /* holds a SERVE__SLOT_EVENT_POST of base.who */
 } post_job;
 
 static void post_free(serve__job *base)
 {
     post_job *j = vg_container_of(base, post_job, base);
+    if (j->slot) serve__slots_give(base->s->slots, SERVE__SLOT_EVENT_POST, base->who);
     for (size_t i = 0; j->pe && i < j->n; i++) free(j->pe[i].attributes);
     free(j->pe);
     free(j->ev);
@@ -392,6 +399,14 @@ static void post_events(serve_ctx *s, h2o_req_t *req, const char *who)
         }
         j->ev[i].posted_by = j->base.who;
     }
+    int r = serve__slots_take(s->slots, SERVE__SLOT_EVENT_POST, who, MAX_POSTS_IN_FLIGHT, 0);
+    if (r < 0) {
+        serve_metrics_count_events(s->metrics, 0, 0, n);
+        post_free(&j->base);
+        serve__slots_refuse(req, SERVE__SLOT_EVENT_POST, r);
+        return;
+    }
+    j->slot = true;
     serve__job_queue(s, req, who, &j->base, &post_ops);
 }
 

@@ -313,6 +313,36 @@ class Events(unittest.TestCase):
         self.assertEqual([e["source_id"] for e in found], ["big-123"])
 
 
+    def test_7b_concurrent_posts(self):
+        # 12 batches at once: each is stored whole (201) or refused whole with
+        # Retry-After (503, more than 4 waiting for the index), never in part
+        import threading
+        now = int(time.time())
+        results = [None] * 12
+
+        def post(k):
+            batch = [self.ev(time=now - 30 + i % 20, text="đồng thời %d" % k,
+                             source_id="conc-%d-%d" % (k, i)) for i in range(300)]
+            nd = ("\n".join(json.dumps(e, ensure_ascii=False) for e in batch) + "\n").encode()
+            results[k] = self.req("POST", "/api/events", "integrator", nd,
+                                  headers={"Content-Type": "application/x-ndjson"})
+        ts = [threading.Thread(target=post, args=(k,)) for k in range(12)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        stored = 0
+        for k, (st, js, hdrs) in enumerate(results):
+            if st == 503:
+                self.assertEqual(hdrs.get("retry-after"), "1", js)
+                self.assertIn("event posts", js["error"])
+            else:
+                self.assertEqual((st, js["stored"]), (201, 300), js)
+                stored += 1
+            found, _ = self.search("q=dong%%20thoi%%20%d&start=0" % k)
+            self.assertEqual(len(found), 300 if st == 201 else 0, (k, st))
+        self.assertGreater(stored, 0)
+
     def test_8_vigilctl(self):
         url = "http://127.0.0.1:%d" % self.d.http_port
         api = ["--url", url, "--token"]
