@@ -23,6 +23,7 @@ typedef struct vigil_daemon {
     notify ntf;        /* systemd: READY, STATUS, WATCHDOG (issue 5) */
     reload_ctx rl;     /* SIGHUP / POST /api/reload (issue 5) */
     int stopping;
+    int index_degraded; /* running on a stand-in index (daemon/guard.c) */
 } vigil_daemon;
 
 #endif

@@ -3,16 +3,20 @@
  * pools, starts a session per enabled camera and runs the libuv loop until
  * SIGTERM/SIGINT; then every camera is asked to stop at once, each is joined
  * (closing its open segment: fsync, indexed), and the index is flushed.
- * Everything else lives in the modules; main only wires them together.
+ * Which index is opened, and what happens when it is lost or damaged, is
+ * daemon/guard.c's. Everything else lives in the modules; main only wires
+ * them together.
  */
 #include "common/common.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
+#include "daemon/guard.h"
 #include "daemon/supervisor.h"
 #include "index/index.h"
 #include "storage/storage.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <libavformat/avformat.h>
@@ -27,7 +31,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning]\n");
+    fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning] "
+               "[--rebuild-index]\n"
+               "  --rebuild-index  rebuild a lost or damaged index from the footage and the\n"
+               "                   locks and signing key kept beside it, then exit (run it\n"
+               "                   with the service stopped)\n");
 }
 
 static int parse_level(const char *s)
@@ -68,7 +76,8 @@ static void status_line(void *opaque, char *buf, size_t len)
         ingest_camera_get_stats(d->sup.cams[i].cam, &st);
         n += st.state == INGEST_RECORDING;
     }
-    snprintf(buf, len, "recording %zu/%zu cameras", n, m);
+    snprintf(buf, len, "%srecording %zu/%zu cameras",
+             d->index_degraded ? "INDEX DEGRADED (see the log; vigild --rebuild-index): " : "", n, m);
 }
 
 /* POST /api/reload: the same reload as SIGHUP, audited as the token. */
@@ -155,10 +164,12 @@ int main(int argc, char **argv)
     serve_ctx *http = NULL;              /* issue 3 */
     ingest_live_hub *live = NULL;        /* live view: cameras publish, serve/ reads */
     memset(&d, 0, sizeof(d));
-    bool loop_ready = false;
+    bool loop_ready = false, rebuild = false;
     bool reconciled = false; /* the index and the pools agreed at start */
     checkpointer ckpt;
     memset(&ckpt, 0, sizeof(ckpt));
+    guard g;
+    memset(&g, 0, sizeof(g));
     /* Every camera keeps a few buffers of 64 KiB - 1 MiB that grow and shrink
      * with its bitrate (ingest/segmenter.c). A fixed mmap threshold keeps them
      * in their own mappings, so a shrink or a free gives the memory back
@@ -181,6 +192,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
+        {"rebuild-index", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     int o;
@@ -194,6 +206,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
+        case 'R': rebuild = true; break;
         default: usage(stderr); return 2;
         }
     }
@@ -224,7 +237,13 @@ int main(int argc, char **argv)
                 vg_log(LOG_WARNING, "vigild: cannot create %s: %s", dir, strerror(-r));
         }
     }
-    r = index_open(d.cfg->index_path, &d.idx);
+    if (rebuild) {
+        ret = guard_rebuild(d.cfg, cfg_path);
+        goto out;
+    }
+    /* A lost or damaged index is never replaced silently, and never stops
+     * recording: see daemon/guard.c. */
+    r = guard_open(&g, d.cfg, cfg_path, &d.idx);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot open the index %s: %s", d.cfg->index_path, strerror(-r));
         goto out;
@@ -251,6 +270,7 @@ int main(int argc, char **argv)
         vg_log(LOG_ERR, "vigild: cannot start retention: %s", strerror(-r));
         goto out;
     }
+    guard_started(&g, d.cfg, d.st, d.idx, retention);
     /* The verifier is not needed to record: without it, vigild says so and goes on. */
     if ((r = storage_scrub_start(d.st, d.idx, d.cfg, &scrub)) < 0)
         vg_log(LOG_ERR, "vigild: cannot start the segment verifier: %s", strerror(-r));
@@ -280,6 +300,14 @@ int main(int argc, char **argv)
     serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
                        .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention, .scrub = scrub, .mover = mover,
                        .reload = http_reload, .reload_opaque = &d};
+    char keypath[PATH_MAX + 16];
+    snprintf(keypath, sizeof(keypath), "%s.signing-key", g.configured);
+    sc.signing_key = keypath; /* beside the configured index, also when degraded */
+    if (g.degraded) {
+        sc.index_problem = g.problem;
+        sc.index_fix = g.fix;
+        sc.index_in_use = g.in_use;
+    }
     r = serve_start(&d.loop, &sc, &http);
     if (r < 0) {
         vg_log(LOG_ERR, "vigild: cannot serve HTTP on %s: %s", d.cfg->listen, strerror(-r));
@@ -290,7 +318,10 @@ int main(int argc, char **argv)
     d.rl = (reload_ctx){.path = cfg_path, .cfg = &d.cfg, .sup = &d.sup, .idx = d.idx,
                         .rt = retention, .scrub = scrub, .ntf = &d.ntf, .set_config = http_set_config,
                         .set_config_opaque = http, .count = serve_count_reload,
-                        .count_opaque = http};
+                        .count_opaque = http,
+                        .index_configured = g.degraded ? g.configured : NULL,
+                        .index_in_use = g.degraded ? g.in_use : NULL};
+    d.index_degraded = g.degraded;
     if ((r = notify_start(&d.ntf, &d.loop, status_line, &d)) < 0)
         vg_log(LOG_WARNING, "vigild: systemd notify timers: %s", uv_strerror(r));
 
@@ -339,7 +370,10 @@ out:
     if (ret == 0 && reconciled && d.st) storage_mark_clean(d.st, d.idx, d.cfg);
     free(ckpt.index_path); /* its timer closed and its work done with the loop */
     storage_close(&d.st);
+    /* The mirror's figures (audit rows, exports) as of this clean stop. */
+    if (d.idx && g.mirror_ok && index_flush(d.idx) == 0) index_lock_mirror_sync(d.cfg->index_path);
     index_close(&d.idx);
+    index_lock_mirror_set(NULL, 0);
     config_free(&d.cfg);
     avformat_network_deinit();
     if (ret == 0) vg_log(LOG_NOTICE, "vigild: stopped");

@@ -155,6 +155,17 @@ int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
     if (c->ntf) notify_reloading(c->ntf);
     vg_log(LOG_NOTICE, "vigild: reloading %s (%s)", c->path, who);
     ret = config_load(c->path, &neu, err, errlen);
+    if (ret == 0 && c->index_in_use && strcmp(neu->index_path, c->index_configured) == 0) {
+        /* Running on a stand-in index (daemon/guard.c): the same index:
+         * still means the file in use. */
+        char *p = strdup(c->index_in_use);
+        if (p) {
+            free(neu->index_path);
+            neu->index_path = p;
+        } else {
+            ret = -ENOMEM;
+        }
+    }
     if (ret == 0) ret = reload_check(*c->cfg, neu, err, errlen);
     if (ret < 0) {
         if (!err[0]) snprintf(err, errlen, "%s: %s", c->path, strerror(-ret));

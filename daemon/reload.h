@@ -50,6 +50,10 @@ typedef struct reload_ctx {
      * layer: serve_set_config()), before the old config is freed. May be NULL. */
     void (*set_config)(void *opaque, const config *cfg);
     void *set_config_opaque;
+    /* While vigild runs on a stand-in for a lost or damaged index
+     * (daemon/guard.c): the index: of the config file, and the file used in
+     * its place (cfg's index_path). NULL otherwise. */
+    const char *index_configured, *index_in_use;
     /* Counts the outcome (metrics). May be NULL. */
     void (*count)(void *opaque, int ok);
     void *count_opaque;

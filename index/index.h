@@ -63,6 +63,14 @@ typedef struct index_event {
     char detail[INDEX_DETAIL_MAX];
 } index_event;
 
+/* Looks at the index file at path without changing it (read-only), before
+ * index_open() would create or migrate it: 0 (an index this build can open),
+ * -ENOENT (no file, or an empty one), -EBADMSG (not an SQLite database,
+ * truncated, or damaged where it was read), -EPROTONOSUPPORT (written by a
+ * newer vigil), or another negative errno (unreadable). why (len bytes) says
+ * it in words. Reads the header and a few small tables, not the whole file. */
+int index_probe(const char *path, char *why, size_t len);
+
 /* ---- the writer ---- */
 
 /* Opens (creating and migrating) the index and starts the writer thread.
@@ -268,6 +276,32 @@ int index_locks_list(const char *path, const char *camera, int all, int64_t now_
 /* 1 if lock l protects [start_us, end_us) of camera at now_us, else 0. */
 int index_lock_covers(const index_lock *l, const char *camera, int64_t start_us, int64_t end_us,
                       int64_t now_us);
+
+/* ---- the lock mirror (index/mirror.c) ----
+ * Every lock (released ones too) is also kept beside the footage, in
+ * <dir>/.vigil-locks of each directory given here (the roots of the pools
+ * whose identity is right), rewritten atomically inside each lock change's
+ * transaction; a change no mirror could take is refused (rolled back). So the
+ * locks survive the loss of the index file, and a rebuild brings them back. */
+#define INDEX_LOCK_MIRROR ".vigil-locks"
+typedef struct index_mirror_info {
+    int64_t written_us;    /* when the mirror was last written */
+    int64_t audit_last_id; /* the audit trail's last row id then */
+    int64_t exports;       /* exports the index held then */
+} index_mirror_info;
+/* Sets the directories (copied) this process's lock changes mirror into;
+ * n = 0: none (no mirror). Thread-safe. 0 or -ENOMEM. */
+int index_lock_mirror_set(const char *const *dirs, size_t n);
+/* Rewrites the mirrors from the locks of the index at path (at start: the
+ * pools then hold what the index holds). 0 or negative. */
+int index_lock_mirror_sync(const char *path);
+/* Reads <dir>/.vigil-locks: *out malloc'd (caller frees), *n locks, *info.
+ * 0, -ENOENT (no mirror), -EBADMSG (damaged; logged), or negative. */
+int index_lock_mirror_read(const char *dir, index_lock **out, size_t *n, index_mirror_info *info);
+/* Inserts the locks (with their ids, released or not) the index at path does
+ * not have yet, an event lock_restored (detail names from) for each, and
+ * rewrites the mirrors. The number restored, or negative. */
+int index_locks_restore(const char *path, const index_lock *locks, size_t n, const char *from);
 
 /* Retention's own read-only connection (one thread). */
 typedef struct index_retention index_retention;

@@ -94,6 +94,18 @@ extern const char index__sql_overlap[];
  * shared with the lock changes of locks.c. */
 extern const char index__sql_event_insert[];
 
+/* locks.c: the columns of every lock query, in the order
+ * index__lock_from_row() reads them (from column 0). */
+#define INDEX__LOCK_COLS                                                                           \
+    "id, camera, start_us, end_us, reason, created_by, created_us, until_us, released_us, "        \
+    "released_by"
+void index__lock_from_row(sqlite3_stmt *st, index_lock *l);
+/* mirror.c: rewrites the lock mirror in every directory of
+ * index_lock_mirror_set() from db's locks (call inside the write transaction
+ * of the change). 0 when no directory is set or at least one was written,
+ * else the first error (logged). */
+int index__lock_mirror_write(sqlite3 *db, const char *path);
+
 /* The one folding of text for full-text search, as SQL around the
  * expression x: FTS5's unicode61 tokenizer (remove_diacritics 2) strips
  * marks ("Lục" -> "luc") but keeps đ/Đ, a letter of its own, so it is

@@ -7,6 +7,9 @@
  * batches; both wait on the busy timeout), writes the lock row and its event in
  * one transaction and closes. Nothing here goes through the writer queue.
  *
+ * Every change also rewrites the lock mirror beside the footage
+ * (index/mirror.c) before its transaction commits.
+ *
  * Retention reads through index_retention, a read-only connection owned by
  * the retention thread. The victim scans are keyset-paginated on
  * (start_us, id) so a run that skips locked or pinned segments still moves
@@ -24,11 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK_COLS                                                                            \
-    "id, camera, start_us, end_us, reason, created_by, created_us, until_us, released_us, "  \
-    "released_by"
+#define LOCK_COLS INDEX__LOCK_COLS
 
-static void row_to_lock(sqlite3_stmt *st, index_lock *l)
+void index__lock_from_row(sqlite3_stmt *st, index_lock *l)
 {
     memset(l, 0, sizeof(*l));
     l->id = sqlite3_column_int64(st, 0);
@@ -117,6 +118,7 @@ static int create_txn(sqlite3 *db, const char *path, void *arg)
     l->id = sqlite3_last_insert_rowid(db);
     lock_detail(l, "created", l->created_by, l->reason, detail, sizeof(detail));
     ret = add_event(db, path, l->created_us, l->camera, "lock_created", detail);
+    if (ret == 0) ret = index__lock_mirror_write(db, path);
 out:
     sqlite3_finalize(st);
     return ret;
@@ -160,7 +162,7 @@ static int release_txn(sqlite3 *db, const char *path, void *arg)
         ret = index__fail(db, rc, path, "reading a lock");
         goto out;
     }
-    row_to_lock(st, &l);
+    index__lock_from_row(st, &l);
     sqlite3_finalize(st);
     st = NULL;
     if (l.released_us) {
@@ -187,6 +189,7 @@ static int release_txn(sqlite3 *db, const char *path, void *arg)
     }
     lock_detail(&l, "released", a->who, a->why, detail, sizeof(detail));
     ret = add_event(db, path, a->now, l.camera, "lock_released", detail);
+    if (ret == 0) ret = index__lock_mirror_write(db, path);
 out:
     sqlite3_finalize(st);
     return ret;
@@ -231,7 +234,7 @@ int index_locks_list(const char *path, const char *camera, int all, int64_t now_
     sqlite3_bind_int(st, 2, all != 0);
     sqlite3_bind_int64(st, 3, now_us);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        row_to_lock(st, &l);
+        index__lock_from_row(st, &l);
         if ((ret = cb(&l, arg)) != 0) goto out;
     }
     if (rc != SQLITE_DONE) ret = index__fail(db, rc, path, "listing locks");
@@ -358,7 +361,7 @@ int index_retention_locks(index_retention *r, int64_t now_us, index_lock **out, 
             v = nv;
             cap = ncap;
         }
-        row_to_lock(st, &v[count++]);
+        index__lock_from_row(st, &v[count++]);
     }
     if (rc != SQLITE_DONE) {
         ret = index__fail(r->db, rc, r->path, "reading locks");

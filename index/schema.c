@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char v1_sql[] =
     "CREATE TABLE meta (\n"
@@ -347,6 +348,80 @@ int index__open_conn(const char *path, int writable, sqlite3 **out, int *version
     if ((ret = index__check_version(db, path, version)) < 0) goto out;
     *out = db;
     db = NULL;
+out:
+    sqlite3_close(db);
+    return ret;
+}
+
+/* The first column of sql's single row into *v. 0, or the SQLite code. */
+static int probe_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *v = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_CORRUPT;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int index_probe(const char *path, char *why, size_t len)
+{
+    struct stat sb, wal;
+    sqlite3 *db = NULL;
+    char walpath[4096];
+    int64_t v = 0, pages = 0, page_size = 0;
+    int ret = 0, rc;
+    snprintf(why, len, "healthy");
+    if (stat(path, &sb) != 0) {
+        ret = -errno;
+        snprintf(why, len, "%s", errno == ENOENT ? "the file does not exist" : strerror(errno));
+        return ret;
+    }
+    if (sb.st_size == 0) {
+        snprintf(why, len, "the file is empty");
+        return -ENOENT;
+    }
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) rc = probe_int(db, "PRAGMA user_version", &v);
+    if (rc != SQLITE_OK) goto fail;
+    if (v > index__schema_version()) {
+        snprintf(why, len, "its schema version %lld is newer than this vigild knows (%d)",
+                 (long long)v, index__schema_version());
+        ret = -EPROTONOSUPPORT;
+        goto out;
+    }
+    /* A file cut short keeps its header: the pages it promises are not all
+     * there (unless the write-ahead log holds the rest). */
+    if ((rc = probe_int(db, "PRAGMA page_count", &pages)) != SQLITE_OK ||
+        (rc = probe_int(db, "PRAGMA page_size", &page_size)) != SQLITE_OK)
+        goto fail;
+    snprintf(walpath, sizeof(walpath), "%s-wal", path);
+    if (pages * page_size > (int64_t)sb.st_size && (stat(walpath, &wal) != 0 || wal.st_size == 0)) {
+        snprintf(why, len, "it is truncated (%lld of the %lld bytes its header promises)",
+                 (long long)sb.st_size, (long long)(pages * page_size));
+        ret = -EBADMSG;
+        goto out;
+    }
+    /* What opening it reads, and the small tables whose loss matters most.
+     * (A full integrity check reads the whole file: too slow at start.) */
+    if (v >= 1 && (rc = probe_int(db, "SELECT coalesce(max(id), 0) FROM segments", &v)) != SQLITE_OK)
+        goto fail;
+    if (v >= 2 && (rc = probe_int(db, "SELECT count(*) FROM locks", &v)) != SQLITE_OK) goto fail;
+    goto out;
+fail:
+    ret = index__errno(db, rc);
+    if ((rc & 0xff) == SQLITE_NOTADB)
+        snprintf(why, len, "it is not an SQLite database");
+    else if ((rc & 0xff) == SQLITE_CORRUPT)
+        snprintf(why, len, "it is damaged (%s)", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    else
+        snprintf(why, len, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if (ret == 0) ret = -EBADMSG;
 out:
     sqlite3_close(db);
     return ret;

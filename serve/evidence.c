@@ -19,7 +19,12 @@
  * segments with their pool-relative path, size and SHA-256 as recorded. The
  * manifest is signed with Ed25519 (libcrypto, common/crypto.c) by a key made
  * on first use and kept next to the index (<index>.signing-key, 0600: the
- * 32-byte seed then the 32-byte public key, as libsodium wrote it before).
+ * 32-byte seed then the 32-byte public key, as libsodium wrote it before),
+ * with a copy at the root of every usable pool (.vigil-signing-key, 0600), so
+ * the key outlives the loss of the index's directory: a missing key is
+ * restored from a copy, and a new one is made only when there is no copy
+ * anywhere. A copy that differs from the key is never overwritten (it may be
+ * the key earlier exports were signed with); that is logged with the fix.
  *
  * The signed bytes: the manifest object serialized by jansson with
  * JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII (no whitespace, keys
@@ -33,6 +38,7 @@
  * answers with the same text.
  */
 #include "serve/serve_internal.h"
+#include "serve/serve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -481,46 +487,136 @@ static int read_key(const char *path, uint8_t sk[SERVE__SIGN_SK])
     return ret;
 }
 
-int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
-                            uint8_t pk[SERVE__SIGN_PK])
+/* 0 if sk's public half matches its seed, else -EINVAL (logged). */
+static int check_key(const char *path, const uint8_t sk[SERVE__SIGN_SK], uint8_t pk[SERVE__SIGN_PK])
 {
-    char path[4096];
-    int ret, fd = -1;
-    if (snprintf(path, sizeof(path), "%s.signing-key", index_path) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    ret = read_key(path, sk);
-    if (ret == -ENOENT) {
-        /* First use: make one. O_EXCL so two processes cannot both write one. */
-        uint8_t pub[SERVE__SIGN_PK];
-        if ((ret = vg_ed25519_keypair(sk, pub)) == 0)
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (ret < 0) {
-            /* no key could be made */
-        } else if (fd < 0) {
-            ret = errno == EEXIST ? read_key(path, sk) : -errno;
-        } else if (write(fd, sk, SERVE__SIGN_SK) != SERVE__SIGN_SK || fsync(fd) < 0) {
-            ret = -EIO;
-            unlink(path);
-        } else {
-            ret = 0;
-            vg_log(LOG_NOTICE, "serve: created the export signing key %s", path);
-        }
-    }
-    if (fd >= 0) close(fd);
-    if (ret < 0) {
-        vg_log(LOG_ERR, "serve: export signing key %s: %s", path, strerror(-ret));
-        vg_memzero(sk, SERVE__SIGN_SK);
-        return ret;
-    }
     /* The public key is derived from the seed; the stored copy must agree
      * (a file cut or edited by hand is not a key to sign evidence with). */
     if (vg_ed25519_public(sk, pk) < 0 || !vg_ct_equal(pk, sk + 32, SERVE__SIGN_PK)) {
         vg_log(LOG_ERR, "serve: export signing key %s is damaged (its public half does not "
                "match its seed)", path);
-        vg_memzero(sk, SERVE__SIGN_SK);
         return -EINVAL;
     }
     return 0;
+}
+
+/* Writes sk to path: with excl, only if no file is there (O_EXCL); else
+ * through a temporary file renamed over it. fsynced. 0 or negative errno. */
+static int write_key(const char *path, const uint8_t sk[SERVE__SIGN_SK], bool excl)
+{
+    char tmp[4096 + 8];
+    int ret = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return -ENAMETOOLONG;
+    const char *target = excl ? path : tmp;
+    int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0600);
+    if (fd < 0) return -errno;
+    if ((ret = vg_write_all(fd, sk, SERVE__SIGN_SK)) == 0 && fsync(fd) != 0) ret = -errno;
+    close(fd);
+    if (ret == 0 && !excl && rename(tmp, path) != 0) ret = -errno;
+    if (ret == 0) ret = vg_fsync_parent(path);
+    if (ret < 0) unlink(target);
+    return ret;
+}
+
+/* The copy of the key in a mirror directory. */
+static int mirror_path(const char *dir, char *out, size_t len)
+{
+    return snprintf(out, len, "%s/" SERVE_SIGNING_KEY_MIRROR, dir) >= (int)len ? -ENAMETOOLONG
+                                                                               : 0;
+}
+
+/* Looks for a good copy of the key in dirs (the first one wins; copies that
+ * disagree are logged). 0 with sk filled, or -ENOENT. */
+static int key_from_mirrors(const char *const *dirs, size_t ndirs, uint8_t sk[SERVE__SIGN_SK],
+                            char *from, size_t fromlen)
+{
+    uint8_t cand[SERVE__SIGN_SK], pk[SERVE__SIGN_PK];
+    char p[4096];
+    int found = 0;
+    for (size_t i = 0; i < ndirs; i++) {
+        if (mirror_path(dirs[i], p, sizeof(p)) < 0 || read_key(p, cand) < 0 ||
+            check_key(p, cand, pk) < 0)
+            continue;
+        if (!found) {
+            memcpy(sk, cand, SERVE__SIGN_SK);
+            snprintf(from, fromlen, "%s", p);
+            found = 1;
+        } else if (!vg_ct_equal(sk, cand, SERVE__SIGN_SK)) {
+            vg_log(LOG_ERR, "serve: the export signing key copies %s and %s differ; using the "
+                   "first", from, p);
+        }
+    }
+    vg_memzero(cand, sizeof(cand));
+    return found ? 0 : -ENOENT;
+}
+
+/* Puts a copy of sk in every dir that has none; a different key already
+ * there is left alone (it may be the one the exports were signed with). */
+static void key_to_mirrors(const char *path, const char *const *dirs, size_t ndirs,
+                           const uint8_t sk[SERVE__SIGN_SK])
+{
+    uint8_t have[SERVE__SIGN_SK];
+    char p[4096];
+    for (size_t i = 0; i < ndirs; i++) {
+        if (mirror_path(dirs[i], p, sizeof(p)) < 0) continue;
+        int r = read_key(p, have);
+        if (r == 0 && vg_ct_equal(have, sk, SERVE__SIGN_SK)) continue;
+        if (r == 0) {
+            vg_log(LOG_ERR, "serve: the export signing key %s differs from its copy %s; the copy "
+                   "is left as it is (if %s was made anew after a loss, restore the copy: stop "
+                   "vigild, cp -p %s %s)", path, p, path, p, path);
+            continue;
+        }
+        if (r == -ENOENT || r == -EINVAL) r = write_key(p, sk, false);
+        if (r < 0)
+            vg_log(LOG_ERR, "serve: cannot copy the export signing key to %s: %s", p,
+                   strerror(-r));
+    }
+    vg_memzero(have, sizeof(have));
+}
+
+int serve__signing_key_load_mirrored(const char *path, const char *const *dirs, size_t ndirs,
+                                     uint8_t sk[SERVE__SIGN_SK], uint8_t pk[SERVE__SIGN_PK])
+{
+    char from[4096];
+    int ret = read_key(path, sk);
+    if (ret == 0) ret = check_key(path, sk, pk);
+    if (ret == -ENOENT && key_from_mirrors(dirs, ndirs, sk, from, sizeof(from)) == 0) {
+        /* The index's directory lost the key; the pools kept it. */
+        int w = write_key(path, sk, true);
+        if (w < 0 && w != -EEXIST)
+            vg_log(LOG_WARNING, "serve: cannot put the export signing key back at %s: %s; "
+                   "signing with the copy %s", path, strerror(-w), from);
+        vg_log(LOG_NOTICE, "serve: restored the export signing key %s from its copy %s", path,
+               from);
+        ret = w == -EEXIST ? read_key(path, sk) : 0;
+        if (ret == 0) ret = check_key(path, sk, pk);
+    } else if (ret == -ENOENT) {
+        /* First use: make one. O_EXCL so two processes cannot both write one. */
+        uint8_t pub[SERVE__SIGN_PK];
+        if ((ret = vg_ed25519_keypair(sk, pub)) == 0) ret = write_key(path, sk, true);
+        if (ret == -EEXIST) ret = read_key(path, sk);
+        else if (ret == 0)
+            vg_log(LOG_NOTICE, "serve: created the export signing key %s (no copy of an earlier "
+                   "one was found beside the footage)", path);
+        if (ret == 0) ret = check_key(path, sk, pk);
+    }
+    if (ret < 0) {
+        vg_log(LOG_ERR, "serve: export signing key %s: %s", path, strerror(-ret));
+        vg_memzero(sk, SERVE__SIGN_SK);
+        return ret;
+    }
+    key_to_mirrors(path, dirs, ndirs, sk);
+    return 0;
+}
+
+int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
+                            uint8_t pk[SERVE__SIGN_PK])
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s.signing-key", index_path) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    return serve__signing_key_load_mirrored(path, NULL, 0, sk, pk);
 }
 
 /* {"manifest":M,"signature":"S"} (malloc'd). Spliced, not built with jansson:

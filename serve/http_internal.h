@@ -98,6 +98,9 @@ struct serve_ctx {
     h2o_context_t h2o;
     h2o_accept_ctx_t accept_ctx;
     char *index_path;
+    /* NULL while the index is healthy; else what is wrong, what fixes it,
+     * and the stand-in in use (GET /healthz). */
+    char *index_problem, *index_fix, *index_in_use;
     const config *cfg;
     const storage *st;
     serve_camera_stats_fn camera_stats;

@@ -13,16 +13,25 @@
 
 #include "common/common.h"
 
-/* ---- GET /healthz {"ok":true,"downloads":N,"pinned_segments":N} ---- */
+/* ---- GET /healthz {"ok":true,"downloads":N,"pinned_segments":N,"index":{...}} ----
+ * index is {"state":"ok"}, or {"state":"degraded","problem","fix","in_use"}
+ * while vigild records on a stand-in for a lost or damaged index: the daemon
+ * is alive and recording (200), but evidence needs an operator. */
 
 static int route_healthz(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
                          size_t rlen)
 {
     (void)who, (void)rest;
     if (rlen) return -1;
+    json_t *index = s->index_problem
+                        ? json_pack("{s:s,s:s,s:s,s:s}", "state", "degraded", "problem",
+                                    s->index_problem, "fix", s->index_fix, "in_use",
+                                    s->index_in_use)
+                        : json_pack("{s:s}", "state", "ok");
     serve__send_json(req, 200,
-                     json_pack("{s:b,s:I,s:I}", "ok", 1, "downloads", (json_int_t)s->ndownloads,
-                               "pinned_segments", (json_int_t)serve__pins_count(s->pins)));
+                     json_pack("{s:b,s:I,s:I,s:o}", "ok", 1, "downloads",
+                               (json_int_t)s->ndownloads, "pinned_segments",
+                               (json_int_t)serve__pins_count(s->pins), "index", index));
     return 0;
 }
 

@@ -107,6 +107,12 @@ typedef int (*serve_camera_stats_fn)(void *opaque, const char *camera_id, ingest
 typedef struct serve_config {
     const char *listen;       /* "127.0.0.1:8080", "[::1]:0"; NULL: cfg->listen */
     const char *index_path;   /* NULL: cfg->index_path; serve opens its own readers */
+    /* The export signing key's file; NULL: <index_path>.signing-key. A copy
+     * is kept at the root of every usable pool (SERVE_SIGNING_KEY_MIRROR). */
+    const char *signing_key;
+    /* Set while vigild runs on a stand-in for a lost or damaged index
+     * (copied): /healthz says what is wrong and what fixes it. */
+    const char *index_problem, *index_fix, *index_in_use;
     const config *cfg;        /* borrowed; replace with serve_set_config() on reload */
     const storage *st;        /* borrowed, may be NULL: paths then come from cfg's pools.
                                * storage_abspath() is called from worker threads. */
@@ -129,6 +135,14 @@ typedef struct serve_config {
  * copied; cfg and st are borrowed. 0 or negative errno-style (-EADDRINUSE...);
  * *out is owned by the caller and released with serve_stop(). */
 int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out);
+/* The copy of the export signing key at a pool's root. */
+#define SERVE_SIGNING_KEY_MIRROR ".vigil-signing-key"
+/* Loads the export signing key at path as serve_start() does (restored from
+ * a copy at the root of a usable pool of st when missing, made when there is
+ * none, copied to the pools that lack it), for `vigild --rebuild-index`.
+ * pk gets its public half. cfg, st borrowed. 0 or negative (logged). */
+int serve_signing_key_prepare(const config *cfg, const storage *st, const char *path,
+                              uint8_t pk[32]);
 /* The bound port (useful with port 0). */
 int serve_port(const serve_ctx *s);
 /* Switches to a reloaded config (borrowed; the old one may be freed after). */

@@ -89,6 +89,12 @@ void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int
  * then the public key, mode 0600), creating it on first use. 0 or negative. */
 int serve__signing_key_load(const char *index_path, uint8_t sk[SERVE__SIGN_SK],
                             uint8_t pk[SERVE__SIGN_PK]);
+/* The same for the key file at path, with a copy (SERVE_SIGNING_KEY_MIRROR)
+ * in each of dirs (borrowed): a missing key is restored from the first good
+ * copy, a new one is made only when no copy exists, and dirs without a copy
+ * get one. 0 or negative (logged). */
+int serve__signing_key_load_mirrored(const char *path, const char *const *dirs, size_t ndirs,
+                                     uint8_t sk[SERVE__SIGN_SK], uint8_t pk[SERVE__SIGN_PK]);
 
 typedef struct serve__export_req {
     const char *index_path;

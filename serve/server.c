@@ -183,6 +183,9 @@ static void free_ctx(serve_ctx *s)
     vg_memzero(s->sign_sk, sizeof(s->sign_sk));
     free(s->index_path);
     s->index_path = NULL;
+    free(s->index_problem);
+    free(s->index_fix);
+    free(s->index_in_use);
     if (s->waited)
         s->freed = true;
     else
@@ -291,6 +294,30 @@ static void configure(serve_ctx *s, const config *cfg)
     }
 }
 
+/* The signing key at path, with its copies at the roots of the usable pools. */
+static int load_key(const config *cfg, const storage *st, const char *path,
+                    uint8_t sk[SERVE__SIGN_SK], uint8_t pk[SERVE__SIGN_PK])
+{
+    size_t np = cfg ? cfg->npools : 0, n = 0;
+    const char **dirs = calloc(np ? np : 1, sizeof(*dirs));
+    int ret;
+    if (!dirs) return -ENOMEM;
+    for (size_t i = 0; i < np; i++)
+        if (st && storage_pool_usable(st, cfg->pools[i].id) == 1) dirs[n++] = cfg->pools[i].path;
+    ret = serve__signing_key_load_mirrored(path, dirs, n, sk, pk);
+    free(dirs);
+    return ret;
+}
+
+int serve_signing_key_prepare(const config *cfg, const storage *st, const char *path,
+                              uint8_t pk[32])
+{
+    uint8_t sk[SERVE__SIGN_SK];
+    int ret = load_key(cfg, st, path, sk, pk);
+    vg_memzero(sk, sizeof(sk));
+    return ret;
+}
+
 int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
 {
     int ret;
@@ -329,6 +356,13 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->reload_opaque = c->reload_opaque;
     s->started_us = vg_mono_us();
     pthread_mutex_init(&s->readers_mu, NULL);
+    if (c->index_problem &&
+        (!(s->index_problem = strdup(c->index_problem)) ||
+         !(s->index_fix = strdup(c->index_fix ? c->index_fix : "")) ||
+         !(s->index_in_use = strdup(c->index_in_use ? c->index_in_use : "")))) {
+        free_ctx(s);
+        return -ENOMEM;
+    }
     if (!(s->index_path = strdup(index_path)) || serve__pins_new(&s->pins) < 0 ||
         serve__slots_new(&s->slots) < 0 ||
         serve_metrics_new(&s->metrics) < 0) {
@@ -336,7 +370,14 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         return -ENOMEM;
     }
     /* Evidence exports are signed; without a key they are refused (503). */
-    s->have_key = serve__signing_key_load(s->index_path, s->sign_sk, s->sign_pk) == 0;
+    {
+        char key[4096];
+        if (c->signing_key)
+            snprintf(key, sizeof(key), "%s", c->signing_key);
+        else
+            snprintf(key, sizeof(key), "%s.signing-key", s->index_path);
+        s->have_key = load_key(c->cfg, c->st, key, s->sign_sk, s->sign_pk) == 0;
+    }
     /* Bind and listen on our own socket first, so a failure (address in use)
      * leaves no libuv handle to close behind. */
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -49,6 +49,11 @@
  * a copy of each pool's limits and totals under a second mutex held only for
  * the copy (after its config changes and after each deleted batch), and the
  * byte count and statvfs need no lock at all.
+ *
+ * While the index cannot be trusted (vigild started on a lost or damaged
+ * index: see daemon/guard.c) the daemon holds retention back: nothing is
+ * deleted for age, and while the locks are not known either (no readable
+ * lock mirror) nothing at all; each pass that holds back says so, hourly.
  */
 #include "storage/storage.h"
 
@@ -119,6 +124,11 @@ struct storage_retention {
         char *path; /* absolute */
     } *deferred;
     size_t ndeferred, deferred_cap;
+
+    /* STORAGE_HOLD_* while the index cannot be trusted, and why. */
+    int hold;
+    char hold_why[512];
+    int64_t hold_logged_us; /* monotonic; the last "held back" line */
 
     pthread_t thread;
     int thread_started;
@@ -680,17 +690,40 @@ static void pass_age(storage_retention *rt, const rt_camera *cam, int64_t now_us
     free(locks);
 }
 
+void storage_retention_hold(storage_retention *rt, int what, const char *why)
+{
+    pthread_mutex_lock(&rt->mu);
+    rt->hold = what;
+    snprintf(rt->hold_why, sizeof(rt->hold_why), "%s", why ? why : "");
+    rt->hold_logged_us = 0;
+    if (what)
+        vg_log(LOG_WARNING, "storage: retention deletes nothing%s: %s",
+               what & STORAGE_HOLD_SPACE ? "" : " for age (space limits still apply)",
+               rt->hold_why);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* Logs (at most hourly) that a pass held something back. Under mu. */
+static void hold_note(storage_retention *rt, const char *what)
+{
+    int64_t now = vg_mono_us();
+    if (rt->hold_logged_us && now - rt->hold_logged_us < INT64_C(3600) * 1000000) return;
+    rt->hold_logged_us = now;
+    vg_log(LOG_WARNING, "storage: retention: nothing deleted for %s: %s", what, rt->hold_why);
+}
+
 int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retention_report *out)
 {
     storage_retention_report rep = {0};
     pthread_mutex_lock(&rt->mu);
     unlink_deferred(rt, 0);
-    for (size_t i = 0; i < rt->npools; i++) {
+    for (size_t i = 0; i < rt->npools && !(rt->hold & STORAGE_HOLD_SPACE); i++) {
         rt_pool *p = &rt->pools[i];
         if (!p->usable) continue;
         pass_pool(rt, p, now_us, &rep);
     }
-    if (rt->passes++ % AGE_EVERY == 0)
+    if (rt->hold) hold_note(rt, rt->hold & STORAGE_HOLD_SPACE ? "age or space" : "age");
+    if (rt->passes++ % AGE_EVERY == 0 && !(rt->hold & STORAGE_HOLD_AGE))
         for (size_t i = 0; i < rt->ncams; i++) pass_age(rt, &rt->cams[i], now_us, &rep);
     pthread_mutex_unlock(&rt->mu);
     if (out) *out = rep;
@@ -706,6 +739,12 @@ static int on_enospc(void *opaque, const char *pool_path)
     int64_t n = 0;
     pthread_mutex_lock(&rt->mu);
     rt_pool *p = NULL;
+    if (rt->hold & STORAGE_HOLD_SPACE) {
+        vg_log(LOG_ERR, "storage: pool %s is full (ENOSPC) and retention deletes nothing: %s",
+               pool_path, rt->hold_why);
+        pthread_mutex_unlock(&rt->mu);
+        return -ENOSPC;
+    }
     for (size_t i = 0; i < rt->npools && !p; i++)
         if (strcmp(rt->pools[i].path, pool_path) == 0) p = &rt->pools[i];
     if (p) {
@@ -733,16 +772,18 @@ static void *retention_main(void *arg)
 {
     storage_retention *rt = arg;
     pthread_mutex_lock(&rt->stop_mu);
+    /* The first pass runs one interval after the start, so whoever started
+     * retention sets it up (a hold, the pin check) before anything goes. */
     while (!rt->stop) {
-        pthread_mutex_unlock(&rt->stop_mu);
-        storage_retention_run(rt, vg_now_us(), NULL);
-        pthread_mutex_lock(&rt->stop_mu);
-        if (rt->stop) break;
         int64_t deadline = vg_mono_us() + (int64_t)rt->interval_ms * 1000;
         struct timespec ts = {.tv_sec = deadline / 1000000,
                               .tv_nsec = (long)(deadline % 1000000) * 1000};
         while (!rt->stop && vg_mono_us() < deadline)
             pthread_cond_timedwait(&rt->stop_cv, &rt->stop_mu, &ts);
+        if (rt->stop) break;
+        pthread_mutex_unlock(&rt->stop_mu);
+        storage_retention_run(rt, vg_now_us(), NULL);
+        pthread_mutex_lock(&rt->stop_mu);
     }
     pthread_mutex_unlock(&rt->stop_mu);
     return NULL;

@@ -218,6 +218,33 @@ void storage_close(storage **stp)
     *stp = NULL;
 }
 
+int storage_pool_identified(const char *path, const char *id)
+{
+    char idpath[PATH_MAX], want[256];
+    char *have = NULL;
+    snprintf(want, sizeof(want), "vigil-pool %s", id);
+    if (snprintf(idpath, sizeof(idpath), "%s/" IDENTITY_NAME, path) >= (int)sizeof(idpath))
+        return 0;
+    int ok = vg_read_small_file(idpath, &have) == 0 && strcmp(have, want) == 0;
+    free(have);
+    return ok;
+}
+
+int storage_pool_has_history(const char *path)
+{
+    DIR *d = opendir(path);
+    int found = 0;
+    if (!d) return 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, INDEX_LOCK_MIRROR) == 0) found = 1;
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "quarantine") == 0) continue;
+        if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
 static const storage_pool *find_pool(const storage *st, const char *id)
 {
     for (size_t i = 0; i < st->npools; i++)

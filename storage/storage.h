@@ -72,6 +72,13 @@ int storage_pool_usable(const storage *st, const char *pool);
 const char *storage_pool_path(const storage *st, const char *pool);
 /* Number of pools; *usable (may be NULL) gets how many are usable. */
 size_t storage_pool_count(const storage *st, size_t *usable);
+/* What a pool's root says before storage_open() (vigilctl; vigild deciding
+ * whether a missing index is a first start). 1 if the directory at path
+ * carries the identity file of pool id, else 0. Creates nothing. */
+int storage_pool_identified(const char *path, const char *id);
+/* 1 if the pool at path holds something of an earlier run (a camera
+ * directory, a lock mirror), 0 if not. Creates nothing. */
+int storage_pool_has_history(const char *path);
 
 /* ---- retention (storage/retention.c, issue 4) ----
  * Keeps every pool under its quota (max_bytes) and above its free-space floor
@@ -117,6 +124,14 @@ int storage_retention_set_config(storage_retention *rt, const config *cfg);
 void storage_retention_set_pin_check(storage_retention *rt, storage_pin_fn pinned, void *opaque);
 /* One pass now (what the thread does every interval). out may be NULL. 0 or negative. */
 int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retention_report *out);
+/* Holding retention back while the index cannot be trusted (vigild with a
+ * lost or damaged index): with STORAGE_HOLD_AGE nothing is deleted for age,
+ * with STORAGE_HOLD_SPACE nothing for space either (quota, free-space floor,
+ * ENOSPC: recording then stops when a pool fills). why (copied) is logged
+ * with each pass that held something back (at most hourly). 0: no hold. */
+#define STORAGE_HOLD_AGE 1
+#define STORAGE_HOLD_SPACE 2
+void storage_retention_hold(storage_retention *rt, int what, const char *why);
 /* Usage of a pool for metrics. Never waits for a pass or purge in progress
  * (readers on the daemon's loop call it). 0 or -ENOENT. */
 int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out);

@@ -77,6 +77,19 @@ static int vctl_config(vctl *v, const config **out)
             fprintf(stderr, "vigilctl: %s\n", err[0] ? err : strerror(-ret));
             return EXIT_FAILURE;
         }
+        /* Lock changes are mirrored beside the footage, as the daemon's are
+         * (index/mirror.c): the roots of the pools whose identity is right. */
+        const char **dirs = calloc(v->cfg->npools ? v->cfg->npools : 1, sizeof(*dirs));
+        size_t n = 0;
+        for (size_t i = 0; dirs && i < v->cfg->npools; i++)
+            if (storage_pool_identified(v->cfg->pools[i].path, v->cfg->pools[i].id))
+                dirs[n++] = v->cfg->pools[i].path;
+        if (!dirs || index_lock_mirror_set(dirs, n) < 0) {
+            free(dirs);
+            fprintf(stderr, "vigilctl: out of memory\n");
+            return EXIT_FAILURE;
+        }
+        free(dirs);
     }
     *out = v->cfg;
     return 0;
