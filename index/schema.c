@@ -34,7 +34,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char v1_sql[] =
     "CREATE TABLE meta (\n"
@@ -369,12 +371,32 @@ static int probe_int(sqlite3 *db, const char *sql, int64_t *v)
     return rc;
 }
 
+/* The database size the header of the file at path states (page size times
+ * the in-header page count), when the header says that count is valid.
+ * 0 with *bytes, or -1. */
+static int header_size(const char *path, int64_t *bytes)
+{
+    uint8_t h[100];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = pread(fd, h, sizeof(h), 0);
+    close(fd);
+    if (n != (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) return -1;
+    uint32_t page = (uint32_t)h[16] << 8 | h[17];
+    if (page == 1) page = 65536;
+    uint32_t pages = (uint32_t)h[28] << 24 | (uint32_t)h[29] << 16 | (uint32_t)h[30] << 8 | h[31];
+    /* Valid only if "version-valid-for" matches the change counter. */
+    if (pages == 0 || memcmp(h + 24, h + 92, 4) != 0) return -1;
+    *bytes = (int64_t)page * pages;
+    return 0;
+}
+
 int index_probe(const char *path, char *why, size_t len)
 {
     struct stat sb, wal;
     sqlite3 *db = NULL;
     char walpath[4096];
-    int64_t v = 0, pages = 0, page_size = 0;
+    int64_t v = 0, promised = 0;
     int ret = 0, rc;
     snprintf(why, len, "healthy");
     if (stat(path, &sb) != 0) {
@@ -386,6 +408,16 @@ int index_probe(const char *path, char *why, size_t len)
         snprintf(why, len, "the file is empty");
         return -ENOENT;
     }
+    /* A file cut short keeps its header, which promises more pages than
+     * are there (unless the write-ahead log holds the rest). */
+    snprintf(walpath, sizeof(walpath), "%s-wal", path);
+    if (header_size(path, &promised) == 0 && promised > (int64_t)sb.st_size &&
+        (stat(walpath, &wal) != 0 || wal.st_size == 0)) {
+        snprintf(why, len, "it is truncated (%lld of the %lld bytes its header promises)",
+                 (long long)sb.st_size, (long long)promised);
+        ret = -EBADMSG;
+        goto out;
+    }
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) rc = probe_int(db, "PRAGMA user_version", &v);
     if (rc != SQLITE_OK) goto fail;
@@ -395,23 +427,14 @@ int index_probe(const char *path, char *why, size_t len)
         ret = -EPROTONOSUPPORT;
         goto out;
     }
-    /* A file cut short keeps its header: the pages it promises are not all
-     * there (unless the write-ahead log holds the rest). */
-    if ((rc = probe_int(db, "PRAGMA page_count", &pages)) != SQLITE_OK ||
-        (rc = probe_int(db, "PRAGMA page_size", &page_size)) != SQLITE_OK)
-        goto fail;
-    snprintf(walpath, sizeof(walpath), "%s-wal", path);
-    if (pages * page_size > (int64_t)sb.st_size && (stat(walpath, &wal) != 0 || wal.st_size == 0)) {
-        snprintf(why, len, "it is truncated (%lld of the %lld bytes its header promises)",
-                 (long long)sb.st_size, (long long)(pages * page_size));
-        ret = -EBADMSG;
-        goto out;
-    }
     /* What opening it reads, and the small tables whose loss matters most.
      * (A full integrity check reads the whole file: too slow at start.) */
-    if (v >= 1 && (rc = probe_int(db, "SELECT coalesce(max(id), 0) FROM segments", &v)) != SQLITE_OK)
+    int64_t version = v;
+    if (version >= 1 &&
+        (rc = probe_int(db, "SELECT coalesce(max(id), 0) FROM segments", &v)) != SQLITE_OK)
         goto fail;
-    if (v >= 2 && (rc = probe_int(db, "SELECT count(*) FROM locks", &v)) != SQLITE_OK) goto fail;
+    if (version >= 2 && (rc = probe_int(db, "SELECT count(*) FROM locks", &v)) != SQLITE_OK)
+        goto fail;
     goto out;
 fail:
     ret = index__errno(db, rc);

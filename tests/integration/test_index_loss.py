@@ -224,7 +224,7 @@ class IndexLoss(unittest.TestCase):
                          os.path.getsize(self.index + "-wal"))
         with open(self.index, "r+b") as f:
             f.truncate(size // 2)
-        d = self.degraded_start("damaged")
+        d = self.degraded_start("truncated")
         d.stop()
         self.ok = True
 

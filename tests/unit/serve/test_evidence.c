@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "serve/serve_internal.h"
+#include "serve/serve.h"
 
 typedef struct fx {
     char dir[64], path[128];
@@ -229,9 +230,55 @@ static void test_export_signature(void **state)
     reply_free(&rep);
 }
 
+static void read_file(const char *p, uint8_t *buf, size_t n)
+{
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(buf, 1, n, fp), n);
+    fclose(fp);
+}
+
+/* The key outlives its directory: a copy goes to every pool, a lost key is
+ * restored from it (same bytes, same public key), and a copy that differs
+ * from the key is never overwritten. */
+static void test_signing_key_mirrored(void **state)
+{
+    fx *f = *state;
+    char key[160], pool[160], copy[200];
+    uint8_t sk[SERVE__SIGN_SK], pk[SERVE__SIGN_PK], sk2[SERVE__SIGN_SK], pk2[SERVE__SIGN_PK];
+    uint8_t a[SERVE__SIGN_SK], b[SERVE__SIGN_SK];
+    snprintf(key, sizeof(key), "%s/index.db.signing-key", f->dir);
+    snprintf(pool, sizeof(pool), "%s/pool", f->dir);
+    snprintf(copy, sizeof(copy), "%s/" SERVE_SIGNING_KEY_MIRROR, pool);
+    assert_int_equal(mkdir(pool, 0755), 0);
+    const char *dirs[] = {pool};
+    assert_int_equal(serve__signing_key_load_mirrored(key, dirs, 1, sk, pk), 0);
+    read_file(key, a, sizeof(a));
+    read_file(copy, b, sizeof(b));
+    assert_memory_equal(a, b, sizeof(a));
+    struct stat sb;
+    assert_int_equal(stat(copy, &sb), 0);
+    assert_int_equal(sb.st_mode & 077, 0);
+
+    assert_int_equal(unlink(key), 0); /* the index's directory is lost */
+    assert_int_equal(serve__signing_key_load_mirrored(key, dirs, 1, sk2, pk2), 0);
+    assert_memory_equal(pk, pk2, sizeof(pk));
+    read_file(key, b, sizeof(b));
+    assert_memory_equal(a, b, sizeof(a));
+
+    /* A key made anew elsewhere does not overwrite the pool's copy. */
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(serve__signing_key_load_mirrored(key, NULL, 0, sk2, pk2), 0);
+    assert_memory_not_equal(pk, pk2, sizeof(pk));
+    assert_int_equal(serve__signing_key_load_mirrored(key, dirs, 1, sk2, pk2), 0);
+    read_file(copy, b, sizeof(b));
+    assert_memory_equal(a, b, sizeof(a));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_signing_key_mirrored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signing_key_compat, setup, teardown),
