@@ -112,7 +112,7 @@ static int restore_locks(const char *path, const char *const *dirs, size_t ndirs
     size_t n = 0;
     int found = 0, damaged = 0;
     char from[PATH_MAX + 32];
-    index_mirror_info info;
+    index_mirror_info info = {0};
     if (read_mirrors(dirs, ndirs, &locks, &n, &info, from, sizeof(from), &found, &damaged) < 0)
         return 0;
     if (info_out) *info_out = info;
@@ -313,7 +313,7 @@ int guard_rebuild(config *cfg, const char *cfg_path)
     index_db *idx = NULL;
     storage *st = NULL;
     storage_reconcile_report rep;
-    index_mirror_info info;
+    index_mirror_info info = {0};
     uint8_t pk[32];
     int64_t standin_audit = -1, damaged_audit = -1;
     int rc = 1, r;

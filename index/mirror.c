@@ -221,7 +221,7 @@ int index_lock_mirror_read(const char *dir, index_lock **out, size_t *n, index_m
     }
     get_int(doc, "audit_last_id", &info->audit_last_id);
     get_int(doc, "exports", &info->exports);
-    if (json_array_size(arr) && !(v = calloc(json_array_size(arr), sizeof(*v)))) {
+    if (!(v = calloc(json_array_size(arr) ? json_array_size(arr) : 1, sizeof(*v)))) {
         ret = -ENOMEM;
         goto out;
     }
