@@ -60,7 +60,11 @@ class IndexLoss(unittest.TestCase):
         self.cam = self.env.camsim(["cam0:" + CAM])
         self.pool = self.env.path("pool0")
         self.index = self.env.path("index.db")
-        cams = [Env.camera("cam0", self.cam.url("cam0"), retention_days=1)]
+        # cam9 records nothing: it holds the "old" footage planted by the
+        # test. A camera without rows is walked whole at a start that is not
+        # clean, so planted files get indexed.
+        cams = [Env.camera("cam0", self.cam.url("cam0"), retention_days=1),
+                Env.camera("cam9", self.cam.url("cam9"), retention_days=1, enabled=False)]
         self.cfg = self.env.config(cams, segment_seconds=2)
 
     def tearDown(self):
@@ -72,10 +76,16 @@ class IndexLoss(unittest.TestCase):
         return os.path.join(self.pool, segs[0]["path"])
 
     def plant(self, src, t):
-        """Copies a recorded segment to where one started at t would be."""
-        dst = os.path.join(self.pool, old_relpath("cam0", t))
+        """Copies a recorded segment to where one of cam9 started at t would
+        be, and makes the next start walk the pool (as after a crash: a file
+        added by hand to a cleanly stopped pool is not looked for)."""
+        dst = os.path.join(self.pool, old_relpath("cam9", t))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(src, dst)
+        try:
+            os.unlink(os.path.join(self.pool, ".vigil-clean"))
+        except FileNotFoundError:
+            pass
         return dst
 
     def degraded_start(self, problem):
@@ -108,7 +118,7 @@ class IndexLoss(unittest.TestCase):
         d = env.vigild(self.cfg)
         env.wait_online(self.cfg, ["cam0"])
         src = self.closed_segment()
-        lock = json.loads(env.vigilctl(self.cfg, "lock", "cam0", rfc3339(locked_t - 60),
+        lock = json.loads(env.vigilctl(self.cfg, "lock", "cam9", rfc3339(locked_t - 60),
                                        rfc3339(locked_t + 60), "--reason",
                                        "vụ án 2026/118 — cướp giật").stdout)
         st, _h, body = d.http("/api/exports/public-key")
