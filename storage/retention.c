@@ -723,7 +723,9 @@ int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retenti
         pass_pool(rt, p, now_us, &rep);
     }
     if (rt->hold) hold_note(rt, rt->hold & STORAGE_HOLD_SPACE ? "age or space" : "age");
-    if (rt->passes++ % AGE_EVERY == 0 && !(rt->hold & STORAGE_HOLD_AGE))
+    /* A held pass does not use up the age turn: age runs at the first pass
+     * after the hold is lifted. */
+    if (!(rt->hold & STORAGE_HOLD_AGE) && rt->passes++ % AGE_EVERY == 0)
         for (size_t i = 0; i < rt->ncams; i++) pass_age(rt, &rt->cams[i], now_us, &rep);
     pthread_mutex_unlock(&rt->mu);
     if (out) *out = rep;
