@@ -39,6 +39,9 @@
 #define MAX_Q 512            /* bytes of a search */
 #define MAX_LIMIT 10000      /* events per answer (and the default) */
 #define MAX_AREA_CLIPS 32    /* clips offered with an event of an area */
+/* Clips of area events in one answer: 10000 area events of a district of
+ * hundreds of cameras must not build a 100 MB answer on the loop thread. */
+#define MAX_ANSWER_AREA_CLIPS 5000
 /* Posts waiting for the index writer at once: each holds a thread of libuv's
  * pool until the commit, and clip downloads and snapshots read through the
  * same pool. More are refused (503, Retry-After: 1); a stream needs no more,
@@ -482,8 +485,9 @@ static json_t *clip_url(const char *camera, int64_t start, int64_t end)
     return json_string(url);
 }
 
-/* Adds the clip URL(s) to an event row o of the answer. */
-static void add_clips(const config *cfg, json_t *o)
+/* Adds the clip URL(s) to an event row o of the answer; *budget is what is
+ * left of MAX_ANSWER_AREA_CLIPS. */
+static void add_clips(const config *cfg, json_t *o, size_t *budget)
 {
     int64_t t, e;
     const char *camera = json_string_value(json_object_get(o, "camera"));
@@ -507,12 +511,13 @@ static void add_clips(const config *cfg, json_t *o)
         const config_camera *c = &cfg->cameras[i];
         if (district && strcmp(district, c->district ? c->district : "") != 0) continue;
         if (site && strcmp(site, config_site_name(c->site)) != 0) continue;
-        if (n++ == MAX_AREA_CLIPS) {
+        if (n++ == MAX_AREA_CLIPS || *budget == 0) {
             json_object_set_new(o, "clips_truncated", json_true());
             break;
         }
         json_array_append_new(clips, json_pack("{s:s,s:o}", "camera", c->id, "clip",
                                                 clip_url(c->id, t, e)));
+        (*budget)--;
     }
     if (clips) json_object_set_new(o, "clips", clips);
 }
@@ -522,9 +527,9 @@ static void search_done(serve__job *base, h2o_req_t *req)
     search_job *j = vg_container_of(base, search_job, rj.base);
     serve__reply *r = &j->rj.reply;
     if (r->status == 200 && r->json && base->s->cfg) {
-        size_t i;
+        size_t i, budget = MAX_ANSWER_AREA_CLIPS;
         json_t *o;
-        json_array_foreach(r->json, i, o) add_clips(base->s->cfg, o);
+        json_array_foreach(r->json, i, o) add_clips(base->s->cfg, o, &budget);
     }
     if (j->truncated) serve__add_header_str(req, "x-events-truncated", "1");
     serve__reply_job_done(base, req);
