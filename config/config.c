@@ -529,7 +529,8 @@ static int get_period(loader *L, yaml_node_t *v, const char *what, int64_t *out_
 static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
 {
     static const char *const keys[] = {"id",      "path",       "max_bytes", "min_free",
-                                       "direct_io", "move_to", "move_after", "move_rate"};
+                                       "direct_io", "move_to", "move_after", "move_rate",
+                                       "sync_ms"};
     config *cfg = L->cfg;
     char ctx[120], ib[80];
     const char *k;
@@ -560,6 +561,7 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
     config_pool *p = &cfg->pools[cfg->npools++];
     memset(p, 0, sizeof(*p));
     p->line = line_of(idn ? idn : m);
+    p->sync_ms = 1000;
     if (!(p->id = strdup(id)) || !(p->file = strdup(L->file))) return -ENOMEM;
 
     FOR_PAIRS(L, m, k, v)
@@ -596,6 +598,8 @@ static int parse_pool(loader *L, yaml_node_t *m, size_t idx, size_t npools)
             if (config_parse_size(clean_scalar(v), &p->move_rate) < 0 || p->move_rate < 4096)
                 ret = fail(L, line_of(v), "%s must be a size per second of at least 4 KiB "
                                           "(\"64MiB\")", what);
+        } else if (!strcmp(k, "sync_ms")) {
+            ret = get_int(L, v, what, 0, 3600000, &p->sync_ms);
         }
         if (ret < 0) return ret;
     }

@@ -48,6 +48,8 @@ typedef struct config_pool {
     int64_t move_after_us;
     uint64_t move_rate;
     int move_line;
+    int sync_ms;              /* sync_ms: fdatasync open segments this often (default
+                               * 1000); 0: only when a segment closes */
     char *file;               /* where it was defined */
     int line;
 } config_pool;

@@ -302,6 +302,27 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
         }
     }
 
+    /* the syncer: fdatasyncs of open segments (storage.c "Durability") */
+    static const struct {
+        const char *name, *type, *help;
+    } sync_series[] = {
+        {"vigil_pool_sync_interval_seconds", "gauge",
+         "How often open segments are fdatasync'ed (0: only at close)"},
+        {"vigil_pool_syncs_total", "counter", "fdatasyncs of open segments"},
+        {"vigil_pool_sync_errors_total", "counter", "fdatasyncs of open segments that failed"},
+        {"vigil_pool_sync_seconds_total", "counter", "Time spent in those fdatasyncs"},
+    };
+    for (size_t k = 0; k < VG_ARRAY_SIZE(sync_series); k++) {
+        family(&b, sync_series[k].name, sync_series[k].type, sync_series[k].help);
+        for (size_t i = 0; i < in->npools; i++) {
+            const storage_sync_stats *y = &in->pools[i].sync;
+            if (!in->pools[i].have_sync) continue;
+            double v = k == 0 ? y->sync_ms / 1000.0 : k == 1 ? (double)y->syncs
+                       : k == 2 ? (double)y->errors : y->seconds;
+            sample1(&b, sync_series[k].name, "pool", in->pools[i].id, v);
+        }
+    }
+
     if (in->have_index) {
         family(&b, "vigil_index_write_queue_depth", "gauge",
                "Operations queued for the index writer");

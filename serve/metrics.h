@@ -51,6 +51,8 @@ typedef struct serve_metrics_pool {
     const char *id; /* borrowed */
     int have_usage; /* 0: retention not running, usage unknown */
     storage_pool_usage u;
+    int have_sync;  /* 0: storage not known here */
+    storage_sync_stats sync;
 } serve_metrics_pool;
 
 typedef struct serve_metrics_input {

@@ -61,6 +61,8 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
         pools[i].id = s->cfg->pools[i].id;
         pools[i].have_usage = s->retention && storage_retention_pool_usage(
                                                   s->retention, pools[i].id, &pools[i].u) == 0;
+        pools[i].have_sync = s->st && storage_pool_sync_stats(s->st, pools[i].id,
+                                                              &pools[i].sync) == 0;
     }
     if (s->idx) {
         in.have_index = 1;

@@ -12,6 +12,19 @@
  * a failed one is cut back so the file always ends on a whole fragment and the
  * running SHA-256 matches its bytes); at close fsync the file, then its
  * directory (and any directory this segment created), then queue the close.
+ *
+ * Durability while a segment is open: a written fragment is in the file
+ * (O_DIRECT: on the device, possibly in its volatile cache; the file's new
+ * size only in the journal), which survives the process being killed but not
+ * a power loss. So a syncer thread fdatasyncs every open segment that has
+ * unsynced bytes once per pool's sync_ms (default 1000 ms; 0: only at
+ * close), off the cameras' threads: a camera's loop thread never waits for
+ * the disk's flush, and one slow flush delays only the next round. After a
+ * power loss a segment then holds what was written up to sync_ms (plus one
+ * round's flushing) before the cut, and recovery cuts it back to its last
+ * whole fragment. The syncer works on a dup of the segment's descriptor, so
+ * a segment closing meanwhile is not held up (its close fsyncs anyway); a
+ * failed fdatasync is logged, counted and marks the segment's row.
  */
 #include "storage/storage.h"
 
@@ -33,6 +46,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+
 #define IDENTITY_NAME ".vigil-pool"
 
 #define DIO_ALIGN 4096 /* offset, length and memory alignment of O_DIRECT writes */
@@ -44,6 +58,9 @@ typedef struct storage_pool {
     bool direct; /* segments written with O_DIRECT (see "direct I/O") */
     atomic_bool direct_warned;
     _Atomic int64_t used_bytes; /* segment bytes on the pool (issue 4: retention) */
+    int sync_ms;                /* fdatasync open segments this often; 0: at close only */
+    int64_t sync_due_us;        /* syncer: the next round for this pool (monotonic) */
+    _Atomic uint64_t syncs, sync_errors, sync_ns;
 } storage_pool;
 
 struct storage {
@@ -52,6 +69,12 @@ struct storage {
     index_db *idx; /* borrowed */
     storage__enospc_fn enospc; /* issue 4: the emergency purge (storage/retention.c) */
     void *enospc_opaque;
+    /* the syncer (see "Durability" above) */
+    pthread_mutex_t sync_mu;   /* guards the list of open segments and sync_stop */
+    pthread_cond_t sync_cv;
+    storage_segment *open_list; /* segments of pools with sync_ms > 0 */
+    bool sync_stop, sync_running;
+    pthread_t sync_thread;
 };
 
 struct storage_segment {
@@ -68,6 +91,12 @@ struct storage_segment {
     vg_sha256 *sha;
     bool direct;                /* fd has O_DIRECT */
     uint8_t tail[DIO_ALIGN];    /* direct: the bytes of the last, partial block */
+    /* syncer: the list (under st->sync_mu), what is written and what is synced */
+    storage_segment *sync_prev, *sync_next;
+    bool listed;
+    bool sync_failed_logged;    /* syncer thread only */
+    _Atomic uint64_t written;   /* bytes appended (the file's content) */
+    _Atomic uint64_t synced;    /* of which fdatasync'ed */
 };
 
 /* ---- pools ---- */
@@ -173,6 +202,189 @@ out:
     free(have);
 }
 
+/* ---- the syncer ---- */
+
+typedef struct sync_job {
+    storage_segment *seg;
+    int64_t id;
+    int fd; /* a dup: the segment may close meanwhile */
+    uint64_t upto;
+    storage_pool *pool;
+    char *dir;  /* its first sync: the file's directory (owned), else NULL */
+    int levels; /* ... and the directories it created above that */
+} sync_job;
+
+/* fsyncs dir and levels directories above it (dir is cut on the way). */
+static int fsync_dirs(char *dir, int levels)
+{
+    int r = 0;
+    for (int level = 0; level <= levels; level++) {
+        int fr = vg_fsync_dir(dir);
+        if (fr < 0 && r == 0) r = fr;
+        char *slash = strrchr(dir, '/');
+        if (!slash) break;
+        *slash = 0;
+    }
+    return r;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One round: under the lock, every listed segment of a pool that is due and
+ * has unsynced bytes gets a dup of its descriptor; the flushes run unlocked;
+ * the segments still listed then learn what is synced. */
+static void sync_round(storage *st, sync_job **jobs, size_t *cap)
+{
+    size_t n = 0;
+    int64_t now = mono_us();
+    pthread_mutex_lock(&st->sync_mu);
+    for (storage_segment *g = st->open_list; g; g = g->sync_next) {
+        storage_pool *p = g->pool;
+        uint64_t w = atomic_load(&g->written);
+        if (now < p->sync_due_us || w <= atomic_load(&g->synced)) continue;
+        if (n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            sync_job *nj = realloc(*jobs, nc * sizeof(*nj));
+            if (!nj) break; /* the rest next round */
+            *jobs = nj;
+            *cap = nc;
+        }
+        int fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) continue;
+        /* a new file's name is durable once its directory is */
+        char *dir = atomic_load(&g->synced) == 0 ? strdup(g->abspath) : NULL;
+        if (dir) *strrchr(dir, '/') = 0;
+        (*jobs)[n++] = (sync_job){.seg = g, .id = g->id, .fd = fd, .upto = w, .pool = p,
+                                  .dir = dir, .levels = g->new_dirs};
+    }
+    for (size_t i = 0; i < st->npools; i++)
+        if (st->pools[i].sync_ms > 0 && now >= st->pools[i].sync_due_us)
+            st->pools[i].sync_due_us = now + (int64_t)st->pools[i].sync_ms * 1000;
+    pthread_mutex_unlock(&st->sync_mu);
+
+    for (size_t i = 0; i < n; i++) {
+        sync_job *j = &(*jobs)[i];
+        int64_t t0 = mono_us();
+        int r = fdatasync(j->fd) == 0 ? 0 : -errno;
+        close(j->fd);
+        if (j->dir) {
+            int dr = fsync_dirs(j->dir, j->levels);
+            if (r == 0) r = dr;
+            free(j->dir);
+        }
+        atomic_fetch_add(&j->pool->sync_ns, (uint64_t)(mono_us() - t0) * 1000);
+        atomic_fetch_add(&j->pool->syncs, 1);
+        if (r < 0) atomic_fetch_add(&j->pool->sync_errors, 1);
+        pthread_mutex_lock(&st->sync_mu);
+        storage_segment *g = st->open_list;
+        while (g && !(g == j->seg && g->id == j->id)) g = g->sync_next;
+        if (g && r == 0 && j->upto > atomic_load(&g->synced)) atomic_store(&g->synced, j->upto);
+        if (g && r < 0 && !g->sync_failed_logged) {
+            g->sync_failed_logged = true;
+            vg_log_cam(LOG_ERR, g->camera, "storage: fdatasync of %s failed: %s", g->abspath,
+                       strerror(-r));
+        }
+        pthread_mutex_unlock(&st->sync_mu);
+        if (r < 0 && st->idx) index_segment_fsync_failed(st->idx, j->id);
+    }
+}
+
+static void *sync_main(void *arg)
+{
+    storage *st = arg;
+    sync_job *jobs = NULL;
+    size_t cap = 0;
+    int tick_ms = 0;
+    for (size_t i = 0; i < st->npools; i++)
+        if (st->pools[i].sync_ms > 0 && (!tick_ms || st->pools[i].sync_ms < tick_ms))
+            tick_ms = st->pools[i].sync_ms;
+    pthread_mutex_lock(&st->sync_mu);
+    while (!st->sync_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (int64_t)tick_ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&st->sync_cv, &st->sync_mu, &ts);
+        if (st->sync_stop) break;
+        pthread_mutex_unlock(&st->sync_mu);
+        sync_round(st, &jobs, &cap);
+        pthread_mutex_lock(&st->sync_mu);
+    }
+    pthread_mutex_unlock(&st->sync_mu);
+    free(jobs);
+    return NULL;
+}
+
+static int sync_start(storage *st)
+{
+    pthread_condattr_t ca;
+    bool any = false;
+    for (size_t i = 0; i < st->npools; i++) any = any || st->pools[i].sync_ms > 0;
+    if (!any) return 0;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int r = pthread_cond_init(&st->sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (r != 0) return -r;
+    if ((r = pthread_create(&st->sync_thread, NULL, sync_main, st)) != 0) {
+        pthread_cond_destroy(&st->sync_cv);
+        return -r;
+    }
+    st->sync_running = true;
+    return 0;
+}
+
+static void sync_list_add(storage_segment *seg)
+{
+    storage *st = seg->st;
+    if (!st->sync_running || seg->pool->sync_ms <= 0) return;
+    pthread_mutex_lock(&st->sync_mu);
+    seg->sync_prev = NULL;
+    seg->sync_next = st->open_list;
+    if (st->open_list) st->open_list->sync_prev = seg;
+    st->open_list = seg;
+    seg->listed = true;
+    pthread_mutex_unlock(&st->sync_mu);
+}
+
+static void sync_list_remove(storage_segment *seg)
+{
+    storage *st = seg->st;
+    if (!seg->listed) return;
+    pthread_mutex_lock(&st->sync_mu);
+    if (seg->sync_prev) seg->sync_prev->sync_next = seg->sync_next;
+    else st->open_list = seg->sync_next;
+    if (seg->sync_next) seg->sync_next->sync_prev = seg->sync_prev;
+    seg->listed = false;
+    pthread_mutex_unlock(&st->sync_mu);
+}
+
+int storage_pool_sync_stats(const storage *st, const char *pool, storage_sync_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < st->npools; i++) {
+        storage_pool *p = &st->pools[i];
+        if (strcmp(p->id, pool) != 0) continue;
+        out->sync_ms = p->sync_ms;
+        out->syncs = atomic_load(&p->syncs);
+        out->errors = atomic_load(&p->sync_errors);
+        out->seconds = (double)atomic_load(&p->sync_ns) / 1e9;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+uint64_t storage_segment_synced_bytes(const storage_segment *seg)
+{
+    return atomic_load(&((storage_segment *)seg)->synced);
+}
+
 int storage_open(const config *cfg, index_db *idx, storage **out)
 {
     int r = 0;
@@ -181,6 +393,7 @@ int storage_open(const config *cfg, index_db *idx, storage **out)
     st = calloc(1, sizeof(*st));
     if (!st) return -ENOMEM;
     st->idx = idx;
+    pthread_mutex_init(&st->sync_mu, NULL);
     st->pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*st->pools));
     if (!st->pools) {
         r = -ENOMEM;
@@ -191,12 +404,17 @@ int storage_open(const config *cfg, index_db *idx, storage **out)
         p->id = strdup(cfg->pools[i].id);
         p->path = strdup(cfg->pools[i].path);
         p->direct = !cfg->pools[i].buffered;
+        p->sync_ms = cfg->pools[i].sync_ms > 0 ? cfg->pools[i].sync_ms : 0;
         st->npools++;
         if (!p->id || !p->path) {
             r = -ENOMEM;
             goto out;
         }
         pool_check(st, p);
+    }
+    if ((r = sync_start(st)) < 0) {
+        vg_log(LOG_ERR, "storage: cannot start the syncer thread: %s", strerror(-r));
+        goto out;
     }
     *out = st;
     st = NULL;
@@ -209,6 +427,15 @@ void storage_close(storage **stp)
 {
     if (!stp || !*stp) return;
     storage *st = *stp;
+    if (st->sync_running) {
+        pthread_mutex_lock(&st->sync_mu);
+        st->sync_stop = true;
+        pthread_cond_signal(&st->sync_cv);
+        pthread_mutex_unlock(&st->sync_mu);
+        pthread_join(st->sync_thread, NULL);
+        pthread_cond_destroy(&st->sync_cv);
+    }
+    pthread_mutex_destroy(&st->sync_mu);
     for (size_t i = 0; i < st->npools; i++) {
         free(st->pools[i].id);
         free(st->pools[i].path);
@@ -434,6 +661,7 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
         unlink(seg->abspath);
         goto out;
     }
+    sync_list_add(seg);
     *out = seg;
     seg = NULL;
     r = 0;
@@ -625,6 +853,7 @@ written:
         frag->size = (uint32_t)len;
     }
     seg->bytes += len;
+    atomic_store(&seg->written, seg->bytes);
     atomic_fetch_add(&seg->pool->used_bytes, (int64_t)len);
     if (frag) {
         seg->end_us = end_us;
@@ -641,6 +870,7 @@ int storage_segment_close(storage_segment **segp, int64_t end_us)
     int r = 0;
     uint8_t sha[32];
     char dir[PATH_MAX];
+    sync_list_remove(seg); /* before its descriptor goes: the syncer dups it under the lock */
     /* direct I/O leaves the last block padded: the file ends where its content does */
     if (seg->direct && ftruncate(seg->fd, (off_t)seg->bytes) != 0) r = -errno;
     if (fsync(seg->fd) != 0 && r == 0) r = -errno;

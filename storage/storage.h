@@ -8,7 +8,8 @@
  * (UTC of the segment's start). Write order, after Moonfire: create with O_EXCL
  * and queue the open row in the index; append whole fragments, each with one
  * write; at close fsync the file, then its directory, then mark the row closed
- * with size and SHA-256 (hashed as written, never re-read).
+ * with size and SHA-256 (hashed as written, never re-read). While a segment is
+ * open a thread of storage's own fdatasyncs it every pool's sync_ms.
  */
 #ifndef VIGIL_STORAGE_H
 #define VIGIL_STORAGE_H
@@ -65,6 +66,19 @@ int64_t storage_segment_id(const storage_segment *seg);
 int64_t storage_segment_bytes(const storage_segment *seg);
 /* Absolute path of the segment's file (borrowed, valid until close). */
 const char *storage_segment_path(const storage_segment *seg);
+
+/* Bytes of the segment fdatasync'ed so far by the syncer (its pool's sync_ms;
+ * see storage.c "Durability"): what survives a power loss. Thread-safe. */
+uint64_t storage_segment_synced_bytes(const storage_segment *seg);
+
+/* The syncer's work on a pool, for metrics. 0 or -ENOENT. */
+typedef struct storage_sync_stats {
+    int sync_ms;      /* the pool's period; 0: segments are synced at close only */
+    uint64_t syncs;   /* fdatasyncs of open segments */
+    uint64_t errors;  /* of which failed (the segment's row is marked) */
+    double seconds;   /* spent in them (on the syncer thread) */
+} storage_sync_stats;
+int storage_pool_sync_stats(const storage *st, const char *pool, storage_sync_stats *out);
 
 /* 1 if the pool is usable, 0 if not (wrong/missing identity), -ENOENT if unknown. */
 int storage_pool_usable(const storage *st, const char *pool);

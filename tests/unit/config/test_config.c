@@ -563,6 +563,25 @@ static void test_pool_direct_io(void **state)
                  "vigil.yaml:7: duplicate key 'direct_io' in pool 'a' (first at line 6)");
 }
 
+/* sync_ms: how often open segments are fdatasync'ed; 1000 unless said, 0: at close only. */
+static void test_pool_sync_ms(void **state)
+{
+    (void)state;
+    write_file("vigil.yaml", "index: i.db\nstorage:\n  pools:\n"
+                             "    - {id: a, path: pa}\n"
+                             "    - {id: b, path: pb, sync_ms: 0}\n"
+                             "    - {id: c, path: pc, sync_ms: 250}\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_int_equal(cfg->pools[0].sync_ms, 1000);
+    assert_int_equal(cfg->pools[1].sync_ms, 0);
+    assert_int_equal(cfg->pools[2].sync_ms, 250);
+    config_free(&cfg);
+    expect_error("index: i\nstorage:\n  pools:\n    - {id: a, path: x, sync_ms: -1}\n",
+                 "vigil.yaml:4: pool 'a': sync_ms must be an integer 0..3600000");
+    expect_error("index: i\nstorage:\n  pools:\n    - {id: a, path: x, sync_ms: soon}\n",
+                 "vigil.yaml:4: pool 'a': sync_ms must be an integer 0..3600000");
+}
+
 static void test_errors_cameras(void **state)
 {
     (void)state;
@@ -951,6 +970,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listen_parse, setup, teardown),
         cmocka_unit_test(test_listen_allowed),
         cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_sync_ms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_not_in_errors, setup, teardown),
