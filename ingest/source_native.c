@@ -72,6 +72,7 @@ struct native_cam {
     int width, height;  /* from the last run's first keyframe */
     ingest_live *live;  /* the camera's live feed (borrowed), NULL none */
     bool live_tick;     /* reading on NATIVE_TICK_MS_LIVE */
+    int basic_logged;   /* rtsp_client_opts.basic_logged, across sessions */
 
     /* shared, under lock */
     pthread_mutex_t lock;
@@ -302,6 +303,7 @@ static void connect_camera(native_cam *c)
                           .user = c->user,
                           .pass = c->pass,
                           .camera = c->id,
+                          .basic_logged = &c->basic_logged,
                           .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP,
                           /* MP4's sample format: the segmenter copies units as they are */
                           .length_prefixed = 1,

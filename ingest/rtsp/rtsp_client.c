@@ -115,6 +115,7 @@ struct rtsp_client {
     int use_get_parameter;
     int redirects;
     int no_redirect; /* started on a given socket: nowhere else to go */
+    int creds_dropped; /* redirected to another host: the credentials stayed behind */
 
     rtsp_sdp_session *sdp;
     track tracks[RTSP_SDP_MAX_MEDIA];
@@ -558,6 +559,15 @@ static void handle_redirect(rtsp_client *c, const rtsp_msg *m)
         snprintf(c->user, sizeof(c->user), "%s", nu.user);
         snprintf(c->pass, sizeof(c->pass), "%s", nu.pass);
         vg_log_add_secret(c->pass);
+    } else if (strcasecmp(nu.host, c->u.host) != 0 && c->user[0]) {
+        /* The camera's credentials are for the camera: a Location elsewhere
+         * (a compromised or misconfigured camera, a spoofed answer) would
+         * collect them. The other host gets none; should it ask, that is an
+         * auth failure naming the redirect. */
+        vg_log_cam(LOG_WARNING, cam(c), "rtsp: redirected from %s to another host, %s: its "
+                   "credentials are not sent there", c->u.host, nu.host);
+        c->user[0] = c->pass[0] = 0;
+        c->creds_dropped = 1;
     }
     c->u = nu;
     vg_log_cam(LOG_INFO, cam(c), "rtsp: redirected to %s", c->u.url);
@@ -772,8 +782,16 @@ static void handle_response(rtsp_client *c, const rtsp_msg *m)
             return;
         }
         if (!c->user[0]) {
-            fail(c, RTSP_ERR_AUTH_FAILED, "%s: 401 and no credentials", c->req_method);
+            fail(c, RTSP_ERR_AUTH_FAILED, "%s: 401 and no credentials%s", c->req_method,
+                 c->creds_dropped ? " (not sent to the host redirected to)" : "");
             return;
+        }
+        /* rtsp_auth_parse() keeps Digest when both are offered; Basic sends
+         * the password in the clear, so say so, once per camera. */
+        if (a.scheme == RTSP_AUTH_BASIC && !(c->o.basic_logged && *c->o.basic_logged)) {
+            vg_log_cam(LOG_WARNING, cam(c), "rtsp: the camera offers only Basic authentication: "
+                       "its password crosses the network in the clear");
+            if (c->o.basic_logged) *c->o.basic_logged = 1;
         }
         if (c->auth_tries >= (stale ? 3 : 1) + (c->st == ST_PLAYING)) {
             fail(c, RTSP_ERR_AUTH_FAILED, "%s: credentials refused", c->req_method);

@@ -101,6 +101,10 @@ typedef struct rtsp_client_opts {
     int reorder_delay_ms; /* UDP: how long a hole is waited for; 100 when 0 */
     int length_prefixed;  /* video NALs with 4-byte lengths instead of start codes */
     const char *camera;   /* for log lines; copied; may be NULL */
+    /* The caller's, kept across its sessions (used on the loop thread): set
+     * once "the camera offers only Basic authentication" was logged, so it is
+     * logged once per camera, not at every reconnect. NULL: every session. */
+    int *basic_logged;
 } rtsp_client_opts;
 
 typedef struct rtsp_client_stats {

@@ -14,7 +14,12 @@ With --freeze-timestamps every RTP packet a player gets carries its
 stream's first timestamp: a broken (or hostile) camera whose clock never
 advances, for the tests of what vigild holds for such a camera.
 
-    python3 rtsp_relay.py --port 8554 [--freeze-timestamps]
+With --redirect NAME=URL a DESCRIBE of /NAME is answered 302 with that
+Location (a camera that sends its clients elsewhere); --host binds another
+loopback address (127.0.0.2: "another host" on one machine).
+
+    python3 rtsp_relay.py --port 8554 [--host 127.0.0.1] [--freeze-timestamps]
+                          [--redirect NAME=URL]...
 """
 import argparse
 import re
@@ -26,6 +31,7 @@ import threading
 lock = threading.Lock()
 streams = {}  # path -> Stream
 freeze = False  # --freeze-timestamps
+redirects = {}  # "/NAME" -> Location (--redirect)
 
 
 class Stream:
@@ -203,6 +209,8 @@ class Handler(socketserver.StreamRequestHandler):
                 self.reply(cseq, 461, "Unsupported Transport")
                 return
             self.reply(cseq, headers={"Transport": rt, "Session": self.session + ";timeout=60"})
+        elif method == "DESCRIBE" and path in redirects:
+            self.reply(cseq, 302, "Moved Temporarily", headers={"Location": redirects[path]})
         elif method == "DESCRIBE":
             with lock:
                 st = streams.get(path)
@@ -236,11 +244,18 @@ class Server(socketserver.ThreadingTCPServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--freeze-timestamps", action="store_true")
+    ap.add_argument("--redirect", action="append", default=[], metavar="NAME=URL")
     a = ap.parse_args()
     global freeze
     freeze = a.freeze_timestamps
-    srv = Server(("127.0.0.1", a.port), Handler)
+    for r in a.redirect:
+        name, _, url = r.partition("=")
+        redirects["/" + name.lstrip("/")] = url
+    if not a.host.startswith("127."):
+        ap.error("--host must be a loopback address")
+    srv = Server((a.host, a.port), Handler)
     # with --port 0 the kernel picks the port; the caller reads it from here
     print("READY port=%d" % srv.server_address[1], flush=True)
     srv.serve_forever()
