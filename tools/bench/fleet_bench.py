@@ -329,7 +329,8 @@ def write_config(path, a, fleet, workdir):
              "segment_seconds: 60",
              "retention_days: 0",
              "storage:", "  pools:",
-             "    - " + json.dumps({"id": "main", "path": os.path.join(workdir, "pool0")}),
+             "    - " + json.dumps(dict({"id": "main", "path": os.path.join(workdir, "pool0")},
+                                   **({} if a.sync_ms is None else {"sync_ms": a.sync_ms}))),
              "cameras:"]
     for i in range(1, a.cameras + 1):
         lines.append("  - " + json.dumps({"id": "cam%d" % i, "url": fleet.url(i),
@@ -366,6 +367,13 @@ def scrape_metrics(port):
                     r'[^}]*\}\s+([0-9.e+]+)', re.M)
     for kind, cam, v in rx.findall(text):
         out.setdefault(cam, {})[kind] = int(float(v))
+    # the syncer's work (fdatasyncs of open segments) on the pool
+    for name, key in (("vigil_pool_syncs_total", "syncs"),
+                      ("vigil_pool_sync_seconds_total", "seconds"),
+                      ("vigil_pool_sync_interval_seconds", "interval")):
+        m = re.search(r'^%s\{pool="main"\}\s+(\S+)$' % name, text, re.M)
+        if m:
+            out.setdefault("_sync", {})[key] = float(m.group(1))
     return out
 
 
@@ -403,7 +411,8 @@ def run_vigild(a, workdir):
            "behind_ms": total.get("behind_ms_max") if total else None,
            "load": os.getloadavg()[0],
            "fleetsim_cpu": (fs1 - fs0) if fs0 is not None and fs1 is not None else None,
-           "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0}
+           "cams": {}, "skipped": total.get("frames_skipped", 0) if total else 0,
+           "sync": metrics.get("_sync")}
     for i in range(1, a.cameras + 1):
         files = glob.glob(os.path.join(workdir, "pool0", "cam%d" % i, "**", "*.mp4"),
                           recursive=True)
@@ -540,6 +549,9 @@ def main():
     ap.add_argument("--perf-record", metavar="FILE",
                     help="perf record -g vigild during the measurement window")
     ap.add_argument("--no-table", action="store_true", help="omit the per-camera table")
+    ap.add_argument("--sync-ms", type=int, default=None,
+                    help="the pool's sync_ms (fdatasync of open segments; 0: at close only; "
+                         "default: vigild's, 1000)")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     if not a.no_priority:
@@ -607,6 +619,12 @@ def main():
             if rx:
                 print("vigild /metrics after the drain, before SIGTERM: frames_received=%d "
                       "frames_written=%d (of %d sent)" % (sum(rx), sum(wb), sent))
+            if r.get("sync"):
+                y = r["sync"]
+                print("vigild syncer: sync_ms=%d, %d fdatasyncs of open segments in %.3f s "
+                      "of its thread (%s ms each)" % (
+                          y.get("interval", 0) * 1000, y.get("syncs", 0), y.get("seconds", 0),
+                          fmt(div(1000 * y.get("seconds", 0), y.get("syncs") or None), ".3f")))
             tot_cpu, tot_pss = core(r["cpu"], r["wall"]), r["pss"]
         else:
             tot_cpu = f_cpu * n if f_cpu is not None else None
