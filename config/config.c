@@ -898,7 +898,8 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
     static const char *const keys[] = {"id",       "name",     "district",      "site",
                                        "url",      "username", "password",      "password_file",
                                        "transport", "enabled", "pool",          "retention_days",
-                                       "source", "sub_url", "record_sub", "password_credential"};
+                                       "source", "sub_url", "record_sub", "password_credential",
+                                       "tls_verify", "tls_ca_file"};
     static const char *const sites[] = {"security", "one-stop-shop", "traffic", "forest", "other"};
     static const char *const sources[] = {"ffmpeg", "native"};
     config *cfg = L->cfg;
@@ -984,6 +985,12 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
             else ret = fail(L, line_of(v), "%s must be tcp or udp", what);
         } else if (!strcmp(k, "enabled")) {
             ret = get_bool(L, v, what, &c->enabled);
+        } else if (!strcmp(k, "tls_verify")) {
+            bool verify = true;
+            ret = get_bool(L, v, what, &verify);
+            c->tls_no_verify = !verify;
+        } else if (!strcmp(k, "tls_ca_file")) {
+            ret = get_path(L, v, what, &c->tls_ca_file);
         } else if (!strcmp(k, "pool")) {
             if ((ret = get_str(L, v, what, false, &c->pool)) == 0 && !config_find_pool(cfg, c->pool)) {
                 char pb[80];
@@ -1000,6 +1007,14 @@ static int parse_camera(loader *L, yaml_node_t *m, size_t idx)
         if (ret < 0) return ret;
     }
     if (!c->url) return fail(L, line_of(m), "camera '%s': url is required", id);
+    /* libavformat's RTSP client opens TLS without options: it could not check
+     * the camera's certificate, and a camera's password must not go to
+     * whoever answers. */
+    if (c->source == CONFIG_SOURCE_FFMPEG && !c->tls_no_verify &&
+        (!strncasecmp(c->url, "rtsps://", 8) || (c->sub_url && !strncasecmp(c->sub_url, "rtsps://", 8))))
+        return fail(L, line_of(m), "camera '%s': rtsps:// with source: ffmpeg cannot verify the "
+                                   "camera's certificate (use source: native, or tls_verify: false)",
+                    id);
     if (c->record_sub && !c->sub_url)
         return fail(L, line_of(rsn), "camera '%s': record_sub needs a sub_url", id);
     if (c->record_sub && strlen(id) + strlen(CONFIG_SUB_SUFFIX) > CONFIG__MAX_ID)
@@ -1314,6 +1329,7 @@ void config_free(config **pcfg)
         free(c->username);
         free_secret(c->password);
         free(c->password_file);
+        free(c->tls_ca_file);
         free(c->password_credential);
         free(c->pool);
         free(c->file);
@@ -1367,6 +1383,7 @@ bool config_camera_needs_restart(const config_camera *a, const config_camera *b)
            a->record_sub != b->record_sub ||
            str_differs(a->username, b->username) ||
            str_differs(a->password, b->password) || a->tcp != b->tcp ||
+           a->tls_no_verify != b->tls_no_verify || str_differs(a->tls_ca_file, b->tls_ca_file) ||
            str_differs(a->pool, b->pool) || a->source != b->source || a->enabled != b->enabled;
 }
 

@@ -71,6 +71,10 @@ typedef struct config_camera {
     char *password_file;
     char *password_credential; /* a systemd credential's name ($CREDENTIALS_DIRECTORY) */
     bool tcp;          /* transport: tcp (default) | udp */
+    bool tls_no_verify; /* tls_verify: false -- an rtsps:// camera's certificate is not
+                         * checked (explicit, logged); default: checked */
+    char *tls_ca_file; /* tls_ca_file: the CAs an rtsps:// camera's certificate must chain
+                        * to (PEM); NULL: the system's */
     bool enabled;      /* default true */
     char *pool;        /* pool id; default: the first pool */
     int retention_days;   /* default: the top-level retention_days */

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <libavcodec/avcodec.h>
 #include <limits.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ struct native_cam {
     ingest_camera *cam; /* the supervisor's, borrowed */
     const char *id;
     char *url, *user, *pass;
+    char *ca_file;      /* tls_ca_file, NULL: the system's CAs */
+    bool tls_no_verify; /* tls_verify: false */
     bool tcp;
     native_loop *nl;
     native_cam *next_cmd; /* in nl's queue (nl->lock) */
@@ -304,6 +307,8 @@ static void connect_camera(native_cam *c)
                           .pass = c->pass,
                           .camera = c->id,
                           .basic_logged = &c->basic_logged,
+                          .tls_ca_file = c->ca_file,
+                          .tls_no_verify = c->tls_no_verify,
                           .transport = c->tcp ? RTSP_TRANSPORT_TCP : RTSP_TRANSPORT_UDP,
                           /* MP4's sample format: the segmenter copies units as they are */
                           .length_prefixed = 1,
@@ -485,6 +490,7 @@ static void cam_free(native_cam *c)
     free(c->url);
     free(c->user);
     free(c->pass);
+    free(c->ca_file);
     free(c);
 }
 
@@ -503,7 +509,14 @@ static int native_start(ingest_camera *cam, const ingest_params *p, void **out)
     c->url = strdup(p->camera->url);
     c->user = p->camera->username ? strdup(p->camera->username) : NULL;
     c->pass = p->camera->password ? strdup(p->camera->password) : NULL;
-    if (!c->url || (p->camera->username && !c->user) || (p->camera->password && !c->pass)) {
+    c->ca_file = p->camera->tls_ca_file ? strdup(p->camera->tls_ca_file) : NULL;
+    c->tls_no_verify = p->camera->tls_no_verify;
+    if (c->tls_no_verify && !strncasecmp(c->url, "rtsps://", 8))
+        vg_log_cam(LOG_WARNING, p->camera->id, "native: tls_verify: false: the camera's TLS "
+                   "certificate is not checked, so whoever answers at its address gets its "
+                   "credentials");
+    if (!c->url || (p->camera->username && !c->user) || (p->camera->password && !c->pass) ||
+        (p->camera->tls_ca_file && !c->ca_file)) {
         r = -ENOMEM;
         goto out;
     }

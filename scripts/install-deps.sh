@@ -33,7 +33,7 @@ deps=(
   "libh2o-dev                    pc:libh2o"
   "libcurl4-openssl-dev          pc:libcurl"
   "libsystemd-dev                pc:libsystemd"
-  "libssl-dev                    pc:libcrypto"
+  "libssl-dev                    pc:libcrypto pc:libssl"
   "zlib1g-dev                    pc:zlib"
   "libgstreamer1.0-dev           pc:gstreamer-1.0"
   "libgstreamer-plugins-base1.0-dev pc:gstreamer-app-1.0 pc:gstreamer-video-1.0 pc:gstreamer-rtsp-1.0"
@@ -54,6 +54,7 @@ deps=(
   "gir1.2-gst-rtsp-server-1.0    typelib:GstRtspServer"
   # tests, the demo and the benchmarks
   "ffmpeg                        prog:ffmpeg prog:ffprobe"
+  "openssl                       prog:openssl"
   "python3                       prog:python3 prog:/usr/bin/python3"
   "systemd                       prog:systemd-analyze"
   "mount                         prog:mount prog:umount"

@@ -12,6 +12,15 @@
  * RTSP answers are demultiplexed, RTP goes straight to the depacketizers
  * (through a reorder window for UDP) and access units come out as callbacks.
  *
+ * rtsps:// runs the same session through TLS (OpenSSL with memory BIOs, so
+ * libuv keeps owning the socket and the tick still drains it in one recv):
+ * ciphertext read from the socket goes into the rbio, SSL_read decrypts into
+ * the session's buffer and everything else is unchanged; a request is
+ * SSL_write'n and the wbio's records are sent. The camera's certificate must
+ * chain to the configured CAs (tls_ca_file, else the system's) and name the
+ * host of the URL (DNS name or IP address), unless the camera says
+ * tls_verify: false. A redirect from rtsps:// to rtsp:// is refused.
+ *
  * Lifetime: the struct owns a TCP handle and two timers; it is freed in the
  * last close callback (and never while a getaddrinfo request is still
  * pending), so callbacks may call rtsp_client_close() safely; after each user
@@ -28,6 +37,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/common.h"
 #include "ingest/rtsp/rtsp_client.h"
@@ -116,6 +129,12 @@ struct rtsp_client {
     int redirects;
     int no_redirect; /* started on a given socket: nowhere else to go */
     int creds_dropped; /* redirected to another host: the credentials stayed behind */
+    char *ca_file;     /* o->tls_ca_file, copied */
+    SSL_CTX *ssl_ctx;  /* rtsps: this connection's TLS, else NULL */
+    SSL *ssl;
+    BIO *rbio, *wbio;  /* owned by ssl */
+    int tls_up;        /* handshake done */
+    uint8_t *tbuf;     /* ciphertext as read (TLS_RBUF) */
 
     rtsp_sdp_session *sdp;
     track tracks[RTSP_SDP_MAX_MEDIA];
@@ -152,9 +171,24 @@ static const char *cam(const rtsp_client *c)
     return c->camera ? c->camera : "-";
 }
 
+#define TLS_RBUF (17 * 1024) /* a TLS record and then some */
+
+static void tls_free(rtsp_client *c)
+{
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ssl_ctx);
+    c->ssl = NULL;
+    c->ssl_ctx = NULL;
+    c->rbio = c->wbio = NULL;
+    c->tls_up = 0;
+}
+
 static void finalize(rtsp_client *c)
 {
     if (c->handles > 0 || c->gai_pending) return;
+    tls_free(c);
+    free(c->tbuf);
+    free(c->ca_file);
     void (*cb)(void *) = c->closed_cb;
     void *opaque = c->opaque;
     for (int i = 0; i < c->ntracks; i++) {
@@ -234,7 +268,7 @@ static void on_written(uv_write_t *w, int status)
         fail(c, RTSP_ERR_UNREACHABLE, "write: %s", uv_strerror(status));
 }
 
-static int write_raw(rtsp_client *c, const char *s, size_t n)
+static int sock_write(rtsp_client *c, const char *s, size_t n)
 {
     if (!c->tcp_open) return -ENOTCONN;
     uv_buf_t b = uv_buf_init((char *)s, (unsigned)n);
@@ -249,6 +283,27 @@ static int write_raw(rtsp_client *c, const char *s, size_t n)
     r = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
     if (r < 0) free(w);
     return r;
+}
+
+/* Sends what TLS has put in the wbio (records, handshake messages). */
+static int tls_flush(rtsp_client *c)
+{
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(c->wbio, buf, sizeof(buf))) > 0) {
+        int r = sock_write(c, buf, (size_t)n);
+        if (r < 0) return r;
+    }
+    return 0;
+}
+
+/* Bytes of the RTSP conversation, through TLS for rtsps://. */
+static int write_raw(rtsp_client *c, const char *s, size_t n)
+{
+    if (!c->ssl) return sock_write(c, s, n);
+    if (!c->tls_up) return -ENOTCONN;
+    if (n && SSL_write(c->ssl, s, (int)n) <= 0) return -EIO; /* a memory BIO takes it all */
+    return tls_flush(c);
 }
 
 static void on_timeout(uv_timer_t *t);
@@ -555,6 +610,10 @@ static void handle_redirect(rtsp_client *c, const rtsp_msg *m)
         fail(c, RTSP_ERR_PROTOCOL, "bad redirect Location");
         return;
     }
+    if (c->u.tls && !nu.tls) {
+        fail(c, RTSP_ERR_PROTOCOL, "redirect from rtsps:// to rtsp:// refused");
+        return;
+    }
     if (nu.user[0]) {
         snprintf(c->user, sizeof(c->user), "%s", nu.user);
         snprintf(c->pass, sizeof(c->pass), "%s", nu.pass);
@@ -578,6 +637,7 @@ static void handle_redirect(rtsp_client *c, const rtsp_msg *m)
     uv_timer_stop(&c->timer);
     c->st = ST_RESOLVE;
     c->tcp_open = 0;
+    tls_free(c); /* the next connection has its own */
     uv_close((uv_handle_t *)&c->tcp, on_tcp_closed_redirect);
 }
 
@@ -788,7 +848,8 @@ static void handle_response(rtsp_client *c, const rtsp_msg *m)
         }
         /* rtsp_auth_parse() keeps Digest when both are offered; Basic sends
          * the password in the clear, so say so, once per camera. */
-        if (a.scheme == RTSP_AUTH_BASIC && !(c->o.basic_logged && *c->o.basic_logged)) {
+        if (a.scheme == RTSP_AUTH_BASIC && !c->tls_up &&
+            !(c->o.basic_logged && *c->o.basic_logged)) {
             vg_log_cam(LOG_WARNING, cam(c), "rtsp: the camera offers only Basic authentication: "
                        "its password crosses the network in the clear");
             if (c->o.basic_logged) *c->o.basic_logged = 1;
@@ -909,7 +970,49 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
     rtsp_client *c = h->data;
-    *b = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+    if (c->ssl)
+        *b = uv_buf_init((char *)c->tbuf, TLS_RBUF);
+    else
+        *b = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+static void tls_handshake(rtsp_client *c);
+
+/* n bytes of ciphertext in tbuf: decrypted into the session's buffer and
+ * parsed like plain bytes. */
+static void tls_input(rtsp_client *c, size_t n)
+{
+    c->stats.bytes += (uint64_t)n;
+    c->stats.reads++;
+    c->now_us = vg_now_us();
+    if (BIO_write(c->rbio, c->tbuf, (int)n) != (int)n) {
+        fail(c, RTSP_ERR_PROTOCOL, "TLS: out of memory");
+        return;
+    }
+    if (!c->tls_up) {
+        tls_handshake(c);
+        if (dead(c) || !c->tls_up) return;
+    }
+    for (;;) {
+        if (c->rlen == c->rcap) {
+            process(c);
+            if (dead(c) || c->rlen == c->rcap) return;
+        }
+        int k = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
+        if (k <= 0) {
+            int e = SSL_get_error(c->ssl, k);
+            if (e == SSL_ERROR_WANT_READ) break;
+            if (e == SSL_ERROR_ZERO_RETURN) {
+                fail(c, RTSP_ERR_CLOSED, "TLS: the camera closed the session");
+            } else {
+                unsigned long err = ERR_get_error();
+                fail(c, RTSP_ERR_PROTOCOL, "TLS: %s", err ? ERR_reason_error_string(err) : "error");
+            }
+            return;
+        }
+        c->rlen += (size_t)k;
+    }
+    process(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -920,6 +1023,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n < 0) {
         fail(c, n == UV_EOF ? RTSP_ERR_CLOSED : RTSP_ERR_UNREACHABLE, "read: %s",
              uv_strerror((int)n));
+        return;
+    }
+    if (c->ssl) {
+        tls_input(c, (size_t)n);
         return;
     }
     c->now_us = vg_now_us();
@@ -936,7 +1043,20 @@ static void on_tick(uv_timer_t *tm)
     uv_os_fd_t fd;
     if (c->tcp_open && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
         /* bounded, so one flooding camera cannot starve the others on this loop */
-        for (int reads = 0; reads < MAX_READS_PER_TICK; reads++) {
+        for (int reads = 0; c->ssl && reads < MAX_READS_PER_TICK; reads++) {
+            ssize_t n = recv(fd, c->tbuf, TLS_RBUF, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (n <= 0) {
+                fail(c, n == 0 ? RTSP_ERR_CLOSED : RTSP_ERR_UNREACHABLE, "recv: %s",
+                     n == 0 ? "end of stream" : strerror(errno));
+                return;
+            }
+            tls_input(c, (size_t)n);
+            if (dead(c)) return;
+            if ((size_t)n < TLS_RBUF) break; /* drained */
+        }
+        for (int reads = 0; !c->ssl && reads < MAX_READS_PER_TICK; reads++) {
             if (c->rlen == c->rcap) {
                 process(c);
                 if (dead(c) || c->rlen == c->rcap) return;
@@ -997,6 +1117,81 @@ static void on_connect(uv_connect_t *req, int status)
     connected(c);
 }
 
+static bool numeric_host(const rtsp_client *c, struct sockaddr_storage *ss);
+
+/* Drives the handshake with what the rbio holds; once done, OPTIONS. */
+static void tls_handshake(rtsp_client *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    int fr = tls_flush(c);
+    if (fr < 0) {
+        fail(c, RTSP_ERR_UNREACHABLE, "TLS: write: %s", uv_strerror(fr));
+        return;
+    }
+    if (r == 1) {
+        c->tls_up = 1;
+        vg_log_cam(LOG_INFO, cam(c), "rtsp: %s with %s, %s", SSL_get_version(c->ssl), c->u.host,
+                   c->o.tls_no_verify ? "its certificate NOT verified (tls_verify: false)"
+                                      : "its certificate verified");
+        c->st = ST_OPTIONS;
+        send_request(c, "OPTIONS", c->u.url, "");
+        return;
+    }
+    if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) return;
+    long v = SSL_get_verify_result(c->ssl);
+    unsigned long err = ERR_get_error();
+    if (v != X509_V_OK)
+        fail(c, RTSP_ERR_PROTOCOL, "TLS: %s's certificate: %s", c->u.host,
+             X509_verify_cert_error_string(v));
+    else
+        fail(c, RTSP_ERR_PROTOCOL, "TLS handshake with %s: %s", c->u.host,
+             err ? ERR_reason_error_string(err) : "failed");
+}
+
+/* rtsps://: a TLS client on memory BIOs, checking the certificate (see top). */
+static void tls_start(rtsp_client *c)
+{
+    struct sockaddr_storage ss;
+    const char *why = "out of memory";
+    if (!c->tbuf && !(c->tbuf = malloc(TLS_RBUF))) goto fail;
+    if (!(c->ssl_ctx = SSL_CTX_new(TLS_client_method()))) goto fail;
+    SSL_CTX_set_min_proto_version(c->ssl_ctx, TLS1_2_VERSION);
+    if (!c->o.tls_no_verify) {
+        SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
+        if (c->ca_file ? SSL_CTX_load_verify_locations(c->ssl_ctx, c->ca_file, NULL) != 1
+                       : SSL_CTX_set_default_verify_paths(c->ssl_ctx) != 1) {
+            why = c->ca_file ? "cannot read tls_ca_file" : "no system CAs";
+            goto fail;
+        }
+    }
+    if (!(c->ssl = SSL_new(c->ssl_ctx))) goto fail;
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        c->rbio = c->wbio = NULL;
+        goto fail;
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_connect_state(c->ssl);
+    bool ip = numeric_host(c, &ss);
+    if (!ip) SSL_set_tlsext_host_name(c->ssl, c->u.host);
+    if (!c->o.tls_no_verify) {
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->u.host)
+                    : SSL_set1_host(c->ssl, c->u.host);
+        if (ok != 1) {
+            why = "cannot check the host name";
+            goto fail;
+        }
+    }
+    c->st = ST_CONNECT; /* until the handshake is done */
+    tls_handshake(c);
+    return;
+fail:
+    fail(c, RTSP_ERR_PROTOCOL, "TLS: %s", why);
+}
+
 /* The TCP connection is up: read answers as they come, start with OPTIONS. */
 static void connected(rtsp_client *c)
 {
@@ -1006,6 +1201,10 @@ static void connected(rtsp_client *c)
     int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (r < 0) {
         fail(c, RTSP_ERR_UNREACHABLE, "read: %s", uv_strerror(r));
+        return;
+    }
+    if (c->u.tls) {
+        tls_start(c);
         return;
     }
     c->st = ST_OPTIONS;
@@ -1096,7 +1295,7 @@ static int client_new(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
     c->cb = *cb;
     c->opaque = opaque;
     c->o = *o;
-    c->o.url = c->o.user = c->o.pass = c->o.camera = NULL;
+    c->o.url = c->o.user = c->o.pass = c->o.camera = c->o.tls_ca_file = NULL;
     if (!c->o.tick_ms) c->o.tick_ms = 50;
     if (!c->o.stall_ms) c->o.stall_ms = 10000;
     if (!c->o.timeout_ms) c->o.timeout_ms = 10000;
@@ -1106,11 +1305,13 @@ static int client_new(uv_loop_t *loop, const rtsp_client_opts *o, const rtsp_cli
     snprintf(c->pass, sizeof(c->pass), "%s", o->pass ? o->pass : c->u.pass);
     vg_log_add_secret(c->pass);
     c->camera = o->camera ? strdup(o->camera) : NULL;
+    c->ca_file = o->tls_ca_file ? strdup(o->tls_ca_file) : NULL;
     c->rcap = RBUF_INIT;
     c->rbuf = malloc(c->rcap);
-    if (!c->rbuf || (o->camera && !c->camera)) {
+    if (!c->rbuf || (o->camera && !c->camera) || (o->tls_ca_file && !c->ca_file)) {
         free(c->rbuf);
         free(c->camera);
+        free(c->ca_file);
         free(c);
         return -ENOMEM;
     }
@@ -1180,8 +1381,12 @@ void rtsp_client_close(rtsp_client *c, void (*closed_cb)(void *opaque))
                          "%s\r\n\r\n",
                          c->aggregate, ++c->cseq, authz, c->session);
         if (n > 0 && (size_t)n < sizeof(buf)) {
-            uv_buf_t b = uv_buf_init(buf, (unsigned)n);
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            if (c->ssl) {
+                (void)write_raw(c, buf, (size_t)n); /* best effort, like the plain one */
+            } else {
+                uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+                uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            }
         }
     }
     c->closing = 1;

@@ -91,7 +91,7 @@ typedef struct rtsp_client_cbs {
 } rtsp_client_cbs;
 
 typedef struct rtsp_client_opts {
-    const char *url;         /* rtsp://[user:pass@]host[:port]/path; copied */
+    const char *url;         /* rtsp[s]://[user:pass@]host[:port]/path; copied */
     const char *user, *pass; /* override the URL's userinfo when non-NULL; copied */
     rtsp_transport_kind transport;
     int tick_ms;          /* batch-read period once playing; 50 when 0 */
@@ -105,6 +105,11 @@ typedef struct rtsp_client_opts {
      * once "the camera offers only Basic authentication" was logged, so it is
      * logged once per camera, not at every reconnect. NULL: every session. */
     int *basic_logged;
+    /* rtsps:// (TLS): the CA file (PEM) the camera's certificate must chain
+     * to, copied; NULL: the system's CAs. tls_no_verify: no check at all
+     * (the caller logs that choice). */
+    const char *tls_ca_file;
+    int tls_no_verify;
 } rtsp_client_opts;
 
 typedef struct rtsp_client_stats {

@@ -115,7 +115,8 @@ int rtsp_url_resolve(const char *base, const char *control, char *out, size_t ou
 typedef struct rtsp_url {
     char user[128], pass[128];
     char host[256];
-    int port; /* 554 when absent */
+    int port; /* 554 when absent (rtsps: 322) */
+    int tls;  /* rtsps:// */
     char url[RTSP_MAX_URL];
 } rtsp_url;
 int rtsp_url_parse(const char *s, rtsp_url *u);

@@ -421,8 +421,15 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 int rtsp_url_parse(const char *s, rtsp_url *u)
 {
     memset(u, 0, sizeof(*u));
-    if (strncasecmp(s, "rtsp://", 7) != 0) return -EINVAL;
-    const char *a = s + 7;
+    const char *a;
+    if (strncasecmp(s, "rtsp://", 7) == 0) {
+        a = s + 7;
+    } else if (strncasecmp(s, "rtsps://", 8) == 0) {
+        a = s + 8;
+        u->tls = 1;
+    } else {
+        return -EINVAL;
+    }
     const char *slash = strchr(a, '/');
     const char *aend = slash ? slash : a + strlen(a);
     /* userinfo ends at the last '@' of the authority */
@@ -453,7 +460,7 @@ int rtsp_url_parse(const char *s, rtsp_url *u)
         if (colon) portp = colon + 1;
     }
     if (!u->host[0]) return -EINVAL;
-    u->port = 554;
+    u->port = u->tls ? 322 : 554;
     if (portp && portp < aend) {
         long port;
         if (parse_uint(portp, (size_t)(aend - portp), 65535, &port) < 0 || port == 0)
@@ -461,7 +468,8 @@ int rtsp_url_parse(const char *s, rtsp_url *u)
         u->port = (int)port;
     }
     int n =
-        snprintf(u->url, sizeof(u->url), "rtsp://%.*s%s", (int)(aend - a), a, slash ? slash : "");
+        snprintf(u->url, sizeof(u->url), "%s://%.*s%s", u->tls ? "rtsps" : "rtsp", (int)(aend - a),
+                 a, slash ? slash : "");
     if (n < 0 || (size_t)n >= sizeof(u->url)) return -E2BIG;
     return 0;
 }

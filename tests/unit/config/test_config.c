@@ -582,12 +582,43 @@ static void test_pool_sync_ms(void **state)
                  "vigil.yaml:4: pool 'a': sync_ms must be an integer 0..3600000");
 }
 
+/* tls_verify / tls_ca_file: per camera, checked by default; a change restarts it. */
+static void test_camera_tls(void **state)
+{
+    (void)state;
+    write_file("vigil.yaml", HEAD "cameras:\n"
+                             "  - {id: a, url: rtsps://h/1, tls_ca_file: certs/ca.pem}\n"
+                             "  - {id: b, url: rtsps://h/2, source: ffmpeg, tls_verify: false}\n"
+                             "  - {id: c, url: rtsp://h/3}\n");
+    config *cfg = load_ok("vigil.yaml");
+    assert_false(cfg->cameras[0].tls_no_verify);
+    assert_non_null(cfg->cameras[0].tls_ca_file);
+    assert_non_null(strstr(cfg->cameras[0].tls_ca_file, "certs/ca.pem"));
+    assert_true(cfg->cameras[1].tls_no_verify);
+    assert_null(cfg->cameras[2].tls_ca_file);
+    assert_false(cfg->cameras[2].tls_no_verify);
+    config_camera x = cfg->cameras[0];
+    x.tls_ca_file = "/elsewhere.pem";
+    assert_true(config_camera_needs_restart(&cfg->cameras[0], &x));
+    x = cfg->cameras[0];
+    x.tls_no_verify = true;
+    assert_true(config_camera_needs_restart(&cfg->cameras[0], &x));
+    assert_false(config_camera_needs_restart(&cfg->cameras[0], &cfg->cameras[0]));
+    config_free(&cfg);
+}
+
 static void test_errors_cameras(void **state)
 {
     (void)state;
 #define CAM HEAD "cameras:\n  - id: c1\n"
     expect_error(CAM "    urll: rtsp://h/1\n", "vigil.yaml:7: unknown key 'urll' in camera 'c1'");
     expect_error(CAM, "vigil.yaml:6: camera 'c1': url is required");
+    /* FFmpeg's RTSP client cannot check a certificate: refused unless said */
+    expect_error(CAM "    url: rtsps://h/1\n    source: ffmpeg\n",
+                 "vigil.yaml:6: camera 'c1': rtsps:// with source: ffmpeg cannot verify the "
+                 "camera's certificate (use source: native, or tls_verify: false)");
+    expect_error(CAM "    url: rtsps://h/1\n    tls_verify: sometimes\n",
+                 "vigil.yaml:8: camera 'c1': tls_verify must be true or false");
     expect_error(HEAD "cameras:\n  - url: rtsp://h/1\n", "vigil.yaml:6: camera #1 has no id");
     expect_error(HEAD "cameras:\n  - {id: ok, url: rtsp://h/1}\n  - {id: Cam, url: rtsp://h/1}\n",
                  "vigil.yaml:7: camera id 'Cam' must match [a-z0-9_-]{1,64}");
@@ -971,6 +1002,7 @@ int main(void)
         cmocka_unit_test(test_listen_allowed),
         cmocka_unit_test_setup_teardown(test_pool_direct_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_sync_ms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_camera_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_cameras, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_not_in_errors, setup, teardown),

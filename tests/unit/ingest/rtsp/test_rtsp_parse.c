@@ -218,6 +218,15 @@ static void test_urls(void **state)
     assert_int_equal(rtsp_url_parse("http://h/x", &u), -EINVAL);
     assert_int_equal(rtsp_url_parse("rtsp://h:99999/x", &u), -EINVAL);
     assert_int_equal(rtsp_url_parse("rtsp:///x", &u), -EINVAL);
+    assert_int_equal(u.tls, 0);
+    /* rtsps: TLS, port 322 unless given */
+    assert_int_equal(rtsp_url_parse("RTSPS://u:p@cam.local/x", &u), 0);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.port, 322);
+    assert_string_equal(u.url, "rtsps://cam.local/x");
+    assert_int_equal(rtsp_url_parse("rtsps://10.0.0.1:8322/x", &u), 0);
+    assert_int_equal(u.port, 8322);
+    assert_int_equal(rtsp_url_parse("rtspx://h/x", &u), -EINVAL);
 }
 
 /* ---------------- SDP ---------------- */
