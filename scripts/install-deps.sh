@@ -54,7 +54,6 @@ deps=(
   "gir1.2-gst-rtsp-server-1.0    typelib:GstRtspServer"
   # tests, the demo and the benchmarks
   "ffmpeg                        prog:ffmpeg prog:ffprobe"
-  "openssl                       prog:openssl"
   "python3                       prog:python3 prog:/usr/bin/python3"
   "systemd                       prog:systemd-analyze"
   "mount                         prog:mount prog:umount"
