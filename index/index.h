@@ -328,8 +328,9 @@ typedef struct index_audit {
     int64_t id;
     int64_t time_us;
     char token[64];
-    char action[32];           /* clip, snapshot, export, lock_create, lock_release,
-                                * config_reload, config_reload_failed, ... */
+    char action[32];           /* clip, snapshot, live, export, lock_create, lock_release,
+                                * config_reload, config_reload_failed, auth_failed,
+                                * auth_denied, ... */
     char camera[INDEX_ID_MAX]; /* "" when not about one camera */
     int64_t start_us, end_us;
     char detail[INDEX_DETAIL_MAX];

@@ -60,7 +60,8 @@ static void test_render(void **state)
                               .npools = 1,
                               .have_index = 1,
                               .index_queue_depth = 4,
-                              .index_last_commit_us = 1500};
+                              .index_last_commit_us = 1500,
+                              .audit_dropped = 3};
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(serve_metrics_render(m, &in, &text, &len), 0);
@@ -83,6 +84,8 @@ static void test_render(void **state)
         "vigil_pool_segments_deleted_total{pool=\"main\"} 7\n",
         "vigil_index_write_queue_depth 4\n",
         "vigil_index_commit_latency_seconds 0.001500\n",
+        "vigil_audit_rows_dropped_total 3\n",
+        "# TYPE vigil_audit_rows_dropped_total counter\n",
         "vigil_http_requests_total{code=\"200\"} 2\n",
         "vigil_http_requests_total{code=\"401\"} 1\n",
         "vigil_http_requests_total{code=\"other\"} 1\n",
