@@ -10,8 +10,12 @@
 
 #include <stddef.h>
 
-static void anchor(ingest_clock *c, int64_t pts_us, int64_t recv_us)
+static void anchor(ingest_clock *c, int64_t pts_us, int64_t recv_us, int cause)
 {
+    c->cause = cause;
+    c->stepped_us = 0;
+    c->has_err = 0;
+    c->last_err_us = 0;
     c->anchored = 1;
     c->locked = 0;
     c->anchor_pts_us = pts_us;
@@ -43,14 +47,18 @@ int ingest_clock_update(ingest_clock *c, int64_t pts_us, int64_t recv_us, int64_
 {
     int ret = 0;
     if (!c->anchored) {
-        anchor(c, pts_us, recv_us);
+        anchor(c, pts_us, recv_us, INGEST_CLOCK_CAUSE_FIRST);
         ret = INGEST_CLOCK_NEW_RUN;
         goto out;
     }
     /* Jumps. B-frames make pts go back a little in decode order; a second is far more. */
-    if (pts_us < c->max_pts_us - INGEST_CLOCK_JUMP_BACK_US ||
-        pts_us - c->max_pts_us > (recv_us - c->max_pts_recv_us) + INGEST_CLOCK_JUMP_FWD_US) {
-        anchor(c, pts_us, recv_us);
+    if (pts_us < c->max_pts_us - INGEST_CLOCK_JUMP_BACK_US) {
+        anchor(c, pts_us, recv_us, INGEST_CLOCK_CAUSE_JUMP_BACK);
+        ret = INGEST_CLOCK_NEW_RUN;
+        goto out;
+    }
+    if (pts_us - c->max_pts_us > (recv_us - c->max_pts_recv_us) + INGEST_CLOCK_JUMP_FWD_US) {
+        anchor(c, pts_us, recv_us, INGEST_CLOCK_CAUSE_JUMP_FORWARD);
         ret = INGEST_CLOCK_NEW_RUN;
         goto out;
     }
@@ -62,6 +70,7 @@ int ingest_clock_update(ingest_clock *c, int64_t pts_us, int64_t recv_us, int64_
     if (!c->locked && off < 0) {
         /* The anchor frame was late (probe burst): move the mapping earlier now. */
         c->anchor_wall_us += off;
+        c->stepped_us += off;
         ret |= INGEST_CLOCK_STEPPED;
         off = 0;
     }
@@ -69,10 +78,12 @@ int ingest_clock_update(ingest_clock *c, int64_t pts_us, int64_t recv_us, int64_
     if (pts_us - c->win_start_pts_us >= INGEST_CLOCK_WINDOW_US) {
         int64_t err = c->win_min_off_us;
         if (err > INGEST_CLOCK_MAX_DRIFT_US || err < -INGEST_CLOCK_MAX_DRIFT_US) {
-            anchor(c, pts_us, recv_us);
+            anchor(c, pts_us, recv_us, INGEST_CLOCK_CAUSE_DRIFT);
             ret = INGEST_CLOCK_NEW_RUN;
             goto out;
         }
+        c->has_err = 1;
+        c->last_err_us = err;
         int64_t elapsed = pts_us - c->last_slew_pts_us;
         int64_t max_adj = elapsed * INGEST_CLOCK_SLEW_PPM / 1000000;
         int64_t adj = err > max_adj ? max_adj : err < -max_adj ? -max_adj : err;
@@ -85,6 +96,20 @@ int ingest_clock_update(ingest_clock *c, int64_t pts_us, int64_t recv_us, int64_
 out:
     if (wall_us) *wall_us = ingest_clock_wall(c, pts_us);
     return ret;
+}
+
+const char *ingest_clock_cause_name(int cause)
+{
+    switch (cause) {
+    case INGEST_CLOCK_CAUSE_JUMP_BACK:
+        return "jump_back";
+    case INGEST_CLOCK_CAUSE_JUMP_FORWARD:
+        return "jump_forward";
+    case INGEST_CLOCK_CAUSE_DRIFT:
+        return "drift";
+    default:
+        return "start";
+    }
 }
 
 int64_t ingest_clock_unwrap32(int64_t *ext, uint32_t ts)

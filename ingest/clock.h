@@ -38,7 +38,22 @@ typedef struct ingest_clock {
     int64_t win_start_pts_us, win_min_off_us;
     int64_t last_slew_pts_us;
     int64_t slewed_us; /* total slew applied since the anchor (for stats/tests) */
+    int64_t stepped_us; /* total steps (before lock) since the anchor */
+    int has_err;
+    int64_t last_err_us; /* the last window's minimum receive - mapped offset */
+    int cause;           /* INGEST_CLOCK_CAUSE_*: why the current run began */
 } ingest_clock;
+
+/* Why a run began: its first frame (a connect, a reconnect, new streams), pts
+ * going back, pts ahead of the receive clock, or drift beyond the slew. */
+enum {
+    INGEST_CLOCK_CAUSE_FIRST = 0,
+    INGEST_CLOCK_CAUSE_JUMP_BACK,
+    INGEST_CLOCK_CAUSE_JUMP_FORWARD,
+    INGEST_CLOCK_CAUSE_DRIFT,
+};
+/* "start", "jump_back", "jump_forward", "drift" (static strings). */
+const char *ingest_clock_cause_name(int cause);
 
 enum {
     INGEST_CLOCK_NEW_RUN = 1, /* this frame starts a new run (first frame, jump, drift) */

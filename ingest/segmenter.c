@@ -112,6 +112,11 @@ struct ingest_segmenter {
     uint64_t stuck_runs; /* runs ended because the pictures' times stood still */
 
     ingest_clock clock;
+    /* clock evidence of the run (index_clock_run), reported at its segments'
+     * boundaries: why it began, and its frames' camera time (RTCP SR) against
+     * the mapping */
+    const char *run_cause;
+    int64_t ntp_n, ntp_last, ntp_min, ntp_max;
     bool waiting_key;
     bool clock_locked;
     int64_t run_start_us;
@@ -470,18 +475,41 @@ static void segment_activity(ingest_segmenter *s, int64_t end_us)
     free(v);
 }
 
-static void segment_close(ingest_segmenter *s, int64_t end_us)
+/* Stores the run's clock evidence as of as_of_us (clk: the run's mapping). */
+static void clock_report(ingest_segmenter *s, const ingest_clock *clk, int64_t as_of_us)
+{
+    if (!s->idx || s->run_start_us == INT64_MIN) return;
+    index_clock_run c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.camera, sizeof(c.camera), "%s", s->camera);
+    snprintf(c.cause, sizeof(c.cause), "%s", s->run_cause ? s->run_cause : "start");
+    c.run_start_us = s->run_start_us;
+    c.updated_us = as_of_us;
+    c.slew_us = clk->slewed_us;
+    c.step_us = clk->stepped_us;
+    c.has_recv_offset = clk->has_err;
+    c.recv_offset_us = clk->last_err_us;
+    c.ntp_samples = s->ntp_n;
+    c.ntp_offset_us = s->ntp_last;
+    c.ntp_offset_min_us = s->ntp_min;
+    c.ntp_offset_max_us = s->ntp_max;
+    index_clock_run_update(s->idx, &c);
+}
+
+static void segment_close(ingest_segmenter *s, int64_t end_us, const ingest_clock *clk)
 {
     if (!s->seg) return;
     segment_activity(s, end_us);
     int64_t bytes = storage_segment_bytes(s->seg);
     storage_segment_close(&s->seg, end_us);
+    clock_report(s, clk, end_us);
     vg_log_cam(LOG_DEBUG, s->camera, "segmenter: closed segment of %.3f s, %lld bytes",
                (double)(end_us - s->seg_start_us) / 1e6, (long long)bytes);
 }
 
 /* Opens the file of a new segment starting at start_us (init segment first). */
-static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vdts)
+static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vdts,
+                        const ingest_clock *clk)
 {
     int r = 0;
     if (!s->init && (r = init_build(s)) < 0) goto out;
@@ -505,6 +533,7 @@ static int segment_open(ingest_segmenter *s, int64_t start_us, int64_t origin_vd
     s->next_frag_start_us = info.start_us;
     s->frag_seq = 0;
     s->stats.segments++;
+    clock_report(s, clk, start_us);
     if (s->create_failing)
         vg_log_cam(LOG_NOTICE, s->camera, "segmenter: writing again");
     s->create_failing = false;
@@ -675,7 +704,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
                                                                      AV_TIME_BASE_Q));
         s->carry_start_us = INT64_MIN;
         if (s->run_start_us == INT64_MIN) s->run_start_us = start_us;
-        if (segment_open(s, start_us, dts[0]) < 0) {
+        if (segment_open(s, start_us, dts[0], clk) < 0) {
             s->stats.frames_dropped += n;
             if (s->xc) ingest_g711_aac_discard_until(s->xc, boundary_apos);
             na = aq->n;
@@ -764,7 +793,7 @@ static int flush_fragment(ingest_segmenter *s, size_t n, bool final, bool seg_en
                            av_err2str(wr));
             }
             s->stats.frames_dropped += n + a_written;
-            segment_close(s, s->next_frag_start_us);
+            segment_close(s, s->next_frag_start_us, clk);
         } else {
             s->stats.frames_written += n + a_written;
             s->next_frag_start_us = end_us;
@@ -797,7 +826,7 @@ static void finish_run(ingest_segmenter *s, const ingest_clock *clk)
 {
     live_end(s);
     if (s->vq.n) flush_fragment(s, s->vq.n, true, true, clk);
-    if (s->seg) segment_close(s, s->next_frag_start_us);
+    if (s->seg) segment_close(s, s->next_frag_start_us, clk);
     fq_drop(&s->vq, s->vq.n);
     fq_drop(&s->aq, s->aq.n);
     ingest_g711_aac_reset(s->xc);
@@ -818,6 +847,8 @@ static void reset_run_state(ingest_segmenter *s)
     s->max_pts = INT64_MIN;
     s->run_start_us = INT64_MIN;
     s->carry_start_us = INT64_MIN;
+    s->run_cause = "start";
+    s->ntp_n = s->ntp_last = s->ntp_min = s->ntp_max = 0;
     s->capped = false;
     s->act_max_pts = INT64_MIN;
 }
@@ -1351,7 +1382,7 @@ static int maybe_cut(ingest_segmenter *s)
         int r = flush_fragment(s, j, false, rotate, &s->clock);
         if (rotate && s->seg) {
             s->carry_start_us = s->next_frag_start_us;
-            segment_close(s, s->next_frag_start_us);
+            segment_close(s, s->next_frag_start_us, &s->clock);
             s->first_rotation_done = true;
         }
         return r;
@@ -1517,6 +1548,7 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
         ingest_clock tmp = s->clock;
         reset_run_state(s);
         s->clock = tmp;
+        s->run_cause = ingest_clock_cause_name(tmp.cause);
     }
     if (s->waiting_key) {
         if (!f->key) {
@@ -1529,6 +1561,14 @@ int ingest_segmenter_write(ingest_segmenter *s, const ingest_frame *f)
             extradata_from_keyframe(s, f->data, f->size, annexb);
             init_free(s);
         }
+    }
+    if (f->ntp_us) {
+        /* the camera's clock against ours, for this frame (evidence only) */
+        int64_t off = f->ntp_us - ingest_clock_wall(&s->clock, pts_us);
+        if (!s->ntp_n || off < s->ntp_min) s->ntp_min = off;
+        if (!s->ntp_n || off > s->ntp_max) s->ntp_max = off;
+        s->ntp_last = off;
+        s->ntp_n++;
     }
     if ((r = fq_push(&s->vq, f->data, f->size, annexb, f->pts, pts_us, 0, f->key)) < 0) return r;
     strip_inner_sets(&s->vq, s->vpar->codec_id);
@@ -1581,6 +1621,7 @@ static int cap_video(ingest_segmenter *s)
         fq_drop(aq, aq->n);
     }
     reset_run_state(s);
+    s->run_cause = "stuck_timestamps";
     return 0;
 }
 

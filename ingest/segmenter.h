@@ -78,6 +78,8 @@ typedef struct ingest_frame {
     int64_t pts;           /* presentation time in the stream's time base */
     int key;               /* video: a keyframe (IDR/IRAP) */
     int64_t recv_us;       /* wall clock when it was received */
+    int64_t ntp_us;        /* the camera's own clock for it (RTCP sender reports), 0:
+                            * unknown; kept as clock evidence, never used for times */
 } ingest_frame;
 
 typedef struct ingest_segmenter_stats {

@@ -244,7 +244,8 @@ static void on_frame(void *opaque, const rtsp_frame *f)
                        .pts = f->pts,
                        .key = !audio && f->keyframe,
                        .length_prefixed = !audio,
-                       .recv_us = f->recv_us};
+                       .recv_us = f->recv_us,
+                       .ntp_us = f->ntp_us};
     ingest__session_frame(c->cam, &fr);
 }
 

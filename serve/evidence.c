@@ -400,6 +400,61 @@ static int clips_digest(index_reader *r, const serve__export_req *q, run_acc *a)
     return 0;
 }
 
+/*
+ * A camera's clock evidence over [start, end): how each run's wall times were
+ * made (ingest/clock.h: a run is anchored on the receive clock at its first
+ * frame, then slewed at most 500 ppm toward the least-delayed frame). Per run:
+ * why it began, the slew and steps applied, the last measured minimum of
+ * receive time minus mapped time (network delay plus residual error), and the
+ * camera's own clock from its RTCP sender reports minus vigild's time for the
+ * same frames (last, min, max; null without sender reports). Every run that
+ * begins inside the range is a discontinuity of the timeline.
+ */
+typedef struct clock_acc {
+    json_t *runs, *disc;
+    int64_t start, end;
+} clock_acc;
+
+static int on_clock_run(const index_clock_run *c, void *arg)
+{
+    clock_acc *a = arg;
+    json_t *cam = json_null();
+    if (c->ntp_samples > 0)
+        cam = json_pack("{s:s,s:I,s:I,s:I,s:I}", "source", "rtcp_sender_reports", "offset_us",
+                        (json_int_t)c->ntp_offset_us, "min_offset_us",
+                        (json_int_t)c->ntp_offset_min_us, "max_offset_us",
+                        (json_int_t)c->ntp_offset_max_us, "frames", (json_int_t)c->ntp_samples);
+    json_t *o = json_pack("{s:o,s:s,s:o,s:I,s:I,s:o,s:o}", "start", jtime(c->run_start_us),
+                          "cause", c->cause, "as_of", jtime(c->updated_us), "slew_us",
+                          (json_int_t)c->slew_us, "step_us", (json_int_t)c->step_us,
+                          "receive_offset_us",
+                          c->has_recv_offset ? json_integer(c->recv_offset_us) : json_null(),
+                          "camera_clock", cam);
+    if (json_array_append_new(a->runs, o) < 0) return -ENOMEM;
+    if (c->run_start_us > a->start && c->run_start_us < a->end &&
+        json_array_append_new(a->disc, json_pack("{s:o,s:s}", "time", jtime(c->run_start_us),
+                                                 "cause", c->cause)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static json_t *clock_evidence(index_reader *r, const char *camera, int64_t start, int64_t end,
+                              int *err)
+{
+    clock_acc a = {.runs = json_array(), .disc = json_array(), .start = start, .end = end};
+    *err = a.runs && a.disc ? index_query_clock_runs(r, camera, start, end, on_clock_run, &a)
+                            : -ENOMEM;
+    if (*err < 0) {
+        json_decref(a.runs);
+        json_decref(a.disc);
+        return NULL;
+    }
+    return json_pack("{s:s,s:i,s:o,s:o}", "model",
+                     "wall = receive time of a run's first frame + stream time since, slewed "
+                     "toward the least-delayed frame",
+                     "max_slew_ppm", 500, "runs", a.runs, "discontinuities", a.disc);
+}
+
 /* Whether b continues a's run the way clip assembly sees it (media/clip.c). */
 static bool same_run(const index_segment *a, const index_segment *b)
 {
@@ -677,10 +732,17 @@ void serve__export_create(index_reader *r, const serve__export_req *q, serve__re
             goto out;
         }
         free(a.bounds);
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:[I],s:o,s:o,s:I}", "id", c->id, "name", c->name,
-                              "district", c->district, "site", c->site, "locks",
+        json_t *clk = clock_evidence(r, c->id, q->start_us, q->end_us, &ret);
+        if (!clk) {
+            json_decref(a.runs);
+            json_decref(a.segments);
+            if (!ret) ret = -ENOMEM;
+            goto out;
+        }
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:[I],s:o,s:o,s:I,s:o}", "id", c->id, "name",
+                              c->name, "district", c->district, "site", c->site, "locks",
                               (json_int_t)l.id, "clips", a.runs, "segments", a.segments,
-                              "covered_ms", (json_int_t)(a.covered_us / 1000));
+                              "covered_ms", (json_int_t)(a.covered_us / 1000), "clock", clk);
         if (!o || json_array_append_new(cams, o) < 0) {
             ret = -ENOMEM;
             goto out;

@@ -45,7 +45,11 @@
  *        and size of the bytes that URL serves) and the source segments (pool,
  *        relative path, bytes, sha256, sha256_of: "file", or "committed_prefix"
  *        for a segment still being written: its first `bytes` bytes,
- *        fsync_failed, start, end); S is the
+ *        fsync_failed, start, end) and its clock evidence ("clock": per run
+ *        covering the range, why it began, slew_us and step_us applied,
+ *        receive_offset_us, camera_clock: the camera's RTCP sender-report time
+ *        minus vigild's for the same frames, or null; "discontinuities": the
+ *        runs beginning inside the range); S is the
  *        base64 Ed25519 signature of M's bytes exactly as they appear (jansson
  *        JSON_COMPACT|JSON_SORT_KEYS|JSON_ENSURE_ASCII); `vigilctl export-verify`
  *   GET /api/exports/{id}                          the same bytes again

@@ -184,8 +184,7 @@ class ExportBundle(unittest.TestCase):
                          .encode(), signed)
         clips = sorted(n for n in names if n.endswith(".mp4"))
         want = sorted(c["sha256"] for cam in m["cameras"] for c in cam["clips"])
-        got = sorted(hashlib.sha256(open(os.path.join(top, n), "rb").read()).hexdigest()
-                     for n in clips)
+        got = sorted(sha256_file(os.path.join(top, n)) for n in clips)
         self.assertEqual(got, want)
         # the public key is the one the API publishes
         st, _, pkjs = self.req("GET", "/api/exports/public-key")
@@ -194,7 +193,8 @@ class ExportBundle(unittest.TestCase):
         der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(pk)
         fpr = hashlib.sha256(der).hexdigest()
 
-        note = open(os.path.join(d, "VERIFY.txt")).read()
+        with open(os.path.join(d, "VERIFY.txt")) as f:
+            note = f.read()
         self.assertIn(fpr, note)
         steps = [l[2:] for l in note.splitlines() if l.startswith("$ ")]
         self.assertEqual(len(steps), 4, note)
@@ -227,7 +227,8 @@ class ExportBundle(unittest.TestCase):
         self.assertIn(os.path.basename(victim) + ": FAILED", res[3][2])
         # one byte of the manifest changed: its signature fails
         mf = os.path.join(d, "manifest.json")
-        text = open(mf, "rb").read()
+        with open(mf, "rb") as f:
+            text = f.read()
         with open(mf, "wb") as f:
             f.write(text.replace(b'"reason"', b'"reas0n"', 1))
         res = run_steps()
@@ -237,6 +238,55 @@ class ExportBundle(unittest.TestCase):
         wait_for(lambda: any(a["action"] == "export_bundle" and json.loads(a["detail"])
                              .get("export") == eid for a in self.audit()), 10,
                  what="export_bundle audit row")
+
+    def test_3_clock_evidence(self):
+        # a fresh export once the runs have gone through a few segment
+        # boundaries (where their clock figures are stored), from the runs'
+        # beginnings to now
+        segs = [s for s in self.env.segments(self.cfg, "b2") if s["sha256"]]
+        n0 = len(segs)
+        wait_for(lambda: len([s for s in self.env.segments(self.cfg, "b2") if s["sha256"]])
+                 >= n0 + 1, 30, what="another closed segment")
+        end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+        # from inside both cameras' first segments
+        start = max(vigiltest.rfc3339_to_unix(self.env.segments(self.cfg, c)[0]["end"])
+                    for c in ("b1", "b2")) - 0.5
+        st, _, raw = self.req("POST", "/api/exports", body={
+            "cameras": ["b1", "b2"], "end": end, "reason": "clock evidence",
+            "start": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(start)))
+            + ".%06dZ" % round((start % 1) * 1e6)})
+        self.assertEqual(st, 201, raw)
+        m = json.loads(raw)["manifest"]
+        for cam in m["cameras"]:
+            clk = cam["clock"]
+            self.assertEqual(clk["max_slew_ppm"], 500)
+            self.assertTrue(clk["runs"], cam)
+            first = clk["runs"][0]
+            # the run that covers the export's start began at or before it
+            self.assertLessEqual(vigiltest.rfc3339_to_unix(first["start"]), start)
+            self.assertEqual(first["cause"], "start")
+            # one camsim run, no discontinuity in the range
+            self.assertEqual(clk["discontinuities"], [])
+            for run in clk["runs"]:
+                self.assertLessEqual(abs(run["slew_us"]), 500 * 1e-6 * 1e6 * 3600)
+                self.assertGreaterEqual(vigiltest.rfc3339_to_unix(run["as_of"]),
+                                        vigiltest.rfc3339_to_unix(run["start"]))
+            last = clk["runs"][-1]
+            self.assertIsNotNone(last["receive_offset_us"], last)
+            # camsim's RTP sessions send RTCP sender reports: the camera's clock
+            # (this host's, through GStreamer) against vigild's time for its frames
+            cc = last["camera_clock"]
+            self.assertIsNotNone(cc, last)
+            self.assertEqual(cc["source"], "rtcp_sender_reports")
+            self.assertGreater(cc["frames"], 0)
+            self.assertLessEqual(cc["min_offset_us"], cc["offset_us"])
+            self.assertLessEqual(cc["offset_us"], cc["max_offset_us"])
+            log("%s: camera clock - vigild %d us (min %d, max %d over %d frames), receive "
+                "offset %s us, slew %d us" % (cam["id"], cc["offset_us"], cc["min_offset_us"],
+                                              cc["max_offset_us"], cc["frames"],
+                                              last["receive_offset_us"], last["slew_us"]))
+            # the same clock on one host: within a second
+            self.assertLess(abs(cc["offset_us"]), 1000000)
 
     def audit(self):
         st, hdrs, data = self.req("GET", "/api/audit", "admin")

@@ -91,6 +91,7 @@ static int64_t run_drift(int ppm, int seconds)
             continue;
         }
         if (r & INGEST_CLOCK_NEW_RUN) {
+            assert_string_equal(ingest_clock_cause_name(c.cause), "drift");
             if (first_new_run_at < 0) first_new_run_at = real;
             ingest_clock_lock(&c);
         } else if (first_new_run_at < 0) {
@@ -101,6 +102,11 @@ static int64_t run_drift(int ppm, int seconds)
             /* Slewed: the error stays within ~ppm x window. */
             int64_t e = wall - (BASE + real + 20000);
             assert_in_range(e + 5000, 0, 10000);
+            /* the evidence: a slew against the camera's drift, and the last
+             * window's residual, what the drift adds in one window (2 s) */
+            assert_true(ppm > 0 ? c.slewed_us < 0 : c.slewed_us > 0);
+            assert_true(c.has_err);
+            assert_in_range(c.last_err_us + 1000, 0, 2000);
         }
     }
     return first_new_run_at;
@@ -130,6 +136,8 @@ static void t_jump(void **state)
     ingest_clock_init(&c);
     int64_t pts = 0, recv = BASE;
     ingest_clock_update(&c, pts, recv, NULL);
+    assert_int_equal(c.cause, INGEST_CLOCK_CAUSE_FIRST);
+    assert_string_equal(ingest_clock_cause_name(c.cause), "start");
     ingest_clock_lock(&c);
     /* Decode order with B-frames: I0 P3 B1 B2 P6 B4 B5 -> no new run. */
     static const int order[] = {3, 1, 2, 6, 4, 5, 9, 7, 8};
@@ -143,6 +151,7 @@ static void t_jump(void **state)
     assert_int_equal(ingest_clock_update(&c, 10 * FRAME + 10000000, recv, &wall),
                      INGEST_CLOCK_NEW_RUN);
     assert_int_equal(wall, recv);
+    assert_string_equal(ingest_clock_cause_name(c.cause), "jump_forward");
     ingest_clock_lock(&c);
     recv += FRAME;
     assert_int_equal(ingest_clock_update(&c, 11 * FRAME + 10000000, recv, NULL), 0);
@@ -154,6 +163,7 @@ static void t_jump(void **state)
     assert_int_equal(ingest_clock_update(&c, 11 * FRAME + 13000000, recv, &wall),
                      INGEST_CLOCK_NEW_RUN);
     assert_int_equal(wall, recv);
+    assert_string_equal(ingest_clock_cause_name(c.cause), "jump_back");
 }
 
 static void t_wrap(void **state)

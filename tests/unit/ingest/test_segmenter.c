@@ -102,6 +102,8 @@ typedef struct feed_opts {
     int stuck_pts;          /* every picture has the first one's pts (a broken camera) */
     int64_t audio_ahead_us; /* audio stamped this far ahead of the video */
     int overflow_expected;  /* else the segmenter's queue must never reach its cap */
+    int64_t camera_clock_us; /* != 0: frames carry the camera's clock (RTCP SR), this far
+                              * from the true capture time */
     /* out: the most the segmenter held after any frame */
     uint64_t max_queued_bytes, max_queued_frames, overflows;
 } feed_opts;
@@ -231,6 +233,9 @@ static void feed(const char *path, int segment_seconds, feed_opts *o)
         ingest_frame f = {.audio = pkt->stream_index == ai, .data = pkt->data,
                           .size = (size_t)pkt->size, .pts = pts,
                           .key = !!(pkt->flags & AV_PKT_FLAG_KEY), .recv_us = recv};
+        if (o->camera_clock_us) /* the capture time (before any jump), by the camera's clock */
+            f.ntp_us = BASE_US + av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q) + loop_us +
+                       o->camera_clock_us;
         if (o->split_slices && f.key && !f.audio)
             write_split(seg, &f, ic->streams[vi]->codecpar->codec_id == AV_CODEC_ID_HEVC,
                         av_rescale_q(40000, AV_TIME_BASE_Q, tb));
@@ -402,11 +407,31 @@ static void t_jump(void **state)
     char path[400];
     snprintf(path, sizeof(path), "%s/in.mp4", tmpdir);
     make_sample(path, "libx264", 1, 10);
-    feed_opts o = {.jump_at_us = 5000000, .jump_by_us = 100000000};
+    feed_opts o = {.jump_at_us = 5000000, .jump_by_us = 100000000, .camera_clock_us = -1500000};
     feed(path, 60, &o);
     check_segments("h264", "avc1", 1);
     assert_int_equal(fake_db.nsegs, 2);
     assert_true(fake_db.segs[1].run_start_us != fake_db.segs[0].run_start_us);
+    /* Clock evidence: each run reported at its segment's open and close, the
+     * second as begun by the jump; the camera's clock is 1.5 s behind the
+     * capture time, and vigild's mapping is the receive time (20 ms after
+     * capture): -1.52 s on every frame. */
+    int seen[2] = {0, 0};
+    for (int i = 0; i < fake_db.nclock; i++) {
+        const index_clock_run *c = &fake_db.clock[i];
+        int k = c->run_start_us == fake_db.segs[0].run_start_us ? 0 : 1;
+        assert_true(k == 0 || c->run_start_us == fake_db.segs[1].run_start_us);
+        assert_string_equal(c->camera, "cam1");
+        assert_string_equal(c->cause, k == 0 ? "start" : "jump_forward");
+        seen[k]++;
+        if (c->ntp_samples == 0) continue; /* the open of the first segment may precede none */
+        assert_true(c->ntp_offset_us == -1520000);
+        assert_true(c->ntp_offset_min_us == -1520000 && c->ntp_offset_max_us == -1520000);
+        assert_true(c->slew_us == 0);
+    }
+    assert_true(seen[0] >= 2 && seen[1] >= 2);
+    const index_clock_run *last = &fake_db.clock[fake_db.nclock - 1];
+    assert_true(last->ntp_samples > 0 && last->updated_us == fake_db.segs[1].end_us);
 }
 
 /* Video stops (a stalled camera) while audio goes on: the end of the video is

@@ -73,6 +73,13 @@ void index_segment_activity(index_db *db, int64_t id, const uint8_t *values, siz
     fake_db.nact++;
 }
 
+void index_clock_run_update(index_db *db, const index_clock_run *c)
+{
+    (void)db;
+    if (fake_db.nclock < (int)(sizeof(fake_db.clock) / sizeof(fake_db.clock[0])))
+        fake_db.clock[fake_db.nclock++] = *c;
+}
+
 void index_event_add(index_db *db, int64_t time_us, const char *camera, const char *type,
                      const char *detail)
 {

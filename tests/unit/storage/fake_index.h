@@ -20,6 +20,8 @@ typedef struct fake_index {
     uint8_t act[256][128];
     size_t act_n[256];
     int nact;
+    index_clock_run clock[256]; /* every clock report, in order */
+    int nclock;
 } fake_index;
 
 /* The fake is a global; (index_db *)&fake_db passes as the handle. */
