@@ -102,7 +102,12 @@ static int export_work(serve__job *base, index_reader *r)
     serve__export_req q = {.index_path = s->index_path, .idx = s->idx, .sk = s->sign_sk,
                            .pk = s->sign_pk, .who = base->who, .reason = j->reason,
                            .start_us = j->start_us, .end_us = j->end_us, .until_us = j->until_us,
-                           .cams = j->cams, .ncams = j->ncams};
+                           .cams = j->cams, .ncams = j->ncams, .abspath = serve__abspath,
+                           .abspath_opaque = s};
+    /* The manifest hashes each clip as served, through the clip planner,
+     * which reads segment files and pins them like a download. */
+    media_pins pins = serve__pins_media(s->pins);
+    q.pins = &pins;
     serve__case_export(r, &q, j->id, j->known, j->nknown, &j->rj.reply);
     return serve__reply_job_status(&j->rj);
 }
