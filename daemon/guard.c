@@ -106,7 +106,8 @@ static int read_mirrors(const char *const *dirs, size_t ndirs, index_lock **out,
  * mirror_back, the pools' mirrors are (re)written from the result, unless a
  * damaged one must be kept for a person to look at. */
 static int restore_locks(const char *path, const char *const *dirs, size_t ndirs,
-                         int mirror_back, index_mirror_info *info_out, int *damaged_out)
+                         int mirror_back, index_mirror_info *info_out, int *damaged_out,
+                         int *exports_out)
 {
     index_lock *locks = NULL;
     size_t n = 0;
@@ -136,6 +137,19 @@ static int restore_locks(const char *path, const char *const *dirs, size_t ndirs
     if (damaged)
         vg_log(LOG_ERR, "vigild: %d lock mirror(s) (" INDEX_LOCK_MIRROR ") cannot be read; "
                "left as they are: the locks they held are not known", damaged);
+    /* The signed export manifests mirrored beside the footage. */
+    int nexp = 0;
+    for (size_t i = 0; i < ndirs; i++) {
+        int bad = 0, r = index_exports_restore(path, dirs[i], &bad);
+        if (r > 0) nexp += r;
+        if (r < 0)
+            vg_log(LOG_ERR, "vigild: cannot restore the exports mirrored in %s: %s", dirs[i],
+                   strerror(-r));
+    }
+    if (nexp)
+        vg_log(LOG_NOTICE, "vigild: restored %d signed export manifests mirrored beside the "
+               "footage into %s", nexp, path);
+    if (exports_out) *exports_out = nexp;
     free(locks);
     return found && !damaged;
 }
@@ -210,7 +224,7 @@ int guard_open(guard *g, config *cfg, const char *cfg_path, index_db **idx)
              * lacks (an index restored from an older backup): merge, then
              * mirror the union back. */
             g->locks_known = 1;
-            restore_locks(cfg->index_path, dirs, ndirs, 1, NULL, &damaged);
+            restore_locks(cfg->index_path, dirs, ndirs, 1, NULL, &damaged, NULL);
             g->mirror_ok = !damaged;
             goto out;
         }
@@ -249,7 +263,7 @@ int guard_open(guard *g, config *cfg, const char *cfg_path, index_db **idx)
     }
     free(cfg->index_path);
     cfg->index_path = p;
-    g->locks_known = restore_locks(g->in_use, dirs, ndirs, 1, NULL, &damaged);
+    g->locks_known = restore_locks(g->in_use, dirs, ndirs, 1, NULL, &damaged, NULL);
     g->mirror_ok = !damaged;
     vg_log(LOG_CRIT,
            "vigild: INDEX DEGRADED: %s. Recording continues on a stand-in index %s; %s %s "
@@ -363,8 +377,8 @@ int guard_rebuild(config *cfg, const char *cfg_path)
         vg_log(LOG_ERR, "vigild: cannot create the index %s: %s", cfg->index_path, strerror(-r));
         goto out;
     }
-    int damaged = 0;
-    int known = restore_locks(cfg->index_path, dirs, ndirs, 1, &info, &damaged);
+    int damaged = 0, nexports = 0;
+    int known = restore_locks(cfg->index_path, dirs, ndirs, 1, &info, &damaged, &nexports);
     if ((r = storage_open(cfg, idx, &st)) < 0) {
         vg_log(LOG_ERR, "vigild: cannot open storage: %s", strerror(-r));
         goto out;
@@ -390,22 +404,21 @@ int guard_rebuild(config *cfg, const char *cfg_path)
         n += snprintf(lost + n, sizeof(lost) - (size_t)n,
                       ", %lld audit rows of the degraded runs (still in %s)",
                       (long long)standin_audit, smoved);
-    n += snprintf(lost + n, sizeof(lost) - (size_t)n, ", the camera events");
-    if (info.written_us)
+    n += snprintf(lost + n, sizeof(lost) - (size_t)n, ", the camera events, the cases");
+    if (info.exports > nexports)
         snprintf(lost + n, sizeof(lost) - (size_t)n,
-                 ", %lld stored export manifests (the signed copies are with whoever received "
-                 "them; they still verify with the same key)",
-                 (long long)info.exports);
-    else
-        snprintf(lost + n, sizeof(lost) - (size_t)n, ", the stored export manifests");
+                 ", %lld of the %lld stored export manifests (not mirrored; the signed copies "
+                 "are with whoever received them and still verify with the same key)",
+                 (long long)(info.exports - nexports), (long long)info.exports);
     char *b64 = have_key ? vg_base64(pk, sizeof(pk)) : NULL;
     vg_log(LOG_WARNING,
            "vigild: index rebuilt at %s: %u segments indexed from the footage (%u quarantined); "
-           "evidence locks: %s; export signing key: %s%s. LOST: %s",
+           "evidence locks: %s; %d signed export manifests restored; export signing key: %s%s. "
+           "LOST: %s",
            cfg->index_path, rep.indexed, rep.quarantined,
            known ? "restored from the mirror beside the footage"
                  : "NOT restored (no readable lock mirror): re-create them",
-           have_key ? "kept, public key " : "NONE (see above)", b64 ? b64 : "", lost);
+           nexports, have_key ? "kept, public key " : "NONE (see above)", b64 ? b64 : "", lost);
     index_audit a;
     char detail[INDEX_DETAIL_MAX];
     json_t *d = json_pack("{s:I,s:b,s:s}", "segments", (json_int_t)rep.indexed, "locks_restored",

@@ -70,6 +70,26 @@ int index_export_finish(const char *path, int64_t id, const char *manifest, cons
     else if (sqlite3_changes(db) == 0)
         ret = -ENOENT;
     sqlite3_finalize(st);
+    st = NULL;
+    /* A copy beside the footage (index/mirror.c): the signed manifest
+     * outlives the index file. The export stands without it (logged). */
+    if (ret == 0 &&
+        sqlite3_prepare_v2(db, "SELECT created_us, created_by, reason, start_us, end_us FROM "
+                           "exports WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            index_export e;
+            memset(&e, 0, sizeof(e));
+            e.id = id;
+            e.created_us = sqlite3_column_int64(st, 0);
+            index__col_str(st, 1, e.created_by, sizeof(e.created_by));
+            index__col_str(st, 2, e.reason, sizeof(e.reason));
+            e.start_us = sqlite3_column_int64(st, 3);
+            e.end_us = sqlite3_column_int64(st, 4);
+            index__export_mirror_write(&e, manifest, signature);
+        }
+    }
+    sqlite3_finalize(st);
     sqlite3_close(db);
     return ret;
 }

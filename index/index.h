@@ -302,6 +302,11 @@ int index_lock_mirror_read(const char *dir, index_lock **out, size_t *n, index_m
  * not have yet, an event lock_restored (detail names from) for each, and
  * rewrites the mirrors. The number restored, or negative. */
 int index_locks_restore(const char *path, const index_lock *locks, size_t n, const char *from);
+/* Finished exports are mirrored too (<dir>/.vigil-exports/<id>.json, by
+ * index_export_finish()). Inserts those of dir the index at path lacks (same
+ * id, manifest and signature). The number restored, or negative; *damaged
+ * (may be NULL) counts files that could not be read (logged). */
+int index_exports_restore(const char *path, const char *dir, int *damaged);
 
 /* Retention's own read-only connection (one thread). */
 typedef struct index_retention index_retention;

@@ -105,6 +105,11 @@ void index__lock_from_row(sqlite3_stmt *st, index_lock *l);
  * of the change). 0 when no directory is set or at least one was written,
  * else the first error (logged). */
 int index__lock_mirror_write(sqlite3 *db, const char *path);
+/* mirror.c: writes a finished export (its row, manifest and signature) to
+ * <dir>/.vigil-exports/<id>.json in every mirror directory. 0 when no
+ * directory is set or at least one was written, else the first error (logged). */
+int index__export_mirror_write(const index_export *e, const char *manifest,
+                               const char *signature);
 
 /* The one folding of text for full-text search, as SQL around the
  * expression x: FTS5's unicode61 tokenizer (remove_diacritics 2) strips

@@ -18,6 +18,11 @@
  * exports when it was written, so a rebuild can say how much of the trail it
  * could not bring back.
  *
+ * Each finished export is mirrored too, one file per export
+ * (<dir>/.vigil-exports/<id>.json: its row and the signed manifest exactly as
+ * stored, written once, atomically), so GET /api/exports/{id} answers the
+ * same bytes after a rebuild.
+ *
  * The directories are process-wide (index_lock_mirror_set()): the daemon and
  * vigilctl set the roots of the pools whose identity file is right, and every
  * lock change of the process mirrors into them; unit tests that set none get
@@ -27,6 +32,7 @@
 
 #include "common/common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -326,5 +332,139 @@ int index_locks_restore(const char *path, const index_lock *locks, size_t n, con
 {
     restore_args a = {.locks = locks, .n = n, .from = from ? from : ""};
     int ret = index__write_txn(path, 2, "locks", restore_txn, &a);
+    return ret < 0 ? ret : a.restored;
+}
+
+/* ---- exports ---- */
+
+#define EXPORTS_DIR ".vigil-exports"
+
+int index__export_mirror_write(const index_export *e, const char *manifest,
+                               const char *signature)
+{
+    char d[PATH_MAX], name[64];
+    char *text = NULL;
+    int ret = 0, written = 0;
+    json_t *doc = json_pack("{s:i,s:I,s:I,s:s,s:s,s:I,s:I,s:s,s:s}", "vigil_export",
+                            MIRROR_FORMAT, "id", (json_int_t)e->id, "created_us",
+                            (json_int_t)e->created_us, "created_by", e->created_by, "reason",
+                            e->reason, "start_us", (json_int_t)e->start_us, "end_us",
+                            (json_int_t)e->end_us, "manifest", manifest, "signature", signature);
+    if (!doc || !(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS))) {
+        json_decref(doc);
+        return -ENOMEM;
+    }
+    json_decref(doc);
+    snprintf(name, sizeof(name), "%lld.json", (long long)e->id);
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_ndirs; i++) {
+        char p[PATH_MAX + 80], tmp[PATH_MAX + 90];
+        int r = snprintf(d, sizeof(d), "%s/" EXPORTS_DIR, g_dirs[i]) >= (int)sizeof(d)
+                    ? -ENAMETOOLONG
+                    : vg_mkdir_p(d, 0700);
+        snprintf(p, sizeof(p), "%s/%s", d, name);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+        int fd = r < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (r == 0 && fd < 0) r = -errno;
+        if (r == 0 && (r = vg_write_all(fd, text, strlen(text))) == 0 && fsync(fd) != 0)
+            r = -errno;
+        if (fd >= 0) close(fd);
+        if (r == 0 && rename(tmp, p) != 0) r = -errno;
+        if (r == 0) r = vg_fsync_dir(d);
+        if (r == 0) {
+            written++;
+            continue;
+        }
+        unlink(tmp);
+        vg_log(LOG_ERR, "index: cannot mirror export %lld to %s: %s", (long long)e->id, d,
+               strerror(-r));
+        if (ret == 0) ret = r;
+    }
+    pthread_mutex_unlock(&g_mu);
+    free(text);
+    return written || g_ndirs == 0 ? 0 : ret;
+}
+
+typedef struct export_restore {
+    const char *dir;
+    int restored;
+    int damaged;
+} export_restore;
+
+/* Inserts one mirrored export file's row unless its id is taken. */
+static int restore_export_file(sqlite3 *db, const char *path, sqlite3_stmt *st, const char *file,
+                               export_restore *a)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(file, 0, &jerr);
+    int64_t id = 0, created = 0, start = 0, end = 0, format = 0;
+    const char *by = json_string_value(json_object_get(doc, "created_by"));
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    const char *m = json_string_value(json_object_get(doc, "manifest"));
+    const char *sig = json_string_value(json_object_get(doc, "signature"));
+    int ret = 0;
+    if (!doc || get_int(doc, "vigil_export", &format) < 0 || format != MIRROR_FORMAT ||
+        get_int(doc, "id", &id) < 0 || get_int(doc, "created_us", &created) < 0 ||
+        get_int(doc, "start_us", &start) < 0 || get_int(doc, "end_us", &end) < 0 || !by ||
+        !reason || !m || !sig || id <= 0) {
+        vg_log(LOG_ERR, "index: %s is not a mirrored export this build can read", file);
+        a->damaged++;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, created);
+    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, start);
+    sqlite3_bind_int64(st, 6, end);
+    sqlite3_bind_text(st, 7, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, sig, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) ret = index__fail(db, rc, path, "restoring an export");
+    else if (sqlite3_changes(db)) a->restored++;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+out:
+    json_decref(doc);
+    return ret;
+}
+
+static int export_restore_txn(sqlite3 *db, const char *path, void *arg)
+{
+    export_restore *a = arg;
+    char d[PATH_MAX];
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    if (snprintf(d, sizeof(d), "%s/" EXPORTS_DIR, a->dir) >= (int)sizeof(d)) return -ENAMETOOLONG;
+    DIR *dh = opendir(d);
+    if (!dh) return errno == ENOENT ? 0 : -errno;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR IGNORE INTO exports (id, created_us, created_by, reason, "
+                                "start_us, end_us, manifest, signature) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = index__fail(db, rc, path, "restoring exports");
+        goto out;
+    }
+    struct dirent *e;
+    while (ret == 0 && (e = readdir(dh)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char file[PATH_MAX + 300];
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) continue;
+        snprintf(file, sizeof(file), "%s/%s", d, e->d_name);
+        ret = restore_export_file(db, path, st, file, a);
+    }
+out:
+    sqlite3_finalize(st);
+    closedir(dh);
+    return ret;
+}
+
+int index_exports_restore(const char *path, const char *dir, int *damaged)
+{
+    export_restore a = {.dir = dir};
+    int ret = index__write_txn(path, 4, "exports", export_restore_txn, &a);
+    if (damaged) *damaged = a.damaged;
     return ret < 0 ? ret : a.restored;
 }

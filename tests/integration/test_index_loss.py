@@ -9,8 +9,8 @@ stops recording (real vigild, real camsim RTSP, real SQLite files).
   footage both stay) and brings the key back from its copy in the pool.
   `vigild --rebuild-index` rebuilds from all the footage, restores the lock
   (same id and reason; without it, age retention would now delete the locked
-  footage) and keeps the key (same public key), and says the audit trail is
-  lost; the next start is healthy and age retention deletes the unlocked old
+  footage), the signed export (GET /api/exports/{id} answers the same bytes)
+  and keeps the key (same public key), and says the audit trail is lost; the next start is healthy and age retention deletes the unlocked old
   footage only. (The key is back at its place from
   the degraded start on: it is kept outside the index.)
 - damaged index: garbage bytes, then a file cut short. vigild does not exit:
@@ -119,11 +119,19 @@ class IndexLoss(unittest.TestCase):
         st, _h, body = d.http("/api/exports/public-key")
         self.assertEqual(st, 200)
         pubkey = json.loads(body)["public_key"]
+        seg = [x for x in env.segments(self.cfg, "cam0") if x["sha256"]][0]
+        st, _h, exported = d.http("/api/exports", method="POST", body={
+            "cameras": ["cam0"], "start": seg["start"], "end": seg["end"],
+            "reason": "case 2026/118: handed to the police"})
+        self.assertEqual(st, 201, exported)
+        export_id = json.loads(exported)["manifest"]["export"]
         with open(self.index + ".signing-key", "rb") as f:
             key = f.read()
         d.stop()
-        # Both mirrors are beside the footage.
+        # The mirrors are beside the footage.
         self.assertTrue(os.path.exists(os.path.join(self.pool, ".vigil-locks")))
+        self.assertTrue(os.path.exists(os.path.join(self.pool, ".vigil-exports",
+                                                    "%d.json" % export_id)))
         with open(os.path.join(self.pool, ".vigil-signing-key"), "rb") as f:
             self.assertEqual(f.read(), key)
 
@@ -159,7 +167,9 @@ class IndexLoss(unittest.TestCase):
             l for l in out.splitlines() if "rebuilt" in l or "restored" in l)))
         self.assertEqual(r.returncode, 0, out[-3000:])
         self.assertRegex(out, r"index rebuilt at .*LOST: the audit trail")
-        self.assertRegex(out, r"restored 1 of the 1 evidence locks")
+        # The case's lock and the export's lock.
+        self.assertRegex(out, r"restored 2 of the 2 evidence locks")
+        self.assertRegex(out, r"1 signed export manifests restored")
         # Every file was indexed, the planted old ones too (a full walk).
         self.assertIn(old_relpath("cam9", locked_t), out)
         self.assertIn(old_relpath("cam9", unlocked_t), out)
@@ -177,6 +187,9 @@ class IndexLoss(unittest.TestCase):
         self.assertEqual(got[0]["reason"], "vụ án 2026/118 — cướp giật")
         st, _h, body = d.http("/api/exports/public-key")
         self.assertEqual(json.loads(body)["public_key"], pubkey)
+        # The export answers the very bytes that were signed and handed out.
+        st, _h, again = d.http("/api/exports/%d" % export_id)
+        self.assertEqual((st, again), (200, exported))
         # Retention works again, and the restored lock holds.
         wait_for(lambda: not os.path.exists(unlocked), 30 * SLOW,
                  what="age retention after the rebuild")

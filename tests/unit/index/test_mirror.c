@@ -4,7 +4,8 @@
  * exactly (UTF-8 reasons included), its locks restore into a new index with
  * their ids and are not restored twice, a change no mirror can take is
  * refused, a damaged mirror is reported as such, and the probe tells a
- * healthy, missing, garbage and truncated index apart.
+ * healthy, missing, garbage and truncated index apart; a finished export is
+ * mirrored and restores with the very manifest and signature.
  */
 #include "index/index.h"
 
@@ -127,6 +128,46 @@ static void test_mirror_follows_changes_and_restores(void **state)
     index_close(&db);
 }
 
+static void test_exports_mirrored(void **state)
+{
+    (void)state;
+    index_db *db = NULL;
+    const char *dirs[] = {pool};
+    char *m = NULL, *sig = NULL, p[200];
+    assert_int_equal(index_open(path, &db), 0);
+    assert_int_equal(index_lock_mirror_set(dirs, 1), 0);
+    index_export e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.created_by, sizeof(e.created_by), "police");
+    snprintf(e.reason, sizeof(e.reason), "vụ án 7");
+    e.start_us = 10 * S;
+    e.end_us = 20 * S;
+    assert_int_equal(index_export_create(path, &e), 0);
+    const char *manifest = "{\"export\":1,\"reason\":\"v\\u1ee5 \\u00e1n 7\"}";
+    assert_int_equal(index_export_finish(path, e.id, manifest, "c2lnbmF0dXJl"), 0);
+    snprintf(p, sizeof(p), "%s/.vigil-exports/%lld.json", pool, (long long)e.id);
+    assert_int_equal(access(p, F_OK), 0);
+    index_close(&db);
+
+    assert_int_equal(index_open(path2, &db), 0);
+    int bad = -1;
+    assert_int_equal(index_exports_restore(path2, pool, &bad), 1);
+    assert_int_equal(bad, 0);
+    assert_int_equal(index_exports_restore(path2, pool, &bad), 0);
+    index_export got;
+    assert_int_equal(index_export_get(path2, e.id, &got, &m, &sig), 0);
+    assert_string_equal(m, manifest);
+    assert_string_equal(sig, "c2lnbmF0dXJl");
+    assert_string_equal(got.reason, "vụ án 7");
+    assert_true(got.start_us == e.start_us && got.end_us == e.end_us);
+    free(m);
+    free(sig);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/.vigil-exports", pool);
+    rmdir(p);
+    index_close(&db);
+}
+
 static void test_unmirrored_change_refused(void **state)
 {
     (void)state;
@@ -209,6 +250,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mirror_follows_changes_and_restores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exports_mirrored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmirrored_change_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_mirror, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
