@@ -65,7 +65,6 @@ deps=(
   "apt                           prog:apt-cache"
   # an evidence bundle's VERIFY steps, run as written by the tests
   "openssl                       prog:openssl"
-  "coreutils                     prog:sha256sum"
 )
 SYSTEM_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
