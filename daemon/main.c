@@ -32,10 +32,13 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vigild --config FILE [--log-level debug|info|notice|warning] "
-               "[--rebuild-index]\n"
+               "[--rebuild-index] [--reconcile-full]\n"
                "  --rebuild-index  rebuild a lost or damaged index from the footage and the\n"
                "                   locks and signing key kept beside it, then exit (run it\n"
-               "                   with the service stopped)\n");
+               "                   with the service stopped)\n"
+               "  --reconcile-full  walk every hour directory of every pool before recording\n"
+               "                    (after footage was copied into a pool by hand: a start\n"
+               "                    walks only what a crash can have left unindexed)\n");
 }
 
 static int parse_level(const char *s)
@@ -166,6 +169,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     bool loop_ready = false, rebuild = false;
     bool reconciled = false; /* the index and the pools agreed at start */
+    bool reconcile_full = false;
     checkpointer ckpt;
     memset(&ckpt, 0, sizeof(ckpt));
     guard g;
@@ -191,6 +195,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"log-level", required_argument, NULL, 'l'},
+        {"reconcile-full", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {"rebuild-index", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
@@ -207,6 +212,7 @@ int main(int argc, char **argv)
             break;
         case 'h': usage(stdout); return 0;
         case 'R': rebuild = true; break;
+        case 'F': reconcile_full = true; break;
         default: usage(stderr); return 2;
         }
     }
@@ -261,7 +267,7 @@ int main(int argc, char **argv)
     if ((r = storage_moves_recover(d.st, d.cfg)) < 0)
         vg_log(LOG_ERR, "vigild: interrupted moves between pools: %s", strerror(-r));
     storage_reconcile_report rec;
-    storage_reconcile_opts ropts = {.progress = reconcile_progress};
+    storage_reconcile_opts ropts = {.full = reconcile_full, .progress = reconcile_progress};
     r = storage_reconcile_opts_run(d.st, d.idx, d.cfg, &ropts, &rec);
     if (r < 0) vg_log(LOG_ERR, "vigild: reconciliation incomplete: %s", strerror(-r));
     else reconciled = true;

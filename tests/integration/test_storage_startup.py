@@ -4,7 +4,8 @@ as tools/bench/startup_bench.py): after a clean stop vigild walks no hour
 directory at all; after kill -9 it walks only each camera's last hours (and
 still recovers the open segment and indexes a file whose row never committed);
 while it reconciles it asks systemd for more start time (EXTEND_TIMEOUT_USEC)
-before READY=1.
+before READY=1; `vigild --reconcile-full` walks everything and finds a file
+copied by hand into an old hour.
 """
 import os
 import re
@@ -121,6 +122,13 @@ class StartupWalk(unittest.TestCase):
             d = start(env, cfg, sock_path)
             m = d.wait_log(RECONCILED)
             self.assertEqual((m.group(1), m.group(2)), ("1", "0"), m.group(0))
+            d.stop()
+
+            # 4. Asked for (footage copied in by hand): every hour directory.
+            d = env.vigild(cfg, args=["--reconcile-full"])
+            m = d.wait_log(RECONCILED)
+            self.assertGreaterEqual(int(m.group(2)), ndirs + 1, m.group(0))
+            self.assertRegex(d.log(), r"segment_indexed .*%s" % re.escape(old))
             d.stop()
             ok = True
         finally:
