@@ -156,6 +156,7 @@ void serve__routes_evidence(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_cameras(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_cases(serve_ctx *s, h2o_hostconf_t *host);
 void serve__routes_events(serve_ctx *s, h2o_hostconf_t *host);
+void serve__routes_activity(serve_ctx *s, h2o_hostconf_t *host);
 
 /* routes_evidence.c: whether the token named who (the caller, authenticated)
  * is an admin; every caller is when authentication is off, as serve/auth.c
@@ -168,6 +169,12 @@ int serve__area_from_body(serve_ctx *s, json_t *b, serve__area_cam **out, size_t
                           const char **bad);
 /* Every camera of the config. 0 or -ENOMEM; *out malloc'd. */
 int serve__area_all(serve_ctx *s, serve__area_cam **out, size_t *n);
+/* The cameras of the config in district/site (NULL: any). 0 or -ENOMEM;
+ * *out malloc'd. */
+int serve__area_cams(serve_ctx *s, const char *district, const char *site, serve__area_cam **out,
+                     size_t *n);
+/* routes_activity.c: GET /api/cameras/{id}/activity (camera_routes[]). */
+void serve__camera_activity(serve_ctx *s, h2o_req_t *req, const char *who, const char *camera);
 
 /* What an /api/ path no route knows gets: 405 (Allow: GET, HEAD) for other
  * methods, else 404. */

@@ -505,6 +505,7 @@ static const struct {
     {"clip.mp4", camera_clip},
     {"snapshot.jpg", camera_snapshot},
     {"live.mp4", camera_live},
+    {"activity", serve__camera_activity},
 };
 
 static int route_cameras(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,

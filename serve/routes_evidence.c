@@ -206,8 +206,7 @@ static void area_cam_fill(serve__area_cam *a, const config_camera *c)
     snprintf(a->site, sizeof(a->site), "%s", config_site_name(c->site));
 }
 
-/* The cameras of the config in district/site (NULL: any); *out malloc'd. */
-static int area_cams(serve_ctx *s, const char *district, const char *site, serve__area_cam **out,
+int serve__area_cams(serve_ctx *s, const char *district, const char *site, serve__area_cam **out,
                      size_t *n)
 {
     size_t nc = s->cfg ? s->cfg->ncameras : 0, k = 0;
@@ -226,7 +225,7 @@ static int area_cams(serve_ctx *s, const char *district, const char *site, serve
 
 int serve__area_all(serve_ctx *s, serve__area_cam **out, size_t *n)
 {
-    return area_cams(s, NULL, NULL, out, n);
+    return serve__area_cams(s, NULL, NULL, out, n);
 }
 
 int serve__area_from_body(serve_ctx *s, json_t *b, serve__area_cam **out, size_t *n,
@@ -267,7 +266,7 @@ int serve__area_from_body(serve_ctx *s, json_t *b, serve__area_cam **out, size_t
             for (size_t x = 0; x < k && !dup; x++) dup = !strcmp(v[x].id, cc->id);
             if (!dup) area_cam_fill(&v[k++], cc);
         }
-    } else if (area_cams(s, hd ? district : NULL, hsi ? site : NULL, &v, &k) < 0) {
+    } else if (serve__area_cams(s, hd ? district : NULL, hsi ? site : NULL, &v, &k) < 0) {
         *bad = "out of memory", status = 503;
         goto out;
     } else if (k == 0) {
@@ -332,7 +331,8 @@ static void coverage(serve_ctx *s, h2o_req_t *req, const char *who)
     }
     area_job *j = reply_job_new(req, sizeof(*j));
     if (!j) return;
-    if (area_cams(s, hd > 0 ? district : NULL, hsi > 0 ? site : NULL, &j->cams, &j->ncams) < 0) {
+    if (serve__area_cams(s, hd > 0 ? district : NULL, hsi > 0 ? site : NULL, &j->cams,
+                         &j->ncams) < 0) {
         free(j);
         serve__send_error(req, 503, "out of memory");
         return;

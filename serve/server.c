@@ -286,6 +286,7 @@ static void configure(serve_ctx *s, const config *cfg)
     serve__routes_cameras(s, host);
     serve__routes_cases(s, host);
     serve__routes_events(s, host);
+    serve__routes_activity(s, host);
     serve__route_add(s, host, "/api", route_api);
     h2o_pathconf_t *root = path_add(s, host, "/", NULL);
     if (cfg && cfg->web_root && cfg->web_root[0]) {

@@ -93,6 +93,7 @@ typedef struct camsim_mount_ctl {
     gint sessions; /* feeds that sent their first keyframe */
     gint drained;  /* feeds that stopped for the drain */
     gint frames;   /* video access units handed to the payloaders, every feed */
+    gint latency_ms; /* capture to hand-off of the last video buffer (encoder delay) */
 } camsim_mount_ctl;
 
 /* Returns the shared encoder for s's video variant (or its audio codec), creating

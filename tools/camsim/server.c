@@ -517,10 +517,11 @@ char *camsim_server_command(camsim_server *s, const char *line, gboolean *quit)
         g_atomic_int_set(&m->ctl.draining, 1);
         reply = g_strdup_printf("OK drain %s", m->spec.name);
     } else if (!strcmp(cmd, "stats")) {
-        reply = g_strdup_printf("OK stats %s sessions=%d frames=%d drained=%d", m->spec.name,
-                                g_atomic_int_get(&m->ctl.sessions),
+        reply = g_strdup_printf("OK stats %s sessions=%d frames=%d drained=%d latency_ms=%d",
+                                m->spec.name, g_atomic_int_get(&m->ctl.sessions),
                                 g_atomic_int_get(&m->ctl.frames),
-                                g_atomic_int_get(&m->ctl.drained));
+                                g_atomic_int_get(&m->ctl.drained),
+                                g_atomic_int_get(&m->ctl.latency_ms));
     } else {
         reply = g_strdup_printf("OK clients %s %d", m->spec.name, mount_clients(s, m));
     }

@@ -216,6 +216,12 @@ static void feed_push(camsim_feed *f, gboolean video, GstBuffer *buf, GstCaps *c
         }
         f->flowing = TRUE;
         g_atomic_int_inc(&f->ctl->frames);
+        GstClock *clock = gst_element_get_clock(f->vsrc);
+        if (clock) { /* the system clock, like pts */
+            gint64 lat = (gint64)gst_clock_get_time(clock) - pts;
+            g_atomic_int_set(&f->ctl->latency_ms, (gint)(lat > 0 ? lat / 1000000 : 0));
+            gst_object_unref(clock);
+        }
     }
 out:
     g_mutex_unlock(&f->lock);
