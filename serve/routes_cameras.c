@@ -62,6 +62,11 @@ static void cameras_list(serve_ctx *s, h2o_req_t *req)
                             have && st.bitrate_bps > 0 ? json_integer(st.bitrate_bps) : json_null());
         json_object_set_new(o, "last_frame_at",
                             have && st.last_frame_us ? serve__json_time(st.last_frame_us) : json_null());
+        /* The console's wall picks the sub stream for small tiles and shows
+         * why a camera is down. */
+        json_object_set_new(o, "sub", json_boolean(c->sub_url != NULL));
+        json_object_set_new(o, "reason",
+                            have && st.last_error[0] ? json_string(st.last_error) : json_null());
         json_array_append_new(arr, o);
     }
     serve__send_json(req, 200, arr);

@@ -14,7 +14,7 @@ await drive(out, async (browser) => {
   if (token) {
     await page.addInitScript((t) => localStorage.setItem('vigil-token', t), token);
   }
-  await page.goto(base + '/', { waitUntil: 'load' });
+  await page.goto(base + '/#/playback', { waitUntil: 'load' });
   const row = page.locator(`#cameras tbody tr[data-id="${cameraId}"]`);
   await row.waitFor({ timeout: 15000 });
   out.cameras = await page.locator('#cameras tbody tr').count();

@@ -14,7 +14,7 @@ const out = { listed: [], with_runs: {}, page_errors: [] };
 await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => out.page_errors.push(String(e)));
-  await page.goto(base + '/', { waitUntil: 'load' });
+  await page.goto(base + '/#/playback', { waitUntil: 'load' });
   await page.waitForFunction((n) => document.querySelectorAll('#cameras tbody tr').length >= n,
                              ids.length, { timeout: Math.max(deadline - Date.now(), 1000) });
   out.listed = await page.$$eval('#cameras tbody tr', (rows) => rows.map((r) => r.dataset.id));
