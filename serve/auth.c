@@ -30,6 +30,8 @@ typedef struct route {
 static const route routes[] = {
     {"GET", "/healthz", SERVE_AUTH_OPEN},
     {"HEAD", "/healthz", SERVE_AUTH_OPEN},
+    /* The console asks who it is before it has signed in. */
+    {"GET", "/api/session", SERVE_AUTH_OPEN},
     {NULL, "/metrics/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/audit/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/reload/**", CONFIG_ROLE_ADMIN},

@@ -6,7 +6,8 @@
  * lets requests in flight finish for a grace period and frees everything
  * once the last connection, job and download has gone.
  *
- * Every registered path gets the same front: the Referrer-Policy header and
+ * Every registered path gets the same front: the Referrer-Policy,
+ * Content-Security-Policy and X-Frame-Options headers and
  * access control (serve/auth.h), then its route function; "/api" takes
  * unknown API paths and "/" the web console's static files.
  */
@@ -68,6 +69,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     route_handler *h = (route_handler *)self;
     serve__add_header_str(req, "referrer-policy", "no-referrer"); /* access_token= in URLs */
+    /* The console runs only its own scripts and media (live tiles are MSE
+     * blob: URLs) and is never framed: an injected string cannot load code
+     * and no other site can overlay the operator's screen. */
+    serve__add_header_str(req, "content-security-policy",
+                          "default-src 'self'; script-src 'self'; style-src 'self'; "
+                          "media-src 'self' blob:; img-src 'self' blob: data:; "
+                          "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                          "form-action 'self'; frame-ancestors 'none'");
+    serve__add_header_str(req, "x-frame-options", "DENY");
     serve_auth_result au;
     if (!authorize(h->s, req, &au)) return 0;
     if (!h->fn) return -1; /* "/": the static files' handler is next */

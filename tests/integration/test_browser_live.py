@@ -43,6 +43,40 @@ class LiveTile(unittest.TestCase):
         finally:
             env.close()
 
+    def test_wall_plays_four_tiles(self):
+        env = Env("browser-wall")
+        try:
+            names = ["a", "b", "c", "d"]
+            cam = env.camsim(["%s:codec=h264" % n for n in names])
+            cams = [env.camera(n, cam.url(n), source="native", district="Lục Nam",
+                               site="security") for n in names]
+            cfg = env.config(cams, segment_seconds=4,
+                             extra='web: "%s"\n' % os.path.join(SRC, "web"))
+            d = env.vigild(cfg)
+            env.wait_online(cfg, names)
+            shot = os.path.join(BUILD, "wall-screenshot")
+            rc, out, err = browser.run("wall.mjs", d.url(""), shot, timeout=90)
+            log("wall: %r" % out)
+            self.assertEqual(rc, 0, "%s\n%s" % (out, err))
+            self.assertEqual(sorted(out["tiles"]), names)
+            for n, adv in zip(out["tiles"], out["advanced"]):
+                self.assertGreater(adv, 1.5, "tile %s does not advance" % n)
+            for text in out["latency"]:
+                self.assertIn("trễ", text)
+            self.assertEqual(out["nav_vi"], "Màn hình giám sát")
+            self.assertEqual(out["layout_vi"], "Bố cục")
+            self.assertEqual(out["nav_en"], "Video wall")
+            self.assertEqual(out["layout_en"], "Layout")
+            self.assertIn("default-src 'self'", out["csp"])
+            self.assertIn("frame-ancestors 'none'", out["csp"])
+            self.assertEqual(out["xfo"], "DENY")
+            self.assertEqual(out["page_errors"], [])
+            for lang in ("vi", "en"):
+                self.assertTrue(os.path.getsize("%s-%s.png" % (shot, lang)) > 10000)
+            d.stop()
+        finally:
+            env.close()
+
 
 if __name__ == "__main__":
     vigiltest.main()
