@@ -788,6 +788,39 @@ static int parse_events(loader *L, yaml_node_t *m)
     return 0;
 }
 
+/* console: {timezone: Area/City}: the zone the web console shows times in
+ * (the API stays UTC). Only checked for the characters of an IANA name: the
+ * browser resolves it, and falls back to UTC for a name it does not know. */
+static int parse_console(loader *L, yaml_node_t *m)
+{
+    static const char *const keys[] = {"timezone"};
+    const char *k;
+    yaml_node_t *v;
+    int ret = 0;
+    if (m->type != YAML_MAPPING_NODE) return fail(L, line_of(m), "console must be a mapping");
+    if ((ret = check_keys(L, m, keys, VG_ARRAY_SIZE(keys), " in console")) < 0) return ret;
+    FOR_PAIRS(L, m, k, v)
+    {
+        if (!k) continue;
+        if (!strcmp(k, "timezone")) {
+            char *tz = NULL;
+            if ((ret = get_str(L, v, "console.timezone", false, &tz)) < 0) return ret;
+            size_t n = strlen(tz);
+            bool ok = n > 0 && n < 64;
+            for (size_t i = 0; ok && i < n; i++)
+                ok = isalnum((unsigned char)tz[i]) || strchr("/_+-", tz[i]);
+            if (!ok) {
+                free(tz);
+                return fail(L, line_of(v), "console.timezone must be an IANA zone name such as "
+                                           "Asia/Ho_Chi_Minh");
+            }
+            free(L->cfg->console_timezone);
+            L->cfg->console_timezone = tz;
+        }
+    }
+    return 0;
+}
+
 static int parse_http(loader *L, yaml_node_t *m)
 {
     static const char *const keys[] = {"workers",       "max_downloads",
@@ -1118,7 +1151,7 @@ static int parse_main(loader *L, yaml_node_t *root)
     static const char *const keys[] = {"listen",  "index", "segment_seconds", "retention_days",
                                        "web",     "storage", "include",       "auth",
                                        "cameras", "events", "http",
-                                       "scrub"};
+                                       "scrub", "console"};
     config *cfg = L->cfg;
     const char *k;
     yaml_node_t *v;
@@ -1145,6 +1178,7 @@ static int parse_main(loader *L, yaml_node_t *root)
         else if (!strcmp(k, "events")) ret = parse_events(L, v);
         else if (!strcmp(k, "http")) ret = parse_http(L, v);
         else if (!strcmp(k, "scrub")) ret = parse_scrub(L, v);
+        else if (!strcmp(k, "console")) ret = parse_console(L, v);
         if (ret < 0) return ret;
     }
     if (!cfg->index_path) return fail(L, 1, "index is required");
@@ -1343,6 +1377,7 @@ void config_free(config **pcfg)
     free(cfg->index_path);
     free(cfg->include);
     free(cfg->web_root);
+    free(cfg->console_timezone);
     free(cfg);
     *pcfg = NULL;
 }

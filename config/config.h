@@ -136,6 +136,7 @@ typedef struct config {
     int retention_days;    /* default 30 (0 = keep until space runs out) */
     char *include;         /* glob or NULL */
     char *web_root;        /* web: directory of the console, optional */
+    char *console_timezone; /* console.timezone: IANA zone of the console's times, NULL: UTC */
     config_pool *pools;    /* at least one */
     size_t npools;
     config_camera *cameras;

@@ -23,7 +23,7 @@ vigil demo
   index:       $top/demo/run/index.db
   list them:   $build/tools/vigilctl/vigilctl --config demo/vigil.yaml segments lucnam-cs-001
                $build/tools/vigilctl/vigilctl --config demo/vigil.yaml events
-  web console: http://127.0.0.1:8080/
+  web console: http://127.0.0.1:8080/#/wall  (the video wall: the demo cameras live)
   HTTP API:    http://127.0.0.1:8080/api/cameras
   stop:        Ctrl-C
 MSG

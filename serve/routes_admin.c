@@ -237,7 +237,7 @@ static int route_session(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     }
     json_object_set_new(o, "user", role ? json_string(who) : json_null());
     json_object_set_new(o, "role", role ? json_string(role) : json_null());
-    json_object_set_new(o, "timezone", json_string("UTC"));
+    json_object_set_new(o, "timezone", json_string(s->cfg && s->cfg->console_timezone ? s->cfg->console_timezone : "UTC"));
     serve__send_json(req, 200, o);
     return 0;
 }

@@ -6,6 +6,7 @@ H.264 camera; the tile plays the live stream through Media Source Extensions
 boxes, which must be plausible on loopback. A screenshot is kept next to the
 test log.
 """
+import json
 import os
 import sys
 import unittest
@@ -51,9 +52,12 @@ class LiveTile(unittest.TestCase):
             cams = [env.camera(n, cam.url(n), source="native", district="Lục Nam",
                                site="security") for n in names]
             cfg = env.config(cams, segment_seconds=4,
-                             extra='web: "%s"\n' % os.path.join(SRC, "web"))
+                             extra='web: "%s"\nconsole:\n  timezone: Asia/Ho_Chi_Minh\n'
+                             % os.path.join(SRC, "web"))
             d = env.vigild(cfg)
             env.wait_online(cfg, names)
+            st, _, data = d.http("/api/session")
+            self.assertEqual((st, json.loads(data)["timezone"]), (200, "Asia/Ho_Chi_Minh"))
             shot = os.path.join(BUILD, "wall-screenshot")
             rc, out, err = browser.run("wall.mjs", d.url(""), shot, timeout=90)
             log("wall: %r" % out)

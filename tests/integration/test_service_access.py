@@ -79,6 +79,25 @@ class Access(unittest.TestCase):
         self.responses.append(json.dumps(hdrs) + data.decode(errors="replace"))
         return st, hdrs, data
 
+    def test_session_says_who_and_headers_forbid_framing(self):
+        # Who the console talks as: nobody before sign-in, the token's name
+        # and role with one; the zone defaults to UTC without console:.
+        st, hdrs, data = self.req("GET", "/api/session")
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(data), {"user": None, "role": None, "timezone": "UTC"})
+        st, _, data = self.req("GET", "/api/session", token=TOKENS["investigator"])
+        self.assertEqual((st, json.loads(data)["user"], json.loads(data)["role"]),
+                         (200, "police", "investigator"))
+        # Every response, refusals included, carries the CSP and no framing.
+        for path, token in (("/api/session", None), ("/api/cameras", TOKENS["viewer"]),
+                            ("/api/cameras", None)):
+            st, hdrs, _ = self.req("GET", path, token=token)
+            csp = hdrs.get("content-security-policy", "")
+            self.assertIn("default-src 'self'", csp, path)
+            self.assertIn("frame-ancestors 'none'", csp, path)
+            self.assertIn("media-src 'self' blob:", csp, path)
+            self.assertEqual(hdrs.get("x-frame-options"), "DENY", path)
+
     def routes(self):
         q = "start=%s&end=%s" % (self.start, self.end)
         return [
