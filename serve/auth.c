@@ -31,7 +31,7 @@ static const route routes[] = {
     {"GET", "/healthz", SERVE_AUTH_OPEN},
     {"HEAD", "/healthz", SERVE_AUTH_OPEN},
     /* The console asks who it is before it has signed in. */
-    {"GET", "/api/session", SERVE_AUTH_OPEN},
+    {NULL, "/api/session", SERVE_AUTH_OPEN},
     {NULL, "/metrics/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/audit/**", CONFIG_ROLE_ADMIN},
     {NULL, "/api/reload/**", CONFIG_ROLE_ADMIN},
@@ -149,6 +149,14 @@ void serve_auth_check(const config *cfg, int need, const char *authz, size_t aut
     }
     const config_token *t = tok ? serve_auth_lookup(cfg, tok, tlen) : NULL;
     vg_memzero(buf, sizeof(buf));
+    serve_auth_grant(need, t, out);
+}
+
+void serve_auth_grant(int need, const config_token *t, serve_auth_result *out)
+{
+    out->status = 0;
+    out->name = "";
+    out->role = 0;
     if (t) {
         out->name = t->name;
         out->role = t->role;

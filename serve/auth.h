@@ -62,6 +62,10 @@ typedef struct serve_auth_result {
 void serve_auth_check(const config *cfg, int need, const char *authz, size_t authz_len,
                       const char *query, size_t query_len, serve_auth_result *out);
 
+/* Decides a request made as token t (NULL: nobody), e.g. the token a
+ * console session stands for; the same rule as serve_auth_check(). */
+void serve_auth_grant(int need, const config_token *t, serve_auth_result *out);
+
 /* Finds the token whose SHA-256 matches token[0..len); NULL when none does.
  * Constant time in the number of tokens. */
 const config_token *serve_auth_lookup(const config *cfg, const char *token, size_t len);

@@ -89,6 +89,15 @@ void serve__workers_queue(serve__workers *w, serve__task *t);
  * *w is set to NULL. */
 void serve__workers_close(serve__workers **w, void (*closed)(void *arg), void *arg);
 
+/* A console sign-in: the cookie's id and the token name it stands for. */
+#define SERVE__SESSIONS 256
+#define SERVE__SESSION_TTL_US (12LL * 3600 * 1000000)
+typedef struct serve__session {
+    char id[65];         /* hex of 32 random bytes, "" when the slot is free */
+    char name[64];       /* the token's configured name */
+    int64_t expires_us;  /* monotonic */
+} serve__session;
+
 struct serve_ctx {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -129,6 +138,7 @@ struct serve_ctx {
     bool waited, freed; /* serve_stop_wait() frees s once it is marked freed */
     bool have_key; /* the export signing key loaded (exports need it) */
     uint8_t sign_sk[SERVE__SIGN_SK], sign_pk[SERVE__SIGN_PK];
+    serve__session sessions[SERVE__SESSIONS]; /* the console's sign-ins (session.c) */
 };
 
 /* ---- server.c ---- */
@@ -185,6 +195,13 @@ int serve__req_fd(void *s, h2o_req_t *req);
 /* Frees s once stopping and nothing (listener, connection, job, download)
  * is left. Called whenever one of those ends. */
 void serve__maybe_finish_stop(serve_ctx *s);
+
+/* ---- session.c ---- */
+
+/* The token name of the request's session cookie, NULL when none is valid. */
+const char *serve__session_user(serve_ctx *s, h2o_req_t *req);
+/* GET/POST/DELETE /api/session. */
+void serve__routes_session(serve_ctx *s, h2o_hostconf_t *host);
 
 /* ---- audit.c ---- */
 

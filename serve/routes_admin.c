@@ -216,35 +216,9 @@ static int route_reload(serve_ctx *s, h2o_req_t *req, const char *who, const cha
     return 0;
 }
 
-/* GET /api/session: who the console is talking as ({"user": null} before it
- * signs in) and the time zone it shows times in. */
-static int route_session(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
-                         size_t rlen)
-{
-    (void)rest;
-    if (rlen) return serve__api_unknown(req);
-    if (!serve__method_is(req, "GET") && !serve__method_is(req, "HEAD")) {
-        serve__send_405(req, "GET, HEAD");
-        return 0;
-    }
-    json_t *o = json_object();
-    const char *role = NULL;
-    if (s->cfg && !s->cfg->auth_enabled) {
-        role = config_role_name(CONFIG_ROLE_ADMIN);
-    } else {
-        for (size_t i = 0; s->cfg && who && who[0] && i < s->cfg->ntokens; i++)
-            if (!strcmp(s->cfg->tokens[i].name, who)) role = config_role_name(s->cfg->tokens[i].role);
-    }
-    json_object_set_new(o, "user", role ? json_string(who) : json_null());
-    json_object_set_new(o, "role", role ? json_string(role) : json_null());
-    json_object_set_new(o, "timezone", json_string(s->cfg && s->cfg->console_timezone ? s->cfg->console_timezone : "UTC"));
-    serve__send_json(req, 200, o);
-    return 0;
-}
-
 void serve__routes_admin(serve_ctx *s, h2o_hostconf_t *host)
 {
-    serve__route_add(s, host, "/api/session", route_session);
+    serve__routes_session(s, host);
     serve__route_add(s, host, "/healthz", route_healthz);
     serve__route_add(s, host, "/metrics", route_metrics);
     serve__route_add(s, host, "/api/audit", route_audit);

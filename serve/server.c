@@ -50,6 +50,14 @@ static bool authorize(serve_ctx *s, h2o_req_t *req, serve_auth_result *au)
     size_t qlen = q ? req->path.len - req->query_at - 1 : 0;
     serve_auth_check(s->cfg, need, hi >= 0 ? req->headers.entries[hi].value.base : NULL,
                      hi >= 0 ? req->headers.entries[hi].value.len : 0, q, qlen, au);
+    /* No token presented: the console's session cookie stands for one. */
+    if (s->cfg->auth_enabled && hi < 0 && !au->name[0]) {
+        const char *name = serve__session_user(s, req);
+        const config_token *t = NULL;
+        for (size_t i = 0; name && i < s->cfg->ntokens; i++)
+            if (!strcmp(s->cfg->tokens[i].name, name)) t = &s->cfg->tokens[i];
+        if (t) serve_auth_grant(need, t, au);
+    }
     if (au->status == 0) return true;
     serve__audit_auth_failure(s, req, au->status, au->status == 401 ? "" : au->name);
     if (au->status == 401) {

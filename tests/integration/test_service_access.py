@@ -98,6 +98,51 @@ class Access(unittest.TestCase):
             self.assertIn("media-src 'self' blob:", csp, path)
             self.assertEqual(hdrs.get("x-frame-options"), "DENY", path)
 
+    def test_session_cookie_signs_in_once(self):
+        # A sign-in with a token answers with a cookie the browser cannot read
+        # from scripts and does not send cross-site.
+        st, hdrs, data = self.req("POST", "/api/session", body={"token": TOKENS["investigator"]})
+        self.assertEqual(st, 200, data)
+        self.assertEqual(json.loads(data), {"user": "police", "role": "investigator"})
+        cookie = hdrs["set-cookie"]
+        m = re.match(r"vigil_session=([0-9a-f]{64}); (.*)$", cookie)
+        self.assertTrue(m, cookie)
+        attrs = [a.strip() for a in m.group(2).split(";")]
+        self.assertIn("HttpOnly", attrs)
+        self.assertIn("SameSite=Strict", attrs)
+        self.assertIn("Path=/", attrs)
+        jar = {"Cookie": "other=1; vigil_session=" + m.group(1)}
+        # The cookie stands for the token: same routes, same role.
+        st, _, data = self.d.http("/api/session", headers=jar)
+        self.assertEqual(json.loads(data)["user"], "police")
+        q = "start=%s&end=%s" % (self.start, self.end)
+        st, _, data = self.d.http("/api/cameras/cam1/clip.mp4?" + q, headers=jar)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.d.http("/api/locks", headers=jar)[0], 200)
+        self.assertEqual(self.d.http("/api/audit", headers=jar)[0], 403)
+        # A wrong token: 401, no cookie, audited as a failure.
+        st, hdrs, _ = self.req("POST", "/api/session", body={"token": "not-a-token"})
+        self.assertEqual(st, 401)
+        self.assertNotIn("set-cookie", hdrs)
+        self.assertEqual(self.d.http("/api/cameras", headers={"Cookie": "vigil_session=" + "0" * 64})[0],
+                         401)
+
+        def audit_rows():
+            st, _, data = self.req("GET", "/api/audit", TOKENS["admin"])
+            return json.loads(data)
+        wait_for(lambda: any(r["token"] == "police" and r["action"] == "session_start"
+                             for r in audit_rows()), 10, what="sign-in audited")
+        # Refused sign-ins join the address's run of auth_failed rows, as
+        # refused tokens do (one row per run, so a guessing loop cannot flood).
+        wait_for(lambda: any(r["action"] == "auth_failed" and "127.0.0.1" in json.dumps(r)
+                             for r in audit_rows()), 10, what="failed sign-in audited")
+        # Sign-out: the cookie is cleared and no longer accepted.
+        st, hdrs, _ = self.d.http("/api/session", headers=jar, method="DELETE")
+        self.assertEqual(st, 200)
+        self.assertIn("Max-Age=0", hdrs["set-cookie"])
+        self.assertEqual(self.d.http("/api/cameras", headers=jar)[0], 401)
+        self.assertIsNone(json.loads(self.d.http("/api/session", headers=jar)[2])["user"])
+
     def routes(self):
         q = "start=%s&end=%s" % (self.start, self.end)
         return [

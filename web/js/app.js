@@ -2,7 +2,7 @@
 // Each view is js/views/<name>.js exporting mount(el, ctx) and unmount();
 // ctx carries the signed-in user ({name, role} or null), the time zone and
 // the api helpers. Views re-mount when the language changes.
-import { api, token, setToken } from './api.js';
+import { api, setToken } from './api.js';
 import { register, apply, setLanguage, language, onLanguage } from './i18n.js';
 import { setZone, timeZone } from './time.js';
 import shellDict from './i18n/shell.js';
@@ -59,9 +59,20 @@ lang.addEventListener('change', () => setLanguage(lang.value));
 onLanguage(() => { apply(document.body); route(true); });
 
 const tok = document.getElementById('token');
-tok.value = token();
+tok.value = '';
+// Sign-in: the token is sent once and traded for an HttpOnly session cookie;
+// it is not kept by the page.
 tok.addEventListener('change', async () => {
-  setToken(tok.value);
+  const value = tok.value;
+  tok.value = '';
+  setToken('');
+  try {
+    await api('/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                body: JSON.stringify({ token: value }) });
+    tok.classList.remove('refused');
+  } catch {
+    tok.classList.add('refused');
+  }
   await session();
   route(true);
 });
