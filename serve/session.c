@@ -155,6 +155,8 @@ static int route_session(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     json_t *o = json_object();
     json_object_set_new(o, "user", role ? json_string(who) : json_null());
     json_object_set_new(o, "role", role ? json_string(role) : json_null());
+    /* Whether the console must ask for a token before anything else. */
+    json_object_set_new(o, "auth", json_boolean(s->cfg && s->cfg->auth_enabled));
     json_object_set_new(
         o, "timezone",
         json_string(s->cfg && s->cfg->console_timezone ? s->cfg->console_timezone : "UTC"));

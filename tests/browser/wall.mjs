@@ -7,15 +7,26 @@
 // Prints one JSON line of what it saw; exits non-zero on any failure.
 import { drive } from './run.mjs';
 
-const [base, shot] = process.argv.slice(2);
+const [base, shot, token] = process.argv.slice(2);
 const out = {};
 await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const urls = [];
+  page.on('request', (r) => urls.push(r.url()));
   const resp = await page.goto(base + '/#/wall?layout=4', { waitUntil: 'load' });
   const h = resp.headers();
+  if (token) {
+    // Sign in once through the form: the session cookie carries the rest.
+    await page.fill('#token', token);
+    await page.dispatchEvent('#token', 'change');
+    await page.waitForFunction(() => document.getElementById('who').textContent !== '', null,
+                               { timeout: 10000 });
+    out.cookies = (await page.context().cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly,
+                                                                 sameSite: c.sameSite }));
+  }
   out.csp = h['content-security-policy'] || null;
   out.xfo = h['x-frame-options'] || null;
   await page.waitForFunction(() => document.querySelectorAll('#wall-grid .tile video').length === 4,
@@ -40,4 +51,5 @@ await drive(out, async (browser) => {
     .every((v) => v.readyState >= 2 && v.currentTime > 0.5), null, { timeout: 25000 });
   if (shot) await page.screenshot({ path: shot + '-en.png' });
   out.page_errors = errors;
+  out.token_in_urls = urls.filter((u) => u.includes('access_token') || (token && u.includes(token)));
 });

@@ -6,6 +6,7 @@ H.264 camera; the tile plays the live stream through Media Source Extensions
 boxes, which must be plausible on loopback. A screenshot is kept next to the
 test log.
 """
+import hashlib
 import json
 import os
 import sys
@@ -45,7 +46,18 @@ class LiveTile(unittest.TestCase):
             env.close()
 
     def test_wall_plays_four_tiles(self):
+        self.wall(auth=False)
+
+    def test_wall_after_sign_in_plays_without_token_in_urls(self):
+        self.wall(auth=True)
+
+    def wall(self, auth):
         env = Env("browser-wall")
+        token = "wall-operator-token-0123456789"
+        extra = ""
+        if auth:
+            extra = ('auth:\n  tokens:\n    - {name: operator, role: viewer, token_sha256: "%s"}\n'
+                     % hashlib.sha256(token.encode()).hexdigest())
         try:
             names = ["a", "b", "c", "d"]
             cam = env.camsim(["%s:codec=h264" % n for n in names])
@@ -53,13 +65,14 @@ class LiveTile(unittest.TestCase):
                                site="security") for n in names]
             cfg = env.config(cams, segment_seconds=4,
                              extra='web: "%s"\nconsole:\n  timezone: Asia/Ho_Chi_Minh\n'
-                             % os.path.join(SRC, "web"))
+                             % os.path.join(SRC, "web") + extra)
             d = env.vigild(cfg)
             env.wait_online(cfg, names)
             st, _, data = d.http("/api/session")
             self.assertEqual((st, json.loads(data)["timezone"]), (200, "Asia/Ho_Chi_Minh"))
-            shot = os.path.join(BUILD, "wall-screenshot")
-            rc, out, err = browser.run("wall.mjs", d.url(""), shot, timeout=90)
+            shot = os.path.join(BUILD, "wall-signed-in-screenshot" if auth else "wall-screenshot")
+            args = [token] if auth else []
+            rc, out, err = browser.run("wall.mjs", d.url(""), shot, *args, timeout=90)
             log("wall: %r" % out)
             self.assertEqual(rc, 0, "%s\n%s" % (out, err))
             self.assertEqual(sorted(out["tiles"]), names)
@@ -75,6 +88,10 @@ class LiveTile(unittest.TestCase):
             self.assertIn("frame-ancestors 'none'", out["csp"])
             self.assertEqual(out["xfo"], "DENY")
             self.assertEqual(out["page_errors"], [])
+            self.assertEqual(out["token_in_urls"], [])
+            if auth:
+                self.assertEqual(out["cookies"], [{"name": "vigil_session", "httpOnly": True,
+                                                   "sameSite": "Strict"}])
             for lang in ("vi", "en"):
                 self.assertTrue(os.path.getsize("%s-%s.png" % (shot, lang)) > 10000)
             d.stop()

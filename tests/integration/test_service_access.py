@@ -84,7 +84,8 @@ class Access(unittest.TestCase):
         # and role with one; the zone defaults to UTC without console:.
         st, hdrs, data = self.req("GET", "/api/session")
         self.assertEqual(st, 200)
-        self.assertEqual(json.loads(data), {"user": None, "role": None, "timezone": "UTC"})
+        self.assertEqual(json.loads(data), {"user": None, "role": None, "auth": True,
+                                            "timezone": "UTC"})
         st, _, data = self.req("GET", "/api/session", token=TOKENS["investigator"])
         self.assertEqual((st, json.loads(data)["user"], json.loads(data)["role"]),
                          (200, "police", "investigator"))

@@ -30,6 +30,14 @@ async function route(force) {
   currentName = name;
   ctx.params = params;
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.route === name);
+  if (ctx.auth && !ctx.user) {
+    // Signed out: nothing to show until a token is given.
+    el.replaceChildren();
+    el.dataset.view = '';
+    currentName = null;
+    document.getElementById('token').focus();
+    return;
+  }
   const mod = await import(`./views/${name}.js`);
   if (my !== seq) return;
   el.replaceChildren();
@@ -44,6 +52,7 @@ async function session() {
   try {
     const s = await api('/api/session');
     ctx.user = s.user ? { name: s.user, role: s.role } : null;
+    ctx.auth = !!s.auth;
     if (s.timezone) ctx.timezone = s.timezone;
   } catch {
     ctx.user = null;
@@ -59,6 +68,7 @@ lang.addEventListener('change', () => setLanguage(lang.value));
 onLanguage(() => { apply(document.body); route(true); });
 
 const tok = document.getElementById('token');
+document.getElementById('signin').addEventListener('submit', (e) => { e.preventDefault(); tok.blur(); });
 tok.value = '';
 // Sign-in: the token is sent once and traded for an HttpOnly session cookie;
 // it is not kept by the page.
