@@ -29,7 +29,7 @@
  *
  * Strict CBR (filler data up to a constant size per picture) hides motion:
  * the sizes stop varying. A second whose non-key sizes have an interquartile
- * range under 6 % of their median, while that median is at least a fifth of
+ * range under 12 % of their median, while that median is at least a fifth of
  * a keyframe's size, is "flat" (a still VBR scene is also flat, but its
  * predicted pictures are tiny next to its keyframes); once most recent
  * seconds are flat the camera's seconds are INDEX_ACTIVITY_HIDDEN, which the
@@ -64,7 +64,7 @@
 #define LASTING_BOOST 10.0
 #define BUSY_LEVEL 24     /* a second at least this high counts as busy */
 #define SCALE 32.0        /* level units per log2 of mean excess */
-#define FLAT_IQR 0.06     /* flat: interquartile range under this share of the median */
+#define FLAT_IQR 0.12     /* flat: interquartile range under this share of the median */
 #define FLAT_KEY_SHARE 0.2 /* ... with the median at least this share of a keyframe */
 #define FLAT_GAIN 0.1     /* smoothing of the flat score over seconds */
 #define FLAT_ON 0.7       /* hidden above this score, visible again below FLAT_OFF */
