@@ -1221,11 +1221,12 @@ static int cmd_backup(vctl *v, int argc, char **argv)
     char detail[256];
     snprintf(detail, sizeof(detail), "{\"bytes\":%lld}", (long long)bytes);
     audit_local(cfg, "index_backup", NULL, 0, 0, detail);
-    return finish_listing(print_line(json_dumps(
-        json_pack("{s:s,s:s,s:I,s:i,s:i,s:I}", "index", cfg->index_path, "backup", dest, "bytes",
-                  bytes, "pages", info.pages, "schema_version", info.schema_version,
-                  "milliseconds", (json_int_t)ms),
-        JSON_COMPACT)));
+    json_t *out = json_pack("{s:s,s:s,s:I,s:i,s:i,s:I}", "index", cfg->index_path, "backup", dest,
+                            "bytes", bytes, "pages", info.pages, "schema_version",
+                            info.schema_version, "milliseconds", (json_int_t)ms);
+    ret = finish_listing(print_line(json_dumps(out, JSON_COMPACT)));
+    json_decref(out);
+    return ret;
 }
 
 /* ---- verify: re-read segments and compare them with the index ---- */
