@@ -90,6 +90,13 @@ static int http_reload(void *opaque, const char *who, char *err, size_t errlen)
     return reload_run(&d->rl, who, err, errlen);
 }
 
+/* GET /api/reload: a copy of the last outcome (SIGHUP's included). */
+static char *http_reload_report(void *opaque)
+{
+    vigil_daemon *d = opaque;
+    return d->rl.last_json ? strdup(d->rl.last_json) : NULL;
+}
+
 static void http_set_config(void *opaque, const config *cfg)
 {
     serve_set_config(opaque, cfg);
@@ -305,7 +312,8 @@ int main(int argc, char **argv)
     /* HTTP (serve/) before the cameras: retention consults its pins. */
     serve_config sc = {.live = live, .cfg = d.cfg, .st = d.st, .camera_stats = supervisor_camera_stats,
                        .camera_stats_opaque = &d.sup, .idx = d.idx, .retention = retention, .scrub = scrub, .mover = mover,
-                       .reload = http_reload, .reload_opaque = &d};
+                       .reload = http_reload, .reload_report = http_reload_report,
+                       .reload_opaque = &d};
     char keypath[PATH_MAX + 16];
     snprintf(keypath, sizeof(keypath), "%s.signing-key", g.configured);
     sc.signing_key = keypath; /* beside the configured index, also when degraded */
@@ -380,6 +388,7 @@ out:
     if (d.idx && g.mirror_ok && index_flush(d.idx) == 0) index_lock_mirror_sync(d.cfg->index_path);
     index_close(&d.idx);
     index_lock_mirror_set(NULL, 0);
+    reload_ctx_clear(&d.rl);
     config_free(&d.cfg);
     avformat_network_deinit();
     if (ret == 0) vg_log(LOG_NOTICE, "vigild: stopped");

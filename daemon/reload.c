@@ -19,6 +19,7 @@
 #include "common/common.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,149 @@ static const config_camera *find_old(const supervisor *sv, const char *id, size_
     return NULL;
 }
 
+/* A NULL-terminated list of up to cap ids (the strings copied). */
+static char **ids_new(size_t cap)
+{
+    return calloc(cap + 1, sizeof(char *));
+}
+
+static void ids_push(char **ids, size_t *n, const char *id)
+{
+    if (!ids) return;
+    char *c = strdup(id);
+    if (c) ids[(*n)++] = c;
+}
+
+static void ids_free(char ***ids)
+{
+    if (!*ids) return;
+    for (char **p = *ids; *p; p++)
+        free(*p);
+    free(*ids);
+    *ids = NULL;
+}
+
+void reload_summary_clear(reload_summary *s)
+{
+    ids_free(&s->added_ids);
+    ids_free(&s->removed_ids);
+    ids_free(&s->restarted_ids);
+    ids_free(&s->unchanged_ids);
+    memset(s, 0, sizeof(*s));
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+static bool auth_differs(const config *a, const config *b)
+{
+    if (a->auth_enabled != b->auth_enabled || a->ntokens != b->ntokens) return true;
+    for (size_t i = 0; i < a->ntokens; i++)
+        if (strcmp(a->tokens[i].name, b->tokens[i].name) != 0 ||
+            a->tokens[i].role != b->tokens[i].role ||
+            memcmp(a->tokens[i].sha256, b->tokens[i].sha256, sizeof(a->tokens[i].sha256)) != 0)
+            return true;
+    return false;
+}
+
+/* The pools' limits (their ids, places and tiers need a restart: reload_check()). */
+static bool pool_limits_differ(const config *a, const config *b)
+{
+    for (size_t i = 0; i < a->npools && i < b->npools; i++) {
+        const config_pool *p = &a->pools[i], *q = &b->pools[i];
+        if (p->max_bytes != q->max_bytes || p->min_free_bytes != q->min_free_bytes ||
+            p->min_free_pct != q->min_free_pct || p->buffered != q->buffered ||
+            p->sync_ms != q->sync_ms)
+            return true;
+    }
+    return false;
+}
+
+void reload_sections(const config *old, const config *neu, reload_summary *s)
+{
+    const struct {
+        const char *name;
+        bool differs;
+    } all[] = {
+        {"auth", auth_differs(old, neu)},
+        {"http", memcmp(&old->http, &neu->http, sizeof(old->http)) != 0},
+        {"segment_seconds", old->segment_seconds != neu->segment_seconds},
+        {"retention_days", old->retention_days != neu->retention_days},
+        {"storage.pools", pool_limits_differ(old, neu)},
+        {"events", old->event_pre_roll_us != neu->event_pre_roll_us ||
+                       old->event_post_roll_us != neu->event_post_roll_us},
+        {"scrub", old->scrub_period_us != neu->scrub_period_us ||
+                      old->scrub_max_rate != neu->scrub_max_rate},
+        {"console", str_differs(old->console_timezone, neu->console_timezone)},
+        {"web", str_differs(old->web_root, neu->web_root)},
+        {"include", str_differs(old->include, neu->include)},
+    };
+    s->nsections = 0;
+    for (size_t i = 0; i < VG_ARRAY_SIZE(all) && s->nsections < RELOAD_SECTIONS_MAX; i++)
+        if (all[i].differs) s->sections[s->nsections++] = all[i].name;
+}
+
+static json_t *ids_json(char *const *ids)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && ids && ids[i]; i++)
+        json_array_append_new(a, json_string(ids[i]));
+    return a;
+}
+
+char *reload_result_json(int64_t time_us, const char *who, int ok, const char *reason,
+                         const reload_summary *sum)
+{
+    char when[VG_TIME_LEN];
+    json_t *o = json_pack("{s:b,s:s,s:s?,s:s?}", "ok", ok, "time",
+                          vg_time_format(time_us, when, sizeof(when)), "who", who, "reason",
+                          ok ? NULL : reason);
+    if (!o) return NULL;
+    json_t *cams = json_null(), *sections = json_null();
+    if (ok) {
+        cams = json_pack("{s:o,s:o,s:o,s:o}", "added", ids_json(sum->added_ids), "changed",
+                         ids_json(sum->restarted_ids), "removed", ids_json(sum->removed_ids),
+                         "unchanged", ids_json(sum->unchanged_ids));
+        sections = json_array();
+        for (size_t i = 0; sections && i < sum->nsections; i++)
+            json_array_append_new(sections, json_string(sum->sections[i]));
+    }
+    json_object_set_new(o, "cameras", cams ? cams : json_null());
+    json_object_set_new(o, "sections", sections ? sections : json_null());
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+void reload_ctx_clear(reload_ctx *c)
+{
+    free(c->last_json);
+    c->last_json = NULL;
+}
+
+static void keep_result(reload_ctx *c, const char *who, int ok, const char *reason,
+                        const reload_summary *sum)
+{
+    char *j = reload_result_json(vg_now_us(), who, ok, reason, sum);
+    if (!j) {
+        vg_log(LOG_WARNING, "vigild: reload: out of memory keeping its outcome");
+        return;
+    }
+    free(c->last_json);
+    c->last_json = j;
+}
+
 void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
 {
-    reload_summary sum = {0, 0, 0, 0};
+    reload_summary sum;
+    size_t nadd = 0, nrem = 0, nres = 0, nunch = 0;
+    memset(&sum, 0, sizeof(sum));
+    sum.added_ids = ids_new(neu->ncameras);
+    sum.restarted_ids = ids_new(neu->ncameras);
+    sum.unchanged_ids = ids_new(neu->ncameras);
+    sum.removed_ids = ids_new(sv->ncams);
     supervisor_cam *cams = calloc(neu->ncameras ? neu->ncameras : 1, sizeof(*cams));
     /* 0: keep (moved to the new table), 1: stop */
     unsigned char *stop = calloc(sv->ncams ? sv->ncams : 1, 1);
@@ -86,14 +227,17 @@ void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
         cams[i].cfg = nc;
         if (!oc) {
             sum.added++;
+            ids_push(sum.added_ids, &nadd, nc->id);
             start[i] = 1;
             vg_log_cam(LOG_NOTICE, nc->id, "reload: added");
         } else if (config_camera_needs_restart(oc, nc)) {
             sum.restarted++;
+            ids_push(sum.restarted_ids, &nres, nc->id);
             start[i] = 1;
             vg_log_cam(LOG_NOTICE, nc->id, "reload: changed; restarting");
         } else {
             sum.unchanged++;
+            ids_push(sum.unchanged_ids, &nunch, nc->id);
             cams[i].cam = sv->cams[oi].cam; /* the session carries on */
             cams[i].start_pending = sv->cams[oi].start_pending;
             sv->cams[oi].cam = NULL;
@@ -104,6 +248,7 @@ void reload_apply(supervisor *sv, const config *neu, reload_summary *out)
         if (!stop[i]) continue;
         if (!config_find_camera(neu, sv->cams[i].cfg->id)) {
             sum.removed++;
+            ids_push(sum.removed_ids, &nrem, sv->cams[i].cfg->id);
             vg_log_cam(LOG_NOTICE, sv->cams[i].cfg->id, "reload: removed; stopping");
         }
         if (!sv->cams[i].cam) continue;
@@ -129,7 +274,10 @@ out:
     free(start);
     free(retire);
     free(retire_ids);
-    if (out) *out = sum;
+    if (out)
+        *out = sum;
+    else
+        reload_summary_clear(&sum);
 }
 
 void reload_summary_format(const reload_summary *s, char *buf, size_t len)
@@ -173,11 +321,17 @@ int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
         index_event_add(c->idx, vg_now_us(), NULL, "config_reload_failed", err);
         audit(c, who, "config_reload_failed", err);
         if (c->count) c->count(c->count_opaque, 0);
+        keep_result(c, who, 0, err, NULL);
         config_free(&neu);
         if (c->ntf) notify_ready(c->ntf);
         return ret;
     }
+    /* who may live in the config about to be freed */
+    char by[64];
+    snprintf(by, sizeof(by), "%s", who);
+    who = by;
     reload_apply(c->sup, neu, &sum);
+    reload_sections(*c->cfg, neu, &sum);
     if (c->set_config) c->set_config(c->set_config_opaque, neu);
     if (c->scrub) storage_scrub_set_config(c->scrub, neu);
     if (c->rt) {
@@ -191,6 +345,8 @@ int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
     index_event_add(c->idx, vg_now_us(), NULL, "config_reloaded", detail);
     audit(c, who, "config_reload", detail);
     if (c->count) c->count(c->count_opaque, 1);
+    keep_result(c, who, 1, NULL, &sum);
+    reload_summary_clear(&sum);
     if (c->ntf) notify_ready(c->ntf);
     return 0;
 }

@@ -32,8 +32,16 @@
 #include "index/index.h"
 #include "storage/storage.h"
 
+/* What a reload changed. The id lists name the cameras of each kind (owned:
+ * reload_summary_clear(); NULL, with the counts still right, when memory ran
+ * out). sections names the other top-level settings whose values changed
+ * (static strings: "auth", "http", "retention_days", ...). */
+#define RELOAD_SECTIONS_MAX 16
 typedef struct reload_summary {
     size_t added, removed, restarted, unchanged;
+    char **added_ids, **removed_ids, **restarted_ids, **unchanged_ids;
+    const char *sections[RELOAD_SECTIONS_MAX];
+    size_t nsections;
 } reload_summary;
 
 /* What the reload touches; everything borrowed. cfg is the live config
@@ -57,6 +65,12 @@ typedef struct reload_ctx {
     /* Counts the outcome (metrics). May be NULL. */
     void (*count)(void *opaque, int ok);
     void *count_opaque;
+    /* The last reload's outcome as a JSON object (owned; NULL before the
+     * first): {"ok","time","who","reason","cameras":{"added","changed",
+     * "removed","unchanged"},"sections"}; cameras and sections are null when
+     * the reload was refused. Kept for GET /api/reload whoever asked for the
+     * reload (SIGHUP included). Free with reload_ctx_clear(). */
+    char *last_json;
 } reload_ctx;
 
 /* Whether neu can replace old without a restart (same index, listen, pools):
@@ -70,6 +84,19 @@ int reload_check(const config *old, const config *neu, char *err, size_t errlen)
  * Never fails as a whole: a camera that cannot start is logged and left
  * stopped (as at startup). out may be NULL. */
 void reload_apply(supervisor *sup, const config *neu, reload_summary *out);
+
+/* Which top-level settings other than cameras, listen:, index: and the
+ * pools' places differ between old and neu, into s->sections. */
+void reload_sections(const config *old, const config *neu, reload_summary *s);
+
+void reload_summary_clear(reload_summary *s);
+
+/* The outcome object described at reload_ctx.last_json (malloc'd text, or
+ * NULL when out of memory). sum is ignored when !ok. */
+char *reload_result_json(int64_t time_us, const char *who, int ok, const char *reason,
+                         const reload_summary *sum);
+
+void reload_ctx_clear(reload_ctx *c);
 
 /* "added 1, removed 1, restarted 1, unchanged 5" */
 void reload_summary_format(const reload_summary *s, char *buf, size_t len);

@@ -349,6 +349,18 @@ out:
 int index_audit_list(const char *path, const char *camera, int64_t start_us, int64_t end_us,
                      int64_t limit, index_audit_cb cb, void *arg)
 {
+    index_audit_filter f = {.camera = camera, .start_us = start_us, .end_us = end_us,
+                            .limit = limit};
+    return index_audit_query(path, &f, cb, arg);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && s[0]) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+int index_audit_query(const char *path, const index_audit_filter *f, index_audit_cb cb, void *arg)
+{
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     index_audit a;
@@ -359,16 +371,20 @@ int index_audit_list(const char *path, const char *camera, int64_t start_us, int
         db,
         "SELECT * FROM (SELECT id, time_us, token, action, camera, start_us, end_us, detail "
         "FROM audit WHERE time_us >= ?1 AND time_us < ?2 AND (?3 IS NULL OR camera = ?3) "
+        "AND (?5 IS NULL OR token = ?5) AND (?6 IS NULL OR action = ?6) AND (?7 IS NULL OR id < ?7) "
         "ORDER BY time_us DESC, id DESC LIMIT ?4) ORDER BY time_us, id",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
         ret = index__fail(db, rc, path, "listing the audit trail");
         goto out;
     }
-    sqlite3_bind_int64(st, 1, start_us);
-    sqlite3_bind_int64(st, 2, end_us);
-    if (camera) sqlite3_bind_text(st, 3, camera, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    sqlite3_bind_int64(st, 1, f->start_us);
+    sqlite3_bind_int64(st, 2, f->end_us);
+    bind_opt_text(st, 3, f->camera);
+    sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : -1);
+    bind_opt_text(st, 5, f->token);
+    bind_opt_text(st, 6, f->action);
+    if (f->before_id > 0) sqlite3_bind_int64(st, 7, f->before_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&a, 0, sizeof(a));
         a.id = sqlite3_column_int64(st, 0);

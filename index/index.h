@@ -370,6 +370,16 @@ typedef int (*index_audit_cb)(const index_audit *a, void *arg);
  * the newest limit rows. Opens its own read-only connection. */
 int index_audit_list(const char *path, const char *camera, int64_t start_us, int64_t end_us,
                      int64_t limit, index_audit_cb cb, void *arg);
+/* index_audit_list() with more filters: NULL (or "") strings match any row;
+ * token and action match exactly; before_id > 0 keeps rows with a smaller id
+ * (the next page back: the first id of the page shown). */
+typedef struct index_audit_filter {
+    const char *camera, *token, *action;
+    int64_t start_us, end_us; /* [start, end) */
+    int64_t before_id;
+    int64_t limit; /* > 0: the newest limit rows */
+} index_audit_filter;
+int index_audit_query(const char *path, const index_audit_filter *f, index_audit_cb cb, void *arg);
 
 /* ---- clock evidence per run (index/clock.c) ----
  * How the wall times of a camera's run were made (ingest/clock.h), so an

@@ -120,6 +120,7 @@ struct serve_ctx {
     storage_scrub *scrub;         /* verifier metrics; may be NULL */
     storage_mover *mover;         /* tier metrics; may be NULL */
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
+    char *(*reload_report)(void *opaque);
     void *reload_opaque;
     serve_metrics *metrics;
     serve__live *live; /* live.mp4 viewers (serve/live.c) */

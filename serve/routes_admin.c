@@ -1,7 +1,8 @@
 /*
  * The operator's routes: GET /healthz (open), and for admins GET /metrics
- * (Prometheus text), GET /api/audit (the audit trail) and POST /api/reload
- * (reload the config, as SIGHUP does). Each is registered as an exact path:
+ * (Prometheus text), GET /api/audit (the audit trail), POST /api/reload
+ * (reload the config, as SIGHUP does) and GET /api/reload (what the last
+ * reload did). Each is registered as an exact path:
  * anything below it is unknown.
  */
 #include "serve/http_internal.h"
@@ -102,12 +103,15 @@ out:
     return 0;
 }
 
-/* ---- GET /api/audit?start=&end=&camera=&limit= ---- */
+/* ---- GET /api/audit?start=&end=&camera=&who=&action=&before=&limit= ----
+ * Oldest first, the newest limit rows (default 1000) of those matching: who
+ * is the token's name, action exact ("lock_release"), before an id (the next
+ * page back is before= the first id of this one). */
 
 typedef struct audit_job {
     serve__job base;
-    char camera[INDEX_ID_MAX];
-    int64_t start_us, end_us, limit;
+    char camera[INDEX_ID_MAX], token[64], action[32];
+    int64_t start_us, end_us, limit, before;
     int err;
     json_t *json;
 } audit_job;
@@ -133,9 +137,10 @@ static int audit_work(serve__job *base, index_reader *r)
     (void)r;
     audit_job *j = vg_container_of(base, audit_job, base);
     j->json = json_array();
-    j->err = j->json ? index_audit_list(base->s->index_path, j->camera[0] ? j->camera : NULL,
-                                        j->start_us, j->end_us, j->limit, on_audit_row, j->json)
-                     : -ENOMEM;
+    index_audit_filter f = {.camera = j->camera, .token = j->token, .action = j->action,
+                            .start_us = j->start_us, .end_us = j->end_us,
+                            .before_id = j->before, .limit = j->limit};
+    j->err = j->json ? index_audit_query(base->s->index_path, &f, on_audit_row, j->json) : -ENOMEM;
     return j->err;
 }
 
@@ -169,10 +174,13 @@ static int route_audit(serve_ctx *s, h2o_req_t *req, const char *who, const char
         return serve__api_unknown(req);
     int64_t start = INT64_MIN, end = INT64_MAX;
     bool hs, he;
-    char cam[INDEX_ID_MAX] = "", lim[24] = "";
+    char cam[INDEX_ID_MAX] = "", lim[24] = "", tok[64] = "", act[32] = "", bef[24] = "";
     if (serve__query_time(req, "start", &start, &hs) < 0 ||
         serve__query_time(req, "end", &end, &he) < 0 ||
         serve__query_string(req, "camera", cam, sizeof(cam)) < 0 ||
+        serve__query_string(req, "who", tok, sizeof(tok)) < 0 ||
+        serve__query_string(req, "action", act, sizeof(act)) < 0 ||
+        serve__query_string(req, "before", bef, sizeof(bef)) < 0 ||
         serve__query_string(req, "limit", lim, sizeof(lim)) < 0) {
         serve__send_error(req, 400, "malformed query");
         return 0;
@@ -185,13 +193,28 @@ static int route_audit(serve_ctx *s, h2o_req_t *req, const char *who, const char
         return 0;
     }
     snprintf(j->camera, sizeof(j->camera), "%s", cam);
+    snprintf(j->token, sizeof(j->token), "%s", tok);
+    snprintf(j->action, sizeof(j->action), "%s", act);
+    j->before = bef[0] ? strtoll(bef, NULL, 10) : 0;
     j->start_us = start, j->end_us = end;
     j->limit = lim[0] ? strtoll(lim, NULL, 10) : 1000;
     serve__job_queue(s, req, who, &j->base, &audit_ops);
     return 0;
 }
 
-/* ---- POST /api/reload ---- */
+/* ---- POST /api/reload, GET /api/reload ----
+ * POST answers {"ok":true} or 422 {"error"}, each with the outcome's fields
+ * (reload.h: ok, time, who, reason, cameras {added, changed, removed,
+ * unchanged}, sections); GET answers {"last": that outcome, or null before
+ * the first reload since vigild started}, SIGHUP's reloads included. */
+
+static json_t *reload_report(serve_ctx *s)
+{
+    char *text = s->reload_report ? s->reload_report(s->reload_opaque) : NULL;
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return o;
+}
 
 static int route_reload(serve_ctx *s, h2o_req_t *req, const char *who, const char *rest,
                         size_t rlen)
@@ -199,20 +222,35 @@ static int route_reload(serve_ctx *s, h2o_req_t *req, const char *who, const cha
     (void)rest;
     char err[1024] = "", name[64];
     if (rlen) return serve__api_unknown(req);
-    if (!serve__method_is(req, "POST")) {
-        serve__send_405(req, "POST");
+    bool get = serve__method_is(req, "GET") || serve__method_is(req, "HEAD");
+    if (!get && !serve__method_is(req, "POST")) {
+        serve__send_405(req, "GET, HEAD, POST");
         return 0;
     }
     if (!s->reload) {
         serve__send_error(req, 404, "not found");
         return 0;
     }
-    snprintf(name, sizeof(name), "%s", who); /* who lives in the config being replaced */
-    if (s->reload(s->reload_opaque, name, err, sizeof(err)) < 0) {
-        serve__send_error(req, 422, err[0] ? err : "reload refused");
+    if (get) {
+        json_t *last = reload_report(s);
+        serve__send_json(req, 200, json_pack("{s:o}", "last", last ? last : json_null()));
         return 0;
     }
-    serve__send_json(req, 200, json_pack("{s:b}", "ok", 1));
+    snprintf(name, sizeof(name), "%s", who); /* who lives in the config being replaced */
+    int r = s->reload(s->reload_opaque, name, err, sizeof(err));
+    json_t *o = reload_report(s);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    if (r < 0) {
+        json_object_set_new(o, "error", json_string(err[0] ? err : "reload refused"));
+        json_object_set_new(o, "ok", json_false());
+        serve__send_json(req, 422, o);
+        return 0;
+    }
+    json_object_set_new(o, "ok", json_true());
+    serve__send_json(req, 200, o);
     return 0;
 }
 

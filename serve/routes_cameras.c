@@ -65,6 +65,9 @@ static void cameras_list(serve_ctx *s, h2o_req_t *req)
         /* The console's wall picks the sub stream for small tiles and shows
          * why a camera is down. */
         json_object_set_new(o, "sub", json_boolean(c->sub_url != NULL));
+        /* The administration view's health table groups cameras by the pool they fill. */
+        const config_pool *pool = config_camera_pool(s->cfg, c);
+        json_object_set_new(o, "pool", pool ? json_string(pool->id) : json_null());
         json_object_set_new(o, "reason",
                             have && st.last_error[0] ? json_string(st.last_error) : json_null());
         json_array_append_new(arr, o);

@@ -16,8 +16,8 @@
  *   GET /api/cameras/{id}/live.mp4[?stream=main|sub]  endless fMP4 (serve/live.c)
  *   GET /healthz   {"ok":true,"downloads":N,"pinned_segments":N}
  *   GET /metrics                                   Prometheus text (serve/metrics.h)
- *   GET /api/audit?start=&end=&camera=&limit=      the audit trail, oldest first
- *   POST /api/reload                               reload the config (as SIGHUP)
+ *   GET /api/audit?start=&end=&camera=&who=&action=&before=&limit=  the audit trail, oldest first
+ *   POST /api/reload, GET /api/reload              reload the config (as SIGHUP), what it did
  * Investigators (serve/evidence.c has the details):
  *   POST /api/locks {"camera","start","end","reason"[,"until"]}   201 with the lock
  *        {"id","camera","start","end","reason","created_by","created","until",
@@ -129,6 +129,10 @@ typedef struct serve_config {
     /* POST /api/reload (admin): reloads as who; 0, or negative with err set.
      * May be NULL (then 404). Called on the loop thread. */
     int (*reload)(void *opaque, const char *who, char *err, size_t errlen);
+    /* The last reload's outcome as a JSON object text, malloc'd (freed by
+     * serve), or NULL when there was none: answered by GET /api/reload and
+     * merged into POST /api/reload's answer. May be NULL. Loop thread. */
+    char *(*reload_report)(void *opaque);
     void *reload_opaque;
     /* GET /api/cameras/{id}/live.mp4 reads the cameras' live feeds here
      * (borrowed; must outlive serve). NULL: live.mp4 answers 503. */

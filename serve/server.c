@@ -372,6 +372,7 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
     s->scrub = c->scrub;
     s->mover = c->mover;
     s->reload = c->reload;
+    s->reload_report = c->reload_report;
     s->reload_opaque = c->reload_opaque;
     s->started_us = vg_mono_us();
     pthread_mutex_init(&s->readers_mu, NULL);

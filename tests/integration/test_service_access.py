@@ -157,6 +157,7 @@ class Access(unittest.TestCase):
             ("GET", "/metrics", "admin"),
             ("GET", "/api/audit", "admin"),
             ("POST", "/api/reload", "admin"),
+            ("GET", "/api/reload", "admin"),
         ]
 
     def test_1_matrix(self):

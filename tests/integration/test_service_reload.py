@@ -62,12 +62,38 @@ class Reload(unittest.TestCase):
                     env.camera("chg", cam.url("chg_b"))], segment_seconds=2, extra=include)
         self.write(os.path.join(dropins, "new.yaml"),
                    "cameras:\n  - " + json.dumps({"id": "new", "url": cam.url("new")}) + "\n")
+        st, _, body = d.http("/api/reload")
+        self.assertEqual((st, json.loads(body)), (200, {"last": None}))
         d.kill_with(signal.SIGHUP)
         d.wait_log(r"config reloaded: added 1, removed 1, restarted 1, unchanged 2")
+        # What it changed is kept for GET /api/reload, SIGHUP's too.
+        st, _, body = d.http("/api/reload")
+        self.assertEqual(st, 200, body)
+        last = json.loads(body)["last"]
+        self.assertEqual((last["ok"], last["who"], last["reason"]), (True, "daemon", None), last)
+        self.assertEqual(last["cameras"], {"added": ["new"], "changed": ["chg"],
+                                           "removed": ["gone"],
+                                           "unchanged": ["keep1", "keep2"]})
+        self.assertEqual(last["sections"], [])
+        self.assertLessEqual(abs(rfc3339_to_unix(last["time"]) - time.time()), 60)
         wait_for(lambda: len(env.segments(cfg, "new")) >= 2, 40, what="new recording")
         wait_for(lambda: sum(1 for s in env.segments(cfg, "keep1")
                              if rfc3339_to_unix(s["start"]) > t_reload) >= 3, 40,
                  what="keep1 records on after the reload")
+
+        # POST /api/reload answers the same, here other settings only.
+        env.config([env.camera("keep1", cam.url("keep1"), name="Keep one, renamed",
+                               district="Lục Nam"),
+                    env.camera("chg", cam.url("chg_b"))], segment_seconds=2,
+                   extra=include + "retention_days: 7\n")
+        st, _, body = d.http("/api/reload", method="POST", body={})
+        self.assertEqual(st, 200, body)
+        ans = json.loads(body)
+        self.assertEqual((ans["ok"], ans["who"]), (True, "anonymous"), ans)
+        self.assertEqual(ans["cameras"], {"added": [], "changed": [], "removed": [],
+                                          "unchanged": ["keep1", "chg", "keep2", "new"]})
+        self.assertEqual(ans["sections"], ["retention_days"])
+        self.assertEqual(json.loads(d.http("/api/reload")[2])["last"], ans)
 
         # A broken config is refused and the daemon carries on.
         with open(cfg) as f:
@@ -85,6 +111,16 @@ class Reload(unittest.TestCase):
         d.kill_with(signal.SIGHUP)
         m = d.wait_log(r"<3>reload refused: (\S+:\d+:) ")
         self.assertEqual(m.group(1), where)
+        last = json.loads(d.http("/api/reload")[2])["last"]
+        self.assertEqual((last["ok"], last["who"], last["cameras"], last["sections"]),
+                         (False, "daemon", None, None), last)
+        self.assertTrue(last["reason"].startswith(where), last)
+        st, _, body = d.http("/api/reload", method="POST", body={})
+        self.assertEqual(st, 422, body)
+        ans = json.loads(body)
+        self.assertEqual((ans["ok"], ans["who"]), (False, "anonymous"), ans)
+        self.assertTrue(ans["error"].startswith(where), ans)
+        self.assertEqual(ans["reason"], ans["error"])
         wait_for(lambda: len(env.segments(q, "keep2")) >= n_before + 2, 30,
                  what="keep2 records on after a refused reload")
         self.assertTrue(d.alive())

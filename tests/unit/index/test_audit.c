@@ -105,6 +105,33 @@ static void test_round_trip(void **state)
     assert_int_equal(r.n, 2);
     assert_string_equal(r.a[0].token, "ops");
     assert_string_equal(r.a[1].token, "local");
+
+    /* The console's filters: who, action, and paging back by id. */
+    index_audit_filter f = {.token = "ops", .start_us = INT64_MIN, .end_us = INT64_MAX};
+    r.n = 0;
+    assert_int_equal(index_audit_query(path, &f, collect, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.a[0].action, "config_reload");
+    f = (index_audit_filter){.action = "lock_create", .camera = "", .start_us = INT64_MIN,
+                             .end_us = INT64_MAX};
+    r.n = 0;
+    assert_int_equal(index_audit_query(path, &f, collect, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.a[0].token, "local");
+    f = (index_audit_filter){.start_us = INT64_MIN, .end_us = INT64_MAX, .limit = 1};
+    r.n = 0;
+    assert_int_equal(index_audit_query(path, &f, collect, &r), 0);
+    assert_int_equal(r.n, 1);
+    f.before_id = r.a[0].id; /* the page before: the next newest */
+    r.n = 0;
+    assert_int_equal(index_audit_query(path, &f, collect, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.a[0].token, "ops");
+    f = (index_audit_filter){.token = "ops", .action = "clip", .start_us = INT64_MIN,
+                             .end_us = INT64_MAX};
+    r.n = 0;
+    assert_int_equal(index_audit_query(path, &f, collect, &r), 0);
+    assert_int_equal(r.n, 0);
     index_close(&db);
 }
 
