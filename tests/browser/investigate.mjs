@@ -70,6 +70,7 @@ await drive(out, async (browser) => {
       : (r.querySelector('.inv-act').textContent || null),
   })));
   out.summary_vi = await page.textContent('#inv-summary');
+  out.intervals = await page.$$eval('#inv-intervals li', (ls) => ls.map((l) => l.dataset.camera));
 
   // Events: unaccented words find the accented text; a plate as a phrase.
   const search = async (text) => {

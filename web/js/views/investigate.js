@@ -220,11 +220,13 @@ function renderFound(my, f) {
   if (!box) return;
   if (!f.cameras.length) { box.replaceChildren(h('p', {}, t('inv.none_found'))); return; }
   const recorded = f.cameras.filter((c) => c.covered_seconds > 0).length;
-  const rows = f.cameras.map((c, i) => {
+  const names = Object.fromEntries(f.cameras.map((c) => [c.id, c.name || c.id]));
+  let strips = 0;
+  const rows = f.cameras.map((c) => {
     const why = f.unavailable.get(c.id);
-    const act = c.covered_seconds <= 0 ? '' : why !== undefined || i >= STRIPS
-      ? (why !== undefined ? h('span', { class: 'inv-unavailable', title: why }, t('inv.unavailable')) : '')
-      : heatStrip(my, c.id, f.start, f.end);
+    let act = '';
+    if (why !== undefined) act = h('span', { class: 'inv-unavailable', title: why }, t('inv.unavailable'));
+    else if (c.covered_seconds > 0 && strips++ < STRIPS) act = heatStrip(my, c.id, f.start, f.end);
     return h('tr', { dataset: { camera: c.id }, class: c.covered_seconds > 0 ? 'inv-rec' : 'inv-norec' },
       h('td', {}, h('input', { type: 'checkbox', class: 'inv-pick', value: c.id, checked: c.covered_seconds > 0,
                                'aria-label': c.id })),
@@ -234,8 +236,8 @@ function renderFound(my, f) {
       h('td', { class: 'inv-covered' }, c.covered_seconds > 0 ? duration(c.covered_seconds) : t('inv.not_recorded')),
       h('td', { class: 'inv-act' }, act));
   });
-  const ivs = f.intervals.slice(0, 10).map((iv) => h('li', {},
-    h('a', { href: playbackHref(iv.camera, iv.start) }, iv.camera), ' ', range(iv.start, iv.end), ' · ',
+  const ivs = f.intervals.slice(0, 10).map((iv) => h('li', { dataset: { camera: iv.camera } },
+    h('a', { href: playbackHref(iv.camera, iv.start) }, names[iv.camera] || iv.camera), ' ', range(iv.start, iv.end), ' · ',
     t('inv.peak', { peak: iv.peak })));
   const title = h('input', { id: 'inv-case-title', placeholder: t('inv.title'), 'aria-label': t('inv.title'), size: 30 });
   const reason = h('input', { id: 'inv-case-reason', placeholder: t('inv.reason'), 'aria-label': t('inv.reason'), size: 30 });
@@ -304,7 +306,7 @@ function renderEvents(ev) {
   if (!box) return;
   if (!ev.list.length) { box.replaceChildren(h('p', {}, t('inv.no_events'))); return; }
   const rows = ev.list.map((e) => h('tr', { dataset: { event: e.id } },
-    h('td', {}, e.camera ? h('a', { class: 'inv-play', href: playbackHref(e.camera, e.time), title: t('inv.play') },
+    h('td', { class: 'inv-when' }, e.camera ? h('a', { class: 'inv-play', href: playbackHref(e.camera, e.time), title: t('inv.play') },
                             formatTime(e.time)) : formatTime(e.time)),
     h('td', {}, e.camera ? ev.names[e.camera] || e.camera : [e.district, e.site].filter(Boolean).join(' › ')),
     h('td', {}, e.type),
@@ -365,13 +367,13 @@ async function casePage(my, id) {
     h('td', {}, '#' + l.id), h('td', {}, l.camera), h('td', {}, range(l.start, l.end)), h('td', {}, l.reason),
     h('td', {}, l.released ? t('inv.released', { by: l.released_by, at: formatTime(l.released) }) : t('inv.in_force'))));
   const exps = c.exports.map((x) => h('tr', { dataset: { export: x.id } },
-    h('td', {}, '#' + x.id), h('td', {}, formatTime(x.created)), h('td', {}, x.created_by), h('td', {}, x.reason),
+    h('td', {}, '#' + x.id), h('td', { class: 'inv-when' }, formatTime(x.created)), h('td', {}, x.created_by), h('td', {}, x.reason),
     h('td', {}, range(x.start, x.end)),
     h('td', {}, h('a', { class: 'inv-bundle', href: x.bundle, download: `export-${x.id}.zip` }, t('inv.bundle')))));
   const notes = c.notes.map((n) => h('li', { dataset: { note: n.id } },
     h('small', {}, formatTime(n.time), ' · ', n.author), ' ', h('span', { class: 'inv-note-text' }, n.text)));
   const custody = c.custody.map((a) => h('tr', { dataset: { action: a.action } },
-    h('td', {}, formatTime(a.time)), h('td', {}, a.token), h('td', {}, translated('inv.act.' + a.action, a.action)),
+    h('td', { class: 'inv-when' }, formatTime(a.time)), h('td', {}, a.token), h('td', {}, translated('inv.act.' + a.action, a.action)),
     h('td', {}, a.camera || ''), h('td', {}, a.start ? range(a.start, a.end) : ''),
     h('td', { class: 'inv-detail' }, a.detail || '')));
   const exportBtn = h('button', { id: 'inv-export', type: 'submit' }, t('inv.export'));
