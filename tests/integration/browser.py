@@ -1,6 +1,8 @@
 """Runs the playwright-core scripts of tests/browser/ against Debian's chromium,
 installing playwright-core from npm into tests/browser/node_modules the first
-time (no browser download: Debian's /usr/bin/chromium is used)."""
+time (no browser download: Debian's /usr/bin/chromium is used). With
+tests/browser/package-lock.json the install is `npm ci`: exactly the locked
+versions and integrity hashes, never a newer release picked at test time."""
 import json
 import os
 import subprocess
@@ -24,8 +26,9 @@ def _installed():
 def ensure():
     # reinstall when package.json pins another version than the one installed
     if _installed() != _wanted():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=HERE,
-                       check=True, timeout=300)
+        locked = os.path.exists(os.path.join(HERE, "package-lock.json"))
+        subprocess.run(["npm", "ci" if locked else "install", "--no-audit", "--no-fund",
+                        "--silent"], cwd=HERE, check=True, timeout=300)
 
 
 def run(script, *args, timeout=120):
