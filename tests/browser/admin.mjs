@@ -108,7 +108,18 @@ await drive(out, async (browser) => {
   await p.click('#audit-apply');
   await p.waitForFunction(() => new Set([...document.querySelectorAll('#audit tbody tr')]
     .map((r) => r.dataset.action)).size > 1, null, { timeout: 10000 });
-  out.audit_all_actions = [...new Set((await rowsOf(p, '#audit tbody tr')).map((r) => r.action))];
+  const all = await rowsOf(p, '#audit tbody tr');
+  out.audit_all_actions = [...new Set(all.map((r) => r.action))];
+  out.audit_all = all.map((r) => ({ id: r.id, time: r.cells[0] }));
+  // From the release on, typed as wall time in the console's zone.
+  out.audit_start = out.audit_release[0].cells[0];
+  await p.fill('#audit-start', out.audit_start.replace(' ', 'T'));
+  await p.click('#audit-apply');
+  await p.waitForFunction((n) => document.querySelectorAll('#audit tbody tr').length < n, all.length,
+                          { timeout: 10000 });
+  out.audit_since = (await rowsOf(p, '#audit tbody tr')).map((r) => ({ id: r.id, time: r.cells[0] }));
+  await p.fill('#audit-start', '');
+  await p.click('#audit-apply');
 
   // A reload that adds a camera.
   copyFileSync(added, config);

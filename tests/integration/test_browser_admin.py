@@ -121,6 +121,24 @@ class Admin(unittest.TestCase):
         self.assertTrue(any(r["cells"][1] == "ops" and REASON in r["cells"][5]
                             for r in out["audit_release"]), out["audit_release"])
         self.assertIn("lock_create", out["audit_all_actions"])
+        # The From filter reads the console's zone: every row from that second
+        # on and none before (times are shown to the second, in that zone).
+        since = {r["id"] for r in out["audit_since"]}
+        self.assertIn(out["audit_release"][0]["id"], since)
+        for r in out["audit_all"]:
+            self.assertEqual(r["id"] in since, r["time"] >= out["audit_start"], r)
+        # The trail's filters and pages over HTTP.
+        def trail(q):
+            st, _, body = d.http("/api/audit?" + q, headers=hdr)
+            self.assertEqual(st, 200, body)
+            return json.loads(body)
+        self.assertEqual({r["token"] for r in trail("who=watch")}, {"watch"})
+        self.assertEqual([r["action"] for r in trail("who=ops&action=lock_create")], ["lock_create"])
+        everything = trail("")
+        page = trail("limit=2")
+        self.assertEqual(page, everything[-2:])
+        older = trail("limit=2&before=%d" % page[0]["id"])
+        self.assertEqual(older, everything[-4:-2])
 
         # Reload: the camera added, then a broken config refused with why.
         self.assertEqual(out["reload_added"], "added: yard")

@@ -6,7 +6,8 @@
 // so the view says so instead of showing empty tables.
 import { api } from '../api.js';
 import { t, register, apply } from '../i18n.js';
-import { formatTime, timeZone } from '../time.js';
+import { formatTime } from '../time.js';
+import { fromZoneInput, utc } from '../zoneinput.js';
 import dict from '../i18n/admin.js';
 
 register(dict);
@@ -47,24 +48,11 @@ function age(iso, now) {
   return t('admin.age.d', { n: Math.round(s / 86400) });
 }
 
-// A datetime-local value ("2026-12-05T08:30") read as wall time in the
-// console's zone, as an ISO UTC string (the API's); '' when empty.
+// A datetime-local value read as wall time in the console's zone, as the
+// API's UTC; '' when empty.
 function zoneToIso(v) {
-  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d))?$/.exec(v || '');
-  if (!m) return '';
-  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone: timeZone(), hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-    hour: 'numeric', minute: 'numeric', second: 'numeric',
-  });
-  // The zone's offset at that instant (twice: the first guess may sit across a change).
-  let utc = wall;
-  for (let i = 0; i < 2; i++) {
-    const p = Object.fromEntries(fmt.formatToParts(new Date(utc)).map((x) => [x.type, x.value]));
-    const shown = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-    utc = wall - (shown - utc);
-  }
-  return new Date(utc).toISOString().replace(/\.000Z$/, 'Z');
+  const d = fromZoneInput(v);
+  return d ? utc(d) : '';
 }
 
 /* ---- camera health ---- */
@@ -363,8 +351,8 @@ export async function mount(el, ctx) {
       <label><span data-i18n="admin.audit.action"></span> <input id="audit-action" list="audit-actions" size="16" autocomplete="off"></label>
       <datalist id="audit-actions">${ACTIONS.map((a) => `<option value="${a}">`).join('')}</datalist>
       <label><span data-i18n="admin.audit.camera"></span> <input id="audit-camera" size="10" autocomplete="off"></label>
-      <label><span data-i18n="admin.audit.start"></span> <input id="audit-start" type="datetime-local"></label>
-      <label><span data-i18n="admin.audit.end"></span> <input id="audit-end" type="datetime-local"></label>
+      <label><span data-i18n="admin.audit.start"></span> <input id="audit-start" type="datetime-local" step="1"></label>
+      <label><span data-i18n="admin.audit.end"></span> <input id="audit-end" type="datetime-local" step="1"></label>
       <label><span data-i18n="admin.audit.limit"></span> <select id="audit-limit">
         <option>25</option><option selected>50</option><option>100</option><option>500</option></select></label>
       <button type="submit" id="audit-apply" data-i18n="admin.audit.apply"></button>
