@@ -16,7 +16,9 @@ import { drive } from './run.mjs';
 const [base, shot, bundlePath, json] = process.argv.slice(2);
 const p = JSON.parse(json);
 const out = {};
-const T = { timeout: 20000 };
+// waits stretch with the daemon's build (a sanitized one runs slower)
+const slow = p.slow || 1;
+const T = { timeout: 20000 * slow };
 
 async function signIn(page, token) {
   await page.goto(base + '/#/investigate', { waitUntil: 'load' });
@@ -82,9 +84,11 @@ await drive(out, async (browser) => {
     return page.$$eval('#inv-event-list tbody tr', (rs) => rs.map((r) => ({
       id: Number(r.dataset.event), cells: [...r.children].map((c) => c.textContent),
       href: r.querySelector('a.inv-play')?.getAttribute('href') || null,
+      hrefs: [...r.querySelectorAll('a.inv-play')].map((a) => a.getAttribute('href')),
     })));
   };
   out.plate_results = await search(p.plate);
+  out.area_results = await search(p.area_search);
   out.search_results = await search(p.search);
   if (shot) await page.screenshot({ path: shot + '-search-vi.png', fullPage: true });
   await page.click('#inv-event-list a.inv-play');
@@ -107,7 +111,7 @@ await drive(out, async (browser) => {
   // Export, then download its bundle as an operator would: the link.
   await page.fill('#inv-export-reason', p.export_reason);
   await page.click('#inv-export');
-  await page.waitForSelector('#inv-exports a.inv-bundle', { timeout: 60000 });
+  await page.waitForSelector('#inv-exports a.inv-bundle', { timeout: 60000 * slow });
   out.exports = await page.$$eval('#inv-exports tbody tr', (rs) => rs.map((r) => ({
     id: Number(r.dataset.export), bundle: r.querySelector('a.inv-bundle').getAttribute('href') })));
   const dl = page.waitForEvent('download', T);

@@ -100,6 +100,9 @@ class Investigate(unittest.TestCase):
                  "attributes": {"plate": "98A-123.45"}, "source_id": "anpr-ln-000042"},
                 {"camera": "ln2", "time": rfc3339(now - 4), "type": "note",
                  "text": "Người đi bộ băng qua đường ở Đồng Phú"},
+                # an event of the district itself, offered on its cameras
+                {"district": "Lục Nam", "time": rfc3339(now - 5), "type": "alarm",
+                 "text": "Báo động đột nhập kho hàng"},
                 # the other district's camera: not in a search of Lục Nam
                 {"camera": "yt1", "time": rfc3339(now - 3), "type": "note",
                  "text": "Xe tải đi về Lục Nam"},
@@ -114,15 +117,15 @@ class Investigate(unittest.TestCase):
             end = now + 30
             params = {"investigator": TOKENS["investigator"], "viewer": TOKENS["viewer"],
                       "district": "Lục Nam", "start": zone_local(start), "end": zone_local(end),
-                      "search": "Luc Nam", "plate": "98A-123.45",
+                      "search": "Luc Nam", "plate": "98A-123.45", "area_search": "bao dong",
                       "title": "Vụ va chạm ở ngã tư Đồi Ngô", "reason": "Công an huyện Lục Nam yêu cầu",
                       "export_reason": "gửi Viện kiểm sát", "note": "Biển số 98A-123.45 đi qua lúc sáng",
-                      "close_reason": "đã chuyển hồ sơ"}
+                      "close_reason": "đã chuyển hồ sơ", "slow": vigiltest.SLOW}
             shot = os.path.join(BUILD, "investigate-screenshot")
             bundle = env.path("downloaded-bundle.zip")
             rc, out, err = browser.run("investigate.mjs", d.url(""), shot, bundle,
-                                       json.dumps(params), timeout=180)
-            log("investigate: %s" % json.dumps(out, ensure_ascii=False)[:3000])
+                                       json.dumps(params), timeout=180 * vigiltest.SLOW)
+            log("investigate: %s" % json.dumps(out, ensure_ascii=False))
             self.assertEqual(rc, 0, "%s\n%s" % (out, err))
 
             self.assertIn("investigator", out["viewer_text"])
@@ -152,6 +155,12 @@ class Investigate(unittest.TestCase):
             self.assertEqual(row["href"], want)
             self.assertEqual(out["playback_hash"], want)
             self.assertEqual(out["playback_view"], "playback")
+            # the district's own event: played on each of its cameras
+            self.assertEqual([r["id"] for r in out["area_results"]], [ids[2]])
+            row = out["area_results"][0]
+            self.assertEqual((row["cells"][2], row["cells"][3]), ("alarm", "Báo động đột nhập kho hàng"))
+            self.assertEqual(sorted(row["hrefs"][1:]), ["#/playback?camera=%s&t=%s" % (c, rfc3339(now - 10))
+                                                        for c in ("ln1", "ln2")])
 
             case_id = int(out["case_hash"].split("case=")[1])
             self.assertEqual(sorted(out["case_cameras"]), ["ln1", "ln2"])

@@ -33,7 +33,7 @@ function h(tag, attrs, ...kids) {
     else if (k in e && typeof v !== 'string') e[k] = v;
     else e.setAttribute(k, v);
   }
-  for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false) e.append(k);
+  for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined && k !== false) e.append(k);
   return e;
 }
 
@@ -78,7 +78,10 @@ export async function mount(el, ctx) {
     if (id) await casePage(my, id);
     else await mainPage(my);
   } catch (e) {
-    if (!e.stale) showError('inv-error', e);
+    if (e.stale) return;
+    // e.g. a case that does not exist: the page was not drawn
+    if (!q('inv-error')) el.replaceChildren(h('p', { id: 'inv-error', class: 'inv-error' }));
+    showError('inv-error', e);
   }
 }
 
@@ -159,7 +162,6 @@ async function mainPage(my) {
   if (state.events) renderEvents(state.events);
   await listCases(my);
 }
-
 
 // The form's area and range, in the API's terms; null (with a message) when
 // the range is not a range.
@@ -305,12 +307,20 @@ function renderEvents(ev) {
   const box = q('inv-events');
   if (!box) return;
   if (!ev.list.length) { box.replaceChildren(h('p', {}, t('inv.no_events'))); return; }
-  const rows = ev.list.map((e) => h('tr', { dataset: { event: e.id } },
-    h('td', { class: 'inv-when' }, e.camera ? h('a', { class: 'inv-play', href: playbackHref(e.camera, e.time), title: t('inv.play') },
-                            formatTime(e.time)) : formatTime(e.time)),
-    h('td', {}, e.camera ? ev.names[e.camera] || e.camera : [e.district, e.site].filter(Boolean).join(' › ')),
-    h('td', {}, e.type),
-    h('td', { class: 'inv-text' }, eventText(e))));
+  const rows = ev.list.map((e) => {
+    // an area's event (no camera of its own) plays on its area's first camera
+    const area = (e.clips || []).map((c) => c.camera);
+    const cam = e.camera || area[0];
+    const play = (id, text) => h('a', { class: 'inv-play', href: playbackHref(id, e.time), title: t('inv.play') }, text);
+    return h('tr', { dataset: { event: e.id } },
+      h('td', { class: 'inv-when' }, cam ? play(cam, formatTime(e.time)) : formatTime(e.time)),
+      h('td', {}, e.camera ? ev.names[e.camera] || e.camera
+        : [[e.district, e.site].filter(Boolean).join(' › '), ' ',
+           area.slice(0, 3).map((id) => [play(id, ev.names[id] || id), ' ']),
+           area.length > 3 ? '+' + (area.length - 3) : '']),
+      h('td', {}, e.type),
+      h('td', { class: 'inv-text' }, eventText(e)));
+  });
   box.replaceChildren(
     h('p', {}, t('inv.events_found', { n: ev.list.length }), ' ', ev.truncated ? t('inv.truncated') : ''),
     h('table', { id: 'inv-event-list' },
