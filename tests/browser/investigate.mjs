@@ -154,7 +154,13 @@ await drive(out, async (browser) => {
   out.summary_en = await page.textContent('#inv-summary').catch(() => null);
   if (shot) await page.screenshot({ path: shot + '-en.png', fullPage: true });
 
-  out.page_errors = errors;
+  out.page_errors = [...errors];
+
+  // A case that does not exist: said on the page (the browser logs the 404
+  // itself, so this comes after the errors were taken).
+  await page.goto(base + '/#/investigate?case=999999', { waitUntil: 'load' });
+  await page.waitForFunction(() => document.getElementById('inv-error')?.textContent, null, T);
+  out.unknown_case = await page.textContent('#inv-error');
   out.token_in_urls = urls.filter((u) => u.includes('access_token') || u.includes(p.investigator) ||
                                          u.includes(p.viewer));
 });

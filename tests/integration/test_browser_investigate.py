@@ -184,6 +184,8 @@ class Investigate(unittest.TestCase):
             listed = {c["id"]: c["cells"] for c in out["cases"]}
             self.assertIn(case_id, listed)
             self.assertIn("closed", listed[case_id])
+            self.assertTrue(out["summary_en"].startswith("2 of 2 cameras recorded"), out["summary_en"])
+            self.assertEqual(out["unknown_case"], "Error: no such case")
             self.assertEqual(out["page_errors"], [])
             self.assertEqual(out["token_in_urls"], [])
             # the case as the API tells it
