@@ -46,7 +46,8 @@ typedef struct index_segment {
 } index_segment;
 
 /* One fragment (moof+mdat) of a segment file. Fragment tables are kept apart
- * from the hot segment rows (segment_fragments table, one BLOB per segment). */
+ * from the hot segment rows (segment_fragments table, one BLOB per segment,
+ * delta-packed once the segment is finished). */
 typedef struct index_fragment {
     uint64_t offset;   /* of the moof in the file */
     uint32_t size;     /* moof + mdat */

@@ -57,6 +57,29 @@ int index__fail(sqlite3 *db, int rc, const char *path, const char *what);
 void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES]);
 void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f);
 
+/* frags.c: a segment_fragments.frags BLOB starts with its form (from schema
+ * version INDEX__FRAGS_VERSION on): INDEX__FRAGS_RAW, then 32-byte records
+ * (an open segment, appended to), or INDEX__FRAGS_PACKED (a finished one,
+ * delta-coded varints and a checksum; the layout is in frags.c). */
+#define INDEX__FRAGS_VERSION 11
+#define INDEX__FRAGS_RAW 0x00
+#define INDEX__FRAGS_PACKED 0x01
+/* The most bytes index__frags_encode() writes for n fragments. */
+size_t index__frags_packed_max(size_t n);
+/* Packs f[0, n) into a new packed BLOB (*out, *len; caller frees).
+ * 0, -ENOMEM or -E2BIG. */
+int index__frags_encode(const index_fragment *f, size_t n, uint8_t **out, size_t *len);
+/* Decodes a BLOB of either form into a new array (*out, NULL when *n is 0;
+ * caller frees). 0, -ENOMEM, or -EBADMSG for anything malformed: an unknown
+ * form byte, a cut or padded blob, a checksum that does not match. */
+int index__frags_decode(const uint8_t *blob, size_t len, index_fragment **out, size_t *n);
+/* The same for a file older than INDEX__FRAGS_VERSION (raw records only). */
+int index__frags_decode_legacy(const uint8_t *blob, size_t len, index_fragment **out, size_t *n);
+/* The INDEX__FRAGS_VERSION migration's conversion of every existing table
+ * (packed if its segment is closed), inside the migration's transaction.
+ * 0 or negative (logged). */
+int index__frags_migrate(sqlite3 *db, const char *path);
+
 /* ---- rows (reader.c) ---- */
 
 /* Columns of every segment query, in the order index__segment_from_row() reads them. */

@@ -74,6 +74,7 @@ static const char *const sqls[ST_COUNT] = {
 struct index_reader {
     char *path;
     sqlite3 *db;
+    int version; /* the file's schema version at open */
     sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -99,6 +100,7 @@ int index_reader_open(const char *path, index_reader **out)
     }
     int version = 0;
     if ((ret = index__open_conn(path, 0, &r->db, &version)) < 0) goto out;
+    r->version = version;
     if (version == 0) {
         vg_log(LOG_ERR, "index: %s: not a vigil index (no schema)", path);
         ret = -EBADMSG;
@@ -275,8 +277,6 @@ int index_get_segment(index_reader *r, int64_t id, index_segment *out)
 int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **out, size_t *n)
 {
     int ret = 0;
-    index_fragment *frags = NULL;
-    size_t count = 0;
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = stmt(r, ST_FRAGMENTS, &ret);
@@ -286,31 +286,15 @@ int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **ou
     if (rc == SQLITE_ROW) {
         const uint8_t *blob = sqlite3_column_blob(st, 0);
         size_t len = (size_t)sqlite3_column_bytes(st, 0);
-        if (len % INDEX__FRAG_BYTES) {
-            vg_log(LOG_ERR, "index: %s: fragment table of segment %lld has a bad size (%zu)",
+        /* A file not yet migrated (vigilctl on an old index) has no form byte. */
+        ret = r->version < INDEX__FRAGS_VERSION ? index__frags_decode_legacy(blob, len, out, n)
+                                                : index__frags_decode(blob, len, out, n);
+        if (ret == -EBADMSG)
+            vg_log(LOG_ERR, "index: %s: fragment table of segment %lld is malformed (%zu bytes)",
                    r->path, (long long)segment_id, len);
-            ret = -EBADMSG;
-            goto out;
-        }
-        count = len / INDEX__FRAG_BYTES;
-        if (count) {
-            frags = malloc(count * sizeof(*frags));
-            if (!frags) {
-                ret = -ENOMEM;
-                goto out;
-            }
-            for (size_t i = 0; i < count; i++)
-                index__unpack_fragment(blob + i * INDEX__FRAG_BYTES, &frags[i]);
-        }
     } else if (rc != SQLITE_DONE) {
         ret = index__fail(r->db, rc, r->path, "reading a fragment table");
-        goto out;
     }
-    *out = frags;
-    *n = count;
-    frags = NULL;
-out:
-    free(frags);
     index__stmt_done(st);
     return ret;
 }

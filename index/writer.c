@@ -12,7 +12,9 @@
  *
  * Repeated progress reports of one segment that are still queued are merged
  * into the first one (last end/size wins, fragments are concatenated in order);
- * this matters when the disk is slow and the queue grows.
+ * this matters when the disk is slow and the queue grows. A segment's fragment
+ * table grows raw (one concatenation per progress) and is packed once, in the
+ * transaction of its finish (index/frags.c).
  *
  * Waiting callers queue an operation carrying a waiter on their own stack; the
  * writer fills in the result after the commit of the batch that held it and
@@ -120,7 +122,7 @@ struct index_db {
     int64_t max_segment_us;
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
         *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post,
-        *st_fsync_failed, *st_clock, *st_activity;
+        *st_fsync_failed, *st_clock, *st_activity, *st_frags_get, *st_frags_put;
 };
 
 static void op_free(op *o)
@@ -446,6 +448,41 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
     sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
+/* Rewrites a finished segment's fragment table in the packed form, in the
+ * transaction of its finish. A table that is already packed, or has no row,
+ * is left alone; one that cannot be decoded is logged and left raw (the
+ * reader rejects it as before). */
+static int pack_fragments(index_db *db, int64_t id)
+{
+    index_fragment *f = NULL;
+    uint8_t *packed = NULL;
+    size_t n = 0, len = 0;
+    int ret = 0, rc, dec = -ENOENT;
+    sqlite3_bind_int64(db->st_frags_get, 1, id);
+    rc = sqlite3_step(db->st_frags_get);
+    if (rc == SQLITE_ROW) {
+        const uint8_t *blob = sqlite3_column_blob(db->st_frags_get, 0);
+        size_t blen = (size_t)sqlite3_column_bytes(db->st_frags_get, 0);
+        if (blen && blob[0] == INDEX__FRAGS_RAW) dec = index__frags_decode(blob, blen, &f, &n);
+        if (dec == -EBADMSG)
+            vg_log(LOG_WARNING, "index: %s: fragment table of segment %lld is malformed (%zu "
+                   "bytes), left as it is", db->path, (long long)id, blen);
+    } else if (rc != SQLITE_DONE) {
+        ret = index__fail(db->db, rc, db->path, "reading a fragment table to pack");
+    }
+    index__stmt_done(db->st_frags_get);
+    if (ret < 0 || dec < 0) goto out; /* nothing to pack (or out of memory: stays raw) */
+    if ((ret = index__frags_encode(f, n, &packed, &len)) < 0) goto out;
+    sqlite3_bind_int64(db->st_frags_put, 1, id);
+    sqlite3_bind_blob(db->st_frags_put, 2, packed, (int)len, SQLITE_STATIC);
+    ret = step_done(db, db->st_frags_put, "storing a packed fragment table");
+out:
+    if (ret == -ENOMEM) ret = 0; /* the raw table is still right */
+    free(packed);
+    free(f);
+    return ret;
+}
+
 static int apply_op(index_db *db, op *o)
 {
     int ret = 0, found = 0;
@@ -486,6 +523,7 @@ static int apply_op(index_db *db, op *o)
             break;
         }
         ret = bump_max(db, o->end_us - start_us);
+        if (ret == 0 && o->kind == OP_FINISH) ret = pack_fragments(db, o->id);
         if (ret == 0 && o->kind == OP_PROGRESS && o->u.prog.len) {
             sqlite3_bind_int64(db->st_append, 1, o->id);
             sqlite3_bind_blob(db->st_append, 2, o->u.prog.frags, (int)o->u.prog.len, SQLITE_STATIC);
@@ -714,10 +752,18 @@ int index_open(const char *path, index_db **out)
         (ret = prepare(db, &db->st_finish,
                        "UPDATE segments SET end_us = ?2, bytes = ?3, sha256 = ?4, open = 0 "
                        "WHERE id = ?1 RETURNING start_us")) < 0 ||
+        /* The raw form (a form byte, then records) grows by concatenation;
+         * a table packed at the finish is never appended to. */
         (ret = prepare(db, &db->st_append,
-                       "INSERT INTO segment_fragments (segment_id, frags) VALUES (?1, ?2) "
+                       "INSERT INTO segment_fragments (segment_id, frags) "
+                       "VALUES (?1, CAST(X'00' || ?2 AS BLOB)) "
                        "ON CONFLICT (segment_id) DO UPDATE "
-                       "SET frags = CAST(frags || excluded.frags AS BLOB)")) < 0 ||
+                       "SET frags = CAST(frags || ?2 AS BLOB) "
+                       "WHERE substr(frags, 1, 1) = X'00'")) < 0 ||
+        (ret = prepare(db, &db->st_frags_get,
+                       "SELECT frags FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
+        (ret = prepare(db, &db->st_frags_put,
+                       "UPDATE segment_fragments SET frags = ?2 WHERE segment_id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_event,
                        index__sql_event_insert)) < 0 ||
         (ret = prepare(db, &db->st_del_seg, "DELETE FROM segments WHERE id = ?1")) < 0 ||
@@ -785,6 +831,8 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_fsync_failed);
     sqlite3_finalize(db->st_clock);
     sqlite3_finalize(db->st_activity);
+    sqlite3_finalize(db->st_frags_get);
+    sqlite3_finalize(db->st_frags_put);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");

@@ -14,8 +14,9 @@
  * camera (half system events, half ANPR reads with a plate in text and
  * attributes). Cameras are d<k>-c<i>, districts d<k>. Rows go in directly
  * through a connection of its own in large transactions (the writer thread
- * would take hours for 35 million rows); the fragment tables are packed by
- * index__pack_fragment(), the one definition of their format.
+ * would take hours for 35 million rows); the fragment tables are stored as
+ * the writer stores a finished segment's, by index__frags_encode(), the one
+ * definition of their format.
  *
  * Prints the rows it made and the file's size.
  */
@@ -102,7 +103,7 @@ int vigil_bench_synth(int argc, char **argv)
 
     sqlite3 *db = NULL;
     sqlite3_stmt *seg = NULL, *frag = NULL, *ev = NULL;
-    uint8_t *blob = NULL;
+    index_fragment *fr = NULL;
     uint64_t nseg = 0, nfrag = 0, nev = 0;
     if (sqlite3_open(index_path, &db) != SQLITE_OK) return 1;
     sqlite3_busy_timeout(db, 5000);
@@ -128,9 +129,9 @@ int vigil_bench_synth(int argc, char **argv)
     const int pieces = (int)((gop_bytes + frag_bytes - 1) / frag_bytes);
     const int64_t day0 = (end_us / 86400000000LL - days) * 86400000000LL;
     size_t cap = (size_t)(seg_us / gop_us + 2) * (size_t)pieces;
-    blob = malloc(cap * INDEX__FRAG_BYTES);
+    fr = malloc(cap * sizeof(*fr));
     char path[256], cam[32], dist[16], detail[128], text[64], attrs[128];
-    if (!blob) {
+    if (!fr) {
         ret = -ENOMEM;
         goto out;
     }
@@ -145,15 +146,14 @@ int vigil_bench_synth(int argc, char **argv)
                 uint64_t off = 1200; /* after the init segment */
                 for (int64_t g = t; g < t + seg_us; g += gop_us)
                     for (int p = 0; p < pieces; p++) {
-                        index_fragment f = {
+                        fr[nf] = (index_fragment){
                             .offset = off,
                             .size = (uint32_t)(p + 1 < pieces ? frag_bytes
                                                               : gop_bytes - frag_bytes * p),
                             .flags = p == 0,
                             .start_us = g + gop_us * p / pieces,
                             .end_us = g + gop_us * (p + 1) / pieces};
-                        off += f.size;
-                        index__pack_fragment(&f, blob + nf++ * INDEX__FRAG_BYTES);
+                        off += fr[nf++].size;
                     }
                 uint8_t sha[32];
                 for (int k = 0; k < 4; k++) {
@@ -171,8 +171,11 @@ int vigil_bench_synth(int argc, char **argv)
                 if (sqlite3_step(seg) != SQLITE_DONE) ret = -EIO;
                 sqlite3_reset(seg);
                 sqlite3_bind_int64(frag, 1, sqlite3_last_insert_rowid(db));
-                sqlite3_bind_blob(frag, 2, blob, (int)(nf * INDEX__FRAG_BYTES), SQLITE_STATIC);
-                if (sqlite3_step(frag) != SQLITE_DONE) ret = -EIO;
+                uint8_t *blob = NULL;
+                size_t len = 0;
+                if (index__frags_encode(fr, nf, &blob, &len) < 0) ret = -ENOMEM;
+                sqlite3_bind_blob(frag, 2, blob, (int)len, free);
+                if (ret == 0 && sqlite3_step(frag) != SQLITE_DONE) ret = -EIO;
                 sqlite3_reset(frag);
                 nseg++, nfrag += nf;
             }
@@ -212,7 +215,7 @@ int vigil_bench_synth(int argc, char **argv)
     exec(db, sql);
     exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
 out:
-    free(blob);
+    free(fr);
     sqlite3_finalize(seg);
     sqlite3_finalize(frag);
     sqlite3_finalize(ev);
