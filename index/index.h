@@ -146,6 +146,18 @@ typedef int (*index_event_cb)(const index_event *e, void *arg);
  * ordered by start. Pass INT64_MIN/INT64_MAX for open bounds. */
 int index_query_segments(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
                          index_segment_cb cb, void *arg);
+/* The times alone of the same segments (what a timeline needs), read from
+ * the covering index only: no row of the table is visited, so a day of a
+ * camera costs a few index pages, not a page per segment (a camera's rows are
+ * spread among every other camera's in the table). */
+typedef struct index_span {
+    int64_t start_us;
+    int64_t end_us;
+    int open;
+} index_span;
+typedef int (*index_span_cb)(const index_span *s, void *arg);
+int index_query_spans(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                      index_span_cb cb, void *arg);
 /* One segment by id. 0, -ENOENT, or negative. */
 int index_get_segment(index_reader *r, int64_t id, index_segment *out);
 /* Fragment table of a segment (for an open one: the fragments committed so far),

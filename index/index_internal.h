@@ -107,8 +107,10 @@ int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_s
 sqlite3 *index__reader_db(index_reader *r);
 const char *index__reader_path(index_reader *r);
 
-/* The overlap query of index_query_segments() (for the query-plan test). */
+/* The overlap queries of index_query_segments() and index_query_spans()
+ * (for the query-plan test). */
 extern const char index__sql_overlap[];
+extern const char index__sql_spans[];
 
 /* Busy timeout of every connection, in milliseconds. */
 #define INDEX__BUSY_MS 5000

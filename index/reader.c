@@ -32,6 +32,7 @@ enum {
     ST_CLOSED_AFTER,
     ST_CLOCK,
     ST_ACTIVITY,
+    ST_SPANS,
     ST_COUNT
 };
 
@@ -45,8 +46,16 @@ const char index__sql_overlap[] =
     "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
     "ORDER BY start_us";
 
+/* The same with only columns of segments_camera_start: a covering scan. */
+const char index__sql_spans[] =
+    "SELECT start_us, end_us, open FROM segments "
+    "WHERE camera = ?1 AND start_us < ?3 AND end_us > ?2 "
+    "AND start_us >= ?2 - (SELECT value FROM meta WHERE key = 'max_segment_us') "
+    "ORDER BY start_us";
+
 static const char *const sqls[ST_COUNT] = {
     [ST_SEGMENTS] = index__sql_overlap,
+    [ST_SPANS] = index__sql_spans,
     [ST_SEGMENT] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id = ?1",
     [ST_FRAGMENTS] = "SELECT frags FROM segment_fragments WHERE segment_id = ?1",
     [ST_EVENTS_ALL] = "SELECT id, time_us, camera, type, detail FROM events "
@@ -211,6 +220,26 @@ int index_query_segments(index_reader *r, const char *camera, int64_t start_us, 
     sqlite3_bind_int64(st, 2, clamp_time(start_us));
     sqlite3_bind_int64(st, 3, clamp_time(end_us));
     return index__each_segment(r->db, r->path, st, cb, arg, "querying segments");
+}
+
+int index_query_spans(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
+                      index_span_cb cb, void *arg)
+{
+    int ret = 0, rc;
+    sqlite3_stmt *st = stmt(r, ST_SPANS, &ret);
+    if (!st) return ret;
+    sqlite3_bind_text(st, 1, camera, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clamp_time(start_us));
+    sqlite3_bind_int64(st, 3, clamp_time(end_us));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        index_span sp = {.start_us = sqlite3_column_int64(st, 0),
+                         .end_us = sqlite3_column_int64(st, 1),
+                         .open = sqlite3_column_int(st, 2) != 0};
+        if ((ret = cb(&sp, arg)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = index__fail(r->db, rc, r->path, "querying segments");
+    index__stmt_done(st);
+    return ret;
 }
 
 int index_query_activity(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,

@@ -463,19 +463,19 @@ static bool same_run(const index_segment *a, const index_segment *b)
            a->width == b->width && a->height == b->height;
 }
 
-static int on_run_segment(const index_segment *seg, void *arg)
+/* Adds [start_us, end_us) to a's runs; seg is the whole row (export) or
+ * NULL (coverage: times only). */
+static int run_add(run_acc *a, int64_t start_us, int64_t end_us, const index_segment *seg)
 {
-    run_acc *a = arg;
-    int64_t s = seg->start_us < a->start ? a->start : seg->start_us;
-    int64_t e = seg->end_us > a->end ? a->end : seg->end_us;
+    int64_t s = start_us < a->start ? a->start : start_us;
+    int64_t e = end_us > a->end ? a->end : end_us;
     if (e <= s) return 0;
     if (++a->nseg > MAX_CAM_SEGMENTS) return -E2BIG;
     a->covered_us += e - s;
-    if (a->segments && json_array_append_new(a->segments, segment_json(a->q, seg)) < 0)
-        return -ENOMEM;
-    bool cont = a->have && s <= a->run_end + RUN_TOLERANCE_US &&
-                (!a->segments || same_run(&a->last, seg));
-    a->last = *seg;
+    const bool rows = a->segments && seg;
+    if (rows && json_array_append_new(a->segments, segment_json(a->q, seg)) < 0) return -ENOMEM;
+    bool cont = a->have && s <= a->run_end + RUN_TOLERANCE_US && (!rows || same_run(&a->last, seg));
+    if (rows) a->last = *seg;
     if (cont) {
         if (e > a->run_end) a->run_end = e;
         return 0;
@@ -486,11 +486,23 @@ static int on_run_segment(const index_segment *seg, void *arg)
     return 0;
 }
 
-/* Fills a->runs (and a->segments) for one camera. */
+static int on_run_segment(const index_segment *seg, void *arg)
+{
+    return run_add(arg, seg->start_us, seg->end_us, seg);
+}
+
+static int on_run_span(const index_span *sp, void *arg)
+{
+    return run_add(arg, sp->start_us, sp->end_us, NULL);
+}
+
+/* Fills a->runs (and a->segments) for one camera. Coverage needs the times
+ * alone, which the index answers without reading the segment rows. */
 static int camera_runs(index_reader *r, const char *camera, run_acc *a)
 {
     a->camera = camera;
-    int ret = index_query_segments(r, camera, a->start, a->end, on_run_segment, a);
+    int ret = a->segments ? index_query_segments(r, camera, a->start, a->end, on_run_segment, a)
+                          : index_query_spans(r, camera, a->start, a->end, on_run_span, a);
     if (ret == 0 && a->have) ret = run_flush(a);
     return ret;
 }

@@ -154,7 +154,7 @@ static int add_run(seg_acc *a)
     return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
 }
 
-static int on_segment(const index_segment *seg, void *arg)
+static int on_span(const index_span *seg, void *arg)
 {
     seg_acc *a = arg;
     int64_t s = seg->start_us < a->start ? a->start : seg->start_us;
@@ -174,7 +174,7 @@ static int recordings_work(serve__job *base, index_reader *r)
 {
     recordings_job *j = vg_container_of(base, recordings_job, base);
     seg_acc a = {.runs = json_array(), .gaps = json_array(), .start = j->start_us, .end = j->end_us};
-    int ret = index_query_segments(r, j->camera, j->start_us, j->end_us, on_segment, &a);
+    int ret = index_query_spans(r, j->camera, j->start_us, j->end_us, on_span, &a);
     if (ret == 0 && a.have) ret = add_run(&a);
     if (ret < 0) {
         json_decref(a.runs);

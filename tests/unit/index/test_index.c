@@ -378,32 +378,93 @@ static void test_overlap_boundaries(void **state)
 
 /* The overlap query is a range search of the covering index: no table scan, no
  * sort, the bound on start_us from both sides. */
-static void test_overlap_query_plan(void **state)
+static void check_plan(const char *path, const char *query, const char *want)
 {
-    fixture *f = *state;
-    index_db *db = NULL;
-    assert_int_equal(index_open(f->path, &db), 0);
-    index_close(&db);
-
     sqlite3 *c = NULL;
     sqlite3_stmt *st = NULL;
     char sql[1024];
-    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", index__sql_overlap);
-    assert_int_equal(sqlite3_open_v2(f->path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", query);
+    assert_int_equal(sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
     int range = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(st, 3);
         print_message("plan: %s\n", d);
-        if (strstr(d, "SEARCH segments USING INDEX segments_camera_start "
-                      "(camera=? AND start_us>? AND start_us<?)"))
-            range = 1;
+        if (strstr(d, want)) range = 1;
         assert_null(strstr(d, "SCAN segments"));
         assert_null(strstr(d, "TEMP B-TREE"));
     }
     assert_int_equal(range, 1);
     sqlite3_finalize(st);
     sqlite3_close(c);
+}
+
+static void test_overlap_query_plan(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    index_close(&db);
+    check_plan(f->path, index__sql_overlap,
+               "SEARCH segments USING INDEX segments_camera_start "
+               "(camera=? AND start_us>? AND start_us<?)");
+    /* The spans never touch the table. */
+    check_plan(f->path, index__sql_spans,
+               "SEARCH segments USING COVERING INDEX segments_camera_start "
+               "(camera=? AND start_us>? AND start_us<?)");
+}
+
+typedef struct spans {
+    index_span v[8];
+    size_t n;
+} spans;
+
+static int collect_span(const index_span *s, void *arg)
+{
+    spans *c = arg;
+    assert_true(c->n < VG_ARRAY_SIZE(c->v));
+    c->v[c->n++] = *s;
+    return 0;
+}
+
+static int stop_span(const index_span *s, void *arg)
+{
+    (void)s;
+    ++*(int *)arg;
+    return 42;
+}
+
+/* index_query_spans() answers what index_query_segments() does, times only. */
+static void test_spans(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    assert_int_equal(index_open(f->path, &db), 0);
+    add_closed(db, "cam1", T0, T0 + 60 * S);
+    add_closed(db, "cam1", T0 + 60 * S, T0 + 120 * S);
+    add_closed(db, "cam2", T0, T0 + 60 * S);
+    index_segment s = make_seg("cam1", T0 + 200 * S, T0 + 200 * S);
+    index_segment_begin(db, &s);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    spans c = {.n = 0};
+    assert_int_equal(index_query_spans(r, "cam1", T0 + 30 * S, INT64_MAX, collect_span, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_true(c.v[0].start_us == T0 && c.v[0].end_us == T0 + 60 * S && !c.v[0].open);
+    assert_true(c.v[1].start_us == T0 + 60 * S && c.v[1].end_us == T0 + 120 * S);
+    assert_true(c.v[2].start_us == T0 + 200 * S && c.v[2].open);
+    index_segment_progress(db, 4, T0 + 230 * S, 10, NULL);
+    assert_int_equal(index_flush(db), 0);
+    c.n = 0;
+    assert_int_equal(index_query_spans(r, "cam1", T0 + 60 * S, T0 + 210 * S, collect_span, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_true(c.v[1].start_us == T0 + 200 * S && c.v[1].end_us == T0 + 230 * S && c.v[1].open);
+    int calls = 0;
+    assert_int_equal(index_query_spans(r, "cam1", INT64_MIN, INT64_MAX, stop_span, &calls), 42);
+    assert_int_equal(calls, 1);
+    index_reader_close(&r);
+    index_close(&db);
 }
 
 /* ---- events ---- */
@@ -992,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress_coalesced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_query_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test(test_detail_format),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
