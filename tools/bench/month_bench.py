@@ -20,11 +20,25 @@ hand (minutes), not part of `make test`.
    (--cold each, the page cache dropped before every request; needs root).
 4. The clip: time to first byte and throughput of the --clip-minutes clip
    (`vigil-bench clip`).
+5. Start-up of the real vigild on that index (cameras disabled, nothing
+   deleted for age): exec to READY=1 after a clean stop and after kill -9
+   (startup_bench's Run; page cache warm).
+6. A retention pass on the month: vigild started with retention_days
+   --retention-days (the oldest days - --retention-days days of every camera
+   expire at once; the synthesized rows have no files, so what is timed is the
+   index side and the unlink attempts). Sampled every 50 ms while it runs:
+   vigil_pool_segments_deleted_total (segments deleted per second), the size
+   of index.db-wal, vigil_index_commit_latency_seconds (the writer's commits,
+   where SQLite's automatic checkpoints run: the longest is the longest
+   checkpoint stall seen) and the time GET /healthz takes to answer (the
+   loop's responsiveness while retention and the writer work).
+7. --size-breakdown: where the bytes of the index go (SQLite's dbstat).
 
 Last line:
 
     cameras=N days=D index_mib_per_camera_month=S coverage_p99_ms=… recordings_p99_ms=…
-    events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=… clip_MBps=…
+    events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=… clip_MBps=… ready_clean_s=…
+    ready_kill9_s=… retention_segments_per_s=… wal_max_mib=… commit_max_ms=… healthz_max_ms=…
 """
 import argparse
 import http.client
@@ -33,6 +47,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import clip_bench  # noqa: E402
+import startup_bench  # noqa: E402
 
 
 def log(*a):
@@ -66,6 +82,63 @@ def iso(us):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us / 1e6))
 
 
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def retention_pass(vigild, cfg, work, index, port, quiet_s=5, timeout_s=900):
+    """Starts vigild with cfg (whose retention expires part of the month),
+    samples every 50 ms until nothing more is deleted for quiet_s. Returns
+    (deleted, seconds, per_s, wal_max_mib, commit_max_ms, healthz_max_ms,
+    healthz_p99_ms, probes)."""
+    r = startup_bench.Run(vigild, cfg, work, "retention")
+    r.wait_ready(600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(path):
+        t = time.perf_counter()
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        return (time.perf_counter() - t) * 1000, body.decode(errors="replace")
+
+    deleted, t_first, t_last, t_prev = 0, None, None, time.monotonic()
+    wal_max, commit_max, probes = 0, 0.0, []
+    t_end = time.monotonic() + timeout_s
+    while time.monotonic() < t_end:
+        dt, _ = get("/healthz")
+        probes.append(dt)
+        _, m = get("/metrics")
+        n = sum(int(float(v)) for v in re.findall(
+            r"(?m)^vigil_pool_segments_deleted_total\{[^}]*\} (\S+)$", m))
+        c = re.search(r"(?m)^vigil_index_commit_latency_seconds (\S+)$", m)
+        if c:
+            commit_max = max(commit_max, float(c.group(1)) * 1000)
+        try:
+            wal_max = max(wal_max, os.path.getsize(index + "-wal"))
+        except OSError:
+            pass
+        now = time.monotonic()
+        if n > deleted:
+            if t_first is None:
+                t_first = t_prev  # it started after the sample before
+            deleted, t_last = n, now
+        t_prev = now
+        if t_last is not None and now - t_last > quiet_s:
+            break
+        time.sleep(0.05)
+    conn.close()
+    r.stop(signal.SIGTERM)
+    secs = (t_last - t_first) if t_first is not None and t_last > t_first else float("nan")
+    return (deleted, secs, deleted / secs if secs == secs and secs > 0 else float("nan"),
+            wal_max / (1 << 20), commit_max, max(probes), pct(probes, 99), len(probes))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build")
@@ -75,6 +148,8 @@ def main():
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--cold", type=int, default=20)
     ap.add_argument("--clip-minutes", type=int, default=60)
+    ap.add_argument("--retention-days", type=int, default=25)
+    ap.add_argument("--size-breakdown", action="store_true")
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -105,6 +180,14 @@ def main():
     per_cm = size / (a.cameras * a.days / 30) / (1 << 20)
     log("synth: %d segments, %d fragments, %d events, %.1f MiB in %.0f s: %.2f MiB per "
         "camera-month" % (nseg, nfrag, nev, size / (1 << 20), time.time() - t0, per_cm))
+    if a.size_breakdown:
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
+        for name, nbytes in db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name "
+                                       "ORDER BY 2 DESC LIMIT 8"):
+            log("  %-24s %8.2f MiB per camera-month" % (
+                name, nbytes / (a.cameras * a.days / 30) / (1 << 20)))
+        db.close()
 
     # 2. real footage for the clip
     media = os.path.join(build, "test-media", "bench-720p-4M.mp4")
@@ -215,14 +298,50 @@ def main():
     log("clip %d min (%d bytes): ttfb %.1f ms, %.0f MB/s (medians of 5)" % (
         a.clip_minutes, rows[0][0], ttfb, thr))
 
+    # 5. start-up of vigild on the month
+    vigild = os.path.join(build, "daemon", "vigild")
+    port = free_port()
+
+    def vigild_config(retention_days):
+        path = os.path.join(work, "vigild.yaml")
+        with open(path, "w") as f:
+            f.write('listen: "127.0.0.1:%d"\nindex: "%s"\nretention_days: %d\nstorage:\n  pools:'
+                    '\n    - {id: main, path: "%s"}\ncameras:\n' % (port, index, retention_days,
+                                                                   pool))
+            for c in cams + ["clipcam"]:
+                f.write('  - {id: %s, url: "rtsp://127.0.0.1:9/none", enabled: false}\n' % c)
+        return path
+
+    cfg = vigild_config(0)
+    first = startup_bench.Run(vigild, cfg, work, "first")  # no clean-stop token yet
+    first.wait_ready(600)
+    first.stop(signal.SIGTERM)
+    r = startup_bench.Run(vigild, cfg, work, "clean")
+    ready_clean = r.wait_ready(600)
+    r.stop(signal.SIGKILL)
+    r = startup_bench.Run(vigild, cfg, work, "kill9")
+    ready_kill9 = r.wait_ready(600)
+    r.stop(signal.SIGTERM)
+    log("start-up to READY=1: %.2f s after a clean stop, %.2f s after kill -9 (first start "
+        "%s)" % (ready_clean, ready_kill9, first.walked()))
+
+    # 6. a retention pass on the month
+    ret = retention_pass(vigild, vigild_config(a.retention_days), work, index, port)
+    log("retention (retention_days %d): %d segments deleted in %.1f s: %.0f segments/s; WAL "
+        "max %.1f MiB; longest commit %.1f ms; /healthz max %.1f ms (p99 %.1f ms) over %d "
+        "probes" % ((a.retention_days,) + ret))
+
     def c99(name):
         return "%.1f" % pct(res[name][1], 99) if res[name][1] else "nan"
     print("cameras=%d days=%d segments=%d index_mib_per_camera_month=%.2f coverage_p99_ms=%.2f "
           "recordings_p99_ms=%.2f events_p99_ms=%.2f search_p99_ms=%.2f cold_p99_ms=%s/%s/%s/%s "
-          "clip_ttfb_ms=%.1f clip_MBps=%.0f" % (
+          "clip_ttfb_ms=%.1f clip_MBps=%.0f ready_clean_s=%.2f ready_kill9_s=%.2f "
+          "retention_segments_per_s=%.0f wal_max_mib=%.1f commit_max_ms=%.1f "
+          "healthz_max_ms=%.1f" % (
               a.cameras, a.days, nseg, per_cm, pct(res["coverage"][0], 99),
               pct(res["recordings"][0], 99), pct(res["events"][0], 99), pct(res["search"][0], 99),
-              c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr))
+              c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr,
+              ready_clean, ready_kill9, ret[2], ret[3], ret[4], ret[5]))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 
