@@ -10,6 +10,42 @@
  * Segment ids are assigned at index_segment_begin() from an in-memory counter
  * (max(id)+1 at open), so the caller can refer to a segment before its row is
  * committed.
+ *
+ * The boundary (for a second backend, e.g. PostgreSQL for several recorder
+ * nodes: ../shared/architecture.md, "Beyond one machine"). What the rest of
+ * vigil uses is three groups, and no SQLite type crosses this header:
+ *   open       index_open()/index_close(), index_reader_open()/_close(),
+ *              index_retention_open()/_close();
+ *   write      the queued, batched writer (index_segment_begin/progress/
+ *              finish/activity/fsync_failed, index_event_add, index_audit_add,
+ *              index_clock_run_update) plus the synchronous index_flush(),
+ *              index_segments_delete*() and index_events_post();
+ *   queries    the index_query_*()/index_get_*() of a reader, the retention
+ *              scans, and the small-table calls (locks, exports, cases,
+ *              moves, audit, meta) that open a connection of their own.
+ * Errors are negative errno values and rows are plain structs, so callers do
+ * not see the engine. What would have to change for a second backend:
+ *   - the index is named by a file path everywhere: index_open(), readers and
+ *     every small-table call take `const char *path` and open their own
+ *     connection per call. A backend needs a handle (or a DSN) instead; the
+ *     cheapest step is an index_conf { kind, path_or_dsn } passed where the
+ *     path is now;
+ *   - calls that are SQLite file operations by nature: index_probe() (reads
+ *     the file header), index_backup() (the online backup API to a file) and
+ *     daemon/guard.c, which moves a damaged file aside and opens it with
+ *     sqlite3 directly to count audit rows. For PostgreSQL these become
+ *     "is the server reachable and at our schema", pg_dump, and nothing;
+ *   - segment ids from an in-memory max(id)+1 assume one writer per index;
+ *     several nodes need the database's sequence (the id is then known at
+ *     commit, or ids are reserved in blocks per node);
+ *   - the fragment table BLOB (index/frags.c) and the activity BLOB are
+ *     byte formats of ours and move as bytea unchanged; the full-text search
+ *     is FTS5 behind a query language of ours (words, a trailing '*'), so it
+ *     maps to tsvector + unaccent with the same folding (đ -> d) unseen by
+ *     callers;
+ *   - meta.max_segment_us bounding the overlap scan is a portable trick, and
+ *     the covering index (camera, start_us, end_us, open, bytes) maps to a
+ *     PostgreSQL index with INCLUDE for index-only scans.
  */
 #ifndef VIGIL_INDEX_H
 #define VIGIL_INDEX_H
