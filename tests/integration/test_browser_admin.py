@@ -36,6 +36,20 @@ def auth_section():
 
 
 class Admin(unittest.TestCase):
+    def test_console_names_no_other_origin(self):
+        # The CSP would block it anyway; the console must not even try: no
+        # absolute URL, protocol-relative URL or remote @import in web/.
+        bad = re.compile(r"(?i)\b(?:https?|wss?|ftp):|(?<![:\w])//[a-z0-9-]+\.[a-z0-9.-]+/|@import\s+url")
+        found = []
+        for top, _, files in os.walk(os.path.join(SRC, "web")):
+            for name in files:
+                path = os.path.join(top, name)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    for n, line in enumerate(f, 1):
+                        if bad.search(line):
+                            found.append("%s:%d: %s" % (os.path.relpath(path, SRC), n, line.strip()))
+        self.assertEqual(found, [])
+
     def test_admin_view(self):
         env = Env("browser-admin")
         try:
@@ -164,6 +178,7 @@ class Admin(unittest.TestCase):
         with open(cfg, "w") as f:
             f.write(added_text)
         d.stop()
+        self.assertNotRegex(d.log(), r"ERROR: AddressSanitizer|runtime error")
 
 
 if __name__ == "__main__":
