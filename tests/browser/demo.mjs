@@ -1,6 +1,7 @@
 // Drives Debian's chromium (playwright-core) through the console the demo
-// serves: every camera of the config is listed, and each enabled one shows
-// a recorded run on its timeline, all before a deadline.
+// serves: every camera of the config is listed in Playback, and each enabled
+// one, opened there, shows a recorded run on its timeline, all before a
+// deadline.
 // Usage: node demo.mjs BASE_URL CAMERA_IDS(comma-separated) DISABLED_IDS DEADLINE_MS [SCREENSHOT.png]
 // DEADLINE_MS: Unix time in ms. Prints one JSON line: the listed ids, the ids
 // seen with a run and the time each was first seen; exits non-zero on failure.
@@ -15,23 +16,17 @@ await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => out.page_errors.push(String(e)));
   await page.goto(base + '/#/playback', { waitUntil: 'load' });
-  await page.waitForFunction((n) => document.querySelectorAll('#cameras tbody tr').length >= n,
+  await page.waitForFunction((n) => document.querySelectorAll('#pb-cameras li').length >= n,
                              ids.length, { timeout: Math.max(deadline - Date.now(), 1000) });
-  out.listed = await page.$$eval('#cameras tbody tr', (rows) => rows.map((r) => r.dataset.id));
-  // Each enabled camera: select it (the range becomes the last 10 min up to
-  // now) until its timeline shows a run or the deadline passes.
+  out.listed = await page.$$eval('#pb-cameras li', (rows) => rows.map((r) => r.dataset.id));
+  // Each enabled camera: opened in Playback (its timeline fetched again every
+  // few seconds near the present) until a run shows or the deadline passes.
   for (const id of ids) {
     if (disabled.has(id)) continue;
-    while (Date.now() < deadline) {
-      await page.locator(`#cameras tbody tr[data-id="${id}"]`).click();
-      const ok = await page.locator('#timeline .run').first()
-        .waitFor({ timeout: 2000 }).then(() => true, () => false);
-      if (ok) {
-        out.with_runs[id] = Date.now();
-        break;
-      }
-    }
+    await page.goto(`${base}/#/playback?camera=${encodeURIComponent(id)}`);
+    const ok = await page.locator(`.timeline[data-camera="${id}"] .run`).first()
+      .waitFor({ timeout: Math.max(deadline - Date.now(), 1) }).then(() => true, () => false);
+    if (ok) out.with_runs[id] = Date.now();
   }
-  out.coverage_text = await page.locator('#coverage-text').textContent();
   if (shot) await page.screenshot({ path: shot });
 });

@@ -1,5 +1,5 @@
 """
-The console's live tile in a real browser (Debian chromium driven by
+A live tile of the console's wall in a real browser (Debian chromium driven by
 playwright-core): vigild serves the console and live.mp4, camsim feeds an
 H.264 camera; the tile plays the live stream through Media Source Extensions
 (currentTime advances), and shows the latency it reads from the stream's prft

@@ -49,7 +49,8 @@ async function liveSession(url, v, signal, onLatency) {
   const queue = [];
   let ref = null; // { wall (s), media (s) } of the latest video prft
   const pump = () => {
-    if (!sb || sb.updating || !queue.length) return;
+    // Stopped (the source detached from the video): nothing may be appended.
+    if (!sb || sb.updating || !queue.length || ms.readyState !== 'open') return;
     // keep ~20 s behind the live edge in the buffer
     if (v.buffered.length && v.currentTime - v.buffered.start(0) > 30) {
       sb.remove(0, v.currentTime - 20);

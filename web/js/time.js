@@ -20,3 +20,18 @@ export function formatTime(d) {
   }
   return fmt.format(typeof d === 'string' ? new Date(d) : d);
 }
+
+// How far the zone is ahead of UTC at instant ms, in ms.
+export function zoneOffset(ms) {
+  const d = new Date(Math.floor(ms / 1000) * 1000);
+  return Date.parse(formatTime(d).replace(' ', 'T') + 'Z') - d.getTime();
+}
+
+// "YYYY-MM-DDTHH:MM[:SS]" (a datetime-local value) read as a wall time in the
+// zone: ms since the epoch, NaN when malformed. The second pass settles a
+// time near a change of the zone's offset.
+export function parseZoned(s) {
+  const asUtc = Date.parse(String(s).replace(' ', 'T') + 'Z');
+  if (Number.isNaN(asUtc)) return NaN;
+  return asUtc - zoneOffset(asUtc - zoneOffset(asUtc));
+}

@@ -61,7 +61,14 @@ function tileEl(i, id, main) {
   btn.className = 'full';
   btn.textContent = main ? t('wall.close') : t('wall.full');
   btn.addEventListener('click', () => { full = main ? null : c.id; render(); });
-  fig.append(v, cap, btn);
+  // What just happened: the same camera in playback from half a minute ago.
+  const back = document.createElement('button');
+  back.className = 'back';
+  back.textContent = t('wall.back30');
+  back.addEventListener('click', () => {
+    location.hash = `#/playback?camera=${encodeURIComponent(c.id)}&t=${new Date(Date.now() - 30e3).toISOString()}`;
+  });
+  fig.append(v, cap, back, btn);
   fig.addEventListener('dblclick', () => { full = main ? null : c.id; render(); });
   const player = playLive(v, liveUrl(c, main), {
     onLatency: (l) => { lat.textContent = t('wall.behind', { s: l.toFixed(2) }); lat.dataset.latency = l.toFixed(3); },
@@ -152,12 +159,15 @@ function tree() {
 }
 
 async function refresh(first) {
+  let list;
   try {
-    cameras = await api('/api/cameras');
+    list = await api('/api/cameras');
   } catch (e) {
-    root.querySelector('#wall-error').textContent = String(e.message || e);
+    if (root) root.querySelector('#wall-error').textContent = String(e.message || e);
     return;
   }
+  if (!root) return; // left the wall meanwhile
+  cameras = list;
   root.querySelector('#wall-error').textContent = '';
   tree();
   if (first) {
@@ -197,6 +207,7 @@ export async function mount(el, ctx) {
   const want = Number(ctx.params.get('layout'));
   if (SIZES.includes(want)) layout.size = want;
   await refresh(true);
+  if (root !== el) return; // left the wall meanwhile
   timer = setInterval(() => refresh(false), 5000);
 }
 
