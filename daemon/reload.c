@@ -286,6 +286,44 @@ void reload_summary_format(const reload_summary *s, char *buf, size_t len)
              s->restarted, s->unchanged);
 }
 
+/* "; LABEL: a, b" after buf's text when list has ids; cut with "..." where it
+ * would not fit (the audit row's detail has a bound): false then. */
+static bool append_list(char *buf, size_t len, const char *label, const char *const *ids,
+                        size_t n)
+{
+    size_t at = strlen(buf);
+    for (size_t i = 0; i < n && ids[i]; i++) {
+        int w = snprintf(buf + at, len - at, "%s%s", i ? ", " : label, ids[i]);
+        if (w < 0 || (size_t)w >= len - at) {
+            buf[at] = 0;
+            if (len - at > 4) snprintf(buf + at, len - at, "...");
+            return false;
+        }
+        at += (size_t)w;
+    }
+    return true;
+}
+
+/* The counts, then which cameras and settings: the audit row keeps what the
+ * reload did after GET /api/reload has forgotten it (a restart). */
+static void describe(const reload_summary *s, char *buf, size_t len)
+{
+    reload_summary_format(s, buf, len);
+    const struct {
+        const char *label;
+        char **ids;
+    } lists[] = {{"; added: ", s->added_ids},
+                 {"; changed: ", s->restarted_ids},
+                 {"; removed: ", s->removed_ids}};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(lists); i++) {
+        size_t n = 0;
+        while (lists[i].ids && lists[i].ids[n])
+            n++;
+        if (!append_list(buf, len, lists[i].label, (const char *const *)lists[i].ids, n)) return;
+    }
+    append_list(buf, len, "; settings: ", s->sections, s->nsections);
+}
+
 static void audit(reload_ctx *c, const char *who, const char *action, const char *detail)
 {
     index_audit a;
@@ -296,7 +334,7 @@ static void audit(reload_ctx *c, const char *who, const char *action, const char
 int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
 {
     config *neu = NULL;
-    char detail[256];
+    char detail[INDEX_DETAIL_MAX];
     reload_summary sum;
     int ret;
     err[0] = 0;
@@ -340,7 +378,7 @@ int reload_run(reload_ctx *c, const char *who, char *err, size_t errlen)
     }
     config_free(c->cfg);
     *c->cfg = neu;
-    reload_summary_format(&sum, detail, sizeof(detail));
+    describe(&sum, detail, sizeof(detail));
     vg_log(LOG_NOTICE, "vigild: config reloaded: %s", detail);
     index_event_add(c->idx, vg_now_us(), NULL, "config_reloaded", detail);
     audit(c, who, "config_reload", detail);

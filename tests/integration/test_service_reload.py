@@ -159,6 +159,12 @@ class Reload(unittest.TestCase):
         audit = [json.loads(l) for l in env.vigilctl(cfg, "audit").stdout.splitlines()]
         acts = [(a["token"], a["action"]) for a in audit]
         self.assertIn(("daemon", "config_reload"), acts)
+        # The trail keeps which cameras and settings each reload changed.
+        details = [a["detail"] for a in audit if a["action"] == "config_reload"]
+        self.assertIn("added 1, removed 1, restarted 1, unchanged 2; added: new; changed: chg; "
+                      "removed: gone", details)
+        self.assertIn("added 0, removed 0, restarted 0, unchanged 4; settings: retention_days",
+                      details)
         self.assertIn(("daemon", "config_reload_failed"), acts)
         self.assertNotRegex(log, r"ERROR: AddressSanitizer|runtime error")
 
