@@ -1,8 +1,9 @@
 // Drives Debian's chromium (playwright-core) through the console's Playback
-// view: a deep link opens a camera at a time; zoomed in to a minute, a click
-// on the timeline at a chosen time shows the picture of that time (the clip
-// loaded starts at or before it, the video's wall time is that time); the
-// hover preview loads a snapshot; playing advances the video; with several
+// view: a deep link opens a camera at a time; zoomed in to a minute, a drag
+// or drag along the timeline (zoomed by buttons and the wheel) to a chosen
+// time shows the picture of that time (the clip loaded starts at or before
+// it, the video's wall time is that time); the hover preview loads a
+// snapshot; the heat strip or "activity unavailable" is shown per camera; playing advances the video; with several
 // cameras in step, their wall times are sampled together, at 1× and 2×;
 // frame steps move the clock by one frame; the event posted beforehand has
 // its marker; texts render in Vietnamese and English; the wall's "back 30 s"
@@ -96,21 +97,32 @@ await drive(out, async (browser) => {
   for (let i = 0; i < 8 && await page.$eval('#pb-timelines', (e) => Number(e.dataset.span)) > 60000; i++) {
     await page.click('#pb-in');
   }
-  out.span = await page.$eval('#pb-timelines', (e) => Number(e.dataset.span));
+  const span = () => page.$eval('#pb-timelines', (e) => Number(e.dataset.span));
+  out.span = await span();
   out.span_text_vi = await page.locator('#pb-span').textContent();
-
-  // Click the chosen time on the timeline.
-  const view = await page.$eval('#pb-timelines', (e) => ({ start: Number(e.dataset.start), span: Number(e.dataset.span) }));
+  // The wheel zooms too, around the pointer.
   const box = await page.locator(sel(cams[0])).boundingBox();
-  const x = box.x + (chosen - view.start) / view.span * box.width;
-  await page.mouse.move(x, box.y + box.height / 2);
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width / 2, y);
+  await page.mouse.wheel(0, 100);
+  await page.waitForFunction((s) => Number(document.getElementById('pb-timelines').dataset.span) > s, out.span);
+  out.wheel_out = await span();
+  await page.mouse.wheel(0, -100);
+  await page.waitForFunction((s) => Number(document.getElementById('pb-timelines').dataset.span) < s, out.wheel_out);
+  out.wheel_in = await span();
+
+  // Drag along the timeline to the chosen time.
+  const view = await page.$eval('#pb-timelines', (e) => ({ start: Number(e.dataset.start), span: Number(e.dataset.span) }));
+  const xAt = (ms) => box.x + (ms - view.start) / view.span * box.width;
+  await page.mouse.move(xAt(chosen - 15000), y);
+  await page.mouse.down();
+  await page.mouse.move(xAt(chosen), y, { steps: 5 });
   // The hover preview: a snapshot of that moment.
   await page.waitForFunction(() => {
     const img = document.querySelector('#pb-preview img');
     return !document.getElementById('pb-preview').hidden && img.complete && img.naturalWidth > 0;
   }, null, { timeout: 15000 });
   out.preview = await page.$eval('#pb-preview img', (i) => ({ width: i.naturalWidth, src: new URL(i.src).pathname }));
-  await page.mouse.down();
   await page.mouse.up();
   out.clicked = await clock(page) - chosen;
   await settled(page, 1);
@@ -120,7 +132,6 @@ await drive(out, async (browser) => {
   out.video = await page.$eval('.pb-tile video', (v) => ({ width: v.videoWidth, height: v.videoHeight,
                                                             error: v.error ? v.error.message : null }));
   out.events = await page.$$eval(`${sel(cams[0])} .event`, (es) => es.map((e) => e.dataset.time));
-  out.activity = await page.$$eval('.timeline', (ts) => ts.map((t) => t.dataset.activity));
 
   // Frame steps, paused: one frame forward, one back.
   const fps = await page.evaluate(async (id) => (await (await fetch('/api/cameras')).json())
@@ -163,6 +174,11 @@ await drive(out, async (browser) => {
   out.texts_vi = { nav: await page.locator('#nav a[data-route="playback"]').textContent(),
                    speed: await page.locator('#pb-controls label span').first().textContent(),
                    play: await page.getAttribute('#pb-play', 'title') };
+  const activity = () => page.$$eval('.timeline', (ts) => Object.fromEntries(ts.map((t) =>
+    [t.dataset.camera, [t.dataset.activity, t.parentElement.querySelector('.pb-activity').textContent]])));
+  await page.waitForFunction((n) => [...document.querySelectorAll('.timeline')]
+    .filter((t) => t.dataset.activity).length === n, cams.length);
+  out.activity_vi = await activity();
   if (shot) await page.screenshot({ path: shot + '-vi.png' });
   await page.selectOption('#lang', 'en');
   await page.waitForFunction(() => document.querySelector('#pb-controls label span')?.textContent === 'Speed',
@@ -173,6 +189,9 @@ await drive(out, async (browser) => {
                    speed: await page.locator('#pb-controls label span').first().textContent(),
                    play: await page.getAttribute('#pb-play', 'title'),
                    span: await page.locator('#pb-span').textContent() };
+  await page.waitForFunction((n) => [...document.querySelectorAll('.timeline')]
+    .filter((t) => t.dataset.activity).length === n, cams.length);
+  out.activity_en = await activity();
   out.kept_after_language = Math.abs(await clock(page) - P) < 1000 && (await walls(page)).length === cams.length;
   if (shot) await page.screenshot({ path: shot + '-en.png' });
 

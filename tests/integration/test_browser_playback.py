@@ -2,10 +2,12 @@
 The console's Playback view in a real browser (Debian chromium driven by
 playwright-core, tests/browser/playback.mjs): vigild records four camsim
 cameras for over a minute; signed in as an investigator, a deep link opens
-the first camera, a click on its timeline (zoomed to a minute) at a chosen
-time shows that moment (the loaded clip's X-Clip-Start is at or before it
+the first camera, a drag on its timeline (zoomed to a minute with the
+buttons and the wheel) to a chosen time shows that moment (the loaded clip's X-Clip-Start is at or before it
 and the video's wall time is it), the hover preview loads a snapshot, the
-event posted at that time has its marker, playing advances the video, frame
+event posted at that time has its marker, the heat strip shows where
+activity can be read and "activity unavailable" where not (a strict-CBR
+camera), playing advances the video, frame
 steps move by one frame of the camera's fps, the four cameras played in step
 stay within 0.2 s of each other (sampled at 1× and 2×), texts render in
 Vietnamese and English, the wall's "back 30 s" opens playback 30 s ago, and a
@@ -44,7 +46,11 @@ class Playback(unittest.TestCase):
         env = Env("browser-playback")
         try:
             names = ["a", "b", "c", "d"]
-            cam = env.camsim(["%s:codec=h264" % n for n in names])
+            # d's encoder pads every picture to one size (strict CBR): its
+            # activity cannot be read, which its timeline says.
+            motion = "motion=8-14,cycle=30,bitrate=1000"
+            cam = env.camsim(["%s:codec=h264,rc=vbr,%s" % (n, motion) for n in names[:3]] +
+                             ["d:codec=h264,rc=cbr,%s" % motion])
             cams = [env.camera(n, cam.url(n), source="native", district="Lục Nam",
                                site="security") for n in names]
             auth = "auth:\n  tokens:\n" + "".join(
@@ -86,7 +92,8 @@ class Playback(unittest.TestCase):
             # the posted event among the camera's (its online event is one too)
             self.assertIn(round(chosen * 1000), [round(vigiltest.rfc3339_to_unix(e) * 1000)
                                                  for e in out["events"]])
-            self.assertIn(out["activity"][0], ("available", "unavailable"))
+            self.assertEqual(out["wheel_out"], 75000)
+            self.assertEqual(out["wheel_in"], 60000)
             # frame steps: one frame of the camera's fps each way
             frame = 1000 / out["fps"]
             self.assertLess(abs(out["step_forward"] - frame), 2)
@@ -110,6 +117,10 @@ class Playback(unittest.TestCase):
             self.assertEqual(out["texts_en"], {"nav": "Playback", "speed": "Speed", "play": "Play",
                                                "span": "1 min"})
             self.assertEqual(out["span_text_vi"], "1 phút")
+            for lang, text in (("vi", "mức hoạt động không khả dụng"), ("en", "activity unavailable")):
+                self.assertEqual(out["activity_" + lang], {"a": ["available", ""], "b": ["available", ""],
+                                                           "c": ["available", ""],
+                                                           "d": ["unavailable", text]})
             self.assertTrue(out["kept_after_language"])
             # the wall's jump back
             self.assertEqual(out["back_text"], "Back 30 s")

@@ -225,6 +225,7 @@ async function load(tile, T) {
   const my = ++tile.seq;
   tile.loading = true;
   tile.empty = null;
+  setClip(tile, null); // its download slot is free for the next one
   const end = T + WINDOW;
   try {
     const rec = await api(`/api/cameras/${enc(tile.id)}/recordings?start=${iso(T)}&end=${iso(end)}`);
@@ -269,10 +270,10 @@ function tick() {
   const dt = now - c.last;
   c.last = now;
   if (S.scrub) { showClock(); return; } // the pointer holds the clock
-  const edge = Date.now() - LIVE_EDGE;
-  // Held at the present, or while a tile catches up: then every tile waits.
-  c.held = c.playing && (c.t >= edge || !ready());
-  if (c.playing && !c.held) c.t = Math.min(c.t + dt * c.rate, edge);
+  // Held while a tile catches up (every tile waits then); never past what
+  // can have been recorded.
+  c.held = c.playing && !ready();
+  if (c.playing && !c.held) c.t = Math.min(c.t + dt * c.rate, Date.now() - LIVE_EDGE);
   if (c.playing) skipGap();
   for (const tile of S.tiles.values()) syncTile(tile);
   if (c.playing && !S.scrub && (c.t < S.view.start || c.t > S.view.start + S.view.span)) {
