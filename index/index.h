@@ -165,6 +165,10 @@ int index_segments_delete_unlocked(index_db *db, const int64_t *ids, size_t n, i
                                    uint8_t *kept);
 /* Queue depth and last commit latency, for metrics. */
 void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us);
+/* The longest commit since index_open(), in microseconds: SQLite runs its
+ * automatic WAL checkpoints inside commits, so this is also the longest
+ * checkpoint stall of the writer (what a sampled last latency misses). */
+int64_t index_writer_max_commit_us(index_db *db);
 /* Failed batches and statements since index_open() (each one may have lost a
  * row that startup reconciliation must then find on disk). */
 uint64_t index_writer_failures(index_db *db);

@@ -113,7 +113,7 @@ struct index_db {
     int busy; /* the writer holds a batch */
     pend_slot pend[PEND_SLOTS];
     size_t npend;
-    int64_t last_commit_us;
+    int64_t last_commit_us, max_commit_us;
     uint64_t failures;
     int last_err;
     _Atomic uint64_t audit_dropped; /* audit rows never stored */
@@ -402,6 +402,14 @@ void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_
     pthread_mutex_unlock(&db->mu);
 }
 
+int64_t index_writer_max_commit_us(index_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int64_t v = db->max_commit_us;
+    pthread_mutex_unlock(&db->mu);
+    return v;
+}
+
 uint64_t index_writer_failures(index_db *db)
 {
     pthread_mutex_lock(&db->mu);
@@ -653,6 +661,7 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&db->mu);
         if (err == 0) db->last_commit_us = commit_us;
+        if (err == 0 && commit_us > db->max_commit_us) db->max_commit_us = commit_us;
         if (err < 0 || op_err < 0) {
             db->failures++;
             db->last_err = err < 0 ? err : op_err;

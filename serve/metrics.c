@@ -331,6 +331,10 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
                "Duration of the index writer's last commit");
         put(&b, "vigil_index_commit_latency_seconds %.6f\n",
             (double)in->index_last_commit_us / 1e6);
+        family(&b, "vigil_index_commit_latency_max_seconds", "gauge",
+               "Longest commit of the index writer since start (WAL checkpoints included)");
+        put(&b, "vigil_index_commit_latency_max_seconds %.6f\n",
+            (double)in->index_max_commit_us / 1e6);
         family(&b, "vigil_audit_rows_dropped_total", "counter",
                "Audit rows the index writer could not store");
         put(&b, "vigil_audit_rows_dropped_total %llu\n", (unsigned long long)in->audit_dropped);

@@ -65,6 +65,7 @@ typedef struct serve_metrics_input {
     int have_index;
     size_t index_queue_depth;
     int64_t index_last_commit_us;
+    int64_t index_max_commit_us; /* index_writer_max_commit_us() */
     uint64_t audit_dropped; /* index_audit_dropped() */
     uint64_t downloads, pinned_segments;
     int have_scrub;

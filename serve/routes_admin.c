@@ -68,6 +68,7 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
     if (s->idx) {
         in.have_index = 1;
         index_writer_stats(s->idx, &in.index_queue_depth, &in.index_last_commit_us);
+        in.index_max_commit_us = index_writer_max_commit_us(s->idx);
         in.audit_dropped = index_audit_dropped(s->idx);
     }
     if (s->mover) {
