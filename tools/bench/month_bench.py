@@ -23,15 +23,19 @@ hand (minutes), not part of `make test`.
 5. Start-up of the real vigild on that index (cameras disabled, nothing
    deleted for age): exec to READY=1 after a clean stop and after kill -9
    (startup_bench's Run; page cache warm).
-6. A retention pass on the month: vigild started with retention_days
-   --retention-days (the oldest days - --retention-days days of every camera
-   expire at once; the synthesized rows have no files, so what is timed is the
-   index side and the unlink attempts). Sampled every 50 ms while it runs:
+6. A retention pass on the month: vigild started with nothing expiring and
+   --ingest fleetsim cameras (2 Mbit/s, native) recording, 10 s sampled as a
+   baseline, then reloaded (SIGHUP) with retention_days --retention-days (the
+   oldest days - --retention-days days of every camera expire at once; the
+   synthesized rows have no files, so what is timed is the index side and the
+   unlink attempts). Sampled every 50 ms while it runs:
    vigil_pool_segments_deleted_total (segments deleted per second), the size
-   of index.db-wal, vigil_index_commit_latency_seconds (the writer's commits,
-   where SQLite's automatic checkpoints run: the longest is the longest
-   checkpoint stall seen) and the time GET /healthz takes to answer (the
-   loop's responsiveness while retention and the writer work).
+   of index.db-wal, vigil_index_commit_latency_max_seconds (the writer's
+   longest commit since start; SQLite's automatic checkpoints run inside
+   commits, so it is also the longest checkpoint stall) and the time GET /healthz takes to answer (the
+   loop's responsiveness while retention and the writer work); and the
+   frames the ingest cameras lost (vigild's dropped frames, fleetsim's skipped
+   ones).
 7. --size-breakdown: where the bytes of the index go (SQLite's dbstat).
 
 Last line:
@@ -91,11 +95,18 @@ def free_port():
     return port
 
 
-def retention_pass(vigild, cfg, work, index, port, quiet_s=5, timeout_s=900):
-    """Starts vigild with cfg (whose retention expires part of the month),
-    samples every 50 ms until nothing more is deleted for quiet_s. Returns
-    (deleted, seconds, per_s, wal_max_mib, commit_max_ms, healthz_max_ms,
-    healthz_p99_ms, probes)."""
+def metric_sum(text, name, label=""):
+    return sum(float(v) for v in re.findall(
+        r"(?m)^%s\{[^}]*%s[^}]*\} (\S+)$" % (name, re.escape(label)), text))
+
+
+def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, timeout_s=900):
+    """Starts vigild on write_cfg(0) (nothing expires; with fleet, its cameras
+    recording), samples 10 s as a baseline, then reloads it on
+    write_cfg(retention_days) so the next age pass expires part of the month,
+    and samples every 50 ms until nothing more is deleted for quiet_s.
+    Returns a dict of figures."""
+    cfg = write_cfg(False)
     r = startup_bench.Run(vigild, cfg, work, "retention")
     r.wait_ready(600)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -107,36 +118,61 @@ def retention_pass(vigild, cfg, work, index, port, quiet_s=5, timeout_s=900):
         body = resp.read()
         return (time.perf_counter() - t) * 1000, body.decode(errors="replace")
 
-    deleted, t_first, t_last, t_prev = 0, None, None, time.monotonic()
-    wal_max, commit_max, probes = 0, 0.0, []
-    t_end = time.monotonic() + timeout_s
-    while time.monotonic() < t_end:
-        dt, _ = get("/healthz")
-        probes.append(dt)
-        _, m = get("/metrics")
-        n = sum(int(float(v)) for v in re.findall(
-            r"(?m)^vigil_pool_segments_deleted_total\{[^}]*\} (\S+)$", m))
-        c = re.search(r"(?m)^vigil_index_commit_latency_seconds (\S+)$", m)
-        if c:
-            commit_max = max(commit_max, float(c.group(1)) * 1000)
-        try:
-            wal_max = max(wal_max, os.path.getsize(index + "-wal"))
-        except OSError:
-            pass
-        now = time.monotonic()
-        if n > deleted:
-            if t_first is None:
-                t_first = t_prev  # it started after the sample before
-            deleted, t_last = n, now
-        t_prev = now
-        if t_last is not None and now - t_last > quiet_s:
-            break
-        time.sleep(0.05)
+    if fleet:
+        deadline = time.monotonic() + 60
+        while metric_sum(get("/metrics")[1], "vigil_camera_recording", 'camera="ing') < fleet:
+            if time.monotonic() > deadline:
+                raise SystemExit("the ingest cameras did not start recording")
+            time.sleep(0.5)
+        time.sleep(5)
+
+    def sample(until_quiet, seconds):
+        out = {"deleted": 0, "t_first": None, "t_last": None, "wal_max": 0, "commit_max": 0.0,
+               "probes": []}
+        m0 = get("/metrics")[1]
+        d0 = metric_sum(m0, "vigil_pool_segments_deleted_total")
+        drop0 = metric_sum(m0, "vigil_camera_frames_dropped_total", 'camera="ing')
+        t_prev = t0 = time.monotonic()
+        while time.monotonic() < t0 + (timeout_s if until_quiet else seconds):
+            dt, _ = get("/healthz")
+            out["probes"].append(dt)
+            _, m = get("/metrics")
+            n = metric_sum(m, "vigil_pool_segments_deleted_total") - d0
+            c = re.search(r"(?m)^vigil_index_commit_latency_max_seconds (\S+)$", m) or \
+                re.search(r"(?m)^vigil_index_commit_latency_seconds (\S+)$", m)
+            if c:
+                out["commit_max"] = max(out["commit_max"], float(c.group(1)) * 1000)
+            try:
+                out["wal_max"] = max(out["wal_max"], os.path.getsize(index + "-wal"))
+            except OSError:
+                pass
+            now = time.monotonic()
+            if n > out["deleted"]:
+                if out["t_first"] is None:
+                    out["t_first"] = t_prev  # it started after the sample before
+                out["deleted"], out["t_last"] = n, now
+            t_prev = now
+            if until_quiet and out["t_last"] is not None and now - out["t_last"] > quiet_s:
+                break
+            time.sleep(0.05)
+        out["dropped"] = metric_sum(get("/metrics")[1], "vigil_camera_frames_dropped_total",
+                                    'camera="ing') - drop0
+        return out
+
+    base = sample(False, 10)
+    with open(cfg, "w") as f:
+        f.write(open(write_cfg(True)).read())
+    r.p.send_signal(signal.SIGHUP)
+    ret = sample(True, 0)
     conn.close()
     r.stop(signal.SIGTERM)
-    secs = (t_last - t_first) if t_first is not None and t_last > t_first else float("nan")
-    return (deleted, secs, deleted / secs if secs == secs and secs > 0 else float("nan"),
-            wal_max / (1 << 20), commit_max, max(probes), pct(probes, 99), len(probes))
+    secs = ((ret["t_last"] - ret["t_first"]) if ret["t_first"] is not None else 0) or float("nan")
+    return {"deleted": ret["deleted"], "seconds": secs, "per_s": ret["deleted"] / secs,
+            "wal_max_mib": ret["wal_max"] / (1 << 20), "commit_max_ms": ret["commit_max"],
+            "healthz_max_ms": max(ret["probes"]), "healthz_p99_ms": pct(ret["probes"], 99),
+            "probes": len(ret["probes"]), "dropped": ret["dropped"],
+            "base_healthz_max_ms": max(base["probes"]), "base_commit_max_ms": base["commit_max"],
+            "base_wal_max_mib": base["wal_max"] / (1 << 20), "base_dropped": base["dropped"]}
 
 
 def main():
@@ -149,6 +185,8 @@ def main():
     ap.add_argument("--cold", type=int, default=20)
     ap.add_argument("--clip-minutes", type=int, default=60)
     ap.add_argument("--retention-days", type=int, default=25)
+    ap.add_argument("--ingest", type=int, default=10,
+                    help="fleetsim cameras recording during the retention pass (0: none)")
     ap.add_argument("--size-breakdown", action="store_true")
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
@@ -305,9 +343,12 @@ def main():
     def vigild_config(retention_days):
         path = os.path.join(work, "vigild.yaml")
         with open(path, "w") as f:
-            f.write('listen: "127.0.0.1:%d"\nindex: "%s"\nretention_days: %d\nstorage:\n  pools:'
-                    '\n    - {id: main, path: "%s"}\ncameras:\n' % (port, index, retention_days,
-                                                                   pool))
+            # No scrubbing: the synthesized rows have no files, and every one
+            # the verifier reached would be a finding (an event and an audit
+            # row), a flood of writes no real pool makes.
+            f.write('listen: "127.0.0.1:%d"\nindex: "%s"\nretention_days: %d\nscrub: {period: 0}\n'
+                    'storage:\n  pools:\n    - {id: main, path: "%s"}\ncameras:\n'
+                    % (port, index, retention_days, pool))
             for c in cams + ["clipcam"]:
                 f.write('  - {id: %s, url: "rtsp://127.0.0.1:9/none", enabled: false}\n' % c)
         return path
@@ -325,11 +366,43 @@ def main():
     log("start-up to READY=1: %.2f s after a clean stop, %.2f s after kill -9 (first start "
         "%s)" % (ready_clean, ready_kill9, first.walked()))
 
-    # 6. a retention pass on the month
-    ret = retention_pass(vigild, vigild_config(a.retention_days), work, index, port)
+    # 6. a retention pass on the month, with --ingest cameras recording meanwhile
+    fleet = None
+    fleetsim = os.path.join(build, "tools", "fleetsim", "fleetsim")
+    if a.ingest and os.path.exists(fleetsim):
+        import fleet_bench
+        import types
+        src = fleet_bench.make_source(build, 2, 25, 2, "1280x720")
+        fleet = fleet_bench.Fleet(types.SimpleNamespace(
+            build=build, input=src, cameras=a.ingest, tick_ms=40, generated=False,
+            no_priority=False), work, "month")
+
+    def retention_config(expire):
+        path = vigild_config(a.retention_days if expire else 0)
+        if fleet:
+            with open(path, "a") as f:
+                for i in range(1, a.ingest + 1):
+                    f.write('  - {id: ing%d, url: "%s", source: native}\n' % (i, fleet.url(i)))
+        return path
+
+    ret = retention_pass(vigild, retention_config, work, index, port,
+                         a.ingest if fleet else 0)
+    skipped = 0
+    if fleet:
+        _, total = fleet.drain(2)
+        skipped = total.get("frames_skipped", 0) if total else 0
+        fleet.stop()
     log("retention (retention_days %d): %d segments deleted in %.1f s: %.0f segments/s; WAL "
         "max %.1f MiB; longest commit %.1f ms; /healthz max %.1f ms (p99 %.1f ms) over %d "
-        "probes" % ((a.retention_days,) + ret))
+        "probes" % (a.retention_days, ret["deleted"], ret["seconds"], ret["per_s"],
+                    ret["wal_max_mib"], ret["commit_max_ms"], ret["healthz_max_ms"],
+                    ret["healthz_p99_ms"], ret["probes"]))
+    log("  the 10 s before it: WAL max %.1f MiB; longest commit %.1f ms; /healthz max %.1f ms"
+        % (ret["base_wal_max_mib"], ret["base_commit_max_ms"], ret["base_healthz_max_ms"]))
+    if fleet:
+        log("  ingest: %d cameras recording; frames dropped by vigild %d during the pass, %d in "
+            "the 10 s before; frames fleetsim had to skip (recorder not reading), whole run: %d"
+            % (a.ingest, ret["dropped"], ret["base_dropped"], skipped))
 
     def c99(name):
         return "%.1f" % pct(res[name][1], 99) if res[name][1] else "nan"
@@ -341,7 +414,8 @@ def main():
               a.cameras, a.days, nseg, per_cm, pct(res["coverage"][0], 99),
               pct(res["recordings"][0], 99), pct(res["events"][0], 99), pct(res["search"][0], 99),
               c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr,
-              ready_clean, ready_kill9, ret[2], ret[3], ret[4], ret[5]))
+              ready_clean, ready_kill9, ret["per_s"], ret["wal_max_mib"], ret["commit_max_ms"],
+              ret["healthz_max_ms"]))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 
