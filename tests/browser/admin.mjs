@@ -75,6 +75,14 @@ await drive(out, async (browser) => {
   await p.selectOption('#health-status', 'offline');
   out.filtered_offline = (await rowsOf(p, '#health tbody tr')).map((r) => r.id);
   await p.selectOption('#health-status', '');
+  await p.selectOption('#health-district', 'Lục Nam');
+  out.filtered_district = (await rowsOf(p, '#health tbody tr')).map((r) => r.id);
+  await p.selectOption('#health-district', '');
+  // Sorted by camera id, then the other way.
+  await p.click('#health th[data-sort="id"]');
+  out.sorted_id = (await rowsOf(p, '#health tbody tr')).map((r) => r.id);
+  await p.click('#health th[data-sort="id"]');
+  out.sorted_id_desc = (await rowsOf(p, '#health tbody tr')).map((r) => r.id);
 
   // English from here on (the view re-mounts in the new language).
   await p.selectOption('#lang', 'en');

@@ -119,6 +119,9 @@ class Admin(unittest.TestCase):
         by = {r["id"]: r for r in out["health_en"]}
         self.assertEqual(by["gate"]["cells"][1], "offline")
         self.assertEqual(out["filtered_offline"], ["gate"])
+        self.assertEqual(out["filtered_district"], ["lobby"])
+        self.assertEqual(out["sorted_id"], ["gate", "lobby"])
+        self.assertEqual(out["sorted_id_desc"], ["lobby", "gate"])
         self.assertEqual(out["heading_vi"], "Tình trạng camera")
 
         # The lock: listed, a reason required, released with it.
