@@ -11,6 +11,7 @@ mkdir -p demo/run
   --mount "lucnam-cs-002:codec=h264,bframes=2" \
   --mount "bg-ttpvhcc-001:codec=h264,user=viewer,password=demo-secret" \
   --mount "ql1a-km112:codec=h265,audio=aac" \
+  --mount "ql1a-km112-sub:codec=h264,size=640x360" \
   --mount "yenthe-rung-01:codec=h264,audio=pcmu" \
   --mount "hiephoa-ubnd-01:codec=h264" >demo/run/camsim.out 2>demo/run/camsim.log </dev/null &
 camsim=$!

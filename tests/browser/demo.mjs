@@ -15,6 +15,20 @@ const out = { listed: [], with_runs: {}, page_errors: [] };
 await drive(out, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => out.page_errors.push(String(e)));
+  // What `make run` opens onto: the video wall, its tiles the demo's enabled
+  // cameras, each playing live (its currentTime advances).
+  await page.goto(base + '/', { waitUntil: 'load' });
+  await page.waitForFunction(() => document.querySelectorAll('#wall-grid .tile video').length > 0,
+                             null, { timeout: Math.max(deadline - Date.now(), 1000) });
+  out.wall_tiles = await page.$$eval('#wall-grid .tile', (ts) => ts.map((t) => t.dataset.camera || null));
+  const playing = () => [...document.querySelectorAll('#wall-grid .tile video')]
+    .every((v) => v.readyState >= 2 && v.currentTime > 0.5);
+  await page.waitForFunction(playing, null, { timeout: Math.max(deadline - Date.now(), 1000) + 15000 });
+  const w0 = await page.$$eval('#wall-grid .tile video', (vs) => vs.map((v) => v.currentTime));
+  await page.waitForTimeout(2000);
+  const w1 = await page.$$eval('#wall-grid .tile video', (vs) => vs.map((v) => v.currentTime));
+  out.wall_advanced = w1.map((t, i) => t - w0[i]);
+  if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '') + '-wall.png' });
   await page.goto(base + '/#/playback', { waitUntil: 'load' });
   await page.waitForFunction((n) => document.querySelectorAll('#pb-cameras li').length >= n,
                              ids.length, { timeout: Math.max(deadline - Date.now(), 1000) });

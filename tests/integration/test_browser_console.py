@@ -99,6 +99,13 @@ class Console(unittest.TestCase):
                              "cameras without a recording 30 s after start: %s" %
                              sorted(set(enabled) - set(out["with_runs"])))
             self.assertEqual(out["page_errors"], [])
+            # The wall `make run` opens onto: a tile per enabled camera (up
+            # to its layout's size), each one's video advancing.
+            self.assertTrue(out["wall_tiles"])
+            self.assertTrue(set(out["wall_tiles"]) <= set(enabled), out["wall_tiles"])
+            self.assertTrue(all(a > 0.5 for a in out["wall_advanced"]), out["wall_advanced"])
+            log("demo: the wall plays %d tiles live (advanced %s s in 2 s)" % (
+                len(out["wall_tiles"]), ", ".join("%.1f" % a for a in out["wall_advanced"])))
             log("demo: %d cameras listed, recordings of %d shown %.1f s after start at most" % (
                 len(out["listed"]), len(out["with_runs"]),
                 max(out["with_runs"].values()) / 1000 - t0))

@@ -86,7 +86,16 @@ async function liveSession(url, v, signal, onLatency) {
         if (type === 'moov') {
           const init = buf.slice(0, off + size);
           timescale = timescaleOf(init);
-          sb = ms.addSourceBuffer(mimeOf(init));
+          const mime = mimeOf(init);
+          // A browser without a decoder for the camera's codec (H.265 in
+          // most desktop browsers) can never play it: said as such, not as
+          // the camera being offline.
+          if (!MediaSource.isTypeSupported(mime)) {
+            const e = new Error('live: this browser cannot play ' + mime);
+            e.unsupported = mime.includes('hvc1') ? 'H.265' : mime;
+            throw e;
+          }
+          sb = ms.addSourceBuffer(mime);
           sb.mode = 'segments';
           sb.addEventListener('updateend', pump);
           queue.push(init);
@@ -122,6 +131,9 @@ export function playLive(video, url, { onLatency = () => {}, onError = () => {} 
       } catch (e) {
         if (ctl.signal.aborted) break;
         onError(e);
+        // A codec the browser lacks: try again only when the camera may have
+        // changed its stream, not every second.
+        if (e.unsupported) { await new Promise((res) => setTimeout(res, 30000)); continue; }
       }
       await new Promise((res) => setTimeout(res, 1000)); // the run ended: reconnect
     }

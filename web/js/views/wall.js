@@ -74,7 +74,8 @@ function tileEl(i, id, main) {
     onLatency: (l) => { lat.textContent = t('wall.behind', { s: l.toFixed(2) }); lat.dataset.latency = l.toFixed(3); },
     onError: (e) => {
       fig.classList.toggle('down', !!e);
-      reason.textContent = e ? (c.reason || t('wall.offline')) : '';
+      reason.textContent = !e ? '' : e.unsupported ? t('wall.unsupported', { codec: e.unsupported })
+        : (c.reason || t('wall.offline'));
     },
   });
   if (c.status === 'offline' || c.status === 'disabled') {
