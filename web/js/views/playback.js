@@ -236,7 +236,10 @@ async function load(tile, T) {
       tile.empty = { from: T, to: end, until: performance.now() + RETRY };
       return;
     }
-    const url = `/api/cameras/${enc(tile.id)}/clip.mp4?start=${iso(Math.max(T, Date.parse(run.start)))}&end=${iso(end)}`;
+    // Up to the end of what is recorded, not beyond: a clip reaching past it
+    // is a different file at every request (the camera adds to it), and the
+    // player's later range requests would get bytes of another layout.
+    const url = `/api/cameras/${enc(tile.id)}/clip.mp4?start=${iso(Math.max(T, Date.parse(run.start)))}&end=${run.end}`;
     const r = await openClip(url);
     if (my !== tile.seq) return;
     const s = Date.parse(r.headers.get('X-Clip-Start')), e = Date.parse(r.headers.get('X-Clip-End'));
@@ -595,6 +598,14 @@ function nextPreview() {
 
 /* ---- mount ---- */
 
+// Space plays and pauses, the arrows step a frame (not while typing).
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, button')) return;
+  const act = { ' ': () => setPlaying(!S.clock.playing), ArrowLeft: () => frameStep(-1),
+                ArrowRight: () => frameStep(1) }[e.key];
+  if (act) { e.preventDefault(); act(); }
+}
+
 export async function mount(el, ctx) {
   const s = S = {
     root: el, ctx, cameras: [], selected: [], tiles: new Map(), data: new Map(),
@@ -604,11 +615,13 @@ export async function mount(el, ctx) {
   };
   el.innerHTML = TEMPLATE;
   apply(el);
-  for (const [id, key] of [['pb-prev', 'pb.prevFrame'], ['pb-next', 'pb.nextFrame'], ['pb-in', 'pb.zoomIn'],
-                           ['pb-out', 'pb.zoomOut'], ['pb-earlier', 'pb.earlier'], ['pb-later', 'pb.later']]) {
-    $(id).title = t(key);
+  for (const [id, key, hint] of [['pb-prev', 'pb.prevFrame', ' (←)'], ['pb-next', 'pb.nextFrame', ' (→)'],
+                                 ['pb-in', 'pb.zoomIn'], ['pb-out', 'pb.zoomOut'], ['pb-earlier', 'pb.earlier'],
+                                 ['pb-later', 'pb.later']]) {
+    $(id).title = t(key) + (hint || '');
     $(id).setAttribute('aria-label', t(key));
   }
+  document.addEventListener('keydown', onKey);
   $('pb-play').addEventListener('click', () => setPlaying(!S.clock.playing));
   $('pb-prev').addEventListener('click', () => frameStep(-1));
   $('pb-next').addEventListener('click', () => frameStep(1));
@@ -667,6 +680,7 @@ export function unmount() {
   if (!S) return;
   kept = { params: String(S.ctx.params), selected: S.selected, t: S.clock.t, rate: S.clock.rate,
            playing: S.clock.playing, view: S.view };
+  document.removeEventListener('keydown', onKey);
   for (const id of S.timers) clearInterval(id);
   clearTimeout(S.previewTimer);
   clearTimeout(fetchTimer);
