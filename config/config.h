@@ -113,8 +113,12 @@ int config_listen_parse(const char *s, config_listen *out);
  * is answered 429, past a global cap 503, both with Retry-After. workers
  * takes effect at start only; the caps on every reload. */
 #define CONFIG_HTTP_WORKERS 4
-#define CONFIG_HTTP_MAX_DOWNLOADS 16
-#define CONFIG_HTTP_MAX_DOWNLOADS_PER_TOKEN 4
+/* A console playing four cameras in step holds four clip downloads, and a
+ * browser's <video> opens a second range request before it lets go of the
+ * first (on a seek, at the start), while the next clip's HEAD is planned:
+ * three per tile at worst. */
+#define CONFIG_HTTP_MAX_DOWNLOADS 48
+#define CONFIG_HTTP_MAX_DOWNLOADS_PER_TOKEN 12
 #define CONFIG_HTTP_MAX_SNAPSHOTS 4
 #define CONFIG_HTTP_MAX_SNAPSHOTS_PER_TOKEN 2
 #define CONFIG_HTTP_SNAPSHOT_MAX_PIXELS (7680 * 4320) /* 8K UHD */
