@@ -3,7 +3,8 @@
 // or drag along the timeline (zoomed by buttons and the wheel) to a chosen
 // time shows the picture of that time (the clip loaded starts at or before
 // it, the video's wall time is that time); the hover preview loads a
-// snapshot; the heat strip or "activity unavailable" is shown per camera; playing advances the video; with several
+// snapshot; a click on an event's marker goes to its time; the heat strip
+// or "activity unavailable" is shown per camera; playing advances the video; with several
 // cameras in step, their wall times are sampled together, at 1× and 2×;
 // frame steps move the clock by one frame; the event posted beforehand has
 // its marker; texts render in Vietnamese and English; the wall's "back 30 s"
@@ -18,7 +19,7 @@ import { drive } from './run.mjs';
 const [base, camsArg, chosenArg, shot, token, viewerToken] = process.argv.slice(2);
 const cams = camsArg.split(',');
 const chosen = Number(chosenArg);
-const out = { errors: [] };
+const out = { errors: [], clip_gets: {} };
 const sel = (id) => `.timeline[data-camera="${id}"]`;
 
 // Every tile's wall time (ms), read in one go.
@@ -74,7 +75,11 @@ async function newPage(browser, tok) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => out.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') out.errors.push(m.text()); });
-  page.on('request', (r) => urls.push(r.url()));
+  page.on('request', (r) => {
+    urls.push(r.url());
+    const m = r.method() === 'GET' && r.url().match(/cameras\/([^/]+)\/clip\.mp4/);
+    if (m) out.clip_gets[m[1]] = (out.clip_gets[m[1]] || 0) + 1;
+  });
   if (tok) {
     // Signed in once through the form: the session cookie carries the rest.
     await page.goto(base + '/#/wall', { waitUntil: 'load' });
@@ -126,12 +131,19 @@ await drive(out, async (browser) => {
   await page.mouse.up();
   out.clicked = await clock(page) - chosen;
   await settled(page, 1);
-  const T = await clock(page);
+  let T = await clock(page);
   out.clip_start_before = await page.$eval('.pb-tile', (f, T) => Date.parse(f.dataset.clipStart) <= T, T);
   out.seek_wall = (await walls(page))[0] - T;
   out.video = await page.$eval('.pb-tile video', (v) => ({ width: v.videoWidth, height: v.videoHeight,
                                                             error: v.error ? v.error.message : null }));
   out.events = await page.$$eval(`${sel(cams[0])} .event`, (es) => es.map((e) => e.dataset.time));
+  // A click on the marker nearest the chosen time goes to its event's time.
+  const near = out.events.map((e) => Math.abs(Date.parse(e) - chosen));
+  const mark = near.indexOf(Math.min(...near));
+  await page.locator(`${sel(cams[0])} .event`).nth(mark).click();
+  await settled(page, 1);
+  T = await clock(page);
+  out.marker_seek = T - Date.parse(out.events[mark]);
 
   // Frame steps, paused: one frame forward, one back.
   const fps = await page.evaluate(async (id) => (await (await fetch('/api/cameras')).json())

@@ -537,24 +537,32 @@ const timeAt = (tl, clientX) => {
 
 function wireTimeline(tl, id) {
   const hover = tl.querySelector('.hover');
+  // A click on an event's marker goes to the event's exact time; a drag,
+  // or a click anywhere else, to the time under the pointer.
   tl.addEventListener('pointerdown', (e) => {
     if (e.button !== 0) return;
     tl.setPointerCapture(e.pointerId);
-    S.scrub = { tl };
-    S.clock.t = timeAt(tl, e.clientX);
+    const mark = e.target.closest('.event');
+    S.scrub = { event: mark ? Date.parse(mark.dataset.time) : null, x: e.clientX };
+    S.clock.t = S.scrub.event ?? timeAt(tl, e.clientX);
     showClock();
   });
   tl.addEventListener('pointermove', (e) => {
     const T = timeAt(tl, e.clientX);
     hover.hidden = false;
     hover.style.left = pct(T);
-    if (S.scrub) { S.clock.t = T; showClock(); }
+    if (S.scrub && Math.abs(e.clientX - S.scrub.x) > 2) {
+      S.scrub.event = null;
+      S.clock.t = T;
+      showClock();
+    }
     preview(id, T, e.clientX, tl.getBoundingClientRect().top);
   });
   tl.addEventListener('pointerup', (e) => {
     if (!S.scrub) return;
+    const at = S.scrub.event ?? timeAt(tl, e.clientX);
     S.scrub = null;
-    seek(timeAt(tl, e.clientX));
+    seek(at);
   });
   tl.addEventListener('pointerleave', () => { hover.hidden = true; preview(null); });
   tl.addEventListener('wheel', (e) => {
