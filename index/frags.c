@@ -7,8 +7,7 @@
  *         of an open segment, because the writer appends each fragment with
  *         one blob concatenation in SQL, without reading the row back.
  *   0x01  packed: written once, when the segment is finished (the writer's
- *         finish op, the v11 migration for the rows already there, and
- *         vigil-bench synth). Then
+ *         finish op, and vigil-bench synth). Then
  *           varint n
  *           n times: a tag byte, then the fields the tag says follow
  *           4 bytes: FNV-1a 32 of every byte before it, little-endian
@@ -33,7 +32,15 @@
  * (-EBADMSG), never half-decoded.
  *
  * Files of schema version 10 or older hold raw tables without the form byte
- * (index__frags_decode_legacy()); the v11 migration converts them.
+ * (index__frags_decode_legacy()). The v11 migration does not rewrite them:
+ * converting every table in the migration's transaction took 16 s for 864 000
+ * segments on the benchmark VM, ~11 minutes at 800 cameras x 30 days, during
+ * which vigild records nothing (and systemd's start timeout kills it, which
+ * rolls the migration back). It records instead the first segment id whose
+ * table has the form byte (meta 'frags_legacy_below'); tables below it keep
+ * the old form, are appended to in it while their segment is open, and go
+ * with their segments when retention deletes them. A file migrated before
+ * that mark existed had every table converted: no mark, nothing below.
  */
 #include "index/index_internal.h"
 
@@ -243,99 +250,11 @@ int index__frags_decode_legacy(const uint8_t *blob, size_t len, index_fragment *
 
 /* ---- the v11 migration ---- */
 
-#define MIGRATE_BATCH 512
-
-typedef struct frag_row {
-    int64_t id;
-    int open;
-    uint8_t *blob;
-    size_t len;
-} frag_row;
-
-/* The new blob for one legacy row: packed when its segment is closed (or
- * gone), the raw form behind its form byte while it is open or when the old
- * bytes are not a whole number of records (kept for the reader to reject as
- * it did before). Caller frees *out. */
-static int convert_row(const frag_row *row, uint8_t **out, size_t *len)
+int index__frags_mark_legacy(sqlite3 *db, const char *path)
 {
-    index_fragment *f = NULL;
-    size_t n = 0;
-    int ret = row->open ? -EAGAIN : index__frags_decode_legacy(row->blob, row->len, &f, &n);
-    if (ret == 0) ret = index__frags_encode(f, n, out, len);
-    free(f);
-    if (ret == 0 || ret == -ENOMEM) return ret;
-    uint8_t *b = malloc(row->len + 1);
-    if (!b) return -ENOMEM;
-    b[0] = INDEX__FRAGS_RAW;
-    if (row->len) memcpy(b + 1, row->blob, row->len);
-    *out = b;
-    *len = row->len + 1;
-    return 0;
-}
-
-int index__frags_migrate(sqlite3 *db, const char *path)
-{
-    sqlite3_stmt *sel = NULL, *upd = NULL;
-    frag_row rows[MIGRATE_BATCH];
-    size_t nrows = 0;
-    int64_t after = INT64_MIN, converted = 0;
-    int ret = 0, rc;
-    memset(rows, 0, sizeof(rows));
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT f.segment_id, f.frags, coalesce(s.open, 0) "
-                            "FROM segment_fragments f LEFT JOIN segments s ON s.id = f.segment_id "
-                            "WHERE f.segment_id > ?1 ORDER BY f.segment_id LIMIT ?2",
-                            -1, &sel, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "UPDATE segment_fragments SET frags = ?2 WHERE segment_id = ?1",
-                                -1, &upd, NULL);
-    if (rc != SQLITE_OK) {
-        ret = index__fail(db, rc, path, "preparing the fragment table conversion");
-        goto out;
-    }
-    /* Read a batch, then write it: rows are not changed under a running scan. */
-    for (;;) {
-        sqlite3_bind_int64(sel, 1, after);
-        sqlite3_bind_int(sel, 2, MIGRATE_BATCH);
-        nrows = 0;
-        while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-            frag_row *row = &rows[nrows++];
-            row->id = sqlite3_column_int64(sel, 0);
-            row->open = sqlite3_column_int(sel, 2) != 0;
-            row->len = (size_t)sqlite3_column_bytes(sel, 1);
-            row->blob = malloc(row->len ? row->len : 1);
-            if (!row->blob) {
-                ret = -ENOMEM;
-                break;
-            }
-            if (row->len) memcpy(row->blob, sqlite3_column_blob(sel, 1), row->len);
-        }
-        if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-            ret = index__fail(db, rc, path, "reading fragment tables to convert");
-        sqlite3_reset(sel);
-        for (size_t i = 0; i < nrows && ret == 0; i++) {
-            uint8_t *b = NULL;
-            size_t len = 0;
-            if ((ret = convert_row(&rows[i], &b, &len)) < 0) break;
-            sqlite3_bind_int64(upd, 1, rows[i].id);
-            sqlite3_bind_blob(upd, 2, b, (int)len, free);
-            rc = sqlite3_step(upd);
-            sqlite3_reset(upd);
-            if (rc != SQLITE_DONE) ret = index__fail(db, rc, path, "storing a converted table");
-            converted++;
-        }
-        if (nrows) after = rows[nrows - 1].id;
-        for (size_t i = 0; i < nrows; i++) {
-            free(rows[i].blob);
-            rows[i].blob = NULL;
-        }
-        if (ret < 0 || nrows < MIGRATE_BATCH) break;
-    }
-    if (ret == 0 && converted)
-        vg_log(LOG_INFO, "index: %s: %lld fragment tables converted to the packed form", path,
-               (long long)converted);
-out:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    return ret;
+    return index__exec(db, path,
+                       "INSERT OR REPLACE INTO meta (key, value) SELECT '" INDEX__FRAGS_LEGACY_KEY
+                       "', max(coalesce((SELECT max(id) FROM segments), 0), "
+                       "coalesce((SELECT max(segment_id) FROM segment_fragments), 0)) + 1",
+                       "marking the fragment tables of the older form");
 }

@@ -58,10 +58,16 @@ void index__pack_fragment(const index_fragment *f, uint8_t out[INDEX__FRAG_BYTES
 void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment *f);
 
 /* frags.c: a segment_fragments.frags BLOB starts with its form (from schema
- * version INDEX__FRAGS_VERSION on): INDEX__FRAGS_RAW, then 32-byte records
- * (an open segment, appended to), or INDEX__FRAGS_PACKED (a finished one,
- * delta-coded varints and a checksum; the layout is in frags.c). */
+ * version INDEX__FRAGS_VERSION on, for segment ids from meta
+ * INDEX__FRAGS_LEGACY_KEY on): INDEX__FRAGS_RAW, then 32-byte records (an
+ * open segment, appended to), or INDEX__FRAGS_PACKED (a finished one,
+ * delta-coded varints and a checksum; the layout is in frags.c). Tables of
+ * lower ids are raw records without the form byte, as before version 11. */
 #define INDEX__FRAGS_VERSION 11
+#define INDEX__FRAGS_LEGACY_KEY "frags_legacy_below"
+/* The id below which tables have the old form, in SQL (0 when unmarked). */
+#define INDEX__FRAGS_LEGACY_SQL                                                                    \
+    "coalesce((SELECT value FROM meta WHERE key = '" INDEX__FRAGS_LEGACY_KEY "'), 0)"
 #define INDEX__FRAGS_RAW 0x00
 #define INDEX__FRAGS_PACKED 0x01
 /* The most bytes index__frags_encode() writes for n fragments. */
@@ -75,10 +81,10 @@ int index__frags_encode(const index_fragment *f, size_t n, uint8_t **out, size_t
 int index__frags_decode(const uint8_t *blob, size_t len, index_fragment **out, size_t *n);
 /* The same for a file older than INDEX__FRAGS_VERSION (raw records only). */
 int index__frags_decode_legacy(const uint8_t *blob, size_t len, index_fragment **out, size_t *n);
-/* The INDEX__FRAGS_VERSION migration's conversion of every existing table
- * (packed if its segment is closed), inside the migration's transaction.
- * 0 or negative (logged). */
-int index__frags_migrate(sqlite3 *db, const char *path);
+/* The INDEX__FRAGS_VERSION migration's step: records the first segment id
+ * whose table will have the form byte (every id in the file is below it).
+ * O(1), inside the migration's transaction. 0 or negative (logged). */
+int index__frags_mark_legacy(sqlite3 *db, const char *path);
 
 /* ---- rows (reader.c) ---- */
 

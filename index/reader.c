@@ -24,6 +24,7 @@ enum {
     ST_SEGMENTS,
     ST_SEGMENT,
     ST_FRAGMENTS,
+    ST_FRAGMENTS_OLD,
     ST_EVENTS_ALL,
     ST_EVENTS_CAMERA,
     ST_OPEN,
@@ -57,7 +58,11 @@ static const char *const sqls[ST_COUNT] = {
     [ST_SEGMENTS] = index__sql_overlap,
     [ST_SPANS] = index__sql_spans,
     [ST_SEGMENT] = "SELECT " INDEX__SEG_COLS " FROM segments WHERE id = ?1",
-    [ST_FRAGMENTS] = "SELECT frags FROM segment_fragments WHERE segment_id = ?1",
+    [ST_FRAGMENTS] = "SELECT frags, segment_id < " INDEX__FRAGS_LEGACY_SQL
+                     " FROM segment_fragments WHERE segment_id = ?1",
+    /* A file older than INDEX__FRAGS_VERSION (vigilctl on an index vigild
+     * has not migrated yet): every table has the old form. */
+    [ST_FRAGMENTS_OLD] = "SELECT frags, 1 FROM segment_fragments WHERE segment_id = ?1",
     [ST_EVENTS_ALL] = "SELECT id, time_us, camera, type, detail FROM events "
                       "WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id",
     [ST_EVENTS_CAMERA] = "SELECT id, time_us, camera, type, detail FROM events "
@@ -308,16 +313,16 @@ int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **ou
     int ret = 0;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt(r, ST_FRAGMENTS, &ret);
+    sqlite3_stmt *st =
+        stmt(r, r->version < INDEX__FRAGS_VERSION ? ST_FRAGMENTS_OLD : ST_FRAGMENTS, &ret);
     if (!st) return ret;
     sqlite3_bind_int64(st, 1, segment_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const uint8_t *blob = sqlite3_column_blob(st, 0);
         size_t len = (size_t)sqlite3_column_bytes(st, 0);
-        /* A file not yet migrated (vigilctl on an old index) has no form byte. */
-        ret = r->version < INDEX__FRAGS_VERSION ? index__frags_decode_legacy(blob, len, out, n)
-                                                : index__frags_decode(blob, len, out, n);
+        ret = sqlite3_column_int(st, 1) ? index__frags_decode_legacy(blob, len, out, n)
+                                        : index__frags_decode(blob, len, out, n);
         if (ret == -EBADMSG)
             vg_log(LOG_ERR, "index: %s: fragment table of segment %lld is malformed (%zu bytes)",
                    r->path, (long long)segment_id, len);

@@ -245,8 +245,8 @@ static const char v10_sql[] = "ALTER TABLE segments ADD COLUMN activity BLOB;\n"
 
 /* INDEX__FRAGS_VERSION: fragment tables carry their form in their first byte
  * and finished segments keep theirs packed (index/frags.c); 32 bytes a
- * fragment were ~90 % of a month's index. The rows already there are
- * converted by the migration itself (index__frags_migrate()). */
+ * fragment were ~90 % of a month's index. The tables already there keep
+ * their form (index__frags_mark_legacy() records where the new one starts). */
 static const char v11_sql[] = "-- segment_fragments.frags: a form byte, packed when finished\n";
 
 /* migrations[i] takes a file from version i to version i + 1. Append only. */
@@ -520,7 +520,8 @@ int index__migrate_to(sqlite3 *db, const char *path, int target)
          * transaction: the file is never at the new version unchained. */
         if (i + 1 == INDEX__AUDIT_CHAIN_VERSION && (ret = index__audit_chain_all(db, path)) < 0)
             goto out;
-        if (i + 1 == INDEX__FRAGS_VERSION && (ret = index__frags_migrate(db, path)) < 0) goto out;
+        if (i + 1 == INDEX__FRAGS_VERSION && (ret = index__frags_mark_legacy(db, path)) < 0)
+            goto out;
     }
     if (v < target) {
         char sql[64];

@@ -120,6 +120,7 @@ struct index_db {
 
     /* writer thread only */
     int64_t max_segment_us;
+    int64_t frags_legacy_below; /* tables of lower ids have the old form (frags.c) */
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
         *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post,
         *st_fsync_failed, *st_clock, *st_activity, *st_frags_get, *st_frags_put;
@@ -459,13 +460,15 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 /* Rewrites a finished segment's fragment table in the packed form, in the
  * transaction of its finish. A table that is already packed, or has no row,
  * is left alone; one that cannot be decoded is logged and left raw (the
- * reader rejects it as before). */
+ * reader rejects it as before). Tables from before the v11 migration stay as
+ * they are. */
 static int pack_fragments(index_db *db, int64_t id)
 {
     index_fragment *f = NULL;
     uint8_t *packed = NULL;
     size_t n = 0, len = 0;
     int ret = 0, rc, dec = -ENOENT;
+    if (id < db->frags_legacy_below) return 0; /* readers take it as the old form */
     sqlite3_bind_int64(db->st_frags_get, 1, id);
     rc = sqlite3_step(db->st_frags_get);
     if (rc == SQLITE_ROW) {
@@ -535,6 +538,7 @@ static int apply_op(index_db *db, op *o)
         if (ret == 0 && o->kind == OP_PROGRESS && o->u.prog.len) {
             sqlite3_bind_int64(db->st_append, 1, o->id);
             sqlite3_bind_blob(db->st_append, 2, o->u.prog.frags, (int)o->u.prog.len, SQLITE_STATIC);
+            sqlite3_bind_int64(db->st_append, 3, db->frags_legacy_below);
             ret = step_done(db, db->st_append, "appending fragments");
         }
         break;
@@ -744,11 +748,18 @@ int index_open(const char *path, index_db **out)
     if ((ret = index__migrate(db->db, path)) < 0) goto out;
 
     int64_t next_id = 1;
-    if ((ret = query_int64(db, "SELECT coalesce(max(id), 0) + 1 FROM segments", &next_id)) < 0)
+    /* Past any fragment table too: a table left without its row must never
+     * become a new segment's (and v11's mark of the old form counts both). */
+    if ((ret = query_int64(db,
+                           "SELECT max(coalesce((SELECT max(id) FROM segments), 0), "
+                           "coalesce((SELECT max(segment_id) FROM segment_fragments), 0)) + 1",
+                           &next_id)) < 0)
         goto out;
     atomic_store(&db->next_id, next_id);
     if ((ret = query_int64(db, "SELECT value FROM meta WHERE key = 'max_segment_us'",
                            &db->max_segment_us)) < 0)
+        goto out;
+    if ((ret = query_int64(db, "SELECT " INDEX__FRAGS_LEGACY_SQL, &db->frags_legacy_below)) < 0)
         goto out;
 
     if ((ret = prepare(db, &db->st_insert,
@@ -762,13 +773,15 @@ int index_open(const char *path, index_db **out)
                        "UPDATE segments SET end_us = ?2, bytes = ?3, sha256 = ?4, open = 0 "
                        "WHERE id = ?1 RETURNING start_us")) < 0 ||
         /* The raw form (a form byte, then records) grows by concatenation;
-         * a table packed at the finish is never appended to. */
+         * a table packed at the finish is never appended to. A segment from
+         * before the v11 migration (?3: frags_legacy_below) that is still
+         * open keeps the old form, without the form byte. */
         (ret = prepare(db, &db->st_append,
                        "INSERT INTO segment_fragments (segment_id, frags) "
-                       "VALUES (?1, CAST(X'00' || ?2 AS BLOB)) "
+                       "VALUES (?1, CASE WHEN ?1 < ?3 THEN ?2 ELSE CAST(X'00' || ?2 AS BLOB) END) "
                        "ON CONFLICT (segment_id) DO UPDATE "
                        "SET frags = CAST(frags || ?2 AS BLOB) "
-                       "WHERE substr(frags, 1, 1) = X'00'")) < 0 ||
+                       "WHERE ?1 < ?3 OR substr(frags, 1, 1) = X'00'")) < 0 ||
         (ret = prepare(db, &db->st_frags_get,
                        "SELECT frags FROM segment_fragments WHERE segment_id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_frags_put,

@@ -2,7 +2,7 @@
  * Unit tests of the fragment table's stored forms (index/frags.c): the packed
  * form round-trips any table exactly, malformed blobs are rejected whole, the
  * writer packs a table at the segment's finish (and never appends to it
- * after), and the v11 migration converts the tables of an older file.
+ * after), and the tables of a file from before v11 keep their form.
  */
 #include "index/index.h"
 #include "index/index_internal.h"
@@ -326,7 +326,7 @@ static void test_writer_packs_at_finish(void **state)
 }
 
 /* A file of schema version 10 (raw tables without a form byte) is read as it
- * is by a reader, then converted by index_open()'s migration. */
+ * is, before and after index_open()'s migration, which rewrites none of it. */
 static void test_migration(void **state)
 {
     fixture *f = *state;
@@ -350,13 +350,13 @@ static void test_migration(void **state)
     assert_int_equal(sqlite3_prepare_v2(c, "INSERT INTO segment_fragments VALUES (?1, ?2)", -1,
                                         &fs, NULL),
                      SQLITE_OK);
-    /* 1..600 closed (more than one batch of the conversion), 601 open,
-     * 602 closed but malformed, 700 a table without its segment row. */
+    /* 1..600 closed, 601 open, 602 closed but malformed, 603 open without a
+     * fragment yet, 700 a table without its segment row. */
     assert_int_equal(sqlite3_exec(c, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    for (int64_t id = 1; id <= 602; id++) {
+    for (int64_t id = 1; id <= 603; id++) {
         sqlite3_bind_int64(seg, 1, id);
         sqlite3_bind_int64(seg, 2, T0 + id * 60 * S);
-        sqlite3_bind_int(seg, 3, id == 601);
+        sqlite3_bind_int(seg, 3, id == 601 || id == 603);
         assert_int_equal(sqlite3_step(seg), SQLITE_DONE);
         sqlite3_reset(seg);
     }
@@ -384,17 +384,16 @@ static void test_migration(void **state)
     get_frags(r, 601, open, 7);
     index_reader_close(&r);
 
+    /* The migration rewrites no table: it marks where the new form starts. */
     index_db *db = NULL;
     assert_int_equal(index_open(f->path, &db), 0);
     assert_int_equal(sql_int(f->path, "PRAGMA user_version"), index__schema_version());
-    assert_int_equal(sql_int(f->path,
-                             "SELECT count(*) FROM segment_fragments WHERE substr(frags, 1, 1) = "
-                             "X'01'"),
-                     601); /* 1..600 and the orphan */
-    assert_int_equal(form_of(f->path, 601), INDEX__FRAGS_RAW);
-    assert_int_equal(form_of(f->path, 602), INDEX__FRAGS_RAW);
-    assert_true(sql_int(f->path, "SELECT length(frags) FROM segment_fragments WHERE segment_id = 1") <
-                (int64_t)sizeof(raw_closed) / 3);
+    assert_int_equal(sql_int(f->path, "SELECT value FROM meta WHERE key = '"
+                                      INDEX__FRAGS_LEGACY_KEY "'"),
+                     701);
+    assert_int_equal(sql_int(f->path, "SELECT length(frags) FROM segment_fragments WHERE "
+                                      "segment_id = 1"),
+                     sizeof(raw_closed));
 
     assert_int_equal(index_reader_open(f->path, &r), 0);
     for (int64_t id = 1; id <= 600; id += 97) get_frags(r, id, closed, 40);
@@ -405,7 +404,8 @@ static void test_migration(void **state)
     size_t n = 0;
     assert_int_equal(index_get_fragments(r, 602, &got, &n), -EBADMSG);
 
-    /* The open segment goes on growing, and is packed at its finish. */
+    /* The open segment of the old form goes on growing in it, and keeps it
+     * when finished. */
     index_fragment more[8];
     memcpy(more, open, sizeof(open));
     more[7] = open[6];
@@ -414,18 +414,48 @@ static void test_migration(void **state)
     more[7].end_us = open[6].end_us + S;
     index_segment_progress(db, 601, more[7].end_us, 1, &more[7]);
     index_segment_finish(db, 601, more[7].end_us, 1, NULL);
+    /* A segment of the old era that had no table yet gets one of the old form. */
+    index_segment_progress(db, 603, more[7].end_us, 1, &more[7]);
     assert_int_equal(index_flush(db), 0);
-    assert_int_equal(form_of(f->path, 601), INDEX__FRAGS_PACKED);
+    assert_int_equal(sql_int(f->path, "SELECT length(frags) FROM segment_fragments WHERE "
+                                      "segment_id = 601"),
+                     sizeof(raw_open) + INDEX__FRAG_BYTES);
     get_frags(r, 601, more, 8);
+    assert_int_equal(sql_int(f->path, "SELECT length(frags) FROM segment_fragments WHERE "
+                                      "segment_id = 603"),
+                     INDEX__FRAG_BYTES);
+    get_frags(r, 603, &more[7], 1);
+
+    /* New segments have the new form: packed at their finish. */
+    index_segment s = make_seg("cam1", T0 + 1000 * 60 * S);
+    int64_t id = index_segment_begin(db, &s);
+    assert_true(id > 700);
+    for (int i = 0; i < 7; i++)
+        index_segment_progress(db, id, open[i].end_us, 1, &open[i]);
+    index_segment_finish(db, id, open[6].end_us, 1, NULL);
+    assert_int_equal(index_flush(db), 0);
+    assert_int_equal(form_of(f->path, id), INDEX__FRAGS_PACKED);
+    get_frags(r, id, open, 7);
     index_reader_close(&r);
     index_close(&db);
 
-    /* Reopening runs no conversion again. */
+    /* Reopening changes nothing; and a file whose tables were all converted
+     * by an earlier build of v11 (no mark) reads every table as the new form. */
     assert_int_equal(index_open(f->path, &db), 0);
     assert_int_equal(index_reader_open(f->path, &r), 0);
     get_frags(r, 1, closed, 40);
+    get_frags(r, id, open, 7);
     index_reader_close(&r);
     index_close(&db);
+    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c, "DELETE FROM meta WHERE key = '" INDEX__FRAGS_LEGACY_KEY
+                                     "'; DELETE FROM segment_fragments WHERE segment_id <= 700",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(c);
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    get_frags(r, id, open, 7);
+    index_reader_close(&r);
 }
 
 int main(void)
