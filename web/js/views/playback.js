@@ -150,11 +150,14 @@ function newTile(id) {
   video.addEventListener('durationchange', () => {
     if (tile.start !== null && Number.isFinite(video.duration)) tile.end = tile.start + video.duration * 1000;
   });
+  // A refused or broken download is tried again shortly; a codec this
+  // browser cannot decode (H.265 in most) is only said.
   video.addEventListener('error', () => {
     if (!video.getAttribute('src')) return;
+    const unsupported = video.error?.code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED;
     setClip(tile, null);
-    tile.empty = { from: -Infinity, to: Infinity, until: performance.now() + RETRY };
-    tile.note.textContent = t('pb.failed');
+    tile.empty = { from: -Infinity, to: Infinity, until: unsupported ? Infinity : performance.now() + RETRY };
+    tile.note.textContent = unsupported ? t('pb.unsupported', { codec: c?.codec || '?' }) : t('pb.failed');
   });
   return tile;
 }
