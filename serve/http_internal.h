@@ -34,6 +34,7 @@
 #include "serve/serve_internal.h"
 
 #define SERVE__MAX_READERS 8
+#define SERVE__LAG_MS 100 /* period of the loop-lateness timer (lag_timer) */
 #define SERVE__MAX_BODY (64 * 1024) /* bytes of a request body; more is 413 */
 #define SERVE__MAX_CLIP_US (24LL * 3600 * 1000000)
 #define SERVE__MAX_QUERY_US (366LL * 24 * 3600 * 1000000)
@@ -135,6 +136,11 @@ struct serve_ctx {
     serve__download *downloads; /* list, for shutdown */
     serve__conn *conns;         /* list, for shutdown */
     uv_timer_t kill_timer;
+    /* The loop's lateness: a timer every SERVE__LAG_MS notes how much later
+     * than that it runs (a callback that blocked the loop: HTTP, timers and
+     * camera supervision all wait). Loop thread only. */
+    uv_timer_t lag_timer;
+    int64_t lag_last_us, lag_max_us;
     bool stopping, finishing;
     bool waited, freed; /* serve_stop_wait() frees s once it is marked freed */
     bool have_key; /* the export signing key loaded (exports need it) */

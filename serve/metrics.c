@@ -340,6 +340,13 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
         put(&b, "vigil_audit_rows_dropped_total %llu\n", (unsigned long long)in->audit_dropped);
     }
 
+    if (in->have_loop) {
+        family(&b, "vigil_loop_stall_max_seconds", "gauge",
+               "Longest the daemon's event loop (HTTP, timers, camera supervision) ran late "
+               "since start");
+        put(&b, "vigil_loop_stall_max_seconds %.6f\n", (double)in->loop_stall_max_us / 1e6);
+    }
+
     family(&b, "vigil_http_requests_total", "counter", "HTTP responses by status code");
     if (m) {
         for (size_t i = 0; i + 1 < VG_ARRAY_SIZE(m->requests); i++) {

@@ -66,6 +66,8 @@ typedef struct serve_metrics_input {
     size_t index_queue_depth;
     int64_t index_last_commit_us;
     int64_t index_max_commit_us; /* index_writer_max_commit_us() */
+    int have_loop;
+    int64_t loop_stall_max_us; /* the loop's longest lateness since start */
     uint64_t audit_dropped; /* index_audit_dropped() */
     uint64_t downloads, pinned_segments;
     int have_scrub;

@@ -80,6 +80,8 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
         storage_scrub_get_stats(s->scrub, &in.scrub);
     }
     serve_stats(s, &in.downloads, &in.pinned_segments);
+    in.have_loop = 1;
+    in.loop_stall_max_us = s->lag_max_us;
     serve_metrics_render(s->metrics, &in, &text, &len);
     char *ltext = NULL;
     size_t llen = 0;

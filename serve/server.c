@@ -251,10 +251,26 @@ int serve__req_fd(void *opaque, h2o_req_t *req)
     return -1;
 }
 
+static void on_lag_timer_close(uv_handle_t *h)
+{
+    serve_ctx *s = vg_container_of((uv_timer_t *)h, serve_ctx, lag_timer);
+    uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
+}
+
+/* The lag timer, then the kill timer, whose close callback frees s. */
 static void close_kill_timer(void *arg)
 {
     serve_ctx *s = arg;
-    uv_close((uv_handle_t *)&s->kill_timer, on_kill_timer_close);
+    uv_close((uv_handle_t *)&s->lag_timer, on_lag_timer_close);
+}
+
+static void on_lag_timer(uv_timer_t *t)
+{
+    serve_ctx *s = vg_container_of(t, serve_ctx, lag_timer);
+    int64_t now = vg_mono_us();
+    int64_t late = now - s->lag_last_us - SERVE__LAG_MS * INT64_C(1000);
+    if (late > s->lag_max_us) s->lag_max_us = late;
+    s->lag_last_us = now;
 }
 
 static void stop_auditor(void *arg)
@@ -430,6 +446,10 @@ int serve_start(uv_loop_t *loop, const serve_config *c, serve_ctx **out)
         return ret;
     }
     uv_timer_init(loop, &s->kill_timer);
+    uv_timer_init(loop, &s->lag_timer);
+    s->lag_last_us = vg_mono_us();
+    uv_timer_start(&s->lag_timer, on_lag_timer, SERVE__LAG_MS, SERVE__LAG_MS);
+    uv_unref((uv_handle_t *)&s->lag_timer); /* never what keeps the loop running */
     if (serve__auditor_new(s, &s->auditor) < 0)
         vg_log(LOG_WARNING, "serve: out of memory: footage accesses are audited uncoalesced");
     struct sockaddr_storage bound;

@@ -240,7 +240,7 @@ class Access(unittest.TestCase):
                        'vigil_pool_used_bytes{pool="main"}', 'vigil_pool_free_bytes{pool="main"}',
                        'vigil_pool_segments_deleted_total{pool="main"}',
                        'vigil_index_write_queue_depth', 'vigil_index_commit_latency_seconds',
-                       'vigil_index_commit_latency_max_seconds',
+                       'vigil_index_commit_latency_max_seconds', 'vigil_loop_stall_max_seconds',
                        'vigil_http_requests_total{code="200"}',
                        'vigil_http_requests_total{code="401"}']:
             self.assertIn(series, text)

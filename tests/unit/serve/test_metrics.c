@@ -62,6 +62,8 @@ static void test_render(void **state)
                               .index_queue_depth = 4,
                               .index_last_commit_us = 1500,
                               .index_max_commit_us = 250000,
+                              .have_loop = 1,
+                              .loop_stall_max_us = 42000,
                               .audit_dropped = 3};
     char *text = NULL;
     size_t len = 0;
@@ -86,6 +88,7 @@ static void test_render(void **state)
         "vigil_index_write_queue_depth 4\n",
         "vigil_index_commit_latency_seconds 0.001500\n",
         "vigil_index_commit_latency_max_seconds 0.250000\n",
+        "vigil_loop_stall_max_seconds 0.042000\n",
         "vigil_audit_rows_dropped_total 3\n",
         "# TYPE vigil_audit_rows_dropped_total counter\n",
         "vigil_http_requests_total{code=\"200\"} 2\n",
