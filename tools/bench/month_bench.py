@@ -32,8 +32,10 @@ hand (minutes), not part of `make test`.
    vigil_pool_segments_deleted_total (segments deleted per second), the size
    of index.db-wal, vigil_index_commit_latency_max_seconds (the writer's
    longest commit since start; SQLite's automatic checkpoints run inside
-   commits, so it is also the longest checkpoint stall) and the time GET /healthz takes to answer (the
-   loop's responsiveness while retention and the writer work); and the
+   commits, so it is also the longest checkpoint stall),
+   vigil_loop_stall_max_seconds (the event loop's longest lateness since
+   start) and the time GET /healthz takes to answer (the loop's
+   responsiveness while retention and the writer work); and the
    frames the ingest cameras lost (vigild's dropped frames, fleetsim's skipped
    ones).
 7. --size-breakdown: where the bytes of the index go (SQLite's dbstat).
@@ -43,6 +45,7 @@ Last line:
     cameras=N days=D index_mib_per_camera_month=S coverage_p99_ms=… recordings_p99_ms=…
     events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=… clip_MBps=… ready_clean_s=…
     ready_kill9_s=… retention_segments_per_s=… wal_max_mib=… commit_max_ms=… healthz_max_ms=…
+    loop_stall_max_ms=…
 """
 import argparse
 import http.client
@@ -128,7 +131,7 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
 
     def sample(until_quiet, seconds):
         out = {"deleted": 0, "t_first": None, "t_last": None, "wal_max": 0, "commit_max": 0.0,
-               "probes": []}
+               "loop_max": float("nan"), "probes": []}
         m0 = get("/metrics")[1]
         d0 = metric_sum(m0, "vigil_pool_segments_deleted_total")
         drop0 = metric_sum(m0, "vigil_camera_frames_dropped_total", 'camera="ing')
@@ -142,6 +145,9 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
                 re.search(r"(?m)^vigil_index_commit_latency_seconds (\S+)$", m)
             if c:
                 out["commit_max"] = max(out["commit_max"], float(c.group(1)) * 1000)
+            lm = re.search(r"(?m)^vigil_loop_stall_max_seconds (\S+)$", m)
+            if lm:
+                out["loop_max"] = float(lm.group(1)) * 1000
             try:
                 out["wal_max"] = max(out["wal_max"], os.path.getsize(index + "-wal"))
             except OSError:
@@ -172,7 +178,8 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
             "healthz_max_ms": max(ret["probes"]), "healthz_p99_ms": pct(ret["probes"], 99),
             "probes": len(ret["probes"]), "dropped": ret["dropped"],
             "base_healthz_max_ms": max(base["probes"]), "base_commit_max_ms": base["commit_max"],
-            "base_wal_max_mib": base["wal_max"] / (1 << 20), "base_dropped": base["dropped"]}
+            "base_wal_max_mib": base["wal_max"] / (1 << 20), "base_dropped": base["dropped"],
+            "loop_max_ms": ret["loop_max"], "base_loop_max_ms": base["loop_max"]}
 
 
 def main():
@@ -397,6 +404,8 @@ def main():
         "probes" % (a.retention_days, ret["deleted"], ret["seconds"], ret["per_s"],
                     ret["wal_max_mib"], ret["commit_max_ms"], ret["healthz_max_ms"],
                     ret["healthz_p99_ms"], ret["probes"]))
+    log("  the loop's longest stall since start (vigil_loop_stall_max_seconds): %.1f ms at the "
+        "end of the pass, %.1f ms before it" % (ret["loop_max_ms"], ret["base_loop_max_ms"]))
     log("  the 10 s before it: WAL max %.1f MiB; longest commit %.1f ms; /healthz max %.1f ms"
         % (ret["base_wal_max_mib"], ret["base_commit_max_ms"], ret["base_healthz_max_ms"]))
     if fleet:
@@ -410,12 +419,12 @@ def main():
           "recordings_p99_ms=%.2f events_p99_ms=%.2f search_p99_ms=%.2f cold_p99_ms=%s/%s/%s/%s "
           "clip_ttfb_ms=%.1f clip_MBps=%.0f ready_clean_s=%.2f ready_kill9_s=%.2f "
           "retention_segments_per_s=%.0f wal_max_mib=%.1f commit_max_ms=%.1f "
-          "healthz_max_ms=%.1f" % (
+          "healthz_max_ms=%.1f loop_stall_max_ms=%.1f" % (
               a.cameras, a.days, nseg, per_cm, pct(res["coverage"][0], 99),
               pct(res["recordings"][0], 99), pct(res["events"][0], 99), pct(res["search"][0], 99),
               c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr,
               ready_clean, ready_kill9, ret["per_s"], ret["wal_max_mib"], ret["commit_max_ms"],
-              ret["healthz_max_ms"]))
+              ret["healthz_max_ms"], ret["loop_max_ms"]))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 
