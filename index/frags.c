@@ -200,8 +200,9 @@ static int decode_packed(const uint8_t *p, size_t len, index_fragment **out, siz
                 goto bad;
         }
         if ((ret = get_varint(p, len, &pos, &v)) < 0) goto out;
-        int64_t size = (int64_t)prev_size + (int64_t)unzigzag(v);
-        if (size < 0 || size > UINT32_MAX) goto bad;
+        /* In wrapping arithmetic: a negative result comes out above 32 bits. */
+        uint64_t size = (uint64_t)prev_size + unzigzag(v);
+        if (size > UINT32_MAX) goto bad;
         if ((ret = get_varint(p, len, &pos, &v)) < 0) goto out;
         uint64_t dur = prev_dur + unzigzag(v);
         f[i].offset = next_off + unzigzag(off_gap);

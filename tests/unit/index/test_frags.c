@@ -227,6 +227,18 @@ static void test_corrupt(void **state)
     uint8_t size[] = {INDEX__FRAGS_PACKED, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x20, 0, 0, 0, 0, 0};
     reseal(size, sizeof(size));
     expect_bad(size, sizeof(size));
+    /* A size delta far beyond 32 bits (INT64_MAX, zigzagged). */
+    uint8_t over[18] = {INDEX__FRAGS_PACKED, 1, 0};
+    {
+        size_t k = 3;
+        uint64_t z = UINT64_MAX - 1; /* zigzag(INT64_MAX) */
+        while (z >= 0x80) over[k++] = (uint8_t)(z | 0x80), z >>= 7;
+        over[k++] = (uint8_t)z;
+        over[k++] = 0; /* duration delta */
+        assert_int_equal(k + 4, sizeof(over));
+    }
+    reseal(over, sizeof(over));
+    expect_bad(over, sizeof(over));
     /* A varint of more than 64 bits. */
     uint8_t wide[] = {INDEX__FRAGS_PACKED, 1, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                       0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0};
