@@ -5,7 +5,7 @@
 // it, the video's wall time is that time); the hover preview loads a
 // snapshot; a click on an event's marker goes to its time; the heat strip
 // or "activity unavailable" is shown per camera; playing advances the video; with several
-// cameras in step, their wall times are sampled together, at 1× and 2×;
+// cameras in step, their wall times are sampled together, at 1×, 2×, 4×;
 // frame steps move the clock by one frame; the event posted beforehand has
 // its marker; texts render in Vietnamese and English; the wall's "back 30 s"
 // opens playback there. Wall time of a tile = X-Clip-Start + currentTime.
@@ -173,6 +173,8 @@ await drive(out, async (browser) => {
   await page.selectOption('#pb-speed', '2');
   await sync(page, '2x');
   out.rates_2x = await page.$$eval('.pb-tile video', (vs) => vs.map((v) => v.playbackRate));
+  await page.selectOption('#pb-speed', '4');
+  await sync(page, '4x');
   await page.selectOption('#pb-speed', '1');
 
   // Paused, every tile shows the same moment; a frame step moves them all.

@@ -3,9 +3,10 @@
 // markers) zoomable from a day down to a minute.
 //
 // One master clock (wall time, rate, playing) drives every tile. A tile holds
-// a clip (clip.mp4 for a window from the time asked); the clip starts at the
-// keyframe at or before that time, so its X-Clip-Start/X-Clip-End headers,
-// read with a HEAD first, tell which wall time currentTime 0 is. Every TICK
+// a clip (clip.mp4 from the time asked, up to WINDOW later or the end of the
+// recording); the clip starts at the keyframe at or before that time, so its
+// X-Clip-Start/X-Clip-End headers, read with a HEAD first, tell which wall
+// time currentTime 0 is. Every TICK
 // the clock advances (held while a tile that has footage there is still
 // loading or buffering, so the others do not run ahead of it), then each
 // video is nudged towards it: its playbackRate trimmed when a little off,
@@ -19,7 +20,7 @@ import dict from '../i18n/playback.js';
 register(dict);
 
 const MAX_TILES = 4;
-const WINDOW = 10 * 60e3;        // what one clip covers from the time asked
+const WINDOW = 10 * 60e3;        // what one clip covers at most from the time asked
 const MIN_SPAN = 60e3, MAX_SPAN = 86400e3;
 const SPANS = [60e3, 120e3, 300e3, 600e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3];
 const TICKS = [5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3,
@@ -685,12 +686,15 @@ export async function mount(el, ctx) {
     const list = await api('/api/cameras').catch(() => null);
     if (S === s && list) { s.cameras = list; renderList(); }
   }, 15000));
+  s.mounted = true;
 }
 
 export function unmount() {
   if (!S) return;
-  kept = { params: String(S.ctx.params), selected: S.selected, t: S.clock.t, rate: S.clock.rate,
-           playing: S.clock.playing, view: S.view };
+  if (S.mounted) {
+    kept = { params: String(S.ctx.params), selected: S.selected, t: S.clock.t, rate: S.clock.rate,
+             playing: S.clock.playing, view: S.view };
+  }
   document.removeEventListener('keydown', onKey);
   for (const id of S.timers) clearInterval(id);
   clearTimeout(S.previewTimer);
