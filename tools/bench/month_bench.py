@@ -22,7 +22,8 @@ hand (minutes), not part of `make test`.
    (`vigil-bench clip`).
 5. Start-up of the real vigild on that index (cameras disabled, nothing
    deleted for age): exec to READY=1 after a clean stop and after kill -9
-   (startup_bench's Run; page cache warm).
+   (startup_bench's Run), page cache warm, then (with --cold, as root) with
+   the caches dropped before each start.
 6. A retention pass on the month: vigild started with nothing expiring and
    --ingest fleetsim cameras (2 Mbit/s, native) recording, 10 s sampled as a
    baseline, then reloaded (SIGHUP) with retention_days --retention-days (the
@@ -364,14 +365,25 @@ def main():
     first = startup_bench.Run(vigild, cfg, work, "first")  # no clean-stop token yet
     first.wait_ready(600)
     first.stop(signal.SIGTERM)
-    r = startup_bench.Run(vigild, cfg, work, "clean")
-    ready_clean = r.wait_ready(600)
-    r.stop(signal.SIGKILL)
-    r = startup_bench.Run(vigild, cfg, work, "kill9")
-    ready_kill9 = r.wait_ready(600)
-    r.stop(signal.SIGTERM)
+
+    def starts():
+        r = startup_bench.Run(vigild, cfg, work, "clean")
+        clean = r.wait_ready(600)
+        r.stop(signal.SIGKILL)
+        r = startup_bench.Run(vigild, cfg, work, "kill9")
+        kill9 = r.wait_ready(600)
+        r.stop(signal.SIGTERM)
+        return clean, kill9
+
+    ready_clean, ready_kill9 = starts()
     log("start-up to READY=1: %.2f s after a clean stop, %.2f s after kill -9 (first start "
         "%s)" % (ready_clean, ready_kill9, first.walked()))
+    if a.cold and drop_caches():
+        startup_bench.DROP_CACHES = True  # each start as after a reboot
+        cold_clean, cold_kill9 = starts()
+        startup_bench.DROP_CACHES = False
+        log("  with the page cache dropped before each: %.2f s and %.2f s" % (cold_clean,
+                                                                          cold_kill9))
 
     # 6. a retention pass on the month, with --ingest cameras recording meanwhile
     fleet = None
