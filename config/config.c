@@ -770,7 +770,7 @@ bad:
 
 static int parse_events(loader *L, yaml_node_t *m)
 {
-    static const char *const keys[] = {"pre_roll", "post_roll"};
+    static const char *const keys[] = {"pre_roll", "post_roll", "retention_days"};
     const char *k;
     yaml_node_t *v;
     int ret = 0;
@@ -783,7 +783,13 @@ static int parse_events(loader *L, yaml_node_t *m)
             ret = get_seconds(L, v, "events.pre_roll", &L->cfg->event_pre_roll_us);
         else if (!strcmp(k, "post_roll"))
             ret = get_seconds(L, v, "events.post_roll", &L->cfg->event_post_roll_us);
+        else if (!strcmp(k, "retention_days"))
+            ret = get_int(L, v, "events.retention_days", 0, CONFIG_EVENT_RETENTION_MAX,
+                          &L->cfg->event_retention_days);
         if (ret < 0) return ret;
+        /* 0 is "not set" (the default), like an absent key. */
+        if (L->cfg->event_retention_days == 0)
+            L->cfg->event_retention_days = CONFIG_EVENT_RETENTION_DAYS;
     }
     return 0;
 }
@@ -1273,6 +1279,7 @@ int config_load_flags(const char *path, unsigned flags, config **out, char *err,
     cfg->retention_days = 30;
     cfg->event_pre_roll_us = 10 * INT64_C(1000000);
     cfg->event_post_roll_us = 20 * INT64_C(1000000);
+    cfg->event_retention_days = CONFIG_EVENT_RETENTION_DAYS;
     cfg->http = (config_http){.workers = CONFIG_HTTP_WORKERS,
                               .max_downloads = CONFIG_HTTP_MAX_DOWNLOADS,
                               .max_downloads_per_token = CONFIG_HTTP_MAX_DOWNLOADS_PER_TOKEN,

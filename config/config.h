@@ -122,6 +122,11 @@ int config_listen_parse(const char *s, config_listen *out);
 #define CONFIG_HTTP_MAX_SNAPSHOTS 4
 #define CONFIG_HTTP_MAX_SNAPSHOTS_PER_TOKEN 2
 #define CONFIG_HTTP_SNAPSHOT_MAX_PIXELS (7680 * 4320) /* 8K UHD */
+/* events.retention_days: the default, and the largest accepted (~270 years;
+ * days in microseconds stay far inside int64). */
+#define CONFIG_EVENT_RETENTION_DAYS 90
+#define CONFIG_EVENT_RETENTION_MAX 100000
+
 typedef struct config_http {
     int workers;                 /* threads for request work (queries, clip reads, snapshots) */
     int max_downloads;           /* clip and export downloads at once, all tokens */
@@ -151,8 +156,11 @@ typedef struct config {
     size_t ntokens;
     /* events: {pre_roll, post_roll}: the clip offered with each event starts
      * pre_roll before it and ends post_roll after its end (default 10 s and
-     * 20 s; "30s", "2m", or plain seconds, 0..3600 s). */
+     * 20 s; "30s", "2m", or plain seconds, 0..3600 s). retention_days: events
+     * older than that are deleted by retention (default 90; 0 keeps the
+     * default), except those an active evidence lock covers. */
     int64_t event_pre_roll_us, event_post_roll_us;
+    int event_retention_days;
     /* scrub: {period, max_rate}: every closed segment is re-read and checked
      * against its indexed SHA-256 at least once per period (default 30 days;
      * 0 turns the verifier off), reading at most max_rate bytes per second

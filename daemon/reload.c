@@ -135,7 +135,8 @@ void reload_sections(const config *old, const config *neu, reload_summary *s)
         {"retention_days", old->retention_days != neu->retention_days},
         {"storage.pools", pool_limits_differ(old, neu)},
         {"events", old->event_pre_roll_us != neu->event_pre_roll_us ||
-                       old->event_post_roll_us != neu->event_post_roll_us},
+                       old->event_post_roll_us != neu->event_post_roll_us ||
+                       old->event_retention_days != neu->event_retention_days},
         {"scrub", old->scrub_period_us != neu->scrub_period_us ||
                       old->scrub_max_rate != neu->scrub_max_rate},
         {"console", str_differs(old->console_timezone, neu->console_timezone)},

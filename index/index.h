@@ -295,6 +295,25 @@ typedef int (*index_event_row_cb)(const index_event_row *e, void *arg);
 int index_events_search(index_reader *r, const index_event_query *q, index_event_row_cb cb,
                         void *arg);
 
+/* Event retention: deletes, through the writer thread in one transaction
+ * per call (waiting for its commit), the events of the next `limit` rows
+ * (by time, then id, after the cursor) whose time is before before_us,
+ * except those an evidence lock in force at now_us covers: a lock of the
+ * event's camera, or of any camera for an event without one (an area or
+ * daemon-wide event), whose range overlaps [time_us, end_us or time_us].
+ * Cases hold footage through their locks, so an open case's events stay.
+ * The full-text index follows by the events table's delete trigger. Start
+ * with after_time_us = INT64_MIN, after_id = 0; each call advances them past
+ * what it looked at (kept rows are not looked at again), and scanned < limit
+ * means nothing older is left. 0 or negative. */
+typedef struct index_event_expiry {
+    int64_t before_us, now_us;
+    int limit;                     /* > 0 */
+    int64_t after_time_us, after_id; /* cursor, in and out */
+    size_t scanned, deleted, kept; /* out, this call */
+} index_event_expiry;
+int index_events_expire(index_db *db, index_event_expiry *x);
+
 /* ---- evidence locks and retention queries (index/locks.c) ----
  * A lock keeps [start_us, end_us) of a camera from retention until until_us
  * (0: until released) or its release. Lock changes are rare and also made by

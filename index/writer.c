@@ -49,7 +49,7 @@ const char index__sql_event_insert[] =
     "INSERT INTO events (time_us, camera, type, detail) VALUES (?1, ?2, ?3, ?4)";
 
 typedef enum { OP_BEGIN, OP_PROGRESS, OP_FINISH, OP_EVENT, OP_DELETE, OP_FLUSH, OP_AUDIT,
-               OP_EVENTS, OP_FSYNC_FAILED, OP_CLOCK, OP_ACTIVITY } op_kind;
+               OP_EVENTS, OP_FSYNC_FAILED, OP_CLOCK, OP_ACTIVITY, OP_EXPIRE } op_kind;
 
 typedef struct waiter {
     int done;
@@ -85,6 +85,10 @@ typedef struct op {
             uint8_t *kept; /* borrowed (the caller waits); NULL: delete regardless of locks */
             int64_t now_us;
         } del;
+        struct { /* OP_EXPIRE */
+            index_event_expiry *x; /* borrowed (the caller waits) */
+            int64_t after_time_us, after_id; /* the cursor as called (a retried batch restarts) */
+        } exp;
     } u;
 } op;
 
@@ -123,7 +127,8 @@ struct index_db {
     int64_t frags_legacy_below; /* tables of lower ids have the old form (frags.c) */
     sqlite3_stmt *st_insert, *st_progress, *st_append, *st_finish, *st_event, *st_del_seg,
         *st_del_unlocked, *st_del_frag, *st_max, *st_audit, *st_audit_last, *st_post,
-        *st_fsync_failed, *st_clock, *st_activity, *st_frags_get, *st_frags_put;
+        *st_fsync_failed, *st_clock, *st_activity, *st_frags_get, *st_frags_put, *st_exp_scan,
+        *st_exp_del;
 };
 
 static void op_free(op *o)
@@ -395,6 +400,19 @@ int index_segments_delete_unlocked(index_db *db, const int64_t *ids, size_t n, i
     return segments_delete(db, ids, n, now_us, kept);
 }
 
+int index_events_expire(index_db *db, index_event_expiry *x)
+{
+    waiter w;
+    x->scanned = x->deleted = x->kept = 0;
+    if (x->limit <= 0) return -EINVAL;
+    op *o = op_new(OP_EXPIRE);
+    if (!o) return -ENOMEM;
+    o->u.exp.x = x;
+    o->u.exp.after_time_us = x->after_time_us;
+    o->u.exp.after_id = x->after_id;
+    return enqueue_wait(db, o, &w);
+}
+
 void index_writer_stats(index_db *db, size_t *queue_depth, int64_t *last_commit_us)
 {
     pthread_mutex_lock(&db->mu);
@@ -494,6 +512,44 @@ out:
     return ret;
 }
 
+/* One call of index_events_expire(): the rows are read first and deleted
+ * after (no delete under a running scan of the same table). */
+static int expire_events(index_db *db, op *o)
+{
+    index_event_expiry *x = o->u.exp.x;
+    sqlite3_stmt *st = db->st_exp_scan;
+    int64_t *ids = malloc((size_t)x->limit * sizeof(*ids));
+    int rc, ret = 0;
+    size_t n = 0;
+    x->scanned = x->deleted = x->kept = 0;
+    x->after_time_us = o->u.exp.after_time_us;
+    x->after_id = o->u.exp.after_id;
+    if (!ids) return -ENOMEM;
+    sqlite3_bind_int64(st, 1, x->before_us);
+    sqlite3_bind_int64(st, 2, x->now_us);
+    sqlite3_bind_int64(st, 3, x->after_time_us);
+    sqlite3_bind_int64(st, 4, x->after_id);
+    sqlite3_bind_int(st, 5, x->limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        x->scanned++;
+        x->after_id = sqlite3_column_int64(st, 0);
+        x->after_time_us = sqlite3_column_int64(st, 1);
+        if (sqlite3_column_int(st, 2))
+            x->kept++;
+        else
+            ids[n++] = x->after_id;
+    }
+    if (rc != SQLITE_DONE) ret = index__fail(db->db, rc, db->path, "reading expired events");
+    sqlite3_reset(st);
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        sqlite3_bind_int64(db->st_exp_del, 1, ids[i]);
+        ret = step_done(db, db->st_exp_del, "deleting an expired event");
+        if (ret == 0) x->deleted++;
+    }
+    free(ids);
+    return ret;
+}
+
 static int apply_op(index_db *db, op *o)
 {
     int ret = 0, found = 0;
@@ -583,6 +639,9 @@ static int apply_op(index_db *db, op *o)
         sqlite3_bind_int64(db->st_activity, 1, o->id);
         sqlite3_bind_blob(db->st_activity, 2, o->u.act.values, (int)o->u.act.n, SQLITE_STATIC);
         ret = step_done(db, db->st_activity, "storing a segment's activity");
+        break;
+    case OP_EXPIRE:
+        ret = expire_events(db, o);
         break;
     case OP_FLUSH:
         break;
@@ -809,7 +868,19 @@ int index_open(const char *path, index_db **out)
                        "UPDATE segments SET fsync_failed = 1 WHERE id = ?1")) < 0 ||
         (ret = prepare(db, &db->st_clock, index__sql_clock_upsert)) < 0 ||
         (ret = prepare(db, &db->st_activity,
-                       "UPDATE segments SET activity = ?2 WHERE id = ?1")) < 0)
+                       "UPDATE segments SET activity = ?2 WHERE id = ?1")) < 0 ||
+        /* Event retention: the lock test is st_del_unlocked's, over the
+         * event's span, and any camera's lock for an event without one. */
+        (ret = prepare(db, &db->st_exp_scan,
+                       "SELECT e.id, e.time_us, EXISTS (SELECT 1 FROM locks l "
+                       "WHERE (l.camera = e.camera OR e.camera = '') AND (l.released_us IS NULL "
+                       "OR l.released_us = 0) AND (l.until_us IS NULL OR l.until_us = 0 OR "
+                       "l.until_us > ?2) AND l.start_us <= max(e.time_us, "
+                       "coalesce(e.end_us, e.time_us)) AND l.end_us > e.time_us) "
+                       "FROM events e INDEXED BY events_time WHERE e.time_us < ?1 AND e.time_us >= ?3 "
+                       "AND (e.time_us > ?3 OR (e.time_us = ?3 AND e.id > ?4)) "
+                       "ORDER BY e.time_us, e.id LIMIT ?5")) < 0 ||
+        (ret = prepare(db, &db->st_exp_del, "DELETE FROM events WHERE id = ?1")) < 0)
         goto out;
 
     rc = pthread_create(&db->thread, NULL, writer_main, db);
@@ -855,6 +926,8 @@ void index_close(index_db **pdb)
     sqlite3_finalize(db->st_activity);
     sqlite3_finalize(db->st_frags_get);
     sqlite3_finalize(db->st_frags_put);
+    sqlite3_finalize(db->st_exp_scan);
+    sqlite3_finalize(db->st_exp_del);
     if (db->db) {
         int rc = sqlite3_close(db->db);
         if (rc != SQLITE_OK) index__fail(db->db, rc, db->path, "closing");

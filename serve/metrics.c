@@ -373,6 +373,11 @@ int serve_metrics_render(const serve_metrics *m, const serve_metrics_input *in, 
         put(&b, "vigil_events_posted_total{result=\"refused\"} %llu\n",
             (unsigned long long)atomic_load(&m->events_refused));
     }
+    if (in->have_retention) {
+        family(&b, "vigil_events_expired_total", "counter",
+               "Events deleted by retention for being older than events.retention_days");
+        put(&b, "vigil_events_expired_total %llu\n", (unsigned long long)in->events_expired);
+    }
     if (in->have_mover) {
         family(&b, "vigil_tier_moved_segments_total", "counter",
                "Segments moved from a fast pool to its archive");

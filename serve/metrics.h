@@ -74,6 +74,8 @@ typedef struct serve_metrics_input {
     storage_scrub_stats scrub;
     int have_mover;
     storage_mover_stats mover;
+    int have_retention;
+    uint64_t events_expired; /* storage_retention_events_expired() */
 } serve_metrics_input;
 
 /* Renders the exposition text; *out malloc'd (caller frees), *len its length.

@@ -71,6 +71,10 @@ static int route_metrics(serve_ctx *s, h2o_req_t *req, const char *who, const ch
         in.index_max_commit_us = index_writer_max_commit_us(s->idx);
         in.audit_dropped = index_audit_dropped(s->idx);
     }
+    if (s->retention) {
+        in.have_retention = 1;
+        in.events_expired = storage_retention_events_expired(s->retention);
+    }
     if (s->mover) {
         in.have_mover = 1;
         storage_mover_get_stats(s->mover, &in.mover);

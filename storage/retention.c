@@ -13,7 +13,10 @@
  *     bytes and percentage forms; without one, 1 % of the filesystem capped at
  *     1 GiB, so a pool that shares its disk never fills it);
  * and every few passes, per camera, deletes what ended before now minus its
- * retention_days (0: keep until space runs out).
+ * retention_days (0: keep until space runs out), and deletes the events
+ * older than events.retention_days (index_events_expire(): EVENT_BATCH rows a
+ * transaction of the writer, so ingest's commits go between them; those an
+ * active lock covers stay).
  * Growth is measured (an average of the appended bytes per second), so the
  * margins follow the real bitrate: a 24 MB tmpfs pool and a 2 TiB disk use the
  * same rule.
@@ -78,6 +81,8 @@
 #define QUOTA_LOW 0.95              /* delete down to this fraction of the quota */
 #define IMPLICIT_FLOOR_PCT 1.0      /* floor without min_free: % of the filesystem... */
 #define IMPLICIT_FLOOR_MAX (INT64_C(1) << 30) /* ...at most 1 GiB */
+#define EVENT_BATCH 500             /* events looked at per transaction */
+#define EVENT_BATCHES 200           /* ...and transactions per pass (the rest: next turn) */
 
 typedef struct rt_pool {
     char id[INDEX_ID_MAX];
@@ -114,6 +119,8 @@ struct storage_retention {
     size_t npools;
     rt_camera *cams;
     size_t ncams;
+    int event_days;
+    _Atomic uint64_t events_expired; /* read by /metrics without mu */
     storage_pin_fn pinned;
     void *pin_opaque;
     unsigned passes;
@@ -190,6 +197,7 @@ static int copy_config(storage_retention *rt, const config *cfg)
     rt->npools = cfg->npools;
     rt->cams = cams;
     rt->ncams = ncams;
+    rt->event_days = cfg->event_retention_days;
     return 0;
 }
 
@@ -690,6 +698,41 @@ static void pass_age(storage_retention *rt, const rt_camera *cam, int64_t now_us
     free(locks);
 }
 
+/* Events older than event_days, in short transactions; one line a pass that
+ * deleted any. */
+static void pass_events(storage_retention *rt, int64_t now_us, storage_retention_report *rep)
+{
+    if (rt->event_days <= 0) return;
+    index_event_expiry x = {
+        .before_us = now_us - (int64_t)rt->event_days * 86400 * INT64_C(1000000),
+        .now_us = now_us, .limit = EVENT_BATCH, .after_time_us = INT64_MIN, .after_id = 0};
+    uint64_t deleted = 0, kept = 0;
+    for (int i = 0; i < EVENT_BATCHES; i++) {
+        if (index_events_expire(rt->idx, &x) < 0) {
+            rep->errors++;
+            break;
+        }
+        deleted += x.deleted;
+        kept += x.kept;
+        atomic_fetch_add(&rt->events_expired, (uint64_t)x.deleted);
+        if (x.scanned < (size_t)x.limit) break;
+    }
+    rep->expired_events += deleted;
+    if (deleted) {
+        char cut[VG_TIME_LEN];
+        vg_log(LOG_INFO,
+               "storage: retention: expired %llu events older than %d days (before %s); "
+               "%llu kept under evidence locks",
+               (unsigned long long)deleted, rt->event_days,
+               vg_time_format(x.before_us, cut, sizeof(cut)), (unsigned long long)kept);
+    }
+}
+
+uint64_t storage_retention_events_expired(storage_retention *rt)
+{
+    return atomic_load(&rt->events_expired);
+}
+
 void storage_retention_hold(storage_retention *rt, int what, const char *why)
 {
     pthread_mutex_lock(&rt->mu);
@@ -725,8 +768,10 @@ int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retenti
     if (rt->hold) hold_note(rt, rt->hold & STORAGE_HOLD_SPACE ? "age or space" : "age");
     /* A held pass does not use up the age turn: age runs at the first pass
      * after the hold is lifted. */
-    if (!(rt->hold & STORAGE_HOLD_AGE) && rt->passes++ % AGE_EVERY == 0)
+    if (!(rt->hold & STORAGE_HOLD_AGE) && rt->passes++ % AGE_EVERY == 0) {
         for (size_t i = 0; i < rt->ncams; i++) pass_age(rt, &rt->cams[i], now_us, &rep);
+        pass_events(rt, now_us, &rep);
+    }
     pthread_mutex_unlock(&rt->mu);
     if (out) *out = rep;
     return rep.errors ? -EIO : 0;

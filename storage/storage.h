@@ -107,6 +107,7 @@ typedef struct storage_retention_report {
     uint64_t deleted_segments;
     int64_t deleted_bytes;
     uint64_t skipped_locked, skipped_pinned;
+    uint64_t expired_events; /* events older than events.retention_days deleted */
     int errors;
 } storage_retention_report;
 
@@ -146,6 +147,8 @@ int storage_retention_run(storage_retention *rt, int64_t now_us, storage_retenti
 #define STORAGE_HOLD_AGE 1
 #define STORAGE_HOLD_SPACE 2
 void storage_retention_hold(storage_retention *rt, int what, const char *why);
+/* Events deleted for age (events.retention_days) since start. Never waits. */
+uint64_t storage_retention_events_expired(storage_retention *rt);
 /* Usage of a pool for metrics. Never waits for a pass or purge in progress
  * (readers on the daemon's loop call it). 0 or -ENOENT. */
 int storage_retention_pool_usage(storage_retention *rt, const char *pool, storage_pool_usage *out);

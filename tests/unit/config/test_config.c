@@ -945,7 +945,7 @@ static void test_names(void **state)
     assert_null(config_camera_pool(NULL, NULL));
 }
 
-/* events: {pre_roll, post_roll} and the integrator role. */
+/* events: {pre_roll, post_roll, retention_days} and the integrator role. */
 static void test_events_config(void **state)
 {
     (void)state;
@@ -956,6 +956,7 @@ static void test_events_config(void **state)
     config *cfg = load_ok("vigil.yaml");
     assert_true(cfg->event_pre_roll_us == 10000000);
     assert_true(cfg->event_post_roll_us == 20000000);
+    assert_int_equal(cfg->event_retention_days, 90);
     config_free(&cfg);
     char text[512];
     snprintf(text, sizeof(text),
@@ -973,7 +974,22 @@ static void test_events_config(void **state)
     cfg = load_ok("vigil.yaml");
     assert_true(cfg->event_pre_roll_us == 0);
     assert_true(cfg->event_post_roll_us == 45000000);
+    assert_int_equal(cfg->event_retention_days, 90); /* absent in the section: the default */
     config_free(&cfg);
+    write_file("vigil.yaml", HEAD "events:\n  retention_days: 365\n");
+    cfg = load_ok("vigil.yaml");
+    assert_int_equal(cfg->event_retention_days, 365);
+    config_free(&cfg);
+    write_file("vigil.yaml", HEAD "events:\n  retention_days: 0\n");
+    cfg = load_ok("vigil.yaml");
+    assert_int_equal(cfg->event_retention_days, 90); /* 0: the default */
+    config_free(&cfg);
+    expect_error(HEAD "events:\n  pre_roll: 5\n  retention_days: -1\n",
+                 "vigil.yaml:7: events.retention_days must be an integer 0..100000");
+    expect_error(HEAD "events: {retention_days: 100001}\n",
+                 "vigil.yaml:5: events.retention_days must be an integer 0..100000");
+    expect_error(HEAD "events: {retention_days: ninety}\n",
+                 "vigil.yaml:5: events.retention_days must be an integer 0..100000");
     expect_error(HEAD "events: {pre_roll: 61m}\n",
                  "vigil.yaml:5: events.pre_roll must be a duration of 0..3600 s (\"30s\", \"2m\")");
     expect_error(HEAD "events: {post_roll: -1s}\n",

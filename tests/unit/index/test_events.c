@@ -328,6 +328,52 @@ static void test_migration_indexes_old_events(void **state)
     assert_int_equal(search_q(f, "da ket noi", &c), 1);
 }
 
+/* index_events_expire(): a small limit walks past the kept rows (the cursor
+ * never looks at them again), a lock keeps its camera's events and the area
+ * events it overlaps only, and the full-text index stays whole. */
+static void test_expire(void **state)
+{
+    fixture *f = *state;
+    found c;
+    populate(f); /* T0 .. T0 + 240 s */
+    index_lock l = {.start_us = T0 + 50 * S, .end_us = T0 + 70 * S};
+    snprintf(l.camera, sizeof(l.camera), "some-other-cam");
+    snprintf(l.reason, sizeof(l.reason), "case 9");
+    assert_int_equal(index_lock_create(f->path, &l), 0);
+    /* the alarm (T0 + 60 s, an area) is under it; nothing of lucnam-tl-001 is */
+    index_event_expiry x = {.before_us = T0 + 200 * S, .now_us = T0, .limit = 2,
+                            .after_time_us = INT64_MIN};
+    size_t deleted = 0, kept = 0, calls = 0;
+    do {
+        assert_int_equal(index_events_expire(f->db, &x), 0);
+        deleted += x.deleted;
+        kept += x.kept;
+        calls++;
+    } while (x.scanned == (size_t)x.limit);
+    assert_int_equal(deleted, 3); /* anpr, offline, call_113 */
+    assert_int_equal(kept, 1);
+    assert_int_equal(calls, 3); /* 2 + 2 + 0 rows */
+    assert_int_equal(search_q(f, "98A-123.45", &c), 0);
+    assert_int_equal(search_q(f, "stall", &c), 0);
+    assert_int_equal(search_q(f, "113", &c), 0);
+    assert_int_equal(search_q(f, "Dong Phu", &c), 1);
+    assert_string_equal(c.types[0], "alarm");
+    /* Nothing older is left: one more call finds nothing. */
+    x.after_time_us = INT64_MIN;
+    x.after_id = 0;
+    assert_int_equal(index_events_expire(f->db, &x), 0);
+    assert_int_equal(x.deleted, 0);
+    assert_int_equal(x.kept, 1);
+    x.limit = 0;
+    assert_int_equal(index_events_expire(f->db, &x), -EINVAL);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO events_fts (events_fts) VALUES "
+                                      "('integrity-check')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_CRIT);
@@ -337,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_and_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_indexes_old_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,9 @@ static void test_render(void **state)
                               .index_max_commit_us = 250000,
                               .have_loop = 1,
                               .loop_stall_max_us = 42000,
-                              .audit_dropped = 3};
+                              .audit_dropped = 3,
+                              .have_retention = 1,
+                              .events_expired = 1203};
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(serve_metrics_render(m, &in, &text, &len), 0);
@@ -98,6 +100,8 @@ static void test_render(void **state)
         "vigil_events_posted_total{result=\"stored\"} 201\n",
         "vigil_events_posted_total{result=\"duplicate\"} 3\n",
         "vigil_events_posted_total{result=\"refused\"} 5\n",
+        "vigil_events_expired_total 1203\n",
+        "# TYPE vigil_events_expired_total counter\n",
         "# TYPE vigil_camera_frames_received_total counter\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

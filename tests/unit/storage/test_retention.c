@@ -775,6 +775,88 @@ static void t_fsync_failure_marked(void **state)
     index_reader_close(&r);
 }
 
+static int count_rows(const index_event_row *e, void *arg)
+{
+    (void)e;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Events found by a full-text search for words. */
+static int search_events(const char *words)
+{
+    index_reader *r = NULL;
+    int n = 0;
+    index_event_query q = {.q = words, .start_us = INT64_MIN, .end_us = INT64_MAX, .limit = 10000};
+    assert_int_equal(index_reader_open(dbpath, &r), 0);
+    assert_int_equal(index_events_search(r, &q, count_rows, &n), 0);
+    index_reader_close(&r);
+    return n;
+}
+
+/* Events older than events.retention_days go, in several transactions, out
+ * of the full-text index too; those an active lock covers stay (of its camera,
+ * and an area event under it) until the lock is released. */
+static void t_event_expiry(void **state)
+{
+    fixture *f = *state;
+    const int64_t day = 86400 * SEC, now = T0 + 100 * day;
+    f->cfg.event_retention_days = 30;
+    index_event_in ev[] = {
+        {.time_us = T0, .camera = "cam1", .type = "note", .text = "alpha unlocked"},
+        {.time_us = T0 + 10 * SEC, .camera = "cam1", .type = "note", .text = "bravo locked"},
+        {.time_us = T0 + 12 * SEC, .district = "north", .type = "alarm", .text = "charlie area"},
+        {.time_us = T0 + 10 * SEC, .camera = "cam2", .type = "note", .text = "delta other"},
+        {.time_us = now - 10 * day, .camera = "cam1", .type = "note", .text = "echo recent"},
+        /* begins before the lock, ends inside it */
+        {.time_us = T0, .end_us = T0 + 6 * SEC, .camera = "cam1", .type = "note",
+         .text = "hotel spanning"},
+    };
+    assert_int_equal(index_events_post(f->idx, ev, VG_ARRAY_SIZE(ev), NULL, NULL), 0);
+    index_event_add(f->idx, T0 + SEC, "cam1", "offline", "{\"reason\":\"foxtrot\"}");
+    for (int i = 0; i < 1200; i++) /* more than two transactions' worth */
+        index_event_add(f->idx, T0 + 20 * SEC + i, "cam2", "retention_delete",
+                        "{\"reason\":\"golf\"}");
+    assert_int_equal(index_flush(f->idx), 0);
+    index_lock l;
+    memset(&l, 0, sizeof(l));
+    snprintf(l.camera, sizeof(l.camera), "cam1");
+    l.start_us = T0 + 5 * SEC;
+    l.end_us = T0 + 15 * SEC;
+    snprintf(l.reason, sizeof(l.reason), "case 7");
+    assert_int_equal(index_lock_create(dbpath, &l), 0);
+
+    storage_retention *rt = NULL;
+    storage_retention_report rep;
+    assert_int_equal(storage_retention_start(f->st, f->idx, &f->cfg, 0, &rt), 0);
+    assert_int_equal(storage_retention_run(rt, now, &rep), 0);
+    assert_int_equal(rep.expired_events, 1200 + 3);
+    assert_int_equal(storage_retention_events_expired(rt), 1200 + 3);
+    assert_int_equal(search_events("alpha"), 0);
+    assert_int_equal(search_events("delta"), 0);
+    assert_int_equal(search_events("foxtrot"), 0);
+    assert_int_equal(search_events("golf"), 0);
+    assert_int_equal(search_events("bravo"), 1);
+    assert_int_equal(search_events("charlie"), 1);
+    assert_int_equal(search_events("hotel"), 1);
+    assert_int_equal(search_events("echo"), 1);
+
+    /* Released: they go at the next age turn. */
+    assert_int_equal(index_lock_release(dbpath, l.id, "tester", "case closed"), 0);
+    uint64_t later = 0;
+    for (int i = 0; i < 10 && !later; i++) {
+        assert_int_equal(storage_retention_run(rt, now, &rep), 0);
+        later = rep.expired_events;
+    }
+    assert_int_equal(later, 3);
+    assert_int_equal(search_events("bravo"), 0);
+    assert_int_equal(search_events("charlie"), 0);
+    assert_int_equal(search_events("hotel"), 0);
+    assert_int_equal(search_events("echo"), 1);
+    assert_int_equal(storage_retention_events_expired(rt), 1200 + 6);
+    storage_retention_stop(&rt);
+}
+
 int main(void)
 {
     vg_log_set_level(LOG_WARNING);
@@ -792,6 +874,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_usage_during_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reconcile_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(t_fsync_failure_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_event_expiry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
