@@ -23,9 +23,11 @@ static void check_url(const char *s)
         strnlen(u.url, sizeof(u.url)) >= sizeof(u.url))
         abort();
     if (!u.host[0] || u.port < 1 || u.port > 65535) abort();
-    if (strncmp(u.url, "rtsp://", 7) != 0) abort();
-    size_t alen = strcspn(u.url + 7, "/");
-    if (memchr(u.url + 7, '@', alen)) abort(); /* userinfo on the request line */
+    /* rtsp:// or, for a TLS camera, rtsps:// */
+    size_t pre = !strncmp(u.url, "rtsp://", 7) ? 7 : !strncmp(u.url, "rtsps://", 8) ? 8 : 0;
+    if (!pre) abort();
+    size_t alen = strcspn(u.url + pre, "/");
+    if (memchr(u.url + pre, '@', alen)) abort(); /* userinfo on the request line */
     if (rtsp_url_parse(u.url, &again) < 0) abort();
     if (strcmp(again.host, u.host) != 0 || again.port != u.port || again.user[0]) abort();
     char out[RTSP_MAX_URL];
