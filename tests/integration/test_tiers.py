@@ -88,11 +88,16 @@ class Tiers(unittest.TestCase):
             rel = os.path.relpath(s["path"], self.arch)
             self.assertFalse(os.path.exists(os.path.join(self.hot, rel)), rel)
 
-        # one clip over both tiers
-        all_a = self.segs(cfg, "a")
-        first = archived("a")[0]
-        hot_a = [s for s in all_a if s["path"].startswith(self.hot + "/")]
-        self.assertTrue(hot_a, "recent segments are still in the fast pool")
+        # one clip over both tiers: a moment when a finished segment is still
+        # in the fast pool (each waits there move_after, and a 2 s segment
+        # closes while the one before may just have moved)
+        def both_tiers():
+            all_a = self.segs(cfg, "a")
+            hot = [s for s in all_a if s["path"].startswith(self.hot + "/")]
+            arch = [s for s in all_a if s["path"].startswith(self.arch + "/")]
+            return (arch[0], hot) if arch and hot else None
+        first, hot_a = wait_for(both_tiers, 30, step=0.2,
+                                what="a finished segment of a in each tier")
         st, hdrs, data = d.http("/api/cameras/a/clip.mp4?start=%s&end=%s" % (
             first["start"], hot_a[-1]["end"]))
         self.assertEqual(st, 200, data[:200])
