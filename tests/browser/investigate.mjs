@@ -94,6 +94,10 @@ await drive(out, async (browser) => {
   await page.click('#inv-event-list a.inv-play');
   await page.waitForFunction(() => location.hash.startsWith('#/playback'), null, T);
   out.playback_hash = await page.evaluate(() => location.hash);
+  // The router mounts the view after importing its module: wait for it
+  // (what is then checked is which view it mounted).
+  await page.waitForFunction(() => document.getElementById('view').dataset.view !== 'investigate',
+                             null, T).catch(() => {});
   out.playback_view = await page.evaluate(() => document.getElementById('view').dataset.view);
   await page.goBack();
   // back on the view: the query and its answers as they were left
