@@ -17,12 +17,10 @@ console zone Asia/Ho_Chi_Minh:
   locks; the list of cases shows it closed;
 - Vietnamese first, then English; screenshots next to the test log.
 """
-import base64
 import datetime
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 import unittest
@@ -32,7 +30,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(__file__))
 import browser  # noqa: E402
 import vigiltest  # noqa: E402
-from vigiltest import BUILD, SRC, Env, log, sha256_file, wait_for  # noqa: E402
+from vigiltest import BUILD, SRC, Env, ed25519_fingerprint, log, sha256_file, verify_steps, wait_for  # noqa: E402
 
 TOKENS = {"viewer": "inv-viewer-token-4e5f6a", "investigator": "inv-police-token-7b8c9d"}
 NAMES = {"viewer": "ioc", "investigator": "police-ln"}
@@ -224,23 +222,17 @@ class Investigate(unittest.TestCase):
         self.assertEqual(sorted(sha256_file(os.path.join(top, n)) for n in clips),
                          sorted(c["sha256"] for cam in m["cameras"] for c in cam["clips"]))
         st, pkjs = req("GET", "/api/exports/public-key")
-        der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(
-            json.loads(pkjs)["public_key"])
-        fpr = hashlib.sha256(der).hexdigest()
-        with open(os.path.join(d, "VERIFY.txt")) as f:
-            note = f.read()
+        fpr = ed25519_fingerprint(json.loads(pkjs)["public_key"])
+        note, steps, run_steps = verify_steps(d)
         self.assertIn(fpr, note)
-        steps = [l[2:] for l in note.splitlines() if l.startswith("$ ")]
         self.assertEqual(len(steps), 4, note)
-        res = []
         for cmd in steps:
             self.assertIn(cmd.split()[0], ("openssl", "sha256sum"), cmd)
-            r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=d,
-                               capture_output=True, text=True)
-            res.append(r.stdout + r.stderr)
-            self.assertEqual(r.returncode, 0, (cmd, r.stdout + r.stderr))
-        self.assertEqual(res[0].split()[0], fpr)
-        self.assertIn("Verified Successfully", res[1])
+        res = run_steps()
+        for cmd, rc, output in res:
+            self.assertEqual(rc, 0, (cmd, output))
+        self.assertEqual(res[0][2].split()[0], fpr)
+        self.assertIn("Verified Successfully", res[1][2])
         log("bundle of export %d downloaded through the page: %d bytes, %d clips, verified"
             % (eid, os.path.getsize(path), len(clips)))
 

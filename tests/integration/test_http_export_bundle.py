@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import unittest
@@ -27,7 +26,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import Env, log, sha256_file, wait_for  # noqa: E402
+from vigiltest import Env, ed25519_fingerprint, log, sha256_file, verify_steps, wait_for  # noqa: E402
 
 TOKENS = {"viewer": "tok-view-51aa", "investigator": "tok-inv-93bf", "admin": "tok-adm-77c1"}
 NAMES = {"viewer": "ioc", "investigator": "police-bg", "admin": "ops"}
@@ -188,26 +187,13 @@ class ExportBundle(unittest.TestCase):
         self.assertEqual(got, want)
         # the public key is the one the API publishes
         st, _, pkjs = self.req("GET", "/api/exports/public-key")
-        pk = json.loads(pkjs)["public_key"]
-        import base64
-        der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(pk)
-        fpr = hashlib.sha256(der).hexdigest()
+        fpr = ed25519_fingerprint(json.loads(pkjs)["public_key"])
 
-        with open(os.path.join(d, "VERIFY.txt")) as f:
-            note = f.read()
+        note, steps, run_steps = verify_steps(d)
         self.assertIn(fpr, note)
-        steps = [l[2:] for l in note.splitlines() if l.startswith("$ ")]
         self.assertEqual(len(steps), 4, note)
         for cmd in steps:
             self.assertTrue(cmd.split()[0] in ("openssl", "sha256sum"), cmd)
-
-        def run_steps():
-            out = []
-            for cmd in steps:
-                r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=d,
-                                   capture_output=True, text=True)
-                out.append((cmd, r.returncode, r.stdout + r.stderr))
-            return out
         res = run_steps()
         for cmd, rc, out in res:
             self.assertEqual(rc, 0, (cmd, out))

@@ -495,6 +495,32 @@ def packet_times(path, stream="v:0"):
             [float(p["dts_time"]) for p in pk if "dts_time" in p])
 
 
+def ed25519_fingerprint(pk_b64):
+    """SHA-256 of an Ed25519 public key's DER (SubjectPublicKeyInfo): the
+    fingerprint an export bundle's VERIFY.txt prints."""
+    import base64
+    import hashlib
+    der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(pk_b64)
+    return hashlib.sha256(der).hexdigest()
+
+
+def verify_steps(d):
+    """The steps of d/VERIFY.txt (its `$ ` lines) and a function that runs them
+    exactly as written, in d, returning [(command, exit code, output)]."""
+    with open(os.path.join(d, "VERIFY.txt")) as f:
+        note = f.read()
+    steps = [l[2:] for l in note.splitlines() if l.startswith("$ ")]
+
+    def run():
+        out = []
+        for cmd in steps:
+            r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=d,
+                               capture_output=True, text=True)
+            out.append((cmd, r.returncode, r.stdout + r.stderr))
+        return out
+    return note, steps, run
+
+
 def sha256_file(path):
     import hashlib
     h = hashlib.sha256()
