@@ -11,6 +11,7 @@
 #include "index/index_internal.h"
 
 #include "common/common.h"
+#include "tests/unit/index/index_files.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -40,12 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < VG_ARRAY_SIZE(suffixes); i++) {
-        char p[160];
-        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
+    index_files_remove(path);
     rmdir(dir);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "index/index_internal.h"
 
 #include "common/common.h"
+#include "tests/unit/index/index_files.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -42,12 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < VG_ARRAY_SIZE(suffixes); i++) {
-        char p[160];
-        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
+    index_files_remove(f->path);
     rmdir(f->dir);
     free(f);
     return 0;

@@ -10,6 +10,7 @@
 #include "index/index.h"
 
 #include "common/common.h"
+#include "tests/unit/index/index_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,16 +29,6 @@
 
 static char dir[64], path[128], path2[128], pool[128];
 
-static void rm_db(const char *p)
-{
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < VG_ARRAY_SIZE(suffixes); i++) {
-        char q[160];
-        snprintf(q, sizeof(q), "%s%s", p, suffixes[i]);
-        unlink(q);
-    }
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -55,8 +46,8 @@ static int teardown(void **state)
     (void)state;
     char p[200];
     index_lock_mirror_set(NULL, 0);
-    rm_db(path);
-    rm_db(path2);
+    index_files_remove(path);
+    index_files_remove(path2);
     snprintf(p, sizeof(p), "%s/" INDEX_LOCK_MIRROR, pool);
     unlink(p);
     rmdir(pool);
