@@ -51,6 +51,17 @@ static int parse_level(const char *s)
     return -1;
 }
 
+/* A stop asked for while vigild starts (systemd's stop, a Ctrl-C during a
+ * long reconciliation) is kept until the loop can act on it: the default
+ * action would kill the daemon between the index and the loop, leaving the
+ * pools marked unclean and the next start walking them. SIGHUP here is a
+ * reload of the config being read anyway: nothing to do. */
+static volatile sig_atomic_t early_signal;
+static void on_early_signal(int signum)
+{
+    if (signum != SIGHUP) early_signal = signum;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     vigil_daemon *d = h->data;
@@ -254,6 +265,13 @@ int main(int argc, char **argv)
         ret = guard_rebuild(d.cfg, cfg_path);
         goto out;
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     /* A lost or damaged index is never replaced silently, and never stops
      * recording: see daemon/guard.c. */
     r = guard_open(&g, d.cfg, cfg_path, &d.idx);
@@ -304,6 +322,9 @@ int main(int argc, char **argv)
         sigs[i]->data = &d;
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
+    /* libuv's handlers are in place: one kept from the start is handed to
+     * them, and the loop stops at its first turn. */
+    if (early_signal) uv_kill(uv_os_getpid(), early_signal);
 
     if ((r = ingest_live_hub_new(&live)) < 0) {
         vg_log(LOG_ERR, "vigild: cannot set up live view: %s", strerror(-r));

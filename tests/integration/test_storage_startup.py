@@ -130,6 +130,40 @@ class StartupWalk(unittest.TestCase):
             self.assertGreaterEqual(int(m.group(2)), ndirs + 1, m.group(0))
             self.assertRegex(d.log(), r"segment_indexed .*%s" % re.escape(old))
             d.stop()
+
+            # 5. A stop asked for while it starts (systemd's stop during a long
+            # reconciliation) is a clean stop, not a death by SIGTERM that
+            # leaves the pools to be walked again. The notify socket is kept
+            # full, so vigild's first progress report waits inside the
+            # reconciliation until the signal has arrived.
+            sock.setblocking(False)
+            try:
+                while sock.recv(4096):  # what the starts above said
+                    pass
+            except BlockingIOError:
+                sock.settimeout(0.5)
+            filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            filler.connect(sock_path)
+            filler.setblocking(False)
+            try:
+                while True:
+                    filler.send(b"FILLER=1")
+            except BlockingIOError:
+                pass
+            d = start(env, cfg, sock_path)
+            main_wchan = "/proc/%d/wchan" % d.p.pid
+            wait_for(lambda: open(main_wchan).read() == "unix_wait_for_peer", 20 * SLOW,
+                     what="vigild waiting on the full notify socket")
+            d.p.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            notify_messages(sock, "STOPPING=1")  # drained: vigild goes on, then stops
+            filler.close()
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("SIGTERM: stopping", d.log())
+            d = start(env, cfg, sock_path)
+            m = d.wait_log(RECONCILED)
+            self.assertEqual((m.group(1), m.group(2)), ("1", "0"), m.group(0))
+            d.stop()
             ok = True
         finally:
             env.close(keep_on_failure=not ok)
