@@ -5,6 +5,7 @@ hand (minutes), not part of `make test`.
 
     tools/bench/month_bench.py --build build [--cameras 40] [--days 30]
         [--per-district 20] [--requests 200] [--cold 20] [--clip-minutes 60] [--workdir DIR]
+        [--keep] [--reuse] [--queries-only] [--old BUILD [--rounds N]]
 
 1. `vigil-bench synth` fills an index as the recorder would have over --days
    for --cameras (one-minute segments at 2 Mbit/s, GOP 2 s cut in 256 KiB
@@ -16,8 +17,15 @@ hand (minutes), not part of `make test`.
    one keep-alive connection: /api/coverage for one district over one hour,
    /api/cameras/{id}/recordings over one day, /api/events for one camera over
    one day and a full-text /api/events?q=PLATE, each at a random time of the
-   month: p50/p99 warm (--requests each, after one warm-up pass), and cold
+   month: p50/p99 warm (--requests each, after 20 warm-up requests), and cold
    (--cold each, the page cache dropped before every request; needs root).
+   First the client's own floor, timed the same way: GET /healthz, which the
+   server answers on its loop thread from memory; a query's figure minus the
+   floor is what the server's work on it costs. With --old BUILD, the same
+   requests are first sent to that build's vigil-bench and this one's, in
+   alternating order --rounds times each (before/after figures of one sitting).
+   --queries-only stops here; with --keep, a later --reuse run skips steps 1
+   and 2 (the month is kept until a step that lets vigild write to it).
 4. The clip: time to first byte and throughput of the --clip-minutes clip
    (`vigil-bench clip`).
 5. Start-up of the real vigild on that index (cameras disabled, nothing
@@ -43,10 +51,13 @@ hand (minutes), not part of `make test`.
 
 Last line:
 
-    cameras=N days=D index_mib_per_camera_month=S coverage_p99_ms=… recordings_p99_ms=…
-    events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=… clip_MBps=… ready_clean_s=…
-    ready_kill9_s=… retention_segments_per_s=… wal_max_mib=… commit_max_ms=… healthz_max_ms=…
-    loop_stall_max_ms=…
+    cameras=N days=D index_mib_per_camera_month=S floor_p99_ms=… coverage_p99_ms=…
+    recordings_p99_ms=… events_p99_ms=… search_p99_ms=… (cold: …) clip_ttfb_ms=…
+    clip_MBps=… ready_clean_s=… ready_kill9_s=… retention_segments_per_s=… wal_max_mib=…
+    commit_max_ms=… healthz_max_ms=… loop_stall_max_ms=…
+
+With --queries-only, the last line is p50 and p99 warm of the floor and the four
+queries.
 """
 import argparse
 import http.client
@@ -183,29 +194,94 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
             "loop_max_ms": ret["loop_max"], "base_loop_max_ms": base["loop_max"]}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--cameras", type=int, default=40)
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--per-district", type=int, default=20)
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--cold", type=int, default=20)
-    ap.add_argument("--clip-minutes", type=int, default=60)
-    ap.add_argument("--retention-days", type=int, default=25)
-    ap.add_argument("--ingest", type=int, default=10,
-                    help="fleetsim cameras recording during the retention pass (0: none)")
-    ap.add_argument("--size-breakdown", action="store_true")
-    ap.add_argument("--workdir")
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    build = os.path.abspath(a.build)
-    bench = os.path.join(build, "tools", "bench", "vigil-bench")
-    work = a.workdir or tempfile.mkdtemp(prefix="vigil-month-")
-    os.makedirs(work, exist_ok=True)
-    index = os.path.join(work, "index.db")
-    pool = os.path.join(work, "pool0")
-    for f in (index, index + "-wal", index + "-shm"):
+QUERIES = ("floor", "coverage", "recordings", "events", "search")
+
+
+def load_average():
+    return "load average %.2f, %.2f, %.2f" % os.getloadavg()
+
+
+def serve(bench, cfg):
+    """`bench serve` on cfg: (process, port)."""
+    srv = subprocess.Popen([bench, "serve", "--config", cfg, "--listen", "127.0.0.1:0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return srv, int(srv.stdout.readline().split()[1])
+
+
+class Month:
+    """The four queries of step 3 at random times of the month, and the
+    client's own floor: GET /healthz, answered on the server's loop thread
+    from memory (no worker, no index), timed the same way over the same
+    connection, so what a query costs beyond it is the server's work."""
+
+    def __init__(self, a, cams, end_us, plates):
+        self.a, self.cams, self.end_us, self.plates = a, cams, end_us, plates
+        self.month0 = end_us - a.days * 86400 * 1000000
+
+    def latencies(self, port, cold_n, prefix=""):
+        a, cams, rng = self.a, self.cams, random.Random(7)  # the same requests every run
+
+        def rand_t(span_s):
+            return self.month0 + rng.randrange(0, a.days * 86400 - span_s) * 1000000
+
+        def q_floor():
+            return "/healthz"
+
+        def q_coverage():
+            t = rand_t(3600)
+            return "/api/coverage?district=d%d&start=%s&end=%s" % (
+                rng.randrange(max(1, a.cameras // a.per_district)), iso(t), iso(t + 3600e6))
+
+        def q_recordings():
+            t = rand_t(86400)
+            return "/api/cameras/%s/recordings?start=%s&end=%s" % (rng.choice(cams), iso(t),
+                                                                   iso(t + 86400e6))
+
+        def q_events():
+            t = rand_t(86400)
+            return "/api/events?camera=%s&start=%s&end=%s" % (rng.choice(cams), iso(t),
+                                                              iso(t + 86400e6))
+
+        def q_search():
+            return "/api/events?q=%s&start=%s&end=%s&limit=50" % (
+                rng.choice(self.plates).replace(" ", "+"), iso(self.month0), iso(self.end_us))
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def get(path):
+            t = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            dt = (time.perf_counter() - t) * 1000
+            if r.status != 200:
+                raise SystemExit("%s: HTTP %d %s" % (path, r.status, body[:200]))
+            return dt
+
+        res = {}
+        for name, q in zip(QUERIES, (q_floor, q_coverage, q_recordings, q_events, q_search)):
+            for _ in range(20):
+                get(q())
+            warm = [get(q()) for _ in range(a.requests)]
+            cold = []
+            if cold_n and name != "floor" and drop_caches():
+                for _ in range(cold_n):
+                    drop_caches()
+                    cold.append(get(q()))
+            res[name] = (warm, cold)
+            log("%s%-10s warm p50 %.2f ms p99 %.2f ms%s" % (
+                prefix, name, pct(warm, 50), pct(warm, 99),
+                "   cold p50 %.1f ms p99 %.1f ms" % (pct(cold, 50), pct(cold, 99)) if cold
+                else ""))
+        conn.close()
+        return res
+
+
+def make_month(a, bench, build, index, pool, marker):
+    """Steps 1 and 2: the synthesized month and the clip's real footage in
+    index (a fresh file) and pool. (end_us, segments, bytes, MiB per
+    camera-month, the clip's start in s, the clip's files)."""
+    for f in (marker, index, index + "-wal", index + "-shm"):
         if os.path.exists(f):
             os.unlink(f)
     shutil.rmtree(pool, ignore_errors=True)
@@ -213,7 +289,6 @@ def main():
     with open(os.path.join(pool, ".vigil-pool"), "w") as f:
         f.write("vigil-pool main\n")
     end_us = int(time.time()) // 86400 * 86400 * 1000000
-    random.seed(7)
 
     # 1. the month
     t0 = time.time()
@@ -257,6 +332,68 @@ def main():
     subprocess.run([bench, "import", "--index", index, "--pool", "main", "--pool-path", pool,
                     "--camera", "clipcam", "--start", str(clip_t0), "--audio", "aac", "--size",
                     "1280x720"] + files, check=True, stdout=subprocess.DEVNULL)
+    return end_us, nseg, size, per_cm, clip_t0, files
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--cameras", type=int, default=40)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--per-district", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--cold", type=int, default=20)
+    ap.add_argument("--clip-minutes", type=int, default=60)
+    ap.add_argument("--retention-days", type=int, default=25)
+    ap.add_argument("--ingest", type=int, default=10,
+                    help="fleetsim cameras recording during the retention pass (0: none)")
+    ap.add_argument("--size-breakdown", action="store_true")
+    ap.add_argument("--workdir")
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use the month a --keep run left in --workdir (same --cameras, --days, "
+                    "--per-district and --clip-minutes) instead of synthesizing it again")
+    ap.add_argument("--queries-only", action="store_true",
+                    help="steps 1-3 only (the retention pass changes the index; this keeps it "
+                    "reusable)")
+    ap.add_argument("--old", metavar="BUILD",
+                    help="another build (its tools/bench/vigil-bench) to time the queries of "
+                    "step 3 with, back to back with this one on the same index")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --old: old and new this many times each, alternating")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    bench = os.path.join(build, "tools", "bench", "vigil-bench")
+    work = a.workdir or tempfile.mkdtemp(prefix="vigil-month-")
+    os.makedirs(work, exist_ok=True)
+    index = os.path.join(work, "index.db")
+    pool = os.path.join(work, "pool0")
+    # What a --keep run made, for --reuse; removed before anything changes the
+    # index (the retention pass).
+    marker = os.path.join(work, "month.json")
+    shape = {"cameras": a.cameras, "days": a.days, "per_district": a.per_district,
+             "clip_minutes": a.clip_minutes}
+    made = None
+    if a.reuse:
+        try:
+            with open(marker) as f:
+                made = json.load(f)
+        except (OSError, ValueError):
+            raise SystemExit("--reuse: no month in %s (run with --keep first)" % work)
+        if any(made.get(k) != v for k, v in shape.items()):
+            raise SystemExit("--reuse: the month in %s was made with %s" % (work, made))
+    if made:
+        end_us, nseg, size = made["end_us"], made["segments"], made["bytes"]
+        per_cm = size / (a.cameras * a.days / 30) / (1 << 20)
+        log("reusing the month in %s: %d segments, %.2f MiB per camera-month" % (work, nseg,
+                                                                               per_cm))
+        clip_t0 = end_us // 1000000 - 2 * 86400
+        files = [os.path.join(pool, "clipcam", "%03d.mp4" % i) for i in range(a.clip_minutes)]
+    else:
+        end_us, nseg, size, per_cm, clip_t0, files = make_month(a, bench, build, index, pool,
+                                                                marker)
+        with open(marker, "w") as f:
+            json.dump(dict(shape, end_us=end_us, segments=nseg, bytes=size), f)
 
     # 3. the server on that index
     cams = ["d%d-c%d" % (c // a.per_district, c % a.per_district) for c in range(a.cameras)]
@@ -267,67 +404,45 @@ def main():
         for c in cams + ["clipcam"]:
             f.write('  - {id: %s, url: "rtsp://127.0.0.1:9/none", enabled: false, district: %s}\n'
                     % (c, c.split("-")[0] if c != "clipcam" else "clip"))
-    srv = subprocess.Popen([bench, "serve", "--config", cfg, "--listen", "127.0.0.1:0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    port = int(srv.stdout.readline().split()[1])
-    month0 = end_us - a.days * 86400 * 1000000
-    plates = []
     import sqlite3
     db = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
     plates = [r[0] for r in db.execute("SELECT text FROM events WHERE text IS NOT NULL "
-                                       "ORDER BY random() LIMIT 500")]
+                                       "ORDER BY id")]
+    plates = random.Random(7).sample(plates, min(500, len(plates)))
     db.close()
-
-    def rand_t(span_s):
-        return month0 + random.randrange(0, a.days * 86400 - span_s) * 1000000
-
-    def q_coverage():
-        t = rand_t(3600)
-        return "/api/coverage?district=d%d&start=%s&end=%s" % (
-            random.randrange(max(1, a.cameras // a.per_district)), iso(t), iso(t + 3600e6))
-
-    def q_recordings():
-        t = rand_t(86400)
-        return "/api/cameras/%s/recordings?start=%s&end=%s" % (random.choice(cams), iso(t),
-                                                               iso(t + 86400e6))
-
-    def q_events():
-        t = rand_t(86400)
-        return "/api/events?camera=%s&start=%s&end=%s" % (random.choice(cams), iso(t),
-                                                          iso(t + 86400e6))
-
-    def q_search():
-        return "/api/events?q=%s&start=%s&end=%s&limit=50" % (
-            random.choice(plates).replace(" ", "+"), iso(month0), iso(end_us))
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def get(path):
-        t = time.perf_counter()
-        conn.request("GET", path)
-        r = conn.getresponse()
-        body = r.read()
-        dt = (time.perf_counter() - t) * 1000
-        if r.status != 200:
-            raise SystemExit("%s: HTTP %d %s" % (path, r.status, body[:200]))
-        return dt
-
-    res = {}
-    for name, q in (("coverage", q_coverage), ("recordings", q_recordings),
-                    ("events", q_events), ("search", q_search)):
-        for _ in range(20):
-            get(q())
-        warm = [get(q()) for _ in range(a.requests)]
-        cold = []
-        if a.cold and drop_caches():
-            for _ in range(a.cold):
-                drop_caches()
-                cold.append(get(q()))
-        res[name] = (warm, cold)
-        log("%-10s warm p50 %.2f ms p99 %.2f ms%s" % (
-            name, pct(warm, 50), pct(warm, 99),
-            "   cold p50 %.1f ms p99 %.1f ms" % (pct(cold, 50), pct(cold, 99)) if cold else ""))
-    conn.close()
+    month = Month(a, cams, end_us, plates)
+    if a.old:
+        # The same queries (same seed) against both servers, back to back, in
+        # alternating order so a change in the box's load falls on both.
+        old_bench = os.path.join(os.path.abspath(a.old), "tools", "bench", "vigil-bench")
+        runs = {"old": [], "new": []}
+        for rnd in range(a.rounds):
+            for who in (("old", "new") if rnd % 2 == 0 else ("new", "old")):
+                log("-- %s (%s), round %d, %s" % (who, old_bench if who == "old" else bench,
+                                                  rnd + 1, load_average()))
+                srv, port = serve(old_bench if who == "old" else bench, cfg)
+                runs[who].append(month.latencies(port, 0, prefix=who + " "))
+                srv.terminate()
+                srv.wait()
+        for who in ("old", "new"):
+            log("%s, pooled over %d round(s):" % (who, a.rounds))
+            for name in QUERIES:
+                warm = [x for r in runs[who] for x in r[name][0]]
+                log("  %-10s warm p50 %.2f ms p99 %.2f ms" % (name, pct(warm, 50), pct(warm, 99)))
+    srv = None
+    if a.old and a.queries_only:
+        res = {n: ([x for r in runs["new"] for x in r[n][0]], []) for n in QUERIES}
+    else:
+        srv, port = serve(bench, cfg)
+        res = month.latencies(port, a.cold)
+    if a.queries_only:
+        if srv:
+            srv.terminate()
+            srv.wait()
+        print("cameras=%d days=%d %s" % (a.cameras, a.days, " ".join(
+            "%s_p50_ms=%.2f %s_p99_ms=%.2f" % (n, pct(res[n][0], 50), n, pct(res[n][0], 99))
+            for n in QUERIES)))
+        return
 
     # 4. the clip
     for f in files:
@@ -344,7 +459,9 @@ def main():
     log("clip %d min (%d bytes): ttfb %.1f ms, %.0f MB/s (medians of 5)" % (
         a.clip_minutes, rows[0][0], ttfb, thr))
 
-    # 5. start-up of vigild on the month
+    # 5. start-up of vigild on the month; from here vigild writes the index (its
+    # start-ups, the retention pass): it is no longer the month --reuse expects.
+    os.unlink(marker)
     vigild = os.path.join(build, "daemon", "vigild")
     port = free_port()
 
@@ -427,12 +544,14 @@ def main():
 
     def c99(name):
         return "%.1f" % pct(res[name][1], 99) if res[name][1] else "nan"
-    print("cameras=%d days=%d segments=%d index_mib_per_camera_month=%.2f coverage_p99_ms=%.2f "
+    print("cameras=%d days=%d segments=%d index_mib_per_camera_month=%.2f floor_p99_ms=%.2f "
+          "coverage_p99_ms=%.2f "
           "recordings_p99_ms=%.2f events_p99_ms=%.2f search_p99_ms=%.2f cold_p99_ms=%s/%s/%s/%s "
           "clip_ttfb_ms=%.1f clip_MBps=%.0f ready_clean_s=%.2f ready_kill9_s=%.2f "
           "retention_segments_per_s=%.0f wal_max_mib=%.1f commit_max_ms=%.1f "
           "healthz_max_ms=%.1f loop_stall_max_ms=%.1f" % (
-              a.cameras, a.days, nseg, per_cm, pct(res["coverage"][0], 99),
+              a.cameras, a.days, nseg, per_cm, pct(res["floor"][0], 99),
+              pct(res["coverage"][0], 99),
               pct(res["recordings"][0], 99), pct(res["events"][0], 99), pct(res["search"][0], 99),
               c99("coverage"), c99("recordings"), c99("events"), c99("search"), ttfb, thr,
               ready_clean, ready_kill9, ret["per_s"], ret["wal_max_mib"], ret["commit_max_ms"],
