@@ -1,7 +1,7 @@
 /*
  * common: the few helpers every vigil module shares — logging in the journald
  * format with secrets redacted, wall/monotonic clocks and RFC 3339 times,
- * directory creation and fsync. Prefix: vg_.
+ * directory creation and fsync, the layout of segment files. Prefix: vg_.
  *
  * Error convention for the whole tree: int return, 0 OK, negative errno-style
  * (FFmpeg's AVERROR values already are).
@@ -75,6 +75,14 @@ int vg_write_all(int fd, const void *buf, size_t n);
 /* Reads a whole small file (<= 1 MiB) into a NUL-terminated malloc'd buffer; caller frees.
  * Trailing newlines are stripped. 0 or -errno. */
 int vg_read_small_file(const char *path, char **out);
+
+/* ---- segment layout (common/layout.c) ----
+ * A segment file's path relative to its pool, from its camera and start (UTC):
+ *   <camera>/<YYYY>/<MM>/<DD>/<HH>/<YYYYMMDD>T<HHMMSS>.<uuuuuu>Z.mp4
+ * The one definition: storage/ names files with it and index/ derives the path
+ * of a row that stores none from it. 0, -EINVAL (empty camera, or one with a
+ * '/'), or -ENAMETOOLONG when out (len bytes) is too small. */
+int vg_segment_relpath(const char *camera, int64_t start_us, char *out, size_t len);
 
 /* ---- SHA-256 of footage ----
  * OpenSSL's EVP implementation: it uses the CPU's SHA extensions where there

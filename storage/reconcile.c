@@ -170,7 +170,7 @@ static int parse_relpath(const char *rel, char *camera, size_t clen, int64_t *st
     tm.tm_mon -= 1;
     *start_us = (int64_t)timegm(&tm) * 1000000 + us;
     char check[INDEX_PATH_MAX];
-    if (storage_segment_relpath(camera, *start_us, check, sizeof(check)) < 0 ||
+    if (vg_segment_relpath(camera, *start_us, check, sizeof(check)) < 0 ||
         strcmp(check, rel) != 0)
         return -EINVAL;
     return 0;

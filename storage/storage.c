@@ -502,21 +502,6 @@ size_t storage_pool_count(const storage *st, size_t *usable)
 
 /* ---- paths ---- */
 
-int storage_segment_relpath(const char *camera, int64_t start_us, char *out, size_t len)
-{
-    int64_t sec = start_us / 1000000, frac = start_us % 1000000;
-    if (frac < 0) frac += 1000000, sec -= 1;
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (!camera || !*camera || strchr(camera, '/')) return -EINVAL;
-    if (!gmtime_r(&t, &tm)) return -EINVAL;
-    int n = snprintf(out, len, "%s/%04d/%02d/%02d/%02d/%04d%02d%02dT%02d%02d%02d.%06dZ.mp4", camera,
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-    if (n < 0 || (size_t)n >= len) return -ENAMETOOLONG;
-    return 0;
-}
-
 int storage_abspath(const storage *st, const char *pool, const char *relpath, char *out,
                     size_t len)
 {
@@ -599,7 +584,7 @@ int storage_segment_create(storage *st, const storage_segment_info *info,
         r = -ENODEV;
         goto out;
     }
-    r = storage_segment_relpath(info->camera, info->start_us, rel, sizeof(rel));
+    r = vg_segment_relpath(info->camera, info->start_us, rel, sizeof(rel));
     if (r < 0) goto out;
     seg = calloc(1, sizeof(*seg));
     if (!seg) {

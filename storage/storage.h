@@ -5,11 +5,12 @@
  * (.vigil-pool, contents "vigil-pool <id>\n"); a pool whose identity is missing
  * or wrong is not written to. Segment files live at
  *   <pool>/<camera>/<YYYY>/<MM>/<DD>/<HH>/<YYYYMMDD>T<HHMMSS>.<uuuuuu>Z.mp4
- * (UTC of the segment's start). Write order, after Moonfire: create with O_EXCL
- * and queue the open row in the index; append whole fragments, each with one
- * write; at close fsync the file, then its directory, then mark the row closed
- * with size and SHA-256 (hashed as written, never re-read). While a segment is
- * open a thread of storage's own fdatasyncs it every pool's sync_ms.
+ * (UTC of the segment's start; vg_segment_relpath() in common/ builds it).
+ * Write order, after Moonfire: create with O_EXCL and queue the open row in
+ * the index; append whole fragments, each with one write; at close fsync the
+ * file, then its directory, then mark the row closed with size and SHA-256
+ * (hashed as written, never re-read). While a segment is open a thread of
+ * storage's own fdatasyncs it every pool's sync_ms.
  */
 #ifndef VIGIL_STORAGE_H
 #define VIGIL_STORAGE_H
@@ -31,8 +32,6 @@ typedef struct storage_segment storage_segment;
 int storage_open(const config *cfg, index_db *idx, storage **out);
 void storage_close(storage **st);
 
-/* Relative path of a segment file for camera/start (see above). */
-int storage_segment_relpath(const char *camera, int64_t start_us, char *out, size_t len);
 /* Absolute path of a pool-relative path; -ENOENT for an unknown pool. */
 int storage_abspath(const storage *st, const char *pool, const char *relpath, char *out,
                     size_t len);

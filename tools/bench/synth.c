@@ -55,17 +55,6 @@ static int exec(sqlite3 *db, const char *sql)
     return 0;
 }
 
-static void relpath(const char *cam, int64_t start_us, char *out, size_t len)
-{
-    time_t t = (time_t)(start_us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, len, "%s/%04d/%02d/%02d/%02d/%04d%02d%02dT%02d%02d%02d.%06dZ.mp4", cam,
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(start_us % 1000000));
-}
-
 int vigil_bench_synth(int argc, char **argv)
 {
     const char *index_path = NULL;
@@ -160,7 +149,7 @@ int vigil_bench_synth(int argc, char **argv)
                     uint64_t r = rnd();
                     memcpy(sha + 8 * k, &r, 8);
                 }
-                relpath(cam, t, path, sizeof(path));
+                vg_segment_relpath(cam, t, path, sizeof(path));
                 sqlite3_bind_text(seg, 1, cam, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(seg, 2, t);
                 sqlite3_bind_int64(seg, 3, t + seg_us);

@@ -1,5 +1,5 @@
 /* Unit tests of common/: RFC 3339 parsing and formatting, secret redaction,
- * mkdir_p. */
+ * mkdir_p, the segment layout. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,6 +206,34 @@ static void test_utf8(void **state)
     assert_int_equal(vg_utf8_cut("\xc0\x80z", 2), 2); /* overlong: two invalid bytes */
 }
 
+static void test_segment_relpath(void **state)
+{
+    (void)state;
+    char p[256];
+    int64_t t;
+    assert_int_equal(vg_time_parse("2026-11-23T00:34:48.123456Z", &t), 0);
+    assert_int_equal(vg_segment_relpath("cam1", t, p, sizeof(p)), 0);
+    assert_string_equal(p, "cam1/2026/11/23/00/20261123T003448.123456Z.mp4");
+    /* Last microsecond of a year, and the first of the next. */
+    assert_int_equal(vg_time_parse("2025-12-31T23:59:59.999999Z", &t), 0);
+    assert_int_equal(vg_segment_relpath("c", t, p, sizeof(p)), 0);
+    assert_string_equal(p, "c/2025/12/31/23/20251231T235959.999999Z.mp4");
+    assert_int_equal(vg_segment_relpath("c", t + 1, p, sizeof(p)), 0);
+    assert_string_equal(p, "c/2026/01/01/00/20260101T000000.000000Z.mp4");
+    /* Hour boundary; offsets are converted to UTC. */
+    assert_int_equal(vg_time_parse("2026-03-01T07:59:59+07:00", &t), 0);
+    assert_int_equal(vg_segment_relpath("c", t, p, sizeof(p)), 0);
+    assert_string_equal(p, "c/2026/03/01/00/20260301T005959.000000Z.mp4");
+    assert_int_equal(vg_segment_relpath("c", t + 1000000, p, sizeof(p)), 0);
+    assert_string_equal(p, "c/2026/03/01/01/20260301T010000.000000Z.mp4");
+    /* Leap day. */
+    assert_int_equal(vg_time_parse("2028-02-29T12:00:00Z", &t), 0);
+    assert_int_equal(vg_segment_relpath("c", t, p, sizeof(p)), 0);
+    assert_string_equal(p, "c/2028/02/29/12/20280229T120000.000000Z.mp4");
+    assert_int_equal(vg_segment_relpath("c", 0, p, 8), -ENAMETOOLONG);
+    assert_int_equal(vg_segment_relpath("a/b", 0, p, sizeof(p)), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_format), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_redact),        cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_sha256), cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_segment_relpath),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,7 @@ static int count_segments(const char *cam)
 static int file_exists(const char *cam, int64_t start)
 {
     char rel[512], abs[PATH_MAX + 600];
-    storage_segment_relpath(cam, start, rel, sizeof(rel));
+    vg_segment_relpath(cam, start, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     return access(abs, F_OK) == 0;
 }
@@ -474,7 +474,7 @@ static void t_reconcile(void **state)
     snprintf(row.camera, sizeof(row.camera), "cam1");
     row.start_us = row.end_us = row.run_start_us = T0;
     snprintf(row.pool, sizeof(row.pool), "main");
-    storage_segment_relpath("cam1", T0, rel, sizeof(rel));
+    vg_segment_relpath("cam1", T0, rel, sizeof(rel));
     snprintf(row.path, sizeof(row.path), "%s", rel);
     int64_t id = index_segment_begin(f->idx, &row);
     for (int i = 0; i < 3; i++) {
@@ -487,18 +487,18 @@ static void t_reconcile(void **state)
     write_file(abs, media, crash_len);
     /* 2. An open row without a file. */
     row.start_us = row.end_us = row.run_start_us = T0 + 100 * SEC;
-    storage_segment_relpath("cam1", row.start_us, row.path, sizeof(row.path));
+    vg_segment_relpath("cam1", row.start_us, row.path, sizeof(row.path));
     int64_t gone = index_segment_begin(f->idx, &row);
     /* 3. A closed row without a file. */
     int64_t closed_gone = make_segment(f, "cam2", T0 + 200 * SEC, T0 + 210 * SEC, 1000);
-    storage_segment_relpath("cam2", T0 + 200 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam2", T0 + 200 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     assert_int_equal(unlink(abs), 0);
     /* 4. A whole file nobody indexed, and 5. garbage with a segment's name. */
-    storage_segment_relpath("cam2", T0 + 300 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam2", T0 + 300 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
-    storage_segment_relpath("cam2", T0 + 400 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam2", T0 + 400 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, (const uint8_t *)"not an mp4 at all", 17);
     assert_int_equal(index_flush(f->idx), 0);
@@ -522,7 +522,7 @@ static void t_reconcile(void **state)
     vg_sha256_digest(media, (size_t)s.bytes, sha);
     assert_true(s.has_sha256);
     assert_memory_equal(sha, s.sha256, 32);
-    storage_segment_relpath("cam1", T0, rel, sizeof(rel));
+    vg_segment_relpath("cam1", T0, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     struct stat sb;
     assert_int_equal(stat(abs, &sb), 0);
@@ -652,7 +652,7 @@ static void t_reconcile_bounded(void **state)
         make_segment(f, "cam1", T0 + h * hour, T0 + h * hour + 10 * SEC, 100);
     /* Copied in by hand while vigild was stopped, in an old hour: no walk of
      * a bounded start sees it. */
-    storage_segment_relpath("cam1", T0 + 2 * hour + 300 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam1", T0 + 2 * hour + 300 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
 
@@ -670,10 +670,10 @@ static void t_reconcile_bounded(void **state)
      * the crashed run's last checkpoint (half past hour 46), and one of a
      * camera without any row. The start walks from the checkpoint's hour. */
     assert_int_equal(index_meta_set(dbpath, "reconciled_before_us", T0 + 46 * hour + 1800 * SEC), 0);
-    storage_segment_relpath("cam1", T0 + 47 * hour + 600 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam1", T0 + 47 * hour + 600 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
-    storage_segment_relpath("cam9", T0 + 47 * hour + 100 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam9", T0 + 47 * hour + 100 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
     assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);
@@ -692,10 +692,10 @@ static void t_reconcile_bounded(void **state)
     /* An index without a checkpoint (an older vigild's): each camera from its
      * latest row less an hour; a camera without rows from the pool's latest. */
     assert_int_equal(index_meta_delete(dbpath, "reconciled_before_us"), 0);
-    storage_segment_relpath("cam1", T0 + 47 * hour + 900 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam1", T0 + 47 * hour + 900 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
-    storage_segment_relpath("cam8", T0 + 47 * hour + 700 * SEC, rel, sizeof(rel));
+    vg_segment_relpath("cam8", T0 + 47 * hour + 700 * SEC, rel, sizeof(rel));
     snprintf(abs, sizeof(abs), "%s/%s", poolpath, rel);
     write_file(abs, media, media_len);
     assert_int_equal(storage_reconcile(f->st, f->idx, &f->cfg, &rep), 0);

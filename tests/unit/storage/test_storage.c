@@ -43,34 +43,6 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void t_relpath(void **state)
-{
-    (void)state;
-    char p[256];
-    int64_t t;
-    assert_int_equal(vg_time_parse("2026-11-23T00:34:48.123456Z", &t), 0);
-    assert_int_equal(storage_segment_relpath("cam1", t, p, sizeof(p)), 0);
-    assert_string_equal(p, "cam1/2026/11/23/00/20261123T003448.123456Z.mp4");
-    /* Last microsecond of a year, and the first of the next. */
-    assert_int_equal(vg_time_parse("2025-12-31T23:59:59.999999Z", &t), 0);
-    assert_int_equal(storage_segment_relpath("c", t, p, sizeof(p)), 0);
-    assert_string_equal(p, "c/2025/12/31/23/20251231T235959.999999Z.mp4");
-    assert_int_equal(storage_segment_relpath("c", t + 1, p, sizeof(p)), 0);
-    assert_string_equal(p, "c/2026/01/01/00/20260101T000000.000000Z.mp4");
-    /* Hour boundary; offsets are converted to UTC. */
-    assert_int_equal(vg_time_parse("2026-03-01T07:59:59+07:00", &t), 0);
-    assert_int_equal(storage_segment_relpath("c", t, p, sizeof(p)), 0);
-    assert_string_equal(p, "c/2026/03/01/00/20260301T005959.000000Z.mp4");
-    assert_int_equal(storage_segment_relpath("c", t + 1000000, p, sizeof(p)), 0);
-    assert_string_equal(p, "c/2026/03/01/01/20260301T010000.000000Z.mp4");
-    /* Leap day. */
-    assert_int_equal(vg_time_parse("2028-02-29T12:00:00Z", &t), 0);
-    assert_int_equal(storage_segment_relpath("c", t, p, sizeof(p)), 0);
-    assert_string_equal(p, "c/2028/02/29/12/20280229T120000.000000Z.mp4");
-    assert_int_equal(storage_segment_relpath("c", 0, p, 8), -ENAMETOOLONG);
-    assert_int_equal(storage_segment_relpath("a/b", 0, p, sizeof(p)), -EINVAL);
-}
-
 static void make_cfg(config *cfg, config_pool *pools, char paths[][PATH_MAX], int n)
 {
     static char *ids[] = {"main", "second", "third"};
@@ -211,7 +183,7 @@ static void t_segment(void **state)
     free(buf);
 
     char rel[256], abs2[PATH_MAX];
-    assert_int_equal(storage_segment_relpath("cam1", t0, rel, sizeof(rel)), 0);
+    assert_int_equal(vg_segment_relpath("cam1", t0, rel, sizeof(rel)), 0);
     assert_int_equal(storage_abspath(st, "main", rel, abs2, sizeof(abs2)), 0);
     assert_string_equal(abs, abs2);
     assert_int_equal(storage_abspath(st, "zzz", rel, abs2, sizeof(abs2)), -ENOENT);
@@ -607,7 +579,6 @@ int main(void)
 {
     vg_log_set_level(LOG_DEBUG);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_relpath),
         cmocka_unit_test_setup_teardown(t_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(t_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(t_direct_io, setup_disk, teardown),
