@@ -94,11 +94,18 @@ int index__frags_mark_legacy(sqlite3 *db, const char *path);
     "audio_codec, width, height, fsync_failed"
 #define INDEX__SEG_NCOLS 15 /* how many INDEX__SEG_COLS names */
 
+/* segments.path as stored: "" when path is the layout's path for (camera,
+ * start_us) (vg_segment_relpath(), nearly every row: it is derived again on
+ * read and a month of rows is ~48 bytes a row smaller), else path itself (a
+ * file under another name). Returns path or a static "". Borrowed. */
+const char *index__segment_path_stored(const char *camera, int64_t start_us, const char *path);
+
 /* Copies text column i of st's current row into dst (NULL reads as ""),
  * truncated to len. */
 void index__col_str(sqlite3_stmt *st, int i, char *dst, size_t len);
 /* Decodes the INDEX__SEG_COLS of st's current row, found from column
- * first_col on, into *s (zeroed first). */
+ * first_col on, into *s (zeroed first); a stored "" path comes back as the
+ * layout's path (see index__segment_path_stored()). */
 void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s);
 /* Resets a kept statement and clears its bindings for its next use. */
 void index__stmt_done(sqlite3_stmt *st);

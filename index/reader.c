@@ -7,9 +7,10 @@
  * while the statement is active and may use the reader for other queries
  * (they use other statements), but not for the same query.
  *
- * The decoding of a segment row (index__segment_from_row()) and the loop that
- * hands a statement's rows to a callback live here for the whole module:
- * retention's scans in locks.c read the same columns.
+ * The decoding of a segment row (index__segment_from_row()), with the
+ * encoding of its path that the writer uses (index__segment_path_stored()),
+ * and the loop that hands a statement's rows to a callback live here for the
+ * whole module: retention's scans in locks.c read the same columns.
  */
 #include "index/index_internal.h"
 
@@ -176,6 +177,15 @@ void index__col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
     vg_utf8_copy(dst, len, s ? (const char *)s : "");
 }
 
+const char *index__segment_path_stored(const char *camera, int64_t start_us, const char *path)
+{
+    char layout[INDEX_PATH_MAX];
+    if (vg_segment_relpath(camera, start_us, layout, sizeof(layout)) == 0 &&
+        strcmp(layout, path) == 0)
+        return "";
+    return path;
+}
+
 void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s)
 {
     const int c = first_col;
@@ -187,6 +197,8 @@ void index__segment_from_row(sqlite3_stmt *st, int first_col, index_segment *s)
     s->run_start_us = sqlite3_column_int64(st, c + 4);
     index__col_str(st, c + 5, s->pool, sizeof(s->pool));
     index__col_str(st, c + 6, s->path, sizeof(s->path));
+    if (!s->path[0] && vg_segment_relpath(s->camera, s->start_us, s->path, sizeof(s->path)) < 0)
+        s->path[0] = 0;
     s->bytes = sqlite3_column_int64(st, c + 7);
     s->open = sqlite3_column_int(st, c + 8) != 0;
     const void *sha = sqlite3_column_blob(st, c + 9);

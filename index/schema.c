@@ -14,7 +14,10 @@
  * bytes) answers "what overlaps [a, b) on camera X" from the index alone; only
  * the rows that match are read from the table. The fragment table of a segment
  * (what clip assembly needs) lives in segment_fragments, one BLOB per segment,
- * packed once the segment is finished (index/frags.c).
+ * packed once the segment is finished (index/frags.c). segments.path is ''
+ * for a file at the layout's path of its camera and start (common/layout.c),
+ * which is nearly every row: the reader derives it, and a row is a third
+ * smaller. Only a file under another name stores its path.
  *
  * The overlap query is start_us < :end AND end_us > :start; on its own the
  * second term is not a range on the index, so the scan would start at the first

@@ -564,7 +564,7 @@ static int apply_op(index_db *db, op *o)
         sqlite3_bind_int64(st, 4, s->end_us);
         sqlite3_bind_int64(st, 5, s->run_start_us);
         bind_text(st, 6, s->pool);
-        bind_text(st, 7, s->path);
+        bind_text(st, 7, index__segment_path_stored(s->camera, s->start_us, s->path));
         sqlite3_bind_int64(st, 8, s->bytes);
         bind_text(st, 9, s->codec);
         bind_text(st, 10, s->audio_codec);

@@ -16,7 +16,8 @@
  * through a connection of its own in large transactions (the writer thread
  * would take hours for 35 million rows); the fragment tables are stored as
  * the writer stores a finished segment's, by index__frags_encode(), the one
- * definition of their format.
+ * definition of their format, and each path as the writer stores it
+ * (index__segment_path_stored(): '' for the layout's path).
  *
  * Prints the rows it made and the file's size.
  */
@@ -154,7 +155,8 @@ int vigil_bench_synth(int argc, char **argv)
                 sqlite3_bind_int64(seg, 2, t);
                 sqlite3_bind_int64(seg, 3, t + seg_us);
                 sqlite3_bind_int64(seg, 4, run);
-                sqlite3_bind_text(seg, 5, path, -1, SQLITE_STATIC);
+                sqlite3_bind_text(seg, 5, index__segment_path_stored(cam, t, path), -1,
+                                  SQLITE_STATIC);
                 sqlite3_bind_int64(seg, 6, (int64_t)off);
                 sqlite3_bind_blob(seg, 7, sha, 32, SQLITE_STATIC);
                 if (sqlite3_step(seg) != SQLITE_DONE) ret = -EIO;

@@ -69,16 +69,22 @@ static index_segment make_seg(const char *camera, int64_t start_us, int64_t end_
     return s;
 }
 
-/* Adds a closed segment [start, end) and returns its id. */
-static int64_t add_closed(index_db *db, const char *camera, int64_t start_us, int64_t end_us)
+/* Adds s closed at end_us and returns its id. */
+static int64_t add_closed_seg(index_db *db, const index_segment *s, int64_t end_us)
 {
-    index_segment s = make_seg(camera, start_us, start_us);
-    int64_t id = index_segment_begin(db, &s);
+    int64_t id = index_segment_begin(db, s);
     assert_true(id > 0);
     uint8_t sha[32];
     memset(sha, (int)(id & 0xff), sizeof(sha));
     index_segment_finish(db, id, end_us, 1000 * id, sha);
     return id;
+}
+
+/* Adds a closed segment [start, end) and returns its id. */
+static int64_t add_closed(index_db *db, const char *camera, int64_t start_us, int64_t end_us)
+{
+    index_segment s = make_seg(camera, start_us, start_us);
+    return add_closed_seg(db, &s, end_us);
 }
 
 /* Collects segment ids. */
@@ -245,6 +251,108 @@ static void test_round_trip(void **state)
     /* The longest duration seen bounds the overlap scan. */
     assert_int_equal(pragma_int(f->path, "SELECT value FROM meta WHERE key = 'max_segment_us'"),
                      6 * S);
+    index_reader_close(&r);
+    index_close(&db);
+}
+
+/* segments.path as stored, read straight from the file. */
+static void stored_path(const char *path, int64_t id, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT path FROM segments WHERE id = ?1", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Collects the paths of segments, by id (1..4). */
+typedef struct paths {
+    char v[5][INDEX_PATH_MAX];
+} paths;
+
+static int collect_path(const index_segment *s, void *arg)
+{
+    paths *p = arg;
+    assert_true(s->id >= 1 && s->id <= 4);
+    snprintf(p->v[s->id], sizeof(p->v[s->id]), "%s", s->path);
+    return 0;
+}
+
+/* A row whose file is at the layout's path stores '' and reads back the full
+ * path from every query that returns segments; any other path is kept as it
+ * is. */
+static void test_layout_path(void **state)
+{
+    fixture *f = *state;
+    index_db *db = NULL;
+    index_reader *r = NULL;
+    index_retention *rt = NULL;
+    char want[5][INDEX_PATH_MAX], got[INDEX_PATH_MAX];
+    const int64_t t1 = T0 + 123456, t2 = T0 + 60 * S, t3 = T0 + 120 * S, t4 = T0 + 180 * S;
+    assert_int_equal(index_open(f->path, &db), 0);
+    /* 1: the layout's path (with a fraction of a second). */
+    index_segment s = make_seg("cam1", t1, t1);
+    assert_int_equal(vg_segment_relpath("cam1", t1, s.path, sizeof(s.path)), 0);
+    snprintf(want[1], sizeof(want[1]), "%s", s.path);
+    assert_int_equal(add_closed_seg(db, &s, t2), 1);
+    /* 2: another name (reconciliation, an older vigild). */
+    s = make_seg("cam1", t2, t2);
+    snprintf(s.path, sizeof(s.path), "cam1/elsewhere/x.mp4");
+    snprintf(want[2], sizeof(want[2]), "%s", s.path);
+    assert_int_equal(add_closed_seg(db, &s, t3), 2);
+    /* 3: a layout path, but of another start: kept. */
+    s = make_seg("cam1", t3, t3);
+    assert_int_equal(vg_segment_relpath("cam1", t2, s.path, sizeof(s.path)), 0);
+    snprintf(want[3], sizeof(want[3]), "%s", s.path);
+    assert_int_equal(add_closed_seg(db, &s, t4), 3);
+    /* 4: the layout's path of a segment still open. */
+    s = make_seg("cam1", t4, t4);
+    assert_int_equal(vg_segment_relpath("cam1", t4, s.path, sizeof(s.path)), 0);
+    snprintf(want[4], sizeof(want[4]), "%s", s.path);
+    assert_int_equal(index_segment_begin(db, &s), 4);
+    assert_int_equal(index_flush(db), 0);
+
+    stored_path(f->path, 1, got, sizeof(got));
+    assert_string_equal(got, "");
+    stored_path(f->path, 4, got, sizeof(got));
+    assert_string_equal(got, "");
+    stored_path(f->path, 2, got, sizeof(got));
+    assert_string_equal(got, want[2]);
+    stored_path(f->path, 3, got, sizeof(got));
+    assert_string_equal(got, want[3]);
+
+    assert_int_equal(index_reader_open(f->path, &r), 0);
+    index_segment g;
+    for (int64_t id = 1; id <= 4; id++) {
+        assert_int_equal(index_get_segment(r, id, &g), 0);
+        assert_string_equal(g.path, want[id]);
+    }
+    paths p;
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(index_query_segments(r, "cam1", INT64_MIN / 2, INT64_MAX / 2, collect_path,
+                                          &p),
+                     0);
+    for (int i = 1; i <= 4; i++) assert_string_equal(p.v[i], want[i]);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(index_query_open_segments(r, collect_path, &p), 0);
+    assert_string_equal(p.v[4], want[4]);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(index_query_closed_after(r, 0, NULL, INT64_MIN / 2, INT64_MAX / 2, 10,
+                                              collect_path, &p),
+                     0);
+    for (int i = 1; i <= 3; i++) assert_string_equal(p.v[i], want[i]);
+    /* Retention's own connection decodes the same columns. */
+    assert_int_equal(index_retention_open(f->path, &rt), 0);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(index_retention_oldest(rt, "main", INT64_MIN, 0, 10, collect_path, &p), 0);
+    for (int i = 1; i <= 3; i++) assert_string_equal(p.v[i], want[i]);
+    index_retention_close(&rt);
     index_reader_close(&r);
     index_close(&db);
 }
@@ -1047,6 +1155,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fresh_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_coalesced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_query_plan, setup, teardown),
