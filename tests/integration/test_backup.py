@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import Env, decode_errors, wait_for  # noqa: E402
+from vigiltest import Env, decode_errors, segment_rows, wait_for  # noqa: E402
 
 CAM = "codec=h264,size=320x180,fps=25,gop=25,bitrate=400"
 
@@ -56,7 +56,7 @@ class Backup(unittest.TestCase):
             db = sqlite3.connect("file:%s?mode=ro" % dest, uri=True)
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
             self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "delete")
-            in_copy = {r[0] for r in db.execute("SELECT path FROM segments WHERE open = 0")}
+            in_copy = {p for _, p in segment_rows(db, "open = 0")}
             self.assertEqual(db.execute("SELECT count(*) FROM locks WHERE id = ?",
                                         (lock["id"],)).fetchone()[0], 1)
             db.close()

@@ -28,7 +28,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import Env, SLOW, log, wait_for  # noqa: E402
+from vigiltest import Env, SLOW, log, segment_relpath, wait_for  # noqa: E402
 
 CAM = "codec=h264,size=320x180,fps=25,gop=25,bitrate=500"
 DAY = 86400
@@ -45,10 +45,8 @@ def mp4s(pool):
 
 
 def old_relpath(cam, t):
-    """The pool-relative path of a segment starting at Unix time t."""
-    tm = time.gmtime(t)
-    return "%s/%s/%s" % (cam, time.strftime("%Y/%m/%d/%H", tm),
-                         time.strftime("%Y%m%dT%H%M%S.000000Z.mp4", tm))
+    """The pool-relative path of a segment starting at Unix time t (seconds)."""
+    return segment_relpath(cam, int(t) * 1000000)
 
 
 def rfc3339(t):

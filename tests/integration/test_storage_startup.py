@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vigiltest  # noqa: E402
-from vigiltest import SRC, Env, SLOW, wait_for  # noqa: E402
+from vigiltest import SRC, Env, SLOW, segment_relpath, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(SRC, "tools", "bench"))
 import startup_bench  # noqa: E402
@@ -73,8 +73,7 @@ class StartupWalk(unittest.TestCase):
                                              SYNTH_HOURS, now_hour - startup_bench.HOUR_US)
             self.assertEqual(ndirs, SYNTH_CAMERAS * SYNTH_HOURS)
             # A file copied in by hand in an old hour: a bounded start does not see it.
-            old = startup_bench.relpath("synth-000", now_hour - 30 * startup_bench.HOUR_US
-                                        + 7 * 1000000)
+            old = segment_relpath("synth-000", now_hour - 30 * startup_bench.HOUR_US + 7 * 1000000)
             seg = env.segments(cfg, "cam1")[0]
             shutil.copy(seg["path"], os.path.join(pool, old))
 
@@ -91,8 +90,7 @@ class StartupWalk(unittest.TestCase):
             # A segment whose row never committed (the begin was queued, not written).
             cam1 = env.segments(cfg, "cam1")
             last = cam1[-1]
-            uncommitted = startup_bench.relpath(
-                "cam1", int(time.time() * 1000000) + 5 * 1000000)
+            uncommitted = segment_relpath("cam1", int(time.time() * 1000000) + 5 * 1000000)
             os.makedirs(os.path.dirname(os.path.join(pool, uncommitted)), exist_ok=True)
             shutil.copy(cam1[0]["path"], os.path.join(pool, uncommitted))
 

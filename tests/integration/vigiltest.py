@@ -533,3 +533,22 @@ def sha256_file(path):
 def rfc3339_to_unix(s):
     from datetime import datetime
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def segment_relpath(camera, start_us):
+    """A segment file's path relative to its pool, from its camera and start
+    (UTC): the layout vigild names files with (vg_segment_relpath(),
+    common/layout.c)."""
+    sec, us = divmod(start_us, 1000000)
+    t = time.gmtime(sec)
+    return "%s/%04d/%02d/%02d/%02d/%04d%02d%02dT%02d%02d%02d.%06dZ.mp4" % (
+        camera, t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_year, t.tm_mon, t.tm_mday,
+        t.tm_hour, t.tm_min, t.tm_sec, us)
+
+
+def segment_rows(db, where="1", params=()):
+    """[(id, relative path)] of the segment rows WHERE where of db (an open
+    sqlite3 connection to an index), the path as vigild reads it: a row stores
+    '' when its file is at the layout's path (segment_relpath())."""
+    return [(i, p or segment_relpath(c, s)) for i, c, s, p in db.execute(
+        "SELECT id, camera, start_us, path FROM segments WHERE " + where, params)]

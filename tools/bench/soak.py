@@ -119,11 +119,16 @@ def write_config(path, a, fleet, workdir):
 
 def verify_segments(index, pool):
     """Hashes every closed segment the index lists; (ok, bad paths)."""
+    # imported here: vigiltest reads VIGIL_BUILD when first imported
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tests", "integration"))
+    from vigiltest import segment_rows
     ok, bad = 0, []
     db = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
     try:
-        rows = db.execute("SELECT path, sha256 FROM segments WHERE open = 0 AND sha256 IS NOT NULL"
-                          ).fetchall()
+        paths = dict(segment_rows(db, "open = 0 AND sha256 IS NOT NULL"))
+        rows = [(paths[i], want) for i, want in db.execute(
+            "SELECT id, sha256 FROM segments WHERE open = 0 AND sha256 IS NOT NULL")]
     finally:
         db.close()
     for rel, want in rows:

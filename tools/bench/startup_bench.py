@@ -17,7 +17,6 @@ query per hour directory), not the hashing of recovered files. Python stdlib
 only; synthesize() is shared with tests/integration/test_storage_startup.py.
 """
 import argparse
-import datetime
 import os
 import re
 import signal
@@ -28,21 +27,19 @@ import sys
 import time
 
 HOUR_US = 3600 * 1000000
-
-
-def relpath(camera, start_us):
-    t = datetime.datetime.fromtimestamp(start_us // 1000000, datetime.timezone.utc)
-    return "%s/%04d/%02d/%02d/%02d/%04d%02d%02dT%02d%02d%02d.%06dZ.mp4" % (
-        camera, t.year, t.month, t.day, t.hour, t.year, t.month, t.day, t.hour, t.minute,
-        t.second, start_us % 1000000)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def synthesize(pool_dir, index_path, cameras, hours, last_hour_us, pool_id="main",
                files_per_hour=1, prefix="synth"):
     """Creates cameras x hours hour directories ending with the hour starting at
     last_hour_us, files_per_hour empty segment files in each, and a closed row
-    per file in the index (which vigild must have created). Returns the number
-    of hour directories made."""
+    per file in the index (which vigild must have created), its path stored as
+    vigild stores a file at the layout's path: ''. Returns the number of hour
+    directories made."""
+    # imported here: vigiltest reads VIGIL_BUILD when first imported
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+    from vigiltest import segment_relpath
     db = sqlite3.connect(index_path)
     db.execute("PRAGMA synchronous = OFF")
     next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM segments").fetchone()[0]
@@ -55,13 +52,12 @@ def synthesize(pool_dir, index_path, cameras, hours, last_hour_us, pool_id="main
             hour = last_hour_us - (hours - 1 - h) * HOUR_US
             for k in range(files_per_hour):
                 start = hour + k * step + 1000000
-                rel = relpath(cam, start)
-                path = os.path.join(pool_dir, rel)
+                path = os.path.join(pool_dir, segment_relpath(cam, start))
                 if k == 0:
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     ndirs += 1
                 open(path, "wb").close()
-                rows.append((next_id, cam, start, start + 1000000, start, pool_id, rel))
+                rows.append((next_id, cam, start, start + 1000000, start, pool_id, ""))
                 next_id += 1
             if len(rows) >= 100000:
                 db.executemany("INSERT INTO segments (id, camera, start_us, end_us, run_start_us, "
