@@ -120,10 +120,62 @@ int vg_time_parse(const char *s, int64_t *out_us)
     return to_us((int64_t)t - off, frac, out_us);
 }
 
+/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+ * civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const int64_t doe = z - era * 146097;                                 /* [0, 146096] */
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          /* [0, 365] */
+    const int64_t mp = (5 * doy + 2) / 153;                               /* [0, 11] */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *put_digits(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
 char *vg_time_format(int64_t us, char *buf, size_t len)
 {
     int64_t sec = us / 1000000, frac = us % 1000000;
     if (frac < 0) frac += 1000000, sec -= 1;
+    /* By arithmetic: every answer of the HTTP API formats times, often
+     * thousands, and gmtime_r() takes glibc's time zone lock each call
+     * (contended between serve's workers and the loop). The years outside
+     * 1000..9999 (never recorded) keep strftime()'s spelling. */
+    int64_t days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400), y;
+    int64_t sod = sec - days * 86400;
+    int mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    if (y >= 1000 && y <= 9999 && len > 0) {
+        char t[VG_TIME_LEN], *p = t;
+        p = put_digits(p, y, 4);
+        *p++ = '-';
+        p = put_digits(p, mo, 2);
+        *p++ = '-';
+        p = put_digits(p, d, 2);
+        *p++ = 'T';
+        p = put_digits(p, sod / 3600, 2);
+        *p++ = ':';
+        p = put_digits(p, sod / 60 % 60, 2);
+        *p++ = ':';
+        p = put_digits(p, sod % 60, 2);
+        if (frac != 0) {
+            *p++ = '.';
+            p = frac % 1000 == 0 ? put_digits(p, frac / 1000, 3) : put_digits(p, frac, 6);
+        }
+        *p++ = 'Z';
+        size_t n = (size_t)(p - t) < len ? (size_t)(p - t) : len - 1; /* snprintf's cut */
+        memcpy(buf, t, n);
+        buf[n] = 0;
+        return buf;
+    }
     time_t t = (time_t)sec;
     struct tm tm;
     gmtime_r(&t, &tm);

@@ -93,6 +93,19 @@ static void test_format(void **state)
     assert_string_equal(vg_time_format(base + 123456, b, sizeof(b)),
                         "2026-11-23T00:00:00.123456Z");
     assert_string_equal(vg_time_format(-1, b, sizeof(b)), "1969-12-31T23:59:59.999999Z");
+    /* Leap days, the ends of the range, and a year strftime() still spells. */
+    assert_string_equal(vg_time_format(INT64_C(951782400) * 1000000, b, sizeof(b)),
+                        "2000-02-29T00:00:00Z");
+    assert_string_equal(vg_time_format(INT64_C(4107542399) * 1000000, b, sizeof(b)),
+                        "2100-02-28T23:59:59Z");
+    assert_string_equal(vg_time_format(VG_TIME_MAX_US + 999999, b, sizeof(b)),
+                        "9999-12-31T23:59:59.999999Z");
+    assert_string_equal(vg_time_format(INT64_C(-30610224000) * 1000000, b, sizeof(b)),
+                        "1000-01-01T00:00:00Z");
+    assert_string_equal(vg_time_format(INT64_C(-30610224001) * 1000000, b, sizeof(b)),
+                        "999-12-31T23:59:59Z");
+    /* Cut like snprintf() when buf is short. */
+    assert_string_equal(vg_time_format(base, b, 5), "2026");
     /* round trip */
     int64_t back;
     assert_int_equal(vg_time_parse(vg_time_format(base + 7, b, sizeof(b)), &back), 0);
