@@ -141,17 +141,26 @@ typedef struct recordings_job {
     json_t *json;
 } recordings_job;
 
+/* The runs as times: the gaps are computed from them, and both are turned
+ * into JSON once at the end. */
 typedef struct seg_acc {
-    json_t *runs, *gaps;
+    int64_t (*runs)[2]; /* malloc'd */
+    size_t nruns, cap;
     int64_t start, end, run_start, run_end;
     bool have;
 } seg_acc;
 
 static int add_run(seg_acc *a)
 {
-    json_t *r = json_pack("{s:o,s:o}", "start", serve__json_time(a->run_start), "end",
-                          serve__json_time(a->run_end));
-    return json_array_append_new(a->runs, r) == 0 ? 0 : -ENOMEM;
+    if (a->nruns == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        void *p = realloc(a->runs, cap * sizeof(*a->runs));
+        if (!p) return -ENOMEM;
+        a->runs = p, a->cap = cap;
+    }
+    a->runs[a->nruns][0] = a->run_start;
+    a->runs[a->nruns++][1] = a->run_end;
+    return 0;
 }
 
 static int on_span(const index_span *seg, void *arg)
@@ -170,37 +179,41 @@ static int on_span(const index_span *seg, void *arg)
     return 0;
 }
 
+static int append_range(json_t *arr, int64_t start, int64_t end)
+{
+    return json_array_append_new(arr, json_pack("{s:o,s:o}", "start", serve__json_time(start),
+                                                "end", serve__json_time(end)));
+}
+
 static int recordings_work(serve__job *base, index_reader *r)
 {
     recordings_job *j = vg_container_of(base, recordings_job, base);
-    seg_acc a = {.runs = json_array(), .gaps = json_array(), .start = j->start_us, .end = j->end_us};
+    seg_acc a = {.start = j->start_us, .end = j->end_us};
     int ret = index_query_spans(r, j->camera, j->start_us, j->end_us, on_span, &a);
     if (ret == 0 && a.have) ret = add_run(&a);
-    if (ret < 0) {
-        json_decref(a.runs);
-        json_decref(a.gaps);
-        return j->err = ret;
-    }
+    json_t *runs = json_array(), *gaps = json_array();
+    if (ret == 0 && (!runs || !gaps)) ret = -ENOMEM;
+    for (size_t i = 0; ret == 0 && i < a.nruns; i++)
+        if (append_range(runs, a.runs[i][0], a.runs[i][1]) < 0) ret = -ENOMEM;
     /* Gaps: the complement of the runs within [start, min(end, now)). */
     int64_t now = vg_now_us(), lim = j->end_us < now ? j->end_us : now, cur = j->start_us;
-    size_t i;
-    json_t *run;
-    json_array_foreach(a.runs, i, run) {
-        int64_t rs = 0, re = 0;
-        vg_time_parse(json_string_value(json_object_get(run, "start")), &rs);
-        vg_time_parse(json_string_value(json_object_get(run, "end")), &re);
-        if (rs > cur && cur < lim)
-            json_array_append_new(a.gaps, json_pack("{s:o,s:o}", "start", serve__json_time(cur),
-                                                    "end", serve__json_time(rs < lim ? rs : lim)));
+    for (size_t i = 0; ret == 0 && i < a.nruns; i++) {
+        int64_t rs = a.runs[i][0], re = a.runs[i][1];
+        if (rs > cur && cur < lim && append_range(gaps, cur, rs < lim ? rs : lim) < 0)
+            ret = -ENOMEM;
         if (re > cur) cur = re;
     }
-    if (cur < lim)
-        json_array_append_new(a.gaps, json_pack("{s:o,s:o}", "start", serve__json_time(cur), "end",
-                                                serve__json_time(lim)));
+    if (ret == 0 && cur < lim && append_range(gaps, cur, lim) < 0) ret = -ENOMEM;
+    free(a.runs);
+    if (ret < 0) {
+        json_decref(runs);
+        json_decref(gaps);
+        return j->err = ret;
+    }
     j->json = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o}", "camera", j->id, "stream",
                         strcmp(j->id, j->camera) ? "sub" : "main", "start",
                         serve__json_time(j->start_us), "end", serve__json_time(j->end_us), "runs",
-                        a.runs, "gaps", a.gaps);
+                        runs, "gaps", gaps);
     if (!j->json) j->err = -ENOMEM;
     return j->err;
 }
