@@ -119,6 +119,11 @@ int index__each_segment(sqlite3 *db, const char *path, sqlite3_stmt *st, index_s
  * files of the module (events.c). */
 sqlite3 *index__reader_db(index_reader *r);
 const char *index__reader_path(index_reader *r);
+/* Statement i of the reader's spare slots (NULL until a caller prepares one
+ * into it), for a query assembled from a few fixed shapes: the event search,
+ * one slot per combination of its filters. Finalized when the reader closes. */
+#define INDEX__READER_SLOTS 16
+sqlite3_stmt **index__reader_slot(index_reader *r, unsigned i);
 
 /* The overlap queries of index_query_segments() and index_query_spans()
  * (for the query-plan test). */

@@ -91,6 +91,7 @@ struct index_reader {
     sqlite3 *db;
     int version; /* the file's schema version at open */
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *slot[INDEX__READER_SLOTS];
 };
 
 /* Times far outside any real recording but far from int64 overflow too. */
@@ -134,6 +135,8 @@ void index_reader_close(index_reader **pr)
     if (!r) return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(r->st[i]);
+    for (int i = 0; i < INDEX__READER_SLOTS; i++)
+        sqlite3_finalize(r->slot[i]);
     if (r->db) sqlite3_close(r->db);
     free(r->path);
     free(r);
@@ -148,6 +151,11 @@ sqlite3 *index__reader_db(index_reader *r)
 const char *index__reader_path(index_reader *r)
 {
     return r->path;
+}
+
+sqlite3_stmt **index__reader_slot(index_reader *r, unsigned i)
+{
+    return i < INDEX__READER_SLOTS ? &r->slot[i] : NULL;
 }
 
 /* The cached statement i, prepared on first use, or NULL (logged; *err set). */
