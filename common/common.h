@@ -58,6 +58,8 @@ char *vg_time_format(int64_t us, char *buf, size_t len);
  * is always valid UTF-8. Returns the length written. */
 size_t vg_utf8_cut(const char *s, size_t n);
 size_t vg_utf8_copy(char *dst, size_t len, const char *src);
+/* Whether s[0..n) is valid UTF-8 (what jansson accepts in a string). */
+bool vg_utf8_valid(const char *s, size_t n);
 /* Percent-decodes s[0..n) into out (NUL-terminated; '+' stays '+'). strict: a
  * '%' without two hex digits after it, or a decoded NUL, is -EINVAL; lenient:
  * such a '%' is kept as it is. Returns the decoded length, -EINVAL, or -E2BIG

@@ -66,3 +66,18 @@ size_t vg_utf8_copy(char *dst, size_t len, const char *src)
     dst[o] = 0;
     return o;
 }
+
+bool vg_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = seq_len(u + i, n - i);
+        if (!l) return false;
+        i += l;
+    }
+    return true;
+}

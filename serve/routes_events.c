@@ -415,6 +415,24 @@ static void post_events(serve_ctx *s, h2o_req_t *req, const char *who)
 
 /* ---- GET ---- */
 
+/* A row of the answer as the worker wrote it, all but its clip URL(s) and
+ * its closing brace: search_done() adds those from the config in force when
+ * the answer is sent (the worker may not read the config, which a reload
+ * frees). */
+typedef struct row_mark {
+    size_t end;               /* where the row's text ends */
+    int64_t time_us, end_us;  /* end_us 0: none */
+    size_t keys;              /* camera, district and site in keys, each NUL-ended */
+} row_mark;
+
+typedef struct row_acc {
+    serve__jbuf text, keys;
+    row_mark *rows;
+    size_t nrows, cap;
+    size_t n, limit;
+    bool truncated;
+} row_acc;
+
 typedef struct search_job {
     serve__reply_job rj;
     char q[MAX_Q];
@@ -424,120 +442,208 @@ typedef struct search_job {
     char site[32];
     char *area_cameras; /* JSON array text, malloc'd; NULL: no area */
     index_event_query query;
-    bool truncated;
+    row_acc rows; /* the answer's rows, when it is 200 */
 } search_job;
 
-typedef struct row_acc {
-    json_t *arr;
-    size_t n, limit;
-    bool truncated;
-} row_acc;
+/* ,"key":"value" for a non-empty value; nothing when it is empty or not
+ * valid UTF-8 (jansson would have left such a member out). */
+static void opt_member(serve__jbuf *b, const char *key, const char *v)
+{
+    if (!v[0]) return;
+    size_t at = b->len;
+    serve__jbuf_puts(b, key);
+    if (!serve__jbuf_str(b, v)) b->len = at;
+}
 
+/* The row as json_pack() and json_object_set_new() built it before, key for
+ * key, written as text. */
 static int on_row(const index_event_row *e, void *arg)
 {
     row_acc *a = arg;
+    serve__jbuf *b = &a->text;
     if (a->n++ >= a->limit) {
         a->truncated = true;
         return 1;
     }
-    json_t *o = json_pack("{s:I,s:o,s:o,s:s,s:s}", "id", (json_int_t)e->id, "time",
-                          serve__json_time(e->time_us), "camera",
-                          e->camera[0] ? json_string(e->camera) : json_null(), "type", e->type,
-                          "detail", e->detail);
-    if (o && e->end_us) json_object_set_new(o, "end", serve__json_time(e->end_us));
-    if (o && e->district[0]) json_object_set_new(o, "district", json_string(e->district));
-    if (o && e->site[0]) json_object_set_new(o, "site", json_string(e->site));
-    if (o && e->text[0]) json_object_set_new(o, "text", json_string(e->text));
-    if (o && e->attributes[0])
-        json_object_set_new(o, "attributes", json_loads(e->attributes, 0, NULL));
-    if (o && e->source_id[0]) json_object_set_new(o, "source_id", json_string(e->source_id));
-    if (o && e->posted_by[0]) json_object_set_new(o, "posted_by", json_string(e->posted_by));
-    return serve__append_row(a->arr, o, "event", e->id);
+    size_t start = b->len;
+    serve__jbuf_puts(b, "{\"id\":");
+    serve__jbuf_int(b, e->id);
+    serve__jbuf_puts(b, ",\"time\":");
+    serve__jbuf_time(b, e->time_us);
+    serve__jbuf_puts(b, ",\"camera\":");
+    bool ok = e->camera[0] ? serve__jbuf_str(b, e->camera) : (serve__jbuf_puts(b, "null"), true);
+    if (ok) serve__jbuf_puts(b, ",\"type\":");
+    ok = ok && serve__jbuf_str(b, e->type);
+    if (ok) serve__jbuf_puts(b, ",\"detail\":");
+    ok = ok && serve__jbuf_str(b, e->detail);
+    if (!ok) { /* json_pack() refused it */
+        b->len = start;
+        vg_log(LOG_WARNING, "serve: event %lld left out of a listing: not valid as JSON",
+               (long long)e->id);
+        return 0;
+    }
+    if (e->end_us) {
+        serve__jbuf_puts(b, ",\"end\":");
+        serve__jbuf_time(b, e->end_us);
+    }
+    opt_member(b, ",\"district\":", e->district);
+    opt_member(b, ",\"site\":", e->site);
+    opt_member(b, ",\"text\":", e->text);
+    if (e->attributes[0]) {
+        /* Parsed and dumped again, as before: what the answer carries is
+         * jansson's form of it, and a damaged one is left out. */
+        json_t *v = json_loads(e->attributes, 0, NULL);
+        if (v) {
+            serve__jbuf_puts(b, ",\"attributes\":");
+            serve__jbuf_json(b, v);
+            json_decref(v);
+        }
+    }
+    opt_member(b, ",\"source_id\":", e->source_id);
+    opt_member(b, ",\"posted_by\":", e->posted_by);
+    if (a->nrows == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        row_mark *p = realloc(a->rows, cap * sizeof(*p));
+        if (!p) return -ENOMEM;
+        a->rows = p, a->cap = cap;
+    }
+    row_mark *m = &a->rows[a->nrows++];
+    m->end = b->len;
+    m->time_us = e->time_us;
+    m->end_us = e->end_us;
+    m->keys = a->keys.len;
+    /* What the clips are computed from: the members as the answer has them
+     * (a camera, district or site left out above counts as absent). */
+    const char *cam = e->camera[0] && vg_utf8_valid(e->camera, strlen(e->camera)) ? e->camera : "";
+    const char *dist = vg_utf8_valid(e->district, strlen(e->district)) ? e->district : "";
+    const char *site = vg_utf8_valid(e->site, strlen(e->site)) ? e->site : "";
+    serve__jbuf_put(&a->keys, cam, strlen(cam) + 1);
+    serve__jbuf_put(&a->keys, dist, strlen(dist) + 1);
+    serve__jbuf_put(&a->keys, site, strlen(site) + 1);
+    return b->failed || a->keys.failed ? -ENOMEM : 0;
+}
+
+static void row_acc_free(row_acc *a)
+{
+    serve__jbuf_free(&a->text);
+    serve__jbuf_free(&a->keys);
+    free(a->rows);
+    memset(a, 0, sizeof(*a));
 }
 
 static int search_work(serve__job *base, index_reader *r)
 {
     search_job *j = vg_container_of(base, search_job, rj.base);
     serve__reply *out = &j->rj.reply;
-    row_acc a = {.arr = json_array(), .limit = (size_t)j->query.limit};
+    row_acc *a = &j->rows;
+    a->limit = (size_t)j->query.limit;
     j->query.limit++; /* one more tells the answer was cut */
-    int ret = a.arr ? index_events_search(r, &j->query, on_row, &a) : -ENOMEM;
+    int ret = index_events_search(r, &j->query, on_row, a);
     if (ret == 1) ret = 0;
     if (ret < 0) {
-        json_decref(a.arr);
+        row_acc_free(a);
         out->status = ret == -EINVAL ? 400 : 503;
         out->json = json_pack("{s:s}", "error", ret == -EINVAL ? "q: no word to search for"
                                                                : "cannot read events");
         return ret == -EINVAL ? 0 : ret;
     }
     out->status = 200;
-    out->json = a.arr;
-    j->truncated = a.truncated;
     return 0;
 }
 
-static json_t *clip_url(const char *camera, int64_t start, int64_t end)
+/* The clip URL of camera over [start, end) as a JSON string; false (nothing
+ * written) when it is not valid UTF-8. */
+static bool clip_url(serve__jbuf *b, const char *camera, int64_t start, int64_t end)
 {
-    char a[VG_TIME_LEN], b[VG_TIME_LEN], url[INDEX_ID_MAX + 2 * VG_TIME_LEN + 64];
+    char a[VG_TIME_LEN], e[VG_TIME_LEN], url[INDEX_ID_MAX + 2 * VG_TIME_LEN + 64];
     if (end - start > SERVE__MAX_CLIP_US) end = start + SERVE__MAX_CLIP_US;
     snprintf(url, sizeof(url), "/api/cameras/%s/clip.mp4?start=%s&end=%s", camera,
-             vg_time_format(start, a, sizeof(a)), vg_time_format(end, b, sizeof(b)));
-    return json_string(url);
+             vg_time_format(start, a, sizeof(a)), vg_time_format(end, e, sizeof(e)));
+    return serve__jbuf_str(b, url);
 }
 
-/* Adds the clip URL(s) to an event row o of the answer; *budget is what is
- * left of MAX_ANSWER_AREA_CLIPS. */
-static void add_clips(const config *cfg, json_t *o, size_t *budget)
+/* Writes the clip URL(s) of row m into b: "clip" for an event of a camera,
+ * "clips" (one per camera of its area) for an event of an area; *budget is
+ * what is left of MAX_ANSWER_AREA_CLIPS. */
+static void add_clips(const config *cfg, serve__jbuf *b, const row_mark *m, const char *keys,
+                      size_t *budget)
 {
-    int64_t t, e;
-    const char *camera = json_string_value(json_object_get(o, "camera"));
-    const char *district = json_string_value(json_object_get(o, "district"));
-    const char *site = json_string_value(json_object_get(o, "site"));
-    const char *ts = json_string_value(json_object_get(o, "time"));
-    const char *es = json_string_value(json_object_get(o, "end"));
-    if (!ts || vg_time_parse(ts, &t) < 0) return;
-    if (!es || vg_time_parse(es, &e) < 0) e = t;
+    const char *camera = keys + m->keys;
+    const char *district = camera + strlen(camera) + 1;
+    const char *site = district + strlen(district) + 1;
+    int64_t t = m->time_us, e = m->end_us ? m->end_us : m->time_us;
     t -= cfg->event_pre_roll_us;
     e += cfg->event_post_roll_us;
     if (e <= t) e = t + 1000000;
-    if (camera) {
-        json_object_set_new(o, "clip", clip_url(camera, t, e));
+    if (camera[0]) {
+        size_t at = b->len;
+        serve__jbuf_puts(b, ",\"clip\":");
+        if (!clip_url(b, camera, t, e)) b->len = at;
         return;
     }
-    if (!district && !site) return; /* daemon-wide */
-    json_t *clips = json_array();
-    size_t n = 0;
-    for (size_t i = 0; clips && i < cfg->ncameras; i++) {
+    if (!district[0] && !site[0]) return; /* daemon-wide */
+    serve__jbuf clips = {0};
+    size_t n = 0, written = 0;
+    serve__jbuf_puts(&clips, ",\"clips\":[");
+    for (size_t i = 0; i < cfg->ncameras; i++) {
         const config_camera *c = &cfg->cameras[i];
-        if (district && strcmp(district, c->district ? c->district : "") != 0) continue;
-        if (site && strcmp(site, config_site_name(c->site)) != 0) continue;
+        if (district[0] && strcmp(district, c->district ? c->district : "") != 0) continue;
+        if (site[0] && strcmp(site, config_site_name(c->site)) != 0) continue;
         if (n++ == MAX_AREA_CLIPS || *budget == 0) {
-            json_object_set_new(o, "clips_truncated", json_true());
+            serve__jbuf_puts(b, ",\"clips_truncated\":true");
             break;
         }
-        json_array_append_new(clips, json_pack("{s:s,s:o}", "camera", c->id, "clip",
-                                                clip_url(c->id, t, e)));
         (*budget)--;
+        size_t at = clips.len;
+        if (written) serve__jbuf_puts(&clips, ",");
+        serve__jbuf_puts(&clips, "{\"camera\":");
+        bool ok = serve__jbuf_str(&clips, c->id);
+        if (ok) serve__jbuf_puts(&clips, ",\"clip\":");
+        if (!ok || !clip_url(&clips, c->id, t, e)) {
+            clips.len = at; /* json_pack() refused it: not in the array */
+            continue;
+        }
+        serve__jbuf_puts(&clips, "}");
+        written++;
     }
-    if (clips) json_object_set_new(o, "clips", clips);
+    serve__jbuf_puts(&clips, "]");
+    if (clips.failed) b->failed = true;
+    serve__jbuf_put(b, clips.p, clips.len);
+    serve__jbuf_free(&clips);
 }
 
 static void search_done(serve__job *base, h2o_req_t *req)
 {
     search_job *j = vg_container_of(base, search_job, rj.base);
     serve__reply *r = &j->rj.reply;
-    if (r->status == 200 && r->json && base->s->cfg) {
-        size_t i, budget = MAX_ANSWER_AREA_CLIPS;
-        json_t *o;
-        json_array_foreach(r->json, i, o) add_clips(base->s->cfg, o, &budget);
+    row_acc *a = &j->rows;
+    bool truncated = a->truncated;
+    if (r->status == 200 && !r->json) {
+        const config *cfg = base->s->cfg;
+        serve__jbuf out = {0};
+        size_t budget = MAX_ANSWER_AREA_CLIPS, from = 0;
+        /* The rows' text, and about what a clip URL adds to each. */
+        serve__jbuf_reserve(&out, a->text.len + a->nrows * 120 + 2);
+        serve__jbuf_puts(&out, "[");
+        for (size_t i = 0; i < a->nrows; i++) {
+            if (i) serve__jbuf_puts(&out, ",");
+            serve__jbuf_put(&out, a->text.p + from, a->rows[i].end - from);
+            from = a->rows[i].end;
+            if (cfg) add_clips(cfg, &out, &a->rows[i], a->keys.p, &budget);
+            serve__jbuf_puts(&out, "}");
+        }
+        serve__jbuf_puts(&out, "]");
+        r->text = serve__jbuf_take(&out);
+        row_acc_free(a);
     }
-    if (j->truncated) serve__add_header_str(req, "x-events-truncated", "1");
+    if (truncated) serve__add_header_str(req, "x-events-truncated", "1");
     serve__reply_job_done(base, req);
 }
 
 static void search_free(serve__job *base)
 {
     search_job *j = vg_container_of(base, search_job, rj.base);
+    row_acc_free(&j->rows);
     free(j->area_cameras);
     serve__reply_job_free(base);
 }

@@ -41,6 +41,34 @@ uint64_t serve__pins_count(serve__pins *p);
 /* The registry as media/'s clip pins (p borrowed: must outlive the clip). */
 media_pins serve__pins_media(serve__pins *p);
 
+/* ---- jbuf.c: JSON text written into a growing buffer ----
+ * What json_dumps(JSON_COMPACT) would write for the same values. A write that
+ * runs out of memory sets failed and every later one does nothing; take()
+ * then returns NULL. */
+
+typedef struct serve__jbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} serve__jbuf;
+
+/* Room for n more bytes (and a NUL); false when failed. */
+bool serve__jbuf_reserve(serve__jbuf *b, size_t n);
+void serve__jbuf_put(serve__jbuf *b, const void *s, size_t n);
+void serve__jbuf_puts(serve__jbuf *b, const char *s);
+/* s as a JSON string; false, with nothing written, when s is not valid
+ * UTF-8 (jansson refuses such a string: json_string() returns NULL). */
+bool serve__jbuf_str(serve__jbuf *b, const char *s);
+void serve__jbuf_int(serve__jbuf *b, int64_t v);
+/* us as an RFC 3339 JSON string (serve__json_time()'s text). */
+void serve__jbuf_time(serve__jbuf *b, int64_t us);
+/* A jansson value, dumped JSON_COMPACT. */
+void serve__jbuf_json(serve__jbuf *b, const json_t *v);
+/* The text, NUL-terminated and the caller's to free (NULL if a write
+ * failed); b is left empty. */
+char *serve__jbuf_take(serve__jbuf *b);
+void serve__jbuf_free(serve__jbuf *b);
+
 /* ---- evidence.c: locks, events, coverage, exports (worker-thread halves) ----
  * Each fills a reply: status (200, 201, 4xx, 5xx) and either json (an object
  * or array; errors {"error": ...}) or text (a JSON document already
