@@ -53,7 +53,12 @@ static void *worker_main(void *arg)
         else
             w->done = t;
         w->done_tail = t;
+        /* Woken outside the lock: the loop's on_async() takes it at once,
+         * and would block (a futex sleep and a second wake-up on the way
+         * of every answer) while this thread still held it. */
+        pthread_mutex_unlock(&w->mu);
         uv_async_send(&w->async);
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -135,8 +140,10 @@ void serve__workers_queue(serve__workers *w, serve__task *t)
     else
         w->todo = t;
     w->todo_tail = t;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    /* After the unlock, for the same reason: a worker woken inside it would
+     * go back to sleep on the mutex first. Workers re-check todo. */
+    pthread_cond_signal(&w->cv);
 }
 
 static void on_closed(uv_handle_t *h)
