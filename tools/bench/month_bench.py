@@ -21,9 +21,12 @@ hand (minutes), not part of `make test`.
    (--cold each, the page cache dropped before every request; needs root).
    First the client's own floor, timed the same way: GET /healthz, which the
    server answers on its loop thread from memory; a query's figure minus the
-   floor is what the server's work on it costs. With --old BUILD, the same
-   requests are first sent to that build's vigil-bench and this one's, in
-   alternating order --rounds times each (before/after figures of one sitting).
+   floor is what the server's work on it costs. Also the server's CPU time
+   (all its threads) and context switches per request over each warm block,
+   which the box's other load does not inflate as it does the p99. With --old
+   BUILD, the same requests are first sent to that build's vigil-bench and
+   this one's, in alternating order --rounds times each (before/after figures
+   of one sitting).
    --queries-only stops here; with --keep, a later --reuse run skips steps 1
    and 2 (the month is kept until a step that lets vigild write to it).
 4. The clip: time to first byte and throughput of the --clip-minutes clip
@@ -201,6 +204,23 @@ def load_average():
     return "load average %.2f, %.2f, %.2f" % os.getloadavg()
 
 
+def server_cpu(pid):
+    """CPU time (s) and context switches of every thread of pid so far: the
+    server's own cost, which the box's other load does not inflate the way it
+    does latencies (/proc/PID/task/*/schedstat, in ns, and status)."""
+    cpu = switches = 0
+    tasks = "/proc/%d/task" % pid
+    for t in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, t, "schedstat")) as f:
+                cpu += int(f.read().split()[0])
+            with open(os.path.join(tasks, t, "status")) as f:
+                switches += sum(int(l.split()[1]) for l in f if "ctxt_switches" in l)
+        except OSError:
+            pass  # a thread that just ended
+    return cpu / 1e9, switches
+
+
 def serve(bench, cfg):
     """`bench serve` on cfg: (process, port)."""
     srv = subprocess.Popen([bench, "serve", "--config", cfg, "--listen", "127.0.0.1:0"],
@@ -218,7 +238,7 @@ class Month:
         self.a, self.cams, self.end_us, self.plates = a, cams, end_us, plates
         self.month0 = end_us - a.days * 86400 * 1000000
 
-    def latencies(self, port, cold_n, prefix=""):
+    def latencies(self, port, pid, cold_n, prefix=""):
         a, cams, rng = self.a, self.cams, random.Random(7)  # the same requests every run
 
         def rand_t(span_s):
@@ -262,15 +282,19 @@ class Month:
         for name, q in zip(QUERIES, (q_floor, q_coverage, q_recordings, q_events, q_search)):
             for _ in range(20):
                 get(q())
+            cpu0, sw0 = server_cpu(pid)
             warm = [get(q()) for _ in range(a.requests)]
+            cpu1, sw1 = server_cpu(pid)
             cold = []
             if cold_n and name != "floor" and drop_caches():
                 for _ in range(cold_n):
                     drop_caches()
                     cold.append(get(q()))
-            res[name] = (warm, cold)
-            log("%s%-10s warm p50 %.2f ms p99 %.2f ms%s" % (
-                prefix, name, pct(warm, 50), pct(warm, 99),
+            res[name] = (warm, cold, (cpu1 - cpu0) * 1000 / a.requests,
+                         (sw1 - sw0) / a.requests)
+            log("%s%-10s warm p50 %.2f ms p99 %.2f ms, server CPU %.3f ms and %.1f context "
+                "switches a request%s" % (
+                prefix, name, pct(warm, 50), pct(warm, 99), res[name][2], res[name][3],
                 "   cold p50 %.1f ms p99 %.1f ms" % (pct(cold, 50), pct(cold, 99)) if cold
                 else ""))
         conn.close()
@@ -421,27 +445,30 @@ def main():
                 log("-- %s (%s), round %d, %s" % (who, old_bench if who == "old" else bench,
                                                   rnd + 1, load_average()))
                 srv, port = serve(old_bench if who == "old" else bench, cfg)
-                runs[who].append(month.latencies(port, 0, prefix=who + " "))
+                runs[who].append(month.latencies(port, srv.pid, 0, prefix=who + " "))
                 srv.terminate()
                 srv.wait()
         for who in ("old", "new"):
             log("%s, pooled over %d round(s):" % (who, a.rounds))
             for name in QUERIES:
                 warm = [x for r in runs[who] for x in r[name][0]]
-                log("  %-10s warm p50 %.2f ms p99 %.2f ms" % (name, pct(warm, 50), pct(warm, 99)))
+                cpu = sum(r[name][2] for r in runs[who]) / a.rounds
+                log("  %-10s warm p50 %.2f ms p99 %.2f ms, server CPU %.3f ms a request" % (
+                    name, pct(warm, 50), pct(warm, 99), cpu))
     srv = None
     if a.old and a.queries_only:
-        res = {n: ([x for r in runs["new"] for x in r[n][0]], []) for n in QUERIES}
+        res = {n: ([x for r in runs["new"] for x in r[n][0]], [],
+                   sum(r[n][2] for r in runs["new"]) / a.rounds) for n in QUERIES}
     else:
         srv, port = serve(bench, cfg)
-        res = month.latencies(port, a.cold)
+        res = month.latencies(port, srv.pid, a.cold)
     if a.queries_only:
         if srv:
             srv.terminate()
             srv.wait()
         print("cameras=%d days=%d %s" % (a.cameras, a.days, " ".join(
-            "%s_p50_ms=%.2f %s_p99_ms=%.2f" % (n, pct(res[n][0], 50), n, pct(res[n][0], 99))
-            for n in QUERIES)))
+            "%s_p50_ms=%.2f %s_p99_ms=%.2f %s_cpu_ms=%.3f" % (
+                n, pct(res[n][0], 50), n, pct(res[n][0], 99), n, res[n][2]) for n in QUERIES)))
         return
 
     # 4. the clip
