@@ -263,7 +263,7 @@ void serve__case_get(index_reader *r, const char *index_path, index_db *idx, con
     if (ret == 0 && !(locks && exports && notes && custody)) ret = -ENOMEM;
     if (ret == 0) ret = index_case_cameras(index_path, id, on_case_camera, &cams);
     if (ret == 0) {
-        serve__coverage(r, cams.v, cams.n, c.start_us, c.end_us, &cov);
+        serve__coverage(r, cams.v, cams.n, c.start_us, c.end_us, false, &cov);
         if (cov.status != 200) ret = -EIO;
     }
     lock_pick lp = {.cams = &cams, .arr = locks};

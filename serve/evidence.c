@@ -240,6 +240,8 @@ void serve__events(index_reader *r, const char *camera, const char *type, int64_
 typedef struct run_acc {
     int64_t start, end;     /* the query range */
     json_t *runs;           /* [{start, end}] */
+    serve__jbuf *text;      /* instead of runs: the coverage answer's text */
+    size_t nruns;           /* written to text */
     json_t *segments;       /* export: the segment rows; NULL for coverage */
     int64_t covered_us;
     int64_t run_start, run_end;
@@ -255,6 +257,15 @@ typedef struct run_acc {
 
 static int run_flush(run_acc *a)
 {
+    if (a->text) {
+        serve__jbuf *b = a->text;
+        serve__jbuf_puts(b, a->nruns++ ? ",{\"start\":" : "{\"start\":");
+        serve__jbuf_time(b, a->run_start);
+        serve__jbuf_puts(b, ",\"end\":");
+        serve__jbuf_time(b, a->run_end);
+        serve__jbuf_puts(b, "}");
+        return b->failed ? -ENOMEM : 0;
+    }
     json_t *r = json_pack("{s:o,s:o}", "start", jtime(a->run_start), "end", jtime(a->run_end));
     if (r && a->export_id) {
         if (a->nbounds + 2 > a->capbounds) {
@@ -507,9 +518,60 @@ static int camera_runs(index_reader *r, const char *camera, run_acc *a)
     return ret;
 }
 
-void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
-                     int64_t end_us, serve__reply *out)
+/* serve__coverage() as text: the same members in the same order as the
+ * objects below would be dumped, without an object per camera and run. */
+static void coverage_text(index_reader *r, const serve__area_cam *cams, size_t n,
+                          int64_t start_us, int64_t end_us, serve__reply *out)
 {
+    serve__jbuf b = {0};
+    int ret = 0;
+    serve__jbuf_puts(&b, "{\"start\":");
+    serve__jbuf_time(&b, start_us);
+    serve__jbuf_puts(&b, ",\"end\":");
+    serve__jbuf_time(&b, end_us);
+    serve__jbuf_puts(&b, ",\"cameras\":[");
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        run_acc a = {.start = start_us, .end = end_us, .text = &b};
+        serve__jbuf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        /* A string jansson refuses made json_pack() fail: the same error. */
+        bool ok = serve__jbuf_str(&b, cams[i].id);
+        if (ok) serve__jbuf_puts(&b, ",\"name\":");
+        ok = ok && serve__jbuf_str(&b, cams[i].name);
+        if (ok) serve__jbuf_puts(&b, ",\"district\":");
+        ok = ok && serve__jbuf_str(&b, cams[i].district);
+        if (ok) serve__jbuf_puts(&b, ",\"site\":");
+        ok = ok && serve__jbuf_str(&b, cams[i].site);
+        if (ok) serve__jbuf_puts(&b, ",\"runs\":[");
+        if (!ok || (ret = camera_runs(r, cams[i].id, &a)) < 0) {
+            if (!ret) ret = -ENOMEM;
+            break;
+        }
+        serve__jbuf_puts(&b, "],\"covered_seconds\":");
+        json_t *cs = json_real((double)a.covered_us / 1e6); /* jansson's form of a real */
+        if (cs) serve__jbuf_json(&b, cs);
+        json_decref(cs);
+        serve__jbuf_puts(&b, "}");
+        if (!cs || b.failed) ret = -ENOMEM;
+    }
+    serve__jbuf_puts(&b, "]}");
+    char *text = serve__jbuf_take(&b);
+    if (ret == 0 && !text) ret = -ENOMEM;
+    if (ret < 0) {
+        free(text);
+        reply_errno(out, ret, "cannot read the index");
+        return;
+    }
+    out->status = 200;
+    out->text = text;
+}
+
+void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
+                     int64_t end_us, bool text, serve__reply *out)
+{
+    if (text) {
+        coverage_text(r, cams, n, start_us, end_us, out);
+        return;
+    }
     json_t *arr = json_array();
     int ret = arr ? 0 : -ENOMEM;
     for (size_t i = 0; ret == 0 && i < n; i++) {

@@ -108,7 +108,7 @@ static int dump_cb(const char *s, size_t n, void *arg)
 
 void serve__jbuf_json(serve__jbuf *b, const json_t *v)
 {
-    if (json_dump_callback(v, dump_cb, b, JSON_COMPACT) < 0) b->failed = true;
+    if (json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0) b->failed = true;
 }
 
 char *serve__jbuf_take(serve__jbuf *b)

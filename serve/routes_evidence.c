@@ -302,7 +302,7 @@ static void area_job_free(serve__job *base)
 static int coverage_work(serve__job *base, index_reader *r)
 {
     area_job *j = vg_container_of(base, area_job, rj.base);
-    serve__coverage(r, j->cams, j->ncams, j->start_us, j->end_us, &j->rj.reply);
+    serve__coverage(r, j->cams, j->ncams, j->start_us, j->end_us, true, &j->rj.reply);
     return serve__reply_job_status(&j->rj);
 }
 

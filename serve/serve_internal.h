@@ -62,7 +62,7 @@ bool serve__jbuf_str(serve__jbuf *b, const char *s);
 void serve__jbuf_int(serve__jbuf *b, int64_t v);
 /* us as an RFC 3339 JSON string (serve__json_time()'s text). */
 void serve__jbuf_time(serve__jbuf *b, int64_t us);
-/* A jansson value, dumped JSON_COMPACT. */
+/* A jansson value (any: a real too), dumped JSON_COMPACT. */
 void serve__jbuf_json(serve__jbuf *b, const json_t *v);
 /* The text, NUL-terminated and the caller's to free (NULL if a write
  * failed); b is left empty. */
@@ -109,9 +109,10 @@ void serve__locks_release(const char *index_path, index_db *idx, int64_t id, con
 /* Events in [start, end) of camera (NULL: all) of type (NULL: all), oldest first. */
 void serve__events(index_reader *r, const char *camera, const char *type, int64_t start_us,
                    int64_t end_us, serve__reply *out);
-/* Per camera: its recorded runs in [start, end) and the seconds covered. */
+/* Per camera: its recorded runs in [start, end) and the seconds covered; as
+ * the answer's text (out->text) with text, else as out->json. */
 void serve__coverage(index_reader *r, const serve__area_cam *cams, size_t n, int64_t start_us,
-                     int64_t end_us, serve__reply *out);
+                     int64_t end_us, bool text, serve__reply *out);
 
 /* Loads the export signing key <index_path>.signing-key (64 raw bytes: the Ed25519 seed
  * then the public key, mode 0600), creating it on first use. 0 or negative. */

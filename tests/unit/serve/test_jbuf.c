@@ -3,7 +3,7 @@
  * (JSON_COMPACT) writes for the same values, so answers built either way have
  * the same bytes: every byte value alone and inside text, multi-byte UTF-8,
  * strings jansson refuses (invalid UTF-8), integers at their limits, times,
- * and nested values dumped through it.
+ * and values (a real, a nested object) dumped through it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +78,15 @@ static void t_values(void **state)
         serve__jbuf_time(&b, times[i]);
         char *got = serve__jbuf_take(&b);
         char *want = jansson_text(json_string(vg_time_format(times[i], t, sizeof(t))));
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+    const double reals[] = {0, 3600, 1234.5, 0.1, 1e-7, 86400.000001};
+    for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+        json_t *v = json_real(reals[i]);
+        serve__jbuf_json(&b, v);
+        char *got = serve__jbuf_take(&b), *want = jansson_text(v);
         assert_string_equal(got, want);
         free(got);
         free(want);
