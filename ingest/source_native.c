@@ -354,9 +354,11 @@ static void on_watchdog(uv_timer_t *t)
     }
 }
 
+/* Also called directly, for a camera stopped before its timer was ever
+ * initialised (h->data unset): the camera is found from the handle's place. */
 static void on_retry_closed(uv_handle_t *h)
 {
-    native_cam *c = h->data;
+    native_cam *c = vg_container_of((uv_timer_t *)h, native_cam, retry);
     pthread_mutex_lock(&c->lock);
     c->released = true;
     pthread_cond_broadcast(&c->cond);
