@@ -26,6 +26,17 @@
  * of 32. Differences are taken in wrapping 64-bit arithmetic, so any table
  * round-trips exactly, however odd its values.
  *
+ * A finished segment's table is grouped before it is packed
+ * (index__frags_group()): a GOP cut into several fragments (the segmenter
+ * cuts at 256 KiB, so a 2 Mbit/s camera with 2 s GOPs writes two a GOP, a
+ * 8 Mbit/s one eight) is stored as one entry from its keyframe fragment to
+ * its last byte. What the index is for is random access, and a GOP is the
+ * unit of it: a clip or a snapshot starts at a keyframe, and reads the moofs
+ * inside an entry from the file when it needs them (media/clip.c walks them,
+ * a snapshot decodes the GOP). Half to seven eighths of the entries go, at
+ * the price of a clip's end being found inside the file instead of the index.
+ * Open segments keep every fragment (appended raw, as written).
+ *
  * The checksum is there because a fragment table steers clip assembly's reads
  * of the files: a flipped bit in a stored varint would otherwise decode to a
  * plausible but wrong offset. A blob that fails any check is rejected
@@ -105,6 +116,23 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
         h *= 16777619u;
     }
     return h;
+}
+
+size_t index__frags_group(index_fragment *f, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        index_fragment *g = k ? &f[k - 1] : NULL;
+        if (g && !(f[i].flags & 1) && f[i].flags == (g->flags & ~1u) &&
+            f[i].offset == g->offset + g->size && f[i].start_us == g->end_us &&
+            f[i].end_us >= f[i].start_us && (uint64_t)g->size + f[i].size <= UINT32_MAX) {
+            g->size += f[i].size;
+            g->end_us = f[i].end_us;
+            continue;
+        }
+        f[k++] = f[i];
+    }
+    return k;
 }
 
 size_t index__frags_packed_max(size_t n)

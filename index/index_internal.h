@@ -70,6 +70,11 @@ void index__unpack_fragment(const uint8_t in[INDEX__FRAG_BYTES], index_fragment 
     "coalesce((SELECT value FROM meta WHERE key = '" INDEX__FRAGS_LEGACY_KEY "'), 0)"
 #define INDEX__FRAGS_RAW 0x00
 #define INDEX__FRAGS_PACKED 0x01
+/* Merges f[0, n) in place into random-access entries: each keyframe
+ * fragment takes in the fragments after it that continue it (no keyframe,
+ * back to back in the file and in time, the same flags), so an entry spans a
+ * GOP's pieces. Returns the new count. */
+size_t index__frags_group(index_fragment *f, size_t n);
 /* The most bytes index__frags_encode() writes for n fragments. */
 size_t index__frags_packed_max(size_t n);
 /* Packs f[0, n) into a new packed BLOB (*out, *len; caller frees).

@@ -501,6 +501,7 @@ static int pack_fragments(index_db *db, int64_t id)
     }
     index__stmt_done(db->st_frags_get);
     if (ret < 0 || dec < 0) goto out; /* nothing to pack (or out of memory: stays raw) */
+    n = index__frags_group(f, n);
     if ((ret = index__frags_encode(f, n, &packed, &len)) < 0) goto out;
     sqlite3_bind_int64(db->st_frags_put, 1, id);
     sqlite3_bind_blob(db->st_frags_put, 2, packed, (int)len, SQLITE_STATIC);

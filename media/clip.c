@@ -171,7 +171,9 @@ static int open_seg(media_clip *c, uint32_t seg)
     return c->fd;
 }
 
-/* Reads the moof of fragment f (of at most size bytes) into c->scratch. */
+/* Reads the moof at off into c->scratch, and its mdat's header: the piece
+ * (moof + mdat) must fit in the size bytes from off, which may hold more
+ * pieces after it (a table entry spans a GOP's pieces, index__frags_group()). */
 static int read_moof(media_clip *c, uint32_t seg, uint64_t off, uint32_t size, uint32_t *moof_len,
                      uint32_t *mdat_len)
 {
@@ -198,7 +200,7 @@ static int read_moof(media_clip *c, uint32_t seg, uint64_t off, uint32_t size, u
     }
     const uint8_t *mh = c->scratch + ml;
     uint32_t dl = ((uint32_t)mh[0] << 24) | ((uint32_t)mh[1] << 16) | ((uint32_t)mh[2] << 8) | mh[3];
-    if (memcmp(mh + 4, "mdat", 4) != 0 || dl != size - ml) return -EINVAL;
+    if (memcmp(mh + 4, "mdat", 4) != 0 || dl < 8 || dl > size - ml) return -EINVAL;
     *moof_len = ml;
     *mdat_len = dl;
     return 0;
@@ -348,101 +350,138 @@ int media_clip_open(index_reader *r, media_abspath_fn abspath, void *abspath_opa
     /* Keep only segments that contributed (a codec change may end the list). */
     c->info.nsegments = c->nsegs;
 
-    /* Read every chosen moof: sizes, durations, the timeline shifts. */
-    c->nfrags = picks.n - 1;
-    c->frags = calloc(picks.n, sizeof(*c->frags));
-    sizes = calloc(picks.n, sizeof(*sizes));
-    durs = calloc(picks.n, sizeof(*durs));
-    if (!c->frags || !sizes || !durs) {
-        ret = -ENOMEM;
-        goto out;
-    }
+    /* Read every moof of the chosen entries: sizes, durations, the timeline
+     * shifts. An entry is a keyframe fragment and the pieces of its GOP after
+     * it, back to back: they are walked here, where each moof is read anyway.
+     * The end is found in the last entry, on the timeline of its first piece. */
+    size_t np = 0, pcap = 0; /* pieces */
     const media__init *init = &c->init;
     int v = init->video;
     uint32_t vts = init->tracks[v].timescale;
     uint64_t pos = 0, total_dur = 0;
     int64_t vend = 0; /* video end of the previous fragment, new timeline */
     uint64_t etag = media__fnv1a(MEDIA__FNV_INIT, camera, strlen(camera));
-    for (size_t i = 0; i < picks.n; i++) {
+    bool ended = false;
+    for (size_t i = 0; i < picks.n && !ended; i++) {
         const pick *p = &picks.v[i];
         cseg *sg = &c->segs[p->seg];
-        uint32_t ml, dl;
-        media__moof m;
-        if ((ret = read_moof(c, p->seg, p->f.offset, p->f.size, &ml, &dl)) < 0) goto out;
-        if ((ret = media__moof_parse(c->scratch, ml, init, &m)) < 0) goto out;
-        if (i == 0 || picks.v[i - 1].seg != p->seg) {
-            /* First fragment of a segment: where its tracks go. */
-            if (i == 0) {
-                int mt = v;
-                for (int t = 0; t < init->ntracks; t++)
-                    if (m.has[t] && (__int128)m.tfdt[t] * init->tracks[mt].timescale <
-                                        (__int128)m.tfdt[mt] * init->tracks[t].timescale)
-                        mt = t;
-                for (int t = 0; t < init->ntracks; t++)
-                    sg->delta[t] = -floordiv((__int128)m.tfdt[mt] * init->tracks[t].timescale,
-                                             init->tracks[mt].timescale);
-            } else {
-                int64_t shift_v = vend - (int64_t)m.tfdt[v];
-                for (int t = 0; t < init->ntracks; t++) {
-                    int64_t d = floordiv((__int128)shift_v * init->tracks[t].timescale, vts);
-                    if (m.has[t] && d < -(int64_t)m.tfdt[t]) d = -(int64_t)m.tfdt[t];
-                    sg->delta[t] = d;
-                }
-            }
-        }
-        etag = media__fnv1a(etag, &sg->id, sizeof(sg->id));
-        etag = media__fnv1a(etag, &p->f.offset, sizeof(p->f.offset));
-        etag = media__fnv1a(etag, &p->f.size, sizeof(p->f.size));
-        if (i + 1 < picks.n) {
-            cfrag *f = &c->frags[i];
-            f->moof_off = p->f.offset;
-            f->clip_off = pos;
-            f->moof_len = ml;
-            f->mdat_len = dl;
-            f->seg = p->seg;
-            sizes[i] = ml + dl;
-            durs[i] = (uint32_t)m.dur[v];
-            pos += (uint64_t)ml + dl;
-            total_dur += m.dur[v];
-            vend = (int64_t)m.tfdt[v] + sg->delta[v] + (int64_t)m.dur[v];
-            /* A shift that does not fit must fail now, not mid-download. */
-            for (int t = 0; t < init->ntracks; t++)
-                if (m.has[t] && sg->delta[t] < 0 && (uint64_t)-sg->delta[t] > m.tfdt[t]) {
-                    ret = -ERANGE;
+        const bool last_pick = i + 1 == picks.n;
+        const uint64_t gend = p->f.offset + p->f.size;
+        uint64_t off = p->f.offset, tfdt0 = 0;
+        uint64_t limit[MEDIA_MAX_TRACKS];
+        for (int t = 0; t < MEDIA_MAX_TRACKS; t++) limit[t] = UINT64_MAX;
+        for (bool first_piece = true; off < gend && !ended; first_piece = false) {
+            uint32_t ml, dl;
+            media__moof m;
+            if ((ret = read_moof(c, p->seg, off, (uint32_t)(gend - off), &ml, &dl)) < 0) goto out;
+            if ((ret = media__moof_parse(c->scratch, ml, init, &m)) < 0) goto out;
+            if (np == pcap) {
+                size_t cap = pcap ? pcap * 2 : 256;
+                cfrag *nf = realloc(c->frags, cap * sizeof(*nf));
+                if (nf) c->frags = nf;
+                uint32_t *ns = nf ? realloc(sizes, cap * sizeof(*ns)) : NULL;
+                if (ns) sizes = ns;
+                uint32_t *nd = ns ? realloc(durs, cap * sizeof(*nd)) : NULL;
+                if (!nd) {
+                    ret = -ENOMEM;
                     goto out;
                 }
-            continue;
-        }
-        /* The last fragment: cut at end. Decode time limit per track, on the
-         * fragment's own timeline, from the wall time of its first frame. */
-        uint64_t limit[MEDIA_MAX_TRACKS], kept[MEDIA_MAX_TRACKS];
-        int64_t rel_us = end_us - p->f.start_us;
-        for (int t = 0; t < MEDIA_MAX_TRACKS; t++) limit[t] = UINT64_MAX;
-        if (rel_us < INT64_MAX / 4) {
-            for (int t = 0; t < init->ntracks; t++) {
-                uint32_t ts = init->tracks[t].timescale;
-                __int128 l = (__int128)m.tfdt[v] * ts / vts + ((__int128)rel_us * ts + 999999) / 1000000;
-                limit[t] = l < 0 ? 0 : (l > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)l);
+                durs = nd, pcap = cap;
             }
+            if (first_piece) {
+                tfdt0 = m.tfdt[v];
+                if (last_pick && end_us - p->f.start_us < INT64_MAX / 4) {
+                    /* Decode time limit per track, on the entry's own timeline,
+                     * from the wall time of its first frame. */
+                    int64_t rel_us = end_us - p->f.start_us;
+                    for (int t = 0; t < init->ntracks; t++) {
+                        uint32_t ts = init->tracks[t].timescale;
+                        __int128 l = (__int128)tfdt0 * ts / vts + ((__int128)rel_us * ts + 999999) / 1000000;
+                        limit[t] = l < 0 ? 0 : (l > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)l);
+                    }
+                }
+            }
+            if (first_piece && (i == 0 || picks.v[i - 1].seg != p->seg)) {
+                /* First fragment of a segment: where its tracks go. */
+                if (i == 0) {
+                    int mt = v;
+                    for (int t = 0; t < init->ntracks; t++)
+                        if (m.has[t] && (__int128)m.tfdt[t] * init->tracks[mt].timescale <
+                                            (__int128)m.tfdt[mt] * init->tracks[t].timescale)
+                            mt = t;
+                    for (int t = 0; t < init->ntracks; t++)
+                        sg->delta[t] = -floordiv((__int128)m.tfdt[mt] * init->tracks[t].timescale,
+                                                 init->tracks[mt].timescale);
+                } else {
+                    int64_t shift_v = vend - (int64_t)m.tfdt[v];
+                    for (int t = 0; t < init->ntracks; t++) {
+                        int64_t d = floordiv((__int128)shift_v * init->tracks[t].timescale, vts);
+                        if (m.has[t] && d < -(int64_t)m.tfdt[t]) d = -(int64_t)m.tfdt[t];
+                        sg->delta[t] = d;
+                    }
+                }
+            }
+            etag = media__fnv1a(etag, &sg->id, sizeof(sg->id));
+            etag = media__fnv1a(etag, &off, sizeof(off));
+            uint32_t psize = ml + dl;
+            etag = media__fnv1a(etag, &psize, sizeof(psize));
+            const bool last_piece = off + psize >= gend;
+            if (!last_pick || (!last_piece && m.tfdt[v] + m.dur[v] < limit[v])) {
+                cfrag *f = &c->frags[np];
+                f->moof_off = off;
+                f->clip_off = pos;
+                f->moof_len = ml;
+                f->mdat_len = dl;
+                f->seg = p->seg;
+                sizes[np] = psize;
+                durs[np] = (uint32_t)m.dur[v];
+                np++;
+                pos += psize;
+                total_dur += m.dur[v];
+                vend = (int64_t)m.tfdt[v] + sg->delta[v] + (int64_t)m.dur[v];
+                /* A shift that does not fit must fail now, not mid-download. */
+                for (int t = 0; t < init->ntracks; t++)
+                    if (m.has[t] && sg->delta[t] < 0 && (uint64_t)-sg->delta[t] > m.tfdt[t]) {
+                        ret = -ERANGE;
+                        goto out;
+                    }
+                off += psize;
+                continue;
+            }
+            /* The clip's last piece: cut at end. */
+            uint64_t lim[MEDIA_MAX_TRACKS], kept[MEDIA_MAX_TRACKS];
+            memcpy(lim, limit, sizeof(lim));
+            if (lim[v] <= m.tfdt[v]) lim[v] = m.tfdt[v] + 1; /* at least the keyframe */
+            ret = media__moof_cut(c->scratch, init, &m, lim, (uint32_t)(np + 1), sg->delta,
+                                  &c->tail, &c->tail_len, c->tail_ranges, &c->ntail_ranges, kept);
+            if (ret < 0) goto out;
+            for (int k = 0; k < c->ntail_ranges; k++) c->tail_ranges[k].off += off;
+            c->tail_off = pos;
+            c->tail_seg = p->seg;
+            c->tail_moof_off = off;
+            uint64_t tl = c->tail_len;
+            for (int k = 0; k < c->ntail_ranges; k++) tl += c->tail_ranges[k].len;
+            sizes[np] = (uint32_t)tl;
+            durs[np] = (uint32_t)kept[v];
+            np++;
+            total_dur += kept[v];
+            pos += tl;
+            etag = media__fnv1a(etag, lim, sizeof(lim));
+            c->info.end_us =
+                p->f.start_us + (int64_t)((m.tfdt[v] - tfdt0 + kept[v]) * 1000000 / vts);
+            ended = true;
         }
-        if (limit[v] <= m.tfdt[v]) limit[v] = m.tfdt[v] + 1; /* at least the keyframe */
-        ret = media__moof_cut(c->scratch, init, &m, limit, (uint32_t)(i + 1), sg->delta, &c->tail,
-                              &c->tail_len, c->tail_ranges, &c->ntail_ranges, kept);
-        if (ret < 0) goto out;
-        for (int k = 0; k < c->ntail_ranges; k++) c->tail_ranges[k].off += p->f.offset;
-        c->tail_off = pos;
-        c->tail_seg = p->seg;
-        c->tail_moof_off = p->f.offset;
-        uint64_t tl = c->tail_len;
-        for (int k = 0; k < c->ntail_ranges; k++) tl += c->tail_ranges[k].len;
-        sizes[i] = (uint32_t)tl;
-        durs[i] = (uint32_t)kept[v];
-        total_dur += kept[v];
-        pos += tl;
-        etag = media__fnv1a(etag, limit, sizeof(limit));
-        c->info.end_us = p->f.start_us + (int64_t)(kept[v] * 1000000 / vts);
+        if (!ended && off != gend) {
+            ret = -EINVAL; /* the entry does not end where its last piece does */
+            goto out;
+        }
     }
-    if ((ret = media__header_build(init_buf, init, total_dur, sizes, durs, picks.n, &c->head,
+    if (!ended) {
+        ret = -EINVAL;
+        goto out;
+    }
+    c->nfrags = np - 1;
+    if ((ret = media__header_build(init_buf, init, total_dur, sizes, durs, np, &c->head,
                                    &c->head_len)) < 0)
         goto out;
     c->info.length = c->head_len + pos;
@@ -520,7 +559,7 @@ int media_clip_read(media_clip *c, uint64_t pos, uint8_t *buf, size_t len)
                     ret = read_moof(c, f->seg, f->moof_off, f->moof_len + f->mdat_len, &ml, &dl);
                     if (ret < 0) return ret;
                     if ((ret = media__moof_parse(c->scratch, ml, &c->init, &m)) < 0) return ret;
-                    if (ml != f->moof_len) return -EIO; /* the file changed under us */
+                    if (ml != f->moof_len || dl != f->mdat_len) return -EIO; /* the file changed */
                     ret = media__moof_patch(c->scratch, &m, (uint32_t)(i + 1), c->segs[f->seg].delta);
                     if (ret < 0) return ret;
                     c->scratch_frag = (int64_t)i;

@@ -2,7 +2,8 @@
  * Snapshots: the frame nearest a wall time, as a full-resolution JPEG.
  *
  * The keyframe fragment at or before `at` and the fragments after it up to
- * the one holding `at` are read, behind the segment's init segment, into one
+ * the one holding `at` (for a finished segment: the fragment table's entry
+ * holding `at`, a whole GOP) are read, behind the segment's init segment, into one
  * small in-memory MP4 (a GOP, a few MB at most); libavformat demuxes it from
  * memory, libavcodec decodes from the keyframe, the frame whose wall time is
  * nearest `at` is converted to YUVJ420P by swscale and encoded with mjpeg.

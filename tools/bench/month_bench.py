@@ -318,13 +318,15 @@ def make_month(a, bench, build, index, pool, marker):
     t0 = time.time()
     out = subprocess.run([bench, "synth", "--index", index, "--cameras", str(a.cameras),
                           "--days", str(a.days), "--cameras-per-district", str(a.per_district),
-                          "--end", str(end_us // 1000000)],
+                          "--end", str(end_us // 1000000), "--gop-jitter", str(a.gop_jitter)]
+                         + (["--ungrouped"] if a.ungrouped else []),
                          capture_output=True, text=True, check=True).stdout
-    m = re.search(r"segments (\d+) fragments (\d+) events (\d+) bytes (\d+)", out)
-    nseg, nfrag, nev, size = (int(x) for x in m.groups())
+    m = re.search(r"segments (\d+) fragments (\d+) events (\d+) bytes (\d+) entries (\d+)", out)
+    nseg, nfrag, nev, size, nentries = (int(x) for x in m.groups())
     per_cm = size / (a.cameras * a.days / 30) / (1 << 20)
-    log("synth: %d segments, %d fragments, %d events, %.1f MiB in %.0f s: %.2f MiB per "
-        "camera-month" % (nseg, nfrag, nev, size / (1 << 20), time.time() - t0, per_cm))
+    log("synth: %d segments, %d fragments in %d table entries, %d events, %.1f MiB in %.0f s: "
+        "%.2f MiB per camera-month" % (nseg, nfrag, nentries, nev, size / (1 << 20),
+                                       time.time() - t0, per_cm))
     if a.size_breakdown:
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
@@ -372,6 +374,10 @@ def main():
     ap.add_argument("--ingest", type=int, default=10,
                     help="fleetsim cameras recording during the retention pass (0: none)")
     ap.add_argument("--size-breakdown", action="store_true")
+    ap.add_argument("--gop-jitter", type=float, default=0.15,
+                    help="each GOP's bytes vary by up to this share of the mean")
+    ap.add_argument("--ungrouped", action="store_true",
+                    help="store every fragment, not one entry a GOP (the earlier tables)")
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--reuse", action="store_true",

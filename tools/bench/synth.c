@@ -2,7 +2,8 @@
  * vigil-bench synth: a province's month of index, made in minutes.
  *
  *   vigil-bench synth --index DB --cameras N --days D [--segment-seconds 60]
- *       [--bitrate-mbps 2] [--gop-seconds 2] [--frag-bytes 262144]
+ *       [--bitrate-mbps 2] [--gop-seconds 2] [--frag-bytes 262144] [--gop-jitter 0.15]
+ *       [--ungrouped]
  *       [--events-per-day 48] [--end T] [--cameras-per-district 40]
  *
  * Creates (or migrates) DB with the daemon's own schema (index_open), then
@@ -10,14 +11,17 @@
  * now): per camera one closed segment row every --segment-seconds with its
  * fragment table (a fragment per GOP piece: a GOP of bitrate x gop seconds is
  * cut every frag-bytes, as ingest/segmenter.c does, its first piece flagged
- * key), a random SHA-256, one run per day; and --events-per-day events per
+ * key; each GOP's bytes vary by up to +-gop-jitter around the mean, as a
+ * camera's do with what it sees), a random SHA-256, one run per day; and --events-per-day events per
  * camera (half system events, half ANPR reads with a plate in text and
  * attributes). Cameras are d<k>-c<i>, districts d<k>. Rows go in directly
  * through a connection of its own in large transactions (the writer thread
  * would take hours for 35 million rows); the fragment tables are stored as
- * the writer stores a finished segment's, by index__frags_encode(), the one
- * definition of their format, and each path as the writer stores it
- * (index__segment_path_stored(): '' for the layout's path).
+ * the writer stores a finished segment's, grouped by GOP
+ * (index__frags_group(); --ungrouped: every piece, as before) and packed by
+ * index__frags_encode(), the one definition of their format, and each path
+ * as the writer stores it (index__segment_path_stored(): '' for the
+ * layout's path).
  *
  * Prints the rows it made and the file's size.
  */
@@ -60,10 +64,16 @@ int vigil_bench_synth(int argc, char **argv)
 {
     const char *index_path = NULL;
     int cameras = 10, days = 30, seg_s = 60, events_per_day = 48, per_district = 40;
-    double mbps = 2, gop_s = 2;
+    double mbps = 2, gop_s = 2, jitter = 0.15;
+    bool grouped = true;
     int64_t frag_bytes = 256 * 1024, end_us = vg_now_us();
-    for (int i = 0; i + 1 < argc; i += 2) {
-        const char *a = argv[i], *v = argv[i + 1];
+    for (int i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--ungrouped")) {
+            grouped = false;
+            i--; /* a flag: no value */
+            continue;
+        }
         if (!strcmp(a, "--index")) index_path = v;
         else if (!strcmp(a, "--cameras")) cameras = atoi(v);
         else if (!strcmp(a, "--days")) days = atoi(v);
@@ -71,6 +81,7 @@ int vigil_bench_synth(int argc, char **argv)
         else if (!strcmp(a, "--bitrate-mbps")) mbps = atof(v);
         else if (!strcmp(a, "--gop-seconds")) gop_s = atof(v);
         else if (!strcmp(a, "--frag-bytes")) frag_bytes = atoll(v);
+        else if (!strcmp(a, "--gop-jitter")) jitter = atof(v);
         else if (!strcmp(a, "--events-per-day")) events_per_day = atoi(v);
         else if (!strcmp(a, "--cameras-per-district")) per_district = atoi(v);
         else if (!strcmp(a, "--end") && vg_time_parse(v, &end_us) == 0) continue;
@@ -79,7 +90,8 @@ int vigil_bench_synth(int argc, char **argv)
             return 2;
         }
     }
-    if (!index_path || cameras < 1 || days < 1 || seg_s < 1 || per_district < 1) {
+    if (!index_path || cameras < 1 || days < 1 || seg_s < 1 || per_district < 1 || jitter < 0 ||
+        jitter >= 1 || frag_bytes < 1) {
         fprintf(stderr, "usage: vigil-bench synth --index DB --cameras N --days D ...\n");
         return 2;
     }
@@ -94,7 +106,7 @@ int vigil_bench_synth(int argc, char **argv)
     sqlite3 *db = NULL;
     sqlite3_stmt *seg = NULL, *frag = NULL, *ev = NULL;
     index_fragment *fr = NULL;
-    uint64_t nseg = 0, nfrag = 0, nev = 0;
+    uint64_t nseg = 0, nfrag = 0, nentries = 0, nev = 0;
     if (sqlite3_open(index_path, &db) != SQLITE_OK) return 1;
     sqlite3_busy_timeout(db, 5000);
     exec(db, "PRAGMA journal_mode = WAL");
@@ -116,9 +128,9 @@ int vigil_bench_synth(int argc, char **argv)
     }
     const int64_t seg_us = (int64_t)seg_s * 1000000, gop_us = (int64_t)(gop_s * 1e6);
     const int64_t gop_bytes = (int64_t)(mbps * 1e6 / 8 * gop_s);
-    const int pieces = (int)((gop_bytes + frag_bytes - 1) / frag_bytes);
+    const int max_pieces = (int)((gop_bytes * (1 + jitter) + frag_bytes) / frag_bytes) + 1;
     const int64_t day0 = (end_us / 86400000000LL - days) * 86400000000LL;
-    size_t cap = (size_t)(seg_us / gop_us + 2) * (size_t)pieces;
+    size_t cap = (size_t)(seg_us / gop_us + 2) * (size_t)max_pieces;
     fr = malloc(cap * sizeof(*fr));
     char path[256], cam[32], dist[16], detail[128], text[64], attrs[128];
     if (!fr) {
@@ -134,17 +146,22 @@ int vigil_bench_synth(int argc, char **argv)
             for (int64_t t = run; t < run + 86400000000LL; t += seg_us) {
                 size_t nf = 0;
                 uint64_t off = 1200; /* after the init segment */
-                for (int64_t g = t; g < t + seg_us; g += gop_us)
+                for (int64_t g = t; g < t + seg_us; g += gop_us) {
+                    /* uniform in [1 - jitter, 1 + jitter) of the mean */
+                    double u = (double)(rnd() >> 11) / 9007199254740992.0;
+                    int64_t gb = (int64_t)((double)gop_bytes * (1 + jitter * (2 * u - 1)));
+                    if (gb < 1) gb = 1;
+                    const int pieces = (int)((gb + frag_bytes - 1) / frag_bytes);
                     for (int p = 0; p < pieces; p++) {
                         fr[nf] = (index_fragment){
                             .offset = off,
-                            .size = (uint32_t)(p + 1 < pieces ? frag_bytes
-                                                              : gop_bytes - frag_bytes * p),
+                            .size = (uint32_t)(p + 1 < pieces ? frag_bytes : gb - frag_bytes * p),
                             .flags = p == 0,
                             .start_us = g + gop_us * p / pieces,
                             .end_us = g + gop_us * (p + 1) / pieces};
                         off += fr[nf++].size;
                     }
+                }
                 uint8_t sha[32];
                 for (int k = 0; k < 4; k++) {
                     uint64_t r = rnd();
@@ -164,11 +181,13 @@ int vigil_bench_synth(int argc, char **argv)
                 sqlite3_bind_int64(frag, 1, sqlite3_last_insert_rowid(db));
                 uint8_t *blob = NULL;
                 size_t len = 0;
+                nfrag += nf; /* the fragments written, before grouping */
+                if (grouped) nf = index__frags_group(fr, nf);
                 if (index__frags_encode(fr, nf, &blob, &len) < 0) ret = -ENOMEM;
                 sqlite3_bind_blob(frag, 2, blob, (int)len, free);
                 if (ret == 0 && sqlite3_step(frag) != SQLITE_DONE) ret = -EIO;
                 sqlite3_reset(frag);
-                nseg++, nfrag += nf;
+                nseg++, nentries += nf;
             }
             for (int e = 0; e < events_per_day; e++) {
                 int64_t at = run + (int64_t)(rnd() % 86400000000ull);
@@ -213,7 +232,7 @@ out:
     sqlite3_close(db);
     struct stat st;
     long long size = stat(index_path, &st) == 0 ? (long long)st.st_size : -1;
-    printf("segments %" PRIu64 " fragments %" PRIu64 " events %" PRIu64 " bytes %lld\n", nseg,
-           nfrag, nev, size);
+    printf("segments %" PRIu64 " fragments %" PRIu64 " events %" PRIu64 " bytes %lld entries %" PRIu64
+           "\n", nseg, nfrag, nev, size, nentries);
     return ret < 0 ? 1 : 0;
 }

@@ -281,6 +281,18 @@ static void get_frags(index_reader *r, int64_t id, const index_fragment *want, s
     free(got);
 }
 
+/* A finished segment's table: what was written, one entry a GOP. */
+static void get_grouped(index_reader *r, int64_t id, const index_fragment *written, size_t n)
+{
+    index_fragment *want = malloc((n ? n : 1) * sizeof(*want));
+    assert_non_null(want);
+    memcpy(want, written, n * sizeof(*want));
+    size_t m = index__frags_group(want, n);
+    assert_true(m < n || n < 2);
+    get_frags(r, id, want, m);
+    free(want);
+}
+
 static index_segment make_seg(const char *camera, int64_t start_us)
 {
     index_segment s;
@@ -316,11 +328,11 @@ static void test_writer_packs_at_finish(void **state)
     index_segment_finish(db, id, fr[29].end_us, (int64_t)(fr[29].offset + fr[29].size), NULL);
     assert_int_equal(index_flush(db), 0);
     assert_int_equal(form_of(f->path, id), INDEX__FRAGS_PACKED);
-    get_frags(r, id, fr, 30);
+    get_grouped(r, id, fr, 30);
     /* A late report never corrupts the packed table. */
     index_segment_progress(db, id, fr[29].end_us, 1, &fr[0]);
     assert_int_equal(index_flush(db), 0);
-    get_frags(r, id, fr, 30);
+    get_grouped(r, id, fr, 30);
 
     /* A segment finished without fragments has no table. */
     s = make_seg("cam1", T0 + 60 * S);
@@ -443,7 +455,7 @@ static void test_migration(void **state)
     index_segment_finish(db, id, open[6].end_us, 1, NULL);
     assert_int_equal(index_flush(db), 0);
     assert_int_equal(form_of(f->path, id), INDEX__FRAGS_PACKED);
-    get_frags(r, id, open, 7);
+    get_grouped(r, id, open, 7);
     index_reader_close(&r);
     index_close(&db);
 
@@ -452,7 +464,7 @@ static void test_migration(void **state)
     assert_int_equal(index_open(f->path, &db), 0);
     assert_int_equal(index_reader_open(f->path, &r), 0);
     get_frags(r, 1, closed, 40);
-    get_frags(r, id, open, 7);
+    get_grouped(r, id, open, 7);
     index_reader_close(&r);
     index_close(&db);
     assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
@@ -462,8 +474,60 @@ static void test_migration(void **state)
                      SQLITE_OK);
     sqlite3_close(c);
     assert_int_equal(index_reader_open(f->path, &r), 0);
-    get_frags(r, id, open, 7);
+    get_grouped(r, id, open, 7);
     index_reader_close(&r);
+}
+
+/* One entry a GOP: a keyframe fragment takes in the pieces that continue it,
+ * and nothing else. */
+static void test_group(void **state)
+{
+    (void)state;
+    index_fragment fr[16], g[16];
+    size_t n = make_table(fr, 8, 21); /* GOPs of two pieces */
+    memcpy(g, fr, sizeof(fr));
+    assert_int_equal(index__frags_group(g, n), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_true(g[i].offset == fr[2 * i].offset);
+        assert_int_equal(g[i].size, fr[2 * i].size + fr[2 * i + 1].size);
+        assert_int_equal(g[i].flags, 1);
+        assert_true(g[i].start_us == fr[2 * i].start_us);
+        assert_true(g[i].end_us == fr[2 * i + 1].end_us);
+    }
+    /* A long GOP in many pieces is one entry. */
+    make_table(fr, 8, 22);
+    for (int i = 1; i < 8; i++) fr[i].flags = 0;
+    memcpy(g, fr, sizeof(fr));
+    assert_int_equal(index__frags_group(g, 8), 1);
+    assert_true(g[0].end_us == fr[7].end_us);
+    assert_true(g[0].offset + g[0].size == fr[7].offset + fr[7].size);
+    /* What does not continue is kept apart: leading pieces without a
+     * keyframe (one entry of their own), a hole in the file, a hole in time,
+     * other flag bits, and an entry that would pass 4 GiB. */
+    static const uint32_t flags[12] = {0, 0, 1, 0, 0, 0, 0, 0, 4, 4, 1, 0};
+    uint64_t off = 1000;
+    int64_t t = T0;
+    for (int i = 0; i < 12; i++) {
+        if (i == 4) off += 1;     /* a hole in the file before 4 */
+        if (i == 6) t += 1;       /* a hole in time before 6 */
+        fr[i] = (index_fragment){.offset = off, .size = i == 10 ? UINT32_MAX - 100 : 1000,
+                                 .flags = flags[i], .start_us = t, .end_us = t + S};
+        off += fr[i].size;
+        t += S;
+    }
+    memcpy(g, fr, sizeof(fr));
+    assert_int_equal(index__frags_group(g, 12), 7);
+    static const int first[7] = {0, 2, 4, 6, 8, 10, 11}, last[7] = {1, 3, 5, 7, 9, 10, 11};
+    for (int k = 0; k < 7; k++) {
+        assert_true(g[k].offset == fr[first[k]].offset);
+        assert_true(g[k].offset + g[k].size == fr[last[k]].offset + fr[last[k]].size);
+        assert_int_equal(g[k].flags, fr[first[k]].flags);
+        assert_true(g[k].start_us == fr[first[k]].start_us);
+        assert_true(g[k].end_us == fr[last[k]].end_us);
+    }
+    /* Nothing and one are themselves. */
+    assert_int_equal(index__frags_group(g, 0), 0);
+    assert_int_equal(index__frags_group(fr, 1), 1);
 }
 
 int main(void)
@@ -472,6 +536,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_group),
         cmocka_unit_test_setup_teardown(test_writer_packs_at_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
     };
