@@ -31,7 +31,8 @@ T0 = 1795392000  # 2026-11-23T00:00:00Z
 T0_S = "2026-11-23T00:00:00Z"
 
 
-def ffmpeg_segments(outdir, codec, seconds, seg_seconds, audio=True, bitrate="4M", noise=False):
+def ffmpeg_segments(outdir, codec, seconds, seg_seconds, audio=True, bitrate="4M", noise=False,
+                    gop=25, frag_size=None):
     os.makedirs(outdir, exist_ok=True)
     vc = (["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-b:v", bitrate]
           if codec == "h264" else
@@ -43,12 +44,13 @@ def ffmpeg_segments(outdir, codec, seconds, seg_seconds, audio=True, bitrate="4M
         cmd += ["-f", "lavfi", "-i", "sine=sample_rate=48000"]
     if noise:  # high-entropy picture: the encoder really spends the bitrate
         cmd += ["-vf", "noise=alls=30:allf=t"]
-    cmd += vc + ["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"]
+    cmd += vc + ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
     if audio:
         cmd += ["-c:a", "aac"]
     cmd += ["-t", str(seconds), "-f", "segment", "-segment_time", str(seg_seconds),
             "-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            "movflags=+frag_keyframe+empty_moov+default_base_moof"
+            + (":frag_size=%d" % frag_size if frag_size else ""),
             os.path.join(outdir, "s%03d.mp4")]
     subprocess.run(cmd, check=True, timeout=300)
     return sorted(os.path.join(outdir, f) for f in os.listdir(outdir))
@@ -116,6 +118,10 @@ class HttpApi(unittest.TestCase):
             "hevc": cached("hevc", "hevc", 8, 4),
             "gappy": cached("gappy", "h264", 8, 4, bitrate="1M"),
             "big": cached("big", "h264", 24, 8, bitrate="10M", noise=True),
+            # GOPs of 2 s cut in ~14 fragments of 256 KiB, as the segmenter
+            # cuts a busy camera's: the index keeps one entry a GOP.
+            "pieces": cached("pieces", "h264", 12, 6, bitrate="10M", noise=True, gop=50,
+                             frag_size=262144),
         }
         sets["mixed"] = [sets["gappy"][0], sets["hevc"][0]]
         for cam, files in sets.items():
@@ -142,7 +148,7 @@ class HttpApi(unittest.TestCase):
                                         ("hevc", "Yên Thế", "traffic"),
                                         ("gappy", "Lục Nam", "forest"),
                                         ("mixed", "", "other"), ("idle", "", "other"),
-                                        ("big", "", "other")]:
+                                        ("big", "", "other"), ("pieces", "", "other")]:
                 f.write('  - {"id": "%s", "url": "rtsp://127.0.0.1:9/%s", "district": "%s",'
                         ' "site": "%s"}\n' % (cam, cam, district, site))
             f.write('  - {"id": "off", "url": "rtsp://127.0.0.1:9/off", "enabled": false}\n')
@@ -168,13 +174,14 @@ class HttpApi(unittest.TestCase):
     def test_cameras(self):
         st, cams = self.srv.json("/api/cameras")
         self.assertEqual(st, 200)
-        self.assertEqual([c["id"] for c in cams], ["h264", "hevc", "gappy", "mixed", "idle", "big", "off"])
+        self.assertEqual([c["id"] for c in cams], ["h264", "hevc", "gappy", "mixed", "idle", "big",
+                                                  "pieces", "off"])
         for c in cams:
             for k in ("id", "name", "district", "site", "status", "codec", "width", "height", "fps",
                       "bitrate_bps", "last_frame_at"):
                 self.assertIn(k, c)
             self.assertIn(c["status"], ("recording", "connecting", "offline", "disabled"))
-        self.assertEqual(cams[6]["status"], "disabled")
+        self.assertEqual(cams[-1]["status"], "disabled")
         self.assertEqual(cams[0]["status"], "offline")  # no recorder in this fixture
         st, cams = self.srv.json("/api/cameras?district=L%E1%BB%A5c%20Nam")
         self.assertEqual([c["id"] for c in cams], ["h264", "gappy"])
@@ -219,6 +226,31 @@ class HttpApi(unittest.TestCase):
         self.assertAlmostEqual(float(info["format"]["duration"]), 15.2 - 3.5, delta=1.0)
         self.assertEqual(decode_errors(path), "")
         self.assertTrue(first_frame_is_key(path))
+
+    def test_clip_inside_gops(self):
+        # Starts at the keyframe before start and ends at end, where end is
+        # deep inside a GOP whose pieces the index keeps as one entry.
+        h, body, path = self.get_clip("pieces", iso(T0 + 2.5), iso(T0 + 9.3), "pieces.mp4")
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-clip-start"]), T0 + 2, delta=0.01)
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-clip-end"]), T0 + 9.3, delta=0.05)
+        self.assertNotIn("x-clip-truncated", h)
+        info = ffprobe(path)
+        v = [s for s in info["streams"] if s["codec_type"] == "video"][0]
+        self.assertAlmostEqual(float(v["duration"]), 9.3 - 2, delta=0.1)
+        self.assertEqual(decode_errors(path), "")
+        self.assertTrue(first_frame_is_key(path))
+        # The same inside one GOP, and to the end of the recording.
+        h, body, path = self.get_clip("pieces", iso(T0 + 6.1), iso(T0 + 7.45), "pieces2.mp4")
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-clip-start"]), T0 + 6, delta=0.01)
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-clip-end"]), T0 + 7.45, delta=0.05)
+        self.assertEqual(decode_errors(path), "")
+        h, body, path = self.get_clip("pieces", iso(T0 + 11), iso(T0 + 30), "pieces3.mp4")
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-clip-end"]), T0 + 12, delta=0.05)
+        self.assertEqual(decode_errors(path), "")
+        # A snapshot in the middle of such a GOP.
+        st, h, jpg = self.srv.request("/api/cameras/pieces/snapshot.jpg?at=%s" % iso(T0 + 3.7))
+        self.assertEqual(st, 200, jpg[:200])
+        self.assertAlmostEqual(rfc3339_to_unix(h["x-frame-time"]), T0 + 3.7, delta=0.05)
 
     def test_clip_hevc_aac(self):
         h, body, path = self.get_clip("hevc", T0 + 1, T0 + 7, "hevc.mp4")
