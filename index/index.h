@@ -81,7 +81,8 @@ typedef struct index_segment {
     int fsync_failed;       /* an fsync of the file or its directories failed */
 } index_segment;
 
-/* One fragment (moof+mdat) of a segment file. Fragment tables are kept apart
+/* One fragment (moof+mdat) of a segment file, or in a finished segment's
+ * table one GOP's fragments together (see index_get_fragments()). Fragment tables are kept apart
  * from the hot segment rows (segment_fragments table, one BLOB per segment,
  * delta-packed once the segment is finished). */
 typedef struct index_fragment {
@@ -201,7 +202,9 @@ int index_query_spans(index_reader *r, const char *camera, int64_t start_us, int
 /* One segment by id. 0, -ENOENT, or negative. */
 int index_get_segment(index_reader *r, int64_t id, index_segment *out);
 /* Fragment table of a segment (for an open one: the fragments committed so far),
- * in file order; *out malloc'd (caller frees), *n entries (0 is possible). */
+ * in file order; *out malloc'd (caller frees), *n entries (0 is possible).
+ * A finished segment's entries are its GOPs: an entry may span several
+ * moof+mdat pairs back to back, the first with the keyframe (index/frags.c). */
 int index_get_fragments(index_reader *r, int64_t segment_id, index_fragment **out, size_t *n);
 /* Events in [start_us, end_us), camera NULL for all, ordered by time. */
 int index_query_events(index_reader *r, const char *camera, int64_t start_us, int64_t end_us,
