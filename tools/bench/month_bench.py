@@ -130,11 +130,8 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def get(path):
-        t = time.perf_counter()
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        body = resp.read()
-        return (time.perf_counter() - t) * 1000, body.decode(errors="replace")
+        dt, _, body = timed_get(conn, path)
+        return dt, body.decode(errors="replace")
 
     if fleet:
         deadline = time.monotonic() + 60
@@ -195,6 +192,15 @@ def retention_pass(vigild, write_cfg, work, index, port, fleet, quiet_s=10, time
             "base_healthz_max_ms": max(base["probes"]), "base_commit_max_ms": base["commit_max"],
             "base_wal_max_mib": base["wal_max"] / (1 << 20), "base_dropped": base["dropped"],
             "loop_max_ms": ret["loop_max"], "base_loop_max_ms": base["loop_max"]}
+
+
+def timed_get(conn, path):
+    """GET path on a kept-alive connection: (milliseconds, status, body)."""
+    t = time.perf_counter()
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    return (time.perf_counter() - t) * 1000, r.status, body
 
 
 QUERIES = ("floor", "coverage", "recordings", "events", "search")
@@ -269,13 +275,9 @@ class Month:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
         def get(path):
-            t = time.perf_counter()
-            conn.request("GET", path)
-            r = conn.getresponse()
-            body = r.read()
-            dt = (time.perf_counter() - t) * 1000
-            if r.status != 200:
-                raise SystemExit("%s: HTTP %d %s" % (path, r.status, body[:200]))
+            dt, status, body = timed_get(conn, path)
+            if status != 200:
+                raise SystemExit("%s: HTTP %d %s" % (path, status, body[:200]))
             return dt
 
         res = {}
