@@ -47,8 +47,8 @@ async function settled(page, n) {
   }, n, { timeout: 20000 });
 }
 
-// Samples the tiles' wall times n times, ~0.5 s apart, once all play.
-async function sync(page, label) {
+// The tiles' wall times, once all play: how far apart they are (ms) at each moment.
+async function sync(page, label, across = false) {
   await page.waitForFunction((n) => {
     const vs = [...document.querySelectorAll('.pb-tile video')];
     return vs.length === n && vs.every((v) => !v.paused && v.readyState >= 3);
@@ -59,15 +59,41 @@ async function sync(page, label) {
       Date.parse(f.dataset.clipStart) + f.querySelector('video').currentTime * 1000);
     return Math.max(...ws) - Math.min(...ws) <= 200;
   }, null, { timeout: 20000 });
-  const spreads = [], starts = [];
-  for (let i = 0; i < 10; i++) {
-    const ws = await walls(page);
-    spreads.push(Math.round(spread(ws)));
-    starts.push(ws);
-    await page.waitForTimeout(500);
-  }
+  // Sampled in the page every 100 ms for 5 s, so that a moment out of step
+  // (a tile's clip ending, a stall) is not missed between samples. A tile
+  // between two clips (its next one loading or seeking to the clock, the
+  // clock held) shows no picture of a time: such a moment is counted, not
+  // compared.
+  let samples = await page.evaluate(async (across) => {
+    const got = [];
+    const clock = () => Number(document.getElementById('pb-clock').dataset.t);
+    // across: on until the clock is a second past the first clip's end (where
+    // that tile must load its next clip), for at most 20 s
+    const until = Math.min(...[...document.querySelectorAll('.pb-tile')].map((f) => Date.parse(f.dataset.clipEnd))) + 1000;
+    for (let i = 0; across ? clock() < until && i < 200 : i < 50; i++) {
+      got.push({
+        held: document.getElementById('pb-clock').dataset.held === 'true',
+        clock: Number(document.getElementById('pb-clock').dataset.t),
+        tiles: [...document.querySelectorAll('.pb-tile')].map((f) => {
+          const v = f.querySelector('video');
+          return { w: f.dataset.clipStart ? Date.parse(f.dataset.clipStart) + v.currentTime * 1000 : null,
+                   end: f.dataset.clipEnd ? Date.parse(f.dataset.clipEnd) : null,
+                   rs: v.readyState, p: v.paused, s: v.seeking, r: v.playbackRate, e: v.ended };
+        }),
+      });
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    return { got, crossed: clock() >= until };
+  }, across);
+  if (across) out['crossed_' + label] = samples.crossed;
+  samples = samples.got;
+  const full = samples.filter((x) => x.tiles.every((t) => t.w !== null && t.rs >= 2 && !t.s));
+  const spreads = full.map((x) => Math.round(spread(x.tiles.map((t) => t.w))));
+  out['between_' + label] = samples.length - full.length;
   out['sync_' + label] = spreads;
-  out['advance_' + label] = (await walls(page)).map((w, i) => Math.round(w - starts[0][i]));
+  const worst = full[spreads.indexOf(Math.max(...spreads))];
+  if (worst && Math.max(...spreads) > 200) out['diag_' + label] = worst;
+  out['advance_' + label] = full.length ? full[full.length - 1].tiles.map((t, i) => Math.round(t.w - full[0].tiles[i].w)) : [];
 }
 
 const urls = [];
@@ -175,6 +201,8 @@ await drive(out, async (browser) => {
   out.rates_2x = await page.$$eval('.pb-tile video', (vs) => vs.map((v) => v.playbackRate));
   await page.selectOption('#pb-speed', '4');
   await sync(page, '4x');
+  // on at 4x across the end of a tile's clip: the others wait for its next one
+  await sync(page, 'end', true);
   await page.selectOption('#pb-speed', '1');
 
   // Paused, every tile shows the same moment; a frame step moves them all.

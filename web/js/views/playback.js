@@ -149,6 +149,7 @@ function newTile(id) {
   // A tile that stalls mid-play holds the clock at once, not at the next
   // tick: at 4x the others would run 0.4 s ahead in one tick.
   video.addEventListener('waiting', () => { if (S.clock.playing) tick(); });
+  video.addEventListener('ended', () => { if (S.clock.playing) tick(); });
   // The media's own length bounds what the headers said (a clip still being
   // written may have grown between the HEAD and the GET, never shrunk).
   video.addEventListener('durationchange', () => {
@@ -199,6 +200,12 @@ function setClip(tile, url, start = null, end = null) {
     tile.fig.dataset.clipStart = iso(start);
     tile.fig.dataset.clipEnd = iso(end);
     v.src = url;
+    // Straight to the clock's time once the clip's length is known, so its
+    // first picture shown is that one, not the keyframe the clip starts at.
+    v.addEventListener('loadedmetadata', () => {
+      if (tile.start === start && v.getAttribute('src') === url && !v.seeking)
+        v.currentTime = clamp((S.clock.t - start) / 1000, 0, Number.isFinite(v.duration) ? v.duration : Infinity);
+    }, { once: true });
   } else {
     delete tile.fig.dataset.clipStart;
     delete tile.fig.dataset.clipEnd;
@@ -283,7 +290,14 @@ function tick() {
   // Held while a tile catches up (every tile waits then); never past what
   // can have been recorded.
   c.held = c.playing && !ready();
-  if (c.playing && !c.held) c.t = Math.min(c.t + dt * c.rate, Date.now() - LIVE_EDGE);
+  if (c.playing && !c.held) {
+    let T = Math.min(c.t + dt * c.rate, Date.now() - LIVE_EDGE);
+    // The clock stops where a tile's clip ends: that tile loads its next clip
+    // there (holding the clock), instead of standing on its last picture
+    // while the others run on until the next tick notices.
+    for (const tile of S.tiles.values()) if (covers(tile, c.t) && tile.end < T) T = tile.end;
+    c.t = Math.max(c.t, T);
+  }
   if (c.playing) skipGap();
   for (const tile of S.tiles.values()) syncTile(tile);
   if (c.playing && !S.scrub && (c.t < S.view.start || c.t > S.view.start + S.view.span)) {
@@ -337,8 +351,11 @@ function syncTile(tile) {
   if (Math.abs(diff) > SEEK_OFF) {
     if (!v.seeking) v.currentTime = want;
   } else if (Math.abs(diff) > TRIM_OFF) {
-    // Close the gap in about half a second of wall time at any speed.
-    rate = clamp(c.rate - 2 * diff, c.rate * 0.5, c.rate * 1.5);
+    // Close the gap in about a quarter of a second of wall time at any speed
+    // (tiles resuming together after a hold start a few tens of ms apart:
+    // at 4x that is over 0.1 s of picture). Each tick corrects 40 % of the
+    // gap, so it does not overshoot.
+    rate = clamp(c.rate - 4 * diff, c.rate * 0.5, c.rate * 1.5);
   }
   if (v.playbackRate !== rate) v.playbackRate = rate;
   if (v.paused) v.play().catch(() => {});
@@ -350,6 +367,7 @@ function showClock() {
   out.value = formatTime(new Date(T)) + '.' + String(Math.floor(T % 1000)).padStart(3, '0');
   out.dataset.t = String(Math.round(T));
   out.dataset.playing = String(S.clock.playing);
+  out.dataset.held = String(S.clock.held);
   $('pb-play').textContent = S.clock.playing ? '▮▮' : '▶';
   $('pb-play').title = t(S.clock.playing ? 'pb.pause' : 'pb.play');
   for (const el of S.root.querySelectorAll('.timeline .cursor')) el.style.left = pct(T);
