@@ -9,7 +9,9 @@
  * rate that spreads it over most of that period (the bytes of the pools over
  * 80 % of the period), never faster than scrub.max_rate, so the verifier is a
  * small steady load next to recording rather than a burst; when max_rate
- * cannot cover the pools in one period, that is logged once per pass. Where
+ * cannot cover the pools in one period, that is logged once per pass. A pass
+ * covers the segments that began before it did, so it ends however fast
+ * recording adds new ones. Where
  * the walk stands is kept in <index>.scrub (the next id and the pass's
  * start), so a restart resumes the pass instead of starting it over.
  *
@@ -75,8 +77,9 @@ static int wait_stop(storage_scrub *sc, int64_t us)
     return sc->stop;
 }
 
-/* Token bucket: before reading n bytes, waits until the rate allows them.
- * 1 when stopping. */
+/* Token bucket, paid after the fact: n bytes were just read; waits until the
+ * rate has allowed them. What is charged is what was read, so a file far
+ * smaller than a read buffer costs its own size. 1 when stopping. */
 static int throttle(storage_scrub *sc, size_t n)
 {
     int64_t now = vg_mono_us();
@@ -113,10 +116,6 @@ int storage_verify_file(const char *path, const index_segment *s, storage_scrub 
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
-        if (sc && throttle(sc, CHUNK)) {
-            ret = -ECANCELED;
-            goto out;
-        }
         ssize_t n = read(fd, buf, CHUNK);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -128,7 +127,13 @@ int storage_verify_file(const char *path, const index_segment *s, storage_scrub 
         vg_sha256_update(h, buf, (size_t)n);
         posix_fadvise(fd, total, n, POSIX_FADV_DONTNEED);
         total += n;
-        if (sc) atomic_fetch_add(&sc->bytes, (uint64_t)n);
+        if (sc) {
+            atomic_fetch_add(&sc->bytes, (uint64_t)n);
+            if (throttle(sc, (size_t)n)) {
+                ret = -ECANCELED;
+                goto out;
+            }
+        }
     }
     vg_sha256_final(h, got);
     if (total != s->bytes) {
@@ -292,8 +297,12 @@ static void *scrub_main(void *arg)
                 in_pass = 0;
                 state_save(sc);
             } else {
+                /* A pass covers what was recorded before it began; newer
+                 * segments wait for the next one. Otherwise a walk slower than
+                 * recording (small segments, a low rate) would never reach its
+                 * end, and what it had passed would never be read again. */
                 for (int i = 0; i < b.n && !sc->stop; i++) {
-                    check_one(sc, &b.v[i]);
+                    if (b.v[i].start_us < sc->pass_start_us) check_one(sc, &b.v[i]);
                     sc->cursor = b.v[i].id;
                 }
                 state_save(sc);

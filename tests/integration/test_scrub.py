@@ -8,6 +8,7 @@ The segment verifier, against a real daemon recording two camsim cameras:
 - vigild's background verifier (scrub: with a short period) finds the same two:
   a segment_corrupt event and an audit row naming each, and
   vigil_scrub_segments_total{result="damaged"} on /metrics; recording goes on;
+- passes keep ending while recording goes on;
 - the walk's position is kept beside the index (<index>.scrub).
 """
 import json
@@ -92,6 +93,13 @@ class Scrub(unittest.TestCase):
             # recording went on
             n = len(closed("b"))
             wait_for(lambda: len(closed("b")) > n, 30, what="recording to go on")
+            # and passes still end: each covers what was recorded before it
+            # began, so a walk slower than recording (a segment a second here,
+            # at the 1 MiB/s floor) is not a pass that never ends
+            def passes():
+                return metric(d.http("/metrics")[2].decode(), "vigil_scrub_passes_total")
+            p0 = passes()
+            wait_for(lambda: passes() >= p0 + 2, 30, what="two more scrub passes")
             d.stop()
             # a period or rate that makes no sense is refused, naming the key
             for extra, key in (("scrub:\n  period: 400d\n", "scrub.period"),
