@@ -70,7 +70,12 @@ async function sync(page, label, across = false) {
     // across: on until the clock is a second past the first clip's end (where
     // that tile must load its next clip), for at most 20 s
     const until = Math.min(...[...document.querySelectorAll('.pb-tile')].map((f) => Date.parse(f.dataset.clipEnd))) + 1000;
-    for (let i = 0; across ? clock() < until && i < 200 : i < 50; i++) {
+    // Otherwise on until 50 moments with every tile showing a picture, for at
+    // most 20 s: under load a tile's next clip can take a second or more to
+    // load, and those moments compare nothing.
+    const isFull = (x) => x.tiles.every((t) => t.w !== null && t.rs >= 2 && !t.s);
+    let nfull = 0;
+    for (let i = 0; across ? clock() < until && i < 200 : nfull < 50 && i < 200; i++) {
       got.push({
         held: document.getElementById('pb-clock').dataset.held === 'true',
         clock: Number(document.getElementById('pb-clock').dataset.t),
@@ -81,6 +86,7 @@ async function sync(page, label, across = false) {
                    rs: v.readyState, p: v.paused, s: v.seeking, r: v.playbackRate, e: v.ended };
         }),
       });
+      if (isFull(got[got.length - 1])) nfull++;
       await new Promise((res) => setTimeout(res, 100));
     }
     return { got, crossed: clock() >= until };

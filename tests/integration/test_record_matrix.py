@@ -133,9 +133,23 @@ class RecordMatrix(unittest.TestCase):
         cls.clips = cls.fetch_clips({cid: env.segments(cls.cfg, cid) for cid, *_ in cls.cams})
         for cid, *_ in cls.cams:
             cls.sim.send("drain %s" % cid)
-        # Every session stops before its next keyframe (within a GOP).
-        wait_for(lambda: all(s["drained"] >= s["sessions"] for s in cls.camsim_stats().values()),
-                 10, step=0.5, what="camsim to drain every session")
+        # Every session stops before its next keyframe (within a GOP). A camera
+        # whose session never drains (one that was reconnected leaves a session
+        # that cannot) is named, with what camsim and vigild said of it, and
+        # test_frames_written_equal_frames_sent fails on it alone.
+        try:
+            wait_for(lambda: all(s["drained"] >= s["sessions"]
+                                 for s in cls.camsim_stats().values()),
+                     20, step=0.5, what="camsim to drain every session")
+        except AssertionError as e:
+            log(str(e))
+            for cid, s in cls.camsim_stats().items():
+                if s["drained"] < s["sessions"]:
+                    log("not drained: %s %r" % (cid, s))
+                    for who, text in (("camsim", cls.sim.log()), ("vigild", cls.d.log())):
+                        lines = [ln for ln in text.splitlines() if cid in ln]
+                        log("  %s said of it (%d lines):\n    %s"
+                            % (who, len(lines), "\n    ".join(lines[-15:])))
         # What was sent arrives (UDP, the native client's 200 ms reads), then the
         # stop writes what is buffered; libavformat's parser gives back the
         # picture it held when the stop interrupts its read.
