@@ -158,14 +158,7 @@ static void event(storage_mover *m, const char *camera, const char *type, json_t
 static int archive_answers(const storage *st, const char *pool)
 {
     const char *root = storage_pool_path(st, pool);
-    char p[4096], *text = NULL, want[128];
-    if (!root) return 0;
-    snprintf(p, sizeof(p), "%s/.vigil-pool", root);
-    snprintf(want, sizeof(want), "vigil-pool %s", pool); /* read back without its newline */
-    int ok = vg_read_small_file(p, &text) == 0 && strcmp(text, want) == 0 &&
-             access(root, W_OK | X_OK) == 0;
-    free(text);
-    return ok;
+    return root && storage_pool_identified(root, pool) && access(root, W_OK | X_OK) == 0;
 }
 
 /* ---- one move ---- */

@@ -225,9 +225,19 @@ static void check_one(storage_scrub *sc, const index_segment *s)
     }
     if (r == -ECANCELED || r == -ENOMEM || r == -ENODATA) return;
     if (r == -ENOENT) {
-        /* Retention may have deleted it since the batch was read. */
+        /* Since the batch was read, retention may have deleted it, or the
+         * mover put it in its archive pool (then it is checked there). */
         index_segment again;
         if (index_get_segment(sc->r, s->id, &again) != 0) return;
+        if (strcmp(again.pool, s->pool) || strcmp(again.path, s->path)) {
+            check_one(sc, &again);
+            return;
+        }
+        /* A pool that does not answer (an archive's mount gone) has lost
+         * nothing yet: the mover says so (pool_unreachable), and the segment
+         * is checked on a later pass. */
+        const char *root = storage_pool_path(sc->st, s->pool);
+        if (!root || !storage_pool_identified(root, s->pool)) return;
     }
     report_bad(sc, s, why);
 }
