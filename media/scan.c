@@ -79,7 +79,9 @@ int media_scan_fd(int fd, uint64_t size, media_scan *out)
             r = -EBADMSG;
             goto out;
         }
-        if (pos + bsize > size) break; /* partial box: the crash point */
+        /* partial box: the crash point (compared so that a 64-bit size
+         * cannot wrap pos back to an earlier box: that looped for ever) */
+        if (bsize > size - pos) break;
         if (type == MEDIA__FOURCC('m', 'o', 'o', 'v') || type == MEDIA__FOURCC('m', 'o', 'o', 'f')) {
             if (bsize > MAX_BOX_READ) {
                 r = -EBADMSG;
