@@ -53,6 +53,13 @@ struct ingest_camera {
     unsigned rng;
     int64_t win_start_us;
     uint64_t win_frames, win_bytes;
+    /* The frame rate is read from the stream's own times (the highest pts so
+     * far, which B-frames do not move back): arrival times bunch up when the
+     * network or this host is busy, and a frame step in the console moves by
+     * one frame of it. */
+    int64_t win_pts0, max_pts;
+    bool have_pts;
+    int tb_num, tb_den;
     uint64_t dropped_here; /* received outside a run */
 
     atomic_int_fast64_t activity_mono_us; /* last video / attempt / run start */
@@ -120,6 +127,9 @@ int ingest__session_run(ingest_camera *c, const ingest_stream *video, const inge
 {
     int r = ingest_segmenter_start_run(c->seg, video, audio);
     c->run = r >= 0;
+    c->tb_num = video->tb_num;
+    c->tb_den = video->tb_den;
+    c->have_pts = false; /* a new run may start its times anew */
     if (r < 0) {
         vg_log_cam(LOG_ERR, c->id, "%s: segmenter run: %s", c->tp->name, av_err2str(r));
         return r;
@@ -180,7 +190,14 @@ void ingest__session_frame(ingest_camera *c, const ingest_frame *f)
     int64_t now = f->recv_us ? f->recv_us : vg_now_us();
     if (!f->audio) {
         touch(c);
-        c->win_frames++;
+        if (!c->have_pts || f->pts > c->max_pts) c->max_pts = f->pts;
+        if (!c->have_pts) {
+            c->have_pts = true;
+            c->win_pts0 = c->max_pts;
+            c->win_frames = 0;
+        } else {
+            c->win_frames++;
+        }
     }
     c->win_bytes += f->size;
     if (!c->win_start_us) c->win_start_us = now;
@@ -193,10 +210,14 @@ void ingest__session_frame(ingest_camera *c, const ingest_frame *f)
     if (!f->audio) c->stats.last_frame_us = now;
     int64_t dt = now - c->win_start_us;
     if (dt >= STATS_WINDOW_US) {
-        c->stats.fps = (double)c->win_frames * 1e6 / (double)dt;
+        double span = c->have_pts && c->tb_den > 0
+                          ? (double)(c->max_pts - c->win_pts0) * c->tb_num / c->tb_den
+                          : 0;
+        c->stats.fps = span > 0 ? (double)c->win_frames / span : (double)c->win_frames * 1e6 / (double)dt;
         c->stats.bitrate_bps = (int64_t)((double)c->win_bytes * 8e6 / (double)dt);
         c->win_start_us = now;
         c->win_frames = c->win_bytes = 0;
+        c->win_pts0 = c->max_pts;
     }
     pthread_mutex_unlock(&c->lock);
 }

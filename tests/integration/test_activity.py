@@ -147,9 +147,15 @@ class Activity(unittest.TestCase):
         log("activity second by second, %d s after %d s of warm-up (edge seconds not scored):"
             "\n  %s" % (SCORED_S, WARMUP_S, "\n  ".join(table)))
         for name, lag, scored, tp, fp, fn, prec, rec in rows:
-            self.assertGreaterEqual(tp, 5, "%s: too few moving seconds scored" % name)
-            self.assertGreaterEqual(prec, 0.9, "%s precision (%s)" % (name, found.get(name)))
-            self.assertGreaterEqual(rec, 0.9, "%s recall (%s)" % (name, found.get(name)))
+            # A starved camsim (its encoder seconds behind, late pictures
+            # dropped before they are sent) breaks the script, not vigil:
+            # say so beside the figures.
+            worst = max(self.lag[name])
+            why = (" (camsim's encoder fell %.1f s behind: the machine was too loaded to hold"
+                   " the script)" % worst) if worst > 1.0 else ""
+            self.assertGreaterEqual(tp, 5, "%s: too few moving seconds scored%s" % (name, why))
+            self.assertGreaterEqual(prec, 0.9, "%s precision%s (%s)" % (name, why, found.get(name)))
+            self.assertGreaterEqual(rec, 0.9, "%s recall%s (%s)" % (name, why, found.get(name)))
         # the CBR camera is unavailable, with a reason, and not among the intervals
         unavailable = {u["camera"]: u["reason"] for u in res["unavailable"]}
         self.assertIn(CBR[0], unavailable)

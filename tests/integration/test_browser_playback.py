@@ -101,6 +101,9 @@ class Playback(unittest.TestCase):
             self.assertEqual(out["wheel_in"], 60000)
             self.assertLessEqual(abs(out["marker_seek"]), 1)
             # frame steps: one frame of the camera's fps each way
+            # the camera's rate is read from its stream's times (camsim sends
+            # 25 a second), not from when the pictures arrived
+            self.assertAlmostEqual(out["fps"], 25, delta=0.25)
             frame = 1000 / out["fps"]
             self.assertLess(abs(out["step_forward"] - frame), 2)
             self.assertLess(abs(out["step_forward_wall"] - frame), 2)

@@ -11,6 +11,10 @@
 // loading or buffering, so the others do not run ahead of it), then each
 // video is nudged towards it: its playbackRate trimmed when a little off,
 // re-seeked when far off; paused, every tile is seeked to the exact time.
+// After a hold the tiles start together: each starts at a crawl (CUE_RATE,
+// the clock too) until every one's picture moves, then all take the speed at
+// once; a video freshly seeked starts tens of ms after one that was only
+// paused, which at 4x would be over 0.1 s of picture between them.
 // Media URLs carry no token: the session cookie goes with them.
 import { api, headers } from '../api.js';
 import { t, register, apply } from '../i18n.js';
@@ -29,6 +33,8 @@ const SPEEDS = [0.5, 1, 2, 4, 8];
 const TICK = 100;                // ms between clock steps and drift corrections
 const SEEK_OFF = 0.5;            // s: a tile this far from the clock is re-seeked...
 const TRIM_OFF = 0.02;           // ...one further than this has its rate trimmed
+const CUE_RATE = 0.125;          // the crawl tiles start at after a hold...
+const CUE_MAX = 2000;            // ms: ...for at most this long (a tile that never moves holds no one)
 const LIVE_EDGE = 3000;          // ms: the clock stops this far behind now
 const RETRY = 3000;              // ms: look again for footage where there was none
 
@@ -145,7 +151,7 @@ function newTile(id) {
   // start/end: the wall range the clip covers; asked: the time it was asked
   // for (footage may begin later); empty: a range known to hold no footage.
   const tile = { id, fig, video, time, note, seq: 0, loading: false, start: null, end: null, asked: null,
-                 empty: null };
+                 empty: null, playFrom: null };
   // A tile that stalls mid-play holds the clock at once, not at the next
   // tick: at 4x the others would run 0.4 s ahead in one tick.
   video.addEventListener('waiting', () => { if (S.clock.playing) tick(); });
@@ -282,16 +288,31 @@ function ready() {
   return true;
 }
 
+// Whether every tile with footage at the clock shows a moving picture: its
+// currentTime has passed where its last play() began.
+function moving() {
+  const T = S.clock.t;
+  for (const tile of S.tiles.values()) {
+    const v = tile.video;
+    if (covers(tile, T) && !v.ended && (v.paused || tile.playFrom === null || !(v.currentTime > tile.playFrom)))
+      return false;
+  }
+  return true;
+}
+
 function tick() {
   const c = S.clock, now = performance.now();
   const dt = now - c.last;
   c.last = now;
   if (S.scrub) { showClock(); return; } // the pointer holds the clock
   // Held while a tile catches up (every tile waits then); never past what
-  // can have been recorded.
+  // can have been recorded. Then the crawl, until every picture moves.
   c.held = c.playing && !ready();
+  if (c.held || !c.playing || moving()) c.cueFrom = null;
+  else c.cueFrom ??= now;
+  c.cueing = c.cueFrom !== null && now - c.cueFrom < CUE_MAX;
   if (c.playing && !c.held) {
-    let T = Math.min(c.t + dt * c.rate, Date.now() - LIVE_EDGE);
+    let T = Math.min(c.t + dt * (c.cueing ? CUE_RATE : c.rate), Date.now() - LIVE_EDGE);
     // The clock stops where a tile's clip ends: that tile loads its next clip
     // there (holding the clock), instead of standing on its last picture
     // while the others run on until the next tick notices.
@@ -343,14 +364,15 @@ function syncTile(tile) {
   tile.time.textContent = formatTime(new Date(tile.start + v.currentTime * 1000));
   if (!c.playing || c.held) {
     if (!v.paused) v.pause();
+    tile.playFrom = null;
     // Paused, the exact picture; held, only what would be trimmed playing.
     if (Math.abs(diff) > (c.playing ? TRIM_OFF : 0.001) && !v.seeking) v.currentTime = want;
     return;
   }
-  let rate = c.rate;
+  let rate = c.cueing ? CUE_RATE : c.rate;
   if (Math.abs(diff) > SEEK_OFF) {
-    if (!v.seeking) v.currentTime = want;
-  } else if (Math.abs(diff) > TRIM_OFF) {
+    if (!v.seeking) v.currentTime = tile.playFrom = want;
+  } else if (Math.abs(diff) > TRIM_OFF && !c.cueing) {
     // Close the gap in about a quarter of a second of wall time at any speed
     // (tiles resuming together after a hold start a few tens of ms apart:
     // at 4x that is over 0.1 s of picture). Each tick corrects 40 % of the
@@ -358,7 +380,10 @@ function syncTile(tile) {
     rate = clamp(c.rate - 4 * diff, c.rate * 0.5, c.rate * 1.5);
   }
   if (v.playbackRate !== rate) v.playbackRate = rate;
-  if (v.paused) v.play().catch(() => {});
+  if (v.paused) {
+    tile.playFrom = v.currentTime;
+    v.play().catch(() => {});
+  }
 }
 
 function showClock() {
@@ -368,6 +393,7 @@ function showClock() {
   out.dataset.t = String(Math.round(T));
   out.dataset.playing = String(S.clock.playing);
   out.dataset.held = String(S.clock.held);
+  out.dataset.cueing = String(S.clock.cueing);
   $('pb-play').textContent = S.clock.playing ? '▮▮' : '▶';
   $('pb-play').title = t(S.clock.playing ? 'pb.pause' : 'pb.play');
   for (const el of S.root.querySelectorAll('.timeline .cursor')) el.style.left = pct(T);
@@ -642,7 +668,8 @@ function onKey(e) {
 export async function mount(el, ctx) {
   const s = S = {
     root: el, ctx, cameras: [], selected: [], tiles: new Map(), data: new Map(),
-    clock: { t: Date.now() - 5 * 60e3, rate: 1, playing: true, last: performance.now(), held: false },
+    clock: { t: Date.now() - 5 * 60e3, rate: 1, playing: true, last: performance.now(), held: false,
+             cueing: false, cueFrom: null },
     view: { start: 0, span: 3600e3 }, fetchSeq: 0, scrub: null, timers: [],
     eventsOk: !ctx.auth || ['investigator', 'admin'].includes(ctx.user?.role),
   };
