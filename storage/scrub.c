@@ -95,6 +95,13 @@ static int throttle(storage_scrub *sc, size_t n)
     return stop;
 }
 
+int storage_segment_relocated(index_reader *r, const index_segment *s, index_segment *now)
+{
+    int ret = index_get_segment(r, s->id, now);
+    if (ret < 0) return ret;
+    return strcmp(now->pool, s->pool) != 0 || strcmp(now->path, s->path) != 0;
+}
+
 int storage_verify_file(const char *path, const index_segment *s, storage_scrub *sc, char *why,
                         size_t whylen)
 {
@@ -225,12 +232,11 @@ static void check_one(storage_scrub *sc, const index_segment *s)
     }
     if (r == -ECANCELED || r == -ENOMEM || r == -ENODATA) return;
     if (r == -ENOENT) {
-        /* Since the batch was read, retention may have deleted it, or the
-         * mover put it in its archive pool (then it is checked there). */
-        index_segment again;
-        if (index_get_segment(sc->r, s->id, &again) != 0) return;
-        if (strcmp(again.pool, s->pool) || strcmp(again.path, s->path)) {
-            check_one(sc, &again);
+        index_segment now;
+        int moved = storage_segment_relocated(sc->r, s, &now);
+        if (moved < 0) return; /* deleted by retention, or unknown yet */
+        if (moved) {
+            check_one(sc, &now);
             return;
         }
         /* A pool that does not answer (an archive's mount gone) has lost

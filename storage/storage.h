@@ -179,6 +179,12 @@ void storage_scrub_get_stats(storage_scrub *sc, storage_scrub_stats *out);
  * scrubber whose rate applies, NULL for none (vigilctl verify). */
 int storage_verify_file(const char *path, const index_segment *s, storage_scrub *throttle,
                         char *why, size_t whylen);
+/* A segment's file was not where a listing read earlier put it: while vigild
+ * runs, the mover may since have put it in its archive pool, or retention
+ * deleted it. 1 (moved: *now is its row as it stands), 0 (the index still
+ * says it is there: it is lost), or the read's negative errno (-ENOENT: the
+ * row is gone too, deleted). */
+int storage_segment_relocated(index_reader *r, const index_segment *s, index_segment *now);
 
 /* ---- tiers (storage/mover.c) ----
  * Closed segments of a pool with move_to move to that archive pool once they

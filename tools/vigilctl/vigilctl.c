@@ -1273,15 +1273,14 @@ static void verify_one(verify_acc *a, const index_segment *s)
         return;
     }
     if (r == -ENOENT) {
-        /* vigild may be running: since the batch was read, retention may have
-         * deleted the segment, or the mover put it in its archive pool. */
-        index_segment again;
-        if (index_get_segment(a->r, s->id, &again) == -ENOENT) {
+        index_segment now;
+        int moved = storage_segment_relocated(a->r, s, &now);
+        if (moved == -ENOENT) {
             a->gone++;
             return;
         }
-        if (strcmp(again.pool, s->pool) || strcmp(again.path, s->path)) {
-            verify_one(a, &again);
+        if (moved > 0) {
+            verify_one(a, &now);
             return;
         }
     }
